@@ -1,0 +1,31 @@
+"""Model and diffusion hyper-parameters, stored in checkpoints and in the bundle manifest."""
+from dataclasses import dataclass, asdict, field
+from typing import List
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int
+    hidden: int = 128
+    layers: int = 2
+    heads: int = 4
+    ffn: int = 512
+    max_positions: int = 256  # max context + block, positions are absolute and learned
+    block_size: int = 25
+    simplex_k: float = 5.0
+    t_train: int = 5000
+    schedule: str = "cosine"
+    self_conditioning: bool = True
+    eos_token_id: int = 0
+    timestep_range: List[float] = field(default_factory=lambda: [0.0, 1.0])
+
+    def to_dict(self):
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d):
+        return ModelConfig(**d)
+
+    @property
+    def head_dim(self):
+        return self.hidden // self.heads

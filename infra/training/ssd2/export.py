@@ -1,0 +1,123 @@
+"""Export a model to the SSD-2 bundle format (docs/model-bundle.md)."""
+import hashlib
+import inspect
+import json
+import os
+import shutil
+
+import torch
+
+from .model import SSD2Model
+
+FORMAT_VERSION = 1
+CONTEXT_ENCODER_IO = (["input_ids", "position_ids", "past_keys", "past_values", "attention_mask"],
+                      ["present_keys", "present_values"])
+DENOISER_IO = (["simplex_logits", "self_cond_logits", "timestep", "position_ids", "past_keys", "past_values",
+                "past_mask"], ["logits"])
+
+
+class ContextEncoderGraph(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, position_ids, past_keys, past_values, attention_mask):
+        return self.model.encode_context(input_ids, position_ids, past_keys, past_values, attention_mask)
+
+
+class DenoiserGraph(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, simplex_logits, self_cond_logits, timestep, position_ids, past_keys, past_values, past_mask):
+        return self.model.denoise(simplex_logits, self_cond_logits, timestep, position_ids, past_keys, past_values,
+                                  past_mask)
+
+
+def example_inputs(model, n=2, past=3, s=4):
+    c = model.cfg
+    kv = torch.randn(c.layers, n, c.heads, past, c.head_dim)
+    ctx = (torch.randint(0, c.vocab_size, (n, s)), torch.arange(past, past + s).repeat(n, 1), kv, kv.clone(),
+           torch.ones(n, past + s))
+    b = c.block_size
+    den = (torch.randn(n, b, c.vocab_size), torch.randn(n, b, c.vocab_size), torch.rand(n),
+           torch.arange(past, past + b).repeat(n, 1), kv, kv.clone(), torch.ones(n, past))
+    return ctx, den
+
+
+def _export(module, args, path, names, dynamic_axes, opset):
+    kwargs = {}
+    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+        kwargs["dynamo"] = False  # the TorchScript exporter gives the same graph on torch 1.13 and 2.x
+    torch.onnx.export(module, args, path, input_names=names[0], output_names=names[1],
+                      dynamic_axes=dynamic_axes, opset_version=opset, do_constant_folding=True, **kwargs)
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def export_bundle(model: SSD2Model, out_dir, tokenizer_path, name, role, max_context=None, training=None,
+                  version="0.1.0", opset=17):
+    c = model.cfg
+    model = model.eval().float().cpu()
+    os.makedirs(out_dir, exist_ok=True)
+    ctx_args, den_args = example_inputs(model)
+    kv_axes = {1: "batch", 3: "past"}
+    with torch.no_grad():
+        _export(ContextEncoderGraph(model), ctx_args, os.path.join(out_dir, "context_encoder.onnx"),
+                CONTEXT_ENCODER_IO,
+                {"input_ids": {0: "batch", 1: "new"}, "position_ids": {0: "batch", 1: "new"},
+                 "past_keys": kv_axes, "past_values": kv_axes, "attention_mask": {0: "batch", 1: "total"},
+                 "present_keys": {1: "batch", 3: "total"}, "present_values": {1: "batch", 3: "total"}}, opset)
+        _export(DenoiserGraph(model), den_args, os.path.join(out_dir, "denoiser.onnx"), DENOISER_IO,
+                {"simplex_logits": {0: "batch", 1: "block"}, "self_cond_logits": {0: "batch", 1: "block"},
+                 "timestep": {0: "batch"}, "position_ids": {0: "batch", 1: "block"}, "past_keys": kv_axes,
+                 "past_values": kv_axes, "past_mask": {0: "batch", 1: "past"}, "logits": {0: "batch", 1: "block"}},
+                opset)
+    shutil.copyfile(tokenizer_path, os.path.join(out_dir, "tokenizer.json"))
+    files = []
+    for fname in ("tokenizer.json", "context_encoder.onnx", "denoiser.onnx"):
+        path = os.path.join(out_dir, fname)
+        files.append({"path": fname, "bytes": os.path.getsize(path), "sha256": sha256_file(path)})
+    manifest = {
+        "format": "ssd2-bundle",
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "version": version,
+        "role": role,
+        "tokenizer": "tokenizer.json",
+        "vocab_size": c.vocab_size,
+        "eos_token_id": c.eos_token_id,
+        "simplex_k": c.simplex_k,
+        "schedule": c.schedule,
+        "t_train": c.t_train,
+        "block_size": c.block_size,
+        "max_context": max_context if max_context is not None else c.max_positions - c.block_size,
+        "timestep_range": list(c.timestep_range),
+        "self_conditioning": c.self_conditioning,
+        "architecture": {
+            "type": "ssd2-transformer",
+            "layers": c.layers,
+            "hidden": c.hidden,
+            "heads": c.heads,
+            "head_dim": c.head_dim,
+            "ffn": c.ffn,
+            "max_positions": c.max_positions,
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "dtype": "float32",
+        },
+        "graphs": {"context_encoder": "context_encoder.onnx", "denoiser": "denoiser.onnx"},
+        "files": files,
+    }
+    if training:
+        manifest["training"] = training
+    with open(os.path.join(out_dir, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=2)
+        f.write("\n")
+    return manifest

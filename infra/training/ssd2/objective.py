@@ -1,0 +1,34 @@
+"""The SSD-2 training loss: simplex noising with an independent t per block, optional
+self-conditioning (p=0.5, previous estimate from a no-grad pass), cross-entropy on noisy blocks."""
+import torch
+import torch.nn.functional as F
+
+from .diffusion import noisy_simplex
+
+
+def diffusion_loss(model, batch, generator, t_range=(0.0, 1.0), self_cond_prob=0.5):
+    ids, key_valid, block_start, block_valid = batch
+    cfg = model.cfg
+    dev = next(model.parameters()).device
+    ids, key_valid, block_start, block_valid = (x.to(dev) for x in batch)
+    n, nb = block_start.shape
+    B, T = cfg.block_size, cfg.t_train
+    pos = (block_start.unsqueeze(-1) + torch.arange(B, device=dev)).clamp(max=ids.shape[1] - 1)
+    targets = torch.gather(ids, 1, pos.reshape(n, nb * B))
+    lo = max(1, int(round(t_range[0] * T)) + 1)
+    hi = max(lo, int(round(t_range[1] * T)))
+    t = torch.randint(lo, hi + 1, (n, nb), generator=generator).to(dev)
+    w = noisy_simplex(targets.view(n, nb, B), t.float(), T, cfg.vocab_size, cfg.simplex_k,
+                      generator=generator if dev.type == "cpu" else None).view(n, nb * B, -1)
+    timestep = t.float() / T
+    self_cond = None
+    if cfg.self_conditioning and self_cond_prob > 0:
+        with torch.no_grad():
+            prev = model.forward_train(ids, key_valid, block_start, block_valid, w, None, timestep)
+        use = (torch.rand(n, 1, 1, generator=generator) < self_cond_prob).to(dev)
+        # Without self-conditioning the previous estimate equals the current input.
+        self_cond = torch.where(use, prev, w)
+    logits = model.forward_train(ids, key_valid, block_start, block_valid, w, self_cond, timestep)
+    mask = block_valid.repeat_interleave(B, dim=1).float()
+    ce = F.cross_entropy(logits.reshape(-1, cfg.vocab_size), targets.reshape(-1), reduction="none")
+    return (ce * mask.reshape(-1)).sum() / mask.sum().clamp(min=1)

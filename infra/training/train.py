@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""SSD-2 training: pretraining on a token stream, timestep-range fine-tuning, instruction tuning.
+
+Examples (see infra/training/README.md):
+  python3 train.py --out runs/core --data train.bin --val val.bin --vocab-size 4096 --eos-id 0 --steps 2000
+  python3 train.py --out runs/core-hi --init runs/core/checkpoint.pt --data train.bin --t-range 0.8 1.0 --steps 500
+  python3 train.py --out runs/core-sft --init runs/core/checkpoint.pt --sft sft.ids.jsonl --steps 500
+Re-running with the same --out resumes from its checkpoint.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ssd2.config import ModelConfig  # noqa: E402
+from ssd2.data import InstructionBatches, StreamBatches, load_stream  # noqa: E402
+from ssd2.model import SSD2Model  # noqa: E402
+from ssd2.objective import diffusion_loss  # noqa: E402
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", required=True, help="run directory: checkpoint.pt, loss.jsonl")
+    p.add_argument("--data", help="uint32 token stream for pretraining / range fine-tuning")
+    p.add_argument("--val", help="uint32 token stream for validation loss")
+    p.add_argument("--sft", help="instruction JSONL with prompt_ids/response_ids")
+    p.add_argument("--init", help="start from this checkpoint's weights (fine-tuning)")
+    p.add_argument("--vocab-size", type=int)
+    p.add_argument("--eos-id", type=int, default=0)
+    p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--heads", type=int, default=4)
+    p.add_argument("--ffn", type=int)
+    p.add_argument("--max-positions", type=int, default=256)
+    p.add_argument("--block-size", type=int, default=25)
+    p.add_argument("--no-self-cond", action="store_true")
+    p.add_argument("--t-range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                   help="train only on t/T in [LO,HI) (timestep-specialised variant)")
+    p.add_argument("--steps", type=int, required=True)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--seq-len", type=int, default=100)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--log-every", type=int, default=10)
+    p.add_argument("--save-every", type=int, default=200)
+    p.add_argument("--val-every", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    return p.parse_args(argv)
+
+
+def fail(msg):
+    print(f"train.py: error: {msg}", file=sys.stderr)
+    sys.exit(2)
+
+
+def build_config(args, init_ckpt):
+    if init_ckpt is not None:
+        cfg = ModelConfig.from_dict(init_ckpt["config"])
+    else:
+        if not args.vocab_size:
+            fail("--vocab-size is required when training from scratch")
+        cfg = ModelConfig(vocab_size=args.vocab_size, hidden=args.hidden, layers=args.layers, heads=args.heads,
+                          ffn=args.ffn or 4 * args.hidden, max_positions=args.max_positions,
+                          block_size=args.block_size, self_conditioning=not args.no_self_cond,
+                          eos_token_id=args.eos_id)
+    if args.t_range:
+        lo, hi = args.t_range
+        if not (0 <= lo < hi <= 1):
+            fail(f"--t-range must satisfy 0 <= LO < HI <= 1, got {lo} {hi}")
+        cfg.timestep_range = [lo, hi]
+    if cfg.hidden % cfg.heads:
+        fail(f"--hidden {cfg.hidden} is not divisible by --heads {cfg.heads}")
+    return cfg
+
+
+def lr_at(step, args):
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    return args.lr * max(0.0, (args.steps - step) / max(1, args.steps - args.warmup))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if not args.data and not args.sft:
+        fail("give --data (token stream) or --sft (instruction ids JSONL)")
+    for flag in ("data", "val", "sft", "init"):
+        path = getattr(args, flag)
+        if path and not os.path.exists(path):
+            fail(f"--{flag}: file not found: {path}")
+    os.makedirs(args.out, exist_ok=True)
+    ckpt_path = os.path.join(args.out, "checkpoint.pt")
+    resume = torch.load(ckpt_path, map_location="cpu") if os.path.exists(ckpt_path) else None
+    init = torch.load(args.init, map_location="cpu") if args.init and resume is None else None
+    cfg = ModelConfig.from_dict(resume["config"]) if resume else build_config(args, init)
+    device = torch.device(args.device)
+    model = SSD2Model(cfg).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    g = torch.Generator().manual_seed(args.seed)
+    step, tokens_seen, elapsed = 0, 0, 0.0
+    if resume:
+        model.load_state_dict(resume["model"])
+        opt.load_state_dict(resume["optimizer"])
+        g.set_state(resume["rng"])
+        step, tokens_seen, elapsed = resume["step"], resume["tokens_seen"], resume["elapsed_s"]
+        print(f"resuming {ckpt_path} at step {step}", flush=True)
+    elif init:
+        model.load_state_dict(init["model"])
+        print(f"initialised from {args.init}", flush=True)
+    if args.sft:
+        batches = InstructionBatches(args.sft, args.seq_len, cfg.block_size, cfg.eos_token_id, g)
+    else:
+        stream = load_stream(args.data)
+        if stream.numel() and int(stream.max()) >= cfg.vocab_size:
+            fail(f"--data {args.data} holds token id {int(stream.max())} >= vocab size {cfg.vocab_size}")
+        batches = StreamBatches(stream, args.seq_len, cfg.block_size, g)
+    val_batches = StreamBatches(load_stream(args.val), args.seq_len, cfg.block_size,
+                                torch.Generator().manual_seed(1234)) if args.val else None
+    if args.seq_len + cfg.block_size > cfg.max_positions:
+        fail(f"--seq-len {args.seq_len} + block {cfg.block_size} exceeds max positions {cfg.max_positions}")
+    t_range = tuple(cfg.timestep_range)
+    params = sum(p.numel() for p in model.parameters())
+    print(f"model: {params/1e6:.2f}M parameters, {cfg.layers} layers x {cfg.hidden} hidden, vocab {cfg.vocab_size}, "
+          f"t-range {t_range}, device {device}", flush=True)
+
+    log = open(os.path.join(args.out, "loss.jsonl"), "a")
+    window_loss, window_tokens, window_start = 0.0, 0, time.time()
+    final_loss, val_loss = None, None
+
+    def save():
+        torch.save({"config": cfg.to_dict(), "model": model.state_dict(), "optimizer": opt.state_dict(),
+                    "rng": g.get_state(), "step": step, "tokens_seen": tokens_seen,
+                    "elapsed_s": elapsed + time.time() - run_start, "final_loss": final_loss,
+                    "val_loss": val_loss}, ckpt_path + ".tmp")
+        os.replace(ckpt_path + ".tmp", ckpt_path)
+
+    run_start = time.time()
+    model.train()
+    while step < args.steps:
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, args)
+        batch = batches.sample(args.batch)
+        loss = diffusion_loss(model, batch, g, t_range)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        n_tok = int(batch[3].sum()) * cfg.block_size
+        tokens_seen += n_tok
+        window_loss += loss.item()
+        window_tokens += n_tok
+        final_loss = loss.item()
+        if step % args.log_every == 0 or step == args.steps:
+            dt = time.time() - window_start
+            done = step - (resume["step"] if resume else 0)
+            rate = (time.time() - run_start) / max(1, done)
+            record = {"step": step, "loss": window_loss / max(1, (step - 1) % args.log_every + 1),
+                      "tokens_per_s": window_tokens / max(dt, 1e-9), "lr": lr_at(step - 1, args),
+                      "tokens_seen": tokens_seen}
+            if val_batches and args.val_every and (step % args.val_every == 0 or step == args.steps):
+                val_loss = evaluate(model, val_batches, t_range)
+                record["val_loss"] = val_loss
+                model.train()
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            eta = rate * (args.steps - step)
+            extra = f" val {record['val_loss']:.3f}" if "val_loss" in record else ""
+            print(f"step {step}/{args.steps} loss {record['loss']:.4f}{extra} {record['tokens_per_s']:.0f} tok/s "
+                  f"eta {eta:.0f}s", flush=True)
+            window_loss, window_tokens, window_start = 0.0, 0, time.time()
+        if step % args.save_every == 0:
+            save()
+    if val_batches and val_loss is None:
+        val_loss = evaluate(model, val_batches, t_range)
+        print(f"validation loss {val_loss:.4f}", flush=True)
+    save()
+    print(f"saved {ckpt_path} (step {step}, {tokens_seen} tokens, {elapsed + time.time() - run_start:.1f}s)", flush=True)
+
+
+@torch.no_grad()
+def evaluate(model, batches, t_range, n_batches=4, batch=16):
+    model.eval()
+    g = torch.Generator().manual_seed(99)
+    batches.g = torch.Generator().manual_seed(1234)
+    losses = [diffusion_loss(model, batches.sample(batch), g, t_range, self_cond_prob=0).item() for _ in range(n_batches)]
+    return sum(losses) / len(losses)
+
+
+if __name__ == "__main__":
+    main()

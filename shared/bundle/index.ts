@@ -1,0 +1,4 @@
+export * from './manifest';
+export * from './graph-spec';
+export * from './source';
+export * from './load';

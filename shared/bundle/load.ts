@@ -1,0 +1,63 @@
+import { BundleError } from '../errors';
+import { ManifestSchema, type Manifest } from './manifest';
+import { isNotFound, type BundleSource } from './source';
+
+export interface LoadedBundle {
+  readonly location: string;
+  readonly manifest: Manifest;
+  /** Verified file contents by bundle-relative path. */
+  readonly files: ReadonlyMap<string, Uint8Array>;
+  /** sha256 of every file, and of the manifest itself (key 'manifest.json'). */
+  readonly digests: ReadonlyMap<string, string>;
+}
+
+export async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+async function readFile(source: BundleSource, path: string): Promise<Uint8Array> {
+  try {
+    return await source.read(path);
+  } catch (err) {
+    if (isNotFound(err)) throw new BundleError(source.location, path, 'file not found', { cause: err });
+    throw new BundleError(source.location, path, `cannot read: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Parses and validates manifest.json; errors name the field that is wrong. */
+export function parseManifest(location: string, bytes: Uint8Array): Manifest {
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (err) {
+    throw new BundleError(location, 'manifest.json', `not valid JSON: ${(err as Error).message}`);
+  }
+  const parsed = ManifestSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new BundleError(location, 'manifest.json', `field ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+/** Reads a bundle and verifies every listed file's size and sha256 against the manifest. */
+export async function loadBundle(source: BundleSource): Promise<LoadedBundle> {
+  const manifestBytes = await readFile(source, 'manifest.json');
+  const manifest = parseManifest(source.location, manifestBytes);
+  const files = new Map<string, Uint8Array>();
+  const digests = new Map<string, string>([['manifest.json', await sha256Hex(manifestBytes)]]);
+  for (const entry of manifest.files) {
+    const bytes = await readFile(source, entry.path);
+    if (bytes.byteLength !== entry.bytes) {
+      throw new BundleError(source.location, entry.path, `size ${bytes.byteLength} bytes does not match the manifest's ${entry.bytes}`);
+    }
+    const digest = await sha256Hex(bytes);
+    if (digest !== entry.sha256) {
+      throw new BundleError(source.location, entry.path, `sha256 ${digest} does not match the manifest's ${entry.sha256}`);
+    }
+    files.set(entry.path, bytes);
+    digests.set(entry.path, digest);
+  }
+  return { location: source.location, manifest, files, digests };
+}

@@ -1,0 +1,57 @@
+import { z } from 'zod';
+
+/** Bundle format version this code reads. See docs/model-bundle.md. */
+export const BUNDLE_FORMAT_VERSION = 1;
+
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex digits');
+const relativePath = z.string().min(1).refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'must be a relative path inside the bundle');
+
+export const BundleFileSchema = z.object({
+  path: relativePath,
+  bytes: z.number().int().min(0),
+  sha256,
+});
+
+export const ManifestSchema = z.object({
+  format: z.literal('ssd2-bundle'),
+  format_version: z.literal(BUNDLE_FORMAT_VERSION),
+  name: z.string().min(1).regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, dash and underscore only'),
+  version: z.string().min(1),
+  role: z.enum(['core', 'user']),
+  tokenizer: relativePath,
+  vocab_size: z.number().int().min(2),
+  eos_token_id: z.number().int().min(0),
+  simplex_k: z.number().positive(),
+  schedule: z.literal('cosine'),
+  t_train: z.number().int().min(1),
+  block_size: z.number().int().min(1),
+  max_context: z.number().int().min(1),
+  timestep_range: z.tuple([z.number().min(0), z.number().max(1)]).refine(([lo, hi]) => lo < hi, 'lo must be < hi'),
+  self_conditioning: z.boolean(),
+  architecture: z.object({
+    type: z.string(),
+    layers: z.number().int().min(1),
+    hidden: z.number().int().min(1),
+    heads: z.number().int().min(1),
+    head_dim: z.number().int().min(1),
+    ffn: z.number().int().min(1),
+    max_positions: z.number().int().min(1),
+    parameters: z.number().int().min(0),
+    dtype: z.enum(['float32', 'float16']).default('float32'),
+  }),
+  graphs: z.object({ context_encoder: relativePath, denoiser: relativePath }),
+  files: z.array(BundleFileSchema).min(1),
+  training: z.record(z.string(), z.unknown()).optional(),
+}).superRefine((m, ctx) => {
+  if (m.eos_token_id >= m.vocab_size) ctx.addIssue({ code: 'custom', path: ['eos_token_id'], message: `must be < vocab_size ${m.vocab_size}` });
+  if (m.max_context + m.block_size > m.architecture.max_positions) {
+    ctx.addIssue({ code: 'custom', path: ['max_context'], message: `max_context + block_size exceeds architecture.max_positions ${m.architecture.max_positions}` });
+  }
+  const listed = new Set(m.files.map((f) => f.path));
+  for (const [field, path] of [['tokenizer', m.tokenizer], ['graphs.context_encoder', m.graphs.context_encoder], ['graphs.denoiser', m.graphs.denoiser]] as const) {
+    if (!listed.has(path)) ctx.addIssue({ code: 'custom', path: field.split('.'), message: `${path} is not listed in files` });
+  }
+});
+
+export type Manifest = z.output<typeof ManifestSchema>;
+export type BundleFile = z.output<typeof BundleFileSchema>;

@@ -1,0 +1,204 @@
+import type { InferenceSession, Tensor } from 'onnxruntime-common';
+import { BundleError } from '../errors';
+import { CONTEXT_ENCODER_SPEC, DENOISER_SPEC, diffNames, type LoadedBundle } from '../bundle';
+import type { DenoiseStep, Denoiser, DenoiserInfo } from '../ssd2/denoiser';
+import { noisySimplex } from '../ssd2/simplex';
+import { blockLogits, type BlockLogits } from '../ssd2/types';
+import { ContextCache } from './kv-cache';
+
+/** The parts of an onnxruntime module (node, web or react-native) this adapter uses. */
+export interface OrtModule {
+  Tensor: typeof Tensor;
+}
+
+/** Creates a session from graph bytes; the runtime adapter picks execution providers. */
+export type SessionFactory = (bytes: Uint8Array, file: string) => Promise<InferenceSession>;
+
+export interface OnnxDenoiserOptions {
+  /** Byte budget of the context key/value cache (default 256 MiB). */
+  cacheBytes?: number;
+  /** false re-encodes the whole context on every step (for benchmarks and parity checks). */
+  useCache?: boolean;
+  /** Execution provider the sessions run on, for reporting. */
+  provider?: string;
+}
+
+interface KV {
+  keys: Tensor;
+  values: Tensor;
+  length: number;
+}
+
+export function infoFromBundle(bundle: LoadedBundle): DenoiserInfo {
+  const m = bundle.manifest;
+  return {
+    name: m.name,
+    role: m.role,
+    vocabSize: m.vocab_size,
+    blockSize: m.block_size,
+    maxContext: m.max_context,
+    simplexK: m.simplex_k,
+    schedule: m.schedule,
+    tTrain: m.t_train,
+    timestepRange: m.timestep_range,
+    selfConditioning: m.self_conditioning,
+    eosTokenId: m.eos_token_id,
+    tokenizerSha256: bundle.digests.get(m.tokenizer)!,
+  };
+}
+
+/**
+ * A bundle's two graphs behind the Denoiser interface. The clean context is encoded once into a
+ * key/value cache (extended incrementally when a block is appended), so a step only runs the B
+ * block positions against the cache, whatever the context length.
+ */
+export class OnnxDenoiser implements Denoiser {
+  readonly info: DenoiserInfo;
+  readonly provider: string;
+  readonly cache: ContextCache<KV>;
+  private readonly useCache: boolean;
+  private readonly arch: LoadedBundle['manifest']['architecture'];
+
+  private constructor(
+    bundle: LoadedBundle,
+    private readonly ort: OrtModule,
+    private readonly encoder: InferenceSession,
+    private readonly denoiser: InferenceSession,
+    opts: OnnxDenoiserOptions,
+  ) {
+    this.info = infoFromBundle(bundle);
+    this.arch = bundle.manifest.architecture;
+    this.provider = opts.provider ?? 'unknown';
+    this.useCache = opts.useCache ?? true;
+    this.cache = new ContextCache<KV>(opts.cacheBytes ?? 256 * 2 ** 20);
+  }
+
+  static async create(bundle: LoadedBundle, ort: OrtModule, createSession: SessionFactory, opts: OnnxDenoiserOptions = {}): Promise<OnnxDenoiser> {
+    const m = bundle.manifest;
+    const open = async (file: string, spec: { inputs: readonly string[]; outputs: readonly string[] }) => {
+      let session: InferenceSession;
+      try {
+        session = await createSession(bundle.files.get(file)!, file);
+      } catch (err) {
+        throw new BundleError(bundle.location, file, `onnxruntime cannot load the graph: ${(err as Error).message}`, { cause: err });
+      }
+      const inputs = spec === DENOISER_SPEC && !m.self_conditioning ? spec.inputs.filter((n) => n !== 'self_cond_logits') : spec.inputs;
+      const problem = diffNames('inputs', inputs, session.inputNames) ?? diffNames('outputs', spec.outputs, session.outputNames);
+      if (problem) throw new BundleError(bundle.location, file, `graph does not match the bundle format: ${problem}`);
+      return session;
+    };
+    const encoder = await open(m.graphs.context_encoder, CONTEXT_ENCODER_SPEC);
+    const denoiser = await open(m.graphs.denoiser, DENOISER_SPEC);
+    return new OnnxDenoiser(bundle, ort, encoder, denoiser, opts);
+  }
+
+  private kvShape(batch: number, length: number): number[] {
+    const a = this.arch;
+    return [a.layers, batch, a.heads, length, a.head_dim];
+  }
+
+  private emptyKV(): KV {
+    const dims = this.kvShape(1, 0);
+    return { keys: new this.ort.Tensor('float32', new Float32Array(0), dims), values: new this.ort.Tensor('float32', new Float32Array(0), dims), length: 0 };
+  }
+
+  /** Runs the context encoder over `tokens` after `past`; causal, so the result equals a full encode. */
+  private async extend(past: KV, tokens: readonly number[]): Promise<KV> {
+    if (tokens.length === 0) return past;
+    const { Tensor: T } = this.ort;
+    const s = tokens.length;
+    const total = past.length + s;
+    const out = await this.encoder.run({
+      input_ids: new T('int64', BigInt64Array.from(tokens, (t) => BigInt(t)), [1, s]),
+      position_ids: new T('int64', BigInt64Array.from({ length: s }, (_, i) => BigInt(past.length + i)), [1, s]),
+      past_keys: past.keys,
+      past_values: past.values,
+      attention_mask: new T('float32', new Float32Array(total).fill(1), [1, total]),
+    });
+    return { keys: out.present_keys, values: out.present_values, length: total };
+  }
+
+  /** The key/value cache of a context: a hit, an extension of the longest cached prefix, or a full encode. */
+  async contextCache(context: readonly number[]): Promise<KV> {
+    if (!this.useCache) return this.extend(this.emptyKV(), context);
+    const hit = this.cache.get(context);
+    if (hit) return hit.value;
+    const prefix = this.cache.longestPrefix(context);
+    const kv = await this.extend(prefix?.value ?? this.emptyKV(), context.slice(prefix?.tokens.length ?? 0));
+    this.cache.set(context, kv, 2 * kv.keys.data.byteLength);
+    return kv;
+  }
+
+  async denoise(steps: readonly DenoiseStep[]): Promise<BlockLogits[]> {
+    const results: BlockLogits[] = new Array(steps.length);
+    const byLength = new Map<number, number[]>();
+    steps.forEach((s, i) => byLength.set(s.noise.blockLength, [...(byLength.get(s.noise.blockLength) ?? []), i]));
+    for (const [blockLength, indices] of byLength) {
+      const logits = await this.runBatch(indices.map((i) => steps[i]), blockLength);
+      indices.forEach((i, j) => (results[i] = logits[j]));
+    }
+    return results;
+  }
+
+  private async runBatch(steps: readonly DenoiseStep[], b: number): Promise<BlockLogits[]> {
+    const { Tensor: T } = this.ort;
+    const v = this.info.vocabSize;
+    const n = steps.length;
+    for (const s of steps) {
+      if (s.context.length > this.info.maxContext) throw new RangeError(`${this.info.name}: context of ${s.context.length} tokens exceeds max_context ${this.info.maxContext}`);
+    }
+    const caches = await Promise.all(steps.map((s) => this.contextCache(s.context)));
+    const simplex = new Float32Array(n * b * v);
+    const selfCond = new Float32Array(n * b * v);
+    const timestep = new Float32Array(n);
+    const positions = new BigInt64Array(n * b);
+    steps.forEach((s, i) => {
+      const w = noisySimplex(s.noise, v, this.info.simplexK);
+      simplex.set(w, i * b * v);
+      // Without a previous estimate, self-conditioning on the input itself is the identity.
+      selfCond.set(s.selfCond ? s.selfCond.data : w, i * b * v);
+      timestep[i] = (s.noise.steps - s.noise.step) / s.noise.steps;
+      for (let p = 0; p < b; p++) positions[i * b + p] = BigInt(s.context.length + p);
+    });
+    const [pastKeys, pastValues, pastMask] = this.batchCaches(caches);
+    const feeds: Record<string, Tensor> = {
+      simplex_logits: new T('float32', simplex, [n, b, v]),
+      timestep: new T('float32', timestep, [n]),
+      position_ids: new T('int64', positions, [n, b]),
+      past_keys: pastKeys,
+      past_values: pastValues,
+      past_mask: pastMask,
+    };
+    if (this.info.selfConditioning) feeds.self_cond_logits = new T('float32', selfCond, [n, b, v]);
+    const out = await this.denoiser.run(feeds);
+    const data = out.logits.data as Float32Array;
+    return steps.map((_, i) => blockLogits(data.slice(i * b * v, (i + 1) * b * v), b, v));
+  }
+
+  /** One cache is passed as is; several are right-padded to the longest and masked. */
+  private batchCaches(caches: KV[]): [Tensor, Tensor, Tensor] {
+    const { Tensor: T } = this.ort;
+    const n = caches.length;
+    const p = Math.max(...caches.map((c) => c.length));
+    const mask = new Float32Array(n * p);
+    caches.forEach((c, i) => mask.fill(1, i * p, i * p + c.length));
+    if (n === 1) return [caches[0].keys, caches[0].values, new T('float32', mask, [1, p])];
+    const a = this.arch;
+    const d = a.head_dim;
+    const pad = (pick: (c: KV) => Tensor) => {
+      const out = new Float32Array(a.layers * n * a.heads * p * d);
+      caches.forEach((c, i) => {
+        const src = pick(c).data as Float32Array;
+        for (let l = 0; l < a.layers; l++) {
+          for (let h = 0; h < a.heads; h++) {
+            const from = (l * a.heads + h) * c.length * d;
+            const to = (((l * n + i) * a.heads + h) * p) * d;
+            out.set(src.subarray(from, from + c.length * d), to);
+          }
+        }
+      });
+      return new T('float32', out, this.kvShape(n, p));
+    };
+    return [pad((c) => c.keys), pad((c) => c.values), new T('float32', mask, [n, p])];
+  }
+}

@@ -1,0 +1,41 @@
+import type { NoisyBlockRecipe } from './simplex';
+import type { BlockLogits } from './types';
+
+/** What the engine needs to know about a model; bundles fill it from their manifest. */
+export interface DenoiserInfo {
+  readonly name: string;
+  readonly role: 'core' | 'user';
+  readonly vocabSize: number;
+  readonly blockSize: number;
+  /** Longest clean context (tokens) the block may be conditioned on. */
+  readonly maxContext: number;
+  readonly simplexK: number;
+  readonly schedule: string;
+  readonly tTrain: number;
+  /** The checkpoint serves steps with lo < t/T <= hi. */
+  readonly timestepRange: readonly [number, number];
+  readonly selfConditioning: boolean;
+  readonly eosTokenId: number;
+  /** sha256 of tokenizer.json: models that collaborate must share it. */
+  readonly tokenizerSha256: string;
+}
+
+/** One denoising step for one block. Everything needed is in the request: denoisers keep no
+ * per-generation state (any cache they hold is keyed by content). */
+export interface DenoiseStep {
+  /** Clean tokens before the block, as this model sees them. */
+  readonly context: readonly number[];
+  /** Recipe of the noisy simplex: (seed, block, step) noise plus the previous estimate. */
+  readonly noise: NoisyBlockRecipe;
+  /** This model's raw logits from the previous step (self-conditioning); null at the first. */
+  readonly selfCond: BlockLogits | null;
+}
+
+/**
+ * The one interface the block loop talks to: a local onnxruntime session, a remote GPU worker, or
+ * a client's user model all implement it. `denoise` takes a batch and returns logits per item.
+ */
+export interface Denoiser {
+  readonly info: DenoiserInfo;
+  denoise(steps: readonly DenoiseStep[]): Promise<BlockLogits[]>;
+}

@@ -1,0 +1,134 @@
+import { InvalidArgumentError } from '../errors';
+import type { Denoiser } from './denoiser';
+import { ArgmaxStability } from './early-stop';
+import { lambdaAt, mixLogits } from './mixing';
+import { parseGenerateOptions, type GenerateOptionsInput } from './options';
+import { argmaxTokens, project } from './projection';
+import { assertCompatible, TimestepRouter } from './routing';
+import { timestepFraction } from './schedule';
+import type { BlockLogits, Estimate } from './types';
+
+export interface GenerationModels {
+  /** Core checkpoints; several when timestep-specialised variants take part. */
+  core: Denoiser | readonly Denoiser[];
+  /** Optional user model whose logits are mixed in with weight λ. */
+  user?: Denoiser;
+}
+
+export interface GenerationRequest extends GenerateOptionsInput {
+  /** Prompt tokens (what the core model sees). */
+  prompt: readonly number[];
+  /** Tokens only the user model sees before the prompt (its private context). */
+  userContext?: readonly number[];
+  /** Emit a `step` event for every denoising step (progress / visualisation). */
+  stepEvents?: boolean;
+}
+
+export type FinishReason = 'eos' | 'length' | 'context';
+
+export type GenerationEvent =
+  | { type: 'step'; block: number; step: number; steps: number; fraction: number; model: string; argmax: number[]; changed: number }
+  | { type: 'block'; block: number; tokens: number[]; stepsRun: number; stepsSaved: number }
+  | { type: 'done'; result: GenerationResult };
+
+export interface GenerationResult {
+  tokens: number[];
+  finishReason: FinishReason;
+  blocks: number;
+  stepsRun: number;
+  stepsSaved: number;
+}
+
+/**
+ * The semi-autoregressive SSD-2 loop. Per block: start from noise, and for t = T..1 ask the
+ * (routed) core model and the optional user model for logits on the same noisy block, each with its
+ * own self-conditioning state, mix them, check early stopping, project and re-noise. A finished
+ * block is appended to the context; generation ends at EOS, at maxTokens or at the context limit.
+ */
+export async function* generate(models: GenerationModels, request: GenerationRequest): AsyncGenerator<GenerationEvent, GenerationResult> {
+  const opts = parseGenerateOptions(request);
+  const router = new TimestepRouter(Array.isArray(models.core) ? models.core : [models.core as Denoiser]);
+  const main = router.main.info;
+  const user = models.user;
+  if (user) assertCompatible(router.main, user, 'user model');
+  const blockSize = opts.blockSize ?? main.blockSize;
+  if (blockSize > main.blockSize) throw new InvalidArgumentError('blockSize', `${blockSize} exceeds the model's block size ${main.blockSize}`);
+  if (Array.isArray(opts.lambda) && opts.lambda.length !== opts.steps) {
+    throw new InvalidArgumentError('lambda', `a per-step schedule needs ${opts.steps} values (one per step), got ${opts.lambda.length}`);
+  }
+  const prompt = [...request.prompt];
+  const userPrefix = [...(request.userContext ?? [])];
+  const limit = Math.min(...router.checkpoints.map((c) => c.info.maxContext));
+  if (prompt.length > limit) throw new InvalidArgumentError('prompt', `${prompt.length} tokens exceed the core model's context of ${limit} tokens`);
+  if (user && userPrefix.length + prompt.length > user.info.maxContext) {
+    throw new InvalidArgumentError('userContext', `private context + prompt (${userPrefix.length + prompt.length} tokens) exceed the user model's context of ${user.info.maxContext} tokens`);
+  }
+  for (const [field, ids] of [['prompt', prompt], ['userContext', userPrefix]] as const) {
+    const bad = ids.find((id) => !Number.isInteger(id) || id < 0 || id >= main.vocabSize);
+    if (bad !== undefined) throw new InvalidArgumentError(field, `token id ${bad} is outside the vocabulary [0, ${main.vocabSize})`);
+  }
+
+  const output: number[] = [];
+  let stepsRun = 0;
+  let stepsSaved = 0;
+  let finishReason: FinishReason = 'length';
+  let block = 0;
+  for (; output.length < opts.maxTokens; block++) {
+    const context = [...prompt, ...output];
+    if (context.length > limit || (user && userPrefix.length + context.length > user.info.maxContext)) {
+      finishReason = 'context';
+      break;
+    }
+    const userCtx = user ? [...userPrefix, ...context] : [];
+    const stability = new ArgmaxStability(opts.earlyStopPatience);
+    let estimate: Estimate | null = null;
+    let coreSelf: BlockLogits | null = null;
+    let userSelf: BlockLogits | null = null;
+    let final: number[] = [];
+    let run = 0;
+    for (let step = 0; step < opts.steps; step++) {
+      const fraction = timestepFraction(step, opts.steps);
+      const core = router.pick(fraction);
+      const noise = { seed: opts.seed, block, step, steps: opts.steps, estimate, blockLength: blockSize };
+      const [[coreLogits], userLogits] = await Promise.all([
+        core.denoise([{ context, noise, selfCond: coreSelf }]),
+        user ? user.denoise([{ context: userCtx, noise, selfCond: userSelf }]) : Promise.resolve(undefined),
+      ]);
+      coreSelf = coreLogits; // passes across a routing switch unchanged
+      userSelf = userLogits?.[0] ?? null;
+      const mixed = userSelf ? mixLogits(coreLogits, userSelf, lambdaAt(opts.lambda, step, opts.steps)) : coreLogits;
+      const argmax = argmaxTokens(mixed);
+      const { changed, settled } = stability.observe(argmax);
+      run = step + 1;
+      if (request.stepEvents) yield { type: 'step', block, step, steps: opts.steps, fraction, model: core.info.name, argmax, changed };
+      if (settled || step === opts.steps - 1) {
+        final = argmax; // SSD-LM: the block's tokens are the argmax of the last step's logits
+        break;
+      }
+      estimate = project(mixed, { kind: opts.projection, topP: opts.topP, seed: opts.seed, block, step });
+    }
+    stepsRun += run;
+    stepsSaved += opts.steps - run;
+    const eosAt = opts.stopAtEos ? final.indexOf(main.eosTokenId) : -1;
+    const kept = (eosAt >= 0 ? final.slice(0, eosAt) : final).slice(0, opts.maxTokens - output.length);
+    output.push(...kept);
+    yield { type: 'block', block, tokens: kept, stepsRun: run, stepsSaved: opts.steps - run };
+    if (eosAt >= 0) {
+      finishReason = 'eos';
+      block++;
+      break;
+    }
+  }
+  const result: GenerationResult = { tokens: output, finishReason, blocks: block, stepsRun, stepsSaved };
+  yield { type: 'done', result };
+  return result;
+}
+
+/** Runs `generate` to completion and returns its result. */
+export async function generateAll(models: GenerationModels, request: GenerationRequest): Promise<GenerationResult> {
+  const it = generate(models, request);
+  for (;;) {
+    const next = await it.next();
+    if (next.done) return next.value;
+  }
+}

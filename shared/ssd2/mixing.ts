@@ -1,0 +1,43 @@
+import type { BlockLogits } from './types';
+
+/** Row-wise log-softmax, in place on a copy. */
+export function logSoftmax(logits: BlockLogits): BlockLogits {
+  const { length, vocabSize, data } = logits;
+  const out = new Float32Array(data.length);
+  for (let p = 0; p < length; p++) {
+    const o = p * vocabSize;
+    let max = -Infinity;
+    for (let v = 0; v < vocabSize; v++) max = Math.max(max, data[o + v]);
+    let sum = 0;
+    for (let v = 0; v < vocabSize; v++) sum += Math.exp(data[o + v] - max);
+    const lse = max + Math.log(sum);
+    for (let v = 0; v < vocabSize; v++) out[o + v] = data[o + v] - lse;
+  }
+  return { length, vocabSize, data: out };
+}
+
+/**
+ * Core + user collaboration: l = (1-λ)·log_softmax(core) + λ·log_softmax(user).
+ * λ = 0 returns the core logits unchanged (so core-only decoding is bit-identical).
+ */
+export function mixLogits(core: BlockLogits, user: BlockLogits, lambda: number): BlockLogits {
+  if (lambda === 0) return core;
+  if (core.length !== user.length || core.vocabSize !== user.vocabSize) {
+    throw new RangeError(`cannot mix logits of shape ${core.length}x${core.vocabSize} and ${user.length}x${user.vocabSize}`);
+  }
+  const a = logSoftmax(core).data;
+  const b = logSoftmax(user).data;
+  const out = new Float32Array(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = (1 - lambda) * a[i] + lambda * b[i];
+  return { length: core.length, vocabSize: core.vocabSize, data: out };
+}
+
+/** λ per step: a constant, one value per step, or a linear ramp from `start` (t=T) to `end` (t=1). */
+export type LambdaSchedule = number | readonly number[] | { start: number; end: number };
+
+export function lambdaAt(schedule: LambdaSchedule, step: number, steps: number): number {
+  if (typeof schedule === 'number') return schedule;
+  if (Array.isArray(schedule)) return schedule[Math.min(step, schedule.length - 1)];
+  const { start, end } = schedule as { start: number; end: number };
+  return steps <= 1 ? start : start + ((end - start) * step) / (steps - 1);
+}

@@ -1,0 +1,57 @@
+/**
+ * Counter-based Gaussian noise: value i of the stream (seed, block, step) is a pure function of
+ * those numbers, so any stateless GPU worker or client regenerates exactly the noisy block the
+ * engine would, with no RNG state to ship. 32-bit integer hashing (Math.imul) is exact in every
+ * JS runtime; Box–Muller uses Math.log/cos/sin, identical across V8 hosts (Node, workerd, Chrome).
+ */
+
+export const NoiseStream = { simplex: 0, sampling: 1 } as const;
+export type NoiseStreamId = (typeof NoiseStream)[keyof typeof NoiseStream];
+
+export interface NoiseKey {
+  seed: number; // non-negative safe integer
+  block: number;
+  step: number;
+  stream?: NoiseStreamId;
+}
+
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+function combine(h: number, v: number): number {
+  return fmix32((h ^ Math.imul(v >>> 0, 0x9e3779b1)) + 0x7f4a7c15);
+}
+
+/** A 32-bit key for one (seed, block, step, stream); counters are hashed against it. */
+export function streamKey({ seed, block, step, stream = NoiseStream.simplex }: NoiseKey): number {
+  const lo = seed >>> 0;
+  const hi = Math.floor(seed / 0x1_0000_0000) >>> 0;
+  return combine(combine(combine(combine(combine(0x5eed5eed, lo), hi), block), step), stream);
+}
+
+/** Uniform in (0,1) for counter i under `key`. */
+export function uniformAt(key: number, i: number): number {
+  const bits = fmix32(Math.imul(i + 1, 0x9e3779b9) ^ key ^ fmix32(i ^ 0x2545f491));
+  return ((bits >>> 8) + 0.5) / 16777216;
+}
+
+/** Fills `out` with N(0, sd²) samples of the stream; sample i depends only on (key, i). */
+export function fillGaussian(out: Float32Array, key: NoiseKey, sd = 1): Float32Array {
+  const k = streamKey(key);
+  const n = out.length;
+  for (let i = 0; i < n; i += 2) {
+    const u1 = uniformAt(k, i);
+    const u2 = uniformAt(k, i + 1);
+    const radius = sd * Math.sqrt(-2 * Math.log(u1));
+    const angle = 2 * Math.PI * u2;
+    out[i] = radius * Math.cos(angle);
+    if (i + 1 < n) out[i + 1] = radius * Math.sin(angle);
+  }
+  return out;
+}

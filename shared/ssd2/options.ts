@@ -1,0 +1,34 @@
+import { z } from 'zod';
+import { InvalidArgumentError } from '../errors';
+
+const lambdaValue = z.number().min(0).max(1);
+
+/** Decoding options; defaults follow SSD-LM's best settings scaled to our step budget. */
+export const GenerateOptionsSchema = z.object({
+  /** Denoising steps per block (T_dec). */
+  steps: z.number().int().min(1).max(5000).default(100),
+  maxTokens: z.number().int().min(1).max(100_000).default(100),
+  /** Tokens per block; at most the model's trained block size. */
+  blockSize: z.number().int().min(1).optional(),
+  projection: z.enum(['greedy', 'sample', 'multihot']).default('sample'),
+  topP: z.number().gt(0).max(1).default(0.95),
+  seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+  /** Collaboration weight of the user model: constant, per step, or a linear ramp. */
+  lambda: z.union([lambdaValue, z.array(lambdaValue).min(1), z.object({ start: lambdaValue, end: lambdaValue })]).default(0.5),
+  /** Steps of unchanged argmax that end a block early; 0 runs every step. */
+  earlyStopPatience: z.number().int().min(0).default(5),
+  stopAtEos: z.boolean().default(true),
+});
+
+export type GenerateOptionsInput = z.input<typeof GenerateOptionsSchema>;
+export type GenerateOptions = z.output<typeof GenerateOptionsSchema>;
+
+/** Parses options, turning the first schema issue into an error that names the field. */
+export function parseGenerateOptions(input: GenerateOptionsInput): GenerateOptions {
+  const parsed = GenerateOptionsSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new InvalidArgumentError(issue.path.join('.') || 'options', issue.message);
+  }
+  return parsed.data;
+}

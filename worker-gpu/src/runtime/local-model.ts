@@ -1,0 +1,33 @@
+import { loadBundle, type LoadedBundle } from '../../../shared/bundle';
+import { OnnxDenoiser, type OnnxDenoiserOptions } from '../../../shared/runtime/onnx-denoiser';
+import { bundleCodec, type TextCodec } from '../../../shared/tokenizer';
+import { directorySource } from '../bundle/directory-source';
+import { nodeRuntime, type NodeRuntime, type ProviderName } from './providers';
+
+export interface LocalModel {
+  bundle: LoadedBundle;
+  denoiser: OnnxDenoiser;
+  codec: TextCodec;
+}
+
+let runtimes = new Map<string, Promise<NodeRuntime>>();
+
+/** One runtime per provider list, probed with the first graph it is asked to open. */
+function runtimeFor(providers: readonly ProviderName[], probe: Uint8Array): Promise<NodeRuntime> {
+  const key = providers.join(',');
+  if (!runtimes.has(key)) runtimes.set(key, nodeRuntime(providers, probe));
+  return runtimes.get(key)!;
+}
+
+/** Loads and verifies a bundle directory and opens it with onnxruntime-node. */
+export async function loadLocalModel(dir: string, providers: readonly ProviderName[] = ['cpu'], opts: OnnxDenoiserOptions = {}): Promise<LocalModel> {
+  const bundle = await loadBundle(directorySource(dir));
+  const codec = bundleCodec(bundle);
+  const runtime = await runtimeFor(providers, bundle.files.get(bundle.manifest.graphs.denoiser)!);
+  const denoiser = await OnnxDenoiser.create(bundle, runtime.ort, runtime.createSession, { provider: runtime.provider, ...opts });
+  return { bundle, denoiser, codec };
+}
+
+export function resetRuntimes(): void {
+  runtimes = new Map();
+}

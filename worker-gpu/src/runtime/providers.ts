@@ -1,0 +1,53 @@
+import * as ort from 'onnxruntime-node';
+import type { InferenceSession } from 'onnxruntime-common';
+import type { SessionFactory } from '../../../shared/runtime/onnx-denoiser';
+
+export type ProviderName = 'cuda' | 'webgpu' | 'cpu';
+export const DEFAULT_PROVIDERS: readonly ProviderName[] = ['cuda', 'webgpu', 'cpu'];
+
+/** Parses a comma-separated provider list such as `cuda,webgpu,cpu` (env SSD2_PROVIDERS). */
+export function parseProviders(list: string | undefined): ProviderName[] {
+  if (!list) return [...DEFAULT_PROVIDERS];
+  const names = list.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const n of names) {
+    if (!DEFAULT_PROVIDERS.includes(n as ProviderName)) throw new Error(`SSD2_PROVIDERS: unknown execution provider "${n}" (expected cuda, webgpu or cpu)`);
+  }
+  if (names.length === 0) throw new Error('SSD2_PROVIDERS: empty provider list');
+  return names as ProviderName[];
+}
+
+/** Providers this onnxruntime-node build offers, in the order asked for. */
+export function availableProviders(wanted: readonly ProviderName[]): ProviderName[] {
+  const supported = new Set(ort.listSupportedBackends().map((b) => b.name));
+  return wanted.filter((p) => supported.has(p));
+}
+
+export interface NodeRuntime {
+  /** The provider sessions are created with (the first of the list that works here). */
+  readonly provider: ProviderName;
+  readonly createSession: SessionFactory;
+  readonly ort: typeof ort;
+}
+
+/**
+ * Picks the first provider from `wanted` that can open a session here. A provider that is listed
+ * but fails (no GPU, no CUDA library) is skipped, and the reason is kept for /healthz.
+ */
+export async function nodeRuntime(wanted: readonly ProviderName[] = DEFAULT_PROVIDERS, probe?: Uint8Array): Promise<NodeRuntime & { skipped: Record<string, string> }> {
+  const skipped: Record<string, string> = {};
+  const candidates = availableProviders(wanted);
+  for (const p of wanted) if (!candidates.includes(p)) skipped[p] = 'not in this onnxruntime-node build';
+  for (const provider of candidates) {
+    const options: InferenceSession.SessionOptions = { executionProviders: [provider], graphOptimizationLevel: 'all' };
+    if (probe) {
+      try {
+        await ort.InferenceSession.create(probe, options);
+      } catch (err) {
+        skipped[provider] = (err as Error).message.split('\n')[0];
+        continue;
+      }
+    }
+    return { provider, skipped, ort, createSession: (bytes) => ort.InferenceSession.create(bytes, options) };
+  }
+  throw new Error(`no execution provider from [${wanted.join(', ')}] works here: ${JSON.stringify(skipped)}`);
+}
