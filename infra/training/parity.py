@@ -17,6 +17,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ssd2.config import ModelConfig  # noqa: E402
 from ssd2.model import SSD2Model  # noqa: E402
+from ssd2.diffusion import alpha_bar  # noqa: E402
 
 
 def main(argv=None):
@@ -52,7 +53,9 @@ def main(argv=None):
                                            torch.full((n, 1), s1 + s2), torch.ones(n, 1, dtype=torch.long),
                                            simplex, self_cond, t.unsqueeze(1))
         layout = (logits - train_logits).abs().max().item()
-    report = {"incremental_cache_max_diff": incr, "train_vs_cached_max_diff": layout}
+    report = {"incremental_cache_max_diff": incr, "train_vs_cached_max_diff": layout,
+              # the serving engine's schedule is checked against these (T=100)
+              "alpha_bar_T100": {str(t): alpha_bar(t, 100).item() for t in (1, 10, 50, 90, 99)}}
     print(json.dumps(report))
     if incr > 1e-4 or layout > 1e-3:
         print("parity.py: error: the model's views disagree", file=sys.stderr)

@@ -9,3 +9,4 @@ export * from './denoiser';
 export * from './routing';
 export * from './options';
 export * from './generate';
+export * from '../errors';

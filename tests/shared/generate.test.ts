@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import { generateAll, generate, IncompatibleModelsError, InvalidArgumentError, TimestepRouter, type GenerationEvent } from '../../shared/ssd2';
+import { InvalidArgumentError as InvalidArg, IncompatibleModelsError as Incompatible } from '../../shared/errors';
+import { ScriptedDenoiser } from '../helpers/scripted-denoiser';
+
+const constant = (token: number) => () => token;
+
+describe('block loop', () => {
+  it('stops at the length budget, one block at a time, appending blocks to the context', async () => {
+    const core = new ScriptedDenoiser({}, constant(3));
+    const r = await generateAll({ core }, { prompt: [1, 2], steps: 4, maxTokens: 10, earlyStopPatience: 0 });
+    expect(r.tokens).toEqual(Array(10).fill(3));
+    expect(r.finishReason).toBe('length');
+    expect(r.blocks).toBe(3);
+    expect(r.stepsRun).toBe(12);
+    expect(core.calls.map((c) => c.context.length)).toEqual([2, 2, 2, 2, 6, 6, 6, 6, 10, 10, 10, 10]);
+  });
+
+  it('truncates at the first EOS and stops', async () => {
+    const core = new ScriptedDenoiser({}, (req, p) => (req.context.length >= 5 && p === 1 ? 7 : 2));
+    const r = await generateAll({ core }, { prompt: [1], steps: 3, maxTokens: 100 });
+    expect(r.tokens).toEqual([2, 2, 2, 2, 2]);
+    expect(r.finishReason).toBe('eos');
+  });
+
+  it('ends a block early once the argmax is stable and reports the steps saved', async () => {
+    const core = new ScriptedDenoiser({}, constant(4));
+    const events: GenerationEvent[] = [];
+    for await (const e of generate({ core }, { prompt: [], steps: 20, maxTokens: 4, earlyStopPatience: 3, stepEvents: true })) events.push(e);
+    const done = events.at(-1)!;
+    expect(done.type === 'done' && done.result).toMatchObject({ stepsRun: 4, stepsSaved: 16 });
+    expect(events.filter((e) => e.type === 'step').map((e) => e.type === 'step' && e.changed)).toEqual([4, 0, 0, 0]);
+  });
+
+  it('passes the previous estimate and each model its own self-conditioning logits', async () => {
+    const core = new ScriptedDenoiser({}, constant(5));
+    const user = new ScriptedDenoiser({ role: 'user', name: 'user' }, constant(6));
+    await generateAll({ core, user }, { prompt: [1], userContext: [0, 0], steps: 3, maxTokens: 4, lambda: 0.5, earlyStopPatience: 0, projection: 'greedy' });
+    expect(core.calls[0].selfCond).toBeNull();
+    expect(core.calls[0].noise.estimate).toBeNull();
+    expect(core.calls[1].selfCond!.data[5]).toBe(10); // core's own previous logits
+    expect(user.calls[1].selfCond!.data[6]).toBe(10);
+    expect(user.calls[0].context).toEqual([0, 0, 1]); // the private context reaches only the user model
+    expect(core.calls[0].context).toEqual([1]);
+    // Greedy projection of the 50/50 mixture: both tokens tie; the estimate is shared by both models.
+    expect(core.calls[1].noise.estimate).toEqual(user.calls[1].noise.estimate);
+  });
+
+  it('lets the user model override the core with λ=1 and not at all with λ=0', async () => {
+    const run = (lambda: number) => generateAll({ core: new ScriptedDenoiser({}, constant(5)), user: new ScriptedDenoiser({ role: 'user' }, constant(6)) }, { prompt: [], steps: 2, maxTokens: 4, lambda });
+    expect((await run(1)).tokens).toEqual([6, 6, 6, 6]);
+    expect((await run(0)).tokens).toEqual([5, 5, 5, 5]);
+  });
+
+  it('routes each step to the timestep-specialised checkpoint whose range holds t/T', async () => {
+    const main = new ScriptedDenoiser({ name: 'main' }, constant(1));
+    const high = new ScriptedDenoiser({ name: 'high', timestepRange: [0.8, 1] }, constant(2));
+    const mid = new ScriptedDenoiser({ name: 'mid', timestepRange: [0.4, 0.6] }, constant(3));
+    const seen: string[] = [];
+    for await (const e of generate({ core: [main, high, mid] }, { prompt: [], steps: 10, maxTokens: 4, earlyStopPatience: 0, stepEvents: true })) {
+      if (e.type === 'step') seen.push(`${e.fraction.toFixed(1)}:${e.model}`);
+    }
+    expect(seen).toEqual(['1.0:high', '0.9:high', '0.8:main', '0.7:main', '0.6:mid', '0.5:mid', '0.4:main', '0.3:main', '0.2:main', '0.1:main']);
+  });
+
+  it('refuses checkpoint sets that leave a timestep uncovered or do not share a vocabulary', () => {
+    expect(() => new TimestepRouter([new ScriptedDenoiser({ timestepRange: [0.5, 1] }, constant(1))])).toThrow(IncompatibleModelsError);
+    expect(() => new TimestepRouter([new ScriptedDenoiser({}, constant(1)), new ScriptedDenoiser({ vocabSize: 9, name: 'v9' }, constant(1))])).toThrow(/vocab_size 9 != 8/);
+  });
+
+  it('refuses a user model with a different tokenizer', async () => {
+    const user = new ScriptedDenoiser({ role: 'user', name: 'other', tokenizerSha256: 'y'.repeat(64) }, constant(1));
+    await expect(generateAll({ core: new ScriptedDenoiser({}, constant(1)), user }, { prompt: [] })).rejects.toThrow(Incompatible);
+    await expect(generateAll({ core: new ScriptedDenoiser({}, constant(1)), user }, { prompt: [] })).rejects.toThrow(/user model other does not match scripted: tokenizer.json sha256/);
+  });
+
+  it('stops with reason "context" when the context is full', async () => {
+    const r = await generateAll({ core: new ScriptedDenoiser({ maxContext: 10 }, constant(2)) }, { prompt: [1, 1, 1], steps: 1, maxTokens: 100 });
+    expect(r.finishReason).toBe('context');
+    expect(r.tokens.length).toBe(8);
+  });
+});
+
+describe('bad input names the field', () => {
+  const core = new ScriptedDenoiser({ maxContext: 10 }, constant(2));
+  const cases: [string, object, RegExp][] = [
+    ['top-p zero', { topP: 0 }, /^topP: /],
+    ['top-p above one', { topP: 1.5 }, /^topP: /],
+    ['negative steps', { steps: -3 }, /^steps: /],
+    ['fractional steps', { steps: 2.5 }, /^steps: /],
+    ['λ above one', { lambda: 1.2 }, /^lambda: /],
+    ['per-step λ of the wrong length', { steps: 3, lambda: [0.1, 0.2] }, /^lambda: a per-step schedule needs 3/],
+    ['block size above the model', { blockSize: 9 }, /^blockSize: 9 exceeds/],
+    ['prompt longer than the context', { prompt: Array(11).fill(1) }, /^prompt: 11 tokens exceed the core model's context of 10/],
+    ['token outside the vocabulary', { prompt: [8] }, /^prompt: token id 8 is outside/],
+    ['unknown projection', { projection: 'beam' }, /^projection: /],
+  ];
+  for (const [name, extra, message] of cases) {
+    it(name, async () => {
+      const err = await generateAll({ core }, { prompt: [1], ...extra } as never).catch((e) => e);
+      expect(err).toBeInstanceOf(InvalidArg);
+      expect(err).toBeInstanceOf(InvalidArgumentError);
+      expect(err.message).toMatch(message);
+    });
+  }
+});

@@ -1,0 +1,60 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { alphaBar } from '../../shared/ssd2';
+import { runTrainingScript } from '../../infra/training/python';
+import { readParityFixtures, maxAbsDiff } from '../helpers/tensors';
+import { CACHE, TINY_RUN } from '../helpers/paths';
+
+const FIXTURES = join(CACHE, 'parity');
+
+describe('PyTorch <-> onnxruntime-node parity (fp32)', () => {
+  let fx: ReturnType<typeof readParityFixtures>;
+  const bundle = inject('tinyBundle');
+
+  beforeAll(async () => {
+    await runTrainingScript('parity.py', ['--checkpoint', join(TINY_RUN, 'checkpoint.pt'), '--out', FIXTURES]);
+    fx = readParityFixtures(FIXTURES);
+  });
+
+  it('PyTorch itself: incremental cache == one-shot encode, cached denoise == training layout', () => {
+    expect(fx.report.incremental_cache_max_diff as number).toBeLessThan(1e-4);
+    expect(fx.report.train_vs_cached_max_diff as number).toBeLessThan(1e-3);
+  });
+
+  it('the TypeScript schedule equals the training schedule', () => {
+    for (const [t, value] of Object.entries(fx.report.alpha_bar_T100 as Record<string, number>)) {
+      expect(alphaBar(Number(t), 100)).toBeCloseTo(value, 6);
+    }
+  });
+
+  it('context_encoder.onnx extends the cache like PyTorch (max abs diff <= 1e-3)', async () => {
+    const session = await ort.InferenceSession.create(join(bundle, 'context_encoder.onnx'));
+    const out = await session.run({
+      input_ids: fx.tensor('ctx.input_ids'), position_ids: fx.tensor('ctx.position_ids'), past_keys: fx.tensor('ctx.past_keys'),
+      past_values: fx.tensor('ctx.past_values'), attention_mask: fx.tensor('ctx.attention_mask'),
+    });
+    expect(out.present_keys.dims).toEqual(fx.tensor('ctx.present_keys').dims);
+    expect(maxAbsDiff(out.present_keys.data as Float32Array, fx.tensor('ctx.present_keys').data as Float32Array)).toBeLessThanOrEqual(1e-3);
+    expect(maxAbsDiff(out.present_values.data as Float32Array, fx.tensor('ctx.present_values').data as Float32Array)).toBeLessThanOrEqual(1e-3);
+  });
+
+  it('denoiser.onnx gives the same block logits as PyTorch (max abs diff <= 1e-3)', async () => {
+    const session = await ort.InferenceSession.create(join(bundle, 'denoiser.onnx'));
+    const names = ['simplex_logits', 'self_cond_logits', 'timestep', 'position_ids', 'past_keys', 'past_values', 'past_mask'];
+    const out = await session.run(Object.fromEntries(names.map((n) => [n, fx.tensor(`den.${n}`)])));
+    const expected = fx.tensor('den.logits');
+    expect(out.logits.dims).toEqual(expected.dims);
+    const diff = maxAbsDiff(out.logits.data as Float32Array, expected.data as Float32Array);
+    expect(diff).toBeLessThanOrEqual(1e-3);
+  });
+
+  it('the training run logged progress and a decreasing loss', () => {
+    const log = inject('tinyTrainLog');
+    expect(log).toMatch(/step 10\/30 loss [\d.]+ \d+ tok\/s eta \d+s/);
+    const losses = readFileSync(join(TINY_RUN, 'loss.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss as number);
+    expect(losses.length).toBe(3);
+    expect(losses[2]).toBeLessThan(losses[0]);
+  });
+});
