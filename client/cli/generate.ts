@@ -94,7 +94,7 @@ async function main() {
 }
 
 main().catch((err) => {
-  if (err instanceof SSD2Error) {
+  if (err instanceof SSD2Error || String(err?.code).startsWith('ERR_PARSE_ARGS')) {
     console.error(`error: ${err.message}`);
     process.exit(2);
   }

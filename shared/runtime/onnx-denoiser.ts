@@ -125,7 +125,7 @@ export class OnnxDenoiser implements Denoiser {
     if (hit) return hit.value;
     const prefix = this.cache.longestPrefix(context);
     const kv = await this.extend(prefix?.value ?? this.emptyKV(), context.slice(prefix?.tokens.length ?? 0));
-    this.cache.set(context, kv, 2 * kv.keys.data.byteLength);
+    this.cache.set(context, kv, 2 * (kv.keys.data as Float32Array).byteLength);
     return kv;
   }
 

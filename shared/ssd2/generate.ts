@@ -90,7 +90,7 @@ export async function* generate(models: GenerationModels, request: GenerationReq
       const fraction = timestepFraction(step, opts.steps);
       const core = router.pick(fraction);
       const noise = { seed: opts.seed, block, step, steps: opts.steps, estimate, blockLength: blockSize };
-      const [[coreLogits], userLogits] = await Promise.all([
+      const [[coreLogits], userLogits]: [BlockLogits[], BlockLogits[] | undefined] = await Promise.all([
         core.denoise([{ context, noise, selfCond: coreSelf }]),
         user ? user.denoise([{ context: userCtx, noise, selfCond: userSelf }]) : Promise.resolve(undefined),
       ]);

@@ -11,7 +11,7 @@ describe('projection', () => {
 
   it('multi-hot keeps the nucleus, most probable first', () => {
     expect(project(logits, { ...opts, kind: 'multihot', topP: 0.9 })[1]).toEqual([1, 0]);
-    expect(project(logits, { ...opts, kind: 'multihot', topP: 1 })[0].sort()).toEqual([0, 1, 2, 3]);
+    expect(project(logits, { ...opts, kind: 'multihot', topP: 1 })[0].toSorted()).toEqual([0, 1, 2, 3]);
   });
 
   it('sampling is seeded, stays inside the nucleus and follows the probabilities', () => {

@@ -1,5 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import type { InferenceSession } from 'onnxruntime-common';
+import { InvalidArgumentError } from '../../../shared/errors';
 import type { SessionFactory } from '../../../shared/runtime/onnx-denoiser';
 
 export type ProviderName = 'cuda' | 'webgpu' | 'cpu';
@@ -10,9 +11,9 @@ export function parseProviders(list: string | undefined): ProviderName[] {
   if (!list) return [...DEFAULT_PROVIDERS];
   const names = list.split(',').map((s) => s.trim()).filter(Boolean);
   for (const n of names) {
-    if (!DEFAULT_PROVIDERS.includes(n as ProviderName)) throw new Error(`SSD2_PROVIDERS: unknown execution provider "${n}" (expected cuda, webgpu or cpu)`);
+    if (!DEFAULT_PROVIDERS.includes(n as ProviderName)) throw new InvalidArgumentError('providers', `unknown execution provider "${n}" (expected cuda, webgpu or cpu)`);
   }
-  if (names.length === 0) throw new Error('SSD2_PROVIDERS: empty provider list');
+  if (names.length === 0) throw new InvalidArgumentError('providers', 'empty provider list');
   return names as ProviderName[];
 }
 
