@@ -2,10 +2,18 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['tests/**/*.test.ts', 'shared/**/*.test.ts', 'worker-gpu/**/*.test.ts', 'client/**/*.test.ts'],
-    globalSetup: ['tests/setup/tiny-model.ts'],
-    testTimeout: 120_000,
-    hookTimeout: 300_000,
-    pool: 'forks',
+    projects: [
+      {
+        test: {
+          name: 'node',
+          include: ['tests/**/*.test.ts'],
+          globalSetup: ['tests/setup/tiny-model.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 300_000,
+          pool: 'forks',
+        },
+      },
+      'edge/vitest.config.ts',
+    ],
   },
 });
