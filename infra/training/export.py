@@ -38,7 +38,7 @@ def main(argv=None):
     if args.checkpoint:
         if not os.path.exists(args.checkpoint):
             p.error(f"--checkpoint: file not found: {args.checkpoint}")
-        ckpt = torch.load(args.checkpoint, map_location="cpu")
+        ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
         model = SSD2Model(ModelConfig.from_dict(ckpt["config"]))
         model.load_state_dict(ckpt["model"])
         training = {k: ckpt.get(k) for k in ("step", "tokens_seen", "elapsed_s", "final_loss", "val_loss")}

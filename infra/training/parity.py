@@ -26,7 +26,7 @@ def main(argv=None):
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
     torch.set_num_threads(2)
-    ckpt = torch.load(args.checkpoint, map_location="cpu")
+    ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
     model = SSD2Model(ModelConfig.from_dict(ckpt["config"]))
     model.load_state_dict(ckpt["model"])
     model.eval()

@@ -98,8 +98,8 @@ def main(argv=None):
             fail(f"--{flag}: file not found: {path}")
     os.makedirs(args.out, exist_ok=True)
     ckpt_path = os.path.join(args.out, "checkpoint.pt")
-    resume = torch.load(ckpt_path, map_location="cpu") if os.path.exists(ckpt_path) else None
-    init = torch.load(args.init, map_location="cpu") if args.init and resume is None else None
+    resume = torch.load(ckpt_path, map_location="cpu", weights_only=False) if os.path.exists(ckpt_path) else None
+    init = torch.load(args.init, map_location="cpu", weights_only=False) if args.init and resume is None else None
     cfg = ModelConfig.from_dict(resume["config"]) if resume else build_config(args, init)
     device = torch.device(args.device)
     model = SSD2Model(cfg).to(device)

@@ -1,0 +1,41 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { z } from 'zod';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { instructionPrompt, instructionResponse } from '../../shared/prompt/instruction';
+
+export const InstructionRowSchema = z.object({
+  instruction: z.string().min(1),
+  context: z.string().optional().default(''),
+  response: z.string().min(1),
+});
+export type InstructionRow = z.output<typeof InstructionRowSchema>;
+
+/** Reads {instruction, context, response} JSONL; a bad line is reported with its number and field. */
+export function readInstructions(path: string): InstructionRow[] {
+  const rows: InstructionRow[] = [];
+  readFileSync(path, 'utf8').split('\n').forEach((line, i) => {
+    if (!line.trim()) return;
+    let json: unknown;
+    try {
+      json = JSON.parse(line);
+    } catch (err) {
+      throw new Error(`${path}:${i + 1}: not valid JSON (${(err as Error).message})`);
+    }
+    const parsed = InstructionRowSchema.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new Error(`${path}:${i + 1}: field ${issue.path.join('.') || '(row)'}: ${issue.message}`);
+    }
+    rows.push(parsed.data);
+  });
+  if (rows.length === 0) throw new Error(`${path}: no instruction rows`);
+  return rows;
+}
+
+/** Tokenizes rows with the shared instruction template into train.py's {prompt_ids, response_ids} lines. */
+export function writeInstructionIds(rows: readonly InstructionRow[], tokenizerJson: object, out: string): void {
+  const tokenizer = new Tokenizer(tokenizerJson, { add_prefix_space: false });
+  const encode = (s: string) => tokenizer.encode(s, { add_special_tokens: false }).ids;
+  const lines = rows.map((r) => JSON.stringify({ prompt_ids: encode(instructionPrompt(r)), response_ids: encode(instructionResponse(r.response)) }));
+  writeFileSync(out, lines.join('\n') + '\n');
+}
