@@ -42,6 +42,8 @@ def parse_args(argv=None):
     p.add_argument("--t-range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
                    help="train only on t/T in [LO,HI) (timestep-specialised variant)")
     p.add_argument("--steps", type=int, required=True)
+    p.add_argument("--max-minutes", type=float, default=0,
+                   help="stop (and save) after this much training time; the learning-rate decay follows time then")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--seq-len", type=int, default=100)
     p.add_argument("--lr", type=float, default=3e-4)
@@ -81,10 +83,13 @@ def build_config(args, init_ckpt):
     return cfg
 
 
-def lr_at(step, args):
+def lr_at(step, args, elapsed_s=0.0):
     if step < args.warmup:
         return args.lr * (step + 1) / args.warmup
-    return args.lr * max(0.0, (args.steps - step) / max(1, args.steps - args.warmup))
+    progress = (step - args.warmup) / max(1, args.steps - args.warmup)
+    if args.max_minutes:
+        progress = max(progress, elapsed_s / (60 * args.max_minutes))
+    return args.lr * max(0.02, 1.0 - progress)
 
 
 def main(argv=None):
@@ -145,8 +150,12 @@ def main(argv=None):
     run_start = time.time()
     model.train()
     while step < args.steps:
+        trained_s = elapsed + time.time() - run_start
+        if args.max_minutes and trained_s > 60 * args.max_minutes:
+            print(f"time budget of {args.max_minutes} min reached at step {step}", flush=True)
+            break
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, args)
+            group["lr"] = lr_at(step, args, trained_s)
         batch = batches.sample(args.batch)
         loss = diffusion_loss(model, batch, g, t_range)
         opt.zero_grad()
@@ -164,7 +173,7 @@ def main(argv=None):
             done = step - (resume["step"] if resume else 0)
             rate = (time.time() - run_start) / max(1, done)
             record = {"step": step, "loss": window_loss / max(1, (step - 1) % args.log_every + 1),
-                      "tokens_per_s": window_tokens / max(dt, 1e-9), "lr": lr_at(step - 1, args),
+                      "tokens_per_s": window_tokens / max(dt, 1e-9), "lr": opt.param_groups[0]["lr"],
                       "tokens_seen": tokens_seen}
             if val_batches and args.val_every and (step % args.val_every == 0 or step == args.steps):
                 val_loss = evaluate(model, val_batches, t_range)
@@ -173,6 +182,8 @@ def main(argv=None):
             log.write(json.dumps(record) + "\n")
             log.flush()
             eta = rate * (args.steps - step)
+            if args.max_minutes:
+                eta = min(eta, max(0.0, 60 * args.max_minutes - (elapsed + time.time() - run_start)))
             extra = f" val {record['val_loss']:.3f}" if "val_loss" in record else ""
             print(f"step {step}/{args.steps} loss {record['loss']:.4f}{extra} {record['tokens_per_s']:.0f} tok/s "
                   f"eta {eta:.0f}s", flush=True)

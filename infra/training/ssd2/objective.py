@@ -23,11 +23,14 @@ def diffusion_loss(model, batch, generator, t_range=(0.0, 1.0), self_cond_prob=0
     timestep = t.float() / T
     self_cond = None
     if cfg.self_conditioning and self_cond_prob > 0:
-        with torch.no_grad():
-            prev = model.forward_train(ids, key_valid, block_start, block_valid, w, None, timestep)
-        use = (torch.rand(n, 1, 1, generator=generator) < self_cond_prob).to(dev)
-        # Without self-conditioning the previous estimate equals the current input.
-        self_cond = torch.where(use, prev, w)
+        # Without self-conditioning the previous estimate equals the current input; the extra
+        # no-grad pass runs only for the examples that use it.
+        use = (torch.rand(n, generator=generator) < self_cond_prob).nonzero().flatten().to(dev)
+        self_cond = w.clone()
+        if use.numel():
+            with torch.no_grad():
+                self_cond[use] = model.forward_train(ids[use], key_valid[use], block_start[use], block_valid[use],
+                                                     w[use], None, timestep[use])
     logits = model.forward_train(ids, key_valid, block_start, block_valid, w, self_cond, timestep)
     mask = block_valid.repeat_interleave(B, dim=1).float()
     ce = F.cross_entropy(logits.reshape(-1, cfg.vocab_size), targets.reshape(-1), reduction="none")
