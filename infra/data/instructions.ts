@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { instructionPrompt, instructionResponse } from '../../shared/prompt/instruction';
+import { instructionPrompt, instructionResponse, privateContextPrefix } from '../../shared/prompt/instruction';
 
 export const InstructionRowSchema = z.object({
   instruction: z.string().min(1),
@@ -32,10 +32,16 @@ export function readInstructions(path: string): InstructionRow[] {
   return rows;
 }
 
-/** Tokenizes rows with the shared instruction template into train.py's {prompt_ids, response_ids} lines. */
-export function writeInstructionIds(rows: readonly InstructionRow[], tokenizerJson: object, out: string): void {
+/**
+ * Tokenizes rows with the shared instruction template into train.py's {prompt_ids, response_ids}
+ * lines. With `privateContext`, the row's context is the user model's private context: it goes in
+ * front of the prompt (tokenized separately, exactly as at inference) instead of inside it.
+ */
+export function writeInstructionIds(rows: readonly InstructionRow[], tokenizerJson: object, out: string, privateContext = false): void {
   const tokenizer = new Tokenizer(tokenizerJson, { add_prefix_space: false });
   const encode = (s: string) => tokenizer.encode(s, { add_special_tokens: false }).ids;
-  const lines = rows.map((r) => JSON.stringify({ prompt_ids: encode(instructionPrompt(r)), response_ids: encode(instructionResponse(r.response)) }));
+  const prompt = (r: InstructionRow) =>
+    privateContext ? [...encode(privateContextPrefix(r.context)), ...encode(instructionPrompt({ instruction: r.instruction }))] : encode(instructionPrompt(r));
+  const lines = rows.map((r) => JSON.stringify({ prompt_ids: prompt(r), response_ids: encode(instructionResponse(r.response)) }));
   writeFileSync(out, lines.join('\n') + '\n');
 }

@@ -22,8 +22,8 @@ type Split = 'train' | 'val' | 'test';
 const SPLITS: Split[] = ['train', 'val', 'test'];
 
 /** Deterministic split by document key: 2.5 % validation, 2.5 % test. */
-export function splitOf(key: string): Split {
-  const h = createHash('sha1').update(key).digest().readUInt32BE(0) % 40;
+export function splitOf(key: string, buckets = 40): Split {
+  const h = createHash('sha1').update(key).digest().readUInt32BE(0) % buckets;
   return h === 0 ? 'test' : h === 1 ? 'val' : 'train';
 }
 
@@ -76,9 +76,10 @@ export async function prepare(out: string, vocab: number, log: (s: string) => vo
   const jargon: Record<Split, string[]> = { train: [], val: [], test: [] };
   const qa: Record<Split, InstructionRow[]> = { train: [], val: [], test: [] };
   for (const e of jargonEntries()) {
-    const split = splitOf(`jargon:${e.term}`);
+    const split = splitOf(`jargon:${e.term}`, 10); // 10 % test: the QA evaluation needs enough questions
     jargon[split].push(`${e.term}: ${e.definition}`);
-    qa[split].push({ instruction: `What does "${e.term}" mean?`, context: `${e.term}: ${e.definition}`, response: firstSentence(e.definition) });
+    const answer = firstSentence(e.definition.replace(/^\[[^\]]*\]\s*/, ''));
+    qa[split].push({ instruction: `What does "${e.term}" mean?`, context: `${e.term}: ${e.definition}`, response: answer });
   }
 
   const { json, vocabSize, eosTokenId } = truncatedGpt2Tokenizer(vocab - 257);
@@ -99,9 +100,14 @@ export async function prepare(out: string, vocab: number, log: (s: string) => vo
     for (const [name, rows] of [['instructions', instructions[split]], ['user-qa', qa[split]]] as const) {
       writeFileSync(join(out, `${name}.${split}.jsonl`), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
       record(`${name}.${split}.jsonl`, rows.length);
-      writeInstructionIds(rows, json, join(out, `${name}.${split}.ids.jsonl`));
+      writeInstructionIds(rows, json, join(out, `${name}.${split}.ids.jsonl`), name === 'user-qa');
     }
   }
+  // The user model's language-model data: its domain (repeated) plus some general English.
+  const userText = [...Array(4).fill(jargon.train).flat(), ...general.train.slice(0, 20000)];
+  const userIds = encodeStream(json, userText, eosTokenId);
+  writeStream(join(out, 'user.train.bin'), userIds);
+  record('user.train.bin', userText.length, userIds.length);
   record('tokenizer.json', vocabSize);
   const manifest = { created: new Date().toISOString(), vocab_size: vocabSize, eos_token_id: eosTokenId, sources: SOURCES, documents_by_source: counts, files };
   writeFileSync(join(out, 'manifest.json'), JSON.stringify(manifest, null, 2));

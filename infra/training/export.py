@@ -29,6 +29,8 @@ def main(argv=None):
     p.add_argument("--max-context", type=int)
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--weights-dtype", choices=["float32", "float16"], default="float32",
+                   help="float16 halves the bundle; arithmetic stays float32")
     args = p.parse_args(argv)
     torch.set_num_threads(2)
     torch.manual_seed(args.seed)
@@ -50,7 +52,8 @@ def main(argv=None):
     if tok_vocab > model.cfg.vocab_size:
         p.error(f"--tokenizer has {tok_vocab} tokens but the model's vocab_size is {model.cfg.vocab_size}")
     manifest = export_bundle(model, args.out, args.tokenizer, args.name, args.role, args.max_context, training,
-                             args.version)
+                             args.version,
+                             weights_dtype=args.weights_dtype)
     total = sum(f["bytes"] for f in manifest["files"])
     print(f"exported {args.name} ({manifest['architecture']['parameters']/1e6:.2f}M params, {total/2**20:.1f} MiB) "
           f"to {args.out}")

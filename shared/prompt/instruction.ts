@@ -20,3 +20,11 @@ export function instructionPrompt({ instruction, context }: InstructionTurn): st
 export function instructionResponse(response: string): string {
   return ` ${response.trim()}`;
 }
+
+/**
+ * A private context reaches only the user model, in front of the same prompt the core sees:
+ * user tokens = encode(privateContextPrefix(text)) ++ encode(prompt).
+ */
+export function privateContextPrefix(text: string): string {
+  return `Context: ${text.trim()}\n`;
+}

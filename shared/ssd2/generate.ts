@@ -94,9 +94,12 @@ export async function* generate(models: GenerationModels, request: GenerationReq
         core.denoise([{ context, noise, selfCond: coreSelf }]),
         user ? user.denoise([{ context: userCtx, noise, selfCond: userSelf }]) : Promise.resolve(undefined),
       ]);
-      coreSelf = coreLogits; // passes across a routing switch unchanged
-      userSelf = userLogits?.[0] ?? null;
-      const mixed = userSelf ? mixLogits(coreLogits, userSelf, lambdaAt(opts.lambda, step, opts.steps)) : coreLogits;
+      if (opts.selfConditioning) {
+        coreSelf = coreLogits; // passes across a routing switch unchanged
+        userSelf = userLogits?.[0] ?? null;
+      }
+      const userOut = userLogits?.[0];
+      const mixed = userOut ? mixLogits(coreLogits, userOut, lambdaAt(opts.lambda, step, opts.steps)) : coreLogits;
       const argmax = argmaxTokens(mixed);
       const { changed, settled } = stability.observe(argmax);
       run = step + 1;

@@ -18,6 +18,8 @@ export const GenerateOptionsSchema = z.object({
   /** Steps of unchanged argmax that end a block early; 0 runs every step. */
   earlyStopPatience: z.number().int().min(0).default(5),
   stopAtEos: z.boolean().default(true),
+  /** Feed each model its previous step's logits (the models are trained for it); false for ablations. */
+  selfConditioning: z.boolean().default(true),
 });
 
 export type GenerateOptionsInput = z.input<typeof GenerateOptionsSchema>;

@@ -104,3 +104,11 @@ describe('bad input names the field', () => {
     });
   }
 });
+
+describe('self-conditioning switch', () => {
+  it('passes no previous logits when selfConditioning is false', async () => {
+    const core = new ScriptedDenoiser({}, constant(3));
+    await generateAll({ core }, { prompt: [], steps: 3, maxTokens: 4, earlyStopPatience: 0, selfConditioning: false });
+    expect(core.calls.map((c) => c.selfCond)).toEqual([null, null, null]);
+  });
+});

@@ -54,6 +54,30 @@ def _export(module, args, path, names, dynamic_axes, opset):
                       dynamic_axes=dynamic_axes, opset_version=opset, do_constant_folding=True, **kwargs)
 
 
+def store_weights_fp16(path):
+    """Stores large float32 initializers as float16 followed by a Cast to float32: half the file
+    size, same float32 arithmetic (onnxruntime folds the casts when it loads the graph)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    model = onnx.load(path)
+    graph = model.graph
+    inits, casts = [], []
+    for init in graph.initializer:
+        if init.data_type == TensorProto.FLOAT and int(np.prod(init.dims)) >= 1024:
+            half = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name + "__fp16")
+            inits.append(half)
+            casts.append(helper.make_node("Cast", [half.name], [init.name], to=TensorProto.FLOAT))
+        else:
+            inits.append(init)
+    del graph.initializer[:]
+    graph.initializer.extend(inits)
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.save(model, path)
+
+
 def sha256_file(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -63,7 +87,7 @@ def sha256_file(path):
 
 
 def export_bundle(model: SSD2Model, out_dir, tokenizer_path, name, role, max_context=None, training=None,
-                  version="0.1.0", opset=17):
+                  version="0.1.0", opset=17, weights_dtype="float32"):
     c = model.cfg
     model = model.eval().float().cpu()
     os.makedirs(out_dir, exist_ok=True)
@@ -80,6 +104,9 @@ def export_bundle(model: SSD2Model, out_dir, tokenizer_path, name, role, max_con
                  "timestep": {0: "batch"}, "position_ids": {0: "batch", 1: "block"}, "past_keys": kv_axes,
                  "past_values": kv_axes, "past_mask": {0: "batch", 1: "past"}, "logits": {0: "batch", 1: "block"}},
                 opset)
+    if weights_dtype == "float16":
+        for graph in ("context_encoder.onnx", "denoiser.onnx"):
+            store_weights_fp16(os.path.join(out_dir, graph))
     shutil.copyfile(tokenizer_path, os.path.join(out_dir, "tokenizer.json"))
     files = []
     for fname in ("tokenizer.json", "context_encoder.onnx", "denoiser.onnx"):
@@ -110,7 +137,7 @@ def export_bundle(model: SSD2Model, out_dir, tokenizer_path, name, role, max_con
             "ffn": c.ffn,
             "max_positions": c.max_positions,
             "parameters": sum(p.numel() for p in model.parameters()),
-            "dtype": "float32",
+            "dtype": weights_dtype,  # of the stored weights; arithmetic is float32
         },
         "graphs": {"context_encoder": "context_encoder.onnx", "denoiser": "denoiser.onnx"},
         "files": files,
