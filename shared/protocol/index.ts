@@ -1,0 +1,7 @@
+export * from './schemas';
+export * from './compact-logits';
+export * from './context-hash';
+export * from './wire-view';
+export * from './errors';
+export * from './remote-denoiser';
+export { encodeFloat32, decodeFloat32, encodeUint, decodeUint } from './base64';

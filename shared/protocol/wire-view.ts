@@ -1,0 +1,18 @@
+import type { DenoiseStep, Denoiser } from '../ssd2/denoiser';
+import type { BlockLogits } from '../ssd2/types';
+import { compactLogits, densifyLogits } from './compact-logits';
+
+/**
+ * A denoiser as a remote client sees it: every block of logits passes through the compact wire
+ * form with the given k. A worker's fused loop runs its models through this view, so a fused
+ * generation gives exactly the tokens of the same generation driven step by step over HTTP.
+ */
+export function wireView(inner: Denoiser, k: number): Denoiser {
+  return {
+    info: inner.info,
+    async denoise(steps: readonly DenoiseStep[]): Promise<BlockLogits[]> {
+      const out = await inner.denoise(steps);
+      return out.map((l) => densifyLogits(compactLogits(l, k)));
+    },
+  };
+}

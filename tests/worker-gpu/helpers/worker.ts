@@ -1,0 +1,46 @@
+import { mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig } from '../../../worker-gpu/src/config';
+import { startWorker, type RunningWorker } from '../../../worker-gpu/src/server';
+import { CACHE } from '../../helpers/paths';
+import { BUCKET, S3_KEY, type TestS3 } from './s3';
+
+/** Environment of a worker reading from the test S3 server, with a fresh disk cache. */
+export function workerEnv(s3: TestS3, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    WORKER_PORT: '0',
+    WORKER_HOST: '127.0.0.1',
+    SSD2_PROVIDERS: 'cpu',
+    S3_ENDPOINT: s3.endpoint,
+    S3_BUCKET: BUCKET,
+    AWS_ACCESS_KEY_ID: S3_KEY,
+    AWS_SECRET_ACCESS_KEY: S3_KEY,
+    WORKER_CACHE_DIR: mkdtempSync(join(CACHE, 'worker-cache-')),
+    WORKER_DEFAULT_MODEL: 'tiny-core@0.1.0',
+    WORKER_LOG: 'silent',
+    ...extra,
+  };
+}
+
+/** A worker in this process, serving over real HTTP on a random port, default model loaded. */
+export function startTestWorker(s3: TestS3, extra: Record<string, string> = {}): Promise<RunningWorker> {
+  return startWorker(loadConfig(workerEnv(s3, extra)), { awaitWarm: true });
+}
+
+export async function postJson(url: string, body: unknown): Promise<{ status: number; json: any; headers: Headers }> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const text = await res.text();
+  let json: any;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = text;
+  }
+  return { status: res.status, json, headers: res.headers };
+}
+
+/** Value of one Prometheus sample line, e.g. metric(text, 'ssd2_worker_model_loads_total{source="s3"}'). */
+export function metric(text: string, name: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line ? Number(line.slice(name.length + 1)) : 0;
+}

@@ -1,0 +1,90 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import {
+  compactLogits, compactTopIds, contextHash, densifyLogits, GenerateRequestSchema, PROTOCOL_VERSION, StepRequestSchema, StepResponseSchema, type StepRequestInput, type StepResponse,
+} from '../../shared/protocol';
+import { blockLogits, logSoftmax } from '../../shared/ssd2';
+
+function randomLogits(length: number, vocab: number, seed = 1) {
+  let s = seed;
+  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  return blockLogits(Float32Array.from({ length: length * vocab }, () => (rand() - 0.5) * 20), length, vocab);
+}
+
+function stepRequest(over: Partial<StepRequestInput> = {}): StepRequestInput {
+  return { v: PROTOCOL_VERSION, model: { name: 'tiny-core', version: '0.1.0' }, seed: 1, block: 0, step: 0, steps: 10, blockLength: 25, estimate: null, selfCond: null, context: [1, 2, 3], ...over };
+}
+
+describe('compact logits', () => {
+  it('keeps the top k exactly, largest first, and a floor that preserves the tail probability mass', () => {
+    const dense = randomLogits(25, 513);
+    const c = compactLogits(dense, 32);
+    const back = densifyLogits(c);
+    const ids = compactTopIds(c);
+    for (let p = 0; p < 25; p++) {
+      const row = dense.data.subarray(p * 513, (p + 1) * 513);
+      const order = Array.from(row.keys()).sort((a, b) => row[b] - row[a] || a - b);
+      expect(ids[p]).toEqual(order.slice(0, 32));
+      for (const id of ids[p]) expect(back.data[p * 513 + id]).toBe(row[id]);
+      const mass = (d: Float32Array) => order.slice(32).reduce((s, id) => s + Math.exp(d[p * 513 + id]), 0);
+      expect(mass(back.data) / mass(dense.data)).toBeCloseTo(1, 5);
+    }
+    // log-softmax of the top ids (what mixing and projection use) stays within float error.
+    const a = logSoftmax(dense).data;
+    const b = logSoftmax(back).data;
+    for (let p = 0; p < 25; p++) for (const id of ids[p]) expect(Math.abs(a[p * 513 + id] - b[p * 513 + id])).toBeLessThan(1e-4);
+  });
+
+  it('is idempotent: compacting the densified form gives the same wire object (self-conditioning echoes stay exact)', () => {
+    const c = compactLogits(randomLogits(7, 100, 3), 16);
+    expect(compactLogits(densifyLogits(c), 16)).toEqual(c);
+  });
+
+  it('is lossless when k covers the vocabulary, and uses 4-byte ids past 65536 tokens', () => {
+    const dense = randomLogits(3, 40);
+    expect(densifyLogits(compactLogits(dense, 64)).data).toEqual(dense.data);
+    const big = compactLogits(randomLogits(1, 70_000), 4);
+    expect(big.idWidth).toBe(4);
+    expect(compactTopIds(big)[0].every((id) => id < 70_000)).toBe(true);
+  });
+
+  it('refuses wire data that does not add up', () => {
+    const c = compactLogits(randomLogits(2, 50), 8);
+    expect(() => densifyLogits({ ...c, length: 3 })).toThrow(/expected 24 uint16/);
+    expect(() => densifyLogits({ ...c, vocabSize: 5 })).toThrow(/exceeds the vocabulary/);
+  });
+});
+
+describe('step messages', () => {
+  it('fit in 16 KiB per step for B = 25 with k = 32, both directions (tiny-core and GPT-2 vocabularies)', () => {
+    for (const vocab of [513, 50_257]) {
+      const logits = compactLogits(randomLogits(25, vocab), 32);
+      const request = stepRequest({ estimate: Array.from({ length: 25 }, (_, i) => [i]), selfCond: logits, context: undefined, contextHash: 'a'.repeat(64) });
+      const response: StepResponse = { v: 1, model: request.model, logits, contextHash: 'a'.repeat(64), timing: { queueMs: 1.25, runMs: 3.5, totalMs: 6.75, batchSize: 4 } };
+      const bytes = JSON.stringify(request).length + JSON.stringify(response).length;
+      expect(StepRequestSchema.parse(JSON.parse(JSON.stringify(request))).selfCond).toEqual(logits);
+      expect(StepResponseSchema.parse(JSON.parse(JSON.stringify(response)))).toEqual(response);
+      expect(bytes).toBeLessThan(16 * 1024);
+    }
+  });
+
+  it('names the field of each schema violation', () => {
+    const path = (input: unknown) => StepRequestSchema.safeParse(input).error?.issues[0].path.join('.');
+    expect(path(stepRequest({ step: 10 }))).toBe('step');
+    expect(path(stepRequest({ estimate: [[1]] }))).toBe('estimate');
+    expect(path(stepRequest({ context: undefined }))).toBe('context');
+    expect(path(stepRequest({ topK: 0 }))).toBe('topK');
+    expect(path(stepRequest({ blockLength: 0 }))).toBe('blockLength');
+    expect(path(stepRequest({ seed: -1 }))).toBe('seed');
+    expect(path({ ...stepRequest(), v: 2 })).toBe('v');
+    expect(path(stepRequest({ model: { name: '../x', version: '1' } }))).toBe('model.name');
+    expect(GenerateRequestSchema.safeParse({ v: 1, model: { name: 'a', version: 'b' }, prompt: [1], options: { topP: 2 } }).error?.issues[0].path.join('.')).toBe('options.topP');
+  });
+
+  it('hashes a context as sha256 of little-endian uint32 ids', async () => {
+    const tokens = [1, 2, 70_000];
+    const buf = Buffer.alloc(12);
+    tokens.forEach((t, i) => buf.writeUInt32LE(t, i * 4));
+    expect(await contextHash(tokens)).toBe(createHash('sha256').update(buf).digest('hex'));
+  });
+});

@@ -1,0 +1,102 @@
+import type { DenoiseStep, Denoiser } from '../../../shared/ssd2/denoiser';
+import type { BlockLogits } from '../../../shared/ssd2/types';
+import { overloaded } from '../http/errors';
+
+/** Bounds the steps waiting across every model's batcher; past it new steps get 503. */
+export class Admission {
+  pending = 0;
+  constructor(readonly max: number) {}
+
+  take(n: number): void {
+    if (this.pending + n > this.max) throw overloaded();
+    this.pending += n;
+  }
+
+  release(n: number): void {
+    this.pending -= n;
+  }
+}
+
+export interface TimedLogits {
+  logits: BlockLogits;
+  queueMs: number;
+  runMs: number;
+  batchSize: number;
+}
+
+export interface BatcherOptions {
+  windowMs: number;
+  maxBatch: number;
+  admission: Admission;
+  onBatch?: (size: number, runMs: number) => void;
+}
+
+interface Waiting {
+  step: DenoiseStep;
+  since: number;
+  resolve: (r: TimedLogits) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Dynamic batching for one model: steps that arrive within `windowMs` of the first waiting one
+ * (or until `maxBatch` are waiting) run as one `denoise` call, which pads different context
+ * lengths with a mask. One batch runs at a time; steps arriving meanwhile form the next batch.
+ */
+export class DynamicBatcher implements Denoiser {
+  private queue: Waiting[] = [];
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private running = false;
+
+  constructor(private readonly inner: Denoiser, private readonly opts: BatcherOptions) {}
+
+  get info() {
+    return this.inner.info;
+  }
+
+  denoise(steps: readonly DenoiseStep[]): Promise<BlockLogits[]> {
+    return Promise.all(steps.map((s) => this.denoiseTimed(s).then((r) => r.logits)));
+  }
+
+  denoiseTimed(step: DenoiseStep): Promise<TimedLogits> {
+    this.opts.admission.take(1);
+    return new Promise<TimedLogits>((resolve, reject) => {
+      this.queue.push({ step, since: performance.now(), resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.running) return; // the running batch reschedules when it ends
+    if (this.queue.length >= this.opts.maxBatch) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = null;
+      void this.runBatch();
+    } else if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        void this.runBatch();
+      }, this.opts.windowMs);
+    }
+  }
+
+  private async runBatch(): Promise<void> {
+    if (this.running || this.queue.length === 0) return;
+    this.running = true;
+    const batch = this.queue.splice(0, this.opts.maxBatch);
+    const start = performance.now();
+    try {
+      const out = await this.inner.denoise(batch.map((w) => w.step));
+      const runMs = performance.now() - start;
+      this.opts.onBatch?.(batch.length, runMs);
+      batch.forEach((w, i) => w.resolve({ logits: out[i], queueMs: start - w.since, runMs, batchSize: batch.length }));
+    } catch (err) {
+      batch.forEach((w) => w.reject(err));
+    } finally {
+      this.opts.admission.release(batch.length);
+      this.running = false;
+      // Steps that queued behind this batch have waited long enough: run them now.
+      if (this.queue.length > 0) void this.runBatch();
+    }
+  }
+}

@@ -1,0 +1,46 @@
+import { generate, type GenerationEvent } from '../../../shared/ssd2';
+import { wireView, type GenerateEvent, type GenerateRequest } from '../../../shared/protocol';
+import { withField } from '../http/errors';
+import type { WorkerMetrics } from '../metrics';
+import type { Models } from './models';
+import { checkTopK } from './validate';
+
+/**
+ * POST /v1/generate: the shared block loop runs inside the worker (no client-side model takes
+ * part). Models are seen through the compact wire form, so the tokens equal those of the same
+ * generation driven step by step; their steps share the dynamic batcher with /v1/step traffic.
+ */
+export class GenerateService {
+  constructor(private readonly models: Models, private readonly metrics: WorkerMetrics) {}
+
+  /** Validates and starts a generation; the first event is awaited here so bad input fails before streaming. */
+  async start(req: GenerateRequest): Promise<AsyncGenerator<GenerateEvent>> {
+    const core = await this.models.core(req.model).catch((err) => Promise.reject(withField(err, 'model')));
+    checkTopK(req.topK, core.denoiser.info);
+    const user = req.user ? await this.models.user(req.user).catch((err) => Promise.reject(withField(err, 'user.bundle'))) : undefined;
+    const label = `${req.model.name}@${req.model.version}`;
+    const events = generate(
+      { core: wireView(core.batcher, req.topK), user: user && wireView(user.batcher, req.topK) },
+      { ...req.options, prompt: req.prompt, userContext: req.user?.context },
+    );
+    const first = await events.next().catch((err) => Promise.reject(withField(err, 'user.bundle')));
+    const metrics = this.metrics;
+    return (async function* () {
+      let next = first;
+      while (!next.done) {
+        const event = toWire(next.value);
+        if (event) {
+          if (event.type === 'block') metrics.steps.inc({ model: label, mode: 'fused' }, event.stepsRun);
+          yield event;
+        }
+        next = await events.next();
+      }
+    })();
+  }
+}
+
+function toWire(e: GenerationEvent): GenerateEvent | undefined {
+  if (e.type === 'block') return { type: 'block', block: e.block, tokens: e.tokens, stepsRun: e.stepsRun, stepsSaved: e.stepsSaved };
+  if (e.type === 'done') return { type: 'done', ...e.result };
+  return undefined;
+}

@@ -1,0 +1,72 @@
+import type { LoadedBundle } from '../../../shared/bundle';
+import type { ModelRef, UserModelRef } from '../../../shared/protocol';
+import { OnnxDenoiser } from '../../../shared/runtime/onnx-denoiser';
+import type { WorkerConfig } from '../config';
+import type { WorkerMetrics } from '../metrics';
+import { nodeRuntime, type NodeRuntime } from '../runtime/providers';
+import { coreBundleKey, userBundleKey } from '../store/bundle-keys';
+import { ModelStore } from '../store/model-store';
+import { s3Client } from '../store/s3-source';
+import { Admission, DynamicBatcher } from './batcher';
+
+export interface OpenModel {
+  bundle: LoadedBundle;
+  denoiser: OnnxDenoiser;
+  batcher: DynamicBatcher;
+}
+
+type Runtime = NodeRuntime & { skipped: Record<string, string> };
+
+/** Core and user models by reference: S3 key, store, onnxruntime session and batcher. */
+export class Models {
+  readonly store: ModelStore<OpenModel>;
+  private runtime: Promise<Runtime> | null = null;
+  private resolvedRuntime: Runtime | null = null;
+
+  constructor(private readonly config: WorkerConfig, private readonly metrics: WorkerMetrics, private readonly admission: Admission) {
+    this.store = new ModelStore<OpenModel>({
+      client: s3Client(config.s3),
+      bucket: config.s3.bucket,
+      cacheDir: config.cacheDir,
+      memoryBytes: config.modelMemoryBytes,
+      open: (bundle) => this.open(bundle),
+      onLoad: (_key, source) => metrics.modelLoads.inc({ source }),
+      onS3Read: () => metrics.s3Reads.inc(),
+    });
+  }
+
+  core(ref: ModelRef, field = 'model'): Promise<OpenModel> {
+    return this.store.get(coreBundleKey(this.config.s3.prefix, ref), field);
+  }
+
+  user(ref: UserModelRef, field = 'user.bundle'): Promise<OpenModel> {
+    return this.store.get(userBundleKey(this.config.s3.prefix, ref, field), field);
+  }
+
+  /** The provider sessions run on, once the first model opened (undefined before). */
+  get provider(): Runtime | null {
+    return this.resolvedRuntime;
+  }
+
+  private async open(bundle: LoadedBundle): Promise<OpenModel> {
+    // The provider is probed once, with the first graph this worker opens.
+    this.runtime ??= nodeRuntime(this.config.providers, bundle.files.get(bundle.manifest.graphs.denoiser)).then((rt) => {
+      this.resolvedRuntime = rt;
+      this.metrics.provider.set({ provider: rt.provider }, 1);
+      return rt;
+    });
+    const rt = await this.runtime;
+    const denoiser = await OnnxDenoiser.create(bundle, rt.ort, rt.createSession, { provider: rt.provider, cacheBytes: this.config.kvCacheBytes });
+    const name = `${bundle.manifest.name}@${bundle.manifest.version}`;
+    const batcher = new DynamicBatcher(denoiser, {
+      windowMs: this.config.batchWindowMs,
+      maxBatch: this.config.maxBatch,
+      admission: this.admission,
+      onBatch: (size, runMs) => {
+        this.metrics.batchSize.observe({ model: name }, size);
+        this.metrics.batchSeconds.observe({ model: name }, runMs / 1000);
+      },
+    });
+    return { bundle, denoiser, batcher };
+  }
+}

@@ -1,0 +1,84 @@
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import { zValidator } from '@hono/zod-validator';
+import type { ZodType } from 'zod';
+import { GenerateRequestSchema, ModelRefSchema, StepRequestSchema, type GenerateEvent } from '../../../shared/protocol';
+import type { Worker } from '../worker';
+import { errorReply, WorkerError } from './errors';
+
+const MAX_BODY_BYTES = 8 * 2 ** 20;
+
+/** Validation failures answer the protocol's error body naming the first bad field. */
+const json = <T extends ZodType>(schema: T) =>
+  zValidator('json', schema, (result, c) => {
+    if (!result.success) {
+      const { status, body } = errorReply(result.error);
+      return c.json(body, status as 400);
+    }
+  });
+
+/** The worker's HTTP surface: steps, fused generation, model info, health and metrics. */
+export function createApp(worker: Worker): Hono {
+  const app = new Hono();
+
+  app.onError((err, c) => {
+    let mapped = err;
+    if (err instanceof HTTPException && err.status === 413) mapped = new WorkerError(413, 'body_too_large', 'body', `request body exceeds ${MAX_BODY_BYTES} bytes`);
+    else if (err instanceof HTTPException && err.status === 400) mapped = new WorkerError(400, 'invalid_json', 'body', err.message);
+    const { status, body } = errorReply(mapped);
+    worker.metrics.errors.inc({ code: body.error.code });
+    if (status >= 500) worker.log.error('request failed', { path: c.req.path, error: (err as Error).stack ?? String(err) });
+    if (status === 503) c.header('Retry-After', '1');
+    return c.json(body, status as 400);
+  });
+
+  app.use('/v1/*', async (c, next) => {
+    if (worker.draining) throw new WorkerError(503, 'shutting_down', null, 'this worker is shutting down; send the step to another');
+    await next();
+  });
+  app.use('/v1/*', bodyLimit({ maxSize: MAX_BODY_BYTES, onError: () => { throw new HTTPException(413); } }));
+
+  app.post('/v1/step', json(StepRequestSchema), async (c) => {
+    const end = worker.metrics.stepLatency.startTimer();
+    const reply = await worker.steps.step(c.req.valid('json'));
+    end();
+    return c.json(reply);
+  });
+
+  app.post('/v1/generate', json(GenerateRequestSchema), async (c) => {
+    const events = await worker.generations.start(c.req.valid('json'));
+    const encoder = new TextEncoder();
+    const line = (e: GenerateEvent) => encoder.encode(`${JSON.stringify(e)}\n`);
+    const stream = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        try {
+          const next = await events.next();
+          if (next.done) controller.close();
+          else controller.enqueue(line(next.value));
+        } catch (err) {
+          // Headers are gone: the error becomes the stream's last line.
+          controller.enqueue(line({ type: 'error', ...errorReply(err).body }));
+          controller.close();
+        }
+      },
+      cancel: () => void events.return(undefined),
+    });
+    return c.body(stream, 200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+  });
+
+  app.get('/v1/models/:name/:version', async (c) => {
+    const ref = ModelRefSchema.parse(c.req.param());
+    const model = await worker.models.core(ref);
+    return c.json({ model: ref, info: model.denoiser.info, provider: model.denoiser.provider });
+  });
+
+  app.get('/healthz', (c) => c.json(worker.health()));
+  app.get('/readyz', (c) => {
+    const ready = worker.ready();
+    return c.json({ ready, defaultModel: worker.config.defaultModel ?? null }, ready ? 200 : 503);
+  });
+  app.get('/metrics', async (c) => c.text(await worker.metrics.registry.metrics(), 200, { 'content-type': worker.metrics.registry.contentType }));
+  app.notFound((c) => c.json({ error: { code: 'not_found', message: `no route ${c.req.method} ${c.req.path}`, field: null } }, 404));
+  return app;
+}
