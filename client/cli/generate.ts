@@ -7,13 +7,16 @@ import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
 import { generate, type Denoiser } from '../../shared/ssd2';
 import { SSD2Error } from '../../shared/errors';
+import { instructionPrompt, privateContextPrefix } from '../../shared/prompt/instruction';
 import { loadLocalModel } from '../../worker-gpu/src/runtime/local-model';
 import { parseProviders } from '../../worker-gpu/src/runtime/providers';
 
-const DEFAULT_MODEL = 'models/tiny-core';
+const DEFAULT_MODEL = existsSync('models/core/manifest.json') ? 'models/core' : 'models/tiny-core';
 
 const HELP = `usage: npm run generate -- --prompt TEXT [options]
   --model DIR            core model bundle (default ${DEFAULT_MODEL})
+  --chat                 wrap the prompt in the instruction format the core is tuned on
+  --context TEXT         with --chat: a context line the core sees
   --variant DIR          timestep-specialised core checkpoint (repeatable)
   --user-model DIR       user model bundle to collaborate with
   --private-context TEXT context only the user model sees
@@ -41,6 +44,7 @@ async function main() {
       'user-model': { type: 'string' }, 'private-context': { type: 'string' }, lambda: { type: 'string' }, steps: { type: 'string' },
       'top-p': { type: 'string' }, projection: { type: 'string' }, seed: { type: 'string' }, 'max-tokens': { type: 'string' },
       'block-size': { type: 'string' }, 'early-stop': { type: 'string' }, providers: { type: 'string', default: 'cpu' },
+      chat: { type: 'boolean', default: false }, context: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -56,7 +60,8 @@ async function main() {
   const variants = await Promise.all((values.variant ?? []).map((d) => loadLocalModel(d, providers)));
   const user = values['user-model'] ? await loadLocalModel(values['user-model'], providers) : undefined;
   const codec = core.codec;
-  const prompt = codec.encode(values.prompt);
+  const text = values.chat ? instructionPrompt({ instruction: values.prompt, context: values.context }) : values.prompt;
+  const prompt = codec.encode(text);
   const names = [core, ...variants].map((m) => `${m.bundle.manifest.name} (${m.bundle.manifest.timestep_range.join('-')})`).join(', ');
   console.error(`core: ${names}${user ? `; user: ${user.bundle.manifest.name}` : ''}; provider ${core.denoiser.provider}; prompt ${prompt.length} tokens`);
   const steps = num('steps', values.steps) ?? 100;
@@ -64,11 +69,11 @@ async function main() {
   const blockSize = num('block-size', values['block-size']) ?? core.bundle.manifest.block_size;
   const totalBlocks = Math.ceil(maxTokens / blockSize);
   const started = performance.now();
-  process.stdout.write(values.prompt);
+  process.stdout.write(text);
   const events = generate(
     { core: [core.denoiser, ...variants.map((v) => v.denoiser)] as Denoiser[], user: user?.denoiser },
     {
-      prompt, userContext: user && values['private-context'] ? user.codec.encode(values['private-context']) : undefined,
+      prompt, userContext: user && values['private-context'] ? user.codec.encode(privateContextPrefix(values['private-context'])) : undefined,
       steps, maxTokens, blockSize, topP: num('top-p', values['top-p']), seed: num('seed', values.seed),
       lambda: num('lambda', values.lambda), projection: values.projection as 'sample' | undefined,
       earlyStopPatience: num('early-stop', values['early-stop']), stepEvents: true,

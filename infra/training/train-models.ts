@@ -23,7 +23,7 @@ interface Stage {
 }
 
 export const STAGES: Stage[] = [
-  { name: 'core', minutes: 40, args: [...VOCAB, ...CORE, '--data', `${DATA}/general.train.bin`, '--val', `${DATA}/general.val.bin`, '--seq-len', '128', '--batch', '16', '--lr', '1.5e-3', '--warmup', '100', '--val-every', '200'] },
+  { name: 'core', minutes: 55, args: [...VOCAB, ...CORE, '--data', `${DATA}/general.train.bin`, '--val', `${DATA}/general.val.bin`, '--seq-len', '128', '--batch', '16', '--lr', '1.5e-3', '--warmup', '100', '--val-every', '200'] },
   { name: 'core-sft', minutes: 10, args: ['--init', `${RUNS}/core/checkpoint.pt`, '--sft', `${DATA}/instructions.train.ids.jsonl`, '--seq-len', '100', '--batch', '16', '--lr', '8e-4', '--warmup', '20'], export: { name: 'core', role: 'core' } },
   { name: 'core-hi', minutes: 5, args: ['--init', `${RUNS}/core-sft/checkpoint.pt`, '--sft', `${DATA}/instructions.train.ids.jsonl`, '--t-range', '0.8', '1.0', '--seq-len', '100', '--batch', '16', '--lr', '5e-4', '--warmup', '10'], export: { name: 'core-hi', role: 'core' } },
   { name: 'user', minutes: 12, args: [...VOCAB, ...USER, '--data', `${DATA}/user.train.bin`, '--seq-len', '128', '--batch', '16', '--lr', '2e-3', '--warmup', '50'] },
@@ -52,4 +52,4 @@ async function main() {
   cpSync(`${DATA}/manifest.json`, 'models/eval-data/data-manifest.json');
 }
 
-await main();
+if (import.meta.url === `file://${process.argv[1]}`) await main();
