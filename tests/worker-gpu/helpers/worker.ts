@@ -7,7 +7,7 @@ import { BUCKET, S3_KEY, type TestS3 } from './s3';
 
 /** Environment of a worker reading from the test S3 server, with a fresh disk cache. */
 export function workerEnv(s3: TestS3, extra: Record<string, string> = {}): Record<string, string> {
-  return {
+  const env: Record<string, string> = {
     WORKER_PORT: '0',
     WORKER_HOST: '127.0.0.1',
     SSD2_PROVIDERS: 'cpu',
@@ -20,6 +20,8 @@ export function workerEnv(s3: TestS3, extra: Record<string, string> = {}): Recor
     WORKER_LOG: 'silent',
     ...extra,
   };
+  // An empty override removes the variable.
+  return Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));
 }
 
 /** A worker in this process, serving over real HTTP on a random port, default model loaded. */
