@@ -1,8 +1,10 @@
-import { cloudflareTest } from '@cloudflare/vitest-plugin';
+import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { fillGaussian } from '../shared/ssd2/noise.ts';
 import { codecFromJson } from '../shared/tokenizer/index.ts';
+import { gpuStub } from './test/gpu-stub.ts';
 
 // Computed here, in Node, and compared bit for bit inside workerd: the counter-based noise must be
 // the same in every runtime so stateless workers and clients agree on the noisy block.
@@ -12,10 +14,26 @@ const tinyTokenizer = readFileSync(new URL('../models/tiny-core/tokenizer.json',
 const tokenizerReference = codecFromJson('models/tiny-core', 'tokenizer.json', tinyTokenizer, 513, 512).encode('The cat sat on the mat.');
 
 export default defineConfig({
-  plugins: [cloudflareTest({ wrangler: { configPath: '../wrangler.toml' } })],
+  plugins: [
+    cloudflareTest(async () => ({
+      wrangler: { configPath: '../wrangler.toml' },
+      miniflare: {
+        bindings: {
+          ADMIN_SECRET: 'test-admin-secret',
+          // Two stand-in GPU workers (see test/gpu-stub.ts).
+          GPU_WORKERS: "http://a.gpu.test,http://b.gpu.test",
+          DEFAULT_RATE_LIMIT_PER_MINUTE: '1000',
+          TEST_MIGRATIONS: await readD1Migrations(fileURLToPath(new URL('./migrations', import.meta.url))),
+        },
+        // Every fetch the edge makes (GPU workers) lands in the Node-side stub.
+        outboundService: gpuStub,
+      },
+    })),
+  ],
   test: {
     name: 'workers',
     include: ['**/*.test.ts'],
+    setupFiles: ['./test/apply-migrations.ts'],
     provide: { noiseReference, tokenizerReference },
   },
 });

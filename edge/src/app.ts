@@ -1,0 +1,42 @@
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import { BUNDLE_FORMAT_VERSION } from '../../shared/bundle/manifest';
+import { admin } from './admin';
+import { apiKeyAuth } from './auth';
+import type { AppEnv } from './env';
+import { ApiError } from './errors/api-error';
+import { toApiError } from './errors/to-api-error';
+import { rateLimit } from './rate-limit';
+import { chatCompletions } from './routes/v1/chat-completions';
+import { completions } from './routes/v1/completions';
+import { generations } from './routes/v1/generations';
+import { models } from './routes/v1/models';
+
+const MAX_BODY_BYTES = 1024 * 1024;
+
+/** The edge API: OpenAI-compatible /v1 behind key auth and per-key rate limits; /admin behind ADMIN_SECRET. */
+export function createApp(): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.onError((err, c) => {
+    const apiError = toApiError(err);
+    if (apiError.status >= 500) console.error('request failed', c.req.method, c.req.path, (err as Error)?.stack ?? err);
+    for (const [name, value] of Object.entries(apiError.headers)) c.header(name, value);
+    return c.json(apiError.toBody(), apiError.status);
+  });
+  app.notFound((c) => c.json(new ApiError(404, 'not_found_error', 'unknown_route', `no route ${c.req.method} ${c.req.path}`).toBody(), 404));
+
+  app.get('/healthz', (c) => c.json({ ok: true, service: 'ssd2-edge', bundle_format_version: BUNDLE_FORMAT_VERSION }));
+
+  const limitBody = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: () => { throw new HTTPException(413, { message: `request body exceeds ${MAX_BODY_BYTES} bytes` }); } });
+  app.use('/v1/*', limitBody, apiKeyAuth(), rateLimit());
+  app.route('/v1/completions', completions);
+  app.route('/v1/chat/completions', chatCompletions);
+  app.route('/v1/models', models);
+  app.route('/v1/generations', generations);
+
+  app.use('/admin/*', limitBody);
+  app.route('/admin', admin);
+  return app;
+}

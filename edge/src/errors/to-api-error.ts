@@ -1,0 +1,55 @@
+import { HTTPException } from 'hono/http-exception';
+import { ZodError } from 'zod';
+import { BundleError, IncompatibleModelsError, InvalidArgumentError, SSD2Error } from '../../../shared/errors';
+import { ProtocolError } from '../../../shared/protocol';
+import { ApiError, invalidRequest } from './api-error';
+
+/** Engine option names (camelCase) as the API spells them. */
+const API_FIELD: Record<string, string> = {
+  steps: 'steps',
+  maxTokens: 'max_tokens',
+  blockSize: 'block_size',
+  topP: 'top_p',
+  seed: 'seed',
+  lambda: 'lambda',
+  earlyStopPatience: 'early_stop',
+  projection: 'projection',
+  prompt: 'prompt',
+  userContext: 'private_context',
+};
+
+export function apiFieldName(engineField: string): string {
+  const [head, ...rest] = engineField.split('.');
+  return [API_FIELD[head] ?? head, ...rest].join('.');
+}
+
+/**
+ * Maps anything thrown while serving a request to an ApiError. Caller mistakes are 4xx; a GPU
+ * worker rejecting a well-formed request is the edge's or the worker's fault (502); unknown
+ * errors are the only 500s.
+ */
+export function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err instanceof HTTPException) {
+    if (err.status === 413) return new ApiError(413, 'invalid_request_error', 'body_too_large', err.message || 'request body too large');
+    if (err.status < 500) return invalidRequest(null, `invalid request body: ${err.message}`, 'invalid_json');
+  }
+  if (err instanceof ZodError) {
+    const issue = err.issues[0];
+    const param = issue.path.join('.') || null;
+    return invalidRequest(param, `${param ?? 'body'}: ${issue.message}`);
+  }
+  if (err instanceof InvalidArgumentError) {
+    const param = apiFieldName(err.field);
+    return invalidRequest(param, err.message.replace(`${err.field}:`, `${param}:`));
+  }
+  if (err instanceof IncompatibleModelsError) return invalidRequest('user_model', err.message, err.code);
+  if (err instanceof BundleError) return new ApiError(502, 'api_error', err.code, err.message);
+  if (err instanceof SSD2Error) return invalidRequest(null, err.message, err.code);
+  if (err instanceof ProtocolError) {
+    // A user-model bundle the tenant named that does not exist or does not fit: the caller's to fix.
+    if (err.field?.startsWith('user') && err.status < 500) return new ApiError(err.status === 404 ? 404 : 400, err.status === 404 ? 'not_found_error' : 'invalid_request_error', err.code, err.message, 'user_model');
+    return new ApiError(502, 'api_error', 'upstream_error', `GPU worker: ${err.message}`);
+  }
+  return new ApiError(500, 'api_error', 'internal', (err as Error)?.message ?? String(err));
+}

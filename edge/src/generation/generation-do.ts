@@ -1,0 +1,172 @@
+import { DurableObject } from 'cloudflare:workers';
+import { generate, type Denoiser, type GenerationEvent } from '../../../shared/ssd2';
+import { RemoteDenoiser } from '../../../shared/protocol';
+import type { Env } from '../env';
+import { toApiError } from '../errors/to-api-error';
+import { ApiError } from '../errors/api-error';
+import { recordUsage } from './usage';
+import { runFused } from './fused';
+import { ndjson } from './ndjson';
+import { GenerationSpecSchema, type GenerationSpec, type GenerationStreamEvent } from './spec';
+import { parseWorkerUrls, POOL_ORIGIN, WorkerPool } from './worker-pool';
+import { ClientSession } from './client-session';
+
+export type GenerationPhase = 'reserved' | 'waiting_for_client' | 'running' | 'done' | 'failed' | 'cancelled';
+
+export interface GenerationStatus {
+  id: string;
+  phase: GenerationPhase;
+  mode: GenerationSpec['mode'] | null;
+  model: string | null;
+  blocksDone: number;
+  block: number;
+  step: number;
+  tokens: number;
+  clientConnected: boolean;
+}
+
+/**
+ * One instance per generation. It owns the generation's state while it runs (the engine loop's
+ * seed, block, step, estimates and early-stop counters live in the shared generator it drives)
+ * and answers only to the tenant that started it. Nothing is written to storage: a finished or
+ * abandoned generation leaves nothing behind.
+ */
+export class Generation extends DurableObject<Env> {
+  private owner: { tenantId: string; keyId: string } | null = null;
+  private spec: GenerationSpec | null = null;
+  private phase: GenerationPhase = 'reserved';
+  private progress = { blocksDone: 0, block: 0, step: 0, tokens: 0 };
+  private readonly abort = new AbortController();
+  private client: ClientSession | null = null;
+
+  /** Claims this generation for a tenant before it starts (so a client model can join first). */
+  reserve(tenantId: string, keyId: string): boolean {
+    if (this.owner) return this.owner.tenantId === tenantId;
+    this.owner = { tenantId, keyId };
+    return true;
+  }
+
+  /** Status for its own tenant; null (looks like "no such generation") for anyone else. */
+  status(tenantId: string): GenerationStatus | null {
+    if (!this.owner || this.owner.tenantId !== tenantId) return null;
+    return {
+      id: this.ctx.id.toString(),
+      phase: this.phase,
+      mode: this.spec?.mode ?? null,
+      model: this.spec?.modelId ?? null,
+      ...this.progress,
+      clientConnected: this.client?.connected ?? false,
+    };
+  }
+
+  /** Cancels a running generation of this tenant; false when it is not theirs or not running. */
+  cancel(tenantId: string): boolean {
+    if (!this.owner || this.owner.tenantId !== tenantId) return false;
+    if (this.phase === 'done' || this.phase === 'failed' || this.phase === 'cancelled') return false;
+    this.finish('cancelled');
+    return true;
+  }
+
+  override async fetch(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    if (url.pathname === '/run' && request.method === 'POST') return this.run(await request.json());
+    if (url.pathname === '/client' && request.headers.get('upgrade')?.toLowerCase() === 'websocket') {
+      return this.acceptClient(request.headers.get('x-ssd2-tenant') ?? '');
+    }
+    return Response.json({ error: 'not found' }, { status: 404 });
+  }
+
+  private acceptClient(tenantId: string): Response {
+    if (!this.owner || this.owner.tenantId !== tenantId) return errorResponse(new ApiError(404, 'not_found_error', 'generation_not_found', 'no such generation', 'generation_id'));
+    if (this.client?.connected) return errorResponse(new ApiError(409, 'invalid_request_error', 'client_already_joined', 'a client model has already joined this generation', 'generation_id'));
+    if (this.phase !== 'reserved' && this.phase !== 'waiting_for_client') return errorResponse(new ApiError(409, 'invalid_request_error', 'generation_not_joinable', `the generation is ${this.phase}`, 'generation_id'));
+    const pair = new WebSocketPair();
+    this.client = this.client ?? new ClientSession(this.ctx.id.toString());
+    this.client.attach(pair[1]);
+    return new Response(null, { status: 101, webSocket: pair[0] });
+  }
+
+  private run(body: unknown): Response {
+    const parsed = GenerationSpecSchema.safeParse(body);
+    if (!parsed.success) return errorResponse(toApiError(parsed.error));
+    const spec = parsed.data;
+    if (!this.reserve(spec.tenantId, spec.keyId)) return errorResponse(new ApiError(404, 'not_found_error', 'generation_not_found', 'no such generation', 'generation_id'));
+    if (this.spec) return errorResponse(new ApiError(409, 'invalid_request_error', 'generation_already_started', 'this generation has already started', 'generation_id'));
+    this.spec = spec;
+    this.phase = spec.client ? 'waiting_for_client' : 'running';
+    const events = this.events(spec);
+    const stream = new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        try {
+          const next = await events.next();
+          if (next.done) {
+            controller.close();
+            return;
+          }
+          controller.enqueue(ndjson(next.value));
+        } catch (err) {
+          const apiError = this.phase === 'cancelled' ? new ApiError(409, 'invalid_request_error', 'generation_cancelled', 'the generation was cancelled') : toApiError(err);
+          controller.enqueue(ndjson({ type: 'error', status: apiError.status, error: apiError.toBody().error } satisfies GenerationStreamEvent));
+          controller.close();
+          this.finish(this.phase === 'cancelled' ? 'cancelled' : 'failed');
+        }
+      },
+      // The caller went away: stop asking the GPU workers and the client for anything.
+      cancel: () => {
+        this.finish('cancelled');
+        void events.return(undefined);
+      },
+    });
+    return new Response(stream, { headers: { 'content-type': 'application/x-ndjson' } });
+  }
+
+  private async *events(spec: GenerationSpec): AsyncGenerator<GenerationStreamEvent> {
+    const pool = new WorkerPool(parseWorkerUrls(this.env.GPU_WORKERS), undefined, undefined, this.abort.signal);
+    const source = spec.mode === 'fused' ? runFused(pool, spec) : this.perStep(pool, spec);
+    for await (const event of source) {
+      if (this.abort.signal.aborted) throw new Error('cancelled');
+      if (event.type === 'block') {
+        this.progress.blocksDone = event.block + 1;
+        this.progress.tokens += event.tokens.length;
+        yield { type: 'block', block: event.block, tokens: event.tokens, stepsRun: event.stepsRun, stepsSaved: event.stepsSaved };
+      } else if (event.type === 'step') {
+        this.progress.block = event.block;
+        this.progress.step = event.step;
+        yield event;
+      } else if (event.type === 'done') {
+        yield event;
+        this.ctx.waitUntil(recordUsage(this.env.DB, this.ctx.id.toString(), spec, event).catch(() => {}));
+        this.finish('done');
+        return;
+      }
+    }
+  }
+
+  /** Per-step mode: the shared block loop runs here; every step goes to a GPU worker (and the client model). */
+  private async *perStep(pool: WorkerPool, spec: GenerationSpec): AsyncGenerator<GenerationStreamEvent> {
+    let core: Denoiser = await RemoteDenoiser.connect({ endpoint: POOL_ORIGIN, model: spec.model, fetch: pool.fetch });
+    let user: Denoiser | undefined;
+    if (spec.client) {
+      this.client ??= new ClientSession(this.ctx.id.toString());
+      ({ core, user } = await this.client.denoiser(core, spec.client, this.abort.signal));
+      this.phase = 'running';
+    }
+    const loop = generate({ core, user }, { ...spec.options, prompt: spec.prompt, stepEvents: spec.progress });
+    for await (const e of loop as AsyncIterable<GenerationEvent>) {
+      if (e.type === 'done') yield { type: 'done', ...e.result };
+      else if (e.type === 'step') yield { type: 'step', block: e.block, step: e.step, steps: e.steps, changed: e.changed, model: e.model };
+      else yield e;
+    }
+  }
+
+  private finish(phase: 'done' | 'failed' | 'cancelled'): void {
+    if (this.phase === 'done' || this.phase === 'failed' || this.phase === 'cancelled') return;
+    this.phase = phase;
+    if (phase !== 'done') this.abort.abort();
+    this.client?.close(phase === 'done' ? 1000 : 1011, `generation ${phase}`);
+  }
+}
+
+function errorResponse(err: ApiError): Response {
+  return Response.json({ type: 'error', status: err.status, error: err.toBody().error }, { status: err.status });
+}

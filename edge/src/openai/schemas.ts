@@ -1,0 +1,85 @@
+import { z } from 'zod';
+
+/** Limits the edge sets for one request (the model's own limits are checked by the engine). */
+export const LIMITS = { maxTokens: 4096, steps: 1000, promptChars: 100_000, privateContextChars: 100_000, clientDeadlineMs: 60_000 } as const;
+
+const lambdaValue = z.number().min(0).max(1);
+
+/** SSD-2 options, as extension fields beside OpenAI's own. */
+const ssd2Fields = {
+  /** Denoising steps per block. */
+  steps: z.number().int().min(1).max(LIMITS.steps).optional(),
+  block_size: z.number().int().min(1).max(1024).optional(),
+  /** Steps of unchanged argmax that end a block early; 0 runs every step. */
+  early_stop: z.number().int().min(0).max(LIMITS.steps).optional(),
+  projection: z.enum(['greedy', 'sample', 'multihot']).optional(),
+  /** Weight of the user model: constant, one value per step, or a linear ramp. */
+  lambda: z.union([lambdaValue, z.array(lambdaValue).min(1).max(LIMITS.steps), z.object({ start: lambdaValue, end: lambdaValue }).strict()]).optional(),
+  /** A user-model bundle of the caller's tenant, run on the GPU worker beside the core. */
+  user_model: z.string().regex(/^[A-Za-z0-9._/-]{1,256}$/, 'must match [A-Za-z0-9._/-]{1,256}').optional(),
+  /** Text only the user model sees, in front of the prompt. Never sent toward the core model. */
+  private_context: z.string().max(LIMITS.privateContextChars).optional(),
+  /** `fused`: the GPU worker runs the block loop; `per_step`: the edge drives every step. Default: fused unless a client model joins. */
+  mode: z.enum(['fused', 'per_step']).optional(),
+  /** Stream a denoising-progress event per step (per-step mode) in the `ssd2` extension field. */
+  progress: z.boolean().optional(),
+  /** A client-side user model joins over the WebSocket of this generation (see docs/edge.md). */
+  client_model: z
+    .object({
+      deadline_ms: z.number().int().min(1).max(LIMITS.clientDeadlineMs).optional(),
+      on_timeout: z.enum(['core_only', 'fail']).optional(),
+      join_timeout_ms: z.number().int().min(1).max(LIMITS.clientDeadlineMs).optional(),
+    })
+    .strict()
+    .optional(),
+  /** A generation created with POST /v1/generations that a client model has joined (or will join). */
+  generation_id: z.string().regex(/^[0-9a-f]{64}$/, 'not a generation id').optional(),
+};
+
+/** OpenAI fields the API accepts; those without effect on SSD-2 are documented as ignored. */
+const openAIFields = {
+  model: z.string().min(1).max(256),
+  max_tokens: z.number().int().min(1).max(LIMITS.maxTokens).nullish(),
+  n: z.number().int().min(1).max(1, 'only n = 1 is supported').nullish(),
+  stream: z.boolean().nullish(),
+  stream_options: z.object({ include_usage: z.boolean().optional() }).nullish(),
+  seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullish(),
+  top_p: z.number().gt(0).max(1).nullish(),
+  /** Accepted for compatibility; SSD-2 decoding is controlled by top_p and projection. */
+  temperature: z.number().min(0).max(2).nullish(),
+  presence_penalty: z.number().min(-2).max(2).nullish(),
+  frequency_penalty: z.number().min(-2).max(2).nullish(),
+  stop: z.union([z.string().min(1), z.array(z.string().min(1)).max(4)]).nullish(),
+  user: z.string().max(256).nullish(),
+};
+
+export const CompletionRequestSchema = z.object({
+  ...openAIFields,
+  ...ssd2Fields,
+  prompt: z.union([z.string().max(LIMITS.promptChars), z.array(z.string().max(LIMITS.promptChars)).length(1, 'only one prompt per request is supported')]),
+  logprobs: z.null().optional(),
+  echo: z.literal(false).nullish(),
+  suffix: z.null().optional(),
+  best_of: z.literal(1).nullish(),
+});
+
+const textPart = z.object({ type: z.literal('text'), text: z.string() });
+
+export const ChatMessageSchema = z.object({
+  role: z.enum(['system', 'developer', 'user', 'assistant']),
+  content: z.union([z.string(), z.array(textPart)]).nullable(),
+  name: z.string().optional(),
+});
+
+export const ChatCompletionRequestSchema = z.object({
+  ...openAIFields,
+  ...ssd2Fields,
+  messages: z.array(ChatMessageSchema).min(1).max(256),
+  max_completion_tokens: z.number().int().min(1).max(LIMITS.maxTokens).nullish(),
+  logprobs: z.literal(false).nullish(),
+});
+
+export type CompletionRequest = z.infer<typeof CompletionRequestSchema>;
+export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequestSchema>;
+export type ChatMessage = z.infer<typeof ChatMessageSchema>;
+export type SSD2Fields = Pick<CompletionRequest, keyof typeof ssd2Fields>;

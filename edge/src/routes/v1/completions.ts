@@ -1,0 +1,18 @@
+import { Hono } from 'hono';
+import type { AppEnv } from '../../env';
+import { requireScope } from '../../auth';
+import { CompletionRequestSchema } from '../../openai/schemas';
+import { validate } from '../../openai/validator';
+import { prepareGeneration } from './generation-request';
+import { runGeneration } from './run-generation';
+
+/** OpenAI's default max_tokens for completions. */
+const DEFAULT_MAX_TOKENS = 16;
+
+/** POST /v1/completions */
+export const completions = new Hono<AppEnv>().post('/', requireScope('generate'), validate('json', CompletionRequestSchema), async (c) => {
+  const body = c.req.valid('json');
+  const promptText = typeof body.prompt === 'string' ? body.prompt : body.prompt[0];
+  const prepared = await prepareGeneration(c.env, c.var.principal, body, promptText, 'prompt', DEFAULT_MAX_TOKENS);
+  return runGeneration(c, prepared, 'completion', { stream: body.stream ?? false, includeUsage: body.stream_options?.include_usage ?? false, generationId: body.generation_id });
+});

@@ -1,0 +1,92 @@
+import { parseGenerateOptions } from '../../../../shared/ssd2/options';
+import { privateContextPrefix } from '../../../../shared/prompt/instruction';
+import { AuthStore } from '../../auth/store';
+import type { Env, Principal } from '../../env';
+import { invalidRequest } from '../../errors/api-error';
+import { findModel, type ServedModel } from '../../models/catalog';
+import type { SSD2Fields } from '../../openai/schemas';
+import { enforcePolicy } from '../../policy/policy';
+import type { GenerationSpec } from '../../generation/spec';
+
+/** The request fields every generation route shares (OpenAI's plus the SSD-2 extensions). */
+export interface GenerationFields extends SSD2Fields {
+  model: string;
+  max_tokens?: number | null;
+  seed?: number | null;
+  top_p?: number | null;
+  stop?: string | string[] | null;
+  generation_id?: string;
+}
+
+const DEFAULT_CLIENT_DEADLINE_MS = 5_000;
+const DEFAULT_JOIN_TIMEOUT_MS = 30_000;
+
+export interface PreparedGeneration {
+  spec: GenerationSpec;
+  model: ServedModel;
+  stop: string[];
+}
+
+/**
+ * Everything between a validated request body and a Generation: model lookup, tokenization,
+ * the tenant's prompt policy (a blocked prompt stops here, before any GPU work), mode choice and
+ * the engine's own option checks.
+ */
+export async function prepareGeneration(env: Env, principal: Principal, body: GenerationFields, promptText: string, promptParam: string, defaultMaxTokens: number): Promise<PreparedGeneration> {
+  const model = findModel(body.model);
+  const codec = model.codec();
+  const prompt = codec.encode(promptText);
+  const tenant = await new AuthStore(env.DB).getTenant(principal.tenantId);
+  enforcePolicy(tenant?.policy ?? {}, { text: promptText, tokens: prompt }, promptParam);
+
+  if (prompt.length > model.maxContext) throw invalidRequest(promptParam, `the prompt has ${prompt.length} tokens; ${model.id} reads at most ${model.maxContext}`, 'context_length_exceeded');
+  if (body.block_size !== undefined && body.block_size > model.blockSize) throw invalidRequest('block_size', `block_size ${body.block_size} exceeds ${model.id}'s block size ${model.blockSize}`);
+  if (body.client_model && body.user_model) throw invalidRequest('user_model', 'give either user_model (run on the GPU worker) or client_model (run by the caller), not both');
+  if (body.client_model && body.mode === 'fused') throw invalidRequest('mode', 'a client model needs per_step mode (the edge mixes every step)');
+  if (body.user_model && body.mode === 'per_step') throw invalidRequest('mode', 'user_model runs in fused mode; per-step collaboration is for client models');
+  if (body.private_context !== undefined && !body.user_model) {
+    throw invalidRequest('private_context', body.client_model ? 'with a client model the private context stays on the client: give it to the client SDK, not the API' : 'private_context needs a user_model');
+  }
+  if (body.generation_id !== undefined && !body.client_model) throw invalidRequest('generation_id', 'generation_id is for generations a client model joins (client_model)');
+
+  const options = parseGenerateOptions({
+    steps: body.steps,
+    maxTokens: body.max_tokens ?? defaultMaxTokens,
+    blockSize: body.block_size,
+    projection: body.projection,
+    topP: body.top_p ?? undefined,
+    seed: body.seed ?? randomSeed(),
+    lambda: body.lambda,
+    earlyStopPatience: body.early_stop,
+  });
+  if (Array.isArray(options.lambda) && options.lambda.length !== options.steps) throw invalidRequest('lambda', `a per-step lambda needs ${options.steps} values (one per step), got ${options.lambda.length}`);
+
+  const mode = body.client_model ? 'per_step' : (body.mode ?? 'fused');
+  const spec: GenerationSpec = {
+    tenantId: principal.tenantId,
+    keyId: principal.keyId,
+    modelId: model.id,
+    model: model.ref,
+    prompt,
+    ...(body.user_model ? { userModel: body.user_model, userContext: body.private_context ? codec.encode(privateContextPrefix(body.private_context)) : [] } : {}),
+    options,
+    mode,
+    ...(body.client_model
+      ? {
+          client: {
+            deadlineMs: body.client_model.deadline_ms ?? (Number(env.CLIENT_STEP_DEADLINE_MS) || DEFAULT_CLIENT_DEADLINE_MS),
+            onTimeout: body.client_model.on_timeout ?? 'fail',
+            joinTimeoutMs: body.client_model.join_timeout_ms ?? DEFAULT_JOIN_TIMEOUT_MS,
+          },
+        }
+      : {}),
+    progress: body.progress ?? false,
+  };
+  const stop = body.stop == null ? [] : typeof body.stop === 'string' ? [body.stop] : body.stop;
+  return { spec, model, stop };
+}
+
+function randomSeed(): number {
+  const [hi, lo] = crypto.getRandomValues(new Uint32Array(2));
+  return (hi & 0x1fffff) * 2 ** 32 + lo;
+}

@@ -1,0 +1,146 @@
+/**
+ * A stand-in GPU worker for the workerd tests, run in Node as the test Worker's outbound service.
+ * It speaks the real wire protocol (shared/protocol schemas in and out, compact logits, context
+ * hashes, NDJSON fused generation through the shared engine) with scripted models instead of
+ * onnxruntime, records every request, and fails on cue so the pool's retries can be tested.
+ * Hosts: any `*.gpu.test` is a worker (each with its own context store); `stub.control` is the
+ * test's control panel.
+ */
+import { Response, type Request } from 'miniflare';
+import manifest from '../../models/tiny-core/manifest.json';
+import { blockLogits, generate, type BlockLogits, type DenoiseStep, type Denoiser, type DenoiserInfo } from '../../shared/ssd2';
+import { compactLogits, contextHash, GenerateRequestSchema, PROTOCOL_VERSION, StepRequestSchema, wireView, densifyLogits } from '../../shared/protocol';
+
+export const STUB_INFO: DenoiserInfo = {
+  name: manifest.name,
+  role: 'core',
+  vocabSize: manifest.vocab_size,
+  blockSize: manifest.block_size,
+  maxContext: manifest.max_context,
+  simplexK: manifest.simplex_k,
+  schedule: manifest.schedule,
+  tTrain: manifest.t_train,
+  timestepRange: [0, 1],
+  selfConditioning: true,
+  eosTokenId: manifest.eos_token_id,
+  tokenizerSha256: manifest.files[0].sha256,
+};
+
+/** The scripted core prefers a token that depends on the context; the scripted user model prefers 300 + position. */
+export const coreToken = (context: readonly number[], p: number) => (context.reduce((a, b) => a + b, 0) + 7 * p) % 500 + 5;
+export const userToken = (_context: readonly number[], p: number) => 300 + (p % 10);
+
+function scripted(info: DenoiserInfo, prefer: (context: readonly number[], p: number) => number): Denoiser {
+  return {
+    info,
+    async denoise(steps: readonly DenoiseStep[]): Promise<BlockLogits[]> {
+      return steps.map((s) => logitsFor(s.context, s.noise.blockLength, prefer));
+    },
+  };
+}
+
+function logitsFor(context: readonly number[], length: number, prefer: (context: readonly number[], p: number) => number): BlockLogits {
+  const v = STUB_INFO.vocabSize;
+  const data = new Float32Array(length * v);
+  for (let p = 0; p < length; p++) {
+    for (let id = 0; id < v; id++) data[p * v + id] = -((id * 31 + p) % 17) / 4; // a non-flat tail
+    data[p * v + prefer(context, p)] = 8;
+  }
+  return blockLogits(data, length, v);
+}
+
+export interface StubRecord {
+  host: string;
+  path: string;
+  seed: number | null;
+  body: any;
+  outcome: 'ok' | 'failed' | 'aborted' | 'rejected';
+}
+
+const records: StubRecord[] = [];
+const failOnce = new Set<number>();
+const abortOnce = new Set<number>();
+const contexts = new Map<string, Map<string, number[]>>();
+
+const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+const protocolError = (status: number, code: string, field: string | null, message: string) => json({ error: { code, message, field } }, status);
+
+export async function gpuStub(request: Request): Promise<Response> {
+  const url = new URL(request.url);
+  if (url.hostname === 'stub.control') return control(url, request);
+  if (!url.hostname.endsWith('.gpu.test')) return new Response(`stub: no network for ${url.href}`, { status: 502 });
+  if (url.hostname.startsWith('down')) throw new Error(`connect ECONNREFUSED ${url.hostname}`);
+  const body: any = request.method === 'POST' ? await request.json() : null;
+  const seed = body?.seed ?? body?.options?.seed ?? null;
+  const record: StubRecord = { host: url.hostname, path: url.pathname, seed, body, outcome: 'ok' };
+  records.push(record);
+  if (seed !== null && failOnce.delete(seed)) {
+    record.outcome = 'failed';
+    return protocolError(503, 'overloaded', null, 'stub: failing once on cue');
+  }
+  if (url.pathname === `/v1/models/${STUB_INFO.name}/${manifest.version}`) return json({ model: { name: STUB_INFO.name, version: manifest.version }, info: STUB_INFO, provider: 'stub' });
+  if (url.pathname.startsWith('/v1/models/')) return protocolError(404, 'model_not_found', 'model', `no bundle at ${url.pathname}`);
+  if (url.pathname === '/v1/step') return step(url.hostname, body, record);
+  if (url.pathname === '/v1/generate') return fused(body, record);
+  return protocolError(404, 'not_found', null, `no route ${url.pathname}`);
+}
+
+async function step(host: string, body: unknown, record: StubRecord): Promise<Response> {
+  const parsed = StepRequestSchema.safeParse(body);
+  if (!parsed.success) {
+    record.outcome = 'rejected';
+    return protocolError(400, 'invalid_argument', parsed.error.issues[0].path.join('.'), parsed.error.issues[0].message);
+  }
+  const req = parsed.data;
+  const store = contexts.get(host) ?? contexts.set(host, new Map()).get(host)!;
+  let context = req.context;
+  const hash = req.contextHash ?? (await contextHash(context!));
+  if (context) store.set(hash, context);
+  else context = store.get(hash);
+  if (!context) {
+    record.outcome = 'rejected';
+    return protocolError(409, 'context_unknown', 'contextHash', 'stub: unknown context hash');
+  }
+  if (req.selfCond) densifyLogits(req.selfCond); // must be well-formed
+  const logits = compactLogits(logitsFor(context, req.blockLength, coreToken), req.topK);
+  return json({ v: PROTOCOL_VERSION, model: req.model, logits, contextHash: hash, timing: { queueMs: 0, runMs: 0, totalMs: 0, batchSize: 1 } });
+}
+
+async function fused(body: unknown, record: StubRecord): Promise<Response> {
+  const parsed = GenerateRequestSchema.safeParse(body);
+  if (!parsed.success) {
+    record.outcome = 'rejected';
+    return protocolError(400, 'invalid_argument', parsed.error.issues[0].path.join('.'), parsed.error.issues[0].message);
+  }
+  const req = parsed.data;
+  if (req.user && req.user.bundle === 'missing') return protocolError(404, 'model_not_found', 'user.bundle', 'stub: no such user bundle');
+  const core = wireView(scripted(STUB_INFO, coreToken), req.topK);
+  const user = req.user ? wireView(scripted({ ...STUB_INFO, role: 'user', name: req.user.bundle }, userToken), req.topK) : undefined;
+  const events = generate({ core, user }, { ...req.options, prompt: req.prompt, userContext: req.user?.context });
+  const abortAfterFirstBlock = abortOnce.delete(req.options?.seed ?? -1);
+  const encoder = new TextEncoder();
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const next = await events.next();
+      if (next.done) return controller.close();
+      const e = next.value;
+      if (e.type === 'block') controller.enqueue(encoder.encode(`${JSON.stringify({ type: 'block', block: e.block, tokens: e.tokens, stepsRun: e.stepsRun, stepsSaved: e.stepsSaved })}\n`));
+      if (e.type === 'block' && abortAfterFirstBlock) {
+        record.outcome = 'aborted';
+        return controller.error(new Error('stub: worker died mid-stream'));
+      }
+      if (e.type === 'done') controller.enqueue(encoder.encode(`${JSON.stringify({ type: 'done', ...e.result })}\n`));
+    },
+  });
+  return new Response(stream as any, { headers: { 'content-type': 'application/x-ndjson' } });
+}
+
+async function control(url: URL, request: Request): Promise<Response> {
+  const seed = Number(url.searchParams.get('seed'));
+  if (url.pathname === '/fail-once') failOnce.add(seed);
+  else if (url.pathname === '/abort-once') abortOnce.add(seed);
+  else if (url.pathname === '/log') return json(records.filter((r) => r.seed === seed || (url.searchParams.has('all') && r.seed === null)));
+  else return new Response('unknown control', { status: 404 });
+  await request.arrayBuffer();
+  return json({ ok: true });
+}
