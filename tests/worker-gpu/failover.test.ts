@@ -1,0 +1,92 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GenerateEventSchema, PROTOCOL_VERSION, RemoteDenoiser, type GenerateEvent } from '../../shared/protocol';
+import { generateAll, type GenerationRequest } from '../../shared/ssd2';
+import type { RunningWorker } from '../../worker-gpu/src/server';
+import { ROOT } from '../helpers/paths';
+import { startChildWorker } from './helpers/child-worker';
+import { startS3, type TestS3 } from './helpers/s3';
+import { metric, postJson, startTestWorker, workerEnv } from './helpers/worker';
+
+const MODEL = { name: 'tiny-core', version: '0.1.0' };
+const REQUEST: GenerationRequest = { prompt: [40, 41, 42, 43, 44], steps: 12, maxTokens: 50, seed: 42, topP: 0.9, earlyStopPatience: 0, stopAtEos: false };
+
+let s3: TestS3;
+let reference: RunningWorker;
+beforeAll(async () => {
+  s3 = await startS3();
+  await s3.upload(join(ROOT, 'models/tiny-core'), 'models/tiny-core/0.1.0/');
+  reference = await startTestWorker(s3);
+});
+afterAll(async () => {
+  await reference?.close();
+  await s3?.close();
+});
+
+async function fused(url: string, body: unknown): Promise<{ status: number; events: GenerateEvent[]; json?: any }> {
+  const res = await fetch(`${url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const text = await res.text();
+  if (!res.ok) return { status: res.status, events: [], json: JSON.parse(text) };
+  expect(res.headers.get('content-type')).toContain('application/x-ndjson');
+  return { status: res.status, events: text.trim().split('\n').map((l) => GenerateEventSchema.parse(JSON.parse(l))) };
+}
+
+describe('stateless workers', () => {
+  it('a generation driven step by step survives killing its worker mid-block: same tokens as an uninterrupted run and as a fused run', async () => {
+    // Uninterrupted: the shared block loop on this machine, every step on one worker over HTTP.
+    const steady = await RemoteDenoiser.connect({ endpoint: reference.url, model: MODEL });
+    const expected = await generateAll({ core: steady }, REQUEST);
+    expect(expected.tokens).toHaveLength(50);
+
+    // Interrupted: steps go to a worker process that is killed (SIGKILL) before step 17 (block 1, step 5);
+    // the rest go to a fresh worker with empty caches, which asks for the context again (409).
+    const first = await startChildWorker(workerEnv(s3));
+    let target = first.url;
+    let fresh: RunningWorker | undefined;
+    let steps = 0;
+    const failover: typeof fetch = async (input, init) => {
+      const url = String(input);
+      if (url.endsWith('/v1/step') && ++steps === 17) {
+        await first.kill();
+        fresh = await startTestWorker(s3);
+        target = fresh.url;
+      }
+      return fetch(url.replace('http://worker', target), init);
+    };
+    try {
+      const remote = await RemoteDenoiser.connect({ endpoint: 'http://worker', model: MODEL, fetch: failover });
+      const resumed = await generateAll({ core: remote }, REQUEST);
+      expect(first.child.exitCode ?? first.child.signalCode).toBe('SIGKILL');
+      expect(fresh).toBeDefined();
+      expect(resumed.tokens).toEqual(expected.tokens);
+      expect(metric(await (await fetch(`${fresh!.url}/metrics`)).text(), 'ssd2_worker_errors_total{code="context_unknown"}')).toBe(1);
+      expect(remote.requests).toBe(24 + 1); // 2 blocks x 12 steps, plus the one re-send
+    } finally {
+      await fresh?.close();
+      if (first.child.exitCode === null && first.child.signalCode === null) await first.kill();
+    }
+
+    // Fused: the worker runs the same loop itself and streams each block.
+    const { status, events } = await fused(reference.url, { v: PROTOCOL_VERSION, model: MODEL, prompt: REQUEST.prompt, options: { ...REQUEST, prompt: undefined } });
+    expect(status).toBe(200);
+    expect(events.map((e) => e.type)).toEqual(['block', 'block', 'done']);
+    const done = events.at(-1)!;
+    expect(done.type === 'done' && done.tokens).toEqual(expected.tokens);
+  });
+
+  it('answers bad fused requests with 4xx before streaming', async () => {
+    const base = { v: PROTOCOL_VERSION, model: MODEL, prompt: [1, 2, 3] };
+    const cases: [unknown, number, string][] = [
+      [{ ...base, prompt: Array(200).fill(1) }, 400, 'prompt'],
+      [{ ...base, prompt: [1, 600] }, 400, 'prompt'],
+      [{ ...base, options: { steps: 0 } }, 400, 'options.steps'],
+      [{ ...base, options: { blockSize: 30 } }, 400, 'blockSize'],
+      [{ ...base, topK: 1000 }, 400, 'topK'],
+      [{ ...base, model: { name: 'missing', version: '1' } }, 404, 'model'],
+    ];
+    for (const [body, status, field] of cases) {
+      const res = await fused(reference.url, body);
+      expect({ status: res.status, field: res.json?.error?.field }, JSON.stringify(res.json)).toEqual({ status, field });
+    }
+  });
+});
