@@ -21,9 +21,11 @@ export interface TenantRecord {
 
 interface KeyRow extends Omit<KeyRecord, 'scopes'> {
   scopes: string;
+  hash?: string;
 }
 
-const keyFromRow = (r: KeyRow): KeyRecord => ({ ...r, scopes: JSON.parse(r.scopes) });
+/** The hash stays in D1: nothing outside this module needs it. */
+const keyFromRow = ({ hash: _hash, ...r }: KeyRow): KeyRecord => ({ ...r, scopes: JSON.parse(r.scopes) });
 
 /** D1 access for tenants and keys; every query is parameterised. */
 export class AuthStore {

@@ -1,0 +1,124 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { api, newTenant, sseEvents, stubLog, uniqueSeed } from '../../../test/helpers';
+
+let key: string;
+beforeAll(async () => {
+  ({ key } = await newTenant());
+});
+
+const base = { model: 'tiny-core', prompt: 'The cat sat on the', max_tokens: 30, steps: 12 };
+
+describe('POST /v1/completions', () => {
+  it('answers a text_completion with usage and the SSD-2 extension', async () => {
+    const seed = uniqueSeed();
+    const res = await api('/v1/completions', key, { ...base, seed });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as any;
+    expect(body).toMatchObject({ object: 'text_completion', model: 'tiny-core', choices: [{ index: 0, finish_reason: 'length', logprobs: null }] });
+    expect(body.id).toMatch(/^cmpl-[0-9a-f]{64}$/);
+    expect(body.choices[0].text.length).toBeGreaterThan(0);
+    expect(body.usage.completion_tokens).toBe(30);
+    expect(body.usage.total_tokens).toBe(body.usage.prompt_tokens + 30);
+    expect(body.ssd2).toMatchObject({ seed, mode: 'fused', blocks: 2 });
+    // Fused by default: one /v1/generate request reached a GPU worker.
+    expect((await stubLog(seed)).map((r) => r.path)).toEqual(['/v1/generate']);
+  });
+
+  it('streams one SSE chunk per finished block, then the finish chunk, usage and [DONE]', async () => {
+    const res = await api('/v1/completions', key, { ...base, seed: uniqueSeed(), stream: true, stream_options: { include_usage: true } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/event-stream');
+    const events = (await sseEvents(res)) as any[];
+    expect(events.at(-1)).toBe('[DONE]');
+    const blocks = events.filter((e) => e.ssd2?.block !== undefined);
+    expect(blocks.map((e) => e.ssd2.block)).toEqual([0, 1]);
+    expect(blocks.every((e) => e.object === 'text_completion' && e.choices[0].finish_reason === null)).toBe(true);
+    expect(events.at(-3).choices[0].finish_reason).toBe('length');
+    expect(events.at(-2)).toMatchObject({ choices: [], usage: { completion_tokens: 30 } });
+  });
+
+  it('is deterministic for a seed, and fused equals per-step', async () => {
+    const seed = uniqueSeed();
+    const texts = [];
+    for (const mode of ['fused', 'per_step', 'fused']) {
+      const res = await api('/v1/completions', key, { ...base, seed, mode });
+      expect(res.status).toBe(200);
+      texts.push(((await res.json()) as any).choices[0].text);
+    }
+    expect(texts[1]).toBe(texts[0]);
+    expect(texts[2]).toBe(texts[0]);
+    const log = await stubLog(seed);
+    expect(log.filter((r) => r.path === '/v1/step').length).toBeGreaterThan(2);
+  });
+
+  it('streams per-step progress events in the ssd2 extension field when asked', async () => {
+    const res = await api('/v1/completions', key, { ...base, seed: uniqueSeed(), mode: 'per_step', progress: true, stream: true, early_stop: 0 });
+    const events = (await sseEvents(res)) as any[];
+    const progress = events.filter((e) => e.ssd2?.progress);
+    expect(progress.length).toBe(2 * 12); // every step of both blocks (early stopping off)
+    expect(progress[0].ssd2.progress).toMatchObject({ block: 0, step: 0, steps: 12 });
+  });
+
+  it.each([
+    ['bad JSON', '{"model": "tiny-core", "prompt": ', 400, null, 'invalid_json'],
+    ['wrong type', { ...base, max_tokens: 'ten' }, 400, 'max_tokens', 'invalid_argument'],
+    ['n > 1', { ...base, n: 2 }, 400, 'n', 'invalid_argument'],
+    ['steps out of range', { ...base, steps: 0 }, 400, 'steps', 'invalid_argument'],
+    ['too many steps', { ...base, steps: 100000 }, 400, 'steps', 'invalid_argument'],
+    ['block size over the model', { ...base, block_size: 26 }, 400, 'block_size', 'invalid_argument'],
+    ['unknown model', { ...base, model: 'gpt-17' }, 404, 'model', 'model_not_found'],
+    ['missing prompt', { model: 'tiny-core' }, 400, 'prompt', 'invalid_argument'],
+    ['lambda of the wrong length', { ...base, lambda: [0.1, 0.2] }, 400, 'lambda', 'invalid_argument'],
+    ['private context without a user model', { ...base, private_context: 'secret' }, 400, 'private_context', 'invalid_argument'],
+    ['top_p out of range', { ...base, top_p: 0 }, 400, 'top_p', 'invalid_argument'],
+  ])('answers %s with a 4xx in OpenAI error shape', async (_name, body, status, param, code) => {
+    const res = await api('/v1/completions', key, body);
+    expect(res.status).toBe(status);
+    const json = (await res.json()) as any;
+    expect(json.error).toMatchObject({ param, code, type: status === 404 ? 'not_found_error' : 'invalid_request_error' });
+    expect(typeof json.error.message).toBe('string');
+  });
+
+  it('answers a prompt longer than the model context with 400 context_length_exceeded', async () => {
+    const res = await api('/v1/completions', key, { ...base, prompt: 'the cat sat '.repeat(200) });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as any).error).toMatchObject({ code: 'context_length_exceeded', param: 'prompt' });
+  });
+});
+
+describe('POST /v1/chat/completions', () => {
+  it('sends the instruction template to the core model and answers a chat.completion', async () => {
+    const seed = uniqueSeed();
+    const res = await api('/v1/chat/completions', key, { model: 'tiny-core', seed, max_tokens: 10, steps: 8, messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Name a bird.' }] });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as any;
+    expect(body).toMatchObject({ object: 'chat.completion', choices: [{ message: { role: 'assistant' }, finish_reason: 'length' }] });
+    expect(body.id).toMatch(/^chatcmpl-/);
+    const [generate] = await stubLog(seed);
+    const { codecOf } = await import('../../../test/codec');
+    expect(codecOf().decode(generate.body.prompt)).toBe('Instruction: Name a bird.\nContext: Be brief.\nResponse:');
+  });
+
+  it('streams chat.completion.chunk deltas, the first with the assistant role', async () => {
+    const res = await api('/v1/chat/completions', key, { model: 'tiny-core', seed: uniqueSeed(), max_tokens: 30, steps: 8, stream: true, messages: [{ role: 'user', content: 'Hi' }] });
+    const events = (await sseEvents(res)) as any[];
+    expect(events[0]).toMatchObject({ object: 'chat.completion.chunk', choices: [{ delta: { role: 'assistant' } }] });
+    expect(events.at(-2).choices[0].finish_reason).toBe('length');
+    expect(events.at(-1)).toBe('[DONE]');
+  });
+
+  it('refuses a conversation that does not end with a user message', async () => {
+    const res = await api('/v1/chat/completions', key, { model: 'tiny-core', messages: [{ role: 'assistant', content: 'Hi' }] });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as any).error.param).toBe('messages.0.role');
+  });
+});
+
+describe('GET /v1/models', () => {
+  it('lists the served models in OpenAI shape', async () => {
+    const res = await api('/v1/models', key);
+    expect(await res.json()).toMatchObject({ object: 'list', data: [{ id: 'tiny-core', object: 'model', owned_by: 'ssd2', ssd2: { block_size: 25 } }] });
+    expect((await api('/v1/models/tiny-core', key)).status).toBe(200);
+    expect((await api('/v1/models/nope', key)).status).toBe(404);
+  });
+});
