@@ -1,0 +1,91 @@
+import { describe, expect, it } from 'vitest';
+import { api, newTenant, stubLog, uniqueSeed } from '../../test/helpers';
+import { joinAsClient, preferLogits } from '../../test/client-model';
+import { codecOf } from '../../test/codec';
+
+const base = { model: 'tiny-core', prompt: 'The cat sat on the', max_tokens: 10, steps: 6 };
+
+async function newGeneration(key: string): Promise<string> {
+  return ((await (await api('/v1/generations', key, {})).json()) as { id: string }).id;
+}
+
+describe('client-side user model over the WebSocket', () => {
+  it('mixes the client\'s logits into every step (λ = 1 gives the client\'s tokens)', async () => {
+    const { key } = await newTenant();
+    const id = await newGeneration(key);
+    const seed = uniqueSeed();
+    const client = await joinAsClient(id, key);
+    const res = await api('/v1/completions', key, { ...base, seed, lambda: 1, generation_id: id, client_model: { deadline_ms: 2000 } });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as any;
+    expect(body.ssd2.mode).toBe('per_step');
+    expect(body.choices[0].text).toBe(codecOf().decode(Array.from({ length: 10 }, (_, p) => 400 + p)));
+    const steps = client.messages.filter((m) => m.type === 'step');
+    expect(steps.length).toBeGreaterThan(0);
+    // The client got the prompt as context (it adds its private context itself) and the core got the same.
+    expect((steps[0] as any).context).toEqual(codecOf().encode(base.prompt));
+    expect((await stubLog(seed)).filter((r) => r.path === '/v1/step').length).toBe(steps.length);
+    await client.closed;
+  });
+
+  it('proceeds with the core alone after the deadline when asked to (same text as no client)', async () => {
+    const { key } = await newTenant();
+    const seed = uniqueSeed();
+    const coreOnly = ((await (await api('/v1/completions', key, { ...base, seed, mode: 'per_step' })).json()) as any).choices[0].text;
+    const id = await newGeneration(key);
+    await joinAsClient(id, key, () => null);
+    const res = await api('/v1/completions', key, { ...base, seed, lambda: 0.7, generation_id: id, client_model: { deadline_ms: 20, on_timeout: 'core_only' } });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as any).choices[0].text).toBe(coreOnly);
+  });
+
+  it.each([
+    ['a late client, on_timeout fail', () => null, { deadline_ms: 20, on_timeout: 'fail' }, 408, 'client_timeout'],
+    ['malformed logits', (m: any) => ({ type: 'logits', id: m.id, logits: { nonsense: true } }), {}, 400, 'invalid_client_message'],
+    ['the wrong vocabulary size', (m: any) => ({ type: 'logits', id: m.id, logits: { ...preferLogits(m.noise.blockLength, () => 1), vocabSize: 100 } }), {}, 400, 'invalid_client_logits'],
+    ['token ids outside the vocabulary', (m: any) => ({ type: 'logits', id: m.id, logits: { ...preferLogits(m.noise.blockLength, () => 1), ids: btoa('\xff\xff'.repeat(16 * m.noise.blockLength)) } }), {}, 400, 'invalid_client_logits'],
+  ])('fails the generation with a 4xx for %s', async (_name, answer, clientModel, status, code) => {
+    const { key } = await newTenant();
+    const id = await newGeneration(key);
+    const client = await joinAsClient(id, key, answer as never);
+    const res = await api('/v1/completions', key, { ...base, generation_id: id, client_model: clientModel });
+    expect(res.status).toBe(status);
+    expect(((await res.json()) as any).error).toMatchObject({ code, param: 'client_model' });
+    await client.closed; // the generation ended and closed the socket
+    expect((await api(`/v1/generations/${id}`, key)).status).toBe(200);
+  });
+
+  it('answers a step id that is not current with an error message and keeps going', async () => {
+    const { key } = await newTenant();
+    const id = await newGeneration(key);
+    let sentStale = false;
+    const client = await joinAsClient(id, key, (m) => {
+      if (sentStale) return undefined;
+      sentStale = true;
+      client.ws.send(JSON.stringify({ type: 'logits', id: m.id + 7, logits: preferLogits(m.noise.blockLength, () => 1) }));
+      return undefined;
+    });
+    const res = await api('/v1/completions', key, { ...base, generation_id: id, client_model: {} });
+    expect(res.status).toBe(200);
+    expect(client.messages.some((m) => m.type === 'error' && m.code === 'stale_step')).toBe(true);
+  });
+
+  it('fails cleanly when the client disconnects mid-generation', async () => {
+    const { key } = await newTenant();
+    const id = await newGeneration(key);
+    const client = await joinAsClient(id, key, () => {
+      client.ws.close(1000, 'bye');
+      return null;
+    });
+    const res = await api('/v1/completions', key, { ...base, generation_id: id, client_model: {} });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as any).error.code).toBe('client_disconnected');
+  });
+
+  it('times out when no client joins', async () => {
+    const { key } = await newTenant();
+    const res = await api('/v1/completions', key, { ...base, client_model: { join_timeout_ms: 30 } });
+    expect(res.status).toBe(408);
+    expect(((await res.json()) as any).error.code).toBe('client_join_timeout');
+  });
+});
