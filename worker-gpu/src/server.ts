@@ -31,7 +31,13 @@ export async function startWorker(config: WorkerConfig, opts: { awaitWarm?: bool
     close: () =>
       new Promise<void>((resolve, reject) => {
         worker.draining = true;
-        server.close((err) => (err ? reject(err) : resolve()));
+        // Connections that finish their last in-flight request become idle: close them as they do.
+        const reap = setInterval(() => 'closeIdleConnections' in server && server.closeIdleConnections(), 20);
+        server.close((err) => {
+          clearInterval(reap);
+          if (err) reject(err);
+          else resolve();
+        });
         if ('closeIdleConnections' in server) server.closeIdleConnections();
       }),
   };

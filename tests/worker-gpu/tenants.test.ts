@@ -1,0 +1,90 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compactLogits, densifyLogits, PROTOCOL_VERSION, type StepRequestInput } from '../../shared/protocol';
+import { mixLogits } from '../../shared/ssd2';
+import type { RunningWorker } from '../../worker-gpu/src/server';
+import { copyBundle, editManifest } from '../helpers/bundle-copy';
+import { ROOT } from '../helpers/paths';
+import { startS3, type TestS3 } from './helpers/s3';
+import { postJson, startTestWorker } from './helpers/worker';
+
+const TINY = join(ROOT, 'models/tiny-core');
+const MODEL = { name: 'tiny-core', version: '0.1.0' };
+
+function request(user: Record<string, unknown>): StepRequestInput {
+  return {
+    v: PROTOCOL_VERSION, model: MODEL, seed: 3, block: 0, step: 0, steps: 10, blockLength: 25, estimate: null, selfCond: null, context: [10, 11, 12], topK: 24,
+    user: { tenant: 'acme', bundle: 'adapters/legal', lambda: 0.3, context: [99, 98, 10, 11, 12], ...user } as StepRequestInput['user'],
+  };
+}
+
+let s3: TestS3;
+let w: RunningWorker;
+beforeAll(async () => {
+  s3 = await startS3();
+  await s3.upload(TINY, 'models/tiny-core/0.1.0/');
+  await s3.upload(TINY, 'tenants/acme/adapters/legal/');
+  await s3.upload(TINY, 'tenants/globex/secret/');
+  const otherVocab = copyBundle(TINY);
+  editManifest(otherVocab, (m) => (m.vocab_size = 600));
+  await s3.upload(otherVocab, 'tenants/acme/other-vocab/');
+  w = await startTestWorker(s3);
+});
+afterAll(async () => {
+  await w?.close();
+  await s3?.close();
+});
+
+describe('per-request user models', () => {
+  it('loads the tenant bundle, returns its raw logits and the λ-mixed ones (shared mixLogits)', async () => {
+    const res = await postJson(`${w.url}/v1/step`, request({}));
+    expect(res.status, JSON.stringify(res.json)).toBe(200);
+    const { logits, user, mixed } = res.json;
+    expect(user.logits.k).toBe(24);
+    expect(mixed).toEqual(compactLogits(mixLogits(densifyLogits(logits), densifyLogits(user.logits), 0.3), 24));
+    // The user model saw its own (private + prompt) context: its logits differ from the core's.
+    expect(user.logits.values).not.toEqual(logits.values);
+    // The tenant-qualified form names the same bundle.
+    const again = await postJson(`${w.url}/v1/step`, request({ bundle: 'tenants/acme/adapters/legal' }));
+    expect(again.json.user.logits).toEqual(user.logits);
+  });
+
+  it.each([
+    ['../globex/secret'],
+    ['tenants/globex/secret'],
+    ['adapters/../../globex/secret'],
+    ['/tenants/globex/secret'],
+    ['s3://models/tenants/globex/secret'],
+    ['./adapters/legal'],
+  ])('never serves another tenant\'s prefix: %s → 403', async (bundle) => {
+    const res = await postJson(`${w.url}/v1/step`, request({ bundle }));
+    expect(res.status).toBe(403);
+    expect(res.json.error).toMatchObject({ code: 'forbidden', field: 'user.bundle' });
+  });
+
+  it('refuses a user model whose vocabulary differs from the core (422), and a missing one (404)', async () => {
+    const res = await postJson(`${w.url}/v1/step`, request({ bundle: 'other-vocab' }));
+    expect(res.status).toBe(422);
+    expect(res.json.error).toMatchObject({ code: 'incompatible_models', field: 'user.bundle' });
+    expect(res.json.error.message).toMatch(/vocab_size 600 != 513/);
+    const missing = await postJson(`${w.url}/v1/step`, request({ bundle: 'adapters/none' }));
+    expect(missing.status).toBe(404);
+    expect(missing.json.error.field).toBe('user.bundle');
+    const badTenant = await postJson(`${w.url}/v1/step`, request({ tenant: '../globex' }));
+    expect(badTenant.status).toBe(400);
+    expect(badTenant.json.error.field).toBe('user.tenant');
+  });
+
+  it('runs a fused generation with the user model, and refuses the same violations there', async () => {
+    const body = { v: PROTOCOL_VERSION, model: MODEL, prompt: [10, 11, 12], options: { steps: 5, maxTokens: 10, lambda: 0.5, seed: 2 }, user: { tenant: 'acme', bundle: 'adapters/legal', context: [99, 98] } };
+    const ok = await fetch(`${w.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect(ok.status).toBe(200);
+    const last = JSON.parse((await ok.text()).trim().split('\n').at(-1)!);
+    expect(last).toMatchObject({ type: 'done', finishReason: expect.any(String) });
+    for (const [bundle, status, code] of [['tenants/globex/secret', 403, 'forbidden'], ['other-vocab', 422, 'incompatible_models']] as const) {
+      const res = await postJson(`${w.url}/v1/generate`, { ...body, user: { ...body.user, bundle } });
+      expect(res.status).toBe(status);
+      expect(res.json.error).toMatchObject({ code, field: 'user.bundle' });
+    }
+  });
+});
