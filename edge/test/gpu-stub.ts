@@ -7,9 +7,11 @@
  * test's control panel.
  */
 import { Response, type Request } from 'miniflare';
-import manifest from '../../models/tiny-core/manifest.json';
+import { readFileSync } from 'node:fs';
 import { blockLogits, generate, type BlockLogits, type DenoiseStep, type Denoiser, type DenoiserInfo } from '../../shared/ssd2';
 import { compactLogits, contextHash, GenerateRequestSchema, PROTOCOL_VERSION, StepRequestSchema, wireView, densifyLogits } from '../../shared/protocol';
+
+const manifest = JSON.parse(readFileSync(new URL('../../models/tiny-core/manifest.json', import.meta.url), 'utf8'));
 
 export const STUB_INFO: DenoiserInfo = {
   name: manifest.name,

@@ -2,6 +2,7 @@ import { HTTPException } from 'hono/http-exception';
 import { ZodError } from 'zod';
 import { BundleError, IncompatibleModelsError, InvalidArgumentError, SSD2Error } from '../../../shared/errors';
 import { ProtocolError } from '../../../shared/protocol';
+import { WorkerPoolError } from '../generation/worker-pool';
 import { ApiError, invalidRequest } from './api-error';
 
 /** Engine option names (camelCase) as the API spells them. */
@@ -51,5 +52,6 @@ export function toApiError(err: unknown): ApiError {
     if (err.field?.startsWith('user') && err.status < 500) return new ApiError(err.status === 404 ? 404 : 400, err.status === 404 ? 'not_found_error' : 'invalid_request_error', err.code, err.message, 'user_model');
     return new ApiError(502, 'api_error', 'upstream_error', `GPU worker: ${err.message}`);
   }
+  if (err instanceof WorkerPoolError) return new ApiError(502, 'api_error', 'upstream_unavailable', err.message);
   return new ApiError(500, 'api_error', 'internal', (err as Error)?.message ?? String(err));
 }
