@@ -5,6 +5,7 @@ import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { alphaBar } from '../../shared/ssd2';
 import { runTrainingScript } from '../../infra/training/python';
 import { readParityFixtures, maxAbsDiff } from '../helpers/tensors';
+import { loadLocalModel } from '../../worker-gpu/src/runtime/local-model';
 import { CACHE, TINY_RUN } from '../helpers/paths';
 
 const FIXTURES = join(CACHE, 'parity');
@@ -48,6 +49,18 @@ describe('PyTorch <-> onnxruntime-node parity (fp32)', () => {
     expect(out.logits.dims).toEqual(expected.dims);
     const diff = maxAbsDiff(out.logits.data as Float32Array, expected.data as Float32Array);
     expect(diff).toBeLessThanOrEqual(1e-3);
+  });
+
+  it('float16 weight storage halves the bundle and keeps the logits close', async () => {
+    const half = join(CACHE, 'tiny-fp16');
+    await runTrainingScript('export.py', ['--checkpoint', join(TINY_RUN, 'checkpoint.pt'), '--tokenizer', join(bundle, 'tokenizer.json'), '--name', 'tiny-fp16', '--role', 'core', '--weights-dtype', 'float16', '--out', half]);
+    const size = (dir: string) => JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')).files.reduce((s: number, f: { bytes: number }) => s + f.bytes, 0);
+    expect(size(half)).toBeLessThan(0.6 * size(bundle));
+    const [a, b] = await Promise.all([loadLocalModel(bundle), loadLocalModel(half)]);
+    expect(b.bundle.manifest.architecture.dtype).toBe('float16');
+    const step = { context: [1, 2, 3], noise: { seed: 1, block: 0, step: 5, steps: 10, estimate: null, blockLength: 25 }, selfCond: null };
+    const [[la], [lb]] = await Promise.all([a.denoiser.denoise([step]), b.denoiser.denoise([step])]);
+    expect(maxAbsDiff(la.data, lb.data)).toBeLessThan(0.05);
   });
 
   it('the training run logged progress and a decreasing loss', () => {
