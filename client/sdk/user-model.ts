@@ -7,7 +7,7 @@ import type { ProviderName } from '../../worker-gpu/src/runtime/providers';
 /** A user model on the caller's machine: its denoiser and its tokenizer. */
 export interface UserModel {
   denoiser: Denoiser;
-  codec: Pick<TextCodec, 'encode'>;
+  codec: Pick<TextCodec, 'encode' | 'decode'>;
 }
 
 /** Opens a user model bundle directory with onnxruntime-node (CPU unless told otherwise). */

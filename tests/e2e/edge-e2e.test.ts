@@ -1,0 +1,116 @@
+/**
+ * End to end, for real: s3rver → GPU worker process (tiny-core from S3) → recording proxy →
+ * `wrangler dev` (workerd, local D1) → the official openai SDK, and the client SDK running the
+ * bundled model as a client-side user model over the Generation's WebSocket.
+ */
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { joinGeneration, loadUserModel, privatePrefixTokens, streamClientCompletion, type UserModel } from '../../client/sdk';
+import { compactLogits, densifyLogits, RemoteDenoiser, type StepRequest } from '../../shared/protocol';
+import { generateAll, type Denoiser } from '../../shared/ssd2';
+import { startEdgeStack, type EdgeStack } from './helpers/stack';
+
+const PROMPT = 'The cat sat on the';
+const PRIVATE = 'Zebras graze quietly near the old mill.';
+const GEN = { model: 'tiny-core', prompt: PROMPT, max_tokens: 25, seed: 424242, steps: 10, top_p: 0.95 };
+const LAMBDA = 0.9;
+
+type Chunk = OpenAI.Completions.Completion & { ssd2?: { mode?: string; seed?: number } };
+type Params = OpenAI.Completions.CompletionCreateParamsStreaming;
+
+let stack: EdgeStack | undefined;
+let openai: OpenAI;
+let apiKey: string;
+let user: UserModel;
+const starting = startEdgeStack();
+starting.catch(() => {});
+
+beforeAll(async () => {
+  [stack, user] = await Promise.all([starting, loadUserModel('models/tiny-core')]);
+  apiKey = await stack.newKey('e2e-tenant');
+  openai = new OpenAI({ baseURL: `${stack.edgeUrl}/v1`, apiKey, maxRetries: 0, timeout: 120_000 });
+}, 420_000);
+
+afterAll(async () => {
+  await (stack ?? (await starting.catch(() => undefined)))?.stop();
+}, 60_000);
+
+async function streamText(params: Record<string, unknown>): Promise<{ text: string; chunks: Chunk[] }> {
+  const stream = await openai.completions.create({ ...params, stream: true } as unknown as Params);
+  const chunks: Chunk[] = [];
+  for await (const c of stream) chunks.push(c as Chunk);
+  return { text: chunks.map((c) => c.choices[0]?.text ?? '').join(''), chunks };
+}
+
+const stepBodies = () => stack!.proxy.log.filter((r) => r.path === '/v1/step').map((r) => JSON.parse(r.requestBody) as StepRequest);
+
+function containsRun(haystack: readonly number[], needle: readonly number[]): boolean {
+  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+describe('edge end to end (wrangler dev + GPU worker + s3rver)', () => {
+  let coreOnly = '';
+  let collaboration = '';
+
+  it('streams a core-only completion through the official openai SDK (fused on the worker)', async () => {
+    const { text, chunks } = await streamText(GEN);
+    coreOnly = text;
+    expect(text.length).toBeGreaterThan(0);
+    expect(chunks[0].ssd2).toMatchObject({ mode: 'fused', seed: GEN.seed });
+    expect(chunks.at(-1)?.choices[0]?.finish_reason).toMatch(/stop|length/);
+    expect(stack!.proxy.log.some((r) => r.path === '/v1/generate' && r.status === 200)).toBe(true);
+  });
+
+  it('mixes a client-side user model with a private context into every step (openai SDK + client SDK over the WebSocket)', async () => {
+    const before = stepBodies().length;
+    const { id, websocket_url } = await openai.post<{ id: string; websocket_url: string }>('/generations', { body: {} });
+    const session = joinGeneration({ websocketUrl: websocket_url, apiKey, model: user, privateContext: PRIVATE });
+    await session.ready;
+    const { text, chunks } = await streamText({ ...GEN, lambda: LAMBDA, generation_id: id, client_model: { deadline_ms: 60_000 } });
+    const summary = await session.done;
+    expect(chunks[0].ssd2).toMatchObject({ mode: 'per_step', seed: GEN.seed });
+    expect(summary.errors).toEqual([]);
+    // Every step went to the worker and to the client.
+    expect(summary.stepsAnswered).toBeGreaterThan(0);
+    expect(stepBodies().length - before).toBe(summary.stepsAnswered);
+
+    // The collaboration changes the answer at this λ, and it is exactly the SSD-2 mixture with the
+    // private context in front of the user model's context: reproduce it here from the same pieces.
+    collaboration = text;
+    expect(text).not.toBe(coreOnly);
+    const core = await RemoteDenoiser.connect({ endpoint: stack!.workerUrl, model: { name: 'tiny-core', version: '0.1.0' } });
+    const wireUser: Denoiser = { info: user.denoiser.info, denoise: async (steps) => (await user.denoiser.denoise(steps)).map((l) => densifyLogits(compactLogits(l, 32))) };
+    const local = await generateAll({ core, user: wireUser }, { prompt: user.codec.encode(PROMPT), userContext: privatePrefixTokens(user, PRIVATE), maxTokens: GEN.max_tokens, seed: GEN.seed, steps: GEN.steps, topP: GEN.top_p, lambda: LAMBDA });
+    expect(text).toBe(user.codec.decode(local.tokens));
+  });
+
+  it('never sends the private context toward the GPU worker', () => {
+    const prefix = privatePrefixTokens(user, PRIVATE);
+    expect(stack!.proxy.log.length).toBeGreaterThan(0);
+    for (const r of stack!.proxy.log) {
+      for (const word of ['Zebras', 'graze', 'mill']) expect(r.requestBody).not.toContain(word);
+    }
+    const steps = stepBodies();
+    expect(steps.length).toBeGreaterThan(0);
+    for (const s of steps) {
+      if (s.context) expect(containsRun(s.context, prefix)).toBe(false);
+      expect(s.user).toBeUndefined();
+    }
+  });
+
+  it('streams the same collaboration in one call of the client SDK', async () => {
+    const run = streamClientCompletion({ baseUrl: stack!.edgeUrl, apiKey, coreModel: 'tiny-core', prompt: PROMPT, model: user, privateContext: PRIVATE, lambda: LAMBDA, maxTokens: GEN.max_tokens, seed: GEN.seed, steps: GEN.steps, topP: GEN.top_p, deadlineMs: 60_000 });
+    const parts: string[] = [];
+    for await (const t of run) parts.push(t);
+    const result = await run.result;
+    expect(parts.length).toBeGreaterThan(0);
+    expect(result.text).toBe(parts.join(''));
+    expect(result.seed).toBe(GEN.seed);
+    expect(result.client.stepsAnswered).toBeGreaterThan(0);
+    expect(result.text).toBe(collaboration);
+  });
+});
