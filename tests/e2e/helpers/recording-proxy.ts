@@ -12,6 +12,9 @@ export interface ProxiedRequest {
   responseJson: unknown;
   /** Wall time from the request arriving to the response's last byte. */
   ms: number;
+  /** performance.now() when the request arrived and when its response ended (this process's clock). */
+  start: number;
+  end: number;
 }
 
 export interface RecordingProxy {
@@ -44,13 +47,14 @@ export async function startRecordingProxy(target: string): Promise<RecordingProx
         });
         up.on('end', () => {
           res.end();
+          const end = performance.now();
           let json: unknown = null;
           try {
             json = out.length ? JSON.parse(Buffer.concat(out).toString()) : null;
           } catch {
             /* not JSON */
           }
-          log.push({ method: req.method ?? '', path: req.url ?? '', requestBody: body.toString(), status: up.statusCode ?? 0, responseBytes: bytes, responseJson: json, ms: performance.now() - started });
+          log.push({ method: req.method ?? '', path: req.url ?? '', requestBody: body.toString(), status: up.statusCode ?? 0, responseBytes: bytes, responseJson: json, ms: end - started, start: started, end });
         });
       });
       upstream.on('error', () => {
