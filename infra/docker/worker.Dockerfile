@@ -4,7 +4,7 @@
 # onnxruntime-node with its CUDA execution provider installed at build time. See docs/deploy.md.
 #
 #   docker build -f infra/docker/worker.Dockerfile -t ssd2-worker:dev .
-#   docker run --rm --gpus all -p 8080:8080 -e S3_BUCKET=ssd2-models -e WORKER_DEFAULT_MODEL=tiny-core@1 ssd2-worker:dev
+#   docker run --rm --gpus all -p 8080:8080 -e S3_BUCKET=ssd2-models -e WORKER_DEFAULT_MODEL=tiny-core@0.1.0 ssd2-worker:dev
 #
 # Build arguments:
 #   ORT_CUDA=cuda13 (default)  onnxruntime-node pinned to 1.29.0 plus libonnxruntime_providers_cuda.so and
