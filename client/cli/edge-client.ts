@@ -57,6 +57,7 @@ async function main() {
 }
 
 main().catch((err) => {
-  console.error(`error: ${err instanceof EdgeError || err instanceof Error ? err.message : String(err)}`);
+  const cause = err?.cause?.message ?? err?.cause?.code;
+  console.error(`\nerror: ${err instanceof Error ? err.message : String(err)}${cause ? ` (${cause})` : ''}`);
   process.exit(err instanceof EdgeError && err.status < 500 ? 2 : 1);
 });

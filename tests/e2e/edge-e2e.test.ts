@@ -3,11 +3,15 @@
  * `wrangler dev` (workerd, local D1) → the official openai SDK, and the client SDK running the
  * bundled model as a client-side user model over the Generation's WebSocket.
  */
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { joinGeneration, loadUserModel, privatePrefixTokens, streamClientCompletion, type UserModel } from '../../client/sdk';
 import { compactLogits, densifyLogits, RemoteDenoiser, type StepRequest } from '../../shared/protocol';
 import { generateAll, type Denoiser } from '../../shared/ssd2';
+import { ROOT } from '../helpers/paths';
 import { startEdgeStack, type EdgeStack } from './helpers/stack';
 
 const PROMPT = 'The cat sat on the';
@@ -112,5 +116,13 @@ describe('edge end to end (wrangler dev + GPU worker + s3rver)', () => {
     expect(result.seed).toBe(GEN.seed);
     expect(result.client.stepsAnswered).toBeGreaterThan(0);
     expect(result.text).toBe(collaboration);
+  });
+
+  it('runs the CLI example (npm run client) against the edge', async () => {
+    const args = ['client/cli/edge-client.ts', '--prompt', PROMPT, '--user-model', 'models/tiny-core', '--private-context', PRIVATE, '--lambda', String(LAMBDA),
+      '--steps', String(GEN.steps), '--max-tokens', String(GEN.max_tokens), '--seed', String(GEN.seed), '--top-p', String(GEN.top_p), '--deadline-ms', '60000', '--base-url', stack!.edgeUrl];
+    const { stdout, stderr } = await promisify(execFile)(join(ROOT, 'node_modules/.bin/tsx'), args, { cwd: ROOT, env: { ...process.env, SSD2_API_KEY: apiKey }, timeout: 90_000 });
+    expect(stdout).toBe(`${PROMPT}${collaboration}\n`);
+    expect(stderr).toMatch(/local model answered [1-9]\d* steps/);
   });
 });
