@@ -1,6 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-import { ROOT } from '../../helpers/paths';
 
 export interface ChildWorker {
   url: string;
@@ -9,9 +7,14 @@ export interface ChildWorker {
   kill(): Promise<void>;
 }
 
-/** `npm run worker`'s entry point in its own process; resolves once the default model is loaded. */
-export function startChildWorker(env: Record<string, string>): Promise<ChildWorker> {
-  const child = spawn(join(ROOT, 'node_modules/.bin/tsx'), ['worker-gpu/src/main.ts'], { cwd: ROOT, env: { ...process.env, ...env, WORKER_LOG: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * `npm run worker`'s entry point in its own process; resolves once the default model is loaded.
+ * Node runs it with tsx as a loader (not the tsx CLI, which would put the worker in a grandchild
+ * that a kill would orphan). `entry` may name a bundled worker instead (GPU machines).
+ */
+export function startChildWorker(env: Record<string, string>, entry?: string): Promise<ChildWorker> {
+  const args = entry ? [entry] : ['--import', 'tsx', 'worker-gpu/src/main.ts'];
+  const child = spawn(process.execPath, args, { cwd: process.cwd(), env: { ...process.env, ...env, WORKER_LOG: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let out = '';
   let err = '';

@@ -1,5 +1,5 @@
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import S3rver from 's3rver';
 import { s3Client } from '../../../worker-gpu/src/store/s3-source';
@@ -19,6 +19,7 @@ export interface TestS3 {
 
 /** A real S3-compatible server (s3rver) on a random localhost port, with one empty bucket. */
 export async function startS3(): Promise<TestS3> {
+  mkdirSync(CACHE, { recursive: true });
   const directory = mkdtempSync(join(CACHE, 's3rver-'));
   const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory, configureBuckets: [{ name: BUCKET }] });
   const { port } = await server.run();

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../../worker-gpu/src/config';
 import { startWorker, type RunningWorker } from '../../../worker-gpu/src/server';
@@ -7,6 +7,7 @@ import { BUCKET, S3_KEY, type TestS3 } from './s3';
 
 /** Environment of a worker reading from the test S3 server, with a fresh disk cache. */
 export function workerEnv(s3: TestS3, extra: Record<string, string> = {}): Record<string, string> {
+  mkdirSync(CACHE, { recursive: true });
   const env: Record<string, string> = {
     WORKER_PORT: '0',
     WORKER_HOST: '127.0.0.1',
