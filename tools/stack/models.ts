@@ -1,0 +1,35 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface LocalBundle {
+  /** The bundle directory. */
+  dir: string;
+  name: string;
+  version: string;
+  /** S3 key prefix of a core bundle: models/<name>/<version>/ */
+  key: string;
+}
+
+/** A bundle directory's name and version from its manifest.json. */
+export function readBundle(dir: string): LocalBundle {
+  const path = join(dir, 'manifest.json');
+  if (!existsSync(path)) throw new Error(`${dir} is not a model bundle (no manifest.json)`);
+  const m = JSON.parse(readFileSync(path, 'utf8')) as { name?: unknown; version?: unknown };
+  if (typeof m.name !== 'string' || typeof m.version !== 'string') throw new Error(`${path}: name and version must be strings`);
+  return { dir, name: m.name, version: m.version, key: `models/${m.name}/${m.version}/` };
+}
+
+/** Every directory directly under `modelsDir` that holds a manifest.json (tiny-core, core, core-hi, user, …). */
+export function findBundles(modelsDir: string): LocalBundle[] {
+  if (!existsSync(modelsDir)) return [];
+  return readdirSync(modelsDir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && existsSync(join(modelsDir, e.name, 'manifest.json')))
+    .map((e) => readBundle(join(modelsDir, e.name)))
+    .sort((a, b) => a.dir.localeCompare(b.dir));
+}
+
+/** `models/<preferred>` when it is a bundle, else `models/tiny-core`. */
+export function defaultBundleDir(modelsDir: string, preferred: 'core' | 'user'): string {
+  const dir = join(modelsDir, preferred);
+  return existsSync(join(dir, 'manifest.json')) ? dir : join(modelsDir, 'tiny-core');
+}

@@ -1,0 +1,184 @@
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { applyMigrations, createApiKey, startEdge, type EdgeProcess } from './edge';
+import type { LocalBundle } from './models';
+import { assertPortFree, freePort, portOrFree } from './ports';
+import { s3WorkerEnv, startS3, type StackS3 } from './s3';
+import { startWorkerProcess, type WorkerProcess } from './worker';
+
+export interface LocalStackPorts {
+  /** 0 = any free port; a fixed port that is busy fails before anything starts. */
+  edge: number;
+  s3: number;
+  /** One entry per GPU worker. */
+  workers: number[];
+}
+
+export interface TenantBundle {
+  tenant: string;
+  /** The path under tenants/<tenant>/ (what `user_model` names). */
+  path: string;
+  dir: string;
+}
+
+export interface LocalStackOptions {
+  /** s3/ (the bucket, rewritten each start), worker-cache-<i>/ and wrangler/ (local D1 + Durable Objects) live here. */
+  stateDir: string;
+  /** Core bundles uploaded to models/<name>/<version>/. */
+  bundles: LocalBundle[];
+  /** What the workers load at start (WORKER_DEFAULT_MODEL); /readyz waits for it. */
+  defaultModel: LocalBundle;
+  /** User bundles uploaded to tenants/<tenant>/<path>/ (the `user_model` field). */
+  tenantBundles?: TenantBundle[];
+  ports: LocalStackPorts;
+  /** Extra worker environment (e.g. SSD2_PROVIDERS, WORKER_BATCH_WINDOW_MS); an empty value removes a variable. */
+  workerEnv?: Record<string, string>;
+  /** Extra edge vars (passed to wrangler dev with --var). */
+  edgeVars?: Record<string, string>;
+  adminSecret?: string;
+  /** Something between the edge and the workers (a recording proxy): gets the worker URLs, returns the ones the edge uses. */
+  frontWorkers?: (urls: string[]) => Promise<{ urls: string[]; close(): Promise<void> }>;
+  readyTimeoutMs?: number;
+  /** Progress lines ("s3rver on …", "GPU worker 1 ready"). */
+  log?: (line: string) => void;
+  /** Hint appended to a busy-port error (which flag changes which port). */
+  portHints?: Partial<Record<'edge' | 's3' | 'worker', string>>;
+}
+
+export class StackStoppedError extends Error {
+  override name = 'StackStoppedError';
+  constructor() {
+    super('the local stack was stopped while starting');
+  }
+}
+
+/**
+ * The whole serving path on loopback: s3rver (in this process) with the bundles, GPU worker
+ * processes that load them from S3, and `wrangler dev` (workerd, local D1 with the migrations,
+ * Durable Objects). Every child runs in its own process group; `stop()` ends them all, may be
+ * called at any time (also while `start()` runs, which then rejects with StackStoppedError), and a
+ * failure half-way stops what was already started.
+ */
+export class LocalStack {
+  readonly adminSecret: string;
+  s3: StackS3 | undefined;
+  workers: WorkerProcess[] = [];
+  edge: EdgeProcess | undefined;
+  /** The GPU_WORKERS the edge got (the front's URLs when there is one). */
+  edgeWorkerUrls: string[] = [];
+  private closers: (() => Promise<unknown>)[] = [];
+  private stopping: Promise<void> | undefined;
+  private readonly killSync = () => this.groups().forEach((g) => g.killSync());
+
+  constructor(readonly opts: LocalStackOptions) {
+    this.adminSecret = opts.adminSecret ?? `admin-${crypto.randomUUID()}`;
+  }
+
+  get edgeUrl(): string {
+    if (!this.edge) throw new Error('the stack is not started');
+    return this.edge.url;
+  }
+
+  async start(): Promise<this> {
+    const { opts } = this;
+    const readyMs = opts.readyTimeoutMs ?? 120_000;
+    const log = opts.log ?? (() => {});
+    // Last resort if this process exits without stop(): the process groups must not outlive it.
+    process.once('exit', this.killSync);
+    try {
+      const hint = (k: 'edge' | 's3' | 'worker') => opts.portHints?.[k] ?? 'choose another port';
+      for (const p of opts.ports.workers) if (p) await assertPortFree(p, 'GPU worker', hint('worker'));
+      if (opts.ports.s3) await assertPortFree(opts.ports.s3, 's3rver', hint('s3'));
+      if (opts.ports.edge) await assertPortFree(opts.ports.edge, 'edge', hint('edge'));
+      const workerPorts = await Promise.all(opts.ports.workers.map(portOrFree));
+      const [edgePort, inspectorPort] = [await portOrFree(opts.ports.edge), await freePort()];
+      mkdirSync(opts.stateDir, { recursive: true });
+
+      const s3Dir = join(opts.stateDir, 's3');
+      rmSync(s3Dir, { recursive: true, force: true });
+      const s3 = await startS3(opts.ports.s3, s3Dir);
+      this.s3 = s3;
+      this.closers.push(() => s3.close());
+      this.check();
+      for (const b of opts.bundles) await s3.upload(b.dir, b.key);
+      for (const t of opts.tenantBundles ?? []) await s3.upload(t.dir, `tenants/${t.tenant}/${t.path}/`);
+      this.check();
+      log(`s3rver on ${s3.endpoint}: ${[...opts.bundles.map((b) => b.key), ...(opts.tenantBundles ?? []).map((t) => `tenants/${t.tenant}/${t.path}/`)].join(', ')}`);
+
+      const defaultModel = `${opts.defaultModel.name}@${opts.defaultModel.version}`;
+      this.workers = workerPorts.map((port, i) => startWorkerProcess({
+        name: `GPU worker ${i + 1}`,
+        port,
+        cacheDir: join(opts.stateDir, `worker-cache-${i + 1}`),
+        env: { ...s3WorkerEnv(s3), WORKER_DEFAULT_MODEL: defaultModel, ...opts.workerEnv },
+      }));
+      const workersReady = Promise.all(this.workers.map(async (w) => {
+        await w.ready(readyMs);
+        log(`${w.name} ready on ${w.url} (pid ${w.child.pid})`);
+      }));
+
+      const urls = this.workers.map((w) => w.url);
+      if (opts.frontWorkers) {
+        const front = await opts.frontWorkers(urls);
+        this.closers.push(() => front.close());
+        this.edgeWorkerUrls = front.urls;
+      } else {
+        this.edgeWorkerUrls = urls;
+      }
+      this.check();
+
+      const persistTo = join(opts.stateDir, 'wrangler');
+      const edgeReady = (async () => {
+        await applyMigrations(persistTo, readyMs);
+        this.check();
+        this.edge = startEdge({
+          port: edgePort,
+          inspectorPort,
+          persistTo,
+          vars: { ADMIN_SECRET: this.adminSecret, GPU_WORKERS: this.edgeWorkerUrls.join(','), ...opts.edgeVars },
+        });
+        await this.edge.ready(readyMs);
+        log(`edge (wrangler dev) ready on ${this.edge.url}`);
+      })();
+      await Promise.all([workersReady, edgeReady]);
+      this.check();
+      return this;
+    } catch (err) {
+      // stop() called from outside while starting: whatever failed after it failed because of it.
+      const stoppedFromOutside = this.stopping !== undefined;
+      await this.stop();
+      throw stoppedFromOutside ? new StackStoppedError() : err;
+    }
+  }
+
+  /** Creates a tenant (if new) and an API key for it through the admin API. */
+  newKey(tenant: string, scopes?: string[], keyName = 'local'): Promise<string> {
+    return createApiKey(this.edgeUrl, this.adminSecret, tenant, keyName, scopes);
+  }
+
+  /** Every child process, then the in-process servers; idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      await Promise.all(this.groups().map((g) => g.stop()));
+      for (const close of this.closers.reverse()) await close().catch(() => {});
+      this.closers = [];
+      process.off('exit', this.killSync);
+    })();
+    return this.stopping;
+  }
+
+  private groups() {
+    return [...(this.edge ? [this.edge] : []), ...this.workers];
+  }
+
+  private check(): void {
+    if (this.stopping) throw new StackStoppedError();
+  }
+}
+
+/** The execution provider a worker opened its model with (its /healthz). */
+export async function workerProvider(url: string): Promise<string> {
+  const res = await fetch(`${url}/healthz`);
+  const body = (await res.json()) as { provider?: string | null };
+  return body.provider ?? 'unknown';
+}
