@@ -137,7 +137,7 @@ def main(argv=None):
           f"t-range {t_range}, device {device}", flush=True)
 
     log = open(os.path.join(args.out, "loss.jsonl"), "a")
-    window_loss, window_tokens, window_start = 0.0, 0, time.time()
+    window_loss, window_tokens, window_steps, window_start = 0.0, 0, 0, time.time()
     final_loss, val_loss = None, None
 
     def save():
@@ -167,12 +167,13 @@ def main(argv=None):
         tokens_seen += n_tok
         window_loss += loss.item()
         window_tokens += n_tok
+        window_steps += 1
         final_loss = loss.item()
         if step % args.log_every == 0 or step == args.steps:
             dt = time.time() - window_start
             done = step - (resume["step"] if resume else 0)
             rate = (time.time() - run_start) / max(1, done)
-            record = {"step": step, "loss": window_loss / max(1, (step - 1) % args.log_every + 1),
+            record = {"step": step, "loss": window_loss / max(1, window_steps),
                       "tokens_per_s": window_tokens / max(dt, 1e-9), "lr": opt.param_groups[0]["lr"],
                       "tokens_seen": tokens_seen}
             if val_batches and args.val_every and (step % args.val_every == 0 or step == args.steps):
@@ -187,7 +188,7 @@ def main(argv=None):
             extra = f" val {record['val_loss']:.3f}" if "val_loss" in record else ""
             print(f"step {step}/{args.steps} loss {record['loss']:.4f}{extra} {record['tokens_per_s']:.0f} tok/s "
                   f"eta {eta:.0f}s", flush=True)
-            window_loss, window_tokens, window_start = 0.0, 0, time.time()
+            window_loss, window_tokens, window_steps, window_start = 0.0, 0, 0, time.time()
         if step % args.save_every == 0:
             save()
     if val_batches and val_loss is None:
