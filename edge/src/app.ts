@@ -3,6 +3,8 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { BUNDLE_FORMAT_VERSION } from '../../shared/bundle/manifest';
 import { admin } from './admin';
+import { batches } from './batch/batches-routes';
+import { files } from './batch/files-routes';
 import { apiKeyAuth } from './auth';
 import type { AppEnv } from './env';
 import { ApiError } from './errors/api-error';
@@ -12,10 +14,11 @@ import { chatCompletions } from './routes/v1/chat-completions';
 import { completions } from './routes/v1/completions';
 import { generations } from './routes/v1/generations';
 import { models } from './routes/v1/models';
+import { usage } from './routes/v1/usage';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
-/** The edge API: OpenAI-compatible /v1 behind key auth and per-key rate limits; /admin behind ADMIN_SECRET. */
+/** The edge API: OpenAI-compatible /v1 (completions, chat, batches, files, usage) behind key auth and per-key rate limits; /admin behind ADMIN_SECRET. */
 export function createApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
@@ -30,11 +33,15 @@ export function createApp(): Hono<AppEnv> {
   app.get('/healthz', (c) => c.json({ ok: true, service: 'ssd2-edge', bundle_format_version: BUNDLE_FORMAT_VERSION }));
 
   const limitBody = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: () => { throw new HTTPException(413, { message: `request body exceeds ${MAX_BODY_BYTES} bytes` }); } });
-  app.use('/v1/*', limitBody, apiKeyAuth(), rateLimit());
+  // File uploads have their own, larger limit (batch/files-routes.ts).
+  app.use('/v1/*', (c, next) => (c.req.path === '/v1/files' ? next() : limitBody(c, next)), apiKeyAuth(), rateLimit());
   app.route('/v1/completions', completions);
   app.route('/v1/chat/completions', chatCompletions);
   app.route('/v1/models', models);
   app.route('/v1/generations', generations);
+  app.route('/v1/usage', usage);
+  app.route('/v1/files', files);
+  app.route('/v1/batches', batches);
 
   app.use('/admin/*', limitBody);
   app.route('/admin', admin);

@@ -1,4 +1,6 @@
+import type { BatchMessage } from './batch/messages';
 import type { Generation } from './generation/generation-do';
+import type { UsageMeter } from './metering/meter';
 import type { RateLimiter } from './rate-limit/rate-limiter';
 
 /** Bindings and variables of the edge Worker (wrangler.toml; secrets from `.dev.vars` or `wrangler secret`). */
@@ -6,6 +8,10 @@ export interface Env {
   DB: D1Database;
   GENERATIONS: DurableObjectNamespace<Generation>;
   RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
+  /** Batch input/output files (R2). */
+  FILES: R2Bucket;
+  /** Batch lines, one message each, consumed by this Worker's `queue` handler. */
+  BATCH_QUEUE: Queue<BatchMessage>;
   /** Bearer secret of the /admin API; the admin API answers 401 to everything while it is unset. */
   ADMIN_SECRET?: string;
   /** Comma-separated base URLs of GPU workers. */
@@ -14,6 +20,14 @@ export interface Env {
   DEFAULT_RATE_LIMIT_PER_MINUTE?: string;
   /** Milliseconds a client-side user model has to answer one step. */
   CLIENT_STEP_DEADLINE_MS?: string;
+  /** The price table, JSON (billing/prices.ts); unset = every call is free. */
+  PRICES?: string;
+  /** Batch lines one queue consumer invocation runs at once (default 8). */
+  BATCH_CONCURRENCY?: string;
+  /** Deliveries of a batch line before a GPU failure becomes its error line (default 5). */
+  BATCH_MAX_ATTEMPTS?: string;
+  /** First retry delay of a failed batch line in seconds, doubled per attempt (default 2). */
+  BATCH_RETRY_BASE_SECONDS?: string;
 }
 
 /** Who is calling, as the auth middleware established it. */
@@ -26,6 +40,10 @@ export interface Principal {
 
 export interface AppVariables {
   principal: Principal;
+  /** The usage meter of a metered route (metering/). */
+  meter?: UsageMeter;
+  /** True when the idempotency middleware answered with a stored response. */
+  replayed?: boolean;
 }
 
 export type AppEnv = { Bindings: Env; Variables: AppVariables };

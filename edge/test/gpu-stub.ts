@@ -4,7 +4,7 @@
  * hashes, NDJSON fused generation through the shared engine) with scripted models instead of
  * onnxruntime, records every request, and fails on cue so the pool's retries can be tested.
  * Hosts: any `*.gpu.test` is a worker (each with its own context store); `stub.control` is the
- * test's control panel.
+ * test's control panel (`/fail-once`, `/abort-once`, `/outage` for a set of seeds, `/log`).
  */
 import { Response, type Request } from 'miniflare';
 import { readFileSync } from 'node:fs';
@@ -62,6 +62,8 @@ export interface StubRecord {
 const records: StubRecord[] = [];
 const failOnce = new Set<number>();
 const abortOnce = new Set<number>();
+/** Seeds whose requests fail as if every worker were down (connection refused) until a deadline. */
+const outage = new Map<number, number>();
 const contexts = new Map<string, Map<string, number[]>>();
 
 const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
@@ -76,6 +78,10 @@ export async function gpuStub(request: Request): Promise<Response> {
   const seed = body?.seed ?? body?.options?.seed ?? null;
   const record: StubRecord = { host: url.hostname, path: url.pathname, seed, body, outcome: 'ok' };
   records.push(record);
+  if (seed !== null && (outage.get(seed) ?? 0) > Date.now()) {
+    record.outcome = 'failed';
+    throw new Error(`connect ECONNREFUSED ${url.hostname} (stub outage)`);
+  }
   if (seed !== null && failOnce.delete(seed)) {
     record.outcome = 'failed';
     return protocolError(503, 'overloaded', null, 'stub: failing once on cue');
@@ -141,7 +147,11 @@ async function control(url: URL, request: Request): Promise<Response> {
   const seed = Number(url.searchParams.get('seed'));
   if (url.pathname === '/fail-once') failOnce.add(seed);
   else if (url.pathname === '/abort-once') abortOnce.add(seed);
-  else if (url.pathname === '/log') return json(records.filter((r) => r.seed === seed || (url.searchParams.has('all') && r.seed === null)));
+  else if (url.pathname === '/outage') {
+    const { seeds, ms } = (await request.json()) as { seeds: number[]; ms: number };
+    for (const s of seeds) outage.set(s, Date.now() + ms);
+    return json({ ok: true });
+  } else if (url.pathname === '/log') return json(records.filter((r) => r.seed === seed || (url.searchParams.has('all') && r.seed === null)));
   else return new Response('unknown control', { status: 404 });
   await request.arrayBuffer();
   return json({ ok: true });

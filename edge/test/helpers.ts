@@ -54,3 +54,19 @@ export async function sseEvents(res: Response): Promise<unknown[]> {
 let seedCounter = 1000 + Math.floor(Math.random() * 1e6);
 /** A seed no other test uses, so stub records can be told apart. */
 export const uniqueSeed = () => seedCounter++ * 7919;
+
+/** Every GPU worker refuses connections for requests with these seeds, for `ms` milliseconds. */
+export async function stubOutage(seeds: number[], ms: number): Promise<void> {
+  await fetch('http://stub.control/outage', { method: 'POST', body: JSON.stringify({ seeds, ms }) });
+}
+
+/** Polls until `check` returns a value (not undefined), or fails after `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 60_000, everyMs = 250): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`not reached within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

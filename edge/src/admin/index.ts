@@ -9,6 +9,8 @@ import type { AppEnv } from '../env';
 import { ApiError, notFound } from '../errors/api-error';
 import { validate } from '../openai/validator';
 import { PolicySchema } from '../policy/policy';
+import { scaleOut } from '../scale-out';
+import { billingAdmin } from './billing';
 
 /** 401 unless `Authorization: Bearer <ADMIN_SECRET>`; with no secret configured nobody is admin. */
 const adminAuth = () =>
@@ -60,4 +62,6 @@ export const admin = new Hono<AppEnv>()
   .delete('/keys/:keyId', async (c) => {
     if (!(await new AuthStore(c.env.DB).revokeKey(c.req.param('keyId')))) throw notFound('keyId', 'no such active key', 'key_not_found');
     return c.json({ id: c.req.param('keyId'), revoked: true });
-  });
+  })
+  .route('/', billingAdmin)
+  .route('/', scaleOut);

@@ -1,5 +1,5 @@
 /** Scopes a key can hold. */
-export const SCOPES = ['generate', 'models', 'generations'] as const;
+export const SCOPES = ['generate', 'models', 'generations', 'usage'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 const KEY_PREFIX = 'sk-ssd2-';

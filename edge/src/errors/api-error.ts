@@ -1,10 +1,10 @@
 /** OpenAI's error `type`s that this API answers with. */
-export type ApiErrorType = 'invalid_request_error' | 'authentication_error' | 'permission_error' | 'not_found_error' | 'rate_limit_error' | 'api_error';
+export type ApiErrorType = 'invalid_request_error' | 'authentication_error' | 'permission_error' | 'not_found_error' | 'rate_limit_error' | 'insufficient_quota' | 'api_error';
 
 /** An error with the HTTP status and the body OpenAI clients expect: `{error: {message, type, param, code}}`. */
 export class ApiError extends Error {
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 408 | 409 | 413 | 429 | 500 | 502 | 503,
+    readonly status: 400 | 401 | 402 | 403 | 404 | 408 | 409 | 413 | 422 | 429 | 500 | 502 | 503,
     readonly type: ApiErrorType,
     readonly code: string,
     message: string,
@@ -21,6 +21,11 @@ export class ApiError extends Error {
 
   withHeader(name: string, value: string): this {
     this.headers[name] = value;
+    return this;
+  }
+
+  withHeaders(headers: Record<string, string>): this {
+    Object.assign(this.headers, headers);
     return this;
   }
 

@@ -4,7 +4,6 @@ import { RemoteDenoiser } from '../../../shared/protocol';
 import type { Env } from '../env';
 import { toApiError } from '../errors/to-api-error';
 import { ApiError } from '../errors/api-error';
-import { recordUsage } from './usage';
 import { runFused } from './fused';
 import { ndjson } from './ndjson';
 import { GenerationSpecSchema, type GenerationSpec, type GenerationStreamEvent } from './spec';
@@ -135,7 +134,6 @@ export class Generation extends DurableObject<Env> {
         yield event;
       } else if (event.type === 'done') {
         yield event;
-        this.ctx.waitUntil(recordUsage(this.env.DB, this.ctx.id.toString(), spec, event).catch(() => {}));
         this.finish('done');
         return;
       }

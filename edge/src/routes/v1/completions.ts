@@ -1,6 +1,8 @@
 import { Hono } from 'hono';
 import type { AppEnv } from '../../env';
 import { requireScope } from '../../auth';
+import { idempotency } from '../../idempotency';
+import { meter } from '../../metering';
 import { CompletionRequestSchema } from '../../openai/schemas';
 import { validate } from '../../openai/validator';
 import { prepareGeneration } from './generation-request';
@@ -10,8 +12,9 @@ import { runGeneration } from './run-generation';
 const DEFAULT_MAX_TOKENS = 16;
 
 /** POST /v1/completions */
-export const completions = new Hono<AppEnv>().post('/', requireScope('generate'), validate('json', CompletionRequestSchema), async (c) => {
+export const completions = new Hono<AppEnv>().post('/', requireScope('generate'), meter('completion'), idempotency(), validate('json', CompletionRequestSchema), async (c) => {
   const body = c.req.valid('json');
+  c.var.meter?.setModelHint(body.model);
   const promptText = typeof body.prompt === 'string' ? body.prompt : body.prompt[0];
   const prepared = await prepareGeneration(c.env, c.var.principal, body, promptText, 'prompt', DEFAULT_MAX_TOKENS);
   return runGeneration(c, prepared, 'completion', { stream: body.stream ?? false, includeUsage: body.stream_options?.include_usage ?? false, generationId: body.generation_id });

@@ -1,15 +1,16 @@
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
+import { maxCostMicroUsd, priceTable } from '../../billing/prices';
 import type { AppEnv, Env } from '../../env';
 import { ApiError, notFound } from '../../errors/api-error';
 import { ndjsonLines } from '../../generation/ndjson';
 import type { GenerationStreamEvent } from '../../generation/spec';
+import { completionBody, finishReasonOf, type FinishReason, type ResponseKind } from '../../openai/response-body';
 import { TextAccumulator } from '../../openai/text-stream';
+import { budgetHeaders, enforceBudget } from '../../quota';
 import type { PreparedGeneration } from './generation-request';
 
-export type ResponseKind = 'completion' | 'chat';
-
-type FinishReason = 'stop' | 'length';
+export type { ResponseKind } from '../../openai/response-body';
 
 /** Resolves a generation id to its Durable Object; 404 for anything that is not one. */
 export function generationStub(env: Env, id: string): DurableObjectStub<import('../../generation/generation-do').Generation> {
@@ -25,13 +26,27 @@ export function generationStub(env: Env, id: string): DurableObjectStub<import('
 const errorFrom = (e: Extract<GenerationStreamEvent, { type: 'error' }>) =>
   new ApiError(e.status as ApiError['status'], e.error.type as ApiError['type'], e.error.code ?? 'error', e.error.message, e.error.param, Object.fromEntries(Object.entries(e.error).filter(([k]) => !['message', 'type', 'param', 'code'].includes(k))));
 
+/** The most this prepared generation can cost (every step of every block, max_tokens of output). */
+export function preparedMaxCost(env: Env, prepared: PreparedGeneration, batch: boolean): number {
+  const { spec, model } = prepared;
+  return maxCostMicroUsd(priceTable(env.PRICES), { model: spec.modelId, promptTokens: spec.prompt.length, maxTokens: spec.options.maxTokens, steps: spec.options.steps, blockSize: spec.options.blockSize ?? model.blockSize, batch });
+}
+
 /**
  * Starts the generation in its Durable Object and answers in OpenAI's shape: SSE chunks (one per
- * finished block) or one JSON body. The first event is awaited before any header is sent, so
- * a request the engine or a worker rejects still gets a proper 4xx status.
+ * finished block) or one JSON body. The budget is checked first (nothing reaches a GPU worker
+ * for a call that could pass it). The first event is awaited before any header is sent, so a
+ * request the engine or a worker rejects still gets a proper 4xx status. The call's usage record
+ * is written before the JSON body, or before a stream's finish chunk (or its error event).
  */
 export async function runGeneration(c: Context<AppEnv>, prepared: PreparedGeneration, kind: ResponseKind, opts: { stream: boolean; includeUsage: boolean; generationId?: string }): Promise<Response> {
   const { spec, model } = prepared;
+  const meter = c.var.meter;
+  meter?.setSpec(spec);
+  const budget = await enforceBudget(c.env.DB, spec.keyId, preparedMaxCost(c.env, prepared, false));
+  for (const [name, value] of Object.entries(budgetHeaders(budget))) c.header(name, value);
+
+  const startedAt = Date.now();
   const stub = opts.generationId ? generationStub(c.env, opts.generationId) : c.env.GENERATIONS.get(c.env.GENERATIONS.newUniqueId());
   const generationId = opts.generationId ?? stub.id.toString();
   const res = await stub.fetch('https://generation/run', { method: 'POST', body: JSON.stringify(spec) });
@@ -46,7 +61,6 @@ export async function runGeneration(c: Context<AppEnv>, prepared: PreparedGenera
   const text = new TextAccumulator((ids) => codec.decode(ids), prepared.stop);
   const ssd2Base = { generation_id: generationId, seed: spec.options.seed, mode: spec.mode };
   const usage = (completionTokens: number) => ({ prompt_tokens: spec.prompt.length, completion_tokens: completionTokens, total_tokens: spec.prompt.length + completionTokens });
-  const finishOf = (done: Extract<GenerationStreamEvent, { type: 'done' }>): FinishReason => (text.stopped || done.finishReason === 'eos' ? 'stop' : 'length');
   c.header('x-ssd2-generation-id', generationId);
 
   async function* all(): AsyncGenerator<GenerationStreamEvent> {
@@ -62,10 +76,12 @@ export async function runGeneration(c: Context<AppEnv>, prepared: PreparedGenera
       if (e.type === 'done') done = e;
     }
     if (!done) throw new ApiError(502, 'api_error', 'generation_incomplete', 'the generation ended without a result');
-    const finish_reason = finishOf(done);
-    const ssd2 = { ...ssd2Base, blocks: done.blocks, steps_run: done.stepsRun, steps_saved: done.stepsSaved };
-    const choice = kind === 'chat' ? { index: 0, message: { role: 'assistant', content: text.text, refusal: null }, logprobs: null, finish_reason } : { index: 0, text: text.text, logprobs: null, finish_reason };
-    return c.json({ id, object: kind === 'chat' ? 'chat.completion' : 'text_completion', created, model: model.id, choices: [choice], usage: usage(done.tokens.length), ssd2 });
+    const record = await meter?.complete(done, Date.now() - startedAt);
+    if (record) {
+      for (const [name, value] of Object.entries(budgetHeaders(budget, record.costMicroUsd))) c.header(name, value);
+      c.header('x-ssd2-cost-usd', (record.costMicroUsd / 1e6).toFixed(6));
+    }
+    return c.json(completionBody({ kind, id, created, model: model.id, text: text.text, finishReason: finishReasonOf(done, text.stopped), promptTokens: spec.prompt.length, done, ssd2: ssd2Base }));
   }
 
   const chunk = (delta: string | null, finish_reason: FinishReason | null, extra: Record<string, unknown> = {}, first = false) =>
@@ -73,27 +89,40 @@ export async function runGeneration(c: Context<AppEnv>, prepared: PreparedGenera
       ? { id, object: 'chat.completion.chunk', created, model: model.id, choices: [{ index: 0, delta: delta === null ? {} : { ...(first ? { role: 'assistant' } : {}), content: delta }, logprobs: null, finish_reason }], ...extra }
       : { id, object: 'text_completion', created, model: model.id, choices: [{ index: 0, text: delta ?? '', logprobs: null, finish_reason }], ...extra };
 
+  if (meter) meter.streaming = true;
   return streamSSE(c, async (stream) => {
     let firstChunk = true;
-    stream.onAbort(() => void events.return(undefined));
-    for await (const e of all()) {
-      if (stream.aborted) return;
-      if (e.type === 'error') {
-        await stream.writeSSE({ data: JSON.stringify({ error: e.error }) });
-        return;
+    stream.onAbort(() => {
+      void events.return(undefined);
+      c.executionCtx.waitUntil(meter?.fail('failed', 'client_disconnected', Date.now() - startedAt) ?? Promise.resolve());
+    });
+    try {
+      for await (const e of all()) {
+        if (stream.aborted) return;
+        if (e.type === 'error') {
+          await meter?.fail('failed', e.error.code, Date.now() - startedAt);
+          await stream.writeSSE({ data: JSON.stringify({ error: e.error }) });
+          return;
+        }
+        if (e.type === 'step') {
+          await stream.writeSSE({ data: JSON.stringify(chunk(kind === 'chat' ? null : '', null, { ssd2: { ...ssd2Base, progress: e } })) });
+        } else if (e.type === 'block') {
+          const delta = text.push(e.tokens);
+          await stream.writeSSE({ data: JSON.stringify(chunk(delta, null, { ssd2: { ...ssd2Base, block: e.block, steps_run: e.stepsRun, steps_saved: e.stepsSaved } }, firstChunk)) });
+          firstChunk = false;
+        } else if (e.type === 'done') {
+          const record = await meter?.complete(e, Date.now() - startedAt);
+          const cost = record ? { cost_usd: record.costMicroUsd / 1e6 } : {};
+          await stream.writeSSE({ data: JSON.stringify(chunk(null, finishReasonOf(e, text.stopped), { ssd2: { ...ssd2Base, blocks: e.blocks, steps_run: e.stepsRun, steps_saved: e.stepsSaved, ...cost } })) });
+          if (opts.includeUsage) await stream.writeSSE({ data: JSON.stringify({ ...chunk(null, null), choices: [], usage: usage(e.tokens.length) }) });
+          await stream.writeSSE({ data: '[DONE]' });
+          return;
+        }
       }
-      if (e.type === 'step') {
-        await stream.writeSSE({ data: JSON.stringify(chunk(kind === 'chat' ? null : '', null, { ssd2: { ...ssd2Base, progress: e } })) });
-      } else if (e.type === 'block') {
-        const delta = text.push(e.tokens);
-        await stream.writeSSE({ data: JSON.stringify(chunk(delta, null, { ssd2: { ...ssd2Base, block: e.block, steps_run: e.stepsRun, steps_saved: e.stepsSaved } }, firstChunk)) });
-        firstChunk = false;
-      } else if (e.type === 'done') {
-        await stream.writeSSE({ data: JSON.stringify(chunk(null, finishOf(e), { ssd2: { ...ssd2Base, blocks: e.blocks, steps_run: e.stepsRun, steps_saved: e.stepsSaved } })) });
-        if (opts.includeUsage) await stream.writeSSE({ data: JSON.stringify({ ...chunk(null, null), choices: [], usage: usage(e.tokens.length) }) });
-        await stream.writeSSE({ data: '[DONE]' });
-        return;
-      }
+      await meter?.fail('failed', 'generation_incomplete', Date.now() - startedAt);
+    } catch (err) {
+      await meter?.fail('failed', err instanceof ApiError ? err.code : 'internal', Date.now() - startedAt);
+      throw err;
     }
   });
 }

@@ -1,0 +1,136 @@
+import { env, SELF } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import { ADMIN, adminFetch, api, eventually, newTenant, stubLog, stubOutage, uniqueSeed } from '../../test/helpers';
+import { costMicroUsd, priceTable } from '../billing/prices';
+
+async function upload(key: string, text: string): Promise<any> {
+  const form = new FormData();
+  form.append('purpose', 'batch');
+  form.append('file', new File([text], 'input.jsonl', { type: 'application/jsonl' }));
+  const res = await SELF.fetch('https://edge.test/v1/files', { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: form });
+  expect(res.status).toBe(200);
+  return res.json();
+}
+
+const line = (customId: string, seed: number) =>
+  JSON.stringify({ custom_id: customId, method: 'POST', url: '/v1/completions', body: { model: 'tiny-core', prompt: `Line ${customId}`, max_tokens: 8, steps: 3, seed } });
+
+/** n lines, of which those at `malformed` are broken in two ways (not JSON; a body the endpoint refuses). */
+function batchFile(n: number, malformed: number[]): { text: string; seeds: number[]; ids: string[] } {
+  const seeds: number[] = [];
+  const ids: string[] = [];
+  const lines = Array.from({ length: n }, (_, i) => {
+    const id = `req-${i}`;
+    ids.push(id);
+    if (malformed[0] === i) return '{"custom_id": "req-' + i + '", "method": "POST", "url": '; // not JSON
+    if (malformed.includes(i)) return JSON.stringify({ custom_id: id, method: 'POST', url: '/v1/completions', body: { model: 'tiny-core', prompt: 'x', steps: 0 } });
+    const seed = uniqueSeed();
+    seeds.push(seed);
+    return line(id, seed);
+  });
+  return { text: lines.join('\n') + '\n', seeds, ids };
+}
+
+async function createBatch(key: string, fileId: string): Promise<any> {
+  const res = await api('/v1/batches', key, { input_file_id: fileId, endpoint: '/v1/completions', completion_window: '24h' });
+  expect(res.status).toBe(200);
+  return res.json();
+}
+
+const done = (key: string, id: string) =>
+  eventually(async () => {
+    const b = (await (await api(`/v1/batches/${id}`, key)).json()) as any;
+    return b.status === 'completed' || b.status === 'cancelled' ? b : undefined;
+  }, 90_000);
+
+const jsonl = async (res: Response) => new TextDecoder().decode(await res.arrayBuffer()).trim().split('\n').map((l) => JSON.parse(l));
+
+describe('batch API', () => {
+  it('runs 40 lines with 2 malformed: 38 outputs, 2 errors, every custom_id once, the ledger equals the lines', async () => {
+    const { tenantId, key } = await newTenant();
+    const { text, seeds, ids } = batchFile(40, [7, 23]);
+    const file = await upload(key, text);
+    expect(file).toMatchObject({ object: 'file', purpose: 'batch', bytes: new TextEncoder().encode(text).length });
+    const created = await createBatch(key, file.id);
+    expect(created).toMatchObject({ object: 'batch', status: 'in_progress', request_counts: { total: 40, failed: 2 } });
+
+    const batch = await done(key, created.id);
+    expect(batch).toMatchObject({ status: 'completed', request_counts: { total: 40, completed: 38, failed: 2 } });
+    const out = await jsonl(await api(`/v1/files/${batch.output_file_id}/content`, key));
+    const errs = await jsonl(await api(`/v1/files/${batch.error_file_id}/content`, key));
+    expect(out).toHaveLength(38);
+    expect(errs).toHaveLength(2);
+    expect(errs.map((e) => [e.custom_id, e.error.code, e.error.line])).toEqual([[null, 'invalid_json', 7], ['req-23', 'invalid_argument', 23]]);
+    // Every input line is answered exactly once (the unparseable one by its line number).
+    const answered = [...out.map((o) => o.custom_id), ...errs.map((e) => e.custom_id ?? ids[e.error.line])].sort();
+    expect(answered).toEqual([...ids].sort());
+    expect(out[0]).toMatchObject({ response: { status_code: 200, body: { object: 'text_completion', usage: { completion_tokens: 8 } } }, error: null });
+
+    // Ledger: one usage row per line, summing to the lines' own usage at batch prices.
+    const usage = (await env.DB.prepare('SELECT * FROM usage WHERE batch_id = ?').bind(created.id).all<any>()).results;
+    expect(usage).toHaveLength(40);
+    const expected = out.reduce((s, o) => s + costMicroUsd(priceTable(env.PRICES), { model: 'tiny-core', promptTokens: o.response.body.usage.prompt_tokens, completionTokens: o.response.body.usage.completion_tokens, stepsRun: o.response.body.ssd2.steps_run, batch: true }), 0);
+    expect(usage.reduce((s, u) => s + u.cost_micro_usd, 0)).toBe(expected);
+    expect(usage.filter((u) => u.status === 'failed').every((u) => u.cost_micro_usd === 0)).toBe(true);
+    const report = (await (await api('/v1/usage', key)).json()) as any;
+    expect(report.total.cost_micro_usd).toBe(expected);
+    expect(report.total.calls).toBe(40);
+    // One GPU generation per valid line.
+    for (const seed of seeds.slice(0, 5)) expect((await stubLog(seed)).filter((r) => r.path === '/v1/generate')).toHaveLength(1);
+    expect(tenantId).toBeTruthy();
+  }, 120_000);
+
+  it('rides out a GPU outage: lines are retried with backoff, none lost or duplicated', async () => {
+    const { key } = await newTenant();
+    const { text, seeds } = batchFile(12, []);
+    const file = await upload(key, text);
+    const outageSeeds = seeds.slice(0, 6);
+    await stubOutage(outageSeeds, 3000); // every worker refuses these lines' requests for 3 s
+    const created = await createBatch(key, file.id);
+    const batch = await done(key, created.id);
+    expect(batch.request_counts).toEqual({ total: 12, completed: 12, failed: 0 });
+    const out = await jsonl(await api(`/v1/files/${batch.output_file_id}/content`, key));
+    expect(new Set(out.map((o) => o.custom_id)).size).toBe(12);
+    const log = await stubLog(outageSeeds[0]);
+    expect(log.filter((r) => r.outcome === 'failed').length).toBeGreaterThanOrEqual(2); // both workers refused at least once
+    expect(log.filter((r) => r.outcome === 'ok')).toHaveLength(1);
+    const usage = (await env.DB.prepare("SELECT COUNT(*) AS n FROM usage WHERE batch_id = ? AND status = 'ok'").bind(created.id).first<any>())!;
+    expect(usage.n).toBe(12);
+  }, 120_000);
+
+  it('keeps files, batches and usage to their tenant', async () => {
+    const a = await newTenant();
+    const b = await newTenant();
+    const file = await upload(a.key, line('only', uniqueSeed()) + '\n');
+    const batch = await createBatch(a.key, file.id);
+    const finished = await done(a.key, batch.id);
+    for (const path of [`/v1/files/${file.id}`, `/v1/files/${file.id}/content`, `/v1/batches/${batch.id}`, `/v1/files/${finished.output_file_id}/content`]) {
+      expect((await api(path, b.key)).status).toBe(404);
+    }
+    expect((await api(`/v1/batches/${batch.id}/cancel`, b.key, {})).status).toBe(404);
+    expect((await api('/v1/batches', b.key, { input_file_id: file.id, endpoint: '/v1/completions', completion_window: '24h' })).status).toBe(404);
+    expect(((await (await api('/v1/usage', b.key)).json()) as any).data).toEqual([]);
+    expect(((await (await api('/v1/batches', b.key)).json()) as any).data).toEqual([]);
+  }, 60_000);
+
+  it('refuses a batch over the tenant budget before anything is enqueued', async () => {
+    const { tenantId, key } = await newTenant();
+    await adminFetch(`/admin/tenants/${tenantId}/budget`, { method: 'PUT', body: { monthly_usd: 0.001 } });
+    const { text, seeds } = batchFile(5, []);
+    const file = await upload(key, text);
+    const res = await api('/v1/batches', key, { input_file_id: file.id, endpoint: '/v1/completions', completion_window: '24h' });
+    expect(res.status).toBe(402);
+    expect(((await res.json()) as any).error.code).toBe('tenant_budget_exceeded');
+    expect(await stubLog(seeds[0])).toEqual([]);
+  });
+
+  it('exposes the queue for the autoscaler (JSON and Prometheus), behind the admin secret', async () => {
+    expect((await SELF.fetch('https://edge.test/admin/queue')).status).toBe(401);
+    const q = (await (await adminFetch('/admin/queue')).json()) as any;
+    expect(Object.keys(q).sort()).toEqual(['depth', 'oldest_age_seconds']);
+    expect(q.depth).toBeGreaterThanOrEqual(0);
+    const metrics = await (await SELF.fetch('https://edge.test/admin/metrics', { headers: ADMIN })).text();
+    expect(metrics).toMatch(/^ssd2_edge_batch_queue_depth \d+$/m);
+    expect(metrics).toMatch(/^ssd2_edge_batch_queue_oldest_age_seconds [\d.]+$/m);
+  });
+});

@@ -1,0 +1,44 @@
+import { env } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import { api, newTenant, sseEvents, stubLog, uniqueSeed } from '../../test/helpers';
+
+const usage = async (tenantId: string) => (await env.DB.prepare('SELECT status, cost_micro_usd FROM usage WHERE tenant_id = ? ORDER BY created_at').bind(tenantId).all<any>()).results;
+
+describe('Idempotency-Key', () => {
+  it('answers a retried call with the first result and charges it once', async () => {
+    const { tenantId, key } = await newTenant();
+    const seed = uniqueSeed();
+    const req = { model: 'tiny-core', prompt: 'The cat', max_tokens: 20, steps: 5, seed };
+    const first = await api('/v1/completions', key, req, { headers: { 'idempotency-key': 'order-1' } });
+    const again = await api('/v1/completions', key, req, { headers: { 'idempotency-key': 'order-1' } });
+    expect(again.status).toBe(200);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(await again.text()).toBe(await first.text());
+    expect((await stubLog(seed)).filter((r) => r.path === '/v1/generate')).toHaveLength(1); // ran once
+    const rows = await usage(tenantId);
+    expect(rows.map((r) => r.status)).toEqual(['ok', 'replayed']);
+    expect(rows[0].cost_micro_usd).toBeGreaterThan(0);
+    expect(rows[1].cost_micro_usd).toBe(0);
+  });
+
+  it('replays a stream whole, refuses the key with another body, and keys are per tenant', async () => {
+    const { key } = await newTenant();
+    const other = await newTenant();
+    const seed = uniqueSeed();
+    const req = { model: 'tiny-core', prompt: 'The cat', max_tokens: 30, steps: 5, seed, stream: true };
+    const first = await sseEvents(await api('/v1/completions', key, req, { headers: { 'idempotency-key': 's-1' } }));
+    let replay: Response | undefined;
+    for (let i = 0; i < 50 && replay?.status !== 200; i++) {
+      replay = await api('/v1/completions', key, req, { headers: { 'idempotency-key': 's-1' } }); // the stream is kept once it has ended
+      if (replay.status === 409) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(replay!.headers.get('content-type')).toContain('text/event-stream');
+    expect(await sseEvents(replay!)).toEqual(first);
+    const reused = await api('/v1/completions', key, { ...req, prompt: 'Another' }, { headers: { 'idempotency-key': 's-1' } });
+    expect(reused.status).toBe(422);
+    expect(((await reused.json()) as any).error.code).toBe('idempotency_key_reused');
+    const theirs = await api('/v1/completions', other.key, { ...req, stream: false }, { headers: { 'idempotency-key': 's-1' } });
+    expect(theirs.headers.get('idempotent-replayed')).toBeNull();
+    expect((await stubLog(seed)).filter((r) => r.path === '/v1/generate')).toHaveLength(2);
+  });
+});

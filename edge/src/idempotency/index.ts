@@ -1,0 +1,69 @@
+import { createMiddleware } from 'hono/factory';
+import { z } from 'zod';
+import { hashKey } from '../auth/keys';
+import type { AppEnv } from '../env';
+import { ApiError, invalidRequest } from '../errors/api-error';
+import { IdempotencyStore } from './store';
+
+/** Refusals a retry may get past (budget raised, rate limit refilled, a concurrent call done): not kept. */
+const RETRYABLE = new Set([402, 409, 429]);
+
+const KeySchema = z.string().regex(/^[\x21-\x7e]{1,255}$/, 'must be 1..255 visible ASCII characters');
+
+/**
+ * `Idempotency-Key` on POST: the first call with a key (per tenant) claims it and its response is
+ * kept; a retry with the same key and the same request gets that response again
+ * (`idempotent-replayed: true`) without running or charging anything. The same key with another
+ * request is 422 `idempotency_key_reused`; a retry while the first call still runs is 409
+ * `idempotency_key_in_progress`. 402/409/429 and 5xx responses and streams that failed are not kept: the claim is
+ * released and a retry runs again (a failed call cost nothing). Streams are kept whole (SSE text)
+ * once they end.
+ */
+export const idempotency = () =>
+  createMiddleware<AppEnv>(async (c, next) => {
+    const header = c.req.header('idempotency-key');
+    if (c.req.method !== 'POST' || header === undefined) return next();
+    const parsed = KeySchema.safeParse(header);
+    if (!parsed.success) throw invalidRequest('Idempotency-Key', `Idempotency-Key: ${parsed.error.issues[0].message}`);
+    const key = parsed.data;
+    const { tenantId } = c.var.principal;
+    const store = new IdempotencyStore(c.env.DB);
+    const requestHash = await hashKey(`${c.req.method} ${c.req.path}\n${await c.req.text()}`);
+
+    if (!(await store.claim(tenantId, key, requestHash, c.var.meter?.requestId ?? null))) {
+      const row = await store.get(tenantId, key);
+      if (!row) throw new ApiError(409, 'invalid_request_error', 'idempotency_key_in_progress', 'a call with this Idempotency-Key is being processed; retry shortly');
+      if (row.request_hash !== requestHash) throw new ApiError(422, 'invalid_request_error', 'idempotency_key_reused', 'this Idempotency-Key was used with a different request', 'Idempotency-Key');
+      if (row.state !== 'done') throw new ApiError(409, 'invalid_request_error', 'idempotency_key_in_progress', 'a call with this Idempotency-Key is being processed; retry shortly', 'Idempotency-Key');
+      c.set('replayed', true);
+      c.res = new Response(row.body, { status: row.status ?? 200, headers: { 'content-type': row.content_type ?? 'application/json', 'idempotent-replayed': 'true', ...(row.request_id ? { 'x-original-request-id': row.request_id } : {}) } });
+      return;
+    }
+
+    try {
+      await next();
+    } catch (err) {
+      await store.release(tenantId, key);
+      throw err;
+    }
+    const res = c.res;
+    const contentType = res.headers.get('content-type') ?? 'application/json';
+    if (res.status >= 500 || RETRYABLE.has(res.status) || !res.body) {
+      await store.release(tenantId, key);
+      return;
+    }
+    if (!contentType.startsWith('text/event-stream')) {
+      await store.complete(tenantId, key, res.status, contentType, await res.clone().text());
+      return;
+    }
+    // A stream: the client reads one branch, the other is kept once the stream ends.
+    const [toClient, toStore] = res.body.tee();
+    c.res = new Response(toClient, res);
+    const meter = c.var.meter;
+    c.executionCtx.waitUntil(
+      new Response(toStore).text().then(async (text) => {
+        if (meter?.record && meter.record.status !== 'ok') await store.release(tenantId, key);
+        else await store.complete(tenantId, key, res.status, contentType, text);
+      }),
+    );
+  });

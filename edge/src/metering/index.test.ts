@@ -1,0 +1,74 @@
+import { env } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import { adminFetch, api, newTenant, sseEvents, uniqueSeed } from '../../test/helpers';
+import { costMicroUsd, priceTable } from '../billing/prices';
+
+const base = { model: 'tiny-core', prompt: 'The cat sat on the', max_tokens: 30, steps: 6 };
+const rows = async (tenantId: string) => (await env.DB.prepare('SELECT * FROM usage WHERE tenant_id = ? ORDER BY created_at').bind(tenantId).all<any>()).results;
+const price = (r: { prompt_tokens: number; completion_tokens: number; steps_run: number }) =>
+  costMicroUsd(priceTable(env.PRICES), { model: 'tiny-core', promptTokens: r.prompt_tokens, completionTokens: r.completion_tokens, stepsRun: r.steps_run, batch: false });
+
+describe('metering: one usage record per call', () => {
+  it('records a non-streamed call with its fields and price before answering', async () => {
+    const { tenantId, key, keyId } = await newTenant();
+    const res = await api('/v1/completions', key, { ...base, seed: uniqueSeed() });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as any;
+    const [row] = await rows(tenantId);
+    expect(row).toMatchObject({
+      id: res.headers.get('x-request-id'), key_id: keyId, kind: 'completion', status: 'ok', model: 'tiny-core', mode: 'fused', collaboration: 'none',
+      prompt_tokens: body.usage.prompt_tokens, completion_tokens: 30, steps_run: body.ssd2.steps_run, steps_saved: body.ssd2.steps_saved, finish_reason: 'length',
+    });
+    expect(row.worker_ms).toBeGreaterThanOrEqual(0);
+    expect(row.cost_micro_usd).toBe(price(row));
+    expect(row.cost_micro_usd).toBeGreaterThan(0);
+    expect(Number(res.headers.get('x-ssd2-cost-usd'))).toBeCloseTo(row.cost_micro_usd / 1e6, 6);
+  });
+
+  it('records a streamed call (per-step mode) before the stream ends, and its cost is in the finish chunk', async () => {
+    const { tenantId, key } = await newTenant();
+    const res = await api('/v1/chat/completions', key, { model: 'tiny-core', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 20, steps: 5, mode: 'per_step', stream: true, seed: uniqueSeed() });
+    const events = (await sseEvents(res)) as any[];
+    expect(events.at(-1)).toBe('[DONE]');
+    const [row] = await rows(tenantId); // read right after the last byte: no waiting
+    expect(row).toMatchObject({ kind: 'chat', status: 'ok', mode: 'per_step', completion_tokens: 20 });
+    expect(events.at(-2).ssd2.cost_usd).toBeCloseTo(row.cost_micro_usd / 1e6, 6);
+  });
+
+  it('records blocked and failed calls at no cost', async () => {
+    const { tenantId, key } = await newTenant({ policy: { blocked_terms: ['secret'] } });
+    expect((await api('/v1/completions', key, { ...base, prompt: 'the secret word' })).status).toBe(400);
+    expect((await api('/v1/completions', key, { ...base, model: 'nope' })).status).toBe(404);
+    expect((await api('/v1/completions', key, { ...base, steps: 0 })).status).toBe(400);
+    const r = await rows(tenantId);
+    expect(r.map((x) => [x.status, x.error_code, x.cost_micro_usd])).toEqual([
+      ['blocked', 'prompt_blocked', 0],
+      ['failed', 'model_not_found', 0],
+      ['failed', 'invalid_argument', 0],
+    ]);
+    expect(r[0].model).toBe('tiny-core');
+  });
+
+  it('reports usage by day and by key, as JSON and CSV, for the own tenant only; admin sees every tenant', async () => {
+    const a = await newTenant();
+    const b = await newTenant();
+    for (const t of [a, a, b]) expect((await api('/v1/completions', t.key, { ...base, seed: uniqueSeed() })).status).toBe(200);
+    const byDay = (await (await api('/v1/usage', a.key)).json()) as any;
+    expect(byDay.data).toHaveLength(1);
+    expect(byDay.data[0]).toMatchObject({ day: new Date().toISOString().slice(0, 10), calls: 2, ok: 2, completion_tokens: 60 });
+    const spent = (await rows(a.tenantId)).reduce((s, r) => s + r.cost_micro_usd, 0);
+    expect(byDay.total.cost_micro_usd).toBe(spent);
+    const byKey = (await (await api('/v1/usage?group_by=key', a.key)).json()) as any;
+    expect(byKey.data.map((r: any) => r.key_id)).toEqual([a.keyId]);
+    const csv = await (await api('/v1/usage?group_by=key&format=csv', a.key)).text();
+    expect(csv.split('\n')[0]).toBe('tenant_id,key_id,calls,ok,blocked,failed,replayed,prompt_tokens,completion_tokens,steps_run,steps_saved,worker_ms,cost_micro_usd,cost_usd');
+    expect(csv).toContain(`${a.tenantId},${a.keyId},2,2`);
+    expect(csv).not.toContain(b.tenantId);
+    expect((await api(`/v1/usage?tenant_id=${b.tenantId}`, a.key)).status).toBe(400);
+    const all = (await (await adminFetch('/admin/usage?group_by=tenant')).json()) as any;
+    const tenants = all.data.map((r: any) => r.tenant_id);
+    expect(tenants).toEqual(expect.arrayContaining([a.tenantId, b.tenantId]));
+    const one = (await (await adminFetch(`/admin/usage?tenant_id=${b.tenantId}`)).json()) as any;
+    expect(one.total.calls).toBe(1);
+  });
+});

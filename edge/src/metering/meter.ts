@@ -1,0 +1,85 @@
+import { costMicroUsd, priceTable } from '../billing/prices';
+import type { Env, Principal } from '../env';
+import type { GenerationSpec } from '../generation/spec';
+import { insertUsage, usageFromSpec, type DoneEvent, type UsageKind, type UsageRecord, type UsageStatus } from './usage-store';
+
+/**
+ * Collects what one API call used and writes its single usage record. The route tells it the
+ * spec once prepared and the outcome once known; whatever ends first (complete, fail, replayed)
+ * writes the record, later calls are no-ops. `record` is awaited before the response (or the
+ * stream's last event) goes out.
+ */
+export class UsageMeter {
+  private spec: GenerationSpec | null = null;
+  private written: UsageRecord | null = null;
+  /** Set by the route when the response is a stream that writes the record itself. */
+  streaming = false;
+
+  constructor(
+    private readonly env: Env,
+    private readonly principal: Principal,
+    readonly kind: UsageKind,
+    readonly requestId: string,
+    readonly idempotencyKey: string | null,
+    private readonly startedAt = Date.now(),
+  ) {}
+
+  get record(): UsageRecord | null {
+    return this.written;
+  }
+
+  private modelHint = '';
+
+  setSpec(spec: GenerationSpec): void {
+    this.spec = spec;
+  }
+
+  /** The model the request named, recorded even when the call fails before a spec exists. */
+  setModelHint(model: string): void {
+    this.modelHint = model;
+  }
+
+  /** A finished generation: charged by the price table. Returns the record. */
+  async complete(done: DoneEvent, workerMs: number): Promise<UsageRecord> {
+    const spec = this.spec!;
+    const cost = costMicroUsd(priceTable(this.env.PRICES), { model: spec.modelId, promptTokens: spec.prompt.length, completionTokens: done.tokens.length, stepsRun: done.stepsRun, batch: false });
+    return this.write('ok', null, { completionTokens: done.tokens.length, stepsRun: done.stepsRun, stepsSaved: done.stepsSaved, workerMs, costMicroUsd: cost, finishReason: done.finishReason });
+  }
+
+  /** A blocked, refused or failed call: recorded, free. */
+  fail(status: Exclude<UsageStatus, 'ok'>, errorCode: string | null, workerMs = 0): Promise<UsageRecord> {
+    return this.write(status, errorCode, { workerMs });
+  }
+
+  private async write(status: UsageStatus, errorCode: string | null, outcome: Partial<UsageRecord>): Promise<UsageRecord> {
+    if (this.written) return this.written;
+    const record: UsageRecord = {
+      id: this.requestId,
+      tenantId: this.principal.tenantId,
+      keyId: this.principal.keyId,
+      kind: this.kind,
+      status,
+      errorCode,
+      model: this.modelHint,
+      userModel: null,
+      mode: '',
+      collaboration: 'none',
+      promptTokens: 0,
+      ...(this.spec ? usageFromSpec(this.spec) : {}),
+      completionTokens: 0,
+      stepsRun: 0,
+      stepsSaved: 0,
+      workerMs: 0,
+      costMicroUsd: 0,
+      finishReason: '',
+      batchId: null,
+      customId: null,
+      idempotencyKey: this.idempotencyKey,
+      createdAt: this.startedAt,
+      ...outcome,
+    };
+    this.written = record;
+    await insertUsage(this.env.DB, record).run();
+    return record;
+  }
+}

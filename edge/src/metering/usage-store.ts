@@ -1,0 +1,63 @@
+import type { GenerationSpec, GenerationStreamEvent } from '../generation/spec';
+
+export type UsageKind = 'completion' | 'chat' | 'batch';
+export type UsageStatus = 'ok' | 'blocked' | 'failed' | 'replayed';
+export type Collaboration = 'none' | 'user_model' | 'client_model';
+
+/** One metering row: what one call used and what it cost (micro-USD). */
+export interface UsageRecord {
+  id: string;
+  tenantId: string;
+  keyId: string;
+  kind: UsageKind;
+  status: UsageStatus;
+  errorCode: string | null;
+  model: string;
+  userModel: string | null;
+  mode: string;
+  collaboration: Collaboration;
+  promptTokens: number;
+  completionTokens: number;
+  stepsRun: number;
+  stepsSaved: number;
+  workerMs: number;
+  costMicroUsd: number;
+  finishReason: string;
+  batchId: string | null;
+  customId: string | null;
+  idempotencyKey: string | null;
+  createdAt: number;
+}
+
+export type DoneEvent = Extract<GenerationStreamEvent, { type: 'done' }>;
+
+/** UTC calendar day of a timestamp, as /v1/usage groups it. */
+export const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+/** The fields a spec determines (model, modes, prompt size). */
+export function usageFromSpec(spec: GenerationSpec): Pick<UsageRecord, 'model' | 'userModel' | 'mode' | 'collaboration' | 'promptTokens'> {
+  return {
+    model: spec.modelId,
+    userModel: spec.userModel ?? null,
+    mode: spec.mode,
+    collaboration: spec.client ? 'client_model' : spec.userModel ? 'user_model' : 'none',
+    promptTokens: spec.prompt.length,
+  };
+}
+
+/**
+ * The INSERT of one record. OR IGNORE: a record id is written once, whoever tries again (a
+ * redelivered batch line) changes nothing and is not charged twice.
+ */
+export function insertUsage(db: D1Database, r: UsageRecord): D1PreparedStatement {
+  return db
+    .prepare(
+      `INSERT OR IGNORE INTO usage (id, tenant_id, key_id, kind, status, error_code, model, user_model, mode, collaboration, prompt_tokens, completion_tokens,
+        steps_run, steps_saved, worker_ms, cost_micro_usd, finish_reason, batch_id, custom_id, idempotency_key, created_at, day)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    )
+    .bind(
+      r.id, r.tenantId, r.keyId, r.kind, r.status, r.errorCode, r.model, r.userModel, r.mode, r.collaboration, r.promptTokens, r.completionTokens,
+      r.stepsRun, r.stepsSaved, Math.round(r.workerMs), r.costMicroUsd, r.finishReason, r.batchId, r.customId, r.idempotencyKey, r.createdAt, utcDay(r.createdAt),
+    );
+}
