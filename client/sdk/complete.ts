@@ -2,7 +2,7 @@ import { EdgeError } from './edge-error';
 import { joinGeneration, type ClientSessionSummary, type JoinOptions } from './join';
 import { sseData } from './sse';
 
-export interface ClientCompletionOptions extends Pick<JoinOptions, 'model' | 'privateContext' | 'topK' | 'onStep'> {
+export interface ClientCompletionOptions extends Pick<JoinOptions, 'model' | 'privateContext' | 'topK' | 'onStep' | 'openSocket'> {
   /** The edge's origin, e.g. http://127.0.0.1:8787 (no /v1). */
   baseUrl: string;
   apiKey: string;
@@ -24,6 +24,16 @@ export interface ClientCompletionOptions extends Pick<JoinOptions, 'model' | 'pr
   /** Any other body fields (stop, progress, ...). */
   extra?: Record<string, unknown>;
   signal?: AbortSignal;
+  /** Every parsed stream chunk, as the edge sent it (per-step progress events with `progress: true`, block stats). */
+  onChunk?: (chunk: CompletionChunk) => void;
+}
+
+/** A streamed chunk of `/v1/completions` (the fields this SDK reads; `ssd2` carries the extension fields). */
+export interface CompletionChunk {
+  error?: { code: string | null; message: string; param: string | null };
+  choices?: { text?: string; finish_reason: string | null }[];
+  usage?: ClientCompletionResult['usage'];
+  ssd2?: { seed?: number; [field: string]: unknown };
 }
 
 export interface ClientCompletionResult {
@@ -56,7 +66,7 @@ export function streamClientCompletion(opts: ClientCompletionOptions): ClientCom
     const created = await fetch(`${base}/v1/generations`, { method: 'POST', headers, body: '{}', signal: opts.signal });
     if (!created.ok) throw await EdgeError.from(created);
     const { id, websocket_url } = (await created.json()) as { id: string; websocket_url: string };
-    const session = joinGeneration({ websocketUrl: websocket_url, apiKey: opts.apiKey, model: opts.model, privateContext: opts.privateContext, topK: opts.topK, onStep: opts.onStep });
+    const session = joinGeneration({ websocketUrl: websocket_url, apiKey: opts.apiKey, model: opts.model, privateContext: opts.privateContext, topK: opts.topK, onStep: opts.onStep, openSocket: opts.openSocket });
     try {
       await session.ready;
       const body = {
@@ -81,7 +91,8 @@ export function streamClientCompletion(opts: ClientCompletionOptions): ClientCom
       const out: Omit<ClientCompletionResult, 'client'> = { text: '', generationId: id, seed: null, finishReason: null, usage: null };
       for await (const data of sseData(res.body)) {
         if (data === '[DONE]') break;
-        const chunk = JSON.parse(data) as { error?: { code: string | null; message: string; param: string | null }; choices?: { text?: string; finish_reason: string | null }[]; usage?: ClientCompletionResult['usage']; ssd2?: { seed?: number } };
+        const chunk = JSON.parse(data) as CompletionChunk;
+        opts.onChunk?.(chunk);
         if (chunk.error) throw new EdgeError(200, chunk.error.code, chunk.error.message, chunk.error.param);
         out.seed ??= chunk.ssd2?.seed ?? null;
         if (chunk.usage) out.usage = chunk.usage;

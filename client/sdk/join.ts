@@ -2,7 +2,7 @@ import { CLIENT_PROTOCOL_VERSION, ServerMessageSchema, type ClientMessage, type 
 import { DEFAULT_TOP_K } from '../../shared/protocol';
 import { clientModelInfo } from './client-info';
 import { StepAnswerer, type StepMessage } from './step-answerer';
-import { privatePrefixTokens, type UserModel } from './user-model';
+import { privatePrefixTokens, type UserModel } from './private-prefix';
 
 export interface JoinOptions {
   /** `websocket_url` from `POST /v1/generations`. */
@@ -17,6 +17,23 @@ export interface JoinOptions {
   onStep?: (step: StepMessage, ms: number) => void;
   /** How long to wait for the edge's `ready` (default 30 s). */
   readyTimeoutMs?: number;
+  /**
+   * Opens the socket. The default (Node, undici) sends the key in the `Authorization` header; a
+   * browser, which cannot set headers on a WebSocket, passes `browserSocket` (key as `?api_key=`).
+   */
+  openSocket?: (websocketUrl: string, apiKey: string) => WebSocket;
+}
+
+/** Node's WebSocket (undici) takes headers as an extension of the standard constructor, which keeps the key out of the URL. */
+export function headerSocket(websocketUrl: string, apiKey: string): WebSocket {
+  return new WebSocket(websocketUrl, { headers: { authorization: `Bearer ${apiKey}` } } as unknown as string[]);
+}
+
+/** A browser's WebSocket: no custom headers, so the key goes in the `api_key` query parameter (the edge accepts it on upgrades). */
+export function browserSocket(websocketUrl: string, apiKey: string): WebSocket {
+  const url = new URL(websocketUrl);
+  url.searchParams.set('api_key', apiKey);
+  return new WebSocket(url);
 }
 
 export interface ClientSessionSummary {
@@ -50,8 +67,7 @@ export function joinGeneration(opts: JoinOptions): ClientModelSession {
   const prefix = privatePrefixTokens(opts.model, opts.privateContext);
   const info = clientModelInfo(opts.model.denoiser.info, prefix.length);
   const answerer = new StepAnswerer(opts.model.denoiser, prefix, opts.topK ?? DEFAULT_TOP_K);
-  // Node's WebSocket (undici) takes headers as an extension of the standard constructor, which keeps the key out of the URL.
-  const ws = new WebSocket(opts.websocketUrl, { headers: { authorization: `Bearer ${opts.apiKey}` } } as unknown as string[]);
+  const ws = (opts.openSocket ?? headerSocket)(opts.websocketUrl, opts.apiKey);
   const summary: ClientSessionSummary = { reason: '', stepsAnswered: 0, bytesReceived: 0, bytesSent: 0, modelMs: 0, errors: [] };
   let generationId = new URL(opts.websocketUrl).pathname.split('/').at(-2) ?? '';
   let queue = Promise.resolve();
