@@ -14,6 +14,7 @@ import { chatCompletions } from './routes/v1/chat-completions';
 import { completions } from './routes/v1/completions';
 import { generations } from './routes/v1/generations';
 import { models } from './routes/v1/models';
+import { playground } from './routes/playground';
 import { usage } from './routes/v1/usage';
 
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -45,5 +46,7 @@ export function createApp(): Hono<AppEnv> {
 
   app.use('/admin/*', limitBody);
   app.route('/admin', admin);
+  // A built playground is a static asset and never gets here (docs/playground.md).
+  app.route('/playground', playground);
   return app;
 }

@@ -152,7 +152,7 @@ export class Generation extends DurableObject<Env> {
     const loop = generate({ core, user }, { ...spec.options, prompt: spec.prompt, stepEvents: spec.progress });
     for await (const e of loop as AsyncIterable<GenerationEvent>) {
       if (e.type === 'done') yield { type: 'done', ...e.result };
-      else if (e.type === 'step') yield { type: 'step', block: e.block, step: e.step, steps: e.steps, changed: e.changed, model: e.model };
+      else if (e.type === 'step') yield { type: 'step', block: e.block, step: e.step, steps: e.steps, changed: e.changed, model: e.model, argmax: e.argmax };
       else yield e;
     }
   }

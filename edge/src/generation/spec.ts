@@ -26,7 +26,7 @@ export type GenerationSpecInput = z.input<typeof GenerationSpecSchema>;
 
 /** What a Generation streams back to the route, one JSON object per line. */
 export type GenerationStreamEvent =
-  | { type: 'step'; block: number; step: number; steps: number; changed: number; model: string }
+  | { type: 'step'; block: number; step: number; steps: number; changed: number; model: string; argmax: number[] }
   | { type: 'block'; block: number; tokens: number[]; stepsRun: number; stepsSaved: number }
   | { type: 'done'; tokens: number[]; finishReason: 'eos' | 'length' | 'context'; blocks: number; stepsRun: number; stepsSaved: number }
   | { type: 'error'; status: number; error: { message: string; type: string; param: string | null; code: string | null; [extra: string]: unknown } };

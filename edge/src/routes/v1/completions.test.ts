@@ -57,6 +57,9 @@ describe('POST /v1/completions', () => {
     const progress = events.filter((e) => e.ssd2?.progress);
     expect(progress.length).toBe(2 * 12); // every step of both blocks (early stopping off)
     expect(progress[0].ssd2.progress).toMatchObject({ block: 0, step: 0, steps: 12 });
+    // the current argmax per block position (the playground's denoising view)
+    expect(progress[0].ssd2.progress.argmax).toHaveLength(25);
+    expect(progress.every((e) => Array.isArray(e.ssd2.progress.argmax) && e.ssd2.progress.argmax.every(Number.isInteger))).toBe(true);
   });
 
   it.each([
