@@ -111,6 +111,7 @@ async function main(): Promise<void> {
   say(`admin    Authorization: Bearer ${stack.adminSecret}`);
   say(`api key  ${apiKey}  (tenant ${TENANT})`);
   say(`edge     ${url}`);
+  say(`playground ${url}/playground  (paste the api key; docs/playground.md)`);
   say(`ready in ${since()}: ${url}  (Ctrl-C stops everything)`);
   say();
   say('try it:');
