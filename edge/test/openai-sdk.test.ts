@@ -40,7 +40,7 @@ describe('the official openai SDK', () => {
 
   it('lists models and surfaces API errors as typed exceptions', async () => {
     const models = await client.models.list();
-    expect(models.data.map((m) => m.id)).toEqual(['tiny-core']);
+    expect(models.data.map((m) => m.id)).toEqual(['core', 'tiny-core']);
     const err = await client.completions.create({ model: 'nope', prompt: 'x' }).catch((e) => e);
     expect(err).toBeInstanceOf(OpenAI.NotFoundError);
     expect(err.code).toBe('model_not_found');

@@ -19,6 +19,8 @@ import { codecFromJson } from '../../shared/tokenizer';
 import { startEdgeStack, type EdgeStack } from '../e2e/helpers/stack';
 import { CACHE, ROOT } from '../helpers/paths';
 
+/** The page's default user model is models/user when bundled (else tiny-core); the core it joins must share its vocabulary. */
+const CORE_DIR = existsSync(join(ROOT, 'models/user/manifest.json')) ? 'models/core' : 'models/tiny-core';
 const CHROMIUM = process.env.SSD2_CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = join(ROOT, 'tests/artifacts');
 const PROMPT = 'The cat sat on the';
@@ -44,7 +46,7 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run \`bash scripts/ensure-chromium.sh\` (installs Debian's chromium as root) or set SSD2_CHROMIUM`);
   // The page the edge serves as static assets (wrangler.toml [assets]); built before wrangler dev starts.
   const build = promisify(execFile)(join(ROOT, 'node_modules/.bin/vite'), ['build', '-c', 'playground/vite.config.ts', '--logLevel', 'warn'], { cwd: ROOT, timeout: 180_000 });
-  const starting = build.then(() => startEdgeStack());
+  const starting = build.then(() => startEdgeStack({ model: CORE_DIR }));
   starting.catch(() => {});
   stack = await starting;
   apiKey = await stack.newKey('browser-tenant');
@@ -134,7 +136,8 @@ describe('playground (Chromium + local stack)', () => {
       }
     }
     // …and nothing the GPU worker received holds its words or its tokens.
-    const codec = codecFromJson('models/tiny-core', 'tokenizer.json', readFileSync(join(ROOT, 'models/tiny-core/tokenizer.json')), 513, 512);
+    const core = JSON.parse(readFileSync(join(ROOT, CORE_DIR, 'manifest.json'), 'utf8')) as { vocab_size: number; eos_token_id: number };
+    const codec = codecFromJson(CORE_DIR, 'tokenizer.json', readFileSync(join(ROOT, CORE_DIR, 'tokenizer.json')), core.vocab_size, core.eos_token_id);
     const privateTokens = codec.encode(privateContextPrefix(PRIVATE));
     const workerBodies = stack!.proxy.log.map((r) => r.requestBody);
     expect(workerBodies.length).toBeGreaterThan(0);

@@ -1,5 +1,7 @@
 import { codecFromJson, type TextCodec } from '../../../shared/tokenizer';
 import type { ModelRef } from '../../../shared/protocol';
+import coreManifest from '../../../models/core/manifest.json';
+import coreTokenizer from '../../../models/core/tokenizer.json';
 import tinyCoreManifest from '../../../models/tiny-core/manifest.json';
 import tinyCoreTokenizer from '../../../models/tiny-core/tokenizer.json';
 import { notFound } from '../errors/api-error';
@@ -19,7 +21,7 @@ export interface ServedModel {
   codec(): TextCodec;
 }
 
-function bundled(manifest: typeof tinyCoreManifest, tokenizer: unknown): ServedModel {
+function bundled(manifest: Pick<typeof tinyCoreManifest, 'name' | 'version' | 'block_size' | 'max_context' | 'vocab_size' | 'eos_token_id' | 'tokenizer'>, tokenizer: unknown): ServedModel {
   let codec: TextCodec | undefined;
   return {
     id: manifest.name,
@@ -32,7 +34,8 @@ function bundled(manifest: typeof tinyCoreManifest, tokenizer: unknown): ServedM
   };
 }
 
-export const MODELS: readonly ServedModel[] = [bundled(tinyCoreManifest, tinyCoreTokenizer)];
+/** The bundled core model first: it is what `npm start` and the docs use by default. */
+export const MODELS: readonly ServedModel[] = [bundled(coreManifest, coreTokenizer), bundled(tinyCoreManifest, tinyCoreTokenizer)];
 
 /** The model a request names, as `name` or `name@version`; 404 `model_not_found` otherwise. */
 export function findModel(id: string): ServedModel {

@@ -120,7 +120,7 @@ describe('POST /v1/chat/completions', () => {
 describe('GET /v1/models', () => {
   it('lists the served models in OpenAI shape', async () => {
     const res = await api('/v1/models', key);
-    expect(await res.json()).toMatchObject({ object: 'list', data: [{ id: 'tiny-core', object: 'model', owned_by: 'ssd2', ssd2: { block_size: 25 } }] });
+    expect(await res.json()).toMatchObject({ object: 'list', data: [{ id: 'core', object: 'model', owned_by: 'ssd2', ssd2: { block_size: 25 } }, { id: 'tiny-core', object: 'model', owned_by: 'ssd2', ssd2: { block_size: 25 } }] });
     expect((await api('/v1/models/tiny-core', key)).status).toBe(200);
     expect((await api('/v1/models/nope', key)).status).toBe(404);
   });
