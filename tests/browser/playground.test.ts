@@ -136,8 +136,8 @@ describe('playground (Chromium + local stack)', () => {
       }
     }
     // …and nothing the GPU worker received holds its words or its tokens.
-    const core = JSON.parse(readFileSync(join(ROOT, CORE_DIR, 'manifest.json'), 'utf8')) as { vocab_size: number; eos_token_id: number };
-    const codec = codecFromJson(CORE_DIR, 'tokenizer.json', readFileSync(join(ROOT, CORE_DIR, 'tokenizer.json')), core.vocab_size, core.eos_token_id);
+    const coreManifest = JSON.parse(readFileSync(join(ROOT, CORE_DIR, 'manifest.json'), 'utf8')) as { vocab_size: number; eos_token_id: number };
+    const codec = codecFromJson(CORE_DIR, 'tokenizer.json', readFileSync(join(ROOT, CORE_DIR, 'tokenizer.json')), coreManifest.vocab_size, coreManifest.eos_token_id);
     const privateTokens = codec.encode(privateContextPrefix(PRIVATE));
     const workerBodies = stack!.proxy.log.map((r) => r.requestBody);
     expect(workerBodies.length).toBeGreaterThan(0);
