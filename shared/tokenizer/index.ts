@@ -11,6 +11,7 @@ export class TextCodec {
   }
 
   decode(ids: readonly number[]): string {
+    if (ids.length === 0) return ''; // the library refuses an empty list; a block that starts with EOS is one
     return this.tokenizer.decode([...ids], { skip_special_tokens: true });
   }
 

@@ -73,3 +73,13 @@ describe('early stopping', () => {
     for (let i = 0; i < 10; i++) expect(s.observe([1]).settled).toBe(false);
   });
 });
+
+describe('text codec', () => {
+  it('decodes an empty block (one that starts with EOS) to an empty string', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { codecFromJson } = await import('../../shared/tokenizer');
+    const codec = codecFromJson('models/tiny-core', 'tokenizer.json', readFileSync('models/tiny-core/tokenizer.json'), 513, 512);
+    expect(codec.decode([])).toBe('');
+    expect(codec.decode(codec.encode('The cat'))).toBe('The cat');
+  });
+});
