@@ -11,9 +11,13 @@ const OUT_DIR = resolve(import.meta.dirname, 'site/playground');
  */
 const STAGING_DIR = resolve(import.meta.dirname, `site/.build-${process.pid}`);
 
-/** models/user when it is a bundle, else models/tiny-core (as `npm start` picks the user model). */
+/**
+ * models/user when it is a bundle, else models/tiny-core (as `npm start` picks the user model);
+ * SSD2_PLAYGROUND_USER_MODEL=<dir under models/> picks another (the browser test uses tiny-core).
+ */
 function defaultUserBundle(): { name: string; dir: string } {
-  for (const name of ['user', 'tiny-core']) {
+  const preferred = process.env.SSD2_PLAYGROUND_USER_MODEL;
+  for (const name of preferred ? [preferred] : ['user', 'tiny-core']) {
     const dir = join(ROOT, 'models', name);
     if (existsSync(join(dir, 'manifest.json'))) return { name, dir };
   }
