@@ -99,7 +99,7 @@ export async function* generate(models: GenerationModels, request: GenerationReq
         userSelf = userLogits?.[0] ?? null;
       }
       const userOut = userLogits?.[0];
-      const mixed = userOut ? mixLogits(coreLogits, userOut, lambdaAt(opts.lambda, step, opts.steps)) : coreLogits;
+      const mixed = suppressEarlyEos(userOut ? mixLogits(coreLogits, userOut, lambdaAt(opts.lambda, step, opts.steps)) : coreLogits, main.eosTokenId, opts.minTokens - output.length);
       const argmax = argmaxTokens(mixed);
       const { changed, settled } = stability.observe(argmax);
       run = step + 1;
@@ -125,6 +125,14 @@ export async function* generate(models: GenerationModels, request: GenerationReq
   const result: GenerationResult = { tokens: output, finishReason, blocks: block, stepsRun, stepsSaved };
   yield { type: 'done', result };
   return result;
+}
+
+/** Sets EOS to -Infinity at the block's first `positions` positions (min_tokens); a copy, never in place. */
+function suppressEarlyEos(logits: BlockLogits, eos: number, positions: number): BlockLogits {
+  if (positions <= 0) return logits;
+  const data = logits.data.slice();
+  for (let p = 0; p < Math.min(positions, logits.length); p++) data[p * logits.vocabSize + eos] = -Infinity;
+  return { ...logits, data };
 }
 
 /** Runs `generate` to completion and returns its result. */

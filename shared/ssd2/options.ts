@@ -18,6 +18,8 @@ export const GenerateOptionsSchema = z.object({
   /** Steps of unchanged argmax that end a block early; 0 runs every step. */
   earlyStopPatience: z.number().int().min(0).default(5),
   stopAtEos: z.boolean().default(true),
+  /** EOS is suppressed until this many tokens have been generated (a logits processor). */
+  minTokens: z.number().int().min(0).default(0),
   /** Feed each model its previous step's logits (the models are trained for it); false for ablations. */
   selfConditioning: z.boolean().default(true),
 });

@@ -112,3 +112,14 @@ describe('self-conditioning switch', () => {
     expect(core.calls.map((c) => c.selfCond)).toEqual([null, null, null]);
   });
 });
+
+describe('min tokens', () => {
+  it('suppresses EOS until minTokens tokens were generated', async () => {
+    // The scripted core prefers EOS (7) everywhere; with logits 10 vs 0 the runner-up is token 0.
+    const eosFirst = () => new ScriptedDenoiser({}, () => 7);
+    expect((await generateAll({ core: eosFirst() }, { prompt: [1], steps: 2, maxTokens: 20 })).tokens).toEqual([]);
+    const r = await generateAll({ core: eosFirst() }, { prompt: [1], steps: 2, maxTokens: 20, minTokens: 3 });
+    expect(r.tokens).toEqual([0, 0, 0]);
+    expect(r.finishReason).toBe('eos');
+  });
+});
