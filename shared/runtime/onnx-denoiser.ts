@@ -132,7 +132,11 @@ export class OnnxDenoiser implements Denoiser {
   async denoise(steps: readonly DenoiseStep[]): Promise<BlockLogits[]> {
     const results: BlockLogits[] = new Array(steps.length);
     const byLength = new Map<number, number[]>();
-    steps.forEach((s, i) => byLength.set(s.noise.blockLength, [...(byLength.get(s.noise.blockLength) ?? []), i]));
+    steps.forEach((s, i) => {
+      const group = byLength.get(s.noise.blockLength);
+      if (group) group.push(i);
+      else byLength.set(s.noise.blockLength, [i]);
+    });
     for (const [blockLength, indices] of byLength) {
       const logits = await this.runBatch(indices.map((i) => steps[i]), blockLength);
       indices.forEach((i, j) => (results[i] = logits[j]));
