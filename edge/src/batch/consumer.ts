@@ -2,6 +2,7 @@ import type { Env, Principal } from '../env';
 import { toApiError } from '../errors/to-api-error';
 import type { PreparedGeneration } from '../routes/v1/generation-request';
 import { insertUsage, usageFromSpec, type UsageRecord } from '../metering/usage-store';
+import { releaseReservation } from '../quota';
 import { finalizeBatch } from './finalize';
 import { BatchMessageSchema, type BatchMessage } from './messages';
 import { errorLine, lineRequestId, outputLine } from './result-lines';
@@ -75,7 +76,7 @@ async function handleLine(env: Env, store: BatchStore, msg: BatchMessage, delive
   };
   const recordError = async (code: string, message: string, status?: number, body?: unknown, prepared?: PreparedGeneration) => {
     const usage: UsageRecord = { ...base, ...(prepared ? usageFromSpec(prepared.spec) : {}), status: code === 'prompt_blocked' ? 'blocked' : 'failed', errorCode: code };
-    await env.DB.batch([insertUsage(env.DB, usage), store.finishLine(msg.batch_id, msg.line, 'error', errorLine(msg.batch_id, msg.line, msg.custom_id, { code, message, status, requestId, body }))]);
+    await env.DB.batch([insertUsage(env.DB, usage), releaseReservation(env.DB, requestId), store.finishLine(msg.batch_id, msg.line, 'error', errorLine(msg.batch_id, msg.line, msg.custom_id, { code, message, status, requestId, body }))]);
     return 'done' as const;
   };
 
@@ -89,7 +90,8 @@ async function handleLine(env: Env, store: BatchStore, msg: BatchMessage, delive
       ...base, ...usageFromSpec(r.prepared.spec), status: 'ok', completionTokens: r.done.tokens.length, stepsRun: r.done.stepsRun, stepsSaved: r.done.stepsSaved,
       workerMs: r.workerMs, costMicroUsd: r.costMicroUsd, finishReason: r.done.finishReason,
     };
-    await env.DB.batch([insertUsage(env.DB, usage), store.finishLine(msg.batch_id, msg.line, 'ok', outputLine(msg.batch_id, msg.line, msg.custom_id, requestId, r.body))]);
+    // The usage row, the end of the line's budget reservation and its output line: one transaction.
+    await env.DB.batch([insertUsage(env.DB, usage), releaseReservation(env.DB, requestId), store.finishLine(msg.batch_id, msg.line, 'ok', outputLine(msg.batch_id, msg.line, msg.custom_id, requestId, r.body))]);
     return 'done';
   } catch (err) {
     const e = toApiError(err);

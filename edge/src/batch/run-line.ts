@@ -8,10 +8,11 @@ import { chatPrompt } from '../openai/chat-prompt';
 import { completionBody, finishReasonOf } from '../openai/response-body';
 import { ChatCompletionRequestSchema, CompletionRequestSchema } from '../openai/schemas';
 import { TextAccumulator } from '../openai/text-stream';
-import { enforceBudget } from '../quota';
+import { reserveBudget } from '../quota';
 import { prepareGeneration, type PreparedGeneration } from '../routes/v1/generation-request';
 import { preparedMaxCost } from '../routes/v1/run-generation';
 import type { BatchMessage } from './messages';
+import { lineRequestId } from './result-lines';
 
 export interface LineSuccess {
   body: Record<string, unknown>;
@@ -40,7 +41,8 @@ export async function runBatchLine(env: Env, principal: Principal, msg: BatchMes
     kind = 'chat';
   }
   onPrepared(prepared);
-  await enforceBudget(env.DB, principal.keyId, preparedMaxCost(env, prepared, true));
+  // Reserved under the line's usage record id; the consumer settles it with the line's outcome.
+  await reserveBudget(env.DB, { id: lineRequestId(msg.batch_id, msg.line), keyId: principal.keyId }, preparedMaxCost(env, prepared, true));
 
   const { spec, model } = prepared;
   const started = Date.now();

@@ -7,7 +7,8 @@ import { ndjsonLines } from '../../generation/ndjson';
 import type { GenerationStreamEvent } from '../../generation/spec';
 import { completionBody, finishReasonOf, type FinishReason, type ResponseKind } from '../../openai/response-body';
 import { TextAccumulator } from '../../openai/text-stream';
-import { budgetHeaders, enforceBudget } from '../../quota';
+import { budgetHeaders, reserveBudget } from '../../quota';
+import { newId } from '../../auth/keys';
 import type { PreparedGeneration } from './generation-request';
 
 export type { ResponseKind } from '../../openai/response-body';
@@ -34,8 +35,8 @@ export function preparedMaxCost(env: Env, prepared: PreparedGeneration, batch: b
 
 /**
  * Starts the generation in its Durable Object and answers in OpenAI's shape: SSE chunks (one per
- * finished block) or one JSON body. The budget is checked first (nothing reaches a GPU worker
- * for a call that could pass it). The first event is awaited before any header is sent, so a
+ * finished block) or one JSON body. The call's worst-case cost is reserved first (nothing
+ * reaches a GPU worker for a call that could pass a budget). The first event is awaited before any header is sent, so a
  * request the engine or a worker rejects still gets a proper 4xx status. The call's usage record
  * is written before the JSON body, or before a stream's finish chunk (or its error event).
  */
@@ -43,7 +44,9 @@ export async function runGeneration(c: Context<AppEnv>, prepared: PreparedGenera
   const { spec, model } = prepared;
   const meter = c.var.meter;
   meter?.setSpec(spec);
-  const budget = await enforceBudget(c.env.DB, spec.keyId, preparedMaxCost(c.env, prepared, false));
+  // Reserved, not just checked: concurrent calls cannot together pass a budget. The usage record
+  // (meter) settles the reservation to the actual cost, whatever way the call ends.
+  const budget = await reserveBudget(c.env.DB, { id: meter?.requestId ?? newId('req'), keyId: spec.keyId }, preparedMaxCost(c.env, prepared, false));
   for (const [name, value] of Object.entries(budgetHeaders(budget))) c.header(name, value);
 
   const startedAt = Date.now();
