@@ -9,6 +9,7 @@ import { apiKeyAuth } from './auth';
 import type { AppEnv } from './env';
 import { ApiError } from './errors/api-error';
 import { toApiError } from './errors/to-api-error';
+import { meter } from './metering';
 import { rateLimit } from './rate-limit';
 import { chatCompletions } from './routes/v1/chat-completions';
 import { completions } from './routes/v1/completions';
@@ -35,6 +36,9 @@ export function createApp(): Hono<AppEnv> {
 
   const limitBody = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: () => { throw new HTTPException(413, { message: `request body exceeds ${MAX_BODY_BYTES} bytes` }); } });
   // File uploads have their own, larger limit (batch/files-routes.ts).
+  // Generation calls are metered from the first middleware on, so refusals (401, 403, 429, 413) write their usage record too.
+  app.use('/v1/completions', meter('completion'));
+  app.use('/v1/chat/completions', meter('chat'));
   app.use('/v1/*', (c, next) => (c.req.path === '/v1/files' ? next() : limitBody(c, next)), apiKeyAuth(), rateLimit());
   app.route('/v1/completions', completions);
   app.route('/v1/chat/completions', chatCompletions);

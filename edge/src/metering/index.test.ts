@@ -2,6 +2,7 @@ import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { adminFetch, api, newTenant, sseEvents, uniqueSeed } from '../../test/helpers';
 import { costMicroUsd, priceTable } from '../billing/prices';
+import { ANONYMOUS } from '.';
 
 const base = { model: 'tiny-core', prompt: 'The cat sat on the', max_tokens: 30, steps: 6 };
 const rows = async (tenantId: string) => (await env.DB.prepare('SELECT * FROM usage WHERE tenant_id = ? ORDER BY created_at').bind(tenantId).all<any>()).results;
@@ -70,5 +71,50 @@ describe('metering: one usage record per call', () => {
     expect(tenants).toEqual(expect.arrayContaining([a.tenantId, b.tenantId]));
     const one = (await (await adminFetch(`/admin/usage?tenant_id=${b.tenantId}`)).json()) as any;
     expect(one.total.calls).toBe(1);
+  });
+});
+
+describe('metering: refusals are calls too (one free usage record each)', () => {
+  const byId = (id: string | null) => env.DB.prepare('SELECT * FROM usage WHERE id = ?').bind(id).first<any>();
+
+  it('records a 401 (no key, unknown key) under the anonymous tenant', async () => {
+    for (const [key, code] of [[null, 'missing_api_key'], ['sk-not-a-real-key', 'invalid_api_key']] as const) {
+      const res = await api('/v1/chat/completions', key, { model: 'tiny-core', messages: [{ role: 'user', content: 'Hi' }] });
+      expect(res.status).toBe(401);
+      const id = res.headers.get('x-request-id');
+      expect(id).toMatch(/^req_/);
+      expect(await byId(id)).toMatchObject({ tenant_id: ANONYMOUS.tenantId, key_id: ANONYMOUS.keyId, kind: 'chat', status: 'failed', error_code: code, cost_micro_usd: 0 });
+    }
+    const anon = (await (await adminFetch(`/admin/usage?tenant_id=${encodeURIComponent(ANONYMOUS.tenantId)}`)).json()) as any;
+    expect(anon.total.failed).toBeGreaterThanOrEqual(2);
+    expect(anon.total.cost_micro_usd).toBe(0);
+  });
+
+  it('records a 403 (missing scope), a 429 (rate limit) and a 402 (budget) under the caller, free', async () => {
+    const readOnly = await newTenant({ scopes: ['usage'] });
+    const r403 = await api('/v1/completions', readOnly.key, { ...base, seed: uniqueSeed() });
+    expect(r403.status).toBe(403);
+    expect(await byId(r403.headers.get('x-request-id'))).toMatchObject({ tenant_id: readOnly.tenantId, key_id: readOnly.keyId, kind: 'completion', status: 'failed', error_code: 'insufficient_scope', cost_micro_usd: 0 });
+
+    const limited = await newTenant({ rateLimit: 1 });
+    expect((await api('/v1/completions', limited.key, { ...base, seed: uniqueSeed() })).status).toBe(200);
+    const r429 = await api('/v1/completions', limited.key, { ...base, seed: uniqueSeed() });
+    expect(r429.status).toBe(429);
+    expect(await byId(r429.headers.get('x-request-id'))).toMatchObject({ tenant_id: limited.tenantId, key_id: limited.keyId, status: 'failed', error_code: 'rate_limit_exceeded', cost_micro_usd: 0 });
+
+    const broke = await newTenant();
+    await adminFetch(`/admin/tenants/${broke.tenantId}/budget`, { method: 'PUT', body: { monthly_usd: 0 } });
+    const r402 = await api('/v1/completions', broke.key, { ...base, seed: uniqueSeed() });
+    expect(r402.status).toBe(402);
+    expect(await byId(r402.headers.get('x-request-id'))).toMatchObject({ tenant_id: broke.tenantId, status: 'failed', error_code: 'tenant_budget_exceeded', model: 'tiny-core', cost_micro_usd: 0 });
+    // The usage report shows them (admin: the limited key itself is still rate limited).
+    const report = (await (await adminFetch(`/admin/usage?tenant_id=${limited.tenantId}`)).json()) as any;
+    expect(report.total).toMatchObject({ calls: 2, ok: 1, failed: 1 });
+  });
+
+  it('does not meter non-generation routes (a 401 on /v1/models writes nothing)', async () => {
+    const res = await api('/v1/models', null);
+    expect(res.status).toBe(401);
+    expect(res.headers.get('x-request-id')).toBeNull();
   });
 });

@@ -1,13 +1,24 @@
 import { costMicroUsd, priceTable } from '../billing/prices';
 import type { Env, Principal } from '../env';
+import { releaseReservation } from '../quota';
 import type { GenerationSpec } from '../generation/spec';
 import { insertUsage, usageFromSpec, type DoneEvent, type UsageKind, type UsageRecord, type UsageStatus } from './usage-store';
+
+/**
+ * Whose usage row a call refused before its API key was resolved (401) gets. Neither id can be a
+ * real tenant's or key's (tenant ids match [A-Za-z0-9_-], key ids start with `key_`).
+ */
+export const ANONYMOUS = { tenantId: '~anonymous', keyId: '~none' } as const;
 
 /**
  * Collects what one API call used and writes its single usage record. The route tells it the
  * spec once prepared and the outcome once known; whatever ends first (complete, fail, replayed)
  * writes the record, later calls are no-ops. `record` is awaited before the response (or the
- * stream's last event) goes out.
+ * stream's last event) goes out. The record settles the call's budget reservation (quota/): the
+ * usage row is written and the reservation deleted in one D1 transaction.
+ *
+ * The principal is read when the record is written: a call refused before authentication (401)
+ * has none and is recorded under ANONYMOUS.
  */
 export class UsageMeter {
   private spec: GenerationSpec | null = null;
@@ -17,7 +28,7 @@ export class UsageMeter {
 
   constructor(
     private readonly env: Env,
-    private readonly principal: Principal,
+    private readonly principal: () => Principal | undefined,
     readonly kind: UsageKind,
     readonly requestId: string,
     readonly idempotencyKey: string | null,
@@ -53,10 +64,11 @@ export class UsageMeter {
 
   private async write(status: UsageStatus, errorCode: string | null, outcome: Partial<UsageRecord>): Promise<UsageRecord> {
     if (this.written) return this.written;
+    const principal = this.principal() ?? ANONYMOUS;
     const record: UsageRecord = {
       id: this.requestId,
-      tenantId: this.principal.tenantId,
-      keyId: this.principal.keyId,
+      tenantId: principal.tenantId,
+      keyId: principal.keyId,
       kind: this.kind,
       status,
       errorCode,
@@ -79,7 +91,7 @@ export class UsageMeter {
       ...outcome,
     };
     this.written = record;
-    await insertUsage(this.env.DB, record).run();
+    await this.env.DB.batch([insertUsage(this.env.DB, record), releaseReservation(this.env.DB, this.requestId)]);
     return record;
   }
 }

@@ -2,7 +2,6 @@ import { Hono } from 'hono';
 import type { AppEnv } from '../../env';
 import { requireScope } from '../../auth';
 import { idempotency } from '../../idempotency';
-import { meter } from '../../metering';
 import { chatPrompt } from '../../openai/chat-prompt';
 import { ChatCompletionRequestSchema } from '../../openai/schemas';
 import { validate } from '../../openai/validator';
@@ -12,7 +11,7 @@ import { runGeneration } from './run-generation';
 const DEFAULT_MAX_TOKENS = 64;
 
 /** POST /v1/chat/completions: messages become the core model's instruction prompt. */
-export const chatCompletions = new Hono<AppEnv>().post('/', requireScope('generate'), meter('chat'), idempotency(), validate('json', ChatCompletionRequestSchema), async (c) => {
+export const chatCompletions = new Hono<AppEnv>().post('/', requireScope('generate'), idempotency(), validate('json', ChatCompletionRequestSchema), async (c) => {
   const body = c.req.valid('json');
   c.var.meter?.setModelHint(body.model);
   const prepared = await prepareGeneration(c.env, c.var.principal, { ...body, max_tokens: body.max_completion_tokens ?? body.max_tokens }, chatPrompt(body.messages), 'messages', DEFAULT_MAX_TOKENS);

@@ -2,7 +2,6 @@ import { Hono } from 'hono';
 import type { AppEnv } from '../../env';
 import { requireScope } from '../../auth';
 import { idempotency } from '../../idempotency';
-import { meter } from '../../metering';
 import { CompletionRequestSchema } from '../../openai/schemas';
 import { validate } from '../../openai/validator';
 import { prepareGeneration } from './generation-request';
@@ -12,7 +11,7 @@ import { runGeneration } from './run-generation';
 const DEFAULT_MAX_TOKENS = 16;
 
 /** POST /v1/completions */
-export const completions = new Hono<AppEnv>().post('/', requireScope('generate'), meter('completion'), idempotency(), validate('json', CompletionRequestSchema), async (c) => {
+export const completions = new Hono<AppEnv>().post('/', requireScope('generate'), idempotency(), validate('json', CompletionRequestSchema), async (c) => {
   const body = c.req.valid('json');
   c.var.meter?.setModelHint(body.model);
   const promptText = typeof body.prompt === 'string' ? body.prompt : body.prompt[0];
