@@ -40,8 +40,17 @@ export class RemoteDenoiser implements Denoiser {
   static async connect(opts: RemoteDenoiserOptions): Promise<RemoteDenoiser> {
     const f = opts.fetch ?? globalThis.fetch.bind(globalThis);
     const res = await f(`${opts.endpoint}/v1/models/${encodeURIComponent(opts.model.name)}/${encodeURIComponent(opts.model.version)}`);
-    const body = await res.json();
-    if (!res.ok) throw ProtocolError.fromBody(res.status, ErrorBodySchema.parse(body));
+    const text = await res.text();
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new ProtocolError(res.ok ? 502 : res.status, res.ok ? 'invalid_reply' : 'http_error', `worker answered HTTP ${res.status} with a body that is not JSON: ${excerpt(text)}`, null);
+    }
+    if (!res.ok) {
+      const parsed = ErrorBodySchema.safeParse(body);
+      throw parsed.success ? ProtocolError.fromBody(res.status, parsed.data) : new ProtocolError(res.status, 'http_error', `worker answered HTTP ${res.status}: ${excerpt(text)}`, null);
+    }
     return new RemoteDenoiser((body as { info: DenoiserInfo }).info, opts);
   }
 
@@ -78,14 +87,40 @@ export class RemoteDenoiser implements Denoiser {
   }
 
   private async post(request: StepRequestInput): Promise<StepResponse | ProtocolError> {
-    const body = JSON.stringify(request);
+    const body = utf8.encode(JSON.stringify(request));
     const res = await this.fetch(`${this.opts.endpoint}/v1/step`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-    const text = await res.text();
+    const bytes = new Uint8Array(await res.arrayBuffer());
     this.requests++;
-    this.bytesSent += body.length;
-    this.bytesReceived += text.length;
-    const json = JSON.parse(text);
-    if (!res.ok) return ProtocolError.fromBody(res.status, ErrorBodySchema.parse(json));
-    return StepResponseSchema.parse(json);
+    this.bytesSent += body.byteLength;
+    this.bytesReceived += bytes.byteLength;
+    return parseReply(res.status, res.ok, new TextDecoder().decode(bytes));
   }
+}
+
+const utf8 = new TextEncoder();
+
+/**
+ * A worker's reply: the step response, or the error it names. A body that is not the protocol's
+ * JSON (a proxy's HTML 502, a truncated body) becomes a ProtocolError carrying the status and the
+ * start of the body text instead of a bare SyntaxError or schema error.
+ */
+export function parseReply(status: number, ok: boolean, text: string): StepResponse | ProtocolError {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return new ProtocolError(ok ? 502 : status, ok ? 'invalid_reply' : 'http_error', `worker answered HTTP ${status} with a body that is not JSON: ${excerpt(text)}`, null);
+  }
+  if (!ok) {
+    const parsed = ErrorBodySchema.safeParse(json);
+    return parsed.success ? ProtocolError.fromBody(status, parsed.data) : new ProtocolError(status, 'http_error', `worker answered HTTP ${status}: ${excerpt(text)}`, null);
+  }
+  const parsed = StepResponseSchema.safeParse(json);
+  if (!parsed.success) return new ProtocolError(502, 'invalid_reply', `worker answered HTTP ${status} with a body that is not a step response (${parsed.error.issues[0]?.path.join('.') || 'body'}: ${parsed.error.issues[0]?.message})`, null);
+  return parsed.data;
+}
+
+function excerpt(text: string, max = 200): string {
+  const t = text.trim();
+  return JSON.stringify(t.length > max ? `${t.slice(0, max)}…` : t);
 }

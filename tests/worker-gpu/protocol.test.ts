@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
-  compactLogits, compactTopIds, contextHash, densifyLogits, GenerateRequestSchema, PROTOCOL_VERSION, StepRequestSchema, StepResponseSchema, type StepRequestInput, type StepResponse,
+  compactLogits, compactTopIds, contextHash, densifyLogits, GenerateRequestSchema, PROTOCOL_VERSION, ProtocolError, RemoteDenoiser, StepRequestSchema, StepResponseSchema, type StepRequestInput, type StepResponse,
 } from '../../shared/protocol';
+import type { DenoiserInfo } from '../../shared/ssd2';
 import { blockLogits, logSoftmax } from '../../shared/ssd2';
 
 function randomLogits(length: number, vocab: number, seed = 1) {
@@ -86,5 +87,41 @@ describe('step messages', () => {
     const buf = Buffer.alloc(12);
     tokens.forEach((t, i) => buf.writeUInt32LE(t, i * 4));
     expect(await contextHash(tokens)).toBe(createHash('sha256').update(buf).digest('hex'));
+  });
+});
+
+describe('RemoteDenoiser replies', () => {
+  const info = { name: 'stub', role: 'core', vocabSize: 50, blockSize: 4, maxContext: 16, simplexK: 5, schedule: 'cosine', tTrain: 100, timestepRange: [0, 1], selfConditioning: true, eosTokenId: 49, tokenizerSha256: 'x' } as DenoiserInfo;
+  const step = { context: [1, 2], noise: { seed: 1, block: 0, step: 0, steps: 4, estimate: null, blockLength: 4 }, selfCond: null };
+  /** A RemoteDenoiser whose /v1/step replies come from `reply`. */
+  async function remote(reply: () => Response) {
+    const fetch = (async (url: string) => (String(url).includes('/v1/models/') ? Response.json({ info }) : reply())) as unknown as typeof globalThis.fetch;
+    return RemoteDenoiser.connect({ endpoint: 'http://worker', model: { name: 'stub', version: '1' }, fetch });
+  }
+
+  it('turns a non-JSON error body into a ProtocolError with the status and the body text', async () => {
+    const r = await remote(() => new Response('<html>502 Bad Gateway</html>', { status: 502 }));
+    const err = await r.denoise([step]).catch((e) => e);
+    expect(err).toBeInstanceOf(ProtocolError);
+    expect(err.status).toBe(502);
+    expect(err.code).toBe('http_error');
+    expect(err.message).toContain('502 Bad Gateway');
+  });
+
+  it('keeps the worker\'s JSON error, and names a 200 reply that is not a step response', async () => {
+    const r = await remote(() => Response.json({ error: { code: 'invalid_argument', message: 'bad', field: 'seed' } }, { status: 400 }));
+    expect(await r.denoise([step]).catch((e) => e)).toMatchObject({ status: 400, code: 'invalid_argument', field: 'seed' });
+    const truncated = await remote(() => new Response('{"v":1,"logits":', { status: 200 }));
+    expect(await truncated.denoise([step]).catch((e) => e)).toMatchObject({ status: 502, code: 'invalid_reply' });
+  });
+
+  it('counts body bytes, not characters', async () => {
+    const logits = compactLogits(randomLogits(4, 50), 8);
+    const body = JSON.stringify({ v: 1, model: { name: 'stub', version: '1' }, logits, contextHash: 'a'.repeat(64), timing: { queueMs: 0, runMs: 0, totalMs: 0, batchSize: 1 }, note: 'é✓' });
+    const r = await remote(() => new Response(body, { status: 200 }));
+    await r.denoise([{ ...step, context: [1, 2] }]);
+    expect(r.bytesReceived).toBe(Buffer.byteLength(body));
+    expect(r.bytesReceived).toBeGreaterThan(body.length);
+    expect(r.bytesSent).toBeGreaterThan(0);
   });
 });
