@@ -26,8 +26,38 @@ export function idWidthFor(vocabSize: number): 2 | 4 {
   return vocabSize <= 0x10000 ? 2 : 4;
 }
 
+/** The top k of each row as typed arrays: what the wire form encodes. */
+export interface TopKLogits {
+  readonly length: number;
+  readonly vocabSize: number;
+  readonly k: number;
+  /** length * k ids, position-major, largest value first (ties: lower id first). */
+  readonly ids: Uint32Array;
+  /** length * k values (float32, as on the wire). */
+  readonly values: Float32Array;
+  /** length floors (float32, as on the wire). */
+  readonly floors: Float32Array;
+}
+
 /** Keeps the top k of each row (k is capped at the vocabulary size). */
 export function compactLogits(logits: BlockLogits, k: number): CompactLogits {
+  return encodeTopK(topKLogits(logits, k));
+}
+
+export function encodeTopK(t: TopKLogits): CompactLogits {
+  const idWidth = idWidthFor(t.vocabSize);
+  return { length: t.length, vocabSize: t.vocabSize, k: t.k, idWidth, ids: encodeUint(t.ids, idWidth), values: encodeFloat32(t.values), floor: encodeFloat32(t.floors) };
+}
+
+/**
+ * Exactly `densifyLogits(compactLogits(logits, k))` without the base64 in between: what a client
+ * sees of a block, for a worker's fused loop (`wireView`).
+ */
+export function roundTripLogits(logits: BlockLogits, k: number): BlockLogits {
+  return densifyTopK(topKLogits(logits, k));
+}
+
+export function topKLogits(logits: BlockLogits, k: number): TopKLogits {
   const { length, vocabSize: v, data } = logits;
   const kk = Math.min(k, v);
   const ids = new Uint32Array(length * kk);
@@ -52,16 +82,15 @@ export function compactLogits(logits: BlockLogits, k: number): CompactLogits {
       topVals[j] = x;
       topIds[j] = id;
     }
-    taken.fill(0);
     for (let j = 0; j < kk; j++) {
       ids[p * kk + j] = topIds[j];
       values[p * kk + j] = topVals[j];
       taken[topIds[j]] = 1;
     }
     floors[p] = logMeanExpOfRest(data, o, v, taken);
+    for (let j = 0; j < kk; j++) taken[topIds[j]] = 0;
   }
-  const idWidth = idWidthFor(v);
-  return { length, vocabSize: v, k: kk, idWidth, ids: encodeUint(ids, idWidth), values: encodeFloat32(values), floor: encodeFloat32(floors) };
+  return { length, vocabSize: v, k: kk, ids, values, floors };
 }
 
 /** log(mean(exp(x))) over the untaken entries; written so a row of equal values returns that value exactly. */
@@ -79,14 +108,9 @@ function logMeanExpOfRest(data: Float32Array, o: number, v: number, taken: Uint8
   return max + (Math.log(sum) - Math.log(count));
 }
 
-/** Dense logits from the compact form; throws RangeError naming what is inconsistent. */
-export function densifyLogits(c: CompactLogits): BlockLogits {
-  const { length, vocabSize: v, k } = c;
-  if (k > v) throw new RangeError(`k ${k} exceeds the vocabulary size ${v}`);
-  if (c.idWidth !== idWidthFor(v)) throw new RangeError(`idWidth ${c.idWidth} does not fit vocabulary size ${v} (expected ${idWidthFor(v)})`);
-  const ids = decodeUint(c.ids, length * k, c.idWidth);
-  const values = decodeFloat32(c.values, length * k);
-  const floors = decodeFloat32(c.floor, length);
+/** Dense logits from top-k arrays (ids must be < vocabSize). */
+export function densifyTopK(t: TopKLogits): BlockLogits {
+  const { length, vocabSize: v, k, ids, values, floors } = t;
   const data = new Float32Array(length * v);
   for (let p = 0; p < length; p++) {
     data.fill(floors[p], p * v, (p + 1) * v);
@@ -97,6 +121,17 @@ export function densifyLogits(c: CompactLogits): BlockLogits {
     }
   }
   return blockLogits(data, length, v);
+}
+
+/** Dense logits from the compact form; throws RangeError naming what is inconsistent. */
+export function densifyLogits(c: CompactLogits): BlockLogits {
+  const { length, vocabSize: v, k } = c;
+  if (k > v) throw new RangeError(`k ${k} exceeds the vocabulary size ${v}`);
+  if (c.idWidth !== idWidthFor(v)) throw new RangeError(`idWidth ${c.idWidth} does not fit vocabulary size ${v} (expected ${idWidthFor(v)})`);
+  const ids = decodeUint(c.ids, length * k, c.idWidth);
+  const values = decodeFloat32(c.values, length * k);
+  const floors = decodeFloat32(c.floor, length);
+  return densifyTopK({ length, vocabSize: v, k, ids, values, floors });
 }
 
 /** The ids of a compact block, per position (for tests and visualisation). */

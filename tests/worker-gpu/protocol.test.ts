@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
-  compactLogits, compactTopIds, contextHash, densifyLogits, GenerateRequestSchema, PROTOCOL_VERSION, ProtocolError, RemoteDenoiser, StepRequestSchema, StepResponseSchema, type StepRequestInput, type StepResponse,
+  compactLogits, compactTopIds, contextHash, decodeFloat32, decodeUint, densifyLogits, encodeFloat32, encodeUint, roundTripLogits, wireView, GenerateRequestSchema, PROTOCOL_VERSION, ProtocolError, RemoteDenoiser, StepRequestSchema, StepResponseSchema, type StepRequestInput, type StepResponse,
 } from '../../shared/protocol';
 import type { DenoiserInfo } from '../../shared/ssd2';
 import { blockLogits, logSoftmax } from '../../shared/ssd2';
@@ -47,6 +47,39 @@ describe('compact logits', () => {
     const big = compactLogits(randomLogits(1, 70_000), 4);
     expect(big.idWidth).toBe(4);
     expect(compactTopIds(big)[0].every((id) => id < 70_000)).toBe(true);
+  });
+
+  it('round-trips without base64 exactly as through the wire form (the fused loop\'s view)', async () => {
+    for (const [length, vocab, k] of [[25, 513, 32], [3, 40, 64], [5, 100, 1]]) {
+      const dense = randomLogits(length, vocab, length + k);
+      dense.data[7] = -Infinity;
+      expect(roundTripLogits(dense, k).data).toEqual(densifyLogits(compactLogits(dense, k)).data);
+    }
+    const inner = { info: {} as DenoiserInfo, denoise: async () => [randomLogits(4, 50, 9)] };
+    const [viewed] = await wireView(inner, 8).denoise([]);
+    expect(viewed.data).toEqual(densifyLogits(compactLogits(randomLogits(4, 50, 9), 8)).data);
+  });
+
+  it('encodes little-endian base64 exactly as Buffer does, and refuses characters outside the alphabet', () => {
+    for (let n = 0; n < 12; n++) {
+      const f = Float32Array.from({ length: n }, (_, i) => (i - 3.3) * 1e7 * (i % 2 ? -1 : 1));
+      const u = Uint32Array.from({ length: n }, (_, i) => (i * 40_503) % 65_536);
+      const le = (values: ArrayLike<number>, width: number, write: (b: Buffer, x: number, at: number) => void) => {
+        const b = Buffer.alloc(values.length * width);
+        Array.from(values).forEach((x, i) => write(b, x, i * width));
+        return b.toString('base64');
+      };
+      expect(encodeFloat32(f)).toBe(le(f, 4, (b, x, at) => b.writeFloatLE(x, at)));
+      expect(encodeUint(u, 2)).toBe(le(u, 2, (b, x, at) => b.writeUInt16LE(x, at)));
+      expect(encodeUint(u, 4)).toBe(le(u, 4, (b, x, at) => b.writeUInt32LE(x, at)));
+      expect(decodeFloat32(encodeFloat32(f), n)).toEqual(f);
+      expect(decodeUint(encodeUint(u, 2), n, 2)).toEqual(u);
+      expect(decodeUint(encodeUint(u, 4).replace(/=+$/, ''), n, 4)).toEqual(u);
+    }
+    expect(() => decodeFloat32('AAA*', 0)).toThrow(/not base64/);
+    expect(() => decodeFloat32('AAAAA', 1)).toThrow(/not base64/);
+    expect(() => decodeFloat32('AAAA', 1)).toThrow(/expected 1 float32/);
+    expect(decodeFloat32('AAAAAA==', 1)).toEqual(new Float32Array(1));
   });
 
   it('refuses wire data that does not add up', () => {
