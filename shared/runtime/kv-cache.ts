@@ -16,13 +16,27 @@ export class ContextCache<T> {
 
   constructor(private readonly budgetBytes: number) {}
 
+  /**
+   * Length + a 52-bit hash of the ids (two 32-bit FNV-1a style lanes): no string of every id on
+   * each step. Entries also keep their tokens, and a hit is confirmed by comparing them, so a
+   * collision is only a miss (and `set` then replaces the colliding entry).
+   */
   static key(tokens: readonly number[]): string {
-    return tokens.join(',');
+    let a = 0x811c9dc5;
+    let b = 0x01000193 ^ tokens.length;
+    for (let i = 0; i < tokens.length; i++) {
+      const t = tokens[i];
+      a = Math.imul(a ^ t, 0x01000193);
+      b = Math.imul(b ^ (t + i), 0x5bd1e995);
+      b ^= b >>> 15;
+    }
+    return `${tokens.length}:${(a >>> 0).toString(36)}:${((b >>> 0) & 0xfffff).toString(36)}`;
   }
 
   get(tokens: readonly number[]): CachedContext<T> | undefined {
     const key = ContextCache.key(tokens);
-    const entry = this.entries.get(key);
+    let entry = this.entries.get(key);
+    if (entry && !sameTokens(entry.tokens, tokens)) entry = undefined;
     if (entry) {
       this.entries.delete(key);
       this.entries.set(key, entry);
@@ -71,4 +85,10 @@ export class ContextCache<T> {
   get size(): number {
     return this.entries.size;
   }
+}
+
+function sameTokens(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -21,13 +21,31 @@ export interface OnnxDenoiserOptions {
   useCache?: boolean;
   /** Execution provider the sessions run on, for reporting. */
   provider?: string;
+  /**
+   * Byte budget of padded batch caches kept for reuse (default: as `cacheBytes`). Steps that
+   * share a batch step after step (lock-step generations) then pay the padding copy once per
+   * block instead of once per step. 0 disables the reuse.
+   */
+  batchCacheBytes?: number;
 }
 
 interface KV {
   keys: Tensor;
   values: Tensor;
   length: number;
+  /** Identity of this cache entry (a new one for every encode), for keying padded batches. */
+  id: number;
 }
+
+interface PaddedBatch {
+  keys: Tensor;
+  values: Tensor;
+  mask: Tensor;
+  bytes: number;
+}
+
+/** How many padded batch compositions are kept (lock-step cohorts of one model). */
+const PADDED_BATCHES_KEPT = 4;
 
 export function infoFromBundle(bundle: LoadedBundle): DenoiserInfo {
   const m = bundle.manifest;
@@ -58,6 +76,13 @@ export class OnnxDenoiser implements Denoiser {
   readonly cache: ContextCache<KV>;
   private readonly useCache: boolean;
   private readonly arch: LoadedBundle['manifest']['architecture'];
+  private readonly batchCacheBytes: number;
+  /** Padded past keys/values by batch composition (sorted KV ids), least recently used first. */
+  private readonly padded = new Map<string, PaddedBatch>();
+  private paddedBytes = 0;
+  private nextKvId = 1;
+  /** Padding copies made and reused, for tests and metrics. */
+  readonly padding = { built: 0, reused: 0 };
 
   private constructor(
     bundle: LoadedBundle,
@@ -71,6 +96,7 @@ export class OnnxDenoiser implements Denoiser {
     this.provider = opts.provider ?? 'unknown';
     this.useCache = opts.useCache ?? true;
     this.cache = new ContextCache<KV>(opts.cacheBytes ?? 256 * 2 ** 20);
+    this.batchCacheBytes = opts.batchCacheBytes ?? opts.cacheBytes ?? 256 * 2 ** 20;
   }
 
   static async create(bundle: LoadedBundle, ort: OrtModule, createSession: SessionFactory, opts: OnnxDenoiserOptions = {}): Promise<OnnxDenoiser> {
@@ -99,7 +125,7 @@ export class OnnxDenoiser implements Denoiser {
 
   private emptyKV(): KV {
     const dims = this.kvShape(1, 0);
-    return { keys: new this.ort.Tensor('float32', new Float32Array(0), dims), values: new this.ort.Tensor('float32', new Float32Array(0), dims), length: 0 };
+    return { keys: new this.ort.Tensor('float32', new Float32Array(0), dims), values: new this.ort.Tensor('float32', new Float32Array(0), dims), length: 0, id: 0 };
   }
 
   /** Runs the context encoder over `tokens` after `past`; causal, so the result equals a full encode. */
@@ -115,7 +141,7 @@ export class OnnxDenoiser implements Denoiser {
       past_values: past.values,
       attention_mask: new T('float32', new Float32Array(total).fill(1), [1, total]),
     });
-    return { keys: out.present_keys, values: out.present_values, length: total };
+    return { keys: out.present_keys, values: out.present_values, length: total, id: this.nextKvId++ };
   }
 
   /** The key/value cache of a context: a hit, an extension of the longest cached prefix, or a full encode. */
@@ -144,49 +170,70 @@ export class OnnxDenoiser implements Denoiser {
     return results;
   }
 
-  private async runBatch(steps: readonly DenoiseStep[], b: number): Promise<BlockLogits[]> {
+  private async runBatch(input: readonly DenoiseStep[], b: number): Promise<BlockLogits[]> {
     const { Tensor: T } = this.ort;
     const v = this.info.vocabSize;
-    const n = steps.length;
-    for (const s of steps) {
+    const n = input.length;
+    for (const s of input) {
       if (s.context.length > this.info.maxContext) throw new RangeError(`${this.info.name}: context of ${s.context.length} tokens exceeds max_context ${this.info.maxContext}`);
     }
-    const caches = await Promise.all(steps.map((s) => this.contextCache(s.context)));
+    const unordered = await Promise.all(input.map((s) => this.contextCache(s.context)));
+    // Items in a canonical order (by cache entry), so the same set of contexts in any arrival
+    // order is the same padded batch and its padding can be reused.
+    const order = Array.from(input.keys()).sort((i, j) => unordered[i].id - unordered[j].id || i - j);
+    const steps = order.map((i) => input[i]);
+    const caches = order.map((i) => unordered[i]);
+    const selfConditioning = this.info.selfConditioning;
     const simplex = new Float32Array(n * b * v);
-    const selfCond = new Float32Array(n * b * v);
+    const selfCond = selfConditioning ? new Float32Array(n * b * v) : null;
     const timestep = new Float32Array(n);
     const positions = new BigInt64Array(n * b);
     steps.forEach((s, i) => {
       const w = noisySimplex(s.noise, v, this.info.simplexK);
       simplex.set(w, i * b * v);
       // Without a previous estimate, self-conditioning on the input itself is the identity.
-      selfCond.set(s.selfCond ? s.selfCond.data : w, i * b * v);
+      selfCond?.set(s.selfCond ? s.selfCond.data : w, i * b * v);
       timestep[i] = (s.noise.steps - s.noise.step) / s.noise.steps;
       for (let p = 0; p < b; p++) positions[i * b + p] = BigInt(s.context.length + p);
     });
-    const [pastKeys, pastValues, pastMask] = this.batchCaches(caches);
+    const past = this.batchCaches(caches);
     const feeds: Record<string, Tensor> = {
       simplex_logits: new T('float32', simplex, [n, b, v]),
       timestep: new T('float32', timestep, [n]),
       position_ids: new T('int64', positions, [n, b]),
-      past_keys: pastKeys,
-      past_values: pastValues,
-      past_mask: pastMask,
+      past_keys: past.keys,
+      past_values: past.values,
+      past_mask: past.mask,
     };
-    if (this.info.selfConditioning) feeds.self_cond_logits = new T('float32', selfCond, [n, b, v]);
+    if (selfCond) feeds.self_cond_logits = new T('float32', selfCond, [n, b, v]);
     const out = await this.denoiser.run(feeds);
     const data = out.logits.data as Float32Array;
-    return steps.map((_, i) => blockLogits(data.slice(i * b * v, (i + 1) * b * v), b, v));
+    const results: BlockLogits[] = new Array(n);
+    // Views into the one output buffer (each item's rows are contiguous); no copy per item.
+    order.forEach((i, j) => (results[i] = blockLogits(data.subarray(j * b * v, (j + 1) * b * v), b, v)));
+    return results;
   }
 
-  /** One cache is passed as is; several are right-padded to the longest and masked. */
-  private batchCaches(caches: KV[]): [Tensor, Tensor, Tensor] {
+  /**
+   * One cache is passed as is; several are right-padded to the longest and masked. A padded batch
+   * is kept (LRU, byte budget) by its composition, so steps that batch together step after step
+   * copy the caches once.
+   */
+  private batchCaches(caches: KV[]): Omit<PaddedBatch, 'bytes'> {
     const { Tensor: T } = this.ort;
     const n = caches.length;
+    if (n === 1) return { keys: caches[0].keys, values: caches[0].values, mask: new T('float32', new Float32Array(caches[0].length).fill(1), [1, caches[0].length]) };
+    const key = caches.map((c) => c.id).join(',');
+    const hit = this.padded.get(key);
+    if (hit) {
+      this.padded.delete(key);
+      this.padded.set(key, hit);
+      this.padding.reused++;
+      return hit;
+    }
     const p = Math.max(...caches.map((c) => c.length));
     const mask = new Float32Array(n * p);
     caches.forEach((c, i) => mask.fill(1, i * p, i * p + c.length));
-    if (n === 1) return [caches[0].keys, caches[0].values, new T('float32', mask, [1, p])];
     const a = this.arch;
     const d = a.head_dim;
     const pad = (pick: (c: KV) => Tensor) => {
@@ -203,6 +250,17 @@ export class OnnxDenoiser implements Denoiser {
       });
       return new T('float32', out, this.kvShape(n, p));
     };
-    return [pad((c) => c.keys), pad((c) => c.values), new T('float32', mask, [n, p])];
+    const batch: PaddedBatch = { keys: pad((c) => c.keys), values: pad((c) => c.values), mask: new T('float32', mask, [n, p]), bytes: 2 * a.layers * n * a.heads * p * d * 4 };
+    this.padding.built++;
+    if (batch.bytes <= this.batchCacheBytes) {
+      this.padded.set(key, batch);
+      this.paddedBytes += batch.bytes;
+      for (const [k, e] of this.padded) {
+        if ((this.paddedBytes <= this.batchCacheBytes && this.padded.size <= PADDED_BATCHES_KEPT) || e === batch) break;
+        this.padded.delete(k);
+        this.paddedBytes -= e.bytes;
+      }
+    }
+    return batch;
   }
 }
