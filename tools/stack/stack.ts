@@ -4,7 +4,7 @@ import { applyMigrations, createApiKey, startEdge, type EdgeProcess } from './ed
 import type { LocalBundle } from './models';
 import { assertPortFree, freePort, portOrFree } from './ports';
 import { s3WorkerEnv, startS3, type StackS3 } from './s3';
-import { startWorkerProcess, type WorkerProcess } from './worker';
+import { startWorkerProcess, type WorkerProcess, type WorkerProcessOptions } from './worker';
 
 export interface LocalStackPorts {
   /** 0 = any free port; a fixed port that is busy fails before anything starts. */
@@ -63,6 +63,7 @@ export class LocalStack {
   readonly adminSecret: string;
   s3: StackS3 | undefined;
   workers: WorkerProcess[] = [];
+  private workerOpts: WorkerProcessOptions[] = [];
   edge: EdgeProcess | undefined;
   /** The GPU_WORKERS the edge got (the front's URLs when there is one). */
   edgeWorkerUrls: string[] = [];
@@ -106,12 +107,13 @@ export class LocalStack {
       log(`s3rver on ${s3.endpoint}: ${[...opts.bundles.map((b) => b.key), ...(opts.tenantBundles ?? []).map((t) => `tenants/${t.tenant}/${t.path}/`)].join(', ')}`);
 
       const defaultModel = `${opts.defaultModel.name}@${opts.defaultModel.version}`;
-      this.workers = workerPorts.map((port, i) => startWorkerProcess({
+      this.workerOpts = workerPorts.map((port, i) => ({
         name: `GPU worker ${i + 1}`,
         port,
         cacheDir: join(opts.stateDir, `worker-cache-${i + 1}`),
         env: { ...s3WorkerEnv(s3), WORKER_DEFAULT_MODEL: defaultModel, ...opts.workerEnv },
       }));
+      this.workers = this.workerOpts.map(startWorkerProcess);
       const workersReady = Promise.all(this.workers.map(async (w) => {
         await w.ready(readyMs);
         log(`${w.name} ready on ${w.url} (pid ${w.child.pid})`);
@@ -154,6 +156,20 @@ export class LocalStack {
   /** Creates a tenant (if new) and an API key for it through the admin API. */
   newKey(tenant: string, scopes?: string[], keyName = 'local'): Promise<string> {
     return createApiKey(this.edgeUrl, this.adminSecret, tenant, keyName, scopes);
+  }
+
+  /**
+   * Starts GPU worker `i` again on its port and disk cache (after it was killed, e.g. to test that
+   * the edge rides out a worker loss); whatever is left of the old process group is killed first.
+   * Resolves once the new worker is ready.
+   */
+  async restartWorker(i: number, readyTimeoutMs = this.opts.readyTimeoutMs ?? 120_000): Promise<WorkerProcess> {
+    this.check();
+    await this.workers[i].kill();
+    const worker = startWorkerProcess(this.workerOpts[i]);
+    this.workers[i] = worker;
+    await worker.ready(readyTimeoutMs);
+    return worker;
   }
 
   /** Every child process, then the in-process servers; idempotent. */
