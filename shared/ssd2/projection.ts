@@ -47,9 +47,41 @@ export function nucleus(data: Float32Array, offset: number, n: number, topP: num
     probs[v] = e;
     sum += e;
   }
-  // Only candidates within exp(-30) of the max can matter for any topP < 1 - 1e-13; sorting
-  // that subset keeps large vocabularies cheap.
+  // Only candidates within exp(-30) of the max can matter for any topP < 1 - 1e-13.
   const floor = sum * 1e-13;
+  if (Number.isNaN(sum)) return nucleusBySort(probs, sum, floor, topP);
+  // The order is probability descending, then id ascending. Rather than sorting every
+  // candidate, sort their probabilities (a typed-array sort), find how many the mass needs (the
+  // running mass depends only on the values, so ties do not matter here), then order just the
+  // ids above the last kept value; ids at that value follow in id order. Same result as a full
+  // sort, much cheaper when many candidates tie (a densified compact row) or fall past the cut.
+  const values = new Float64Array(n);
+  let c = 0;
+  for (let v = 0; v < n; v++) if (probs[v] >= floor || topP >= 1) values[c++] = probs[v];
+  const sorted = values.subarray(0, c).sort();
+  let mass = 0;
+  let m = 0;
+  while (m < c) {
+    mass += sorted[c - 1 - m] / sum;
+    m++;
+    if (mass >= topP) break;
+  }
+  const last = sorted[c - m];
+  const above: number[] = [];
+  const at: number[] = [];
+  for (let v = 0; v < n; v++) {
+    if (probs[v] > last) above.push(v);
+    else if (probs[v] === last && at.length < m) at.push(v);
+  }
+  above.sort((a, b) => probs[b] - probs[a] || a - b);
+  const ids = above;
+  for (let i = 0; ids.length < m; i++) ids.push(at[i]);
+  return { ids, probs: ids.map((v) => probs[v] / sum) };
+}
+
+/** The reference ordering by a full sort (used when a row holds NaN, where the fast path's order is undefined). */
+function nucleusBySort(probs: Float64Array, sum: number, floor: number, topP: number): { ids: number[]; probs: number[] } {
+  const n = probs.length;
   const order: number[] = [];
   for (let v = 0; v < n; v++) if (probs[v] >= floor || topP >= 1) order.push(v);
   order.sort((a, b) => probs[b] - probs[a] || a - b);

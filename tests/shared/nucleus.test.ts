@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { nucleus } from '../../shared/ssd2/projection';
+import { compactLogits, densifyLogits } from '../../shared/protocol';
+import { blockLogits } from '../../shared/ssd2';
+
+/** The original full-sort nucleus: the fast path must give exactly its ids and probabilities. */
+function reference(data: Float32Array, offset: number, n: number, topP: number) {
+  let max = -Infinity;
+  for (let v = 0; v < n; v++) max = Math.max(max, data[offset + v]);
+  const probs = new Float64Array(n);
+  let sum = 0;
+  for (let v = 0; v < n; v++) {
+    const e = Math.exp(data[offset + v] - max);
+    probs[v] = e;
+    sum += e;
+  }
+  const floor = sum * 1e-13;
+  const order: number[] = [];
+  for (let v = 0; v < n; v++) if (probs[v] >= floor || topP >= 1) order.push(v);
+  order.sort((a, b) => probs[b] - probs[a] || a - b);
+  const ids: number[] = [];
+  const kept: number[] = [];
+  let mass = 0;
+  for (const v of order) {
+    ids.push(v);
+    kept.push(probs[v] / sum);
+    mass += probs[v] / sum;
+    if (mass >= topP) break;
+  }
+  return { ids, probs: kept };
+}
+
+function rows(seed: number, length: number, vocab: number, scale: number, levels = 0) {
+  let s = seed;
+  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  // levels > 0 quantises the logits, so many ids tie.
+  return Float32Array.from({ length: length * vocab }, () => (levels ? Math.floor(rand() * levels) / levels : rand() - 0.5) * scale);
+}
+
+describe('nucleus (top-p) ordering', () => {
+  it('gives exactly the ids and probabilities of a full sort: random, tied, densified-compact and extreme rows', () => {
+    const v = 513;
+    const cases: Float32Array[] = [rows(1, 6, v, 4), rows(2, 6, v, 40), rows(3, 6, v, 8, 7), rows(4, 6, v, 0.001)];
+    cases.push(densifyLogits(compactLogits(blockLogits(rows(5, 6, v, 12), 6, v), 32)).data);
+    const extreme = rows(6, 2, v, 10);
+    extreme[3] = -Infinity;
+    extreme[v + 9] = 80;
+    cases.push(extreme);
+    let checked = 0;
+    for (const data of cases) {
+      for (let p = 0; p < data.length / v; p++) {
+        for (const topP of [1e-6, 0.5, 0.9, 0.95, 0.999, 1]) {
+          expect(nucleus(data, p * v, v, topP)).toEqual(reference(data, p * v, v, topP));
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBe(6 * 6 * 5 + 2 * 6);
+  });
+
+  it('keeps the reference order for a row holding NaN', () => {
+    const data = rows(7, 1, 50, 5);
+    data[4] = NaN;
+    expect(nucleus(data, 0, 50, 0.9)).toEqual(reference(data, 0, 50, 0.9));
+  });
+});
