@@ -42,8 +42,15 @@ export function nucleus(data: Float32Array, offset: number, n: number, topP: num
   for (let v = 0; v < n; v++) max = Math.max(max, data[offset + v]);
   const probs = new Float64Array(n);
   let sum = 0;
+  // A run of equal logits (the tail of a densified compact row) needs one exp, not one per id.
+  let lastX = NaN;
+  let e = 0;
   for (let v = 0; v < n; v++) {
-    const e = Math.exp(data[offset + v] - max);
+    const x = data[offset + v];
+    if (x !== lastX) {
+      e = Math.exp(x - max);
+      lastX = x;
+    }
     probs[v] = e;
     sum += e;
   }
