@@ -46,6 +46,7 @@ interface Waiting {
 export class DynamicBatcher implements Denoiser {
   private queue: Waiting[] = [];
   private timer: ReturnType<typeof setTimeout> | null = null;
+  private next: ReturnType<typeof setImmediate> | null = null;
   private running = false;
 
   constructor(private readonly inner: Denoiser, private readonly opts: BatcherOptions) {}
@@ -67,7 +68,7 @@ export class DynamicBatcher implements Denoiser {
   }
 
   private schedule(): void {
-    if (this.running) return; // the running batch reschedules when it ends
+    if (this.running || this.next) return; // the running batch, or the one about to start, takes it
     if (this.queue.length >= this.opts.maxBatch) {
       if (this.timer) clearTimeout(this.timer);
       this.timer = null;
@@ -82,6 +83,8 @@ export class DynamicBatcher implements Denoiser {
 
   private async runBatch(): Promise<void> {
     if (this.running || this.queue.length === 0) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
     this.running = true;
     const batch = this.queue.splice(0, this.opts.maxBatch);
     const start = performance.now();
@@ -95,8 +98,16 @@ export class DynamicBatcher implements Denoiser {
     } finally {
       this.opts.admission.release(batch.length);
       this.running = false;
-      // Steps that queued behind this batch have waited long enough: run them now.
-      if (this.queue.length > 0) void this.runBatch();
+      // The next batch starts on the next turn of the event loop, without a window: steps that
+      // queued behind this batch have waited long enough, and the steps just answered get their
+      // turn first (promise continuations run before setImmediate), so a fused generation's next
+      // step joins it. Concurrent generations thus settle into one lock-step batch per step.
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = null;
+      this.next = setImmediate(() => {
+        this.next = null;
+        void this.runBatch();
+      });
     }
   }
 }
