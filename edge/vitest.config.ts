@@ -25,6 +25,7 @@ export default defineConfig({
           DEFAULT_RATE_LIMIT_PER_MINUTE: '1000',
           PRICES: JSON.stringify({ default: { per_call_usd: 0.001, per_1k_tokens_usd: 0.01, per_step_usd: 0.00001 }, batch_multiplier: 0.5 }),
           BATCH_RETRY_BASE_SECONDS: '1',
+          BATCH_LINE_TIMEOUT_SECONDS: '6',
           TEST_MIGRATIONS: await readD1Migrations(fileURLToPath(new URL('./migrations', import.meta.url))),
         },
         // Every fetch the edge makes (GPU workers) lands in the Node-side stub.

@@ -28,6 +28,8 @@ export interface Env {
   BATCH_MAX_ATTEMPTS?: string;
   /** First retry delay of a failed batch line in seconds, doubled per attempt (default 2). */
   BATCH_RETRY_BASE_SECONDS?: string;
+  /** Seconds a batch line may run before it is aborted and retried (default 300). */
+  BATCH_LINE_TIMEOUT_SECONDS?: string;
 }
 
 /** Who is calling, as the auth middleware established it. */

@@ -4,7 +4,7 @@
  * hashes, NDJSON fused generation through the shared engine) with scripted models instead of
  * onnxruntime, records every request, and fails on cue so the pool's retries can be tested.
  * Hosts: any `*.gpu.test` is a worker (each with its own context store); `stub.control` is the
- * test's control panel (`/fail-once`, `/abort-once`, `/outage` for a set of seeds, `/log`).
+ * test's control panel (`/fail-once`, `/abort-once`, `/hang-once`, `/outage` for a set of seeds, `/log`).
  */
 import { Response, type Request } from 'miniflare';
 import { readFileSync } from 'node:fs';
@@ -62,6 +62,8 @@ export interface StubRecord {
 const records: StubRecord[] = [];
 const failOnce = new Set<number>();
 const abortOnce = new Set<number>();
+/** Seeds whose next fused request is accepted and then never answered (a worker gone silent). */
+const hangOnce = new Set<number>();
 /** Seeds whose requests fail as if every worker were down (connection refused) until a deadline. */
 const outage = new Map<number, number>();
 const contexts = new Map<string, Map<string, number[]>>();
@@ -89,6 +91,10 @@ export async function gpuStub(request: Request): Promise<Response> {
   if (url.pathname === `/v1/models/${STUB_INFO.name}/${manifest.version}`) return json({ model: { name: STUB_INFO.name, version: manifest.version }, info: STUB_INFO, provider: 'stub' });
   if (url.pathname.startsWith('/v1/models/')) return protocolError(404, 'model_not_found', 'model', `no bundle at ${url.pathname}`);
   if (url.pathname === '/v1/step') return step(url.hostname, body, record);
+  if (url.pathname === '/v1/generate' && seed !== null && hangOnce.delete(seed)) {
+    record.outcome = 'aborted';
+    return new Promise<Response>(() => {}); // silent forever
+  }
   if (url.pathname === '/v1/generate') return fused(body, record);
   return protocolError(404, 'not_found', null, `no route ${url.pathname}`);
 }
@@ -147,6 +153,7 @@ async function control(url: URL, request: Request): Promise<Response> {
   const seed = Number(url.searchParams.get('seed'));
   if (url.pathname === '/fail-once') failOnce.add(seed);
   else if (url.pathname === '/abort-once') abortOnce.add(seed);
+  else if (url.pathname === '/hang-once') hangOnce.add(seed);
   else if (url.pathname === '/outage') {
     const { seeds, ms } = (await request.json()) as { seeds: number[]; ms: number };
     for (const s of seeds) outage.set(s, Date.now() + ms);

@@ -37,7 +37,7 @@ export async function stubLog(seed: number): Promise<StubRecord[]> {
   return (await fetch(`http://stub.control/log?seed=${seed}`)).json();
 }
 
-export async function stubControl(what: 'fail-once' | 'abort-once', seed: number): Promise<void> {
+export async function stubControl(what: 'fail-once' | 'abort-once' | 'hang-once', seed: number): Promise<void> {
   await fetch(`http://stub.control/${what}?seed=${seed}`, { method: 'POST' });
 }
 

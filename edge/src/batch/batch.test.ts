@@ -1,6 +1,6 @@
 import { env, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { ADMIN, adminFetch, api, eventually, newTenant, stubLog, stubOutage, uniqueSeed } from '../../test/helpers';
+import { ADMIN, adminFetch, api, eventually, newTenant, stubControl, stubLog, stubOutage, uniqueSeed } from '../../test/helpers';
 import { costMicroUsd, priceTable } from '../billing/prices';
 
 async function upload(key: string, text: string): Promise<any> {
@@ -96,6 +96,19 @@ describe('batch API', () => {
     expect(log.filter((r) => r.outcome === 'ok')).toHaveLength(1);
     const usage = (await env.DB.prepare("SELECT COUNT(*) AS n FROM usage WHERE batch_id = ? AND status = 'ok'").bind(created.id).first<any>())!;
     expect(usage.n).toBe(12);
+  }, 120_000);
+
+  it('retries a line whose GPU worker goes silent (line deadline) instead of holding the delivery', async () => {
+    const { key } = await newTenant();
+    const { text, seeds } = batchFile(6, []);
+    await stubControl('hang-once', seeds[2]); // its first fused request is accepted and never answered
+    const file = await upload(key, text);
+    const batch = await done(key, (await createBatch(key, file.id)).id);
+    expect(batch.request_counts).toEqual({ total: 6, completed: 6, failed: 0 });
+    const out = await jsonl(await api(`/v1/files/${batch.output_file_id}/content`, key));
+    expect(out.map((o) => o.custom_id).sort()).toEqual(['req-0', 'req-1', 'req-2', 'req-3', 'req-4', 'req-5']);
+    const log = (await stubLog(seeds[2])).filter((r) => r.path === '/v1/generate');
+    expect(log.map((r) => r.outcome)).toEqual(['aborted', 'ok']);
   }, 120_000);
 
   it('keeps files, batches and usage to their tenant', async () => {

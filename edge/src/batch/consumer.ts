@@ -28,7 +28,8 @@ export const backoffSeconds = (attempt: number, base: number) => Math.min(300, M
  * (the UPDATE only matches a pending line, and its usage record has a fixed id), so a redelivered
  * message changes nothing. GPU failures (5xx) are retried with exponential backoff up to
  * BATCH_MAX_ATTEMPTS deliveries, then become error lines; refusals (4xx: blocked prompt, over
- * budget) become error lines at once. Messages from the dead-letter queue become error lines.
+ * budget) become error lines at once. Messages from the dead-letter queue become error lines. A
+ * line running past BATCH_LINE_TIMEOUT_SECONDS (default 300) is aborted and retried.
  */
 export async function consumeBatchQueue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   const store = new BatchStore(env.DB);
@@ -36,6 +37,7 @@ export async function consumeBatchQueue(batch: MessageBatch<unknown>, env: Env):
   const deadLetters = batch.queue.endsWith('-dlq');
   const maxAttempts = intVar(env.BATCH_MAX_ATTEMPTS, 5);
   const base = intVar(env.BATCH_RETRY_BASE_SECONDS, 2);
+  const lineTimeoutMs = intVar(env.BATCH_LINE_TIMEOUT_SECONDS, 300) * 1000;
 
   await mapBounded(batch.messages, intVar(env.BATCH_CONCURRENCY, 8), async (message) => {
     const parsed = BatchMessageSchema.safeParse(message.body);
@@ -46,9 +48,23 @@ export async function consumeBatchQueue(batch: MessageBatch<unknown>, env: Env):
     }
     const msg = parsed.data;
     touched.add(msg.batch_id);
+    // A line that hangs (a GPU worker that accepted the request and went silent) must not hold the
+    // whole delivery: past the deadline its GPU request is aborted and the line goes back to the
+    // queue (recording is exactly-once, so a late finish of the abandoned run changes nothing).
+    const abort = new AbortController();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => {
+        abort.abort(new Error(`batch line ran longer than ${lineTimeoutMs} ms`));
+        resolve('timeout');
+      }, lineTimeoutMs);
+    });
     try {
-      const outcome = await handleLine(env, store, msg, deadLetters ? 'dead_lettered' : message.attempts >= maxAttempts ? 'last' : 'retryable');
-      if (outcome === 'retry') {
+      const outcome = await Promise.race([handleLine(env, store, msg, deadLetters ? 'dead_lettered' : message.attempts >= maxAttempts ? 'last' : 'retryable', abort.signal), deadline]);
+      if (outcome === 'timeout') {
+        console.error('batch queue: line timed out, retrying', msg.batch_id, msg.line);
+        message.retry({ delaySeconds: backoffSeconds(message.attempts, base) });
+      } else if (outcome === 'retry') {
         await store.bumpAttempts(msg.batch_id, msg.line);
         message.retry({ delaySeconds: backoffSeconds(message.attempts, base) });
       } else message.ack();
@@ -56,6 +72,8 @@ export async function consumeBatchQueue(batch: MessageBatch<unknown>, env: Env):
       // D1 or R2 trouble while recording: let the queue deliver it again (recording is idempotent).
       console.error('batch queue: line failed to record', msg.batch_id, msg.line, err);
       message.retry({ delaySeconds: backoffSeconds(message.attempts, base) });
+    } finally {
+      clearTimeout(timer);
     }
   });
 
@@ -64,7 +82,7 @@ export async function consumeBatchQueue(batch: MessageBatch<unknown>, env: Env):
 
 type Delivery = 'retryable' | 'last' | 'dead_lettered';
 
-async function handleLine(env: Env, store: BatchStore, msg: BatchMessage, delivery: Delivery): Promise<'done' | 'retry'> {
+async function handleLine(env: Env, store: BatchStore, msg: BatchMessage, delivery: Delivery, signal?: AbortSignal): Promise<'done' | 'retry'> {
   const [line, batch] = await Promise.all([store.getLine(msg.batch_id, msg.line), store.getBatch(null, msg.batch_id)]);
   if (!line || !batch || line.status !== 'pending') return 'done'; // already recorded: a duplicate delivery
   const principal: Principal = { tenantId: batch.tenant_id, keyId: batch.key_id, scopes: ['generate'], rateLimitPerMinute: null };
@@ -85,7 +103,7 @@ async function handleLine(env: Env, store: BatchStore, msg: BatchMessage, delive
 
   let prepared: PreparedGeneration | undefined;
   try {
-    const r = await runBatchLine(env, principal, msg, (p) => (prepared = p));
+    const r = await runBatchLine(env, principal, msg, (p) => (prepared = p), signal);
     const usage: UsageRecord = {
       ...base, ...usageFromSpec(r.prepared.spec), status: 'ok', completionTokens: r.done.tokens.length, stepsRun: r.done.stepsRun, stepsSaved: r.done.stepsSaved,
       workerMs: r.workerMs, costMicroUsd: r.costMicroUsd, finishReason: r.done.finishReason,

@@ -27,7 +27,7 @@ export interface LineSuccess {
  * GPU pool (no Durable Object: nothing joins a batch line). Throws ApiError-compatible errors;
  * `onPrepared` sees the spec before any GPU work (for metering a refusal).
  */
-export async function runBatchLine(env: Env, principal: Principal, msg: BatchMessage, onPrepared: (p: PreparedGeneration) => void): Promise<LineSuccess> {
+export async function runBatchLine(env: Env, principal: Principal, msg: BatchMessage, onPrepared: (p: PreparedGeneration) => void, signal?: AbortSignal): Promise<LineSuccess> {
   let prepared: PreparedGeneration;
   let kind: 'completion' | 'chat';
   if (msg.url === '/v1/completions') {
@@ -46,7 +46,7 @@ export async function runBatchLine(env: Env, principal: Principal, msg: BatchMes
 
   const { spec, model } = prepared;
   const started = Date.now();
-  const pool = new WorkerPool(parseWorkerUrls(env.GPU_WORKERS));
+  const pool = new WorkerPool(parseWorkerUrls(env.GPU_WORKERS), undefined, undefined, signal);
   const codec = model.codec();
   const text = new TextAccumulator((ids) => codec.decode(ids), prepared.stop);
   let done: DoneEvent | null = null;
