@@ -25,7 +25,7 @@ const HELP = `npm run bench:batch [-- options]
   --concurrency N    BATCH_CONCURRENCY: lines one queue delivery runs at once (default 16)
   --window MS        WORKER_BATCH_WINDOW_MS of the GPU worker (default 2)
   --timeout-s N      give up waiting for the batch after N seconds (default 1800)
-  --stall-s N        give up when no line was recorded for N seconds (default 120)
+  --stall-s N        give up when no line was recorded for N seconds (default 180)
   --out PATH         report path (default bench/results/batch.md; .json beside it)
   --help`;
 
@@ -37,7 +37,7 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '16' },
     window: { type: 'string', default: '2' },
     'timeout-s': { type: 'string', default: '1800' },
-    'stall-s': { type: 'string', default: '120' },
+    'stall-s': { type: 'string', default: '180' },
     out: { type: 'string', default: 'bench/results/batch.md' },
     help: { type: 'boolean', default: false },
   },
@@ -124,7 +124,8 @@ const stack = new LocalStack({
   defaultModel: model,
   ports: { edge: 0, s3: 0, workers: [0] },
   workerEnv: { SSD2_PROVIDERS: 'cpu', WORKER_BATCH_WINDOW_MS: WINDOW },
-  edgeVars: { DEFAULT_RATE_LIMIT_PER_MINUTE: '100000', BATCH_CONCURRENCY: String(CONCURRENCY), PRICES: JSON.stringify(PRICES) },
+  // A line stuck for a minute is aborted and retried (the consumer's deadline; 300 s by default).
+  edgeVars: { DEFAULT_RATE_LIMIT_PER_MINUTE: '100000', BATCH_CONCURRENCY: String(CONCURRENCY), BATCH_LINE_TIMEOUT_SECONDS: '60', PRICES: JSON.stringify(PRICES) },
   readyTimeoutMs: 180_000,
   log: say,
 });
