@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { truncatedGpt2Tokenizer } from './bpe-tokenizer';
+import { trainTokenizer } from './train-tokenizer';
 import { encodeStream, writeStream } from './tokenize';
 import { writeInstructionIds, type InstructionRow } from './instructions';
 import { brownParagraphs } from './sources/brown';
@@ -82,8 +82,11 @@ export async function prepare(out: string, vocab: number, log: (s: string) => vo
     qa[split].push({ instruction: `What does "${e.term}" mean?`, context: `${e.term}: ${e.definition}`, response: answer });
   }
 
-  const { json, vocabSize, eosTokenId } = truncatedGpt2Tokenizer(vocab - 257);
-  writeFileSync(join(out, 'tokenizer.json'), JSON.stringify(json));
+  // The BPE is trained on what the models train on: general text, the user's domain, instructions.
+  const corpus = join(out, 'tokenizer-corpus.txt');
+  const instructionText = [...instructions.train, ...qa.train].map((r) => `${r.instruction}\n${r.context}\n${r.response}`);
+  writeFileSync(corpus, [...general.train, ...jargon.train, ...instructionText].join('\n') + '\n');
+  const { json, vocabSize, eosTokenId } = await trainTokenizer(corpus, vocab, join(out, 'tokenizer.json'));
   const files: { path: string; bytes: number; sha256: string; items: number; tokens?: number }[] = [];
   const record = (path: string, items: number, tokens?: number) => {
     const data = readFileSync(join(out, path));

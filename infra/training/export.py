@@ -13,7 +13,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ssd2.config import ModelConfig  # noqa: E402
-from ssd2.export import export_bundle  # noqa: E402
+from ssd2.export import export_bundle, export_causal_lm  # noqa: E402
 from ssd2.model import SSD2Model  # noqa: E402
 
 
@@ -51,6 +51,12 @@ def main(argv=None):
         tok_vocab = len(json.load(f)["model"]["vocab"])
     if tok_vocab > model.cfg.vocab_size:
         p.error(f"--tokenizer has {tok_vocab} tokens but the model's vocab_size is {model.cfg.vocab_size}")
+    if model.cfg.objective == "causal-lm":
+        manifest = export_causal_lm(model, args.out, args.tokenizer, args.name, training,
+                                    weights_dtype=args.weights_dtype)
+        print(f"exported the causal-LM baseline {args.name} ({manifest['architecture']['parameters']/1e6:.2f}M "
+              f"params) to {args.out}")
+        return
     manifest = export_bundle(model, args.out, args.tokenizer, args.name, args.role, args.max_context, training,
                              args.version,
                              weights_dtype=args.weights_dtype)

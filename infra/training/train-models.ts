@@ -1,50 +1,143 @@
 /**
- * npm run train:models [-- --only core-sft,user --scale 1]
- * Trains and exports the bundled models end to end, stage by stage, on CPU (or CUDA where
- * PyTorch sees it). Each stage resumes from its checkpoint, so re-running continues where a run
- * stopped; `--scale` multiplies every stage's time budget. Needs `npm run prepare:data` first.
+ * npm run train:models [-- --only core-sft,user --scale 1 --export-only]
+ *   Trains and exports the bundled models end to end, stage by stage, here (CPU, or CUDA where
+ *   PyTorch sees it). Each stage resumes from its checkpoint, so re-running continues where a run
+ *   stopped; `--scale` multiplies every stage's time budget. Needs `npm run prepare:data` first.
+ * npm run train:models -- --gpu-plan DIR
+ *   Writes DIR/run.sh and DIR/data.tar.xz: the same stages for one GPU machine with no Node.js
+ *   (infra/training/gpu.md): four chains run side by side on the GPU, each stage with the GPU batch
+ *   and budget, and their weights come back as small files. `--import DIR` brings them back into
+ *   .cache/runs so `--export-only` exports them.
  */
-import { cpSync, existsSync, mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runTrainingScript } from './python';
 
 const DATA = '.cache/data';
 const RUNS = '.cache/runs';
-const CORE = ['--hidden', '128', '--layers', '4', '--heads', '4', '--ffn', '512', '--max-positions', '384'];
-const USER = ['--hidden', '32', '--layers', '2', '--heads', '4', '--ffn', '128', '--max-positions', '384'];
+const CORE = ['--hidden', '192', '--layers', '4', '--heads', '4', '--ffn', '768', '--max-positions', '384'];
+const USER = ['--hidden', '64', '--layers', '2', '--heads', '4', '--ffn', '256', '--max-positions', '384'];
 const VOCAB = ['--vocab-size', '4096', '--eos-id', '4095'];
+const PRETRAIN = (data: string) => ['--data', `${DATA}/${data}`, '--val', `${DATA}/general.val.bin`, '--seq-len', '256', '--val-every', '200', '--keep-best'];
+const SFT = (rows: string, seqLen: number) => ['--sft', `${DATA}/${rows}`, '--seq-len', String(seqLen)];
+const MIX = ['--mix-data', `${DATA}/general.train.bin`, '--mix-prob', '0.3'];
+const AR = ['--objective', 'causal-lm'];
+const from = (stage: string) => ['--init', `${RUNS}/${stage}/best.pt`];
 
-interface Stage {
+export interface Stage {
   name: string;
-  minutes: number;
+  /** Stages of one chain run one after another; chains run side by side on a GPU. */
+  chain: 'core' | 'user' | 'core-ar' | 'user-ar';
+  /** Training-time budget in minutes on this CPU and on one GPU. */
+  minutes: { cpu: number; gpu: number };
+  /** Sequences per step on this CPU and on one GPU. */
+  batch: { cpu: number; gpu: number };
   args: string[];
-  export?: { name: string; role: 'core' | 'user' };
+  export?: { name: string; role: 'core' | 'user' | 'baseline' };
 }
 
 export const STAGES: Stage[] = [
-  { name: 'core', minutes: 55, args: [...VOCAB, ...CORE, '--data', `${DATA}/general.train.bin`, '--val', `${DATA}/general.val.bin`, '--seq-len', '128', '--batch', '16', '--lr', '1.5e-3', '--warmup', '100', '--val-every', '200'] },
-  { name: 'core-sft', minutes: 10, args: ['--init', `${RUNS}/core/checkpoint.pt`, '--sft', `${DATA}/instructions.train.ids.jsonl`, '--seq-len', '100', '--batch', '16', '--lr', '8e-4', '--warmup', '20'], export: { name: 'core', role: 'core' } },
-  { name: 'core-hi', minutes: 5, args: ['--init', `${RUNS}/core-sft/checkpoint.pt`, '--sft', `${DATA}/instructions.train.ids.jsonl`, '--t-range', '0.8', '1.0', '--seq-len', '100', '--batch', '16', '--lr', '5e-4', '--warmup', '10'], export: { name: 'core-hi', role: 'core' } },
-  { name: 'user', minutes: 12, args: [...VOCAB, ...USER, '--data', `${DATA}/user.train.bin`, '--seq-len', '128', '--batch', '16', '--lr', '2e-3', '--warmup', '50'] },
-  { name: 'user-sft', minutes: 8, args: ['--init', `${RUNS}/user/checkpoint.pt`, '--sft', `${DATA}/user-qa.train.ids.jsonl`, '--seq-len', '200', '--batch', '16', '--lr', '1e-3', '--warmup', '20'], export: { name: 'user', role: 'user' } },
+  { name: 'core', chain: 'core', minutes: { cpu: 55, gpu: 3.4 }, batch: { cpu: 16, gpu: 64 }, args: [...VOCAB, ...CORE, ...PRETRAIN('general.train.bin'), '--lr', '1.5e-3', '--warmup', '200'] },
+  { name: 'core-sft', chain: 'core', minutes: { cpu: 10, gpu: 1.2 }, batch: { cpu: 16, gpu: 64 }, args: [...from('core'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lr', '6e-4', '--warmup', '50'], export: { name: 'core', role: 'core' } },
+  { name: 'core-hi', chain: 'core', minutes: { cpu: 5, gpu: 0.6 }, batch: { cpu: 16, gpu: 64 }, args: ['--init', `${RUNS}/core-sft/checkpoint.pt`, ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--t-range', '0.8', '1.0', '--lr', '4e-4', '--warmup', '20'], export: { name: 'core-hi', role: 'core' } },
+  { name: 'user', chain: 'user', minutes: { cpu: 12, gpu: 2.0 }, batch: { cpu: 16, gpu: 64 }, args: [...VOCAB, ...USER, ...PRETRAIN('user.train.bin'), '--lr', '2e-3', '--warmup', '100'] },
+  { name: 'user-sft', chain: 'user', minutes: { cpu: 8, gpu: 1.6 }, batch: { cpu: 16, gpu: 64 }, args: [...from('user'), ...SFT('user-qa.train.ids.jsonl', 200), '--lr', '1e-3', '--warmup', '50'], export: { name: 'user', role: 'user' } },
+  { name: 'core-ar', chain: 'core-ar', minutes: { cpu: 30, gpu: 3.4 }, batch: { cpu: 16, gpu: 64 }, args: [...AR, ...VOCAB, ...CORE, ...PRETRAIN('general.train.bin'), '--lr', '1.5e-3', '--warmup', '200'] },
+  { name: 'core-ar-sft', chain: 'core-ar', minutes: { cpu: 6, gpu: 1.2 }, batch: { cpu: 16, gpu: 64 }, args: [...from('core-ar'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lr', '6e-4', '--warmup', '50'], export: { name: 'core-ar', role: 'baseline' } },
+  { name: 'user-ar', chain: 'user-ar', minutes: { cpu: 8, gpu: 2.0 }, batch: { cpu: 16, gpu: 64 }, args: [...AR, ...VOCAB, ...USER, ...PRETRAIN('user.train.bin'), '--lr', '2e-3', '--warmup', '100'] },
+  { name: 'user-ar-sft', chain: 'user-ar', minutes: { cpu: 5, gpu: 1.6 }, batch: { cpu: 16, gpu: 64 }, args: [...from('user-ar'), ...SFT('user-qa.train.ids.jsonl', 200), '--lr', '1e-3', '--warmup', '50'], export: { name: 'user-ar', role: 'baseline' } },
 ];
 
+/** Where a stage's exported model goes: servable bundles in models/, baselines in models/baselines/. */
+export function exportDir(stage: Stage): string {
+  return stage.export!.role === 'baseline' ? `models/baselines/${stage.export!.name}` : `models/${stage.export!.name}`;
+}
+
+function trainArgs(stage: Stage, device: 'cpu' | 'gpu', scale: number): string[] {
+  const common = ['--out', join(RUNS, stage.name), ...stage.args, '--steps', '1000000', '--batch', String(stage.batch[device]), '--max-minutes', String(stage.minutes[device] * scale), '--log-every', '20', '--save-every', device === 'gpu' ? '500' : '100'];
+  return device === 'gpu' ? [...common, '--amp', '--threads', '4'] : [...common, '--threads', '2'];
+}
+
+/** The checkpoint a stage's export uses: the best validation weights where they were kept. */
+function checkpointOf(stage: string): string {
+  const best = join(RUNS, stage, 'best.pt');
+  return existsSync(best) ? best : join(RUNS, stage, 'checkpoint.pt');
+}
+
+const TRAINING_FILES = ['general.train.bin', 'general.val.bin', 'user.train.bin', 'instructions.train.ids.jsonl', 'user-qa.train.ids.jsonl', 'tokenizer.json', 'manifest.json'];
+
+/** run.sh for a GPU machine: python3 with CUDA, run from the project root with DIR carried. */
+function writeGpuPlan(dir: string, scale: number) {
+  mkdirSync(dir, { recursive: true });
+  if (!existsSync(join(dir, 'data.tar.xz'))) execFileSync('bash', ['-c', `tar cf - -C ${DATA} ${TRAINING_FILES.join(' ')} | xz -T2 -6 > ${join(dir, 'data.tar.xz')}`], { stdio: 'inherit' });
+  const chains = [...new Set(STAGES.map((s) => s.chain))];
+  const lines = [
+    '#!/bin/bash',
+    '# Generated by `npm run train:models -- --gpu-plan DIR`; run on the GPU machine from the project root:',
+    '#   bash DIR/run.sh OUT      (weights come back as OUT/<stage>.npz, logs as OUT/logs.tar.gz)',
+    'set -u; OUT=${1:?OUT}; DIR=$(dirname "$0"); mkdir -p .cache/data "$OUT" .cache/runs',
+    '${PYTHON:-python3} -c "import tarfile,sys; tarfile.open(sys.argv[1]).extractall(sys.argv[2])" "$DIR/data.tar.xz" .cache/data',
+    'nvidia-smi --query-gpu=name,memory.total --format=csv,noheader; ${PYTHON:-python3} -c "import torch; print(torch.__version__, torch.cuda.is_available())"',
+    'PY=${PYTHON:-python3}; T="$PY infra/training/train.py"; export PYTHONUNBUFFERED=1',
+    ...chains.map((chain) => {
+      const steps = STAGES.filter((s) => s.chain === chain).map((s) => `$T ${trainArgs(s, 'gpu', scale).map((a) => `'${a}'`).join(' ')}`);
+      return `( ${steps.join(' && ')} ) > .cache/runs/${chain}.log 2>&1 &`;
+    }),
+    'wait',
+    'for c in ' + chains.join(' ') + '; do echo "== $c"; grep -v "^step" .cache/runs/$c.log | tail -n 12; grep "^step" .cache/runs/$c.log | tail -n 2; done',
+    // Weights only, float16, as the file that export takes (config + model + training facts).
+    `$PY - "$OUT" ${STAGES.filter((s) => s.export).map((s) => s.name).join(' ')} <<'PY'`,
+    'import json, os, sys, numpy as np, torch',
+    'out = sys.argv[1]',
+    'for stage in sys.argv[2:]:',
+    '    d = f".cache/runs/{stage}"',
+    '    path = f"{d}/best.pt" if os.path.exists(f"{d}/best.pt") else f"{d}/checkpoint.pt"',
+    '    if not os.path.exists(path): print("missing", path); continue',
+    '    ck = torch.load(path, map_location="cpu", weights_only=False)',
+    '    meta = {k: v for k, v in ck.items() if k not in ("optimizer", "rng", "model")}',
+    '    meta["source"] = os.path.basename(path)',
+    '    arrays = {k: (v.half() if v.is_floating_point() else v).numpy() for k, v in ck["model"].items()}',
+    '    np.savez(f"{out}/{stage}.npz", __meta__=np.array(json.dumps(meta)), **arrays)',
+    '    print(stage, path, meta["step"], meta["tokens_seen"], meta.get("val_loss"), os.path.getsize(f"{out}/{stage}.npz"))',
+    'PY',
+    'tar czf "$OUT/logs.tar.gz" .cache/runs/*.log .cache/runs/*/loss.jsonl',
+  ];
+  writeFileSync(join(dir, 'run.sh'), lines.join('\n') + '\n');
+  console.log(`wrote ${dir}/run.sh and ${dir}/data.tar.xz`);
+}
+
+/** Brings a GPU run's weights back as .cache/runs/<stage>/checkpoint.pt (float32 again) + its logs. */
+async function importGpuRun(dir: string) {
+  execFileSync('tar', ['xzf', join(dir, 'logs.tar.gz')], { stdio: 'inherit' });
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.npz'))) {
+    const stage = file.replace(/\.npz$/, '');
+    mkdirSync(join(RUNS, stage), { recursive: true });
+    execFileSync('/usr/bin/python3', ['-c', 'import json, sys, numpy as np, torch\nz = np.load(sys.argv[1])\nck = json.loads(str(z["__meta__"]))\nck["model"] = {k: torch.from_numpy(z[k].astype(np.float32) if z[k].dtype == np.float16 else z[k]) for k in z.files if k != "__meta__"}\ntorch.save(ck, sys.argv[2])', join(dir, file), join(RUNS, stage, 'best.pt')], { stdio: 'inherit' });
+    console.log(`imported ${stage}`);
+  }
+}
+
 async function main() {
-  const { values } = parseArgs({ options: { only: { type: 'string' }, scale: { type: 'string', default: '1' }, 'export-only': { type: 'boolean', default: false } } });
+  const { values } = parseArgs({ options: { only: { type: 'string' }, scale: { type: 'string', default: '1' }, 'export-only': { type: 'boolean', default: false }, 'gpu-plan': { type: 'string' }, import: { type: 'string' } } });
   if (!existsSync(`${DATA}/manifest.json`)) throw new Error(`${DATA}/manifest.json not found: run npm run prepare:data first`);
+  const scale = Number(values.scale);
+  if (values['gpu-plan']) return writeGpuPlan(values['gpu-plan'], scale);
+  if (values.import) await importGpuRun(values.import);
   const only = values.only?.split(',');
   mkdirSync('models/training-logs', { recursive: true });
   for (const stage of STAGES) {
     if (only && !only.includes(stage.name)) continue;
-    const out = join(RUNS, stage.name);
-    if (!values['export-only']) {
-      console.log(`== ${stage.name}: up to ${stage.minutes * Number(values.scale)} min`);
-      await runTrainingScript('train.py', ['--out', out, ...stage.args, '--steps', '1000000', '--max-minutes', String(stage.minutes * Number(values.scale)), '--log-every', '20', '--save-every', '100', '--threads', '2'], (l) => console.log(`  ${l}`));
+    if (!values['export-only'] && !values.import) {
+      console.log(`== ${stage.name}: up to ${stage.minutes.cpu * scale} min`);
+      await runTrainingScript('train.py', trainArgs(stage, 'cpu', scale), (l) => console.log(`  ${l}`));
     }
-    cpSync(join(out, 'loss.jsonl'), `models/training-logs/${stage.name}.loss.jsonl`);
+    const log = join(RUNS, stage.name, 'loss.jsonl');
+    if (existsSync(log)) cpSync(log, `models/training-logs/${stage.name}.loss.jsonl`);
     if (stage.export) {
-      await runTrainingScript('export.py', ['--checkpoint', join(out, 'checkpoint.pt'), '--tokenizer', `${DATA}/tokenizer.json`, '--name', stage.export.name, '--role', stage.export.role, '--weights-dtype', 'float16', '--out', `models/${stage.export.name}`], (l) => console.log(`  ${l}`));
+      const role = stage.export.role === 'baseline' ? 'core' : stage.export.role;
+      await runTrainingScript('export.py', ['--checkpoint', checkpointOf(stage.name), '--tokenizer', `${DATA}/tokenizer.json`, '--name', stage.export.name, '--role', role, '--weights-dtype', 'float16', '--out', exportDir(stage)], (l) => console.log(`  ${l}`));
     }
   }
   mkdirSync('models/eval-data', { recursive: true });

@@ -8,6 +8,7 @@ Examples (see infra/training/README.md):
 Re-running with the same --out resumes from its checkpoint.
 """
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -20,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ssd2.config import ModelConfig  # noqa: E402
 from ssd2.data import InstructionBatches, StreamBatches, load_stream  # noqa: E402
 from ssd2.model import SSD2Model  # noqa: E402
-from ssd2.objective import diffusion_loss  # noqa: E402
+from ssd2.objective import causal_lm_loss, diffusion_loss  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -39,6 +40,14 @@ def parse_args(argv=None):
     p.add_argument("--max-positions", type=int, default=256)
     p.add_argument("--block-size", type=int, default=25)
     p.add_argument("--no-self-cond", action="store_true")
+    p.add_argument("--objective", choices=["diffusion", "causal-lm"], default="diffusion",
+                   help="causal-lm trains the autoregressive baseline (same network and data); from scratch only")
+    p.add_argument("--mix-data", help="uint32 token stream mixed into instruction tuning (keeps general text)")
+    p.add_argument("--mix-prob", type=float, default=0.0, help="fraction of --sft steps that train on --mix-data")
+    p.add_argument("--pad-weight", type=float, default=0.1, help="loss weight of the EOS padding after an answer")
+    p.add_argument("--amp", action="store_true", help="bfloat16 autocast (CUDA)")
+    p.add_argument("--keep-best", action="store_true",
+                   help="also keep the weights with the lowest validation loss as best.pt (export prefers it)")
     p.add_argument("--t-range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
                    help="train only on t/T in [LO,HI) (timestep-specialised variant)")
     p.add_argument("--steps", type=int, required=True)
@@ -72,7 +81,7 @@ def build_config(args, init_ckpt):
         cfg = ModelConfig(vocab_size=args.vocab_size, hidden=args.hidden, layers=args.layers, heads=args.heads,
                           ffn=args.ffn or 4 * args.hidden, max_positions=args.max_positions,
                           block_size=args.block_size, self_conditioning=not args.no_self_cond,
-                          eos_token_id=args.eos_id)
+                          eos_token_id=args.eos_id, objective=args.objective)
     if args.t_range:
         lo, hi = args.t_range
         if not (0 <= lo < hi <= 1):
@@ -97,10 +106,10 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     if not args.data and not args.sft:
         fail("give --data (token stream) or --sft (instruction ids JSONL)")
-    for flag in ("data", "val", "sft", "init"):
+    for flag in ("data", "val", "sft", "init", "mix_data"):
         path = getattr(args, flag)
         if path and not os.path.exists(path):
-            fail(f"--{flag}: file not found: {path}")
+            fail(f"--{flag.replace('_', '-')}: file not found: {path}")
     os.makedirs(args.out, exist_ok=True)
     ckpt_path = os.path.join(args.out, "checkpoint.pt")
     resume = torch.load(ckpt_path, map_location="cpu", weights_only=False) if os.path.exists(ckpt_path) else None
@@ -120,13 +129,23 @@ def main(argv=None):
     elif init:
         model.load_state_dict(init["model"])
         print(f"initialised from {args.init}", flush=True)
-    if args.sft:
-        batches = InstructionBatches(args.sft, args.seq_len, cfg.block_size, cfg.eos_token_id, g)
-    else:
-        stream = load_stream(args.data)
+    def stream_batches(flag, path):
+        stream = load_stream(path)
         if stream.numel() and int(stream.max()) >= cfg.vocab_size:
-            fail(f"--data {args.data} holds token id {int(stream.max())} >= vocab size {cfg.vocab_size}")
-        batches = StreamBatches(stream, args.seq_len, cfg.block_size, g)
+            fail(f"--{flag} {path} holds token id {int(stream.max())} >= vocab size {cfg.vocab_size}")
+        return StreamBatches(stream, args.seq_len, cfg.block_size, g)
+
+    if args.sft:
+        batches = InstructionBatches(args.sft, args.seq_len, cfg.block_size, cfg.eos_token_id, g, args.pad_weight)
+    else:
+        batches = stream_batches("data", args.data)
+    if args.mix_prob and not args.mix_data:
+        fail("--mix-prob needs --mix-data")
+    mixed = stream_batches("mix-data", args.mix_data) if args.mix_data else None
+    objective = causal_lm_loss if cfg.objective == "causal-lm" else (lambda m, b: diffusion_loss(m, b, g, t_range))
+    use_amp = args.amp and args.device.startswith("cuda")
+    if args.device.startswith("cuda"):
+        torch.backends.cuda.matmul.allow_tf32 = True
     val_batches = StreamBatches(load_stream(args.val), args.seq_len, cfg.block_size,
                                 torch.Generator().manual_seed(1234)) if args.val else None
     if args.seq_len + cfg.block_size > cfg.max_positions:
@@ -139,13 +158,16 @@ def main(argv=None):
     log = open(os.path.join(args.out, "loss.jsonl"), "a")
     window_loss, window_tokens, window_steps, window_start = 0.0, 0, 0, time.time()
     final_loss, val_loss = None, None
+    best_val = resume.get("best_val") if resume else None
 
-    def save():
-        torch.save({"config": cfg.to_dict(), "model": model.state_dict(), "optimizer": opt.state_dict(),
-                    "rng": g.get_state(), "step": step, "tokens_seen": tokens_seen,
-                    "elapsed_s": elapsed + time.time() - run_start, "final_loss": final_loss,
-                    "val_loss": val_loss}, ckpt_path + ".tmp")
-        os.replace(ckpt_path + ".tmp", ckpt_path)
+    def save(path=ckpt_path, weights_only=False):
+        state = {"config": cfg.to_dict(), "model": model.state_dict(), "step": step, "tokens_seen": tokens_seen,
+                 "elapsed_s": elapsed + time.time() - run_start, "final_loss": final_loss, "val_loss": val_loss,
+                 "best_val": best_val}
+        if not weights_only:
+            state.update(optimizer=opt.state_dict(), rng=g.get_state())
+        torch.save(state, path + ".tmp")
+        os.replace(path + ".tmp", path)
 
     run_start = time.time()
     model.train()
@@ -156,14 +178,16 @@ def main(argv=None):
             break
         for group in opt.param_groups:
             group["lr"] = lr_at(step, args, trained_s)
-        batch = batches.sample(args.batch)
-        loss = diffusion_loss(model, batch, g, t_range)
+        source = mixed if mixed is not None and float(torch.rand(1, generator=g)) < args.mix_prob else batches
+        batch = source.sample(args.batch)
+        with torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else contextlib.nullcontext():
+            loss = objective(model, batch)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
-        n_tok = int(batch[3].sum()) * cfg.block_size
+        n_tok = int(batch[1].sum()) if cfg.objective == "causal-lm" else int(batch[3].sum()) * cfg.block_size
         tokens_seen += n_tok
         window_loss += loss.item()
         window_tokens += n_tok
@@ -180,6 +204,9 @@ def main(argv=None):
                 val_loss = evaluate(model, val_batches, t_range)
                 record["val_loss"] = val_loss
                 model.train()
+                if args.keep_best and (best_val is None or val_loss < best_val):
+                    best_val = val_loss
+                    save(os.path.join(args.out, "best.pt"), weights_only=True)
             log.write(json.dumps(record) + "\n")
             log.flush()
             eta = rate * (args.steps - step)
@@ -194,6 +221,9 @@ def main(argv=None):
     if val_batches and val_loss is None:
         val_loss = evaluate(model, val_batches, t_range)
         print(f"validation loss {val_loss:.4f}", flush=True)
+    if args.keep_best and (best_val is None or (val_loss is not None and val_loss < best_val)):
+        best_val = val_loss
+        save(os.path.join(args.out, "best.pt"), weights_only=True)
     save()
     print(f"saved {ckpt_path} (step {step}, {tokens_seen} tokens, {elapsed + time.time() - run_start:.1f}s)", flush=True)
 
@@ -203,7 +233,11 @@ def evaluate(model, batches, t_range, n_batches=4, batch=16):
     model.eval()
     g = torch.Generator().manual_seed(99)
     batches.g = torch.Generator().manual_seed(1234)
-    losses = [diffusion_loss(model, batches.sample(batch), g, t_range, self_cond_prob=0).item() for _ in range(n_batches)]
+    if model.cfg.objective == "causal-lm":
+        losses = [causal_lm_loss(model, batches.sample(batch)).item() for _ in range(n_batches)]
+    else:
+        losses = [diffusion_loss(model, batches.sample(batch), g, t_range, self_cond_prob=0).item()
+                  for _ in range(n_batches)]
     return sum(losses) / len(losses)
 
 

@@ -18,6 +18,7 @@ class ModelConfig:
     self_conditioning: bool = True
     eos_token_id: int = 0
     timestep_range: List[float] = field(default_factory=lambda: [0.0, 1.0])
+    objective: str = "diffusion"  # or "causal-lm": the autoregressive baseline (same network, same data)
 
     def to_dict(self):
         return asdict(self)

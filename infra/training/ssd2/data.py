@@ -28,15 +28,18 @@ class StreamBatches:
         block_start = offset + torch.arange(nb).unsqueeze(0) * B
         block_valid = (block_start + B <= L).long()
         block_start = torch.where(block_valid.bool(), block_start, torch.zeros_like(block_start))
-        return ids, torch.ones(n, L, dtype=torch.long), block_start, block_valid
+        ones = torch.ones(n, L, dtype=torch.long)
+        return ids, ones, block_start, block_valid, ones.float()
 
 
 class InstructionBatches:
     """{prompt_ids, response_ids} lines (built by infra/data from {instruction, context, response}).
     The response (+EOS, padded with EOS to whole blocks) is diffused block by block after the
-    prompt; the loss covers response blocks only."""
+    prompt; the loss covers response blocks only. The padding after the answer's EOS is weighted
+    by `pad_weight`: at full weight short answers make EOS most of the targets and the model learns
+    to answer with EOS at once."""
 
-    def __init__(self, path, seq_len, block_size, eos_id, generator):
+    def __init__(self, path, seq_len, block_size, eos_id, generator, pad_weight=0.1):
         self.rows = []
         with open(path) as f:
             for line_no, line in enumerate(f, 1):
@@ -48,7 +51,7 @@ class InstructionBatches:
                 self.rows.append((row["prompt_ids"], row["response_ids"]))
         if not self.rows:
             raise ValueError(f"{path}: no instruction rows")
-        self.L, self.B, self.eos, self.g = seq_len, block_size, eos_id, generator
+        self.L, self.B, self.eos, self.g, self.pad_weight = seq_len, block_size, eos_id, generator, pad_weight
 
     def sample(self, n):
         L, B = self.L, self.B
@@ -57,6 +60,7 @@ class InstructionBatches:
         key_valid = torch.zeros(n, L, dtype=torch.long)
         block_start = torch.zeros(n, nb, dtype=torch.long)
         block_valid = torch.zeros(n, nb, dtype=torch.long)
+        weight = torch.zeros(n, L)  # 1 on the answer and its EOS, pad_weight on the padding
         for r, idx in enumerate(torch.randint(0, len(self.rows), (n,), generator=self.g).tolist()):
             prompt, response = self.rows[idx]
             response = response + [self.eos]
@@ -67,4 +71,7 @@ class InstructionBatches:
             key_valid[r, : len(seq)] = 1
             block_start[r, :blocks] = len(prompt) + torch.arange(blocks) * B
             block_valid[r, :blocks] = 1
-        return ids, key_valid, block_start, block_valid
+            answer_end = min(len(prompt) + len(response), len(seq))
+            weight[r, len(prompt):answer_end] = 1
+            weight[r, answer_end:len(seq)] = self.pad_weight
+        return ids, key_valid, block_start, block_valid, weight

@@ -12,6 +12,7 @@ from .model import SSD2Model
 FORMAT_VERSION = 1
 CONTEXT_ENCODER_IO = (["input_ids", "position_ids", "past_keys", "past_values", "attention_mask"],
                       ["present_keys", "present_values"])
+LM_IO = (CONTEXT_ENCODER_IO[0], ["logits", "present_keys", "present_values"])
 DENOISER_IO = (["simplex_logits", "self_cond_logits", "timestep", "position_ids", "past_keys", "past_values",
                 "past_mask"], ["logits"])
 
@@ -23,6 +24,15 @@ class ContextEncoderGraph(torch.nn.Module):
 
     def forward(self, input_ids, position_ids, past_keys, past_values, attention_mask):
         return self.model.encode_context(input_ids, position_ids, past_keys, past_values, attention_mask)
+
+
+class CausalLmGraph(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, position_ids, past_keys, past_values, attention_mask):
+        return self.model.lm_step(input_ids, position_ids, past_keys, past_values, attention_mask)
 
 
 class DenoiserGraph(torch.nn.Module):
@@ -76,6 +86,36 @@ def store_weights_fp16(path):
     del graph.node[:]
     graph.node.extend(nodes)
     onnx.save(model, path)
+
+
+def export_causal_lm(model: SSD2Model, out_dir, tokenizer_path, name, training=None, opset=17,
+                     weights_dtype="float32"):
+    """The autoregressive baseline (evaluation only, not a servable bundle): lm.onnx is the context
+    encoder with next-token logits, so generation feeds one token at a time against the cache."""
+    c = model.cfg
+    model = model.eval().float().cpu()
+    os.makedirs(out_dir, exist_ok=True)
+    ctx_args, _ = example_inputs(model)
+    kv_axes = {1: "batch", 3: "past"}
+    with torch.no_grad():
+        _export(CausalLmGraph(model), ctx_args, os.path.join(out_dir, "lm.onnx"), LM_IO,
+                {"input_ids": {0: "batch", 1: "new"}, "position_ids": {0: "batch", 1: "new"},
+                 "past_keys": kv_axes, "past_values": kv_axes, "attention_mask": {0: "batch", 1: "total"},
+                 "logits": {0: "batch", 1: "new"}, "present_keys": {1: "batch", 3: "total"},
+                 "present_values": {1: "batch", 3: "total"}}, opset)
+    if weights_dtype == "float16":
+        store_weights_fp16(os.path.join(out_dir, "lm.onnx"))
+    shutil.copyfile(tokenizer_path, os.path.join(out_dir, "tokenizer.json"))
+    used = [p for n, p in model.named_parameters() if not n.startswith(("simplex_in", "t_emb"))]
+    manifest = {"format": "causal-lm-baseline", "name": name, "vocab_size": c.vocab_size,
+                "eos_token_id": c.eos_token_id, "max_positions": c.max_positions,
+                "architecture": {"layers": c.layers, "hidden": c.hidden, "heads": c.heads, "head_dim": c.head_dim,
+                                 "ffn": c.ffn, "parameters": sum(p.numel() for p in used), "dtype": weights_dtype},
+                "graph": "lm.onnx", "tokenizer": "tokenizer.json", "training": training or {}}
+    with open(os.path.join(out_dir, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=2)
+        f.write("\n")
+    return manifest
 
 
 def sha256_file(path):

@@ -138,6 +138,27 @@ class SSD2Model(nn.Module):
     def encode_context(self, input_ids, position_ids, past_keys, past_values, attention_mask):
         """Extend the cache. past_* [layers,N,heads,P,d]; attention_mask [N,P+S] (1 = real token).
         New token i sees every valid cached token and new tokens j <= i."""
+        _, present_keys, present_values = self._causal(input_ids, position_ids, past_keys, past_values, attention_mask)
+        return present_keys, present_values
+
+    def lm_step(self, input_ids, position_ids, past_keys, past_values, attention_mask):
+        """The autoregressive baseline's view: encode_context plus next-token logits [N,S,V]."""
+        x, present_keys, present_values = self._causal(input_ids, position_ids, past_keys, past_values, attention_mask)
+        return self.logits(x), present_keys, present_values
+
+    def forward_causal(self, ids, key_valid):
+        """Training view of the autoregressive baseline: causal logits [N,L,V] over clean tokens."""
+        n, L = ids.shape
+        dev = ids.device
+        i = torch.arange(L, device=dev)
+        allowed = (i.unsqueeze(1) >= i.unsqueeze(0)).unsqueeze(0) & key_valid.bool().unsqueeze(1)
+        x = self.tok_emb(ids) + self.pos_emb(i.unsqueeze(0).expand(n, L))
+        bias = ((~allowed).float() * NEG).unsqueeze(1)
+        for layer in self.layers:
+            x, _, _ = layer(x, bias)
+        return self.logits(x)
+
+    def _causal(self, input_ids, position_ids, past_keys, past_values, attention_mask):
         s = input_ids.shape[1]
         total = attention_mask.shape[1]
         p = total - s
@@ -153,7 +174,7 @@ class SSD2Model(nn.Module):
             new_v.append(v)
         present_keys = torch.cat([past_keys, torch.stack(new_k)], dim=3)
         present_values = torch.cat([past_values, torch.stack(new_v)], dim=3)
-        return present_keys, present_values
+        return x, present_keys, present_values
 
     def denoise(self, simplex_logits, self_cond_logits, timestep, position_ids, past_keys, past_values, past_mask):
         """simplex_logits/self_cond_logits [N,B,V]; timestep [N]; position_ids [N,B]; past_mask [N,P].

@@ -7,10 +7,9 @@ from .diffusion import noisy_simplex
 
 
 def diffusion_loss(model, batch, generator, t_range=(0.0, 1.0), self_cond_prob=0.5):
-    ids, key_valid, block_start, block_valid = batch
     cfg = model.cfg
     dev = next(model.parameters()).device
-    ids, key_valid, block_start, block_valid = (x.to(dev) for x in batch)
+    ids, key_valid, block_start, block_valid, weight = (x.to(dev) for x in batch)
     n, nb = block_start.shape
     B, T = cfg.block_size, cfg.t_train
     pos = (block_start.unsqueeze(-1) + torch.arange(B, device=dev)).clamp(max=ids.shape[1] - 1)
@@ -32,6 +31,17 @@ def diffusion_loss(model, batch, generator, t_range=(0.0, 1.0), self_cond_prob=0
                 self_cond[use] = model.forward_train(ids[use], key_valid[use], block_start[use], block_valid[use],
                                                      w[use], None, timestep[use])
     logits = model.forward_train(ids, key_valid, block_start, block_valid, w, self_cond, timestep)
-    mask = block_valid.repeat_interleave(B, dim=1).float()
+    mask = block_valid.repeat_interleave(B, dim=1).float() * torch.gather(weight, 1, pos.reshape(n, nb * B))
     ce = F.cross_entropy(logits.reshape(-1, cfg.vocab_size), targets.reshape(-1), reduction="none")
+    return (ce * mask.reshape(-1)).sum() / mask.sum().clamp(min=1)
+
+
+def causal_lm_loss(model, batch):
+    """The autoregressive baseline's loss: next-token cross-entropy over the same batches, on the
+    positions the diffusion loss trains (every token of a stream; an answer and its EOS)."""
+    dev = next(model.parameters()).device
+    ids, key_valid, _, _, weight = (x.to(dev) for x in batch)
+    logits = model.forward_causal(ids, key_valid)[:, :-1]
+    mask = (weight[:, 1:] >= 1).float() * key_valid[:, 1:].float()
+    ce = F.cross_entropy(logits.reshape(-1, model.cfg.vocab_size), ids[:, 1:].reshape(-1), reduction="none")
     return (ce * mask.reshape(-1)).sum() / mask.sum().clamp(min=1)
