@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseProviders, type ProviderName } from './runtime/providers';
+import { parseProviders, type ProviderName, type ThreadOptions } from './runtime/providers';
 
 const int = (min: number) => z.coerce.number().int().min(min);
 
@@ -30,6 +30,10 @@ const EnvSchema = z.object({
   WORKER_MAX_QUEUE: int(1).default(1024),
   WORKER_CONTEXT_STORE_ENTRIES: int(1).default(10_000),
   WORKER_LOG: z.enum(['info', 'silent']).default('info'),
+  /** onnxruntime intra-op threads; 0 = its default (one per core). */
+  SSD2_INTRA_OP_THREADS: int(0).max(1024).default(0),
+  /** Let onnxruntime's idle threads spin between parallel sections (its default; off here). */
+  SSD2_ORT_SPINNING: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
 });
 
 export interface WorkerConfig {
@@ -46,6 +50,7 @@ export interface WorkerConfig {
   maxQueue: number;
   contextStoreEntries: number;
   log: 'info' | 'silent';
+  threads: ThreadOptions;
 }
 
 export class ConfigError extends Error {
@@ -94,5 +99,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxQueue: e.WORKER_MAX_QUEUE,
     contextStoreEntries: e.WORKER_CONTEXT_STORE_ENTRIES,
     log: e.WORKER_LOG,
+    threads: { intraOpThreads: e.SSD2_INTRA_OP_THREADS || undefined, spinning: e.SSD2_ORT_SPINNING },
   };
 }

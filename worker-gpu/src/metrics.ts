@@ -15,8 +15,14 @@ export class WorkerMetrics {
   readonly queueDepth: Gauge;
   readonly kvHits: Gauge;
   readonly kvMisses: Gauge;
+  readonly onnxSeconds: Gauge;
+  readonly prepSeconds: Gauge;
 
-  constructor(sources: { queueDepth: () => number; kvCache: () => { model: string; hits: number; misses: number }[] }) {
+  constructor(sources: {
+    queueDepth: () => number;
+    kvCache: () => { model: string; hits: number; misses: number }[];
+    timing?: () => { model: string; runMs: number; prepMs: number }[];
+  }) {
     this.queueDepth = new Gauge({ name: 'ssd2_worker_queue_depth', help: 'Steps waiting or running', registers: [this.registry], collect() { this.set(sources.queueDepth()); } });
     this.kvHits = new Gauge({
       name: 'ssd2_worker_kv_cache_hits', help: 'Context key/value cache hits per open model', labelNames: ['model'] as const, registers: [this.registry],
@@ -25,6 +31,14 @@ export class WorkerMetrics {
     this.kvMisses = new Gauge({
       name: 'ssd2_worker_kv_cache_misses', help: 'Context key/value cache misses per open model', labelNames: ['model'] as const, registers: [this.registry],
       collect() { for (const c of sources.kvCache()) this.set({ model: c.model }, c.misses); },
+    });
+    this.onnxSeconds = new Gauge({
+      name: 'ssd2_worker_onnx_seconds_total', help: 'Time inside the denoiser graph (session.run), cumulative per open model', labelNames: ['model'] as const, registers: [this.registry],
+      collect() { for (const t of sources.timing?.() ?? []) this.set({ model: t.model }, t.runMs / 1000); },
+    });
+    this.prepSeconds = new Gauge({
+      name: 'ssd2_worker_batch_prep_seconds_total', help: 'Time building batched inputs (noise, self-conditioning, padded caches), cumulative per open model', labelNames: ['model'] as const, registers: [this.registry],
+      collect() { for (const t of sources.timing?.() ?? []) this.set({ model: t.model }, t.prepMs / 1000); },
     });
   }
 }

@@ -24,6 +24,7 @@ export class Worker {
     this.metrics = new WorkerMetrics({
       queueDepth: () => this.admission.pending,
       kvCache: () => this.models.store.open().map((m) => ({ model: `${m.bundle.manifest.name}@${m.bundle.manifest.version}`, hits: m.denoiser.cache.hits, misses: m.denoiser.cache.misses })),
+      timing: () => this.models.store.open().map((m) => ({ model: `${m.bundle.manifest.name}@${m.bundle.manifest.version}`, ...m.denoiser.timing })),
     });
     this.models = new Models(config, this.metrics, this.admission);
     this.steps = new StepService(this.models, new ContextStore(config.contextStoreEntries), this.metrics);

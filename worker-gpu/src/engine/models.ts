@@ -50,7 +50,7 @@ export class Models {
 
   private async open(bundle: LoadedBundle): Promise<OpenModel> {
     // The provider is probed once, with the first graph this worker opens.
-    this.runtime ??= nodeRuntime(this.config.providers, bundle.files.get(bundle.manifest.graphs.denoiser)).then((rt) => {
+    this.runtime ??= nodeRuntime(this.config.providers, bundle.files.get(bundle.manifest.graphs.denoiser), this.config.threads).then((rt) => {
       this.resolvedRuntime = rt;
       this.metrics.provider.set({ provider: rt.provider }, 1);
       return rt;

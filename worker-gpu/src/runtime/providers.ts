@@ -30,16 +30,39 @@ export interface NodeRuntime {
   readonly ort: typeof ort;
 }
 
+/** onnxruntime's CPU thread pool (used by the cpu provider, and by other providers for CPU nodes). */
+export interface ThreadOptions {
+  /** Intra-op threads; 0 or undefined: onnxruntime's default (one per core). */
+  intraOpThreads?: number;
+  /**
+   * Let idle pool threads spin (busy-wait) for the next parallel section; onnxruntime's default
+   * is true. false here: the worker's JavaScript (noise, compaction, HTTP) runs between runs on
+   * the same cores, and spinning threads take the CPU it needs (measured on 2 cores: about 2x
+   * the steps/s without spinning, see docs/worker.md).
+   */
+  spinning?: boolean;
+}
+
+export function sessionOptions(provider: ProviderName, threads: ThreadOptions = {}): InferenceSession.SessionOptions {
+  const options: InferenceSession.SessionOptions = {
+    executionProviders: [provider],
+    graphOptimizationLevel: 'all',
+    extra: { session: { 'intra_op.allow_spinning': threads.spinning ? '1' : '0' } },
+  };
+  if (threads.intraOpThreads) options.intraOpNumThreads = threads.intraOpThreads;
+  return options;
+}
+
 /**
  * Picks the first provider from `wanted` that can open a session here. A provider that is listed
  * but fails (no GPU, no CUDA library) is skipped, and the reason is kept for /healthz.
  */
-export async function nodeRuntime(wanted: readonly ProviderName[] = DEFAULT_PROVIDERS, probe?: Uint8Array): Promise<NodeRuntime & { skipped: Record<string, string> }> {
+export async function nodeRuntime(wanted: readonly ProviderName[] = DEFAULT_PROVIDERS, probe?: Uint8Array, threads: ThreadOptions = {}): Promise<NodeRuntime & { skipped: Record<string, string> }> {
   const skipped: Record<string, string> = {};
   const candidates = availableProviders(wanted);
   for (const p of wanted) if (!candidates.includes(p)) skipped[p] = 'not in this onnxruntime-node build';
   for (const provider of candidates) {
-    const options: InferenceSession.SessionOptions = { executionProviders: [provider], graphOptimizationLevel: 'all' };
+    const options = sessionOptions(provider, threads);
     if (probe) {
       try {
         await ort.InferenceSession.create(probe, options);
