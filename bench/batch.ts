@@ -9,6 +9,7 @@
  * bench/results/batch.md (+ .json). Exits 1 when a check fails. Not a test: the timings depend on
  * the machine and on what else runs on it.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -109,6 +110,17 @@ async function batchHistogram(workerUrl: string): Promise<{ buckets: Map<string,
     if (c) count += Number(c[1]);
   }
   return { buckets, sum, count };
+}
+
+/** The code this ran: the commit, and the files that differed from it (a shared working tree). */
+function codeVersion(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' }).split('\n').filter(Boolean).map((l) => l.slice(3));
+    return dirty.length ? `commit ${head} + uncommitted changes to ${dirty.join(', ')}` : `commit ${head}`;
+  } catch {
+    return 'unknown (no git)';
+  }
 }
 
 const say = (line: string) => console.error(`[bench:batch ${((performance.now() - t0) / 1000).toFixed(1)} s] ${line}`);
@@ -236,7 +248,7 @@ try {
     {
       heading: 'Throughput',
       rows: summary,
-      note: `One GPU worker process (CPU provider, tiny-core, WORKER_BATCH_WINDOW_MS ${WINDOW}), wrangler dev (workerd; local D1, R2 and Queues; queue consumer max_batch_size 50 from wrangler.toml, BATCH_CONCURRENCY ${CONCURRENCY}). Lines: /v1/completions, max_tokens ${MAX_TOKENS}, ${STEPS} steps per block (one block), fused mode, early stopping at its default. The queue depth is D1's pending batch lines (running lines count as waiting).`,
+      note: `One GPU worker process (CPU provider, tiny-core, WORKER_BATCH_WINDOW_MS ${WINDOW}), wrangler dev (workerd; local D1, R2 and Queues; queue consumer max_batch_size 50 from wrangler.toml, BATCH_CONCURRENCY ${CONCURRENCY}). Lines: /v1/completions, max_tokens ${MAX_TOKENS}, ${STEPS} steps per block (one block), fused mode, early stopping at its default. The queue depth is D1's pending batch lines (running lines count as waiting). Code: ${codeVersion()}.`,
     },
     { heading: 'Worker batch sizes (ssd2_worker_batch_size histogram, this batch only)', rows: sizeRows.length ? sizeRows : [{ 'batch size (steps)': '-', 'batched inferences': 0, share: '-' }] },
     { heading: 'Progress', rows: progress.length ? progress : [{ 's after create': '-', 'output lines': '-', 'error lines': '-', 'queue depth': '-' }] },
