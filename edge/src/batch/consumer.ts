@@ -60,9 +60,12 @@ export async function consumeBatchQueue(batch: MessageBatch<unknown>, env: Env):
       }, lineTimeoutMs);
     });
     try {
-      const outcome = await Promise.race([handleLine(env, store, msg, deadLetters ? 'dead_lettered' : message.attempts >= maxAttempts ? 'last' : 'retryable', abort.signal), deadline]);
+      const work = handleLine(env, store, msg, deadLetters ? 'dead_lettered' : message.attempts >= maxAttempts ? 'last' : 'retryable', abort.signal);
+      work.catch(() => {}); // an abandoned run's late failure is not an unhandled rejection
+      const outcome = await Promise.race([work, deadline]);
       if (outcome === 'timeout') {
         console.error('batch queue: line timed out, retrying', msg.batch_id, msg.line);
+        await store.bumpAttempts(msg.batch_id, msg.line).catch(() => {});
         message.retry({ delaySeconds: backoffSeconds(message.attempts, base) });
       } else if (outcome === 'retry') {
         await store.bumpAttempts(msg.batch_id, msg.line);
