@@ -145,6 +145,31 @@ async function breakdown(n: number, model: Awaited<ReturnType<typeof loadLocalMo
 }
 
 /**
+ * 16 steps per batch (16 generations in lock-step), each with its own context of `length`
+ * tokens, 10 steps: ms per batch with the padded key/value caches reused per batch composition
+ * (the default) and built on every step (batchCacheBytes 0, as before the reuse).
+ */
+async function batchedContext(length: number, reuse: Awaited<ReturnType<typeof loadLocalModel>>, rebuild: Awaited<ReturnType<typeof loadLocalModel>>): Promise<Row> {
+  const n = 16;
+  const contexts = Array.from({ length: n }, (_, i) => Array.from({ length: length - (i % 4) }, (_, j) => (j * 7 + i * 31) % 500));
+  const run = async (model: typeof reuse) => {
+    const d = model.denoiser;
+    const stepAt = (s: number) => contexts.map((context, i) => ({ context, noise: { seed: i, block: 0, step: s, steps: 10, estimate: null, blockLength: manifest.block_size }, selfCond: null }));
+    await d.denoise(stepAt(0)); // encodes the contexts
+    const t = { ...d.timing };
+    const t0 = performance.now();
+    for (let s = 1; s < 10; s++) await d.denoise(stepAt(s));
+    return { ms: (performance.now() - t0) / 9, prep: (d.timing.prepMs - t.prepMs) / 9, onnx: (d.timing.runMs - t.runMs) / 9 };
+  };
+  const a = await run(reuse);
+  const b = await run(rebuild);
+  return {
+    context: length, 'ms/batch (padding reused)': a.ms, 'prep ms (reused)': a.prep, 'onnx ms (reused)': a.onnx,
+    'ms/batch (padding every step)': b.ms, 'prep ms (every step)': b.prep, 'onnx ms (every step)': b.onnx,
+  };
+}
+
+/**
  * One step at a time with a context of `length` tokens: the same context step after step (hash
  * only, key/value cache hit: a generation's steady state), the same context again right after a
  * new context was encoded (the CPU caches then hold the encode's data, not the weights), and a
@@ -209,6 +234,11 @@ try {
     r[`onnx-only bound x vs ${levels[0]}`] = Number(b1['onnx ms/item']) / Number(r['onnx ms/item']);
   }
 
+  const rebuild = await loadLocalModel(values.model!, parseProviders(values.providers), { batchCacheBytes: 0 });
+  const batched: Row[] = [];
+  for (const len of [32, Math.min(512, manifest.max_context)]) batched.push(await batchedContext(len, local, rebuild));
+  for (const r of batched) r['reused vs 32'] = Number(r['ms/batch (padding reused)']) / Number(batched[0]['ms/batch (padding reused)']);
+
   const contexts: Row[] = [];
   for (const len of [8, 32, 128, 512].filter((l) => l <= manifest.max_context)) contexts.push(await contextLatency(len));
   const c32 = contexts.find((r) => r.context === 32);
@@ -227,6 +257,11 @@ try {
       heading: `Where the time goes: the fused loop in one process (${MODEL.name}, lock-step generations)`,
       rows: split,
       note: 'onnx ms: inside session.run of the denoiser graph (onnxruntime uses every core); input prep: noise regeneration, self-conditioning and padded caches for the batch; loop JS + waits: everything else per item-step (the engine loop: wire-form compaction, top-p projection, argmax; batcher waits). "onnx-only bound" is the speed-up batching could give if every JavaScript cost were zero: onnx ms per item at one generation over onnx ms per item at n.',
+    },
+    {
+      heading: `Context length in a batch: 16 lock-step generations, one context each (${MODEL.name}, in one process)`,
+      rows: batched,
+      note: 'Contexts of length, length-1, length-2, length-3 tokens (padded to the longest, masked). prep ms: building the batch inputs, padded key/value caches included; onnx ms: inside the denoiser graph. "padding every step" disables the reuse of padded caches per batch composition (batchCacheBytes 0), as the worker did before.',
     },
     { heading: 'Context length: step latency (median of 30 single steps)', rows: contexts, note: 'steady: the same context step after step, as in a generation (hash only, key/value cache hit); onnx ms (steady): time inside the denoiser graph per such step. after an encode: the cached context again right after a new context of the same length was encoded. uncached: a new context each step (tokens sent and encoded).' },
   ], `npm run bench:worker -- ${process.argv.slice(2).join(' ')}`.trim());
