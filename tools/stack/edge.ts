@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { bin, ROOT } from './paths';
 import { spawnGroup, waitFor, type GroupProcess } from './process-group';
@@ -18,12 +19,31 @@ export async function applyMigrations(persistTo: string, timeoutMs: number): Pro
   }
 }
 
+/**
+ * Bundles the edge Worker once into `outDir` (index.js), as `wrangler deploy --dry-run` would
+ * upload it (no network). `wrangler dev` serving that file does not reload when a source changes.
+ */
+export async function bundleEdge(outDir: string, timeoutMs: number): Promise<void> {
+  try {
+    await promisify(execFile)(bin('wrangler'), ['deploy', '--dry-run', '--outdir', outDir], { cwd: ROOT, env: WRANGLER_ENV, timeout: timeoutMs });
+  } catch (err) {
+    const e = err as Error & { stdout?: string; stderr?: string };
+    throw new Error(`wrangler deploy --dry-run (bundling the edge) failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`);
+  }
+}
+
 export interface EdgeOptions {
   port: number;
   inspectorPort: number;
   persistTo: string;
   /** Worker vars (ADMIN_SECRET, GPU_WORKERS, …), passed with --var. */
   vars: Record<string, string>;
+  /**
+   * Serve the bundle bundleEdge() wrote here (`--no-bundle`) instead of the watched sources: an
+   * edit of any source the edge imports reloads `wrangler dev`, and a reload abandons the queue
+   * delivery that is running, which stalls the local queue for good.
+   */
+  bundleDir?: string;
 }
 
 export interface EdgeProcess extends GroupProcess {
@@ -36,7 +56,7 @@ export interface EdgeProcess extends GroupProcess {
 export function startEdge(opts: EdgeOptions): EdgeProcess {
   const vars = Object.entries(opts.vars).flatMap(([k, v]) => ['--var', `${k}:${v}`]);
   const group = spawnGroup('wrangler dev', bin('wrangler'), [
-    'dev', '--local', '--ip', '127.0.0.1', '--port', String(opts.port), '--inspector-port', String(opts.inspectorPort), '--persist-to', opts.persistTo,
+    'dev', ...(opts.bundleDir ? [join(opts.bundleDir, 'index.js'), '--no-bundle'] : []), '--local', '--ip', '127.0.0.1', '--port', String(opts.port), '--inspector-port', String(opts.inspectorPort), '--persist-to', opts.persistTo,
     '--show-interactive-dev-session=false', '--log-level', 'warn', ...vars,
   ], { cwd: ROOT, env: WRANGLER_ENV });
   const url = `http://127.0.0.1:${opts.port}`;

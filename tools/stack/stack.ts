@@ -1,6 +1,6 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { applyMigrations, createApiKey, startEdge, type EdgeProcess } from './edge';
+import { applyMigrations, bundleEdge, createApiKey, startEdge, type EdgeProcess } from './edge';
 import type { LocalBundle } from './models';
 import { assertPortFree, freePort, portOrFree } from './ports';
 import { s3WorkerEnv, startS3, type StackS3 } from './s3';
@@ -33,6 +33,12 @@ export interface LocalStackOptions {
   ports: LocalStackPorts;
   /** Extra worker environment (e.g. SSD2_PROVIDERS, WORKER_BATCH_WINDOW_MS); an empty value removes a variable. */
   workerEnv?: Record<string, string>;
+  /**
+   * Bundle the edge once and serve that (no reload when a source changes; a reload abandons a
+   * running batch-queue delivery and stalls the local queue). For benchmarks and long tests in a
+   * working tree others edit; `npm start` keeps the hot reload.
+   */
+  frozenEdge?: boolean;
   /** Extra edge vars (passed to wrangler dev with --var). */
   edgeVars?: Record<string, string>;
   adminSecret?: string;
@@ -131,9 +137,11 @@ export class LocalStack {
 
       const persistTo = join(opts.stateDir, 'wrangler');
       const edgeReady = (async () => {
-        await applyMigrations(persistTo, readyMs);
+        const bundleDir = opts.frozenEdge ? join(opts.stateDir, 'edge-bundle') : undefined;
+        await Promise.all([applyMigrations(persistTo, readyMs), bundleDir ? bundleEdge(bundleDir, readyMs) : undefined]);
         this.check();
         this.edge = startEdge({
+          bundleDir,
           port: edgePort,
           inspectorPort,
           persistTo,
