@@ -139,6 +139,7 @@ const stack = new LocalStack({
   // A line stuck for a minute is aborted and retried (the consumer's deadline; 300 s by default).
   edgeVars: { DEFAULT_RATE_LIMIT_PER_MINUTE: '100000', BATCH_CONCURRENCY: String(CONCURRENCY), BATCH_LINE_TIMEOUT_SECONDS: '60', PRICES: JSON.stringify(PRICES) },
   readyTimeoutMs: 180_000,
+  frozenEdge: true, // others edit this tree: a source edit would reload wrangler dev and stall the batch
   log: say,
 });
 

@@ -39,6 +39,7 @@ beforeAll(async () => {
     // 6 deliveries (wrangler.toml's max_retries 5 + 1), retried after 2, 4, 8, 16, 32 s: about a minute of downtime is ridden out.
     edgeVars: { DEFAULT_RATE_LIMIT_PER_MINUTE: '100000', BATCH_CONCURRENCY: '4', BATCH_MAX_ATTEMPTS: '6', BATCH_RETRY_BASE_SECONDS: '2' },
     readyTimeoutMs: 180_000,
+    frozenEdge: true, // others edit this tree: a source edit would reload wrangler dev mid-batch
   });
   await stack.start();
 }, 300_000);
