@@ -28,6 +28,8 @@ const HELP = `usage: npm run generate -- --prompt TEXT [options]
   --max-tokens N         length budget (default 100)
   --block-size N         tokens per block (default: the model's)
   --early-stop K         stop a block after K unchanged steps, 0 = off (default 5)
+  --early-stop-confidence P  count a step only when every position's top token has
+                         probability >= P (default 0.5)
   --min-tokens N         suppress end-of-text until N tokens were generated (default 0)
   --providers LIST       onnxruntime providers to try in order (default cpu)`;
 
@@ -44,7 +46,7 @@ async function main() {
       prompt: { type: 'string' }, model: { type: 'string', default: DEFAULT_MODEL }, variant: { type: 'string', multiple: true },
       'user-model': { type: 'string' }, 'private-context': { type: 'string' }, lambda: { type: 'string' }, steps: { type: 'string' },
       'top-p': { type: 'string' }, projection: { type: 'string' }, seed: { type: 'string' }, 'max-tokens': { type: 'string' },
-      'block-size': { type: 'string' }, 'early-stop': { type: 'string' }, 'min-tokens': { type: 'string' }, providers: { type: 'string', default: 'cpu' },
+      'block-size': { type: 'string' }, 'early-stop': { type: 'string' }, 'early-stop-confidence': { type: 'string' }, 'min-tokens': { type: 'string' }, providers: { type: 'string', default: 'cpu' },
       chat: { type: 'boolean', default: false }, context: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -77,7 +79,7 @@ async function main() {
       prompt, userContext: user && values['private-context'] ? user.codec.encode(privateContextPrefix(values['private-context'])) : undefined,
       steps, maxTokens, blockSize, topP: num('top-p', values['top-p']), seed: num('seed', values.seed),
       lambda: num('lambda', values.lambda), projection: values.projection as 'sample' | undefined,
-      earlyStopPatience: num('early-stop', values['early-stop']), minTokens: num('min-tokens', values['min-tokens']), stepEvents: true,
+      earlyStopPatience: num('early-stop', values['early-stop']), earlyStopConfidence: num('early-stop-confidence', values['early-stop-confidence']), minTokens: num('min-tokens', values['min-tokens']), stepEvents: true,
     },
   );
   let saved = 0;

@@ -1,22 +1,44 @@
+import type { BlockLogits } from './types';
+
 /**
  * Early stopping (our rule; SSD-2 names the idea but not the rule): a block's loop ends once the
- * argmax tokens of the mixed logits have been identical for `patience` consecutive steps; those
- * tokens are final. patience 0 disables it.
+ * argmax tokens of the mixed logits have been identical for `patience` consecutive steps while
+ * the model is confident of them (every position's top probability at least `minConfidence`);
+ * those tokens are final. patience 0 disables it.
+ * Why the confidence gate: at high noise a weak model predicts the unigram distribution, whose
+ * argmax ("the" everywhere) is just as stable, so stability alone ends blocks before any text forms.
  */
 export class ArgmaxStability {
   private previous: number[] | null = null;
   private unchanged = 0;
-  constructor(private readonly patience: number) {}
+  constructor(private readonly patience: number, private readonly minConfidence = 0) {}
 
-  /** Feed this step's argmax; returns how many positions changed and whether the block is settled. */
-  observe(tokens: readonly number[]): { changed: number; settled: boolean } {
+  /** Feed this step's argmax (and the logits it came from); returns how many positions changed and whether the block is settled. */
+  observe(tokens: readonly number[], logits?: BlockLogits): { changed: number; settled: boolean } {
     let changed = tokens.length;
     if (this.previous) {
       changed = 0;
       for (let i = 0; i < tokens.length; i++) if (tokens[i] !== this.previous[i]) changed++;
     }
-    this.unchanged = this.previous && changed === 0 ? this.unchanged + 1 : 0;
+    // The confidence costs one pass over the logits, so it is computed only when it decides.
+    const stable = this.previous !== null && changed === 0 && (this.minConfidence <= 0 || !logits || leastTopProbability(logits) >= this.minConfidence);
+    this.unchanged = stable ? this.unchanged + 1 : 0;
     this.previous = [...tokens];
     return { changed, settled: this.patience > 0 && this.unchanged >= this.patience };
   }
+}
+
+/** The smallest, over positions, of the softmax probability of the position's top token. */
+export function leastTopProbability(logits: BlockLogits): number {
+  const { data, vocabSize, length } = logits;
+  let least = 1;
+  for (let p = 0; p < length; p++) {
+    const row = data.subarray(p * vocabSize, (p + 1) * vocabSize);
+    let max = -Infinity;
+    for (let v = 0; v < vocabSize; v++) if (row[v] > max) max = row[v];
+    let sum = 0;
+    for (let v = 0; v < vocabSize; v++) sum += Math.exp(row[v] - max);
+    least = Math.min(least, 1 / sum);
+  }
+  return least;
 }

@@ -80,7 +80,7 @@ export async function* generate(models: GenerationModels, request: GenerationReq
       break;
     }
     const userCtx = user ? [...userPrefix, ...context] : [];
-    const stability = new ArgmaxStability(opts.earlyStopPatience);
+    const stability = new ArgmaxStability(opts.earlyStopPatience, opts.earlyStopConfidence);
     let estimate: Estimate | null = null;
     let coreSelf: BlockLogits | null = null;
     let userSelf: BlockLogits | null = null;
@@ -101,7 +101,7 @@ export async function* generate(models: GenerationModels, request: GenerationReq
       const userOut = userLogits?.[0];
       const mixed = suppressEarlyEos(userOut ? mixLogits(coreLogits, userOut, lambdaAt(opts.lambda, step, opts.steps)) : coreLogits, main.eosTokenId, opts.minTokens - output.length);
       const argmax = argmaxTokens(mixed);
-      const { changed, settled } = stability.observe(argmax);
+      const { changed, settled } = stability.observe(argmax, mixed);
       run = step + 1;
       if (request.stepEvents) yield { type: 'step', block, step, steps: opts.steps, fraction, model: core.info.name, argmax, changed };
       if (settled || step === opts.steps - 1) {

@@ -17,6 +17,8 @@ export const GenerateOptionsSchema = z.object({
   lambda: z.union([lambdaValue, z.array(lambdaValue).min(1), z.object({ start: lambdaValue, end: lambdaValue })]).default(0.5),
   /** Steps of unchanged argmax that end a block early; 0 runs every step. */
   earlyStopPatience: z.number().int().min(0).default(5),
+  /** Early stopping counts a step only when every position's top token has at least this probability. */
+  earlyStopConfidence: z.number().min(0).max(1).default(0.5),
   stopAtEos: z.boolean().default(true),
   /** EOS is suppressed until this many tokens have been generated (a logits processor). */
   minTokens: z.number().int().min(0).default(0),
