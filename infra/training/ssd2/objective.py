@@ -29,7 +29,7 @@ def diffusion_loss(model, batch, generator, t_range=(0.0, 1.0), self_cond_prob=0
         if use.numel():
             with torch.no_grad():
                 self_cond[use] = model.forward_train(ids[use], key_valid[use], block_start[use], block_valid[use],
-                                                     w[use], None, timestep[use])
+                                                     w[use], None, timestep[use]).to(self_cond.dtype)
     logits = model.forward_train(ids, key_valid, block_start, block_valid, w, self_cond, timestep)
     mask = block_valid.repeat_interleave(B, dim=1).float() * torch.gather(weight, 1, pos.reshape(n, nb * B))
     ce = F.cross_entropy(logits.reshape(-1, cfg.vocab_size), targets.reshape(-1), reduction="none")
