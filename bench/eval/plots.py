@@ -20,13 +20,17 @@ def main():
         fig, ax = plt.subplots(figsize=(6, 3.5))
         for path in runs:
             rows = [json.loads(l) for l in open(path) if l.strip()]
-            ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], label=os.path.basename(path).replace(".loss.jsonl", ""))
-        ax.set_xlabel("step"), ax.set_ylabel("training loss"), ax.set_title("Training loss"), ax.legend()
+            ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], linewidth=0.8, label=os.path.basename(path).replace(".loss.jsonl", ""))
+        ax.set_xlabel("step"), ax.set_ylabel("training loss"), ax.set_title("Training loss"), ax.legend(fontsize=7, ncol=2)
         fig.tight_layout(), fig.savefig(os.path.join(out, "loss.png"), dpi=110), written.append("loss.png")
     if results.get("f1ByLambda"):
         pts = results["f1ByLambda"]
         fig, ax = plt.subplots(figsize=(5, 3.2))
-        ax.plot([p["lambda"] for p in pts], [p["f1"] for p in pts], marker="o")
+        ax.plot([p["lambda"] for p in pts], [p["f1"] for p in pts], marker="o", label="diffusion (SSD-2)")
+        if results.get("arF1ByLambda"):
+            ar = results["arF1ByLambda"]
+            ax.plot([p["lambda"] for p in ar], [p["f1"] for p in ar], marker="s", label="autoregressive baseline")
+            ax.legend()
         ax.set_xlabel("λ (user model weight)"), ax.set_ylabel("answer F1"), ax.set_title("Context QA: F1 against λ")
         fig.tight_layout(), fig.savefig(os.path.join(out, "f1-lambda.png"), dpi=110), written.append("f1-lambda.png")
     if results.get("steps"):

@@ -11,6 +11,7 @@ import { instructionPrompt, privateContextPrefix } from '../../shared/prompt/ins
 import { loadLocalModel, type LocalModel } from '../../worker-gpu/src/runtime/local-model';
 import { pythonExecutable } from '../../infra/training/python';
 import { distinctN, shuffleWords, tokenF1, TrigramModel } from './metrics';
+import { CausalLm, generateCausal, type CausalRequest } from './causal-lm';
 import { markdownTable, type Row } from '../lib/table';
 
 const { values } = parseArgs({
@@ -19,6 +20,8 @@ const { values } = parseArgs({
     core: { type: 'string', default: 'models/core' },
     variant: { type: 'string', default: 'models/core-hi' },
     user: { type: 'string', default: 'models/user' },
+    'core-ar': { type: 'string', default: 'models/baselines/core-ar' },
+    'user-ar': { type: 'string', default: 'models/baselines/user-ar' },
     data: { type: 'string', default: 'models/eval-data' },
     out: { type: 'string', default: 'models/EVAL.md' },
   },
@@ -31,6 +34,13 @@ mkdirSync(outDir, { recursive: true });
 
 const [core, variant, user] = await Promise.all([values.core!, values.variant!, values.user!].map((d) => loadLocalModel(d)));
 const codec = core.codec;
+// The autoregressive baselines (same network, data and tokenizer), where they were exported.
+const baselines = existsSync(join(values['core-ar']!, 'manifest.json')) && existsSync(join(values['user-ar']!, 'manifest.json'))
+  ? { core: await CausalLm.load(values['core-ar']!), user: await CausalLm.load(values['user-ar']!) }
+  : null;
+for (const [flag, lm] of [['core-ar', baselines?.core], ['user-ar', baselines?.user]] as const) {
+  if (lm && lm.manifest.vocab_size !== core.bundle.manifest.vocab_size) throw new Error(`--${flag}: vocabulary of ${lm.manifest.vocab_size} tokens, the core's is ${core.bundle.manifest.vocab_size}`);
+}
 const lines = (f: string) => readFileSync(join(values.data!, f), 'utf8').split('\n').filter((l) => l.trim());
 const valText = lines('general.val.txt');
 const testText = lines('general.test.txt');
@@ -90,8 +100,17 @@ async function continuations(models: { core: Denoiser | Denoiser[] }, n: number,
 }
 const gen = await continuations({ core: core.denoiser }, N.fluency);
 results.samples = gen.texts.slice(0, 5).map((t, i) => ({ prompt: prompts[i], continuation: t }));
+const arTexts: string[] = [];
+if (baselines) {
+  for (let i = 0; i < N.fluency; i++) {
+    const tokens = await generateCausal({ core: baselines.core }, { prompt: codec.encode(prompts[i]), maxTokens: base.maxTokens!, projection: 'sample', topP: base.topP, seed: i });
+    arTexts.push(codec.decode(tokens).replace(/\s+/g, ' ').trim());
+  }
+  results.arSamples = arTexts.slice(0, 3).map((t, i) => ({ prompt: prompts[i], continuation: t }));
+}
 const fluencyRows: Row[] = [
   { text: `generated (core, ${N.fluency} continuations)`, 'trigram ppl': trigram.perplexity(gen.texts), 'distinct-2': distinctN(gen.texts) },
+  ...(baselines ? [{ text: `generated (autoregressive baseline core-ar, same size and data, top-p ${base.topP})`, 'trigram ppl': trigram.perplexity(arTexts), 'distinct-2': distinctN(arTexts) }] : []),
   { text: 'held-out human text', 'trigram ppl': trigram.perplexity(human.slice(0, N.fluency)), 'distinct-2': distinctN(human.slice(0, N.fluency)) },
   { text: 'held-out human text, words shuffled', 'trigram ppl': trigram.perplexity(shuffleWords(human.slice(0, N.fluency))), 'distinct-2': distinctN(shuffleWords(human.slice(0, N.fluency))) },
 ];
@@ -131,7 +150,46 @@ for (const lambda of [0.25, 0.5, 0.75]) {
   if (lambda === 0.5) results.qaExamples = qaRows.slice(0, 3).map((row, i) => ({ question: row.instruction, gold: row.response, core: coreAlone.answers[i], collaboration: r.answers[i] }));
 }
 f1ByLambda.push({ lambda: 1, f1: (await qa({ core: core.denoiser, user: user.denoiser }, 1)).f1 });
-sections.push({ heading: `Collaboration on context QA (${N.qa} held-out Jargon File questions; token F1 against the first sentence of the definition)`, rows: qaRowsOut, note: 'The autoregressive-collaboration baseline of the issue is not implemented yet (see the closing note).' });
+
+/** The same questions decoded token by token by the autoregressive baselines (greedy, as above). */
+async function arQa(lambda: number | null, userAlone = false) {
+  let f1 = 0;
+  const answers: string[] = [];
+  for (const row of qaRows) {
+    const prompt = codec.encode(instructionPrompt({ instruction: row.instruction }));
+    const room = baselines!.user.manifest.max_positions - prompt.length - 50;
+    const secret = codec.encode(privateContextPrefix(row.context)).slice(0, Math.max(0, room));
+    const request: CausalRequest = { prompt: userAlone ? [...secret, ...prompt] : prompt, maxTokens: 50, projection: 'greedy' };
+    const tokens = userAlone
+      ? await generateCausal({ core: baselines!.user }, request)
+      : await generateCausal(lambda === null ? { core: baselines!.core } : { core: baselines!.core, user: baselines!.user }, { ...request, userContext: secret, lambda: lambda ?? 0 });
+    const answer = codec.decode(tokens).split('\n')[0].trim();
+    answers.push(answer);
+    f1 += tokenF1(answer, row.response);
+  }
+  return { f1: f1 / qaRows.length, answers };
+}
+const arF1ByLambda: { lambda: number; f1: number }[] = [];
+if (baselines) {
+  const arCore = await arQa(null);
+  qaRowsOut.push({ setting: 'AR baseline: core alone (no context)', λ: '-', F1: arCore.f1 });
+  qaRowsOut.push({ setting: 'AR baseline: user alone (with private context)', λ: '-', F1: (await arQa(null, true)).f1 });
+  arF1ByLambda.push({ lambda: 0, f1: arCore.f1 });
+  for (const lambda of [0.25, 0.5, 0.75]) {
+    const r = await arQa(lambda);
+    qaRowsOut.push({ setting: 'AR baseline: core + user (token-by-token collaboration)', λ: lambda, F1: r.f1 });
+    arF1ByLambda.push({ lambda, f1: r.f1 });
+  }
+  arF1ByLambda.push({ lambda: 1, f1: (await arQa(1)).f1 });
+  results.arF1ByLambda = arF1ByLambda;
+}
+const gain = (pts: { lambda: number; f1: number }[]) => Math.max(...pts.filter((p) => p.lambda > 0 && p.lambda < 1).map((p) => p.f1)) / Math.max(pts[0].f1, 1e-9);
+results.collaborationGain = { diffusion: gain(f1ByLambda), autoregressive: baselines ? gain(arF1ByLambda) : null };
+sections.push({
+  heading: `Collaboration on context QA (${N.qa} held-out Jargon File questions; token F1 against the first sentence of the definition)`,
+  rows: qaRowsOut,
+  note: `Best core+user F1 over core-alone F1 (λ in 0.25/0.5/0.75): diffusion ${gain(f1ByLambda).toFixed(2)}x${baselines ? `, autoregressive ${gain(arF1ByLambda).toFixed(2)}x` : ''}. The AR baseline is the same network trained by the same script on the same data with a causal objective (models/baselines/), decoded greedily token by token, mixing log-probabilities with the same λ.`,
+});
 results.qa = qaRowsOut;
 results.f1ByLambda = f1ByLambda;
 log('QA done');
@@ -151,20 +209,22 @@ sections.push({ heading: `Ablations (${N.ablation} prompts / questions each, 50 
 results.ablations = ablationRows;
 log('ablations done');
 
-// 5. Quality against steps.
+// 5. Quality against steps (the 50-step point is the default ablation above: same prompts, same settings).
 const stepsRows: Row[] = [];
-for (const steps of quick ? [5, 10] : [10, 25, 50]) {
+const fullSteps = ablationRows[0];
+for (const steps of quick ? [5, 10] : [10, 25]) {
   const flu = await continuations({ core: core.denoiser }, N.ablation, { steps });
   const q = await qa({ core: core.denoiser, user: user.denoiser }, 0.5, { steps }, false, N.ablation);
   stepsRows.push({ steps, 'fluency ppl': trigram.perplexity(flu.texts), 'QA F1 (λ=0.5)': q.f1, 'steps run': flu.stepsRun });
 }
+if (!quick) stepsRows.push({ steps: 50, 'fluency ppl': fullSteps['fluency ppl'], 'QA F1 (λ=0.5)': fullSteps['QA F1 (λ=0.5)'], 'steps run': fullSteps['steps run (fluency)'] });
 sections.push({ heading: 'Quality against denoising steps per block', rows: stepsRows });
 results.steps = stepsRows;
 log('steps sweep done');
 
 // Pictures (matplotlib), then the report.
 writeFileSync(join(outDir, 'eval.json'), JSON.stringify(results, null, 2));
-const runs = ['core', 'core-sft', 'core-hi', 'user', 'user-sft'].map((r) => join('models', 'training-logs', `${r}.loss.jsonl`)).filter(existsSync);
+const runs = ['core', 'core-sft', 'core-hi', 'user', 'user-sft', 'core-ar', 'core-ar-sft', 'user-ar', 'user-ar-sft'].map((r) => join('models', 'training-logs', `${r}.loss.jsonl`)).filter(existsSync);
 const plot = spawnSync(pythonExecutable(), ['bench/eval/plots.py', join(outDir, 'eval.json'), outDir, ...runs], { encoding: 'utf8' });
 const pictures = plot.status === 0 ? plot.stdout.trim().split('\n').filter(Boolean) : [];
 if (plot.status !== 0) console.error(`plots skipped: ${plot.stderr.trim().split('\n').at(-1)}`);
@@ -175,6 +235,7 @@ const md = [
   ...sections.flatMap((s) => [`## ${s.heading}`, '', markdownTable(s.rows), '', ...(s.note ? [s.note, ''] : [])]),
   '## Samples', '',
   ...(results.samples as { prompt: string; continuation: string }[]).map((s) => `- **${s.prompt}** ${s.continuation}`), '',
+  ...((results.arSamples as { prompt: string; continuation: string }[] | undefined) ?? []).map((s) => `- AR baseline: **${s.prompt}** ${s.continuation}`), '',
   ...((results.qaExamples as { question: string; gold: string; core: string; collaboration: string }[] | undefined) ?? []).flatMap((e) => [`- ${e.question} — gold: "${e.gold}" · core: "${e.core}" · core+user: "${e.collaboration}"`]), '',
   ...pictures.map((p) => `![${p}](eval/${p})`), '',
 ].join('\n');
