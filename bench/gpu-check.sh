@@ -7,9 +7,12 @@
 #   here (npm, registry):   bash bench/gpu-check.sh prepare
 #        builds .gpu-cuda/ (../shared/gpu/prepare-cuda.sh) and bundles the worker and the
 #        benchmark into .gpu-cuda/base/app/ (esbuild; onnxruntime-node stays external).
-#   there, from the project root, one copy at a time (see prepare-cuda.sh):
-#        4 x: bring .gpu-cuda/stage.sh + .gpu-cuda/partN, run  bash .gpu-cuda/stage.sh
-#        then bring .gpu-cuda/base, run                      bash bench/gpu-check.sh run
+#   there, from the project root, one copy at a time (see prepare-cuda.sh). A copy carries the
+#   whole repository too (17 MiB with the bundled models) and at most 64 MiB in all, so `prepare`
+#   re-splits the 230 MB library into five 44 MiB parts:
+#        5 x: bring .gpu-cuda/stage5.sh + .gpu-cuda/split/partN, run  bash .gpu-cuda/stage5.sh
+#        then bring .gpu-cuda/base, run                              bash bench/gpu-check.sh run
+#   (one after the other without a pause: the machine keeps /tmp only while it stays busy)
 #        results: bench/results/worker-gpu-{cuda,webgpu,cpu}.md (copy them back, put the numbers
 #        in the README beside the CPU ones).
 set -euo pipefail
@@ -20,6 +23,18 @@ MODEL=${MODEL:-models/tiny-core}
 case "${1:-}" in
   prepare)
     bash ../shared/gpu/prepare-cuda.sh
+    if [ ! -f .gpu-cuda/split/part4/p4 ]; then
+      cat .gpu-cuda/part1/part0 .gpu-cuda/part2/part1 .gpu-cuda/part3/part2 .gpu-cuda/part4/part3 > .gpu-cuda/all.so
+      mkdir -p .gpu-cuda/split && (cd .gpu-cuda/split && split -b 46000000 -d -a 1 ../all.so p && for i in 0 1 2 3 4; do mkdir -p part$i && mv p$i part$i/; done)
+      rm .gpu-cuda/all.so
+    fi
+    cat > .gpu-cuda/stage5.sh <<'EOS'
+# Copies the part that came along into /tmp/gpu-stage; after the fifth, rebuilds the four parts setup.sh expects.
+mkdir -p /tmp/gpu-stage && cp .gpu-cuda/split/part*/p* /tmp/gpu-stage/ && ls /tmp/gpu-stage
+if [ -f /tmp/gpu-stage/p0 ] && [ -f /tmp/gpu-stage/p4 ] && [ ! -f /tmp/gpu-stage/part3 ]; then
+  cat /tmp/gpu-stage/p[0-4] > /tmp/gpu-stage/all && (cd /tmp/gpu-stage && split -b 60000000 -d -a 1 all part && rm all p[0-4])
+fi
+EOS
     mkdir -p "$APP"
     # ESM bundles still call require() for Node built-ins inside CommonJS dependencies.
     banner="import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);"

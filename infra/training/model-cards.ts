@@ -3,19 +3,22 @@
  * recorded by export.py), the stage definitions of train-models.ts and the data manifest.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
-import { STAGES } from './train-models';
+import { exportDir, STAGES } from './train-models';
 
 const read = (p: string) => JSON.parse(readFileSync(p, 'utf8'));
 const data = existsSync('models/eval-data/data-manifest.json') ? read('models/eval-data/data-manifest.json') : null;
 
-const cards = ['core', 'core-hi', 'user', 'tiny-core']
-  .filter((name) => existsSync(`models/${name}/manifest.json`))
+const dirOf = (name: string) => {
+  const stage = STAGES.find((s) => s.export?.name === name);
+  return stage ? exportDir(stage) : `models/${name}`;
+};
+const cards = ['core', 'core-hi', 'user', 'core-ar', 'user-ar', 'tiny-core']
+  .filter((name) => existsSync(`${dirOf(name)}/manifest.json`))
   .map((name) => {
-    const m = read(`models/${name}/manifest.json`);
+    const m = read(`${dirOf(name)}/manifest.json`);
     const a = m.architecture;
     const t = m.training ?? {};
-    const bytes = m.files.reduce((s: number, f: { bytes: number }) => s + f.bytes, 0);
+    const bytes = (m.files ?? []).reduce((s: number, f: { bytes: number }) => s + f.bytes, 0);
     const stages = STAGES.filter((s) => s.export?.name === name);
     const chain: string[] = [];
     for (let s = stages[0]; s; ) {
@@ -25,30 +28,37 @@ const cards = ['core', 'core-hi', 'user', 'tiny-core']
     }
     const logs = chain.map((stage) => {
       const path = `models/training-logs/${stage}.loss.jsonl`;
-      if (!existsSync(path)) return `| ${stage} | - | - | - |`;
+      const budget = STAGES.find((s) => s.name === stage)!.minutes.gpu;
+      if (!existsSync(path)) return `| ${stage} | ${budget} | - | - | - | - |`;
       const rows = readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
       const last = rows.at(-1);
-      return `| ${stage} | ${last.step} | ${last.tokens_seen} | ${last.loss.toFixed(3)}${last.val_loss ? ` (val ${last.val_loss.toFixed(3)})` : ''} |`;
+      const vals = rows.filter((r) => r.val_loss !== undefined);
+      const best = vals.length ? vals.reduce((a, b) => (b.val_loss < a.val_loss ? b : a)) : null;
+      return `| ${stage} | ${budget} | ${last.step} | ${last.tokens_seen} | ${last.loss.toFixed(3)} | ${best ? `${best.val_loss.toFixed(3)} at step ${best.step} (exported / next stage's start)` : '-'} |`;
     });
+    const baseline = m.format === 'causal-lm-baseline';
+    const bytes2 = baseline ? ['lm.onnx', 'tokenizer.json'].reduce((sum, f) => sum + readFileSync(`${dirOf(name)}/${f}`).byteLength, 0) : bytes;
     return [
       `## ${name}`, '',
-      `Role **${m.role}** · ${(a.parameters / 1e6).toFixed(2)} M parameters (${a.layers} layers × ${a.hidden} hidden, ${a.heads} heads, FFN ${a.ffn}) · vocabulary ${m.vocab_size} · block ${m.block_size} · context ${m.max_context} tokens · t/T range (${m.timestep_range.join(', ')}] · self-conditioning ${m.self_conditioning ? 'yes' : 'no'} · weights stored as ${a.dtype} (${(bytes / 2 ** 20).toFixed(1)} MiB on disk).`, '',
+      baseline
+        ? `**Autoregressive baseline** (evaluation only, \`${dirOf(name)}/lm.onnx\`, not a servable bundle): the same network as the ${name.replace('-ar', '')} model trained by the same script on the same data with \`--objective causal-lm\` · ${(a.parameters / 1e6).toFixed(2)} M parameters in use (${a.layers} layers × ${a.hidden} hidden, ${a.heads} heads, FFN ${a.ffn}; the diffusion model's extra simplex input layer is absent) · weights stored as ${a.dtype} (${(bytes2 / 2 ** 20).toFixed(1)} MiB on disk).`
+        : `Role **${m.role}** · ${(a.parameters / 1e6).toFixed(2)} M parameters (${a.layers} layers × ${a.hidden} hidden, ${a.heads} heads, FFN ${a.ffn}) · vocabulary ${m.vocab_size} · block ${m.block_size} · context ${m.max_context} tokens · t/T range (${m.timestep_range.join(', ')}] · self-conditioning ${m.self_conditioning ? 'yes' : 'no'} · weights stored as ${a.dtype} (${(bytes / 2 ** 20).toFixed(1)} MiB on disk).`, '',
       name === 'tiny-core'
         ? 'A placeholder that proves the pipeline: `npm run train:tiny -- --steps 800 --hidden 96` on `tests/fixtures/tiny-corpus.txt` (20 lines), 513-token tokenizer.'
-        : `Trained by \`npm run prepare:data && npm run train:models\` (stages ${chain.join(' → ')}; \`infra/training/train-models.ts\` lists every flag). Final stage: ${t.step ?? '?'} steps, ${t.tokens_seen ?? '?'} tokens, ${((t.elapsed_s ?? 0) / 60).toFixed(1)} min, final training loss ${t.final_loss?.toFixed?.(3) ?? '?'}${t.val_loss ? `, validation loss ${t.val_loss.toFixed(3)}` : ''}.`,
+        : `Stages ${chain.join(' → ')} (\`infra/training/train-models.ts\` lists every flag). Final stage: ${t.step ?? '?'} steps, ${t.tokens_seen ?? '?'} tokens, ${((t.elapsed_s ?? 0) / 60).toFixed(1)} min, final training loss ${t.final_loss?.toFixed?.(3) ?? '?'}${t.val_loss ? `, validation loss ${t.val_loss.toFixed(3)}` : ''}.`,
       '',
-      ...(name === 'tiny-core' ? [] : ['| stage | steps | tokens seen | last logged loss |', '| --- | --- | --- | --- |', ...logs, '']),
+      ...(name === 'tiny-core' ? [] : ['| stage | GPU budget (min) | steps | tokens seen | last logged training loss | best validation loss (general val text) |', '| --- | --- | --- | --- | --- | --- |', ...logs, '']),
     ].join('\n');
   });
 
 const sources = data
   ? ['| source | package | licence | used for |', '| --- | --- | --- | --- |', ...data.sources.map((s: Record<string, string>) => `| ${s.id} | ${s.package} | ${s.licence} | ${s.use} |`), '',
-     `Documents by source after deduplication: ${Object.entries(data.documents_by_source).map(([k, v]) => `${k} ${v}`).join(', ')}. Tokenizer: ${data.vocab_size} tokens (GPT-2's byte-level BPE cut to its first ${data.vocab_size - 257} merges, plus <|endoftext|>).`]
+     `Documents by source after deduplication: ${Object.entries(data.documents_by_source).map(([k, v]) => `${k} ${v}`).join(', ')}. Tokenizer: a byte-level BPE of ${data.vocab_size} tokens (<|endoftext|> = ${data.eos_token_id}) trained on the training split (general text, Jargon File, instruction rows) with Hugging Face \`tokenizers\` (infra/data/train_tokenizer.py), read by @huggingface/tokenizers at serving time.`]
   : ['(run `npm run prepare:data` and `npm run train:models`)'];
 
 const md = [
   '# Bundled models', '',
-  `Hardware: trained on CPU only (${cpus().length} cores, ${cpus()[0]?.model}), PyTorch ${'1.13 (Debian)'}, no GPU was lent to this task. Smaller models that really trained, within the session's time; quality is measured in [EVAL.md](EVAL.md).`, '',
+  'Hardware: one NVIDIA H100 80GB (PyTorch 2.11, CUDA 13, bf16 autocast), lent for 15 minutes in all. `npm run prepare:data && npm run train:models -- --gpu-plan .gpu-train` wrote a script and the tokenized data; `bash .gpu-train/run.sh OUT` ran the four chains (core, user, core-ar, user-ar) side by side on the one GPU (about 5 minutes of wall time each run), the weights came back as float16 .npz files and `npm run train:models -- --import OUT --export-only` exported them here (PyTorch 1.13, CPU). The autoregressive chains come from the first run; the diffusion chains failed in it (a bf16 dtype bug, fixed) and come from a second run with the core chain\'s budgets cut to 3 / 1 / 0.5 min to fit the time left. `npm run train:models` without flags runs the same stages on the CPU with the `cpu` budgets. Quality is measured in [EVAL.md](EVAL.md): these models are far too small and briefly trained to write fluent English (the diffusion core less so than the AR baseline of the same size).', '',
   '## Data', '', ...sources, '',
   '## Chat format', '',
   'The core is instruction-tuned on `Instruction: <instruction>\\n[Context: <context>\\n]Response:` followed by one space, the response and `<|endoftext|>` (`shared/prompt/instruction.ts`; /v1/chat/completions uses the same template). A user model\'s private context goes in front of the same prompt as `Context: <text>\\n` and only the user model sees it.', '',
