@@ -14,6 +14,8 @@ const API_FIELD: Record<string, string> = {
   seed: 'seed',
   lambda: 'lambda',
   earlyStopPatience: 'early_stop',
+  earlyStopConfidence: 'early_stop_confidence',
+  minTokens: 'min_tokens',
   projection: 'projection',
   prompt: 'prompt',
   userContext: 'private_context',

@@ -12,6 +12,10 @@ const ssd2Fields = {
   block_size: z.number().int().min(1).max(1024).optional(),
   /** Steps of unchanged argmax that end a block early; 0 runs every step. */
   early_stop: z.number().int().min(0).max(LIMITS.steps).optional(),
+  /** Early stopping counts a step only when every position's top token has at least this probability (default 0.5). */
+  early_stop_confidence: z.number().min(0).max(1).optional(),
+  /** End-of-text is suppressed until this many tokens were generated (default 0). */
+  min_tokens: z.number().int().min(0).max(LIMITS.maxTokens).optional(),
   projection: z.enum(['greedy', 'sample', 'multihot']).optional(),
   /** Weight of the user model: constant, one value per step, or a linear ramp. */
   lambda: z.union([lambdaValue, z.array(lambdaValue).min(1).max(LIMITS.steps), z.object({ start: lambdaValue, end: lambdaValue }).strict()]).optional(),

@@ -58,6 +58,8 @@ export async function prepareGeneration(env: Env, principal: Principal, body: Ge
     seed: body.seed ?? randomSeed(),
     lambda: body.lambda,
     earlyStopPatience: body.early_stop,
+    earlyStopConfidence: body.early_stop_confidence,
+    minTokens: body.min_tokens,
   });
   if (Array.isArray(options.lambda) && options.lambda.length !== options.steps) throw invalidRequest('lambda', `a per-step lambda needs ${options.steps} values (one per step), got ${options.lambda.length}`);
 
