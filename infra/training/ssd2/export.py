@@ -17,32 +17,16 @@ DENOISER_IO = (["simplex_logits", "self_cond_logits", "timestep", "position_ids"
                 "past_mask"], ["logits"])
 
 
-class ContextEncoderGraph(torch.nn.Module):
-    def __init__(self, model):
+class GraphView(torch.nn.Module):
+    """One of the model's inference views (`encode_context`, `lm_step`, `denoise`) as an exportable module."""
+
+    def __init__(self, model, view):
         super().__init__()
         self.model = model
+        self.view = view
 
-    def forward(self, input_ids, position_ids, past_keys, past_values, attention_mask):
-        return self.model.encode_context(input_ids, position_ids, past_keys, past_values, attention_mask)
-
-
-class CausalLmGraph(torch.nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids, position_ids, past_keys, past_values, attention_mask):
-        return self.model.lm_step(input_ids, position_ids, past_keys, past_values, attention_mask)
-
-
-class DenoiserGraph(torch.nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, simplex_logits, self_cond_logits, timestep, position_ids, past_keys, past_values, past_mask):
-        return self.model.denoise(simplex_logits, self_cond_logits, timestep, position_ids, past_keys, past_values,
-                                  past_mask)
+    def forward(self, *inputs):
+        return getattr(self.model, self.view)(*inputs)
 
 
 def example_inputs(model, n=2, past=3, s=4):
@@ -98,7 +82,7 @@ def export_causal_lm(model: SSD2Model, out_dir, tokenizer_path, name, training=N
     ctx_args, _ = example_inputs(model)
     kv_axes = {1: "batch", 3: "past"}
     with torch.no_grad():
-        _export(CausalLmGraph(model), ctx_args, os.path.join(out_dir, "lm.onnx"), LM_IO,
+        _export(GraphView(model, "lm_step"), ctx_args, os.path.join(out_dir, "lm.onnx"), LM_IO,
                 {"input_ids": {0: "batch", 1: "new"}, "position_ids": {0: "batch", 1: "new"},
                  "past_keys": kv_axes, "past_values": kv_axes, "attention_mask": {0: "batch", 1: "total"},
                  "logits": {0: "batch", 1: "new"}, "present_keys": {1: "batch", 3: "total"},
@@ -134,12 +118,12 @@ def export_bundle(model: SSD2Model, out_dir, tokenizer_path, name, role, max_con
     ctx_args, den_args = example_inputs(model)
     kv_axes = {1: "batch", 3: "past"}
     with torch.no_grad():
-        _export(ContextEncoderGraph(model), ctx_args, os.path.join(out_dir, "context_encoder.onnx"),
+        _export(GraphView(model, "encode_context"), ctx_args, os.path.join(out_dir, "context_encoder.onnx"),
                 CONTEXT_ENCODER_IO,
                 {"input_ids": {0: "batch", 1: "new"}, "position_ids": {0: "batch", 1: "new"},
                  "past_keys": kv_axes, "past_values": kv_axes, "attention_mask": {0: "batch", 1: "total"},
                  "present_keys": {1: "batch", 3: "total"}, "present_values": {1: "batch", 3: "total"}}, opset)
-        _export(DenoiserGraph(model), den_args, os.path.join(out_dir, "denoiser.onnx"), DENOISER_IO,
+        _export(GraphView(model, "denoise"), den_args, os.path.join(out_dir, "denoiser.onnx"), DENOISER_IO,
                 {"simplex_logits": {0: "batch", 1: "block"}, "self_cond_logits": {0: "batch", 1: "block"},
                  "timestep": {0: "batch"}, "position_ids": {0: "batch", 1: "block"}, "past_keys": kv_axes,
                  "past_values": kv_axes, "past_mask": {0: "batch", 1: "past"}, "logits": {0: "batch", 1: "block"}},
