@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { argmaxTokens, blockLogits, mixLogits, project, type BlockLogits } from '../../shared/ssd2';
+import { argmaxTokens, blockLogits, mixLogits, project, suppressEarlyEos, type BlockLogits } from '../../shared/ssd2';
 
 interface BaselineManifest {
   name: string;
@@ -75,12 +75,7 @@ export async function generateCausal(models: { core: CausalLm; user?: CausalLm }
   let user = models.user ? await models.user.feed([...(r.userContext ?? []), ...r.prompt]) : undefined;
   const out: number[] = [];
   while (out.length < r.maxTokens && core.length < limit && (!user || user.length < limit)) {
-    let logits = user ? mixLogits(core.next, user.next, r.lambda ?? 0.5) : core.next;
-    if (out.length < (r.minTokens ?? 0)) {
-      const data = logits.data.slice();
-      data[eos] = -Infinity;
-      logits = blockLogits(data, 1, logits.vocabSize);
-    }
+    const logits = suppressEarlyEos(user ? mixLogits(core.next, user.next, r.lambda ?? 0.5) : core.next, eos, (r.minTokens ?? 0) - out.length);
     const token = r.projection === 'greedy' ? argmaxTokens(logits)[0] : project(logits, { kind: 'sample', topP: r.topP ?? 0.95, seed: r.seed ?? 0, block: 0, step: out.length })[0][0];
     if (token === eos) break;
     out.push(token);

@@ -128,7 +128,7 @@ export async function* generate(models: GenerationModels, request: GenerationReq
 }
 
 /** Sets EOS to -Infinity at the block's first `positions` positions (min_tokens); a copy, never in place. */
-function suppressEarlyEos(logits: BlockLogits, eos: number, positions: number): BlockLogits {
+export function suppressEarlyEos(logits: BlockLogits, eos: number, positions: number): BlockLogits {
   if (positions <= 0) return logits;
   const data = logits.data.slice();
   for (let p = 0; p < Math.min(positions, logits.length); p++) data[p * logits.vocabSize + eos] = -Infinity;

@@ -86,8 +86,8 @@ export function nucleus(data: Float32Array, offset: number, n: number, topP: num
   return { ids, probs: ids.map((v) => probs[v] / sum) };
 }
 
-/** The reference ordering by a full sort (used when a row holds NaN, where the fast path's order is undefined). */
-function nucleusBySort(probs: Float64Array, sum: number, floor: number, topP: number): { ids: number[]; probs: number[] } {
+/** The reference ordering by a full sort (used when a row holds NaN, where the fast path's order is undefined; the tests' oracle). */
+export function nucleusBySort(probs: Float64Array, sum: number, floor: number, topP: number): { ids: number[]; probs: number[] } {
   const n = probs.length;
   const order: number[] = [];
   for (let v = 0; v < n; v++) if (probs[v] >= floor || topP >= 1) order.push(v);

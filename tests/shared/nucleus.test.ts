@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { nucleus } from '../../shared/ssd2/projection';
+import { nucleus, nucleusBySort } from '../../shared/ssd2/projection';
 import { compactLogits, densifyLogits } from '../../shared/protocol';
 import { blockLogits } from '../../shared/ssd2';
 
-/** The original full-sort nucleus: the fast path must give exactly its ids and probabilities. */
+/** The original full-sort nucleus (softmax here, the sort in nucleusBySort): the fast path must give exactly its ids and probabilities. */
 function reference(data: Float32Array, offset: number, n: number, topP: number) {
   let max = -Infinity;
   for (let v = 0; v < n; v++) max = Math.max(max, data[offset + v]);
@@ -14,20 +14,7 @@ function reference(data: Float32Array, offset: number, n: number, topP: number) 
     probs[v] = e;
     sum += e;
   }
-  const floor = sum * 1e-13;
-  const order: number[] = [];
-  for (let v = 0; v < n; v++) if (probs[v] >= floor || topP >= 1) order.push(v);
-  order.sort((a, b) => probs[b] - probs[a] || a - b);
-  const ids: number[] = [];
-  const kept: number[] = [];
-  let mass = 0;
-  for (const v of order) {
-    ids.push(v);
-    kept.push(probs[v] / sum);
-    mass += probs[v] / sum;
-    if (mass >= topP) break;
-  }
-  return { ids, probs: kept };
+  return nucleusBySort(probs, sum, sum * 1e-13, topP);
 }
 
 function rows(seed: number, length: number, vocab: number, scale: number, levels = 0) {
