@@ -87,34 +87,21 @@ function writeGpuPlan(dir: string, scale: number) {
     }),
     'wait',
     'for c in ' + chains.join(' ') + '; do echo "== $c"; grep -v "^step" .cache/runs/$c.log | tail -n 12; grep "^step" .cache/runs/$c.log | tail -n 2; done',
-    // Weights only, float16, as the file that export takes (config + model + training facts).
-    `$PY - "$OUT" ${STAGES.filter((s) => s.export).map((s) => s.name).join(' ')} <<'PY'`,
-    'import json, os, sys, numpy as np, torch',
-    'out = sys.argv[1]',
-    'for stage in sys.argv[2:]:',
-    '    d = f".cache/runs/{stage}"',
-    '    path = f"{d}/best.pt" if os.path.exists(f"{d}/best.pt") else f"{d}/checkpoint.pt"',
-    '    if not os.path.exists(path): print("missing", path); continue',
-    '    ck = torch.load(path, map_location="cpu", weights_only=False)',
-    '    meta = {k: v for k, v in ck.items() if k not in ("optimizer", "rng", "model")}',
-    '    meta["source"] = os.path.basename(path)',
-    '    arrays = {k: (v.half() if v.is_floating_point() else v).numpy() for k, v in ck["model"].items()}',
-    '    np.savez(f"{out}/{stage}.npz", __meta__=np.array(json.dumps(meta)), **arrays)',
-    '    print(stage, path, meta["step"], meta["tokens_seen"], meta.get("val_loss"), os.path.getsize(f"{out}/{stage}.npz"))',
-    'PY',
+    // Weights only, float16 (infra/training/weights_npz.py; `--import` unpacks them).
+    `$PY infra/training/weights_npz.py pack "$OUT" ${STAGES.filter((s) => s.export).map((s) => s.name).join(' ')}`,
     'tar czf "$OUT/logs.tar.gz" .cache/runs/*.log .cache/runs/*/loss.jsonl',
   ];
   writeFileSync(join(dir, 'run.sh'), lines.join('\n') + '\n');
   console.log(`wrote ${dir}/run.sh and ${dir}/data.tar.xz`);
 }
 
-/** Brings a GPU run's weights back as .cache/runs/<stage>/checkpoint.pt (float32 again) + its logs. */
+/** Brings a GPU run's weights back as .cache/runs/<stage>/best.pt (float32 again) + its logs. */
 async function importGpuRun(dir: string) {
   execFileSync('tar', ['xzf', join(dir, 'logs.tar.gz')], { stdio: 'inherit' });
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.npz'))) {
     const stage = file.replace(/\.npz$/, '');
     mkdirSync(join(RUNS, stage), { recursive: true });
-    execFileSync('/usr/bin/python3', ['-c', 'import json, sys, numpy as np, torch\nz = np.load(sys.argv[1])\nck = json.loads(str(z["__meta__"]))\nck["model"] = {k: torch.from_numpy(z[k].astype(np.float32) if z[k].dtype == np.float16 else z[k]) for k in z.files if k != "__meta__"}\ntorch.save(ck, sys.argv[2])', join(dir, file), join(RUNS, stage, 'best.pt')], { stdio: 'inherit' });
+    await runTrainingScript('weights_npz.py', ['unpack', join(dir, file), join(RUNS, stage, 'best.pt')]);
     console.log(`imported ${stage}`);
   }
 }
