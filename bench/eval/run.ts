@@ -119,15 +119,19 @@ results.fluency = fluencyRows;
 log('fluency done');
 
 // 3. Context QA: the answer is only in the private context the user model sees.
+/** A question's prompt and its private context, cut to leave `contextLimit` room for a 50-token answer. */
+function qaInputs(row: (typeof qaRows)[number], contextLimit: number) {
+  const prompt = codec.encode(instructionPrompt({ instruction: row.instruction }));
+  const secret = codec.encode(privateContextPrefix(row.context)).slice(0, Math.max(0, contextLimit - prompt.length - 50));
+  return { prompt, secret };
+}
 async function qa(models: { core: Denoiser | Denoiser[]; user?: Denoiser }, lambda: number, extra: Partial<GenerationRequest> = {}, userAlone = false, n = N.qa) {
   let f1 = 0;
   let stepsRun = 0;
   const answers: string[] = [];
   for (let i = 0; i < n; i++) {
     const row = qaRows[i];
-    const prompt = codec.encode(instructionPrompt({ instruction: row.instruction }));
-    const room = user.bundle.manifest.max_context - prompt.length - 50; // leave room for the answer
-    const secret = codec.encode(privateContextPrefix(row.context)).slice(0, Math.max(0, room));
+    const { prompt, secret } = qaInputs(row, user.bundle.manifest.max_context);
     const request: GenerationRequest = { ...base, projection: 'greedy', maxTokens: 50, ...extra, prompt: userAlone ? [...secret, ...prompt] : prompt, userContext: models.user ? secret : undefined, lambda, seed: i };
     const r = await generateAll(models, request);
     const answer = codec.decode(r.tokens).split('\n')[0].trim();
@@ -156,9 +160,7 @@ async function arQa(lambda: number | null, userAlone = false) {
   let f1 = 0;
   const answers: string[] = [];
   for (const row of qaRows) {
-    const prompt = codec.encode(instructionPrompt({ instruction: row.instruction }));
-    const room = baselines!.user.manifest.max_positions - prompt.length - 50;
-    const secret = codec.encode(privateContextPrefix(row.context)).slice(0, Math.max(0, room));
+    const { prompt, secret } = qaInputs(row, baselines!.user.manifest.max_positions);
     const request: CausalRequest = { prompt: userAlone ? [...secret, ...prompt] : prompt, maxTokens: 50, projection: 'greedy' };
     const tokens = userAlone
       ? await generateCausal({ core: baselines!.user }, request)
