@@ -24,12 +24,16 @@ const PRETRAIN = (data: string) => ['--data', `${DATA}/${data}`, '--val', `${DAT
 const SFT = (rows: string, seqLen: number) => ['--sft', `${DATA}/${rows}`, '--seq-len', String(seqLen)];
 const MIX = ['--mix-data', `${DATA}/general.train.bin`, '--mix-prob', '0.3'];
 const AR = ['--objective', 'causal-lm'];
-const from = (stage: string) => ['--init', `${RUNS}/${stage}/best.pt`];
+/** Adapting the AR baseline into the diffusion core, with the auxiliary next-token loss on the context. */
+const ADAPT = ['--objective', 'diffusion', '--lm-weight', '0.5'];
+const from = (stage: string) => ['--init', `${RUNS}/${stage}`];
 
 export interface Stage {
   name: string;
   /** Stages of one chain run one after another; chains run side by side on a GPU. */
-  chain: 'core' | 'user' | 'core-ar' | 'user-ar';
+  chain: 'core' | 'core-noaux' | 'user' | 'user-ar';
+  /** Trained only when --only names it (ablations). */
+  optional?: boolean;
   /** Training-time budget in minutes on this CPU and on one GPU. */
   minutes: { cpu: number; gpu: number };
   /** Sequences per step on this CPU and on one GPU. */
@@ -39,13 +43,17 @@ export interface Stage {
 }
 
 export const STAGES: Stage[] = [
-  { name: 'core', chain: 'core', minutes: { cpu: 55, gpu: 3.0 }, batch: { cpu: 16, gpu: 64 }, args: [...VOCAB, ...CORE, ...PRETRAIN('general.train.bin'), '--lr', '1.5e-3', '--warmup', '200'] },
-  { name: 'core-sft', chain: 'core', minutes: { cpu: 10, gpu: 1.0 }, batch: { cpu: 16, gpu: 64 }, args: [...from('core'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lr', '6e-4', '--warmup', '50'], export: { name: 'core', role: 'core' } },
-  { name: 'core-hi', chain: 'core', minutes: { cpu: 5, gpu: 0.5 }, batch: { cpu: 16, gpu: 64 }, args: ['--init', `${RUNS}/core-sft/checkpoint.pt`, ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--t-range', '0.8', '1.0', '--lr', '4e-4', '--warmup', '20'], export: { name: 'core-hi', role: 'core' } },
+  // The AR baseline comes first: the diffusion core starts from its weights (as SSD-LM starts from
+  // RoBERTa); trained from scratch for 3 GPU minutes the core never learnt to use its context.
+  { name: 'core-ar', chain: 'core', minutes: { cpu: 30, gpu: 3.4 }, batch: { cpu: 16, gpu: 64 }, args: [...AR, ...VOCAB, ...CORE, ...PRETRAIN('general.train.bin'), '--lr', '1.5e-3', '--warmup', '200'] },
+  { name: 'core-ar-sft', chain: 'core', minutes: { cpu: 6, gpu: 1.2 }, batch: { cpu: 16, gpu: 64 }, args: [...from('core-ar'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lr', '6e-4', '--warmup', '50'], export: { name: 'core-ar', role: 'baseline' } },
+  { name: 'core', chain: 'core', minutes: { cpu: 55, gpu: 5.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core-ar-sft'), ...ADAPT, ...PRETRAIN('general.train.bin'), '--lr', '1e-3', '--warmup', '200'] },
+  { name: 'core-sft', chain: 'core', minutes: { cpu: 10, gpu: 1.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lm-weight', '0.5', '--lr', '6e-4', '--warmup', '50'], export: { name: 'core', role: 'core' } },
+  { name: 'core-hi', chain: 'core', minutes: { cpu: 5, gpu: 0.5 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core-sft'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--t-range', '0.8', '1.0', '--lr', '4e-4', '--warmup', '20'], export: { name: 'core-hi', role: 'core' } },
+  // Ablation (runs only when named in --only): the same adaptation without the auxiliary LM loss.
+  { name: 'core-noaux', chain: 'core-noaux', optional: true, minutes: { cpu: 55, gpu: 5.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core-ar-sft'), '--objective', 'diffusion', ...PRETRAIN('general.train.bin'), '--lr', '1e-3', '--warmup', '200'] },
   { name: 'user', chain: 'user', minutes: { cpu: 12, gpu: 2.0 }, batch: { cpu: 16, gpu: 64 }, args: [...VOCAB, ...USER, ...PRETRAIN('user.train.bin'), '--lr', '2e-3', '--warmup', '100'] },
   { name: 'user-sft', chain: 'user', minutes: { cpu: 8, gpu: 1.6 }, batch: { cpu: 16, gpu: 64 }, args: [...from('user'), ...SFT('user-qa.train.ids.jsonl', 200), '--lr', '1e-3', '--warmup', '50'], export: { name: 'user', role: 'user' } },
-  { name: 'core-ar', chain: 'core-ar', minutes: { cpu: 30, gpu: 3.4 }, batch: { cpu: 16, gpu: 64 }, args: [...AR, ...VOCAB, ...CORE, ...PRETRAIN('general.train.bin'), '--lr', '1.5e-3', '--warmup', '200'] },
-  { name: 'core-ar-sft', chain: 'core-ar', minutes: { cpu: 6, gpu: 1.2 }, batch: { cpu: 16, gpu: 64 }, args: [...from('core-ar'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lr', '6e-4', '--warmup', '50'], export: { name: 'core-ar', role: 'baseline' } },
   { name: 'user-ar', chain: 'user-ar', minutes: { cpu: 8, gpu: 2.0 }, batch: { cpu: 16, gpu: 64 }, args: [...AR, ...VOCAB, ...USER, ...PRETRAIN('user.train.bin'), '--lr', '2e-3', '--warmup', '100'] },
   { name: 'user-ar-sft', chain: 'user-ar', minutes: { cpu: 5, gpu: 1.6 }, batch: { cpu: 16, gpu: 64 }, args: [...from('user-ar'), ...SFT('user-qa.train.ids.jsonl', 200), '--lr', '1e-3', '--warmup', '50'], export: { name: 'user-ar', role: 'baseline' } },
 ];
@@ -68,11 +76,30 @@ function checkpointOf(stage: string): string {
 
 const TRAINING_FILES = ['general.train.bin', 'general.val.bin', 'user.train.bin', 'instructions.train.ids.jsonl', 'user-qa.train.ids.jsonl', 'tokenizer.json', 'manifest.json'];
 
+/** The stages a run trains: those --only names, else every stage that is not optional. */
+function selectedStages(only?: string[]): Stage[] {
+  const unknown = only?.filter((name) => !STAGES.some((s) => s.name === name)) ?? [];
+  if (unknown.length) throw new Error(`--only: unknown stage ${unknown.join(', ')} (stages: ${STAGES.map((s) => s.name).join(', ')})`);
+  return STAGES.filter((s) => (only ? only.includes(s.name) : !s.optional));
+}
+
+/** Runs a selected stage starts from that the selection does not train (trained here before). */
+function initsFromOutside(stages: Stage[]): string[] {
+  const inits = stages.filter((s) => s.args.includes('--init')).map((s) => s.args[s.args.indexOf('--init') + 1].slice(RUNS.length + 1));
+  return [...new Set(inits)].filter((name) => !stages.some((s) => s.name === name));
+}
+
 /** run.sh for a GPU machine: python3 with CUDA, run from the project root with DIR carried. */
-function writeGpuPlan(dir: string, scale: number) {
+async function writeGpuPlan(dir: string, scale: number, stages: Stage[]) {
   mkdirSync(dir, { recursive: true });
   if (!existsSync(join(dir, 'data.tar.xz'))) execFileSync('bash', ['-c', `tar cf - -C ${DATA} ${TRAINING_FILES.join(' ')} | xz -T2 -6 > ${join(dir, 'data.tar.xz')}`], { stdio: 'inherit' });
-  const chains = [...new Set(STAGES.map((s) => s.chain))];
+  // Runs the selection starts from travel as float16 weights and are unpacked there.
+  const inits = initsFromOutside(stages);
+  if (inits.length) {
+    mkdirSync(join(dir, 'init'), { recursive: true });
+    await runTrainingScript('weights_npz.py', ['pack', join(dir, 'init'), ...inits], (l) => console.log(`  ${l}`));
+  }
+  const chains = [...new Set(stages.map((s) => s.chain))];
   const lines = [
     '#!/bin/bash',
     '# Generated by `npm run train:models -- --gpu-plan DIR`; run on the GPU machine from the project root:',
@@ -81,14 +108,15 @@ function writeGpuPlan(dir: string, scale: number) {
     '${PYTHON:-python3} -c "import tarfile,sys; tarfile.open(sys.argv[1]).extractall(sys.argv[2])" "$DIR/data.tar.xz" .cache/data',
     'nvidia-smi --query-gpu=name,memory.total --format=csv,noheader; ${PYTHON:-python3} -c "import torch; print(torch.__version__, torch.cuda.is_available())"',
     'PY=${PYTHON:-python3}; T="$PY infra/training/train.py"; export PYTHONUNBUFFERED=1',
+    ...inits.map((name) => `mkdir -p .cache/runs/${name} && $PY infra/training/weights_npz.py unpack "$DIR/init/${name}.npz" .cache/runs/${name}/best.pt`),
     ...chains.map((chain) => {
-      const steps = STAGES.filter((s) => s.chain === chain).map((s) => `$T ${trainArgs(s, 'gpu', scale).map((a) => `'${a}'`).join(' ')}`);
+      const steps = stages.filter((s) => s.chain === chain).map((s) => `$T ${trainArgs(s, 'gpu', scale).map((a) => `'${a}'`).join(' ')}`);
       return `( ${steps.join(' && ')} ) > .cache/runs/${chain}.log 2>&1 &`;
     }),
     'wait',
     'for c in ' + chains.join(' ') + '; do echo "== $c"; grep -v "^step" .cache/runs/$c.log | tail -n 12; grep "^step" .cache/runs/$c.log | tail -n 2; done',
     // Weights only, float16 (infra/training/weights_npz.py; `--import` unpacks them).
-    `$PY infra/training/weights_npz.py pack "$OUT" ${STAGES.filter((s) => s.export).map((s) => s.name).join(' ')}`,
+    `$PY infra/training/weights_npz.py pack "$OUT" ${stages.filter((s) => s.export).map((s) => s.name).join(' ')}`,
     'tar czf "$OUT/logs.tar.gz" .cache/runs/*.log .cache/runs/*/loss.jsonl',
   ];
   writeFileSync(join(dir, 'run.sh'), lines.join('\n') + '\n');
@@ -110,12 +138,11 @@ async function main() {
   const { values } = parseArgs({ options: { only: { type: 'string' }, scale: { type: 'string', default: '1' }, 'export-only': { type: 'boolean', default: false }, 'gpu-plan': { type: 'string' }, import: { type: 'string' } } });
   if (!existsSync(`${DATA}/manifest.json`)) throw new Error(`${DATA}/manifest.json not found: run npm run prepare:data first`);
   const scale = Number(values.scale);
-  if (values['gpu-plan']) return writeGpuPlan(values['gpu-plan'], scale);
+  const stages = selectedStages(values.only?.split(','));
+  if (values['gpu-plan']) return writeGpuPlan(values['gpu-plan'], scale, stages);
   if (values.import) await importGpuRun(values.import);
-  const only = values.only?.split(',');
   mkdirSync('models/training-logs', { recursive: true });
-  for (const stage of STAGES) {
-    if (only && !only.includes(stage.name)) continue;
+  for (const stage of stages) {
     if (!values['export-only'] && !values.import) {
       console.log(`== ${stage.name}: up to ${stage.minutes.cpu * scale} min`);
       await runTrainingScript('train.py', trainArgs(stage, 'cpu', scale), (l) => console.log(`  ${l}`));

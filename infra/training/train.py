@@ -30,7 +30,8 @@ def parse_args(argv=None):
     p.add_argument("--data", help="uint32 token stream for pretraining / range fine-tuning")
     p.add_argument("--val", help="uint32 token stream for validation loss")
     p.add_argument("--sft", help="instruction JSONL with prompt_ids/response_ids")
-    p.add_argument("--init", help="start from this checkpoint's weights (fine-tuning)")
+    p.add_argument("--init", help="start from this checkpoint's weights (fine-tuning); a run directory means its "
+                                  "best.pt where one was kept, else its checkpoint.pt")
     p.add_argument("--vocab-size", type=int)
     p.add_argument("--eos-id", type=int, default=0)
     p.add_argument("--hidden", type=int, default=128)
@@ -40,10 +41,14 @@ def parse_args(argv=None):
     p.add_argument("--max-positions", type=int, default=256)
     p.add_argument("--block-size", type=int, default=25)
     p.add_argument("--no-self-cond", action="store_true")
-    p.add_argument("--objective", choices=["diffusion", "causal-lm"], default="diffusion",
-                   help="causal-lm trains the autoregressive baseline (same network and data); from scratch only")
+    p.add_argument("--objective", choices=["diffusion", "causal-lm"],
+                   help="causal-lm trains the autoregressive baseline (same network and data), from scratch; "
+                        "diffusion with --init of a causal-lm checkpoint adapts that AR model into a diffusion one "
+                        "(default: diffusion, or the --init checkpoint's objective)")
     p.add_argument("--mix-data", help="uint32 token stream mixed into instruction tuning (keeps general text)")
     p.add_argument("--mix-prob", type=float, default=0.0, help="fraction of --sft steps that train on --mix-data")
+    p.add_argument("--lm-weight", type=float, default=0.0,
+                   help="diffusion: add this times a next-token loss on the clean tokens (auxiliary; not used at inference)")
     p.add_argument("--pad-weight", type=float, default=0.1, help="loss weight of the EOS padding after an answer")
     p.add_argument("--amp", action="store_true", help="bfloat16 autocast (CUDA)")
     p.add_argument("--keep-best", action="store_true",
@@ -75,13 +80,17 @@ def fail(msg):
 def build_config(args, init_ckpt):
     if init_ckpt is not None:
         cfg = ModelConfig.from_dict(init_ckpt["config"])
+        if args.objective and args.objective != cfg.objective:
+            if (cfg.objective, args.objective) != ("causal-lm", "diffusion"):
+                fail(f"--objective {args.objective}: a {cfg.objective} checkpoint can only be adapted into a diffusion model")
+            cfg.objective = args.objective
     else:
         if not args.vocab_size:
             fail("--vocab-size is required when training from scratch")
         cfg = ModelConfig(vocab_size=args.vocab_size, hidden=args.hidden, layers=args.layers, heads=args.heads,
                           ffn=args.ffn or 4 * args.hidden, max_positions=args.max_positions,
                           block_size=args.block_size, self_conditioning=not args.no_self_cond,
-                          eos_token_id=args.eos_id, objective=args.objective)
+                          eos_token_id=args.eos_id, objective=args.objective or "diffusion")
     if args.t_range:
         lo, hi = args.t_range
         if not (0 <= lo < hi <= 1):
@@ -106,6 +115,9 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     if not args.data and not args.sft:
         fail("give --data (token stream) or --sft (instruction ids JSONL)")
+    if args.init and os.path.isdir(args.init):
+        best = os.path.join(args.init, "best.pt")
+        args.init = best if os.path.exists(best) else os.path.join(args.init, "checkpoint.pt")
     for flag in ("data", "val", "sft", "init", "mix_data"):
         path = getattr(args, flag)
         if path and not os.path.exists(path):
@@ -129,6 +141,12 @@ def main(argv=None):
     elif init:
         model.load_state_dict(init["model"])
         print(f"initialised from {args.init}", flush=True)
+        if init["config"].get("objective") == "causal-lm" and cfg.objective == "diffusion":
+            # Adapting an AR model (as SSD-LM starts from RoBERTa): the simplex input starts as
+            # the trained word embeddings, transposed, like a fresh model's does from its own.
+            with torch.no_grad():
+                model.simplex_in.weight.copy_(model.tok_emb.weight.t())
+            print("adapting the causal LM into a diffusion model (simplex input from its word embeddings)", flush=True)
     def stream_batches(flag, path):
         stream = load_stream(path)
         if stream.numel() and int(stream.max()) >= cfg.vocab_size:
@@ -142,7 +160,7 @@ def main(argv=None):
     if args.mix_prob and not args.mix_data:
         fail("--mix-prob needs --mix-data")
     mixed = stream_batches("mix-data", args.mix_data) if args.mix_data else None
-    objective = causal_lm_loss if cfg.objective == "causal-lm" else (lambda m, b: diffusion_loss(m, b, g, t_range))
+    objective = causal_lm_loss if cfg.objective == "causal-lm" else (lambda m, b: diffusion_loss(m, b, g, t_range, lm_weight=args.lm_weight))
     use_amp = args.amp and args.device.startswith("cuda")
     if args.device.startswith("cuda"):
         torch.backends.cuda.matmul.allow_tf32 = True

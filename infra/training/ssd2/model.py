@@ -91,10 +91,12 @@ class SSD2Model(nn.Module):
         return F.linear(self.ln_f(h), self.tok_emb.weight, self.head_bias)
 
     # ---- training view ---------------------------------------------------------------------
-    def forward_train(self, ids, key_valid, block_start, block_valid, simplex_logits, self_cond_logits, timestep):
+    def forward_train(self, ids, key_valid, block_start, block_valid, simplex_logits, self_cond_logits, timestep,
+                      with_clean_logits=False):
         """ids [N,L] clean tokens; key_valid [N,L]; block_start [N,nb]; block_valid [N,nb];
         simplex_logits [N,nb*B,V]; self_cond_logits same or None; timestep [N,nb] (t/T per block).
-        Returns logits [N,nb*B,V] for the noisy positions."""
+        Returns logits [N,nb*B,V] for the noisy positions (and, with_clean_logits, the clean
+        positions' next-token logits [N,L,V], which the auxiliary LM loss reads)."""
         n, L = ids.shape
         nb = block_start.shape[1]
         B = self.cfg.block_size
@@ -113,6 +115,8 @@ class SSD2Model(nn.Module):
         bias = self.train_mask(key_valid, block_start, block_valid).unsqueeze(1)
         for layer in self.layers:
             x, _, _ = layer(x, bias)
+        if with_clean_logits:
+            return self.logits(x[:, L:]), self.logits(x[:, :L])
         return self.logits(x[:, L:])
 
     def train_mask(self, key_valid, block_start, block_valid):

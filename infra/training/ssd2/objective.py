@@ -6,7 +6,10 @@ import torch.nn.functional as F
 from .diffusion import noisy_simplex
 
 
-def diffusion_loss(model, batch, generator, t_range=(0.0, 1.0), self_cond_prob=0.5):
+def diffusion_loss(model, batch, generator, t_range=(0.0, 1.0), self_cond_prob=0.5, lm_weight=0.0):
+    """lm_weight > 0 adds that times the next-token loss on the clean tokens (an auxiliary loss, free
+    in this layout: the clean stream is computed anyway). It keeps the cached context predictive of
+    what follows, which the noisy block needs at high noise, where its own input carries nothing."""
     cfg = model.cfg
     dev = next(model.parameters()).device
     ids, key_valid, block_start, block_valid, weight = (x.to(dev) for x in batch)
@@ -30,18 +33,28 @@ def diffusion_loss(model, batch, generator, t_range=(0.0, 1.0), self_cond_prob=0
             with torch.no_grad():
                 self_cond[use] = model.forward_train(ids[use], key_valid[use], block_start[use], block_valid[use],
                                                      w[use], None, timestep[use]).to(self_cond.dtype)
-    logits = model.forward_train(ids, key_valid, block_start, block_valid, w, self_cond, timestep)
+    out = model.forward_train(ids, key_valid, block_start, block_valid, w, self_cond, timestep,
+                              with_clean_logits=lm_weight > 0)
+    logits = out[0] if lm_weight > 0 else out
     mask = block_valid.repeat_interleave(B, dim=1).float() * torch.gather(weight, 1, pos.reshape(n, nb * B))
     ce = F.cross_entropy(logits.reshape(-1, cfg.vocab_size), targets.reshape(-1), reduction="none")
+    loss = (ce * mask.reshape(-1)).sum() / mask.sum().clamp(min=1)
+    if lm_weight > 0:
+        loss = loss + lm_weight * next_token_loss(model, out[1], ids, key_valid, weight)
+    return loss
+
+
+def next_token_loss(model, logits, ids, key_valid, weight):
+    """Next-token cross-entropy of causal logits [N,L,V] over the positions the diffusion loss
+    trains (every token of a stream; an answer and its EOS)."""
+    logits = logits[:, :-1]
+    mask = (weight[:, 1:] >= 1).float() * key_valid[:, 1:].float()
+    ce = F.cross_entropy(logits.reshape(-1, model.cfg.vocab_size), ids[:, 1:].reshape(-1), reduction="none")
     return (ce * mask.reshape(-1)).sum() / mask.sum().clamp(min=1)
 
 
 def causal_lm_loss(model, batch):
-    """The autoregressive baseline's loss: next-token cross-entropy over the same batches, on the
-    positions the diffusion loss trains (every token of a stream; an answer and its EOS)."""
+    """The autoregressive baseline's loss: next-token cross-entropy over the same batches."""
     dev = next(model.parameters()).device
     ids, key_valid, _, _, weight = (x.to(dev) for x in batch)
-    logits = model.forward_causal(ids, key_valid)[:, :-1]
-    mask = (weight[:, 1:] >= 1).float() * key_valid[:, 1:].float()
-    ce = F.cross_entropy(logits.reshape(-1, model.cfg.vocab_size), ids[:, 1:].reshape(-1), reduction="none")
-    return (ce * mask.reshape(-1)).sum() / mask.sum().clamp(min=1)
+    return next_token_loss(model, model.forward_causal(ids, key_valid), ids, key_valid, weight)
