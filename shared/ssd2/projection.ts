@@ -36,54 +36,186 @@ export function argmaxTokens(logits: BlockLogits): number[] {
   return out;
 }
 
+/**
+ * Scratch for `nucleus`, reused across rows and calls (JavaScript runs one call at a time and
+ * nothing returned aliases it): a row's probabilities, the candidates being ordered, sort keys
+ * and the mass per binary exponent.
+ */
+const scratch = { probs: new Float64Array(0), values: new Float64Array(0), keys: new Float64Array(0), bucketMass: new Float64Array(64) };
+/** Probabilities bucketed by binary exponent: bucket b holds [2^-b, 2^(1-b)); the last holds everything smaller. */
+const BUCKETS = scratch.bucketMass.length;
+const exponentProbe = new Float64Array(1);
+const exponentWords = new Uint32Array(exponentProbe.buffer);
+const HIGH_WORD = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0;
+
+/** The bucket of a probability in [0, 1]: minus its binary exponent, from the float's bits (no Math.log). */
+function bucketOf(p: number): number {
+  exponentProbe[0] = p;
+  const b = 1023 - (exponentWords[HIGH_WORD] >>> 20);
+  return b < BUCKETS - 1 ? b : BUCKETS - 1;
+}
+
+/**
+ * Where a row's nucleus ends: its ids are `above` (probability descending, then id) followed by
+ * the first `atCount` ids, in id order, whose probability equals `last`. `probs` (unnormalised,
+ * divide by `sum`) is scratch, valid until the next call.
+ */
+interface NucleusCut {
+  above: number[];
+  last: number;
+  atCount: number;
+  probs: Float64Array;
+  sum: number;
+}
+
 /** Token ids of the smallest set whose softmax mass reaches topP, most probable first, with probabilities. */
 export function nucleus(data: Float32Array, offset: number, n: number, topP: number): { ids: number[]; probs: number[] } {
+  const { above, last, atCount, probs, sum } = nucleusCut(data, offset, n, topP);
+  const ids = above;
+  for (let v = 0, left = atCount; left > 0; v++) {
+    if (probs[v] === last) {
+      ids.push(v);
+      left--;
+    }
+  }
+  return { ids, probs: ids.map((v) => probs[v] / sum) };
+}
+
+/** One id drawn from the row's nucleus: the walk over `nucleus`'s list with `uniform` in (0,1), without building the list. */
+function sampleNucleus(data: Float32Array, offset: number, n: number, topP: number, uniform: number): number {
+  const { above, last, atCount, probs, sum } = nucleusCut(data, offset, n, topP);
+  // The same additions and subtractions, in the same order, as over the built list.
+  let total = 0;
+  for (const v of above) total += probs[v] / sum;
+  for (let i = 0; i < atCount; i++) total += last / sum;
+  let u = uniform * total;
+  for (const v of above) {
+    u -= probs[v] / sum;
+    if (u <= 0) return v;
+  }
+  if (atCount === 0) return above[above.length - 1];
+  let rank = atCount - 1; // none reached: the list's last id
+  for (let i = 0; i < atCount; i++) {
+    u -= last / sum;
+    if (u <= 0) {
+      rank = i;
+      break;
+    }
+  }
+  for (let v = 0; ; v++) if (probs[v] === last && rank-- === 0) return v;
+}
+
+/** The cut of a row's nucleus. A row holding NaN gets the full sort's order (`nucleusBySort`), where the fast path's is undefined. */
+function nucleusCut(data: Float32Array, offset: number, n: number, topP: number): NucleusCut {
+  if (scratch.probs.length !== n) {
+    scratch.probs = new Float64Array(n);
+    scratch.values = new Float64Array(n);
+  }
+  const { probs, values, bucketMass } = scratch;
+  bucketMass.fill(0);
   let max = -Infinity;
   for (let v = 0; v < n; v++) max = Math.max(max, data[offset + v]);
-  const probs = new Float64Array(n);
   let sum = 0;
   // A run of equal logits (the tail of a densified compact row) needs one exp, not one per id.
   let lastX = NaN;
   let e = 0;
+  let bucket = 0;
   for (let v = 0; v < n; v++) {
     const x = data[offset + v];
     if (x !== lastX) {
       e = Math.exp(x - max);
+      bucket = bucketOf(e);
       lastX = x;
     }
     probs[v] = e;
     sum += e;
+    bucketMass[bucket] += e;
   }
+  if (Number.isNaN(sum)) return { above: nucleusBySort(probs, sum, NaN, topP).ids, last: NaN, atCount: 0, probs, sum };
   // Only candidates within exp(-30) of the max can matter for any topP < 1 - 1e-13.
-  const floor = sum * 1e-13;
-  if (Number.isNaN(sum)) return nucleusBySort(probs, sum, floor, topP);
-  // The order is probability descending, then id ascending. Rather than sorting every
-  // candidate, sort their probabilities (a typed-array sort), find how many the mass needs (the
-  // running mass depends only on the values, so ties do not matter here), then order just the
-  // ids above the last kept value; ids at that value follow in id order. Same result as a full
-  // sort, much cheaper when many candidates tie (a densified compact row) or fall past the cut.
-  const values = new Float64Array(n);
+  const lowest = topP >= 1 ? -Infinity : sum * 1e-13;
+  // The mass is summed in descending order of probability (ties in any order: only values
+  // count), like a full sort. Every candidate at or above a threshold is a prefix of that order,
+  // so ordering just the prefix whose mass (per bucket, a little over topP for rounding) reaches
+  // topP gives the same cut; should rounding still fall short, all candidates are ordered.
+  let threshold = lowest;
+  let approx = 0;
+  for (let b = 0; b < BUCKETS - 1; b++) {
+    approx += bucketMass[b];
+    if (approx >= topP * sum * (1 + 1e-9)) {
+      threshold = Math.max(2 ** -b, lowest);
+      break;
+    }
+  }
+  let cut = massCut(probs, values, sum, topP, threshold);
+  if (!cut.reached && threshold !== lowest) cut = massCut(probs, values, sum, topP, lowest);
+  const { m, last, sorted } = cut;
+  const above = orderAbove(probs, last, sorted);
+  return { above, last, atCount: m - above.length, probs, sum };
+}
+
+/**
+ * The ids whose probability exceeds `last`, probability descending then id ascending. Each gets
+ * the key (values above it) * n + id, exact in a double, so a typed-array sort orders them
+ * without a comparator; `sorted` (ascending) holds every such probability.
+ */
+function orderAbove(probs: Float64Array, last: number, sorted: Float64Array): number[] {
+  const n = probs.length;
+  const c = sorted.length;
+  const keys = scratch.keys.length >= n ? scratch.keys : (scratch.keys = new Float64Array(n));
+  let count = 0;
+  for (let v = 0; v < n; v++) {
+    const p = probs[v];
+    if (!(p > last)) continue;
+    let lo = 0;
+    let hi = c;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (sorted[mid] <= p) lo = mid + 1;
+      else hi = mid;
+    }
+    keys[count++] = (c - lo) * n + v;
+  }
+  const ordered = keys.subarray(0, count).sort();
+  const above = new Array<number>(count);
+  for (let i = 0; i < count; i++) above[i] = ordered[i] % n;
+  return above;
+}
+
+/**
+ * How many of the probabilities at or above `threshold`, taken largest first, reach `topP` of
+ * `sum` (all of them when they do not: `reached` false), and the last one taken. The values are
+ * sorted with a typed-array sort, except a run equal to their minimum (the tail of a densified
+ * compact row), which follows the sorted rest without being sorted.
+ */
+function massCut(probs: Float64Array, values: Float64Array, sum: number, topP: number, threshold: number): { m: number; last: number; reached: boolean; sorted: Float64Array } {
+  let min = Infinity;
+  let atMin = 0;
   let c = 0;
-  for (let v = 0; v < n; v++) if (probs[v] >= floor || topP >= 1) values[c++] = probs[v];
+  for (let v = 0; v < probs.length; v++) {
+    const p = probs[v];
+    if (!(p >= threshold)) continue;
+    if (p < min) {
+      if (min !== Infinity) for (; atMin > 0; atMin--) values[c++] = min;
+      min = p;
+    }
+    if (p === min) atMin++;
+    else values[c++] = p;
+  }
   const sorted = values.subarray(0, c).sort();
   let mass = 0;
   let m = 0;
-  while (m < c) {
-    mass += sorted[c - 1 - m] / sum;
+  for (let i = c - 1; i >= 0; i--) {
+    mass += sorted[i] / sum;
     m++;
-    if (mass >= topP) break;
+    if (mass >= topP) return { m, last: sorted[i], reached: true, sorted };
   }
-  const last = sorted[c - m];
-  const above: number[] = [];
-  const at: number[] = [];
-  for (let v = 0; v < n; v++) {
-    if (probs[v] > last) above.push(v);
-    else if (probs[v] === last && at.length < m) at.push(v);
+  for (let i = 0; i < atMin; i++) {
+    mass += min / sum;
+    m++;
+    if (mass >= topP) return { m, last: min, reached: true, sorted };
   }
-  above.sort((a, b) => probs[b] - probs[a] || a - b);
-  const ids = above;
-  for (let i = 0; ids.length < m; i++) ids.push(at[i]);
-  return { ids, probs: ids.map((v) => probs[v] / sum) };
+  return { m, last: min, reached: false, sorted };
 }
 
 /** The reference ordering by a full sort (used when a row holds NaN, where the fast path's order is undefined; the tests' oracle). */
@@ -114,22 +246,8 @@ export function project(logits: BlockLogits, opts: ProjectionOptions): Estimate 
       out.push([argmaxRow(data, offset, vocabSize)]);
       continue;
     }
-    const { ids, probs } = nucleus(data, offset, vocabSize, opts.topP);
-    if (opts.kind === 'multihot') {
-      out.push(ids);
-      continue;
-    }
-    const total = probs.reduce((a, b) => a + b, 0);
-    let u = uniformAt(key, p) * total;
-    let chosen = ids[ids.length - 1];
-    for (let i = 0; i < ids.length; i++) {
-      u -= probs[i];
-      if (u <= 0) {
-        chosen = ids[i];
-        break;
-      }
-    }
-    out.push([chosen]);
+    if (opts.kind === 'multihot') out.push(nucleus(data, offset, vocabSize, opts.topP).ids);
+    else out.push([sampleNucleus(data, offset, vocabSize, opts.topP, uniformAt(key, p))]);
   }
   return out;
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { nucleus, nucleusBySort } from '../../shared/ssd2/projection';
+import { nucleus, nucleusBySort, project } from '../../shared/ssd2/projection';
+import { NoiseStream, streamKey, uniformAt } from '../../shared/ssd2/noise';
 import { compactLogits, densifyLogits } from '../../shared/protocol';
 import { blockLogits } from '../../shared/ssd2';
 
@@ -49,5 +50,35 @@ describe('nucleus (top-p) ordering', () => {
     const data = rows(7, 1, 50, 5);
     data[4] = NaN;
     expect(nucleus(data, 0, 50, 0.9)).toEqual(reference(data, 0, 50, 0.9));
+  });
+
+  it('at vocabulary 4096, raw and densified rows, sharp to near-uniform: the same nucleus and the same sampled ids', () => {
+    const v = 4096;
+    const length = 3;
+    for (const scale of [0.3, 3, 40]) {
+      const raw = rows(10 + scale, length, v, scale);
+      for (const data of [raw, densifyLogits(compactLogits(blockLogits(raw, length, v), 32)).data]) {
+        for (const topP of [1e-6, 0.5, 0.95, 0.999, 1]) {
+          const sampled = project(blockLogits(data, length, v), { kind: 'sample', topP, seed: 5, block: 1, step: 2 });
+          const key = streamKey({ seed: 5, block: 1, step: 2, stream: NoiseStream.sampling });
+          for (let p = 0; p < length; p++) {
+            const expected = reference(data, p * v, v, topP);
+            expect(nucleus(data, p * v, v, topP)).toEqual(expected);
+            // The walk sampling did over the built list (before it walked the cut without building it).
+            const total = expected.probs.reduce((a, b) => a + b, 0);
+            let u = uniformAt(key, p) * total;
+            let chosen = expected.ids[expected.ids.length - 1];
+            for (let i = 0; i < expected.ids.length; i++) {
+              u -= expected.probs[i];
+              if (u <= 0) {
+                chosen = expected.ids[i];
+                break;
+              }
+            }
+            expect(sampled[p]).toEqual([chosen]);
+          }
+        }
+      }
+    }
   });
 });
