@@ -196,8 +196,7 @@ export class OnnxDenoiser implements Denoiser {
     const timestep = new Float32Array(n);
     const positions = new BigInt64Array(n * b);
     steps.forEach((s, i) => {
-      const w = noisySimplex(s.noise, v, this.info.simplexK);
-      simplex.set(w, i * b * v);
+      const w = noisySimplex(s.noise, v, this.info.simplexK, simplex.subarray(i * b * v, (i + 1) * b * v));
       // Without a previous estimate, self-conditioning on the input itself is the identity.
       selfCond?.set(s.selfCond ? s.selfCond.data : w, i * b * v);
       timestep[i] = (s.noise.steps - s.noise.step) / s.noise.steps;

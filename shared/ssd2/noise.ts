@@ -41,8 +41,12 @@ export function uniformAt(key: number, i: number): number {
   return ((bits >>> 8) + 0.5) / 16777216;
 }
 
-/** Fills `out` with N(0, sd²) samples of the stream; sample i depends only on (key, i). */
-export function fillGaussian(out: Float32Array, key: NoiseKey, sd = 1): Float32Array {
+/**
+ * Fills `out` with N(0, sd²) samples of the stream; sample i depends only on (key, i).
+ * With `scale`/`shift`, stores each float32 sample x as x * scale - shift (rounded to float32
+ * once more), exactly what a second pass over `out` would give, without that pass.
+ */
+export function fillGaussian(out: Float32Array, key: NoiseKey, sd = 1, scale = 1, shift = 0): Float32Array {
   const k = streamKey(key);
   const n = out.length;
   for (let i = 0; i < n; i += 2) {
@@ -50,8 +54,8 @@ export function fillGaussian(out: Float32Array, key: NoiseKey, sd = 1): Float32A
     const u2 = uniformAt(k, i + 1);
     const radius = sd * Math.sqrt(-2 * Math.log(u1));
     const angle = 2 * Math.PI * u2;
-    out[i] = radius * Math.cos(angle);
-    if (i + 1 < n) out[i + 1] = radius * Math.sin(angle);
+    out[i] = Math.fround(radius * Math.cos(angle)) * scale - shift;
+    if (i + 1 < n) out[i + 1] = Math.fround(radius * Math.sin(angle)) * scale - shift;
   }
   return out;
 }

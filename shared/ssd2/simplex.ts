@@ -26,19 +26,20 @@ export interface NoisyBlockRecipe {
   blockLength: number;
 }
 
-/** The noisy simplex a denoiser sees at (seed, block, step): reproducible anywhere from the recipe. */
-export function noisySimplex(recipe: NoisyBlockRecipe, vocabSize: number, k: number): Float32Array {
+/**
+ * The noisy simplex a denoiser sees at (seed, block, step): reproducible anywhere from the recipe.
+ * Written into `out` (blockLength * vocabSize entries, e.g. a batch tensor's slice) when given.
+ */
+export function noisySimplex(recipe: NoisyBlockRecipe, vocabSize: number, k: number, out?: Float32Array): Float32Array {
   const { seed, block, step, steps, estimate, blockLength } = recipe;
   const ab = alphaBar(steps - step, steps);
-  const w = new Float32Array(blockLength * vocabSize);
-  fillGaussian(w, { seed, block, step }, k);
+  const w = out ?? new Float32Array(blockLength * vocabSize);
+  if (w.length !== blockLength * vocabSize) throw new RangeError(`noisy simplex needs ${blockLength * vocabSize} entries, got ${w.length}`);
   const noiseScale = Math.sqrt(1 - ab);
-  if (estimate === null || ab === 0) {
-    if (noiseScale !== 1) for (let i = 0; i < w.length; i++) w[i] *= noiseScale;
-    return w;
-  }
+  // ε·sqrt(1-abar) - sqrt(abar)·K everywhere (the -K of the simplex), scaled as the noise is drawn.
+  if (estimate === null || ab === 0) return fillGaussian(w, { seed, block, step }, k, noiseScale);
   const signal = Math.sqrt(ab) * k;
-  for (let i = 0; i < w.length; i++) w[i] = w[i] * noiseScale - signal;
+  fillGaussian(w, { seed, block, step }, k, noiseScale, signal);
   for (let p = 0; p < estimate.length; p++) {
     for (const id of estimate[p]) w[p * vocabSize + id] += 2 * signal;
   }
