@@ -20,8 +20,9 @@ export class ArgmaxStability {
       changed = 0;
       for (let i = 0; i < tokens.length; i++) if (tokens[i] !== this.previous[i]) changed++;
     }
-    // The confidence costs one pass over the logits, so it is computed only when it decides.
-    const stable = this.previous !== null && changed === 0 && (this.minConfidence <= 0 || !logits || leastTopProbability(logits) >= this.minConfidence);
+    // The confidence costs a pass over the logits, so it is computed only when it decides (with
+    // patience 0 nothing settles, whatever the count).
+    const stable = this.patience > 0 && this.previous !== null && changed === 0 && (this.minConfidence <= 0 || !logits || leastTopProbability(logits) >= this.minConfidence);
     this.unchanged = stable ? this.unchanged + 1 : 0;
     this.previous = [...tokens];
     return { changed, settled: this.patience > 0 && this.unchanged >= this.patience };
@@ -37,7 +38,16 @@ export function leastTopProbability(logits: BlockLogits): number {
     let max = -Infinity;
     for (let v = 0; v < vocabSize; v++) if (row[v] > max) max = row[v];
     let sum = 0;
-    for (let v = 0; v < vocabSize; v++) sum += Math.exp(row[v] - max);
+    // A run of equal logits (the tail of a densified compact row) needs one exp, not one per id.
+    let lastX = NaN;
+    let e = 0;
+    for (let v = 0; v < vocabSize; v++) {
+      if (row[v] !== lastX) {
+        lastX = row[v];
+        e = Math.exp(lastX - max);
+      }
+      sum += e;
+    }
     least = Math.min(least, 1 / sum);
   }
   return least;
