@@ -38,10 +38,17 @@ export function argmaxTokens(logits: BlockLogits): number[] {
 
 /**
  * Scratch for `nucleus`, reused across rows and calls (JavaScript runs one call at a time and
- * nothing returned aliases it): a row's probabilities, the candidates being ordered, sort keys
- * and the mass per binary exponent.
+ * nothing returned aliases it): a row's probabilities, the candidates being ordered (values and
+ * ids), sort keys and the mass per binary exponent.
  */
-const scratch = { probs: new Float64Array(0), values: new Float64Array(0), keys: new Float64Array(0), bucketMass: new Float64Array(64) };
+const scratch = {
+  probs: new Float64Array(0),
+  values: new Float64Array(0),
+  ids: new Int32Array(0),
+  runIds: new Int32Array(0),
+  keys: new Float64Array(0),
+  bucketMass: new Float64Array(64),
+};
 /** Probabilities bucketed by binary exponent: bucket b holds [2^-b, 2^(1-b)); the last holds everything smaller. */
 const BUCKETS = scratch.bucketMass.length;
 const exponentProbe = new Float64Array(1);
@@ -110,27 +117,32 @@ function nucleusCut(data: Float32Array, offset: number, n: number, topP: number)
   if (scratch.probs.length !== n) {
     scratch.probs = new Float64Array(n);
     scratch.values = new Float64Array(n);
+    scratch.ids = new Int32Array(n);
+    scratch.runIds = new Int32Array(n);
+    scratch.keys = new Float64Array(n);
   }
-  const { probs, values, bucketMass } = scratch;
+  const { probs, bucketMass } = scratch;
   bucketMass.fill(0);
   let max = -Infinity;
   for (let v = 0; v < n; v++) max = Math.max(max, data[offset + v]);
   let sum = 0;
   // A run of equal logits (the tail of a densified compact row) needs one exp, not one per id.
+  // The bucket masses only pick a threshold (any gives the same result), so a run's is added at once.
   let lastX = NaN;
   let e = 0;
-  let bucket = 0;
+  let runStart = 0;
   for (let v = 0; v < n; v++) {
     const x = data[offset + v];
     if (x !== lastX) {
+      bucketMass[bucketOf(e)] += e * (v - runStart);
+      runStart = v;
       e = Math.exp(x - max);
-      bucket = bucketOf(e);
       lastX = x;
     }
     probs[v] = e;
     sum += e;
-    bucketMass[bucket] += e;
   }
+  bucketMass[bucketOf(e)] += e * (n - runStart);
   if (Number.isNaN(sum)) return { above: nucleusBySort(probs, sum, NaN, topP).ids, last: NaN, atCount: 0, probs, sum };
   // Only candidates within exp(-30) of the max can matter for any topP < 1 - 1e-13.
   const lowest = topP >= 1 ? -Infinity : sum * 1e-13;
@@ -147,24 +159,25 @@ function nucleusCut(data: Float32Array, offset: number, n: number, topP: number)
       break;
     }
   }
-  let cut = massCut(probs, values, sum, topP, threshold);
-  if (!cut.reached && threshold !== lowest) cut = massCut(probs, values, sum, topP, lowest);
-  const { m, last, sorted } = cut;
-  const above = orderAbove(probs, last, sorted);
+  let cut = massCut(probs, sum, topP, threshold);
+  if (!cut.reached && threshold !== lowest) cut = massCut(probs, sum, topP, lowest);
+  const { m, last, sorted, candidates } = cut;
+  const above = orderAbove(probs, last, sorted, candidates);
   return { above, last, atCount: m - above.length, probs, sum };
 }
 
 /**
  * The ids whose probability exceeds `last`, probability descending then id ascending. Each gets
  * the key (values above it) * n + id, exact in a double, so a typed-array sort orders them
- * without a comparator; `sorted` (ascending) holds every such probability.
+ * without a comparator. `candidates` holds every such id, and `sorted` (ascending) their
+ * probabilities.
  */
-function orderAbove(probs: Float64Array, last: number, sorted: Float64Array): number[] {
+function orderAbove(probs: Float64Array, last: number, sorted: Float64Array, candidates: Int32Array): number[] {
   const n = probs.length;
   const c = sorted.length;
-  const keys = scratch.keys.length >= n ? scratch.keys : (scratch.keys = new Float64Array(n));
+  const keys = scratch.keys;
   let count = 0;
-  for (let v = 0; v < n; v++) {
+  for (const v of candidates) {
     const p = probs[v];
     if (!(p > last)) continue;
     let lo = 0;
@@ -186,9 +199,11 @@ function orderAbove(probs: Float64Array, last: number, sorted: Float64Array): nu
  * How many of the probabilities at or above `threshold`, taken largest first, reach `topP` of
  * `sum` (all of them when they do not: `reached` false), and the last one taken. The values are
  * sorted with a typed-array sort, except a run equal to their minimum (the tail of a densified
- * compact row), which follows the sorted rest without being sorted.
+ * compact row), which follows the sorted rest without being sorted; `candidates` are the ids of
+ * the sorted ones.
  */
-function massCut(probs: Float64Array, values: Float64Array, sum: number, topP: number, threshold: number): { m: number; last: number; reached: boolean; sorted: Float64Array } {
+function massCut(probs: Float64Array, sum: number, topP: number, threshold: number): { m: number; last: number; reached: boolean; sorted: Float64Array; candidates: Int32Array } {
+  const { values, ids, runIds } = scratch;
   let min = Infinity;
   let atMin = 0;
   let c = 0;
@@ -196,26 +211,34 @@ function massCut(probs: Float64Array, values: Float64Array, sum: number, topP: n
     const p = probs[v];
     if (!(p >= threshold)) continue;
     if (p < min) {
-      if (min !== Infinity) for (; atMin > 0; atMin--) values[c++] = min;
+      for (let i = 0; i < atMin; i++) {
+        values[c] = min;
+        ids[c++] = runIds[i];
+      }
       min = p;
+      atMin = 0;
     }
-    if (p === min) atMin++;
-    else values[c++] = p;
+    if (p === min) runIds[atMin++] = v;
+    else {
+      values[c] = p;
+      ids[c++] = v;
+    }
   }
   const sorted = values.subarray(0, c).sort();
+  const candidates = ids.subarray(0, c);
   let mass = 0;
   let m = 0;
   for (let i = c - 1; i >= 0; i--) {
     mass += sorted[i] / sum;
     m++;
-    if (mass >= topP) return { m, last: sorted[i], reached: true, sorted };
+    if (mass >= topP) return { m, last: sorted[i], reached: true, sorted, candidates };
   }
   for (let i = 0; i < atMin; i++) {
     mass += min / sum;
     m++;
-    if (mass >= topP) return { m, last: min, reached: true, sorted };
+    if (mass >= topP) return { m, last: min, reached: true, sorted, candidates };
   }
-  return { m, last: min, reached: false, sorted };
+  return { m, last: min, reached: false, sorted, candidates };
 }
 
 /** The reference ordering by a full sort (used when a row holds NaN, where the fast path's order is undefined; the tests' oracle). */
