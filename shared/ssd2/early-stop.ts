@@ -1,3 +1,4 @@
+import { sumExpRow } from './mixing';
 import type { BlockLogits } from './types';
 
 /**
@@ -34,21 +35,10 @@ export function leastTopProbability(logits: BlockLogits): number {
   const { data, vocabSize, length } = logits;
   let least = 1;
   for (let p = 0; p < length; p++) {
-    const row = data.subarray(p * vocabSize, (p + 1) * vocabSize);
+    const offset = p * vocabSize;
     let max = -Infinity;
-    for (let v = 0; v < vocabSize; v++) if (row[v] > max) max = row[v];
-    let sum = 0;
-    // A run of equal logits (the tail of a densified compact row) needs one exp, not one per id.
-    let lastX = NaN;
-    let e = 0;
-    for (let v = 0; v < vocabSize; v++) {
-      if (row[v] !== lastX) {
-        lastX = row[v];
-        e = Math.exp(lastX - max);
-      }
-      sum += e;
-    }
-    least = Math.min(least, 1 / sum);
+    for (let v = 0; v < vocabSize; v++) if (data[offset + v] > max) max = data[offset + v];
+    least = Math.min(least, 1 / sumExpRow(data, offset, vocabSize, max));
   }
   return least;
 }

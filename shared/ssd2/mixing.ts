@@ -1,5 +1,24 @@
 import type { BlockLogits } from './types';
 
+/**
+ * Σ exp(x - max) over one row, summed in id order. A run of equal logits (the tail of a
+ * densified compact row) costs one exp, not one per id; the sum is the same to the bit.
+ */
+export function sumExpRow(data: Float32Array, offset: number, n: number, max: number): number {
+  let sum = 0;
+  let lastX = NaN;
+  let e = 0;
+  for (let v = 0; v < n; v++) {
+    const x = data[offset + v];
+    if (x !== lastX) {
+      lastX = x;
+      e = Math.exp(x - max);
+    }
+    sum += e;
+  }
+  return sum;
+}
+
 /** Row-wise log-softmax, in place on a copy. */
 export function logSoftmax(logits: BlockLogits): BlockLogits {
   const { length, vocabSize, data } = logits;
@@ -8,9 +27,7 @@ export function logSoftmax(logits: BlockLogits): BlockLogits {
     const o = p * vocabSize;
     let max = -Infinity;
     for (let v = 0; v < vocabSize; v++) max = Math.max(max, data[o + v]);
-    let sum = 0;
-    for (let v = 0; v < vocabSize; v++) sum += Math.exp(data[o + v] - max);
-    const lse = max + Math.log(sum);
+    const lse = max + Math.log(sumExpRow(data, o, vocabSize, max));
     for (let v = 0; v < vocabSize; v++) out[o + v] = data[o + v] - lse;
   }
   return { length, vocabSize, data: out };

@@ -72,4 +72,14 @@ describe('pinned outputs at vocabulary 4096', () => {
       expect(`${digest(r.tokens)}:${r.stepsRun}`).toBe(expected);
     });
   }
+
+  it('collaboration: a user model mixed in through the wire form, λ ramp, confident early stopping', async () => {
+    const user = new NoiseEchoDenoiser(0.4);
+    const userModel: Denoiser = { info: { ...info, role: 'user', name: 'echo-user' }, denoise: (steps) => user.denoise(steps) };
+    const r = await generateAll(
+      { core: wireView(new NoiseEchoDenoiser(1.2), 32), user: wireView(userModel, 32) },
+      { ...base, userContext: [9, 9], lambda: { start: 0.2, end: 0.7 }, projection: 'sample', topP: 0.9, earlyStopPatience: 2, earlyStopConfidence: 0.3 },
+    );
+    expect(`${digest(r.tokens)}:${r.stepsRun}`).toBe('937f1ab5:24');
+  });
 });
