@@ -3,7 +3,7 @@
  * recorded by export.py), the stage definitions of train-models.ts and the data manifest.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { exportDir, STAGES } from './train-models';
+import { exportDir, initStageName, STAGES } from './train-models';
 
 const read = (p: string) => JSON.parse(readFileSync(p, 'utf8'));
 const data = existsSync('models/eval-data/data-manifest.json') ? read('models/eval-data/data-manifest.json') : null;
@@ -23,8 +23,8 @@ const cards = ['core', 'core-hi', 'user', 'core-ar', 'user-ar', 'tiny-core']
     const chain: string[] = [];
     for (let s = stages[0]; s; ) {
       chain.unshift(s.name);
-      const init = s.args[s.args.indexOf('--init') + 1];
-      s = s.args.includes('--init') ? STAGES.find((x) => init.includes(`/${x.name}/`))! : (undefined as never);
+      const init = initStageName(s);
+      s = STAGES.find((x) => x.name === init)!;
     }
     const logs = chain.map((stage) => {
       const path = `models/training-logs/${stage}.loss.jsonl`;

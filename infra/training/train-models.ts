@@ -8,6 +8,9 @@
  *   (infra/training/gpu.md): four chains run side by side on the GPU, each stage with the GPU batch
  *   and budget, and their weights come back as small files. `--import DIR` brings them back into
  *   .cache/runs so `--export-only` exports them.
+ * --positions rotary trains the models that start from scratch with rotary positions (RoPE; see
+ * infra/training/README.md for why the diffusion core needs it); --only also names the optional
+ * experiment stages (adapt, adapt-sft, adapt-hi, adapt-noaux).
  */
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
@@ -24,14 +27,12 @@ const PRETRAIN = (data: string) => ['--data', `${DATA}/${data}`, '--val', `${DAT
 const SFT = (rows: string, seqLen: number) => ['--sft', `${DATA}/${rows}`, '--seq-len', String(seqLen)];
 const MIX = ['--mix-data', `${DATA}/general.train.bin`, '--mix-prob', '0.3'];
 const AR = ['--objective', 'causal-lm'];
-/** Adapting the AR baseline into the diffusion core, with the auxiliary next-token loss on the context. */
-const ADAPT = ['--objective', 'diffusion', '--lm-weight', '0.5'];
 const from = (stage: string) => ['--init', `${RUNS}/${stage}`];
 
 export interface Stage {
   name: string;
   /** Stages of one chain run one after another; chains run side by side on a GPU. */
-  chain: 'core' | 'core-noaux' | 'user' | 'user-ar';
+  chain: 'core' | 'user' | 'core-ar' | 'user-ar' | 'adapt' | 'adapt-noaux';
   /** Trained only when --only names it (ablations). */
   optional?: boolean;
   /** Training-time budget in minutes on this CPU and on one GPU. */
@@ -39,32 +40,45 @@ export interface Stage {
   /** Sequences per step on this CPU and on one GPU. */
   batch: { cpu: number; gpu: number };
   args: string[];
-  export?: { name: string; role: 'core' | 'user' | 'baseline' };
+  /** candidate: exported under .cache/candidates/, not over a bundled model. */
+  export?: { name: string; role: 'core' | 'user' | 'baseline'; candidate?: boolean };
 }
 
 export const STAGES: Stage[] = [
-  // The AR baseline comes first: the diffusion core starts from its weights (as SSD-LM starts from
-  // RoBERTa); trained from scratch for 3 GPU minutes the core never learnt to use its context.
-  { name: 'core-ar', chain: 'core', minutes: { cpu: 30, gpu: 3.4 }, batch: { cpu: 16, gpu: 64 }, args: [...AR, ...VOCAB, ...CORE, ...PRETRAIN('general.train.bin'), '--lr', '1.5e-3', '--warmup', '200'] },
-  { name: 'core-ar-sft', chain: 'core', minutes: { cpu: 6, gpu: 1.2 }, batch: { cpu: 16, gpu: 64 }, args: [...from('core-ar'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lr', '6e-4', '--warmup', '50'], export: { name: 'core-ar', role: 'baseline' } },
-  { name: 'core', chain: 'core', minutes: { cpu: 55, gpu: 5.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core-ar-sft'), ...ADAPT, ...PRETRAIN('general.train.bin'), '--lr', '1e-3', '--warmup', '200'] },
-  { name: 'core-sft', chain: 'core', minutes: { cpu: 10, gpu: 1.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lm-weight', '0.5', '--lr', '6e-4', '--warmup', '50'], export: { name: 'core', role: 'core' } },
-  { name: 'core-hi', chain: 'core', minutes: { cpu: 5, gpu: 0.5 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core-sft'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--t-range', '0.8', '1.0', '--lr', '4e-4', '--warmup', '20'], export: { name: 'core-hi', role: 'core' } },
-  // Ablation (runs only when named in --only): the same adaptation without the auxiliary LM loss.
-  { name: 'core-noaux', chain: 'core-noaux', optional: true, minutes: { cpu: 55, gpu: 5.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core-ar-sft'), '--objective', 'diffusion', ...PRETRAIN('general.train.bin'), '--lr', '1e-3', '--warmup', '200'] },
+  { name: 'core', chain: 'core', minutes: { cpu: 55, gpu: 3.0 }, batch: { cpu: 16, gpu: 64 }, args: [...VOCAB, ...CORE, ...PRETRAIN('general.train.bin'), '--lr', '1.5e-3', '--warmup', '200'] },
+  { name: 'core-sft', chain: 'core', minutes: { cpu: 10, gpu: 1.0 }, batch: { cpu: 16, gpu: 64 }, args: [...from('core'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lr', '6e-4', '--warmup', '50'], export: { name: 'core', role: 'core' } },
+  { name: 'core-hi', chain: 'core', minutes: { cpu: 5, gpu: 0.5 }, batch: { cpu: 16, gpu: 64 }, args: [...from('core-sft'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--t-range', '0.8', '1.0', '--lr', '4e-4', '--warmup', '20'], export: { name: 'core-hi', role: 'core' } },
   { name: 'user', chain: 'user', minutes: { cpu: 12, gpu: 2.0 }, batch: { cpu: 16, gpu: 64 }, args: [...VOCAB, ...USER, ...PRETRAIN('user.train.bin'), '--lr', '2e-3', '--warmup', '100'] },
   { name: 'user-sft', chain: 'user', minutes: { cpu: 8, gpu: 1.6 }, batch: { cpu: 16, gpu: 64 }, args: [...from('user'), ...SFT('user-qa.train.ids.jsonl', 200), '--lr', '1e-3', '--warmup', '50'], export: { name: 'user', role: 'user' } },
+  { name: 'core-ar', chain: 'core-ar', minutes: { cpu: 30, gpu: 3.4 }, batch: { cpu: 16, gpu: 64 }, args: [...AR, ...VOCAB, ...CORE, ...PRETRAIN('general.train.bin'), '--lr', '1.5e-3', '--warmup', '200'] },
+  { name: 'core-ar-sft', chain: 'core-ar', minutes: { cpu: 6, gpu: 1.2 }, batch: { cpu: 16, gpu: 64 }, args: [...from('core-ar'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lr', '6e-4', '--warmup', '50'], export: { name: 'core-ar', role: 'baseline' } },
   { name: 'user-ar', chain: 'user-ar', minutes: { cpu: 8, gpu: 2.0 }, batch: { cpu: 16, gpu: 64 }, args: [...AR, ...VOCAB, ...USER, ...PRETRAIN('user.train.bin'), '--lr', '2e-3', '--warmup', '100'] },
   { name: 'user-ar-sft', chain: 'user-ar', minutes: { cpu: 5, gpu: 1.6 }, batch: { cpu: 16, gpu: 64 }, args: [...from('user-ar'), ...SFT('user-qa.train.ids.jsonl', 200), '--lr', '1e-3', '--warmup', '50'], export: { name: 'user-ar', role: 'baseline' } },
+  // Experiments (run only when --only names them; infra/training/README.md has their results):
+  // the core adapted from the trained AR baseline (as SSD-LM starts from RoBERTa), with and
+  // without the auxiliary next-token loss on the context. Both export as candidates for models/core.
+  { name: 'adapt', chain: 'adapt', optional: true, minutes: { cpu: 55, gpu: 5.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core-ar-sft'), '--objective', 'diffusion', '--lm-weight', '0.5', ...PRETRAIN('general.train.bin'), '--lr', '1e-3', '--warmup', '200'] },
+  { name: 'adapt-sft', chain: 'adapt', optional: true, minutes: { cpu: 10, gpu: 1.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('adapt'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lm-weight', '0.5', '--lr', '6e-4', '--warmup', '50'], export: { name: 'core-adapt', role: 'core', candidate: true } },
+  { name: 'adapt-hi', chain: 'adapt', optional: true, minutes: { cpu: 5, gpu: 0.5 }, batch: { cpu: 16, gpu: 128 }, args: [...from('adapt-sft'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--t-range', '0.8', '1.0', '--lr', '4e-4', '--warmup', '20'], export: { name: 'core-adapt-hi', role: 'core', candidate: true } },
+  { name: 'adapt-noaux', chain: 'adapt-noaux', optional: true, minutes: { cpu: 55, gpu: 5.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core-ar-sft'), '--objective', 'diffusion', ...PRETRAIN('general.train.bin'), '--lr', '1e-3', '--warmup', '200'] },
 ];
 
 /** Where a stage's exported model goes: servable bundles in models/, baselines in models/baselines/. */
 export function exportDir(stage: Stage): string {
+  if (stage.export!.candidate) return `.cache/candidates/${stage.export!.name}`;
   return stage.export!.role === 'baseline' ? `models/baselines/${stage.export!.name}` : `models/${stage.export!.name}`;
 }
 
-function trainArgs(stage: Stage, device: 'cpu' | 'gpu', scale: number): string[] {
-  const common = ['--out', join(RUNS, stage.name), ...stage.args, '--steps', '1000000', '--batch', String(stage.batch[device]), '--max-minutes', String(stage.minutes[device] * scale), '--log-every', '20', '--save-every', device === 'gpu' ? '500' : '100'];
+/** How the run is asked for: budgets scaled, and the position encoding of models trained from scratch. */
+interface RunOptions {
+  scale: number;
+  positions?: 'learned' | 'rotary';
+}
+
+function trainArgs(stage: Stage, device: 'cpu' | 'gpu', { scale, positions }: RunOptions): string[] {
+  // A stage that starts from another run keeps that run's architecture.
+  const fresh = positions && initStageName(stage) === undefined ? ['--positions', positions] : [];
+  const common = ['--out', join(RUNS, stage.name), ...stage.args, ...fresh, '--steps', '1000000', '--batch', String(stage.batch[device]), '--max-minutes', String(stage.minutes[device] * scale), '--log-every', '20', '--save-every', device === 'gpu' ? '500' : '100'];
   return device === 'gpu' ? [...common, '--amp', '--threads', '4'] : [...common, '--threads', '2'];
 }
 
@@ -83,14 +97,20 @@ function selectedStages(only?: string[]): Stage[] {
   return STAGES.filter((s) => (only ? only.includes(s.name) : !s.optional));
 }
 
+/** The stage whose run a stage starts from (--init RUNS/<name>), if any. */
+export function initStageName(stage: Stage): string | undefined {
+  const at = stage.args.indexOf('--init');
+  return at < 0 ? undefined : stage.args[at + 1].slice(RUNS.length + 1);
+}
+
 /** Runs a selected stage starts from that the selection does not train (trained here before). */
 function initsFromOutside(stages: Stage[]): string[] {
-  const inits = stages.filter((s) => s.args.includes('--init')).map((s) => s.args[s.args.indexOf('--init') + 1].slice(RUNS.length + 1));
+  const inits = stages.map(initStageName).filter((name): name is string => name !== undefined);
   return [...new Set(inits)].filter((name) => !stages.some((s) => s.name === name));
 }
 
 /** run.sh for a GPU machine: python3 with CUDA, run from the project root with DIR carried. */
-async function writeGpuPlan(dir: string, scale: number, stages: Stage[]) {
+async function writeGpuPlan(dir: string, run: RunOptions, stages: Stage[]) {
   mkdirSync(dir, { recursive: true });
   if (!existsSync(join(dir, 'data.tar.xz'))) execFileSync('bash', ['-c', `tar cf - -C ${DATA} ${TRAINING_FILES.join(' ')} | xz -T2 -6 > ${join(dir, 'data.tar.xz')}`], { stdio: 'inherit' });
   // Runs the selection starts from travel as float16 weights and are unpacked there.
@@ -110,7 +130,7 @@ async function writeGpuPlan(dir: string, scale: number, stages: Stage[]) {
     'PY=${PYTHON:-python3}; T="$PY infra/training/train.py"; export PYTHONUNBUFFERED=1',
     ...inits.map((name) => `mkdir -p .cache/runs/${name} && $PY infra/training/weights_npz.py unpack "$DIR/init/${name}.npz" .cache/runs/${name}/best.pt`),
     ...chains.map((chain) => {
-      const steps = stages.filter((s) => s.chain === chain).map((s) => `$T ${trainArgs(s, 'gpu', scale).map((a) => `'${a}'`).join(' ')}`);
+      const steps = stages.filter((s) => s.chain === chain).map((s) => `$T ${trainArgs(s, 'gpu', run).map((a) => `'${a}'`).join(' ')}`);
       return `( ${steps.join(' && ')} ) > .cache/runs/${chain}.log 2>&1 &`;
     }),
     'wait',
@@ -135,17 +155,20 @@ async function importGpuRun(dir: string) {
 }
 
 async function main() {
-  const { values } = parseArgs({ options: { only: { type: 'string' }, scale: { type: 'string', default: '1' }, 'export-only': { type: 'boolean', default: false }, 'gpu-plan': { type: 'string' }, import: { type: 'string' } } });
+  const { values } = parseArgs({ options: { only: { type: 'string' }, scale: { type: 'string', default: '1' }, positions: { type: 'string' }, 'export-only': { type: 'boolean', default: false }, 'gpu-plan': { type: 'string' }, import: { type: 'string' } } });
   if (!existsSync(`${DATA}/manifest.json`)) throw new Error(`${DATA}/manifest.json not found: run npm run prepare:data first`);
   const scale = Number(values.scale);
+  const positions = values.positions;
+  if (positions !== undefined && positions !== 'learned' && positions !== 'rotary') throw new Error(`--positions must be learned or rotary, got ${positions}`);
+  const run: RunOptions = { scale, positions };
   const stages = selectedStages(values.only?.split(','));
-  if (values['gpu-plan']) return writeGpuPlan(values['gpu-plan'], scale, stages);
+  if (values['gpu-plan']) return writeGpuPlan(values['gpu-plan'], run, stages);
   if (values.import) await importGpuRun(values.import);
   mkdirSync('models/training-logs', { recursive: true });
   for (const stage of stages) {
     if (!values['export-only'] && !values.import) {
       console.log(`== ${stage.name}: up to ${stage.minutes.cpu * scale} min`);
-      await runTrainingScript('train.py', trainArgs(stage, 'cpu', scale), (l) => console.log(`  ${l}`));
+      await runTrainingScript('train.py', trainArgs(stage, 'cpu', run), (l) => console.log(`  ${l}`));
     }
     const log = join(RUNS, stage.name, 'loss.jsonl');
     if (existsSync(log)) cpSync(log, `models/training-logs/${stage.name}.loss.jsonl`);

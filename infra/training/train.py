@@ -40,6 +40,8 @@ def parse_args(argv=None):
     p.add_argument("--ffn", type=int)
     p.add_argument("--max-positions", type=int, default=256)
     p.add_argument("--block-size", type=int, default=25)
+    p.add_argument("--positions", choices=["learned", "rotary"], default="learned",
+                   help="position encoding: learned absolute embeddings, or rotary (RoPE) in attention")
     p.add_argument("--no-self-cond", action="store_true")
     p.add_argument("--objective", choices=["diffusion", "causal-lm"],
                    help="causal-lm trains the autoregressive baseline (same network and data), from scratch; "
@@ -90,7 +92,7 @@ def build_config(args, init_ckpt):
         cfg = ModelConfig(vocab_size=args.vocab_size, hidden=args.hidden, layers=args.layers, heads=args.heads,
                           ffn=args.ffn or 4 * args.hidden, max_positions=args.max_positions,
                           block_size=args.block_size, self_conditioning=not args.no_self_cond,
-                          eos_token_id=args.eos_id, objective=args.objective or "diffusion")
+                          eos_token_id=args.eos_id, positions=args.positions, objective=args.objective or "diffusion")
     if args.t_range:
         lo, hi = args.t_range
         if not (0 <= lo < hi <= 1):

@@ -36,6 +36,8 @@ export const ManifestSchema = z.object({
     head_dim: z.number().int().min(1),
     ffn: z.number().int().min(1),
     max_positions: z.number().int().min(1),
+    /** How positions enter the graphs (informational: both take position_ids); absent means learned. */
+    positions: z.enum(['learned', 'rotary']).optional(),
     parameters: z.number().int().min(0),
     dtype: z.enum(['float32', 'float16']).default('float32'),
   }),

@@ -7,11 +7,33 @@ import { runTrainingScript } from '../../infra/training/python';
 import { readParityFixtures, maxAbsDiff } from '../helpers/tensors';
 import { loadLocalModel } from '../../worker-gpu/src/runtime/local-model';
 import { CACHE, TINY_RUN } from '../helpers/paths';
+import { trainTinyModel } from '../../infra/training/tiny';
 
 const FIXTURES = join(CACHE, 'parity');
+type Fixtures = ReturnType<typeof readParityFixtures>;
+
+async function expectEncoderParity(bundle: string, fx: Fixtures) {
+  const session = await ort.InferenceSession.create(join(bundle, 'context_encoder.onnx'));
+  const out = await session.run({
+    input_ids: fx.tensor('ctx.input_ids'), position_ids: fx.tensor('ctx.position_ids'), past_keys: fx.tensor('ctx.past_keys'),
+    past_values: fx.tensor('ctx.past_values'), attention_mask: fx.tensor('ctx.attention_mask'),
+  });
+  expect(out.present_keys.dims).toEqual(fx.tensor('ctx.present_keys').dims);
+  expect(maxAbsDiff(out.present_keys.data as Float32Array, fx.tensor('ctx.present_keys').data as Float32Array)).toBeLessThanOrEqual(1e-3);
+  expect(maxAbsDiff(out.present_values.data as Float32Array, fx.tensor('ctx.present_values').data as Float32Array)).toBeLessThanOrEqual(1e-3);
+}
+
+async function expectDenoiserParity(bundle: string, fx: Fixtures) {
+  const session = await ort.InferenceSession.create(join(bundle, 'denoiser.onnx'));
+  const names = ['simplex_logits', 'self_cond_logits', 'timestep', 'position_ids', 'past_keys', 'past_values', 'past_mask'];
+  const out = await session.run(Object.fromEntries(names.map((n) => [n, fx.tensor(`den.${n}`)])));
+  const expected = fx.tensor('den.logits');
+  expect(out.logits.dims).toEqual(expected.dims);
+  expect(maxAbsDiff(out.logits.data as Float32Array, expected.data as Float32Array)).toBeLessThanOrEqual(1e-3);
+}
 
 describe('PyTorch <-> onnxruntime-node parity (fp32)', () => {
-  let fx: ReturnType<typeof readParityFixtures>;
+  let fx: Fixtures;
   const bundle = inject('tinyBundle');
 
   beforeAll(async () => {
@@ -31,24 +53,11 @@ describe('PyTorch <-> onnxruntime-node parity (fp32)', () => {
   });
 
   it('context_encoder.onnx extends the cache like PyTorch (max abs diff <= 1e-3)', async () => {
-    const session = await ort.InferenceSession.create(join(bundle, 'context_encoder.onnx'));
-    const out = await session.run({
-      input_ids: fx.tensor('ctx.input_ids'), position_ids: fx.tensor('ctx.position_ids'), past_keys: fx.tensor('ctx.past_keys'),
-      past_values: fx.tensor('ctx.past_values'), attention_mask: fx.tensor('ctx.attention_mask'),
-    });
-    expect(out.present_keys.dims).toEqual(fx.tensor('ctx.present_keys').dims);
-    expect(maxAbsDiff(out.present_keys.data as Float32Array, fx.tensor('ctx.present_keys').data as Float32Array)).toBeLessThanOrEqual(1e-3);
-    expect(maxAbsDiff(out.present_values.data as Float32Array, fx.tensor('ctx.present_values').data as Float32Array)).toBeLessThanOrEqual(1e-3);
+    await expectEncoderParity(bundle, fx);
   });
 
   it('denoiser.onnx gives the same block logits as PyTorch (max abs diff <= 1e-3)', async () => {
-    const session = await ort.InferenceSession.create(join(bundle, 'denoiser.onnx'));
-    const names = ['simplex_logits', 'self_cond_logits', 'timestep', 'position_ids', 'past_keys', 'past_values', 'past_mask'];
-    const out = await session.run(Object.fromEntries(names.map((n) => [n, fx.tensor(`den.${n}`)])));
-    const expected = fx.tensor('den.logits');
-    expect(out.logits.dims).toEqual(expected.dims);
-    const diff = maxAbsDiff(out.logits.data as Float32Array, expected.data as Float32Array);
-    expect(diff).toBeLessThanOrEqual(1e-3);
+    await expectDenoiserParity(bundle, fx);
   });
 
   it('float16 weight storage halves the bundle and keeps the logits close', async () => {
@@ -69,5 +78,31 @@ describe('PyTorch <-> onnxruntime-node parity (fp32)', () => {
     const losses = readFileSync(join(TINY_RUN, 'loss.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss as number);
     expect(losses.length).toBe(3);
     expect(losses[2]).toBeLessThan(losses[0]);
+  });
+});
+
+describe('rotary positions (RoPE): the three views agree and export exactly', () => {
+  const dir = join(CACHE, 'tiny-rotary');
+  let fx: Fixtures;
+  let bundle: string;
+
+  beforeAll(async () => {
+    ({ bundleDir: bundle } = await trainTinyModel({ out: dir, corpus: 'tests/fixtures/tiny-corpus.txt', steps: 3, positions: 'rotary', name: 'tiny-rotary' }));
+    await runTrainingScript('parity.py', ['--checkpoint', join(dir, 'run', 'checkpoint.pt'), '--out', join(dir, 'parity')]);
+    fx = readParityFixtures(join(dir, 'parity'));
+  });
+
+  it('PyTorch itself: incremental cache == one-shot encode, cached denoise == training layout', () => {
+    expect(fx.report.incremental_cache_max_diff as number).toBeLessThan(1e-4);
+    expect(fx.report.train_vs_cached_max_diff as number).toBeLessThan(1e-3);
+  });
+
+  it('the manifest records the position encoding', () => {
+    expect(JSON.parse(readFileSync(join(bundle, 'manifest.json'), 'utf8')).architecture.positions).toBe('rotary');
+  });
+
+  it('both graphs match PyTorch (max abs diff <= 1e-3)', async () => {
+    await expectEncoderParity(bundle, fx);
+    await expectDenoiserParity(bundle, fx);
   });
 });

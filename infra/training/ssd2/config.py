@@ -18,6 +18,11 @@ class ModelConfig:
     self_conditioning: bool = True
     eos_token_id: int = 0
     timestep_range: List[float] = field(default_factory=lambda: [0.0, 1.0])
+    # "learned": absolute position embeddings added to the input (the first bundled models);
+    # "rotary": RoPE on queries and keys, so "the token just before me" is one learnable pattern
+    # at every position, which the noisy block needs to read its context (a block token cannot see
+    # its left neighbour's token in its own input, as an AR model's query can).
+    positions: str = "learned"
     objective: str = "diffusion"  # or "causal-lm": the autoregressive baseline (same network, same data)
 
     def to_dict(self):

@@ -94,7 +94,8 @@ def export_causal_lm(model: SSD2Model, out_dir, tokenizer_path, name, training=N
     manifest = {"format": "causal-lm-baseline", "name": name, "vocab_size": c.vocab_size,
                 "eos_token_id": c.eos_token_id, "max_positions": c.max_positions,
                 "architecture": {"layers": c.layers, "hidden": c.hidden, "heads": c.heads, "head_dim": c.head_dim,
-                                 "ffn": c.ffn, "parameters": sum(p.numel() for p in used), "dtype": weights_dtype},
+                                 "ffn": c.ffn, "positions": c.positions,
+                                 "parameters": sum(p.numel() for p in used), "dtype": weights_dtype},
                 "graph": "lm.onnx", "tokenizer": "tokenizer.json", "training": training or {}}
     with open(os.path.join(out_dir, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=2)
@@ -160,6 +161,7 @@ def export_bundle(model: SSD2Model, out_dir, tokenizer_path, name, role, max_con
             "head_dim": c.head_dim,
             "ffn": c.ffn,
             "max_positions": c.max_positions,
+            "positions": c.positions,
             "parameters": sum(p.numel() for p in model.parameters()),
             "dtype": weights_dtype,  # of the stored weights; arithmetic is float32
         },

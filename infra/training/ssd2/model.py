@@ -18,10 +18,21 @@ from .config import ModelConfig
 NEG = -1e9  # finite, so a fully masked row gives a uniform softmax instead of NaN
 
 
+def rotary(x, positions):
+    """RoPE: rotates the feature pairs (i, i + d/2) of x [N,h,S,d] by angle position / 10000^(2i/d)."""
+    d = x.shape[-1]
+    inv_freq = 1.0 / (10000 ** (torch.arange(0, d // 2, dtype=torch.float32, device=x.device) / (d // 2)))
+    angles = positions.float().unsqueeze(-1) * inv_freq  # [N,S,d/2]
+    cos, sin = torch.cos(angles).unsqueeze(1).to(x.dtype), torch.sin(angles).unsqueeze(1).to(x.dtype)
+    x1, x2 = x[..., : d // 2], x[..., d // 2:]
+    return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
+
+
 class Attention(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.heads, self.head_dim = cfg.heads, cfg.head_dim
+        self.rotary = cfg.positions == "rotary"
         self.qkv = nn.Linear(cfg.hidden, 3 * cfg.hidden)
         self.out = nn.Linear(cfg.hidden, cfg.hidden)
 
@@ -29,10 +40,13 @@ class Attention(nn.Module):
         n, s, _ = x.shape
         return x.view(n, s, self.heads, self.head_dim).transpose(1, 2)
 
-    def forward(self, x, bias, past_k=None, past_v=None):
-        """x [N,S,H]; bias [N,1,S,P+S] additive; returns output and this call's keys/values [N,h,S,d]."""
+    def forward(self, x, bias, positions, past_k=None, past_v=None):
+        """x [N,S,H]; bias [N,1,S,P+S] additive; positions [N,S]; returns output and this call's
+        keys/values [N,h,S,d] (keys already rotated, so a cache holds them as they are)."""
         q, k, v = self.qkv(x).chunk(3, dim=-1)
         q, k, v = self.split(q), self.split(k), self.split(v)
+        if self.rotary:
+            q, k = rotary(q, positions), rotary(k, positions)
         keys = k if past_k is None else torch.cat([past_k, k], dim=2)
         values = v if past_v is None else torch.cat([past_v, v], dim=2)
         scores = torch.matmul(q, keys.transpose(-1, -2)) / math.sqrt(self.head_dim) + bias
@@ -49,8 +63,8 @@ class Layer(nn.Module):
         self.ln2 = nn.LayerNorm(cfg.hidden)
         self.mlp = nn.Sequential(nn.Linear(cfg.hidden, cfg.ffn), nn.GELU(), nn.Linear(cfg.ffn, cfg.hidden))
 
-    def forward(self, x, bias, past_k=None, past_v=None):
-        a, k, v = self.attn(self.ln1(x), bias, past_k, past_v)
+    def forward(self, x, bias, positions, past_k=None, past_v=None):
+        a, k, v = self.attn(self.ln1(x), bias, positions, past_k, past_v)
         x = x + a
         return x + self.mlp(self.ln2(x)), k, v
 
@@ -80,6 +94,12 @@ class SSD2Model(nn.Module):
                 nn.init.zeros_(m.bias)
 
     # ---- pieces shared by all views -------------------------------------------------------
+    def position_input(self, positions):
+        """What the input adds for positions: learned embeddings, or nothing with rotary (applied in attention)."""
+        if self.cfg.positions == "rotary":
+            return 0
+        return self.pos_emb(positions.clamp(max=self.cfg.max_positions - 1))
+
     def block_input(self, simplex_logits, self_cond_logits, timestep):
         """Noisy simplex (+ optional previous-step logits) -> block embeddings without positions."""
         p = torch.softmax(simplex_logits, dim=-1)
@@ -109,12 +129,13 @@ class SSD2Model(nn.Module):
         if self.cfg.self_conditioning and self_cond_logits is not None:
             p = 0.5 * (p + torch.softmax(self_cond_logits, dim=-1))
         t_per_pos = timestep.unsqueeze(-1).expand(n, nb, B).reshape(n, nb * B, 1)
-        noisy_x = self.simplex_in(p) + self.t_emb(t_per_pos) + self.pos_emb(noisy_pos.clamp(max=self.cfg.max_positions - 1))
-        clean_x = self.tok_emb(ids) + self.pos_emb(clean_pos)
+        noisy_x = self.simplex_in(p) + self.t_emb(t_per_pos) + self.position_input(noisy_pos)
+        clean_x = self.tok_emb(ids) + self.position_input(clean_pos)
         x = torch.cat([clean_x, noisy_x], dim=1)
+        positions = torch.cat([clean_pos, noisy_pos], dim=1)
         bias = self.train_mask(key_valid, block_start, block_valid).unsqueeze(1)
         for layer in self.layers:
-            x, _, _ = layer(x, bias)
+            x, _, _ = layer(x, bias, positions)
         if with_clean_logits:
             return self.logits(x[:, L:]), self.logits(x[:, :L])
         return self.logits(x[:, L:])
@@ -156,10 +177,11 @@ class SSD2Model(nn.Module):
         dev = ids.device
         i = torch.arange(L, device=dev)
         allowed = (i.unsqueeze(1) >= i.unsqueeze(0)).unsqueeze(0) & key_valid.bool().unsqueeze(1)
-        x = self.tok_emb(ids) + self.pos_emb(i.unsqueeze(0).expand(n, L))
+        positions = i.unsqueeze(0).expand(n, L)
+        x = self.tok_emb(ids) + self.position_input(positions)
         bias = ((~allowed).float() * NEG).unsqueeze(1)
         for layer in self.layers:
-            x, _, _ = layer(x, bias)
+            x, _, _ = layer(x, bias, positions)
         return self.logits(x)
 
     def _causal(self, input_ids, position_ids, past_keys, past_values, attention_mask):
@@ -170,10 +192,10 @@ class SSD2Model(nn.Module):
         query_idx = p + torch.arange(s, device=input_ids.device)
         allowed = (key_idx.unsqueeze(0) <= query_idx.unsqueeze(1)).unsqueeze(0) & attention_mask.bool().unsqueeze(1)
         bias = ((~allowed).float() * NEG).unsqueeze(1)
-        x = self.tok_emb(input_ids) + self.pos_emb(position_ids)
+        x = self.tok_emb(input_ids) + self.position_input(position_ids)
         new_k, new_v = [], []
         for li, layer in enumerate(self.layers):
-            x, k, v = layer(x, bias, past_keys[li], past_values[li])
+            x, k, v = layer(x, bias, position_ids, past_keys[li], past_values[li])
             new_k.append(k)
             new_v.append(v)
         present_keys = torch.cat([past_keys, torch.stack(new_k)], dim=3)
@@ -184,11 +206,11 @@ class SSD2Model(nn.Module):
         """simplex_logits/self_cond_logits [N,B,V]; timestep [N]; position_ids [N,B]; past_mask [N,P].
         Block tokens see the valid cache and each other (bidirectional). Returns logits [N,B,V]."""
         n, b, _ = simplex_logits.shape
-        x = self.block_input(simplex_logits, self_cond_logits, timestep) + self.pos_emb(position_ids)
+        x = self.block_input(simplex_logits, self_cond_logits, timestep) + self.position_input(position_ids)
         allowed = torch.cat([past_mask, torch.ones(n, b, dtype=past_mask.dtype, device=past_mask.device)], dim=1)
         bias = ((1.0 - allowed) * NEG).view(n, 1, 1, -1)
         for li, layer in enumerate(self.layers):
-            x, _, _ = layer(x, bias, past_keys[li], past_values[li])
+            x, _, _ = layer(x, bias, position_ids, past_keys[li], past_values[li])
         return self.logits(x)
 
     def empty_cache(self, n, device=None):
