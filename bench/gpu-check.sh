@@ -8,12 +8,15 @@
 #        builds .gpu-cuda/ (../shared/gpu/prepare-cuda.sh) and bundles the worker and the
 #        benchmark into .gpu-cuda/base/app/ (esbuild; onnxruntime-node stays external).
 #   there, from the project root, one copy at a time (see prepare-cuda.sh). A copy carries the
-#   whole repository too (17 MiB with the bundled models) and at most 64 MiB in all, so `prepare`
-#   re-splits the 230 MB library into five 44 MiB parts:
+#   whole working tree too and at most 64 MiB in all; the tree is 38 MiB with the bundled models, so
+#   for the copies untrack them for a moment (`git rm -r -q --cached models && echo /models/ >>
+#   .git/info/exclude`; afterwards delete that line and `git reset -q models`) and carry the one
+#   model the benchmark needs with the last copy. `prepare` re-splits the 230 MB library into five
+#   44 MiB parts:
 #        5 x: bring .gpu-cuda/stage5.sh + .gpu-cuda/split/partN, run  bash .gpu-cuda/stage5.sh
-#        then bring .gpu-cuda/base, run                              bash bench/gpu-check.sh run
+#        then bring .gpu-cuda/base + models/core, run   OUT=$OUT MODEL=models/core bash bench/gpu-check.sh run
 #   (one after the other without a pause: the machine keeps /tmp only while it stays busy)
-#        results: bench/results/worker-gpu-{cuda,webgpu,cpu}.md (copy them back, put the numbers
+#        results: $OUT/worker-gpu-{cuda,webgpu,cpu}-<model>.md/.json (6 files; at most 8 come back; put the numbers
 #        in the README beside the CPU ones).
 set -euo pipefail
 ROOT=$(git rev-parse --show-toplevel 2>/dev/null || pwd); cd "$ROOT"
@@ -53,7 +56,7 @@ EOS
       # report's heading names the provider actually used (from /healthz).
       list=$provider; [ "$provider" = cpu ] || list="$provider,cpu"
       node "$APP/bench-worker.mjs" --model "$MODEL" --providers "$list" --worker-entry "$APP/worker.mjs" \
-        --out "bench/results/worker-gpu-$provider.md" || echo "provider $provider failed"
+        --out "${OUT:-bench/results}/worker-gpu-$provider-$(basename "$MODEL").md" || echo "provider $provider failed"
     done
     ;;
   *)
