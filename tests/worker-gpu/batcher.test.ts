@@ -21,13 +21,21 @@ describe('DynamicBatcher', () => {
   it('settles generations that started apart into one lock-step batch per step', async () => {
     const inner = recording();
     const batcher = new DynamicBatcher(inner, { windowMs: 1, maxBatch: 32, admission: new Admission(100) });
-    // Four loops that each await their step and immediately ask for the next (a fused generation),
-    // started 7 ms apart: each arrives while another batch runs.
-    const loop = async (delay: number) => {
-      await new Promise((r) => setTimeout(r, delay));
-      for (let i = 0; i < 12; i++) await batcher.denoise([step]);
+    // Four loops that each await their step and immediately ask for the next (a fused generation);
+    // each starts once the one before has finished its first step, so each arrives while another
+    // batch runs (gated on the loops themselves, not on timers, which a loaded machine delays).
+    const loop = async (start: Promise<void>, startedOne: () => void) => {
+      await start;
+      for (let i = 0; i < 12; i++) {
+        await batcher.denoise([step]);
+        if (i === 0) startedOne();
+      }
     };
-    await Promise.all([0, 7, 14, 21].map(loop));
+    const gates = Array.from({ length: 4 }, () => {
+      let resolve!: () => void;
+      return { promise: new Promise<void>((r) => (resolve = r)), resolve };
+    });
+    await Promise.all(gates.map((gate, k) => loop(k === 0 ? Promise.resolve() : gates[k - 1].promise, gate.resolve)));
     expect(inner.sizes.reduce((a, b) => a + b, 0)).toBe(48);
     expect(inner.sizes[0]).toBe(1);
     // Once all four run, they share every batch instead of alternating in cohorts.
