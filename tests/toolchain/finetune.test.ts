@@ -61,6 +61,22 @@ describe('fine-tuning: timestep range, instructions, resume', () => {
     expect(steps).toEqual([2, 4, 6]);
   });
 
+  it('adapts an autoregressive checkpoint into a diffusion model (--init RUN_DIR, auxiliary LM loss) and refuses the reverse', async () => {
+    const args = ['--data', join(TINY_DIR, 'train.bin'), '--max-positions', '160', '--batch', '2', '--log-every', '2'];
+    const ar = join(WORK, 'ar');
+    await runTrainingScript('train.py', ['--out', ar, '--objective', 'causal-lm', '--vocab-size', '513', '--eos-id', '512', '--hidden', '32', ...args, '--steps', '2']);
+    const out: string[] = [];
+    const adapted = join(WORK, 'adapted');
+    // A run directory: its checkpoint.pt (no best.pt was kept) is the start.
+    await runTrainingScript('train.py', ['--out', adapted, '--init', ar, '--objective', 'diffusion', '--lm-weight', '0.5', ...args, '--steps', '2'], (l) => out.push(l));
+    expect(out.join('\n')).toMatch(/initialised from .*ar\/checkpoint\.pt/);
+    expect(out.join('\n')).toMatch(/adapting the causal LM into a diffusion model/);
+    const bundle = join(WORK, 'adapted-bundle');
+    await runTrainingScript('export.py', ['--checkpoint', join(adapted, 'checkpoint.pt'), '--tokenizer', join(TINY_DIR, 'tokenizer.json'), '--name', 'adapted', '--role', 'core', '--out', bundle]);
+    expect(JSON.parse(readFileSync(join(bundle, 'manifest.json'), 'utf8')).graphs.denoiser).toBe('denoiser.onnx');
+    await expect(runTrainingScript('train.py', ['--out', join(WORK, 'back'), '--init', adapted, '--objective', 'causal-lm', ...args, '--steps', '1'])).rejects.toThrow(/--objective causal-lm: a diffusion checkpoint can only be adapted into a diffusion model/);
+  });
+
   it('refuses bad training arguments with a message naming the flag', async () => {
     await expect(runTrainingScript('train.py', ['--out', join(WORK, 'x'), '--data', '/nonexistent.bin', '--steps', '1'])).rejects.toThrow(/--data: file not found: \/nonexistent\.bin/);
     await expect(runTrainingScript('train.py', ['--out', join(WORK, 'y'), '--data', join(TINY_DIR, 'train.bin'), '--vocab-size', '100', '--steps', '1'])).rejects.toThrow(/holds token id \d+ >= vocab size 100/);
