@@ -15,6 +15,11 @@ CONTEXT_ENCODER_IO = (["input_ids", "position_ids", "past_keys", "past_values", 
 LM_IO = (CONTEXT_ENCODER_IO[0], ["logits", "present_keys", "present_values"])
 DENOISER_IO = (["simplex_logits", "self_cond_logits", "timestep", "position_ids", "past_keys", "past_values",
                 "past_mask"], ["logits"])
+KV_AXES = {1: "batch", 3: "past"}
+# The context encoder's dynamic axes; the AR baseline's lm.onnx is the same graph plus logits.
+CONTEXT_ENCODER_AXES = {"input_ids": {0: "batch", 1: "new"}, "position_ids": {0: "batch", 1: "new"},
+                        "past_keys": KV_AXES, "past_values": KV_AXES, "attention_mask": {0: "batch", 1: "total"},
+                        "present_keys": {1: "batch", 3: "total"}, "present_values": {1: "batch", 3: "total"}}
 
 
 class GraphView(torch.nn.Module):
@@ -80,13 +85,9 @@ def export_causal_lm(model: SSD2Model, out_dir, tokenizer_path, name, training=N
     model = model.eval().float().cpu()
     os.makedirs(out_dir, exist_ok=True)
     ctx_args, _ = example_inputs(model)
-    kv_axes = {1: "batch", 3: "past"}
     with torch.no_grad():
         _export(GraphView(model, "lm_step"), ctx_args, os.path.join(out_dir, "lm.onnx"), LM_IO,
-                {"input_ids": {0: "batch", 1: "new"}, "position_ids": {0: "batch", 1: "new"},
-                 "past_keys": kv_axes, "past_values": kv_axes, "attention_mask": {0: "batch", 1: "total"},
-                 "logits": {0: "batch", 1: "new"}, "present_keys": {1: "batch", 3: "total"},
-                 "present_values": {1: "batch", 3: "total"}}, opset)
+                {**CONTEXT_ENCODER_AXES, "logits": {0: "batch", 1: "new"}}, opset)
     if weights_dtype == "float16":
         store_weights_fp16(os.path.join(out_dir, "lm.onnx"))
     shutil.copyfile(tokenizer_path, os.path.join(out_dir, "tokenizer.json"))
@@ -117,17 +118,13 @@ def export_bundle(model: SSD2Model, out_dir, tokenizer_path, name, role, max_con
     model = model.eval().float().cpu()
     os.makedirs(out_dir, exist_ok=True)
     ctx_args, den_args = example_inputs(model)
-    kv_axes = {1: "batch", 3: "past"}
     with torch.no_grad():
         _export(GraphView(model, "encode_context"), ctx_args, os.path.join(out_dir, "context_encoder.onnx"),
-                CONTEXT_ENCODER_IO,
-                {"input_ids": {0: "batch", 1: "new"}, "position_ids": {0: "batch", 1: "new"},
-                 "past_keys": kv_axes, "past_values": kv_axes, "attention_mask": {0: "batch", 1: "total"},
-                 "present_keys": {1: "batch", 3: "total"}, "present_values": {1: "batch", 3: "total"}}, opset)
+                CONTEXT_ENCODER_IO, CONTEXT_ENCODER_AXES, opset)
         _export(GraphView(model, "denoise"), den_args, os.path.join(out_dir, "denoiser.onnx"), DENOISER_IO,
                 {"simplex_logits": {0: "batch", 1: "block"}, "self_cond_logits": {0: "batch", 1: "block"},
-                 "timestep": {0: "batch"}, "position_ids": {0: "batch", 1: "block"}, "past_keys": kv_axes,
-                 "past_values": kv_axes, "past_mask": {0: "batch", 1: "past"}, "logits": {0: "batch", 1: "block"}},
+                 "timestep": {0: "batch"}, "position_ids": {0: "batch", 1: "block"}, "past_keys": KV_AXES,
+                 "past_values": KV_AXES, "past_mask": {0: "batch", 1: "past"}, "logits": {0: "batch", 1: "block"}},
                 opset)
     if weights_dtype == "float16":
         for graph in ("context_encoder.onnx", "denoiser.onnx"):
