@@ -18,13 +18,20 @@ from .config import ModelConfig
 NEG = -1e9  # finite, so a fully masked row gives a uniform softmax instead of NaN
 
 
-def rotary(x, positions):
-    """RoPE: rotates the feature pairs (i, i + d/2) of x [N,h,S,d] by angle position / 10000^(2i/d)."""
-    d = x.shape[-1]
-    inv_freq = 1.0 / (10000 ** (torch.arange(0, d // 2, dtype=torch.float32, device=x.device) / (d // 2)))
-    angles = positions.float().unsqueeze(-1) * inv_freq  # [N,S,d/2]
-    cos, sin = torch.cos(angles).unsqueeze(1).to(x.dtype), torch.sin(angles).unsqueeze(1).to(x.dtype)
-    x1, x2 = x[..., : d // 2], x[..., d // 2:]
+def rotary_tables(positions, head_dim):
+    """RoPE's cos/sin [N,1,S,d/2] for positions [N,S]: pair (i, i + d/2) turns by position / 10000^(2i/d).
+    Computed once per forward pass and shared by every layer's queries and keys."""
+    half = head_dim // 2
+    inv_freq = 1.0 / (10000 ** (torch.arange(0, half, dtype=torch.float32, device=positions.device) / half))
+    angles = positions.float().unsqueeze(-1) * inv_freq
+    return torch.cos(angles).unsqueeze(1), torch.sin(angles).unsqueeze(1)
+
+
+def rotate(x, tables):
+    """Applies rotary_tables' rotation to x [N,h,S,d]."""
+    cos, sin = (t.to(x.dtype) for t in tables)
+    half = x.shape[-1] // 2
+    x1, x2 = x[..., :half], x[..., half:]
     return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
 
 
@@ -32,7 +39,6 @@ class Attention(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.heads, self.head_dim = cfg.heads, cfg.head_dim
-        self.rotary = cfg.positions == "rotary"
         self.qkv = nn.Linear(cfg.hidden, 3 * cfg.hidden)
         self.out = nn.Linear(cfg.hidden, cfg.hidden)
 
@@ -40,13 +46,14 @@ class Attention(nn.Module):
         n, s, _ = x.shape
         return x.view(n, s, self.heads, self.head_dim).transpose(1, 2)
 
-    def forward(self, x, bias, positions, past_k=None, past_v=None):
-        """x [N,S,H]; bias [N,1,S,P+S] additive; positions [N,S]; returns output and this call's
-        keys/values [N,h,S,d] (keys already rotated, so a cache holds them as they are)."""
+    def forward(self, x, bias, rope, past_k=None, past_v=None):
+        """x [N,S,H]; bias [N,1,S,P+S] additive; rope: rotary_tables of the S positions, or None
+        (learned positions); returns output and this call's keys/values [N,h,S,d] (keys already
+        rotated, so a cache holds them as they are)."""
         q, k, v = self.qkv(x).chunk(3, dim=-1)
         q, k, v = self.split(q), self.split(k), self.split(v)
-        if self.rotary:
-            q, k = rotary(q, positions), rotary(k, positions)
+        if rope is not None:
+            q, k = rotate(q, rope), rotate(k, rope)
         keys = k if past_k is None else torch.cat([past_k, k], dim=2)
         values = v if past_v is None else torch.cat([past_v, v], dim=2)
         scores = torch.matmul(q, keys.transpose(-1, -2)) / math.sqrt(self.head_dim) + bias
@@ -63,8 +70,8 @@ class Layer(nn.Module):
         self.ln2 = nn.LayerNorm(cfg.hidden)
         self.mlp = nn.Sequential(nn.Linear(cfg.hidden, cfg.ffn), nn.GELU(), nn.Linear(cfg.ffn, cfg.hidden))
 
-    def forward(self, x, bias, positions, past_k=None, past_v=None):
-        a, k, v = self.attn(self.ln1(x), bias, positions, past_k, past_v)
+    def forward(self, x, bias, rope, past_k=None, past_v=None):
+        a, k, v = self.attn(self.ln1(x), bias, rope, past_k, past_v)
         x = x + a
         return x + self.mlp(self.ln2(x)), k, v
 
@@ -98,7 +105,11 @@ class SSD2Model(nn.Module):
         """What the input adds for positions: learned embeddings, or nothing with rotary (applied in attention)."""
         if self.cfg.positions == "rotary":
             return 0
-        return self.pos_emb(positions.clamp(max=self.cfg.max_positions - 1))
+        return self.pos_emb(positions)
+
+    def rope(self, positions):
+        """The rotary tables the layers share, or None with learned positions."""
+        return rotary_tables(positions, self.cfg.head_dim) if self.cfg.positions == "rotary" else None
 
     def block_input(self, simplex_logits, self_cond_logits, timestep):
         """Noisy simplex (+ optional previous-step logits) -> block embeddings without positions."""
@@ -122,7 +133,8 @@ class SSD2Model(nn.Module):
         B = self.cfg.block_size
         dev = ids.device
         offs = torch.arange(B, device=dev)
-        noisy_pos = (block_start.unsqueeze(-1) + offs).reshape(n, nb * B)
+        # A padded block's positions may run past the table; its loss is masked out.
+        noisy_pos = (block_start.unsqueeze(-1) + offs).reshape(n, nb * B).clamp(max=self.cfg.max_positions - 1)
         clean_pos = torch.arange(L, device=dev).unsqueeze(0).expand(n, L)
         # Block inputs: timestep differs per block, so embed per block then flatten.
         p = torch.softmax(simplex_logits, dim=-1)
@@ -134,8 +146,9 @@ class SSD2Model(nn.Module):
         x = torch.cat([clean_x, noisy_x], dim=1)
         positions = torch.cat([clean_pos, noisy_pos], dim=1)
         bias = self.train_mask(key_valid, block_start, block_valid).unsqueeze(1)
+        rope = self.rope(positions)
         for layer in self.layers:
-            x, _, _ = layer(x, bias, positions)
+            x, _, _ = layer(x, bias, rope)
         if with_clean_logits:
             return self.logits(x[:, L:]), self.logits(x[:, :L])
         return self.logits(x[:, L:])
@@ -180,8 +193,9 @@ class SSD2Model(nn.Module):
         positions = i.unsqueeze(0).expand(n, L)
         x = self.tok_emb(ids) + self.position_input(positions)
         bias = ((~allowed).float() * NEG).unsqueeze(1)
+        rope = self.rope(positions)
         for layer in self.layers:
-            x, _, _ = layer(x, bias, positions)
+            x, _, _ = layer(x, bias, rope)
         return self.logits(x)
 
     def _causal(self, input_ids, position_ids, past_keys, past_values, attention_mask):
@@ -194,8 +208,9 @@ class SSD2Model(nn.Module):
         bias = ((~allowed).float() * NEG).unsqueeze(1)
         x = self.tok_emb(input_ids) + self.position_input(position_ids)
         new_k, new_v = [], []
+        rope = self.rope(position_ids)
         for li, layer in enumerate(self.layers):
-            x, k, v = layer(x, bias, position_ids, past_keys[li], past_values[li])
+            x, k, v = layer(x, bias, rope, past_keys[li], past_values[li])
             new_k.append(k)
             new_v.append(v)
         present_keys = torch.cat([past_keys, torch.stack(new_k)], dim=3)
@@ -209,8 +224,9 @@ class SSD2Model(nn.Module):
         x = self.block_input(simplex_logits, self_cond_logits, timestep) + self.position_input(position_ids)
         allowed = torch.cat([past_mask, torch.ones(n, b, dtype=past_mask.dtype, device=past_mask.device)], dim=1)
         bias = ((1.0 - allowed) * NEG).view(n, 1, 1, -1)
+        rope = self.rope(position_ids)
         for li, layer in enumerate(self.layers):
-            x, _, _ = layer(x, bias, position_ids, past_keys[li], past_values[li])
+            x, _, _ = layer(x, bias, rope, past_keys[li], past_values[li])
         return self.logits(x)
 
     def empty_cache(self, n, device=None):
