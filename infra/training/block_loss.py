@@ -22,6 +22,7 @@ from ssd2.config import ModelConfig  # noqa: E402
 from ssd2.data import StreamBatches, load_stream  # noqa: E402
 from ssd2.diffusion import noisy_simplex  # noqa: E402
 from ssd2.model import SSD2Model  # noqa: E402
+from ssd2.objective import block_targets  # noqa: E402
 
 FRACTIONS = (1.0, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2)
 POSITIONS = (0, 1, 4, 12, 24)
@@ -46,8 +47,7 @@ def block_loss(model, batches, n):
     g = torch.Generator().manual_seed(0)
     ids, key_valid, block_start, block_valid, _ = batches.sample(n)
     nb = block_start.shape[1]
-    pos = (block_start.unsqueeze(-1) + torch.arange(B)).clamp(max=ids.shape[1] - 1)
-    targets = torch.gather(ids, 1, pos.reshape(n, nb * B))
+    _, targets = block_targets(ids, block_start, B)
     rows = []
     for frac in FRACTIONS:
         t = torch.full((n, nb), float(round(frac * T)))

@@ -6,6 +6,13 @@ import torch.nn.functional as F
 from .diffusion import noisy_simplex
 
 
+def block_targets(ids, block_start, block_size):
+    """Positions [N,nb,B] of every block's tokens in ids [N,L] and those tokens [N,nb*B]."""
+    n, nb = block_start.shape
+    pos = (block_start.unsqueeze(-1) + torch.arange(block_size, device=ids.device)).clamp(max=ids.shape[1] - 1)
+    return pos, torch.gather(ids, 1, pos.reshape(n, nb * block_size))
+
+
 def diffusion_loss(model, batch, generator, t_range=(0.0, 1.0), self_cond_prob=0.5, lm_weight=0.0):
     """lm_weight > 0 adds that times the next-token loss on the clean tokens (an auxiliary loss, free
     in this layout: the clean stream is computed anyway). It keeps the cached context predictive of
@@ -15,8 +22,7 @@ def diffusion_loss(model, batch, generator, t_range=(0.0, 1.0), self_cond_prob=0
     ids, key_valid, block_start, block_valid, weight = (x.to(dev) for x in batch)
     n, nb = block_start.shape
     B, T = cfg.block_size, cfg.t_train
-    pos = (block_start.unsqueeze(-1) + torch.arange(B, device=dev)).clamp(max=ids.shape[1] - 1)
-    targets = torch.gather(ids, 1, pos.reshape(n, nb * B))
+    pos, targets = block_targets(ids, block_start, B)
     lo = max(1, int(round(t_range[0] * T)) + 1)
     hi = max(lo, int(round(t_range[1] * T)))
     t = torch.randint(lo, hi + 1, (n, nb), generator=generator).to(dev)
