@@ -82,7 +82,7 @@ def main():
     model.load_state_dict(ckpt["model"])
     model.eval()
     seq_len = min(args.seq_len, cfg.max_positions - cfg.block_size)
-    rows = block_loss(model, StreamBatches(load_stream(args.data), seq_len, cfg.block_size, torch.Generator().manual_seed(1)),
+    rows = block_loss(model, StreamBatches(load_stream(args.data), seq_len, cfg.block_size, torch.Generator().manual_seed(1), min_context=int(cfg.shifted)),
                       args.sequences)
     shown = [p for p in POSITIONS if p < cfg.block_size]
     print("| t/T | mean | " + " | ".join(f"position {p}" for p in shown) + " |")

@@ -38,15 +38,16 @@ def main(argv=None):
     tensors = {}
     with torch.no_grad():
         k0, v0 = model.empty_cache(n)
-        k1, v1 = model.encode_context(ids[:, :s1], pos[:, :s1], k0, v0, torch.ones(n, s1))
-        k2, v2 = model.encode_context(ids[:, s1:], pos[:, s1:], k1, v1, torch.ones(n, s1 + s2))
-        kf, vf = model.encode_context(ids, pos, k0, v0, torch.ones(n, s1 + s2))
-        incr = max((k2 - kf).abs().max().item(), (v2 - vf).abs().max().item())
+        k1, v1 = model.encode_context(ids[:, :s1], pos[:, :s1], k0, v0, torch.ones(n, s1))[:2]
+        k2, v2, *hidden = model.encode_context(ids[:, s1:], pos[:, s1:], k1, v1, torch.ones(n, s1 + s2))
+        kf, vf, *hidden_f = model.encode_context(ids, pos, k0, v0, torch.ones(n, s1 + s2))
+        incr = max((k2 - kf).abs().max().item(), (v2 - vf).abs().max().item(),
+                   *[(h - hf).abs().max().item() for h, hf in zip(hidden, hidden_f)])
         simplex = torch.randn(n, B, c.vocab_size, generator=g) * c.simplex_k
         self_cond = torch.randn(n, B, c.vocab_size, generator=g) * 3
         t = torch.rand(n, generator=g)
         bpos = torch.arange(s1 + s2, s1 + s2 + B).repeat(n, 1)
-        logits = model.denoise(simplex, self_cond, t, bpos, k2, v2, torch.ones(n, s1 + s2))
+        logits = model.denoise(simplex, self_cond, t, bpos, k2, v2, torch.ones(n, s1 + s2), *hidden)
         # The same block in the training layout: context = ids, one block starting after it.
         full = torch.cat([ids, torch.zeros(n, B, dtype=torch.long)], dim=1)
         train_logits = model.forward_train(full, torch.cat([torch.ones(n, s1 + s2), torch.zeros(n, B)], 1).long(),
@@ -68,6 +69,8 @@ def main(argv=None):
         "den.position_ids": bpos, "den.past_keys": k2, "den.past_values": v2, "den.past_mask": torch.ones(n, s1 + s2),
         "den.logits": logits,
     }
+    if c.shifted:  # the last context token's hidden state, handed from one graph to the other
+        tensors.update({"ctx.last_hidden": hidden[0], "den.context_hidden": hidden[0]})
     index = {}
     for name, tensor in tensors.items():
         arr = tensor.numpy()

@@ -42,6 +42,9 @@ def parse_args(argv=None):
     p.add_argument("--block-size", type=int, default=25)
     p.add_argument("--positions", choices=["learned", "rotary"], default="learned",
                    help="position encoding: learned absolute embeddings, or rotary (RoPE) in attention")
+    p.add_argument("--shifted", action="store_true",
+                   help="read block position i out from the hidden state one position to its left, as a causal LM "
+                        "does (from scratch, or when adapting a causal-lm checkpoint; see ModelConfig.shifted)")
     p.add_argument("--no-self-cond", action="store_true")
     p.add_argument("--objective", choices=["diffusion", "causal-lm"],
                    help="causal-lm trains the autoregressive baseline (same network and data), from scratch; "
@@ -82,17 +85,23 @@ def fail(msg):
 def build_config(args, init_ckpt):
     if init_ckpt is not None:
         cfg = ModelConfig.from_dict(init_ckpt["config"])
-        if args.objective and args.objective != cfg.objective:
+        adapting = bool(args.objective) and args.objective != cfg.objective
+        if adapting:
             if (cfg.objective, args.objective) != ("causal-lm", "diffusion"):
                 fail(f"--objective {args.objective}: a {cfg.objective} checkpoint can only be adapted into a diffusion model")
             cfg.objective = args.objective
+        if args.shifted and not (adapting or cfg.shifted):
+            fail("--shifted: a trained diffusion model keeps its readout; shift one trained from scratch or adapted "
+                 "from a causal-lm checkpoint")
+        cfg.shifted = cfg.shifted or args.shifted
     else:
         if not args.vocab_size:
             fail("--vocab-size is required when training from scratch")
         cfg = ModelConfig(vocab_size=args.vocab_size, hidden=args.hidden, layers=args.layers, heads=args.heads,
                           ffn=args.ffn or 4 * args.hidden, max_positions=args.max_positions,
                           block_size=args.block_size, self_conditioning=not args.no_self_cond,
-                          eos_token_id=args.eos_id, positions=args.positions, objective=args.objective or "diffusion")
+                          eos_token_id=args.eos_id, positions=args.positions, objective=args.objective or "diffusion",
+                          shifted=args.shifted)
     if args.t_range:
         lo, hi = args.t_range
         if not (0 <= lo < hi <= 1):
@@ -153,7 +162,7 @@ def main(argv=None):
         stream = load_stream(path)
         if stream.numel() and int(stream.max()) >= cfg.vocab_size:
             fail(f"--{flag} {path} holds token id {int(stream.max())} >= vocab size {cfg.vocab_size}")
-        return StreamBatches(stream, args.seq_len, cfg.block_size, g)
+        return StreamBatches(stream, args.seq_len, cfg.block_size, g, min_context=int(cfg.shifted))
 
     if args.sft:
         batches = InstructionBatches(args.sft, args.seq_len, cfg.block_size, cfg.eos_token_id, g, args.pad_weight)
@@ -167,7 +176,7 @@ def main(argv=None):
     if args.device.startswith("cuda"):
         torch.backends.cuda.matmul.allow_tf32 = True
     val_batches = StreamBatches(load_stream(args.val), args.seq_len, cfg.block_size,
-                                torch.Generator().manual_seed(1234)) if args.val else None
+                                torch.Generator().manual_seed(1234), min_context=int(cfg.shifted)) if args.val else None
     if args.seq_len + cfg.block_size > cfg.max_positions:
         fail(f"--seq-len {args.seq_len} + block {cfg.block_size} exceeds max positions {cfg.max_positions}")
     t_range = tuple(cfg.timestep_range)

@@ -1,14 +1,36 @@
+import type { Manifest } from './manifest';
+
 /** The inputs and outputs each bundle graph must have (docs/model-bundle.md). */
-export const CONTEXT_ENCODER_SPEC = {
+export interface GraphSpec {
+  inputs: readonly string[];
+  outputs: readonly string[];
+}
+
+const CONTEXT_ENCODER: GraphSpec = {
   inputs: ['input_ids', 'position_ids', 'past_keys', 'past_values', 'attention_mask'],
   outputs: ['present_keys', 'present_values'],
-} as const;
+};
 
-export const DENOISER_SPEC = {
-  /** self_cond_logits is present only when the manifest says self_conditioning. */
+const DENOISER: GraphSpec = {
   inputs: ['simplex_logits', 'self_cond_logits', 'timestep', 'position_ids', 'past_keys', 'past_values', 'past_mask'],
   outputs: ['logits'],
-} as const;
+};
+
+/** A shifted readout hands the last context token's hidden state from the encoder to the denoiser. */
+export const LAST_HIDDEN = 'last_hidden';
+export const CONTEXT_HIDDEN = 'context_hidden';
+
+/** The graphs' names for this manifest: self_cond_logits only with self_conditioning, the hidden-state handoff only when shifted. */
+export function graphSpecs(m: Pick<Manifest, 'self_conditioning' | 'architecture'>): { contextEncoder: GraphSpec; denoiser: GraphSpec } {
+  const shifted = m.architecture.readout === 'shifted';
+  return {
+    contextEncoder: { inputs: CONTEXT_ENCODER.inputs, outputs: shifted ? [...CONTEXT_ENCODER.outputs, LAST_HIDDEN] : CONTEXT_ENCODER.outputs },
+    denoiser: {
+      inputs: [...DENOISER.inputs.filter((n) => m.self_conditioning || n !== 'self_cond_logits'), ...(shifted ? [CONTEXT_HIDDEN] : [])],
+      outputs: DENOISER.outputs,
+    },
+  };
+}
 
 /** Returns a description of what differs, or null when `actual` matches `expected` as sets. */
 export function diffNames(kind: 'inputs' | 'outputs', expected: readonly string[], actual: readonly string[]): string | null {

@@ -38,6 +38,12 @@ export const ManifestSchema = z.object({
     max_positions: z.number().int().min(1),
     /** How positions enter the graphs (informational: both take position_ids); absent means learned. */
     positions: z.enum(['learned', 'rotary']).optional(),
+    /**
+     * Where block position i is read out: from its own hidden state (aligned), or from the one to
+     * its left, as a causal LM predicts (shifted; the context encoder then also returns the last
+     * context token's hidden state, which the denoiser takes). Absent means aligned.
+     */
+    readout: z.enum(['aligned', 'shifted']).default('aligned'),
     parameters: z.number().int().min(0),
     dtype: z.enum(['float32', 'float16']).default('float32'),
   }),

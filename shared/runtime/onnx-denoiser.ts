@@ -1,6 +1,6 @@
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { BundleError } from '../errors';
-import { CONTEXT_ENCODER_SPEC, DENOISER_SPEC, diffNames, type LoadedBundle } from '../bundle';
+import { CONTEXT_HIDDEN, LAST_HIDDEN, diffNames, graphSpecs, type GraphSpec, type LoadedBundle } from '../bundle';
 import type { DenoiseStep, Denoiser, DenoiserInfo } from '../ssd2/denoiser';
 import { noisySimplex } from '../ssd2/simplex';
 import { blockLogits, type BlockLogits } from '../ssd2/types';
@@ -35,6 +35,8 @@ interface KV {
   length: number;
   /** Identity of this cache entry (a new one for every encode), for keying padded batches. */
   id: number;
+  /** Shifted readout: the last context token's hidden state [hidden], which the denoiser reads position 0 from. */
+  hidden: Float32Array | null;
 }
 
 interface PaddedBatch {
@@ -62,6 +64,7 @@ export function infoFromBundle(bundle: LoadedBundle): DenoiserInfo {
     selfConditioning: m.self_conditioning,
     eosTokenId: m.eos_token_id,
     tokenizerSha256: bundle.digests.get(m.tokenizer)!,
+    readout: m.architecture.readout,
   };
 }
 
@@ -107,20 +110,20 @@ export class OnnxDenoiser implements Denoiser {
 
   static async create(bundle: LoadedBundle, ort: OrtModule, createSession: SessionFactory, opts: OnnxDenoiserOptions = {}): Promise<OnnxDenoiser> {
     const m = bundle.manifest;
-    const open = async (file: string, spec: { inputs: readonly string[]; outputs: readonly string[] }) => {
+    const specs = graphSpecs(m);
+    const open = async (file: string, spec: GraphSpec) => {
       let session: InferenceSession;
       try {
         session = await createSession(bundle.files.get(file)!, file);
       } catch (err) {
         throw new BundleError(bundle.location, file, `onnxruntime cannot load the graph: ${(err as Error).message}`, { cause: err });
       }
-      const inputs = spec === DENOISER_SPEC && !m.self_conditioning ? spec.inputs.filter((n) => n !== 'self_cond_logits') : spec.inputs;
-      const problem = diffNames('inputs', inputs, session.inputNames) ?? diffNames('outputs', spec.outputs, session.outputNames);
+      const problem = diffNames('inputs', spec.inputs, session.inputNames) ?? diffNames('outputs', spec.outputs, session.outputNames);
       if (problem) throw new BundleError(bundle.location, file, `graph does not match the bundle format: ${problem}`);
       return session;
     };
-    const encoder = await open(m.graphs.context_encoder, CONTEXT_ENCODER_SPEC);
-    const denoiser = await open(m.graphs.denoiser, DENOISER_SPEC);
+    const encoder = await open(m.graphs.context_encoder, specs.contextEncoder);
+    const denoiser = await open(m.graphs.denoiser, specs.denoiser);
     return new OnnxDenoiser(bundle, ort, encoder, denoiser, opts);
   }
 
@@ -131,7 +134,7 @@ export class OnnxDenoiser implements Denoiser {
 
   private emptyKV(): KV {
     const dims = this.kvShape(1, 0);
-    return { keys: new this.ort.Tensor('float32', new Float32Array(0), dims), values: new this.ort.Tensor('float32', new Float32Array(0), dims), length: 0, id: 0 };
+    return { keys: new this.ort.Tensor('float32', new Float32Array(0), dims), values: new this.ort.Tensor('float32', new Float32Array(0), dims), length: 0, id: 0, hidden: null };
   }
 
   /** Runs the context encoder over `tokens` after `past`; causal, so the result equals a full encode. */
@@ -147,7 +150,8 @@ export class OnnxDenoiser implements Denoiser {
       past_values: past.values,
       attention_mask: new T('float32', new Float32Array(total).fill(1), [1, total]),
     });
-    return { keys: out.present_keys, values: out.present_values, length: total, id: this.nextKvId++ };
+    const hidden = this.info.readout === 'shifted' ? (out[LAST_HIDDEN].data as Float32Array) : null;
+    return { keys: out.present_keys, values: out.present_values, length: total, id: this.nextKvId++, hidden };
   }
 
   /** The key/value cache of a context: a hit, an extension of the longest cached prefix, or a full encode. */
@@ -157,7 +161,7 @@ export class OnnxDenoiser implements Denoiser {
     if (hit) return hit.value;
     const prefix = this.cache.longestPrefix(context);
     const kv = await this.extend(prefix?.value ?? this.emptyKV(), context.slice(prefix?.tokens.length ?? 0));
-    this.cache.set(context, kv, 2 * (kv.keys.data as Float32Array).byteLength);
+    this.cache.set(context, kv, 2 * (kv.keys.data as Float32Array).byteLength + (kv.hidden?.byteLength ?? 0));
     return kv;
   }
 
@@ -180,8 +184,10 @@ export class OnnxDenoiser implements Denoiser {
     const { Tensor: T } = this.ort;
     const v = this.info.vocabSize;
     const n = input.length;
+    const shifted = this.info.readout === 'shifted';
     for (const s of input) {
       if (s.context.length > this.info.maxContext) throw new RangeError(`${this.info.name}: context of ${s.context.length} tokens exceeds max_context ${this.info.maxContext}`);
+      if (shifted && s.context.length === 0) throw new RangeError(`${this.info.name}: a shifted-readout model needs at least one context token`);
     }
     const unordered = await Promise.all(input.map((s) => this.contextCache(s.context)));
     const t0 = performance.now();
@@ -212,6 +218,12 @@ export class OnnxDenoiser implements Denoiser {
       past_mask: past.mask,
     };
     if (selfCond) feeds.self_cond_logits = new T('float32', selfCond, [n, b, v]);
+    if (shifted) {
+      const h = this.arch.hidden;
+      const hidden = new Float32Array(n * h);
+      caches.forEach((c, i) => hidden.set(c.hidden!, i * h));
+      feeds[CONTEXT_HIDDEN] = new T('float32', hidden, [n, h]);
+    }
     const t1 = performance.now();
     const out = await this.denoiser.run(feeds);
     const t2 = performance.now();

@@ -18,6 +18,8 @@ export interface DenoiserInfo {
   readonly eosTokenId: number;
   /** sha256 of tokenizer.json: models that collaborate must share it. */
   readonly tokenizerSha256: string;
+  /** 'shifted': position 0 is read out from the last context token, so the context must not be empty (absent: aligned). */
+  readonly readout?: 'aligned' | 'shifted';
 }
 
 /** One denoising step for one block. Everything needed is in the request: denoisers keep no

@@ -57,6 +57,9 @@ export async function* generate(models: GenerationModels, request: GenerationReq
     throw new InvalidArgumentError('lambda', `a per-step schedule needs ${opts.steps} values (one per step), got ${opts.lambda.length}`);
   }
   const prompt = [...request.prompt];
+  // A shifted readout predicts a block's first token from the token before it: an empty prompt
+  // starts after an end of text, as every document after the first does in training.
+  if (prompt.length === 0 && [...router.checkpoints, user].some((m) => m?.info.readout === 'shifted')) prompt.push(main.eosTokenId);
   const userPrefix = [...(request.userContext ?? [])];
   const limit = Math.min(...router.checkpoints.map((c) => c.info.maxContext));
   if (prompt.length > limit) throw new InvalidArgumentError('prompt', `${prompt.length} tokens exceed the core model's context of ${limit} tokens`);

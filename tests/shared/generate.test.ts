@@ -16,6 +16,21 @@ describe('block loop', () => {
     expect(core.calls.map((c) => c.context.length)).toEqual([2, 2, 2, 2, 6, 6, 6, 6, 10, 10, 10, 10]);
   });
 
+  it('starts an empty prompt after an end of text when a model reads out shifted, and only then', async () => {
+    const shifted = new ScriptedDenoiser({ readout: 'shifted' }, constant(3));
+    const r = await generateAll({ core: shifted }, { prompt: [], steps: 2, maxTokens: 4, earlyStopPatience: 0 });
+    expect(shifted.calls[0].context).toEqual([7]);
+    expect(r.tokens).toEqual([3, 3, 3, 3]);
+    const aligned = new ScriptedDenoiser({}, constant(3));
+    await generateAll({ core: aligned }, { prompt: [], steps: 2, maxTokens: 4, earlyStopPatience: 0 });
+    expect(aligned.calls[0].context).toEqual([]);
+    const userShifted = new ScriptedDenoiser({ role: 'user', readout: 'shifted' }, constant(3));
+    const core = new ScriptedDenoiser({}, constant(3));
+    await generateAll({ core, user: userShifted }, { prompt: [], userContext: [1], steps: 2, maxTokens: 4, earlyStopPatience: 0 });
+    expect(core.calls[0].context).toEqual([7]);
+    expect(userShifted.calls[0].context).toEqual([1, 7]);
+  });
+
   it('truncates at the first EOS and stops', async () => {
     const core = new ScriptedDenoiser({}, (req, p) => (req.context.length >= 5 && p === 1 ? 7 : 2));
     const r = await generateAll({ core }, { prompt: [1], steps: 3, maxTokens: 100 });

@@ -21,11 +21,12 @@ async function expectEncoderParity(bundle: string, fx: Fixtures) {
   expect(out.present_keys.dims).toEqual(fx.tensor('ctx.present_keys').dims);
   expect(maxAbsDiff(out.present_keys.data as Float32Array, fx.tensor('ctx.present_keys').data as Float32Array)).toBeLessThanOrEqual(1e-3);
   expect(maxAbsDiff(out.present_values.data as Float32Array, fx.tensor('ctx.present_values').data as Float32Array)).toBeLessThanOrEqual(1e-3);
+  if (fx.has('ctx.last_hidden')) expect(maxAbsDiff(out.last_hidden.data as Float32Array, fx.tensor('ctx.last_hidden').data as Float32Array)).toBeLessThanOrEqual(1e-3);
 }
 
 async function expectDenoiserParity(bundle: string, fx: Fixtures) {
   const session = await ort.InferenceSession.create(join(bundle, 'denoiser.onnx'));
-  const names = ['simplex_logits', 'self_cond_logits', 'timestep', 'position_ids', 'past_keys', 'past_values', 'past_mask'];
+  const names = ['simplex_logits', 'self_cond_logits', 'timestep', 'position_ids', 'past_keys', 'past_values', 'past_mask', 'context_hidden'].filter((n) => fx.has(`den.${n}`));
   const out = await session.run(Object.fromEntries(names.map((n) => [n, fx.tensor(`den.${n}`)])));
   const expected = fx.tensor('den.logits');
   expect(out.logits.dims).toEqual(expected.dims);
@@ -104,5 +105,42 @@ describe('rotary positions (RoPE): the three views agree and export exactly', ()
   it('both graphs match PyTorch (max abs diff <= 1e-3)', async () => {
     await expectEncoderParity(bundle, fx);
     await expectDenoiserParity(bundle, fx);
+  });
+});
+
+describe('shifted readout: the three views agree, the graphs hand over the hidden state, the engine serves it', () => {
+  const dir = join(CACHE, 'tiny-shifted');
+  let fx: Fixtures;
+  let bundle: string;
+
+  beforeAll(async () => {
+    ({ bundleDir: bundle } = await trainTinyModel({ out: dir, corpus: 'tests/fixtures/tiny-corpus.txt', steps: 3, shifted: true, name: 'tiny-shifted' }));
+    await runTrainingScript('parity.py', ['--checkpoint', join(dir, 'run', 'checkpoint.pt'), '--out', join(dir, 'parity')]);
+    fx = readParityFixtures(join(dir, 'parity'));
+  });
+
+  it('PyTorch itself: incremental cache == one-shot encode, cached denoise == training layout', () => {
+    expect(fx.has('ctx.last_hidden')).toBe(true);
+    expect(fx.report.incremental_cache_max_diff as number).toBeLessThan(1e-4);
+    expect(fx.report.train_vs_cached_max_diff as number).toBeLessThan(1e-3);
+  });
+
+  it('the manifest records the readout', () => {
+    expect(JSON.parse(readFileSync(join(bundle, 'manifest.json'), 'utf8')).architecture.readout).toBe('shifted');
+  });
+
+  it('both graphs match PyTorch (max abs diff <= 1e-3)', async () => {
+    await expectEncoderParity(bundle, fx);
+    await expectDenoiserParity(bundle, fx);
+  });
+
+  it('the runtime reads position 0 out from the context alone: the same logits whatever the noisy block', async () => {
+    const { denoiser } = await loadLocalModel(bundle);
+    const step = (seed: number) => ({ context: [1, 2, 3], noise: { seed, block: 0, step: 5, steps: 10, estimate: null, blockLength: 25 }, selfCond: null });
+    const [[a], [b]] = await Promise.all([denoiser.denoise([step(1)]), denoiser.denoise([step(2)])]);
+    const v = denoiser.info.vocabSize;
+    expect(maxAbsDiff(a.data.subarray(0, v), b.data.subarray(0, v))).toBe(0);
+    expect(maxAbsDiff(a.data.subarray(v, 2 * v), b.data.subarray(v, 2 * v))).toBeGreaterThan(0);
+    await expect(denoiser.denoise([{ ...step(1), context: [] }])).rejects.toThrow(/needs at least one context token/);
   });
 });

@@ -23,6 +23,12 @@ class ModelConfig:
     # at every position, which the noisy block needs to read its context (a block token cannot see
     # its left neighbour's token in its own input, as an AR model's query can).
     positions: str = "learned"
+    # Block position i is read out from the hidden state one position to its left (the last context
+    # token for i = 0), where a causal LM predicts the same token: an AR model adapted into a
+    # diffusion one keeps its next-token readout, and the first block token is predicted from the
+    # clean context exactly as the AR model predicts it. The graphs then pass that last context
+    # hidden state from the context encoder to the denoiser (docs/model-bundle.md).
+    shifted: bool = False
     objective: str = "diffusion"  # or "causal-lm": the autoregressive baseline (same network, same data)
 
     def to_dict(self):

@@ -12,19 +12,20 @@ def load_stream(path):
 
 class StreamBatches:
     """Random windows of a token stream; blocks start at a random offset per sequence so the
-    model sees every context length, not only multiples of B."""
+    model sees every context length, not only multiples of B. `min_context` tokens always precede
+    a block (a shifted model reads its first token out from the last context token)."""
 
-    def __init__(self, stream, seq_len, block_size, generator):
+    def __init__(self, stream, seq_len, block_size, generator, min_context=0):
         if stream.numel() < seq_len + 1:
             raise ValueError(f"token stream has {stream.numel()} tokens, fewer than --seq-len {seq_len}")
-        self.stream, self.L, self.B, self.g = stream, seq_len, block_size, generator
+        self.stream, self.L, self.B, self.g, self.min_context = stream, seq_len, block_size, generator, min_context
 
     def sample(self, n):
         L, B = self.L, self.B
         starts = torch.randint(0, self.stream.numel() - L, (n,), generator=self.g)
         ids = torch.stack([self.stream[s:s + L] for s in starts.tolist()])
         nb = L // B
-        offset = torch.randint(0, B, (n, 1), generator=self.g)
+        offset = torch.randint(self.min_context, self.min_context + B, (n, 1), generator=self.g)
         block_start = offset + torch.arange(nb).unsqueeze(0) * B
         block_valid = (block_start + B <= L).long()
         block_start = torch.where(block_valid.bool(), block_start, torch.zeros_like(block_start))

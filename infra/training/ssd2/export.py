@@ -15,6 +15,8 @@ CONTEXT_ENCODER_IO = (["input_ids", "position_ids", "past_keys", "past_values", 
 LM_IO = (CONTEXT_ENCODER_IO[0], ["logits", "present_keys", "present_values"])
 DENOISER_IO = (["simplex_logits", "self_cond_logits", "timestep", "position_ids", "past_keys", "past_values",
                 "past_mask"], ["logits"])
+# A shifted model (ModelConfig.shifted) passes the last context token's hidden state from one graph to the other.
+LAST_HIDDEN, CONTEXT_HIDDEN = "last_hidden", "context_hidden"
 KV_AXES = {1: "batch", 3: "past"}
 # The context encoder's dynamic axes; the AR baseline's lm.onnx is the same graph plus logits.
 CONTEXT_ENCODER_AXES = {"input_ids": {0: "batch", 1: "new"}, "position_ids": {0: "batch", 1: "new"},
@@ -42,7 +44,24 @@ def example_inputs(model, n=2, past=3, s=4):
     b = c.block_size
     den = (torch.randn(n, b, c.vocab_size), torch.randn(n, b, c.vocab_size), torch.rand(n),
            torch.arange(past, past + b).repeat(n, 1), kv, kv.clone(), torch.ones(n, past))
+    if c.shifted:
+        den += (torch.randn(n, c.hidden),)
     return ctx, den
+
+
+def bundle_io(cfg):
+    """The graphs' input/output names and dynamic axes for this model (shifted adds the hidden-state handoff)."""
+    ctx_in, ctx_out = CONTEXT_ENCODER_IO
+    den_in, den_out = DENOISER_IO
+    ctx_axes = dict(CONTEXT_ENCODER_AXES)
+    den_axes = {"simplex_logits": {0: "batch", 1: "block"}, "self_cond_logits": {0: "batch", 1: "block"},
+                "timestep": {0: "batch"}, "position_ids": {0: "batch", 1: "block"}, "past_keys": KV_AXES,
+                "past_values": KV_AXES, "past_mask": {0: "batch", 1: "past"}, "logits": {0: "batch", 1: "block"}}
+    if cfg.shifted:
+        ctx_out, den_in = ctx_out + [LAST_HIDDEN], den_in + [CONTEXT_HIDDEN]
+        ctx_axes[LAST_HIDDEN] = {0: "batch"}
+        den_axes[CONTEXT_HIDDEN] = {0: "batch"}
+    return (ctx_in, ctx_out), ctx_axes, (den_in, den_out), den_axes
 
 
 def _export(module, args, path, names, dynamic_axes, opset):
@@ -118,13 +137,11 @@ def export_bundle(model: SSD2Model, out_dir, tokenizer_path, name, role, max_con
     model = model.eval().float().cpu()
     os.makedirs(out_dir, exist_ok=True)
     ctx_args, den_args = example_inputs(model)
+    ctx_io, ctx_axes, den_io, den_axes = bundle_io(c)
     with torch.no_grad():
         _export(GraphView(model, "encode_context"), ctx_args, os.path.join(out_dir, "context_encoder.onnx"),
-                CONTEXT_ENCODER_IO, CONTEXT_ENCODER_AXES, opset)
-        _export(GraphView(model, "denoise"), den_args, os.path.join(out_dir, "denoiser.onnx"), DENOISER_IO,
-                {"simplex_logits": {0: "batch", 1: "block"}, "self_cond_logits": {0: "batch", 1: "block"},
-                 "timestep": {0: "batch"}, "position_ids": {0: "batch", 1: "block"}, "past_keys": KV_AXES,
-                 "past_values": KV_AXES, "past_mask": {0: "batch", 1: "past"}, "logits": {0: "batch", 1: "block"}},
+                ctx_io, ctx_axes, opset)
+        _export(GraphView(model, "denoise"), den_args, os.path.join(out_dir, "denoiser.onnx"), den_io, den_axes,
                 opset)
     if weights_dtype == "float16":
         for graph in ("context_encoder.onnx", "denoiser.onnx"):
@@ -159,6 +176,7 @@ def export_bundle(model: SSD2Model, out_dir, tokenizer_path, name, role, max_con
             "ffn": c.ffn,
             "max_positions": c.max_positions,
             "positions": c.positions,
+            "readout": "shifted" if c.shifted else "aligned",
             "parameters": sum(p.numel() for p in model.parameters()),
             "dtype": weights_dtype,  # of the stored weights; arithmetic is float32
         },

@@ -149,9 +149,20 @@ class SSD2Model(nn.Module):
         rope = self.rope(positions)
         for layer in self.layers:
             x, _, _ = layer(x, bias, rope)
+        noisy_h = x[:, L:]
+        if self.cfg.shifted:
+            # The hidden state left of each block's first token is the clean one of its last context token.
+            before = torch.gather(x[:, :L], 1, (block_start - 1).clamp(min=0).unsqueeze(-1).expand(n, nb, x.shape[-1]))
+            noisy_h = self.shift_readout(noisy_h.reshape(n * nb, B, -1), before.reshape(n * nb, -1)).reshape(n, nb * B, -1)
         if with_clean_logits:
-            return self.logits(x[:, L:]), self.logits(x[:, :L])
-        return self.logits(x[:, L:])
+            return self.logits(noisy_h), self.logits(x[:, :L])
+        return self.logits(noisy_h)
+
+    @staticmethod
+    def shift_readout(block_h, before_h):
+        """Shifted readout: block_h [N,B,H] and the hidden state before the block [N,H] -> the hidden
+        states each block position is predicted from, [before, h_0 .. h_(B-2)]."""
+        return torch.cat([before_h.unsqueeze(1), block_h[:, :-1]], dim=1)
 
     def train_mask(self, key_valid, block_start, block_valid):
         """Additive mask [N, L+nb*B, L+nb*B] for the layout [clean | noisy blocks]."""
@@ -175,8 +186,11 @@ class SSD2Model(nn.Module):
     # ---- inference views (exported) ----------------------------------------------------------
     def encode_context(self, input_ids, position_ids, past_keys, past_values, attention_mask):
         """Extend the cache. past_* [layers,N,heads,P,d]; attention_mask [N,P+S] (1 = real token).
-        New token i sees every valid cached token and new tokens j <= i."""
-        _, present_keys, present_values = self._causal(input_ids, position_ids, past_keys, past_values, attention_mask)
+        New token i sees every valid cached token and new tokens j <= i. A shifted model also
+        returns the last new token's hidden state [N,H], which its denoiser reads out from."""
+        x, present_keys, present_values = self._causal(input_ids, position_ids, past_keys, past_values, attention_mask)
+        if self.cfg.shifted:
+            return present_keys, present_values, x[:, -1]
         return present_keys, present_values
 
     def lm_step(self, input_ids, position_ids, past_keys, past_values, attention_mask):
@@ -217,8 +231,10 @@ class SSD2Model(nn.Module):
         present_values = torch.cat([past_values, torch.stack(new_v)], dim=3)
         return x, present_keys, present_values
 
-    def denoise(self, simplex_logits, self_cond_logits, timestep, position_ids, past_keys, past_values, past_mask):
-        """simplex_logits/self_cond_logits [N,B,V]; timestep [N]; position_ids [N,B]; past_mask [N,P].
+    def denoise(self, simplex_logits, self_cond_logits, timestep, position_ids, past_keys, past_values, past_mask,
+                context_hidden=None):
+        """simplex_logits/self_cond_logits [N,B,V]; timestep [N]; position_ids [N,B]; past_mask [N,P];
+        context_hidden [N,H] (shifted models: encode_context's hidden state of the last context token).
         Block tokens see the valid cache and each other (bidirectional). Returns logits [N,B,V]."""
         n, b, _ = simplex_logits.shape
         x = self.block_input(simplex_logits, self_cond_logits, timestep) + self.position_input(position_ids)
@@ -227,6 +243,8 @@ class SSD2Model(nn.Module):
         rope = self.rope(position_ids)
         for li, layer in enumerate(self.layers):
             x, _, _ = layer(x, bias, rope, past_keys[li], past_values[li])
+        if self.cfg.shifted:
+            x = self.shift_readout(x, context_hidden)
         return self.logits(x)
 
     def empty_cache(self, n, device=None):
