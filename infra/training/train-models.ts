@@ -32,7 +32,7 @@ const from = (stage: string) => ['--init', `${RUNS}/${stage}`];
 export interface Stage {
   name: string;
   /** Stages of one chain run one after another; chains run side by side on a GPU. */
-  chain: 'core' | 'user' | 'core-ar' | 'user-ar' | 'adapt' | 'adapt-noaux';
+  chain: 'core' | 'user' | 'core-ar' | 'user-ar' | 'adapt' | 'adapt-noaux' | 'shift';
   /** Trained only when --only names it (ablations). */
   optional?: boolean;
   /** Training-time budget in minutes on this CPU and on one GPU. */
@@ -61,6 +61,12 @@ export const STAGES: Stage[] = [
   { name: 'adapt-sft', chain: 'adapt', optional: true, minutes: { cpu: 10, gpu: 1.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('adapt'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lm-weight', '0.5', '--lr', '6e-4', '--warmup', '50'], export: { name: 'core-adapt', role: 'core', candidate: true } },
   { name: 'adapt-hi', chain: 'adapt', optional: true, minutes: { cpu: 5, gpu: 0.5 }, batch: { cpu: 16, gpu: 128 }, args: [...from('adapt-sft'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--t-range', '0.8', '1.0', '--lr', '4e-4', '--warmup', '20'], export: { name: 'core-adapt-hi', role: 'core', candidate: true } },
   { name: 'adapt-noaux', chain: 'adapt-noaux', optional: true, minutes: { cpu: 55, gpu: 5.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core-ar-sft'), '--objective', 'diffusion', ...PRETRAIN('general.train.bin'), '--lr', '1e-3', '--warmup', '200'] },
+  // The same adaptation with a shifted readout (docs/model-bundle.md): the AR model keeps its
+  // next-token readout, so a block's first token is AR-quality from the first step of training.
+  // Sized for one GPU call (8.2 min); candidates for models/core and models/core-hi.
+  { name: 'shift', chain: 'shift', optional: true, minutes: { cpu: 40, gpu: 6.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core-ar-sft'), '--objective', 'diffusion', '--shifted', ...PRETRAIN('general.train.bin'), '--lr', '1e-3', '--warmup', '200'] },
+  { name: 'shift-sft', chain: 'shift', optional: true, minutes: { cpu: 10, gpu: 1.5 }, batch: { cpu: 16, gpu: 128 }, args: [...from('shift'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lr', '6e-4', '--warmup', '50'], export: { name: 'core-shift', role: 'core', candidate: true } },
+  { name: 'shift-hi', chain: 'shift', optional: true, minutes: { cpu: 5, gpu: 0.7 }, batch: { cpu: 16, gpu: 128 }, args: [...from('shift-sft'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--t-range', '0.8', '1.0', '--lr', '4e-4', '--warmup', '20'], export: { name: 'core-shift-hi', role: 'core', candidate: true } },
 ];
 
 /** Where a stage's exported model goes: servable bundles in models/, baselines in models/baselines/. */
@@ -91,7 +97,7 @@ function checkpointOf(stage: string): string {
 const TRAINING_FILES = ['general.train.bin', 'general.val.bin', 'user.train.bin', 'instructions.train.ids.jsonl', 'user-qa.train.ids.jsonl', 'tokenizer.json', 'manifest.json'];
 
 /** The stages a run trains: those --only names, else every stage that is not optional. */
-function selectedStages(only?: string[]): Stage[] {
+export function selectedStages(only?: string[]): Stage[] {
   const unknown = only?.filter((name) => !STAGES.some((s) => s.name === name)) ?? [];
   if (unknown.length) throw new Error(`--only: unknown stage ${unknown.join(', ')} (stages: ${STAGES.map((s) => s.name).join(', ')})`);
   return STAGES.filter((s) => (only ? only.includes(s.name) : !s.optional));
@@ -109,6 +115,26 @@ function initsFromOutside(stages: Stage[]): string[] {
   return [...new Set(inits)].filter((name) => !stages.some((s) => s.name === name));
 }
 
+/**
+ * The selected stages by chain, in order. A chain that starts from a run another selected chain
+ * trains (shift from core-ar-sft) runs after that chain, in the same sequence, not beside it.
+ */
+export function chainsOf(stages: Stage[]): Map<string, Stage[]> {
+  const sequenceOf = new Map<string, string>(); // a stage's chain -> the sequence it runs in
+  const sequences = new Map<string, Stage[]>();
+  for (const stage of stages) {
+    let sequence = sequenceOf.get(stage.chain);
+    if (sequence === undefined) {
+      // STAGES lists a run before the stages that start from it, so its sequence is known here.
+      const producer = stages.find((s) => s.name === initStageName(stage));
+      sequence = producer ? sequenceOf.get(producer.chain)! : stage.chain;
+      sequenceOf.set(stage.chain, sequence);
+    }
+    sequences.set(sequence, [...(sequences.get(sequence) ?? []), stage]);
+  }
+  return sequences;
+}
+
 /** run.sh for a GPU machine: python3 with CUDA, run from the project root with DIR carried. */
 async function writeGpuPlan(dir: string, run: RunOptions, stages: Stage[]) {
   mkdirSync(dir, { recursive: true });
@@ -119,7 +145,7 @@ async function writeGpuPlan(dir: string, run: RunOptions, stages: Stage[]) {
     mkdirSync(join(dir, 'init'), { recursive: true });
     await runTrainingScript('weights_npz.py', ['pack', join(dir, 'init'), ...inits], (l) => console.log(`  ${l}`));
   }
-  const chains = [...new Set(stages.map((s) => s.chain))];
+  const chains = chainsOf(stages);
   const lines = [
     '#!/bin/bash',
     '# Generated by `npm run train:models -- --gpu-plan DIR`; run on the GPU machine from the project root:',
@@ -129,12 +155,12 @@ async function writeGpuPlan(dir: string, run: RunOptions, stages: Stage[]) {
     'nvidia-smi --query-gpu=name,memory.total --format=csv,noheader; ${PYTHON:-python3} -c "import torch; print(torch.__version__, torch.cuda.is_available())"',
     'PY=${PYTHON:-python3}; T="$PY infra/training/train.py"; export PYTHONUNBUFFERED=1',
     ...inits.map((name) => `mkdir -p .cache/runs/${name} && $PY infra/training/weights_npz.py unpack "$DIR/init/${name}.npz" .cache/runs/${name}/best.pt`),
-    ...chains.map((chain) => {
-      const steps = stages.filter((s) => s.chain === chain).map((s) => `$T ${trainArgs(s, 'gpu', run).map((a) => `'${a}'`).join(' ')}`);
+    ...[...chains].map(([chain, chainStages]) => {
+      const steps = chainStages.map((s) => `$T ${trainArgs(s, 'gpu', run).map((a) => `'${a}'`).join(' ')}`);
       return `( ${steps.join(' && ')} ) > .cache/runs/${chain}.log 2>&1 &`;
     }),
     'wait',
-    'for c in ' + chains.join(' ') + '; do echo "== $c"; grep -v "^step" .cache/runs/$c.log | tail -n 12; grep "^step" .cache/runs/$c.log | tail -n 2; done',
+    'for c in ' + [...chains.keys()].join(' ') + '; do echo "== $c"; grep -v "^step" .cache/runs/$c.log | tail -n 12; grep "^step" .cache/runs/$c.log | tail -n 2; done',
     // Weights only, float16 (infra/training/weights_npz.py; `--import` unpacks them).
     `$PY infra/training/weights_npz.py pack "$OUT" ${stages.filter((s) => s.export).map((s) => s.name).join(' ')}`,
     'tar czf "$OUT/logs.tar.gz" .cache/runs/*.log .cache/runs/*/loss.jsonl',
