@@ -82,60 +82,46 @@ describe('PyTorch <-> onnxruntime-node parity (fp32)', () => {
   });
 });
 
-describe('rotary positions (RoPE): the three views agree and export exactly', () => {
-  const dir = join(CACHE, 'tiny-rotary');
-  let fx: Fixtures;
-  let bundle: string;
+/**
+ * A tiny model trained for a few steps with an architecture option: the three PyTorch views agree,
+ * the manifest records the option, and both exported graphs match PyTorch; `more` adds tests on the bundle.
+ */
+function describeVariant(title: string, variant: { name: string; positions?: 'rotary'; shifted?: boolean }, manifestField: [string, string], more?: (bundle: () => string) => void) {
+  describe(title, () => {
+    const dir = join(CACHE, variant.name);
+    let fx: Fixtures;
+    let bundle: string;
 
-  beforeAll(async () => {
-    ({ bundleDir: bundle } = await trainTinyModel({ out: dir, corpus: 'tests/fixtures/tiny-corpus.txt', steps: 3, positions: 'rotary', name: 'tiny-rotary' }));
-    await runTrainingScript('parity.py', ['--checkpoint', join(dir, 'run', 'checkpoint.pt'), '--out', join(dir, 'parity')]);
-    fx = readParityFixtures(join(dir, 'parity'));
+    beforeAll(async () => {
+      ({ bundleDir: bundle } = await trainTinyModel({ out: dir, corpus: 'tests/fixtures/tiny-corpus.txt', steps: 3, ...variant }));
+      await runTrainingScript('parity.py', ['--checkpoint', join(dir, 'run', 'checkpoint.pt'), '--out', join(dir, 'parity')]);
+      fx = readParityFixtures(join(dir, 'parity'));
+    });
+
+    it('PyTorch itself: incremental cache == one-shot encode, cached denoise == training layout', () => {
+      expect(fx.has('ctx.last_hidden')).toBe(variant.shifted === true);
+      expect(fx.report.incremental_cache_max_diff as number).toBeLessThan(1e-4);
+      expect(fx.report.train_vs_cached_max_diff as number).toBeLessThan(1e-3);
+    });
+
+    it(`the manifest records architecture.${manifestField[0]}`, () => {
+      expect(JSON.parse(readFileSync(join(bundle, 'manifest.json'), 'utf8')).architecture[manifestField[0]]).toBe(manifestField[1]);
+    });
+
+    it('both graphs match PyTorch (max abs diff <= 1e-3)', async () => {
+      await expectEncoderParity(bundle, fx);
+      await expectDenoiserParity(bundle, fx);
+    });
+
+    more?.(() => bundle);
   });
+}
 
-  it('PyTorch itself: incremental cache == one-shot encode, cached denoise == training layout', () => {
-    expect(fx.report.incremental_cache_max_diff as number).toBeLessThan(1e-4);
-    expect(fx.report.train_vs_cached_max_diff as number).toBeLessThan(1e-3);
-  });
+describeVariant('rotary positions (RoPE): the three views agree and export exactly', { name: 'tiny-rotary', positions: 'rotary' }, ['positions', 'rotary']);
 
-  it('the manifest records the position encoding', () => {
-    expect(JSON.parse(readFileSync(join(bundle, 'manifest.json'), 'utf8')).architecture.positions).toBe('rotary');
-  });
-
-  it('both graphs match PyTorch (max abs diff <= 1e-3)', async () => {
-    await expectEncoderParity(bundle, fx);
-    await expectDenoiserParity(bundle, fx);
-  });
-});
-
-describe('shifted readout: the three views agree, the graphs hand over the hidden state, the engine serves it', () => {
-  const dir = join(CACHE, 'tiny-shifted');
-  let fx: Fixtures;
-  let bundle: string;
-
-  beforeAll(async () => {
-    ({ bundleDir: bundle } = await trainTinyModel({ out: dir, corpus: 'tests/fixtures/tiny-corpus.txt', steps: 3, shifted: true, name: 'tiny-shifted' }));
-    await runTrainingScript('parity.py', ['--checkpoint', join(dir, 'run', 'checkpoint.pt'), '--out', join(dir, 'parity')]);
-    fx = readParityFixtures(join(dir, 'parity'));
-  });
-
-  it('PyTorch itself: incremental cache == one-shot encode, cached denoise == training layout', () => {
-    expect(fx.has('ctx.last_hidden')).toBe(true);
-    expect(fx.report.incremental_cache_max_diff as number).toBeLessThan(1e-4);
-    expect(fx.report.train_vs_cached_max_diff as number).toBeLessThan(1e-3);
-  });
-
-  it('the manifest records the readout', () => {
-    expect(JSON.parse(readFileSync(join(bundle, 'manifest.json'), 'utf8')).architecture.readout).toBe('shifted');
-  });
-
-  it('both graphs match PyTorch (max abs diff <= 1e-3)', async () => {
-    await expectEncoderParity(bundle, fx);
-    await expectDenoiserParity(bundle, fx);
-  });
-
+describeVariant('shifted readout: the three views agree, the graphs hand over the hidden state, the engine serves it', { name: 'tiny-shifted', shifted: true }, ['readout', 'shifted'], (bundle) => {
   it('the runtime reads position 0 out from the context alone: the same logits whatever the noisy block', async () => {
-    const { denoiser } = await loadLocalModel(bundle);
+    const { denoiser } = await loadLocalModel(bundle());
     const step = (seed: number) => ({ context: [1, 2, 3], noise: { seed, block: 0, step: 5, steps: 10, estimate: null, blockLength: 25 }, selfCond: null });
     const [[a], [b]] = await Promise.all([denoiser.denoise([step(1)]), denoiser.denoise([step(2)])]);
     const v = denoiser.info.vocabSize;
