@@ -41,7 +41,8 @@ EOS
     mkdir -p "$APP"
     # ESM bundles still call require() for Node built-ins inside CommonJS dependencies.
     banner="import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);"
-    for pair in worker-gpu/src/main.ts:worker.mjs bench/worker.ts:bench-worker.mjs; do
+    # generation-thread.mjs beside worker.mjs: the worker's generation threads load it from there.
+    for pair in worker-gpu/src/main.ts:worker.mjs worker-gpu/src/engine/threads/generation-thread.ts:generation-thread.mjs bench/worker.ts:bench-worker.mjs; do
       npx esbuild "${pair%%:*}" --bundle --platform=node --format=esm --target=node22 \
         --external:onnxruntime-node --banner:js="$banner" --outfile="$APP/${pair##*:}" --log-level=warning
     done
@@ -55,7 +56,7 @@ EOS
       # A provider that cannot open a session falls through to the next one in the list; the
       # report's heading names the provider actually used (from /healthz).
       list=$provider; [ "$provider" = cpu ] || list="$provider,cpu"
-      node "$APP/bench-worker.mjs" --model "$MODEL" --providers "$list" --worker-entry "$APP/worker.mjs" \
+      node "$APP/bench-worker.mjs" --model "$MODEL" --providers "$list" --worker-entry "$APP/worker.mjs" --generation-threads 8 \
         --out "${OUT:-bench/results}/worker-gpu-$provider-$(basename "$MODEL").md" || echo "provider $provider failed"
     done
     ;;

@@ -13,7 +13,7 @@ import { generateAll } from '../shared/ssd2';
 import { Admission, DynamicBatcher } from '../worker-gpu/src/engine/batcher';
 import { loadLocalModel } from '../worker-gpu/src/runtime/local-model';
 import { parseProviders } from '../worker-gpu/src/runtime/providers';
-import { startChildWorker } from '../tests/worker-gpu/helpers/child-worker';
+import { startChildWorker, type ChildWorker } from '../tests/worker-gpu/helpers/child-worker';
 import { startS3 } from '../tests/worker-gpu/helpers/s3';
 import { workerEnv } from '../tests/worker-gpu/helpers/worker';
 import { writeReport, type Row } from './lib/table';
@@ -30,6 +30,8 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'bench/results/worker.md' },
     /** A bundled worker (bench/gpu-check.sh); default: worker-gpu/src/main.ts through tsx. */
     'worker-entry': { type: 'string' },
+    /** > 0 adds fused rows from a second worker with WORKER_GENERATION_THREADS at this value. */
+    'generation-threads': { type: 'string', default: '0' },
   },
 });
 const levels = values.concurrency!.split(',').map(Number);
@@ -40,15 +42,18 @@ const s3 = await startS3();
 const manifest = JSON.parse(readFileSync(join(values.model!, 'manifest.json'), 'utf8')) as { name: string; version: string; block_size: number; max_context: number; vocab_size: number };
 const MODEL = { name: manifest.name, version: manifest.version };
 await s3.upload(values.model!, `models/${MODEL.name}/${MODEL.version}/`);
-const worker = await startChildWorker(workerEnv(s3, { WORKER_DEFAULT_MODEL: `${MODEL.name}@${MODEL.version}`, SSD2_PROVIDERS: values.providers!, WORKER_BATCH_WINDOW_MS: values.window! }), values['worker-entry']);
+const startWorker = (extra: Record<string, string> = {}) => startChildWorker(workerEnv(s3, { WORKER_DEFAULT_MODEL: `${MODEL.name}@${MODEL.version}`, SSD2_PROVIDERS: values.providers!, WORKER_BATCH_WINDOW_MS: values.window!, ...extra }), values['worker-entry']);
+const worker = await startWorker();
+const generationThreads = Number(values['generation-threads']);
+const threadedWorker = generationThreads > 0 ? await startWorker({ WORKER_GENERATION_THREADS: String(generationThreads) }) : null;
 
 const percentile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
-const scrape = async () => (await (await fetch(`${worker.url}/metrics`)).text()).split('\n');
+const scrape = async (target: ChildWorker) => (await (await fetch(`${target.url}/metrics`)).text()).split('\n');
 const sample = (lines: string[], name: string) => Number(lines.find((l) => l.startsWith(`${name} `))?.split(' ')[1] ?? 0);
 const modelLabel = `{model="${MODEL.name}@${MODEL.version}"}`;
 /** Worker process CPU (user + system, all threads, onnxruntime's included), ms; Linux /proc. */
-const workerCpuMs = () => {
-  const fields = readFileSync(`/proc/${worker.child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+const workerCpuMs = (target: ChildWorker) => {
+  const fields = readFileSync(`/proc/${target.child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in USER_HZ (100)
 };
 const clientCpuMs = () => {
@@ -56,13 +61,13 @@ const clientCpuMs = () => {
   return (u.user + u.system) / 1000;
 };
 /** Cumulative worker counters: batched steps, batches, ms inside the denoiser graph. */
-const counters = async () => {
-  const lines = await scrape();
+const counters = async (target: ChildWorker = worker) => {
+  const lines = await scrape(target);
   return {
     steps: sample(lines, `ssd2_worker_batch_size_sum${modelLabel}`),
     batches: sample(lines, `ssd2_worker_batch_size_count${modelLabel}`),
     onnxMs: 1000 * sample(lines, `ssd2_worker_onnx_seconds_total${modelLabel}`),
-    workerCpuMs: workerCpuMs(),
+    workerCpuMs: workerCpuMs(target),
     clientCpuMs: clientCpuMs(),
   };
 };
@@ -101,19 +106,19 @@ async function stepMode(n: number): Promise<Row> {
   };
 }
 
-async function fusedMode(n: number): Promise<Row> {
-  const before = await counters();
+async function fusedMode(n: number, target: ChildWorker = worker, mode = 'fused (in worker)'): Promise<Row> {
+  const before = await counters(target);
   const t0 = performance.now();
   const totals = await Promise.all(Array.from({ length: n }, async (_, i) => {
     const { prompt: p, ...options } = request(i);
-    const res = await fetch(`${worker.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ v: PROTOCOL_VERSION, model: MODEL, prompt: p, options }) });
+    const res = await fetch(`${target.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ v: PROTOCOL_VERSION, model: MODEL, prompt: p, options }) });
     const last = JSON.parse((await res.text()).trim().split('\n').at(-1)!);
     return last.stepsRun as number;
   }));
   const wall = (performance.now() - t0) / 1000;
-  const after = await counters();
+  const after = await counters(target);
   const total = totals.reduce((a, b) => a + b, 0);
-  return { mode: 'fused (in worker)', generations: n, 'steps/s': total / wall, 'p50 step ms': NaN, 'p95 step ms': NaN, ...perStep(before, after, total), 'bytes/step (req+resp)': 0 };
+  return { mode, generations: n, 'steps/s': total / wall, 'p50 step ms': NaN, 'p95 step ms': NaN, ...perStep(before, after, total), 'bytes/step (req+resp)': 0 };
 }
 
 /**
@@ -208,7 +213,9 @@ try {
   await stepMode(1); // warm-up
   await fusedMode(1);
   const throughput: Row[] = [];
-  for (const mode of [stepMode, fusedMode]) {
+  const threadedMode = (n: number) => fusedMode(n, threadedWorker!, `fused, ${generationThreads} generation threads`);
+  if (threadedWorker) await threadedMode(1);
+  for (const mode of threadedWorker ? [stepMode, fusedMode, threadedMode] : [stepMode, fusedMode]) {
     const best = new Map<number, Row>();
     for (let r = 0; r < rounds; r++) {
       for (const n of levels) {
@@ -250,6 +257,7 @@ try {
       rows: throughput,
       note: [
         'Step mode: every step is one POST /v1/step from the shared block loop (RemoteDenoiser) in the benchmark process; the worker is a separate process. Step latency is measured at the client and includes HTTP and JSON. Bytes per step = request + response body bytes with the default k = 32; the context goes as tokens once per block and as a hash afterwards.',
+        ...(threadedWorker ? [`fused, ${generationThreads} generation threads: the same fused requests to a second worker process started with WORKER_GENERATION_THREADS=${generationThreads} (block loops on worker threads, steps batched on the main thread; the same tokens).`] : []),
         'worker CPU ms/step: CPU time of the worker process (all threads, onnxruntime included) per step; onnx ms/step: wall time inside the denoiser graph per step (one batch\'s time shared by its steps); client CPU ms/step: the benchmark process (the clients, the engine loop in step mode). "x vs 1 by worker CPU" is how much less worker CPU a step costs than at one generation, which the shared machine\'s load does not skew.',
       ].join('\n\n'),
     },
@@ -267,6 +275,7 @@ try {
   ], `npm run bench:worker -- ${process.argv.slice(2).join(' ')}`.trim());
 } finally {
   await worker.kill();
+  await threadedWorker?.kill();
   await s3.close();
 }
 process.exit(0); // keep-alive sockets to the killed worker would otherwise hold the event loop a while

@@ -40,18 +40,20 @@ done
 
 echo "== worker bundle (as in infra/docker/worker.Dockerfile)"
 if npx --no-install esbuild worker-gpu/src/main.ts --bundle --platform=node --target=node22 --format=esm \
-     --packages=external --log-level=warning --outfile="$OUT/worker.mjs" 2>"$OUT/esbuild.log"; then
+     --packages=external --log-level=warning --outfile="$OUT/worker.mjs" 2>"$OUT/esbuild.log" \
+   && npx --no-install esbuild worker-gpu/src/engine/threads/generation-thread.ts --bundle --platform=node --target=node22 \
+     --format=esm --packages=external --log-level=warning --outfile="$OUT/generation-thread.mjs" 2>>"$OUT/esbuild.log"; then
   if "$NODE" -e '
     const fs = require("fs");
     const deps = Object.keys(require("./package.json").dependencies || {});
-    const src = fs.readFileSync(process.argv[1], "utf8");
+    const src = process.argv.slice(1).map((f) => fs.readFileSync(f, "utf8")).join("\n");
     const bare = [...src.matchAll(/(?:from|import)\s*\(?\s*"([^".][^"]*)"/g)].map((m) => m[1]).filter((s) => !s.startsWith("node:"));
     const pkgs = [...new Set(bare.map((s) => s.startsWith("@") ? s.split("/").slice(0, 2).join("/") : s.split("/")[0]))];
     const missing = pkgs.filter((p) => !deps.includes(p));
     console.log("  imports: " + pkgs.join(", "));
     if (missing.length) { console.log("  not in package.json dependencies (the image omits devDependencies): " + missing.join(", ")); process.exit(1); }
-  ' "$OUT/worker.mjs"; then
-    pass "worker bundle builds; every import is a production dependency"
+  ' "$OUT/worker.mjs" "$OUT/generation-thread.mjs"; then
+    pass "worker bundles (worker.mjs, generation-thread.mjs) build; every import is a production dependency"
   else
     fail "worker bundle imports a package the image does not install"
   fi

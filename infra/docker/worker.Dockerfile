@@ -35,7 +35,9 @@ COPY tsconfig.json ./
 COPY shared ./shared
 COPY worker-gpu ./worker-gpu
 RUN esbuild worker-gpu/src/main.ts --bundle --platform=node --target=node22 --format=esm \
-      --packages=external --sourcemap --log-level=warning --outfile=/out/worker.mjs
+      --packages=external --sourcemap --log-level=warning --outfile=/out/worker.mjs \
+ && esbuild worker-gpu/src/engine/threads/generation-thread.ts --bundle --platform=node --target=node22 --format=esm \
+      --packages=external --sourcemap --log-level=warning --outfile=/out/generation-thread.mjs
 
 # ---- deps: production node_modules with onnxruntime-node's CUDA provider ----
 FROM ${NODE_IMAGE} AS deps

@@ -202,7 +202,9 @@ export class OnnxDenoiser implements Denoiser {
     const timestep = new Float32Array(n);
     const positions = new BigInt64Array(n * b);
     steps.forEach((s, i) => {
-      const w = noisySimplex(s.noise, v, this.info.simplexK, simplex.subarray(i * b * v, (i + 1) * b * v));
+      const slot = simplex.subarray(i * b * v, (i + 1) * b * v);
+      if (s.simplex && s.simplex.length !== slot.length) throw new RangeError(`${this.info.name}: a precomputed simplex of ${s.simplex.length} values for a block of ${b} x ${v}`);
+      const w = s.simplex ? (slot.set(s.simplex), slot) : noisySimplex(s.noise, v, this.info.simplexK, slot);
       // Without a previous estimate, self-conditioning on the input itself is the identity.
       selfCond?.set(s.selfCond ? s.selfCond.data : w, i * b * v);
       timestep[i] = (s.noise.steps - s.noise.step) / s.noise.steps;

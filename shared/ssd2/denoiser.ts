@@ -31,6 +31,11 @@ export interface DenoiseStep {
   readonly noise: NoisyBlockRecipe;
   /** This model's raw logits from the previous step (self-conditioning); null at the first. */
   readonly selfCond: BlockLogits | null;
+  /**
+   * `noisySimplex(noise)` when the caller drew it already (a generation thread does, off the
+   * model's thread); a denoiser uses it as is instead of drawing it again.
+   */
+  readonly simplex?: Float32Array;
 }
 
 /**

@@ -30,6 +30,11 @@ const EnvSchema = z.object({
   WORKER_MAX_QUEUE: int(1).default(1024),
   WORKER_CONTEXT_STORE_ENTRIES: int(1).default(10_000),
   WORKER_LOG: z.enum(['info', 'silent']).default('info'),
+  /**
+   * Threads that run fused generations' block loops (noise, compaction, projection) beside the
+   * model's batches; 0 runs them on the main thread. See docs/worker.md for when it pays.
+   */
+  WORKER_GENERATION_THREADS: int(0).max(256).default(0),
   /** onnxruntime intra-op threads; 0 = its default (one per core). */
   SSD2_INTRA_OP_THREADS: int(0).max(1024).default(0),
   /** Let onnxruntime's idle threads spin between parallel sections (its default; off here). */
@@ -51,6 +56,7 @@ export interface WorkerConfig {
   contextStoreEntries: number;
   log: 'info' | 'silent';
   threads: ThreadOptions;
+  generationThreads: number;
 }
 
 export class ConfigError extends Error {
@@ -100,5 +106,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     contextStoreEntries: e.WORKER_CONTEXT_STORE_ENTRIES,
     log: e.WORKER_LOG,
     threads: { intraOpThreads: e.SSD2_INTRA_OP_THREADS || undefined, spinning: e.SSD2_ORT_SPINNING },
+    generationThreads: e.WORKER_GENERATION_THREADS,
   };
 }

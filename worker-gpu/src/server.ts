@@ -35,6 +35,7 @@ export async function startWorker(config: WorkerConfig, opts: { awaitWarm?: bool
         const reap = setInterval(() => 'closeIdleConnections' in server && server.closeIdleConnections(), 20);
         server.close((err) => {
           clearInterval(reap);
+          void worker.generations.close();
           if (err) reject(err);
           else resolve();
         });

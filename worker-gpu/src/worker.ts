@@ -4,6 +4,7 @@ import { ContextStore } from './engine/context-store';
 import { GenerateService } from './engine/generate-service';
 import { Models } from './engine/models';
 import { StepService } from './engine/step-service';
+import { GenerationThreads } from './engine/threads/generation-threads';
 import { jsonLogger, type Logger } from './log';
 import { WorkerMetrics } from './metrics';
 import { coreBundleKey } from './store/bundle-keys';
@@ -28,7 +29,7 @@ export class Worker {
     });
     this.models = new Models(config, this.metrics, this.admission);
     this.steps = new StepService(this.models, new ContextStore(config.contextStoreEntries), this.metrics);
-    this.generations = new GenerateService(this.models, this.metrics);
+    this.generations = new GenerateService(this.models, this.metrics, config.generationThreads ? new GenerationThreads(config.generationThreads) : undefined);
   }
 
   /** Loads the default model (if configured) so the first request does not pay for it. */
@@ -53,6 +54,7 @@ export class Worker {
       providersSkipped: rt?.skipped ?? {},
       models: this.models.store.open().map((m) => ({ name: m.bundle.manifest.name, version: m.bundle.manifest.version, location: m.bundle.location, kvCacheBytes: m.denoiser.cache.bytesUsed })),
       queue: { pending: this.admission.pending, max: this.admission.max },
+      generationThreads: this.generations.threadCount,
     };
   }
 }

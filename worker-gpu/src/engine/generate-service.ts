@@ -3,6 +3,7 @@ import { wireView, type GenerateEvent, type GenerateRequest } from '../../../sha
 import { withField } from '../http/errors';
 import type { WorkerMetrics } from '../metrics';
 import type { Models } from './models';
+import type { GenerationThreads } from './threads/generation-threads';
 import { checkTopK } from './validate';
 
 /**
@@ -11,7 +12,8 @@ import { checkTopK } from './validate';
  * generation driven step by step; their steps share the dynamic batcher with /v1/step traffic.
  */
 export class GenerateService {
-  constructor(private readonly models: Models, private readonly metrics: WorkerMetrics) {}
+  /** With `threads`, block loops run on those threads (WORKER_GENERATION_THREADS); the tokens are the same. */
+  constructor(private readonly models: Models, private readonly metrics: WorkerMetrics, private readonly threads?: GenerationThreads) {}
 
   /** Validates and starts a generation; the first event is awaited here so bad input fails before streaming. */
   async start(req: GenerateRequest): Promise<AsyncGenerator<GenerateEvent>> {
@@ -19,23 +21,37 @@ export class GenerateService {
     checkTopK(req.topK, core.denoiser.info);
     const user = req.user ? await this.models.user(req.user).catch((err) => Promise.reject(withField(err, 'user.bundle'))) : undefined;
     const label = `${req.model.name}@${req.model.version}`;
-    const events = generate(
-      { core: wireView(core.batcher, req.topK), user: user && wireView(user.batcher, req.topK) },
-      { ...req.options, prompt: req.prompt, userContext: req.user?.context },
-    );
+    const request = { ...req.options, prompt: req.prompt, userContext: req.user?.context };
+    const events = this.threads
+      ? this.threads.generate({ core: core.batcher, user: user?.batcher }, req.topK, request)
+      : generate({ core: wireView(core.batcher, req.topK), user: user && wireView(user.batcher, req.topK) }, request);
     const first = await events.next().catch((err) => Promise.reject(withField(err, 'user.bundle')));
     const metrics = this.metrics;
     return (async function* () {
       let next = first;
-      while (!next.done) {
-        const event = toWire(next.value);
-        if (event) {
-          if (event.type === 'block') metrics.steps.inc({ model: label, mode: 'fused' }, event.stepsRun);
-          yield event;
+      try {
+        while (!next.done) {
+          const event = toWire(next.value);
+          if (event) {
+            if (event.type === 'block') metrics.steps.inc({ model: label, mode: 'fused' }, event.stepsRun);
+            yield event;
+          }
+          next = await events.next();
         }
-        next = await events.next();
+      } finally {
+        // A client that went away stops its generation (on a thread it would run on otherwise).
+        if (!next.done) await events.return(undefined);
       }
     })();
+  }
+
+  /** Threads running block loops (0: the main thread runs them). */
+  get threadCount(): number {
+    return this.threads?.size ?? 0;
+  }
+
+  async close(): Promise<void> {
+    await this.threads?.close();
   }
 }
 

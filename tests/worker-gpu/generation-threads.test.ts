@@ -1,0 +1,54 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GenerateEventSchema, PROTOCOL_VERSION, type GenerateEvent } from '../../shared/protocol';
+import type { RunningWorker } from '../../worker-gpu/src/server';
+import { ROOT } from '../helpers/paths';
+import { startS3, type TestS3 } from './helpers/s3';
+import { startTestWorker } from './helpers/worker';
+
+const MODEL = { name: 'tiny-core', version: '0.1.0' };
+const OPTIONS = { steps: 8, maxTokens: 30, topP: 0.9, earlyStopPatience: 3, stopAtEos: false };
+
+let s3: TestS3;
+let inProcess: RunningWorker;
+let threaded: RunningWorker;
+beforeAll(async () => {
+  s3 = await startS3();
+  await s3.upload(join(ROOT, 'models/tiny-core'), 'models/tiny-core/0.1.0/');
+  [inProcess, threaded] = await Promise.all([startTestWorker(s3), startTestWorker(s3, { WORKER_GENERATION_THREADS: '2' })]);
+});
+afterAll(async () => {
+  await Promise.all([inProcess?.close(), threaded?.close()]);
+  await s3?.close();
+});
+
+async function fused(url: string, body: unknown): Promise<{ status: number; events: GenerateEvent[]; json?: any }> {
+  const res = await fetch(`${url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const text = await res.text();
+  if (!res.ok) return { status: res.status, events: [], json: JSON.parse(text) };
+  return { status: res.status, events: text.trim().split('\n').map((l) => GenerateEventSchema.parse(JSON.parse(l))) };
+}
+
+describe('generation threads (WORKER_GENERATION_THREADS)', () => {
+  it('are reported at /healthz', async () => {
+    expect((await (await fetch(`${threaded.url}/healthz`)).json()).generationThreads).toBe(2);
+    expect((await (await fetch(`${inProcess.url}/healthz`)).json()).generationThreads).toBe(0);
+  });
+
+  it('give every concurrent fused generation exactly the events of the in-process loop', async () => {
+    const bodies = [1, 2, 3, 4, 5].map((seed) => ({ v: PROTOCOL_VERSION, model: MODEL, prompt: [40 + seed, 41, 42], options: { ...OPTIONS, seed } }));
+    const [expected, actual] = await Promise.all([Promise.all(bodies.map((b) => fused(inProcess.url, b))), Promise.all(bodies.map((b) => fused(threaded.url, b)))]);
+    expect(actual.map((r) => r.status)).toEqual(bodies.map(() => 200));
+    expect(actual.map((r) => r.events)).toEqual(expected.map((r) => r.events));
+    expect(new Set(expected.map((r) => JSON.stringify(r.events.at(-1)))).size).toBe(bodies.length);
+  });
+
+  it('answer bad input found by the block loop with the same 4xx and field', async () => {
+    const base = { v: PROTOCOL_VERSION, model: MODEL, prompt: [1, 2, 3] };
+    for (const body of [{ ...base, prompt: Array(200).fill(1) }, { ...base, options: { blockSize: 30 } }, { ...base, options: { lambda: [0.5], steps: 4 } }]) {
+      const [a, b] = await Promise.all([fused(inProcess.url, body), fused(threaded.url, body)]);
+      expect(a.status).toBe(400);
+      expect(b).toEqual(a);
+    }
+  });
+});

@@ -1,0 +1,54 @@
+/**
+ * A generation thread: runs the block loop of fused generations with their models seen through
+ * proxies. A step's noisy simplex is drawn here; the step itself (one item of a dynamic batch)
+ * runs on the main thread, which owns the onnxruntime sessions.
+ */
+import { parentPort } from 'node:worker_threads';
+import { blockLogits, generate, noisySimplex, type BlockLogits, type DenoiseStep, type Denoiser, type DenoiserInfo } from '../../../../shared/ssd2';
+import { wireView } from '../../../../shared/protocol';
+import type { FromThread, ToThread } from './messages';
+import { MainThreadError, toWire } from './wire-error';
+
+const port = parentPort!;
+const post = (m: FromThread, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
+const waiting = new Map<number, { resolve: (data: Float32Array) => void; reject: (err: unknown) => void }>();
+const cancelled = new Set<number>();
+let nextCall = 0;
+
+function proxy(info: DenoiserInfo, gen: number, model: 'core' | 'user'): Denoiser {
+  const step = (s: DenoiseStep): Promise<BlockLogits> => {
+    const simplex = noisySimplex(s.noise, info.vocabSize, info.simplexK);
+    // The loop may still read its previous logits; the main thread gets a copy.
+    const selfCond = s.selfCond ? s.selfCond.data.slice() : null;
+    const call = nextCall++;
+    post({ type: 'step', gen, call, model, context: [...s.context], noise: s.noise, simplex, selfCond }, selfCond ? [simplex.buffer as ArrayBuffer, selfCond.buffer as ArrayBuffer] : [simplex.buffer as ArrayBuffer]);
+    return new Promise<Float32Array>((resolve, reject) => waiting.set(call, { resolve, reject })).then((data) => blockLogits(data, s.noise.blockLength, info.vocabSize));
+  };
+  return { info, denoise: (steps) => Promise.all(steps.map(step)) };
+}
+
+async function run(m: Extract<ToThread, { type: 'start' }>): Promise<void> {
+  const models = { core: wireView(proxy(m.core, m.gen, 'core'), m.topK), user: m.user ? wireView(proxy(m.user, m.gen, 'user'), m.topK) : undefined };
+  try {
+    for await (const event of generate(models, m.request)) {
+      if (cancelled.has(m.gen)) break;
+      post({ type: 'event', gen: m.gen, event });
+    }
+    post({ type: 'end', gen: m.gen });
+  } catch (err) {
+    post({ type: 'failed', gen: m.gen, error: toWire(err) });
+  } finally {
+    cancelled.delete(m.gen);
+  }
+}
+
+port.on('message', (m: ToThread) => {
+  if (m.type === 'start') void run(m);
+  else if (m.type === 'cancel') cancelled.add(m.gen);
+  else {
+    const w = waiting.get(m.call);
+    waiting.delete(m.call);
+    if (m.type === 'logits') w?.resolve(m.data);
+    else w?.reject(new MainThreadError(m.error, m.message));
+  }
+});

@@ -1,0 +1,130 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { blockLogits, type Denoiser, type GenerationEvent, type GenerationRequest } from '../../../../shared/ssd2';
+import type { FromThread, ToThread } from './messages';
+import { fromWire } from './wire-error';
+
+interface Generation {
+  thread: Thread;
+  models: { core: Denoiser; user?: Denoiser };
+  events: GenerationEvent[];
+  done: boolean;
+  error: unknown;
+  wake: (() => void) | null;
+}
+
+interface Thread {
+  worker: Worker;
+  active: number;
+}
+
+/** The thread entry: the bundle's .mjs beside this module when built, else the TypeScript source through tsx. */
+function threadEntry(): { url: URL; execArgv: string[] } {
+  const bundled = new URL('./generation-thread.mjs', import.meta.url);
+  if (existsSync(fileURLToPath(bundled))) return { url: bundled, execArgv: [] };
+  return { url: new URL('./generation-thread.ts', import.meta.url), execArgv: ['--import', 'tsx'] };
+}
+
+/**
+ * Runs fused generations' block loops on worker threads. Per item-step the loop's JavaScript
+ * (counter-based noise for B x V entries, wire-form compaction, top-p projection) costs more than
+ * the graph on a GPU, and on one thread it does not batch; here it runs beside the model's batches,
+ * on as many cores as there are threads. The steps still go through the model's dynamic batcher
+ * on this thread, and the tokens are exactly those of the in-process loop.
+ */
+export class GenerationThreads {
+  private readonly threads: Thread[] = [];
+  private readonly generations = new Map<number, Generation>();
+  /** Main-thread errors of failed steps, until the generation that met them reports its end. */
+  private readonly stepErrors = new Map<number, unknown>();
+  private nextGen = 0;
+  private nextError = 0;
+
+  constructor(readonly size: number) {
+    const { url, execArgv } = threadEntry();
+    for (let i = 0; i < size; i++) {
+      const worker = new Worker(url, { execArgv, name: `generation-${i}` });
+      const thread: Thread = { worker, active: 0 };
+      worker.on('message', (m: FromThread) => this.onMessage(thread, m));
+      worker.on('error', (err) => this.failThread(thread, err));
+      worker.unref();
+      this.threads.push(thread);
+    }
+  }
+
+  /** Like `generate` from shared/ssd2 with `wireView(model, topK)` models, on the least busy thread. */
+  async *generate(models: { core: Denoiser; user?: Denoiser }, topK: number, request: GenerationRequest): AsyncGenerator<GenerationEvent> {
+    const thread = this.threads.reduce((a, b) => (b.active < a.active ? b : a));
+    const id = this.nextGen++;
+    const gen: Generation = { thread, models, events: [], done: false, error: undefined, wake: null };
+    this.generations.set(id, gen);
+    thread.active++;
+    this.send(thread, { type: 'start', gen: id, core: models.core.info, user: models.user?.info ?? null, topK, request: { ...request } });
+    try {
+      for (;;) {
+        if (gen.events.length) {
+          yield gen.events.shift()!;
+          continue;
+        }
+        if (gen.error !== undefined) throw gen.error;
+        if (gen.done) return;
+        await new Promise<void>((resolve) => (gen.wake = resolve));
+      }
+    } finally {
+      if (!gen.done) this.send(thread, { type: 'cancel', gen: id });
+      this.generations.delete(id);
+      thread.active--;
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.threads.map((t) => t.worker.terminate()));
+  }
+
+  private send(thread: Thread, m: ToThread, transfer: ArrayBuffer[] = []): void {
+    thread.worker.postMessage(m, transfer);
+  }
+
+  private onMessage(thread: Thread, m: FromThread): void {
+    const gen = this.generations.get(m.gen);
+    if (m.type === 'step') {
+      if (!gen) return; // cancelled: the thread stops at its next event
+      const model = m.model === 'core' ? gen.models.core : gen.models.user!;
+      const { blockLength } = m.noise;
+      const v = model.info.vocabSize;
+      Promise.resolve()
+        .then(() => model.denoise([{ context: m.context, noise: m.noise, selfCond: m.selfCond && blockLogits(m.selfCond, blockLength, v), simplex: m.simplex }]))
+        .then(([logits]) => {
+          const data = logits.data.slice(); // a batch's items are views of one buffer
+          this.send(thread, { type: 'logits', call: m.call, data }, [data.buffer]);
+        }, (err) => {
+          const error = this.nextError++;
+          this.stepErrors.set(error, err);
+          this.send(thread, { type: 'step-failed', call: m.call, error, message: (err as Error)?.message ?? String(err) });
+        });
+      return;
+    }
+    if (!gen) return;
+    if (m.type === 'event') gen.events.push(m.event);
+    else if (m.type === 'end') gen.done = true;
+    else {
+      const main = m.error.mainError;
+      gen.error = main !== undefined && this.stepErrors.has(main) ? this.stepErrors.get(main) : fromWire(m.error);
+      if (main !== undefined) this.stepErrors.delete(main);
+      gen.done = true;
+    }
+    gen.wake?.();
+    gen.wake = null;
+  }
+
+  private failThread(thread: Thread, err: unknown): void {
+    for (const gen of this.generations.values()) {
+      if (gen.thread !== thread || gen.done) continue;
+      gen.error = err;
+      gen.done = true;
+      gen.wake?.();
+      gen.wake = null;
+    }
+  }
+}
