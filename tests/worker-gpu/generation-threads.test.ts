@@ -4,7 +4,7 @@ import { GenerateEventSchema, PROTOCOL_VERSION, type GenerateEvent } from '../..
 import type { RunningWorker } from '../../worker-gpu/src/server';
 import { ROOT } from '../helpers/paths';
 import { startS3, type TestS3 } from './helpers/s3';
-import { startTestWorker } from './helpers/worker';
+import { metric, startTestWorker } from './helpers/worker';
 
 const MODEL = { name: 'tiny-core', version: '0.1.0' };
 const OPTIONS = { steps: 8, maxTokens: 30, topP: 0.9, earlyStopPatience: 3, stopAtEos: false };
@@ -41,6 +41,13 @@ describe('generation threads (WORKER_GENERATION_THREADS)', () => {
     expect(actual.map((r) => r.status)).toEqual(bodies.map(() => 200));
     expect(actual.map((r) => r.events)).toEqual(expected.map((r) => r.events));
     expect(new Set(expected.map((r) => JSON.stringify(r.events.at(-1)))).size).toBe(bodies.length);
+    // Their steps still meet in lock-step batches: a round is submitted once every generation sent its step.
+    const meanBatch = async (url: string) => {
+      const text = await (await fetch(`${url}/metrics`)).text();
+      const label = '{model="tiny-core@0.1.0"}';
+      return metric(text, `ssd2_worker_batch_size_sum${label}`) / metric(text, `ssd2_worker_batch_size_count${label}`);
+    };
+    expect(await meanBatch(threaded.url)).toBeGreaterThan(0.75 * (await meanBatch(inProcess.url)));
   });
 
   it('answer bad input found by the block loop with the same 4xx and field', async () => {

@@ -67,6 +67,20 @@ export class DynamicBatcher implements Denoiser {
     });
   }
 
+  /**
+   * Runs what is queued on the next turn of the event loop instead of after the window: for a
+   * caller that knows no more steps are coming (generation threads submit a whole round at once).
+   */
+  kick(): void {
+    if (this.running || this.next || this.queue.length === 0) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.next = setImmediate(() => {
+      this.next = null;
+      void this.runBatch();
+    });
+  }
+
   private schedule(): void {
     if (this.running || this.next) return; // the running batch, or the one about to start, takes it
     if (this.queue.length >= this.opts.maxBatch) {

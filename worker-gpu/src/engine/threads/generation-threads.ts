@@ -5,14 +5,26 @@ import { blockLogits, type Denoiser, type GenerationEvent, type GenerationReques
 import type { FromThread, ToThread } from './messages';
 import { fromWire } from './wire-error';
 
+/** A model as the pool submits to it: a dynamic batcher can be told that a round is complete. */
+export type BatchedModel = Denoiser & { kick?: () => void };
+
 interface Generation {
   thread: Thread;
-  models: { core: Denoiser; user?: Denoiser };
+  models: { core: BatchedModel; user?: BatchedModel };
   events: GenerationEvent[];
   done: boolean;
   error: unknown;
   wake: (() => void) | null;
+  /** Its thread is working on it (between logits and its next steps); its steps are still to come. */
+  computing: boolean;
+  /** Steps submitted whose logits have not been sent back yet. */
+  outstanding: number;
 }
+
+type StepMessage = Extract<FromThread, { type: 'step' }>;
+
+/** How long a round's first step waits at most for the rest of the round (a safety net: rounds end when every generation has sent its step). */
+const ROUND_WAIT_MS = 1000;
 
 interface Thread {
   worker: Worker;
@@ -40,6 +52,9 @@ export class GenerationThreads {
   private readonly stepErrors = new Map<number, unknown>();
   private nextGen = 0;
   private nextError = 0;
+  /** Steps of the current round, held until no generation is still computing its step. */
+  private held: { thread: Thread; gen: Generation; m: StepMessage }[] = [];
+  private roundTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(readonly size: number) {
     const { url, execArgv } = threadEntry();
@@ -54,12 +69,13 @@ export class GenerationThreads {
   }
 
   /** Like `generate` from shared/ssd2 with `wireView(model, topK)` models, on the least busy thread. */
-  async *generate(models: { core: Denoiser; user?: Denoiser }, topK: number, request: GenerationRequest): AsyncGenerator<GenerationEvent> {
+  async *generate(models: { core: BatchedModel; user?: BatchedModel }, topK: number, request: GenerationRequest): AsyncGenerator<GenerationEvent> {
     const thread = this.threads.reduce((a, b) => (b.active < a.active ? b : a));
     const id = this.nextGen++;
-    const gen: Generation = { thread, models, events: [], done: false, error: undefined, wake: null };
+    const gen: Generation = { thread, models, events: [], done: false, error: undefined, wake: null, computing: true, outstanding: 0 };
     this.generations.set(id, gen);
-    thread.active++;
+    // A thread keeps the process alive only while it runs generations.
+    if (thread.active++ === 0) thread.worker.ref();
     this.send(thread, { type: 'start', gen: id, core: models.core.info, user: models.user?.info ?? null, topK, request: { ...request } });
     try {
       for (;;) {
@@ -74,7 +90,8 @@ export class GenerationThreads {
     } finally {
       if (!gen.done) this.send(thread, { type: 'cancel', gen: id });
       this.generations.delete(id);
-      thread.active--;
+      if (--thread.active === 0) thread.worker.unref();
+      this.submitIfRoundComplete();
     }
   }
 
@@ -90,19 +107,11 @@ export class GenerationThreads {
     const gen = this.generations.get(m.gen);
     if (m.type === 'step') {
       if (!gen) return; // cancelled: the thread stops at its next event
-      const model = m.model === 'core' ? gen.models.core : gen.models.user!;
-      const { blockLength } = m.noise;
-      const v = model.info.vocabSize;
-      Promise.resolve()
-        .then(() => model.denoise([{ context: m.context, noise: m.noise, selfCond: m.selfCond && blockLogits(m.selfCond, blockLength, v), simplex: m.simplex }]))
-        .then(([logits]) => {
-          const data = logits.data.slice(); // a batch's items are views of one buffer
-          this.send(thread, { type: 'logits', call: m.call, data }, [data.buffer]);
-        }, (err) => {
-          const error = this.nextError++;
-          this.stepErrors.set(error, err);
-          this.send(thread, { type: 'step-failed', call: m.call, error, message: (err as Error)?.message ?? String(err) });
-        });
+      gen.computing = false;
+      gen.outstanding++;
+      this.held.push({ thread, gen, m });
+      this.roundTimer ??= setTimeout(() => this.submitRound(), ROUND_WAIT_MS);
+      this.submitIfRoundComplete();
       return;
     }
     if (!gen) return;
@@ -114,8 +123,55 @@ export class GenerationThreads {
       if (main !== undefined) this.stepErrors.delete(main);
       gen.done = true;
     }
+    if (gen.done) gen.computing = false;
     gen.wake?.();
     gen.wake = null;
+    this.submitIfRoundComplete();
+  }
+
+  /**
+   * Generations on threads reach their next step at different times. Their steps are held until
+   * every generation has sent its own (or ROUND_WAIT_MS passed), then submitted together and run
+   * at once: one batch per round, as in-process generations form in lock-step.
+   */
+  private submitIfRoundComplete(): void {
+    if (this.held.length === 0) return;
+    for (const gen of this.generations.values()) if (gen.computing) return;
+    this.submitRound();
+  }
+
+  private submitRound(): void {
+    if (this.roundTimer) clearTimeout(this.roundTimer);
+    this.roundTimer = null;
+    const round = this.held;
+    this.held = [];
+    const models = new Set<BatchedModel>();
+    for (const { thread, gen, m } of round) {
+      const model = m.model === 'core' ? gen.models.core : gen.models.user!;
+      models.add(model);
+      this.submit(thread, gen, model, m);
+    }
+    for (const model of models) model.kick?.();
+  }
+
+  private submit(thread: Thread, gen: Generation, model: BatchedModel, m: StepMessage): void {
+    const v = model.info.vocabSize;
+    const selfCond = m.selfCond && blockLogits(m.selfCond, m.noise.blockLength, v);
+    const settle = () => {
+      if (--gen.outstanding === 0 && !gen.done) gen.computing = true;
+    };
+    Promise.resolve()
+      .then(() => model.denoise([{ context: m.context, noise: m.noise, selfCond, simplex: m.simplex }]))
+      .then(([logits]) => {
+        settle();
+        const data = logits.data.slice(); // a batch's items are views of one buffer
+        this.send(thread, { type: 'logits', call: m.call, data }, [data.buffer]);
+      }, (err) => {
+        settle();
+        const error = this.nextError++;
+        this.stepErrors.set(error, err);
+        this.send(thread, { type: 'step-failed', call: m.call, error, message: (err as Error)?.message ?? String(err) });
+      });
   }
 
   private failThread(thread: Thread, err: unknown): void {
@@ -123,8 +179,10 @@ export class GenerationThreads {
       if (gen.thread !== thread || gen.done) continue;
       gen.error = err;
       gen.done = true;
+      gen.computing = false;
       gen.wake?.();
       gen.wake = null;
     }
+    this.submitIfRoundComplete();
   }
 }
