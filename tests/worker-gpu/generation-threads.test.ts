@@ -50,6 +50,22 @@ describe('generation threads (WORKER_GENERATION_THREADS)', () => {
     expect(await meanBatch(threaded.url)).toBeGreaterThan(0.75 * (await meanBatch(inProcess.url)));
   });
 
+  it('stop a generation whose client went away, and keep serving', async () => {
+    const steps = async () => metric(await (await fetch(`${threaded.url}/metrics`)).text(), 'ssd2_worker_batch_size_sum{model="tiny-core@0.1.0"}');
+    const abort = new AbortController();
+    // 24 blocks of 100 steps: seconds of work if it ran on.
+    const body = { v: PROTOCOL_VERSION, model: MODEL, prompt: [7, 8, 9], options: { steps: 100, maxTokens: 600, earlyStopPatience: 0, stopAtEos: false } };
+    const before = await steps();
+    const res = await fetch(`${threaded.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: abort.signal });
+    await res.body!.getReader().read(); // the first block
+    abort.abort();
+    // The stream's pending read ends with the next block; then the thread stops the loop.
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    await expect.poll(async () => { const a = await steps(); await sleep(300); return (await steps()) - a; }, { timeout: 4000, interval: 50 }).toBe(0);
+    expect((await steps()) - before).toBeLessThan(600);
+    expect((await fused(threaded.url, { v: PROTOCOL_VERSION, model: MODEL, prompt: [5, 6], options: OPTIONS })).status).toBe(200);
+  });
+
   it('answer bad input found by the block loop with the same 4xx and field', async () => {
     const base = { v: PROTOCOL_VERSION, model: MODEL, prompt: [1, 2, 3] };
     for (const body of [{ ...base, prompt: Array(200).fill(1) }, { ...base, options: { blockSize: 30 } }, { ...base, options: { lambda: [0.5], steps: 4 } }]) {

@@ -11,18 +11,19 @@ import { MainThreadError, toWire } from './wire-error';
 
 const port = parentPort!;
 const post = (m: FromThread, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
-const waiting = new Map<number, { resolve: (data: Float32Array) => void; reject: (err: unknown) => void }>();
+const waiting = new Map<number, { gen: number; resolve: (data: Float32Array) => void; reject: (err: unknown) => void }>();
 const cancelled = new Set<number>();
 let nextCall = 0;
 
 function proxy(info: DenoiserInfo, gen: number, model: 'core' | 'user'): Denoiser {
   const step = (s: DenoiseStep): Promise<BlockLogits> => {
+    if (cancelled.has(gen)) return Promise.reject(new Error('generation cancelled'));
     const simplex = noisySimplex(s.noise, info.vocabSize, info.simplexK);
     // The loop may still read its previous logits; the main thread gets a copy.
     const selfCond = s.selfCond ? s.selfCond.data.slice() : null;
     const call = nextCall++;
     post({ type: 'step', gen, call, model, context: [...s.context], noise: s.noise, simplex, selfCond }, selfCond ? [simplex.buffer as ArrayBuffer, selfCond.buffer as ArrayBuffer] : [simplex.buffer as ArrayBuffer]);
-    return new Promise<Float32Array>((resolve, reject) => waiting.set(call, { resolve, reject })).then((data) => blockLogits(data, s.noise.blockLength, info.vocabSize));
+    return new Promise<Float32Array>((resolve, reject) => waiting.set(call, { gen, resolve, reject })).then((data) => blockLogits(data, s.noise.blockLength, info.vocabSize));
   };
   return { info, denoise: (steps) => Promise.all(steps.map(step)) };
 }
@@ -44,7 +45,15 @@ async function run(m: Extract<ToThread, { type: 'start' }>): Promise<void> {
 
 port.on('message', (m: ToThread) => {
   if (m.type === 'start') void run(m);
-  else if (m.type === 'cancel') cancelled.add(m.gen);
+  else if (m.type === 'cancel') {
+    // The main thread drops this generation's steps from now on: end the ones it waits for.
+    cancelled.add(m.gen);
+    for (const [call, w] of waiting) {
+      if (w.gen !== m.gen) continue;
+      waiting.delete(call);
+      w.reject(new Error('generation cancelled'));
+    }
+  }
   else {
     const w = waiting.get(m.call);
     waiting.delete(m.call);

@@ -114,7 +114,10 @@ export class GenerationThreads {
       this.submitIfRoundComplete();
       return;
     }
-    if (!gen) return;
+    if (!gen) {
+      if (m.type === 'failed' && m.error.mainError !== undefined) this.stepErrors.delete(m.error.mainError);
+      return;
+    }
     if (m.type === 'event') gen.events.push(m.event);
     else if (m.type === 'end') gen.done = true;
     else {
