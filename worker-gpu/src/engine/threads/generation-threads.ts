@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { blockLogits, type Denoiser, type GenerationEvent, type GenerationRequest } from '../../../../shared/ssd2';
+import { blockLogits, type BlockLogits, type Denoiser, type GenerationEvent, type GenerationRequest } from '../../../../shared/ssd2';
 import type { FromThread, ToThread } from './messages';
 import { fromWire } from './wire-error';
 
@@ -163,18 +163,23 @@ export class GenerationThreads {
     const settle = () => {
       if (--gen.outstanding === 0 && !gen.done) gen.computing = true;
     };
-    Promise.resolve()
-      .then(() => model.denoise([{ context: m.context, noise: m.noise, selfCond, simplex: m.simplex }]))
-      .then(([logits]) => {
-        settle();
-        const data = logits.data.slice(); // a batch's items are views of one buffer
-        this.send(thread, { type: 'logits', call: m.call, data }, [data.buffer]);
-      }, (err) => {
-        settle();
-        const error = this.nextError++;
-        this.stepErrors.set(error, err);
-        this.send(thread, { type: 'step-failed', call: m.call, error, message: (err as Error)?.message ?? String(err) });
-      });
+    // Called now, not in a microtask: the step must be queued before submitRound kicks the batcher.
+    let pending: Promise<BlockLogits[]>;
+    try {
+      pending = model.denoise([{ context: m.context, noise: m.noise, selfCond, simplex: m.simplex }]);
+    } catch (err) {
+      pending = Promise.reject(err); // admission refuses synchronously when the queue is full
+    }
+    pending.then(([logits]) => {
+      settle();
+      const data = logits.data.slice(); // a batch's items are views of one buffer
+      this.send(thread, { type: 'logits', call: m.call, data }, [data.buffer]);
+    }, (err) => {
+      settle();
+      const error = this.nextError++;
+      this.stepErrors.set(error, err);
+      this.send(thread, { type: 'step-failed', call: m.call, error, message: (err as Error)?.message ?? String(err) });
+    });
   }
 
   private failThread(thread: Thread, err: unknown): void {
