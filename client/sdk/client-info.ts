@@ -22,5 +22,6 @@ export function clientModelInfo(info: DenoiserInfo, privatePrefixTokens: number)
     selfConditioning: info.selfConditioning,
     eosTokenId: info.eosTokenId,
     tokenizerSha256: info.tokenizerSha256,
+    readout: info.readout,
   };
 }

@@ -24,6 +24,8 @@ export const ClientModelInfoSchema = z.object({
   selfConditioning: z.boolean(),
   eosTokenId: tokenId,
   tokenizerSha256: z.string(),
+  /** 'shifted': the engine starts an empty prompt after EOS for it (docs/model-bundle.md). */
+  readout: z.enum(['aligned', 'shifted']).optional(),
 });
 
 export const ClientMessageSchema = z.discriminatedUnion('type', [
