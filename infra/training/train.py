@@ -139,6 +139,7 @@ def main(argv=None):
     init = torch.load(args.init, map_location="cpu", weights_only=False) if args.init and resume is None else None
     cfg = ModelConfig.from_dict(resume["config"]) if resume else build_config(args, init)
     device = torch.device(args.device)
+    torch.manual_seed(args.seed)  # the initial weights too: the same command trains the same model
     model = SSD2Model(cfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     g = torch.Generator().manual_seed(args.seed)
