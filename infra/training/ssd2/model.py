@@ -112,11 +112,12 @@ class SSD2Model(nn.Module):
         return rotary_tables(positions, self.cfg.head_dim) if self.cfg.positions == "rotary" else None
 
     def block_input(self, simplex_logits, self_cond_logits, timestep):
-        """Noisy simplex (+ optional previous-step logits) -> block embeddings without positions."""
+        """Noisy simplex [N,S,V] (+ optional previous-step logits) and t/T [N,S,1] (broadcastable)
+        -> block embeddings without positions."""
         p = torch.softmax(simplex_logits, dim=-1)
         if self.cfg.self_conditioning and self_cond_logits is not None:
             p = 0.5 * (p + torch.softmax(self_cond_logits, dim=-1))
-        return self.simplex_in(p) + self.t_emb(timestep.unsqueeze(-1).unsqueeze(-1))
+        return self.simplex_in(p) + self.t_emb(timestep)
 
     def logits(self, h):
         return F.linear(self.ln_f(h), self.tok_emb.weight, self.head_bias)
@@ -136,12 +137,9 @@ class SSD2Model(nn.Module):
         # A padded block's positions may run past the table; its loss is masked out.
         noisy_pos = (block_start.unsqueeze(-1) + offs).reshape(n, nb * B).clamp(max=self.cfg.max_positions - 1)
         clean_pos = torch.arange(L, device=dev).unsqueeze(0).expand(n, L)
-        # Block inputs: timestep differs per block, so embed per block then flatten.
-        p = torch.softmax(simplex_logits, dim=-1)
-        if self.cfg.self_conditioning and self_cond_logits is not None:
-            p = 0.5 * (p + torch.softmax(self_cond_logits, dim=-1))
+        # The timestep differs per block: one t/T per noisy position.
         t_per_pos = timestep.unsqueeze(-1).expand(n, nb, B).reshape(n, nb * B, 1)
-        noisy_x = self.simplex_in(p) + self.t_emb(t_per_pos) + self.position_input(noisy_pos)
+        noisy_x = self.block_input(simplex_logits, self_cond_logits, t_per_pos) + self.position_input(noisy_pos)
         clean_x = self.tok_emb(ids) + self.position_input(clean_pos)
         x = torch.cat([clean_x, noisy_x], dim=1)
         positions = torch.cat([clean_pos, noisy_pos], dim=1)
@@ -237,7 +235,7 @@ class SSD2Model(nn.Module):
         context_hidden [N,H] (shifted models: encode_context's hidden state of the last context token).
         Block tokens see the valid cache and each other (bidirectional). Returns logits [N,B,V]."""
         n, b, _ = simplex_logits.shape
-        x = self.block_input(simplex_logits, self_cond_logits, timestep) + self.position_input(position_ids)
+        x = self.block_input(simplex_logits, self_cond_logits, timestep.unsqueeze(-1).unsqueeze(-1)) + self.position_input(position_ids)
         allowed = torch.cat([past_mask, torch.ones(n, b, dtype=past_mask.dtype, device=past_mask.device)], dim=1)
         bias = ((1.0 - allowed) * NEG).view(n, 1, 1, -1)
         rope = self.rope(position_ids)
