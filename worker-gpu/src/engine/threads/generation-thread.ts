@@ -7,7 +7,7 @@ import { parentPort } from 'node:worker_threads';
 import { blockLogits, generate, noisySimplex, type BlockLogits, type DenoiseStep, type Denoiser, type DenoiserInfo } from '../../../../shared/ssd2';
 import { wireView } from '../../../../shared/protocol';
 import type { FromThread, ToThread } from './messages';
-import { MainThreadError, toWire } from './wire-error';
+import { MainThreadError, errorToWire } from './wire-error';
 
 const port = parentPort!;
 const post = (m: FromThread, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
@@ -37,7 +37,7 @@ async function run(m: Extract<ToThread, { type: 'start' }>): Promise<void> {
     }
     post({ type: 'end', gen: m.gen });
   } catch (err) {
-    post({ type: 'failed', gen: m.gen, error: toWire(err) });
+    post({ type: 'failed', gen: m.gen, error: errorToWire(err) });
   } finally {
     cancelled.delete(m.gen);
   }

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { blockLogits, type BlockLogits, type Denoiser, type GenerationEvent, type GenerationRequest } from '../../../../shared/ssd2';
 import type { FromThread, ToThread } from './messages';
-import { fromWire } from './wire-error';
+import { errorFromWire } from './wire-error';
 
 /** A model as the pool submits to it: a dynamic batcher can be told that a round is complete. */
 export type BatchedModel = Denoiser & { kick?: () => void };
@@ -76,7 +76,7 @@ export class GenerationThreads {
     this.generations.set(id, gen);
     // A thread keeps the process alive only while it runs generations.
     if (thread.active++ === 0) thread.worker.ref();
-    this.send(thread, { type: 'start', gen: id, core: models.core.info, user: models.user?.info ?? null, topK, request: { ...request } });
+    this.send(thread, { type: 'start', gen: id, core: models.core.info, user: models.user?.info ?? null, topK, request });
     try {
       for (;;) {
         if (gen.events.length) {
@@ -122,7 +122,7 @@ export class GenerationThreads {
     else if (m.type === 'end') gen.done = true;
     else {
       const main = m.error.mainError;
-      gen.error = main !== undefined && this.stepErrors.has(main) ? this.stepErrors.get(main) : fromWire(m.error);
+      gen.error = main !== undefined && this.stepErrors.has(main) ? this.stepErrors.get(main) : errorFromWire(m.error);
       if (main !== undefined) this.stepErrors.delete(main);
       gen.done = true;
     }
