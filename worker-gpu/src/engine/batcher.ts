@@ -73,6 +73,11 @@ export class DynamicBatcher implements Denoiser {
    */
   kick(): void {
     if (this.running || this.next || this.queue.length === 0) return;
+    this.runNextTurn();
+  }
+
+  /** Starts the next batch on the next turn of the event loop, with no window. */
+  private runNextTurn(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.next = setImmediate(() => {
@@ -116,12 +121,7 @@ export class DynamicBatcher implements Denoiser {
       // queued behind this batch have waited long enough, and the steps just answered get their
       // turn first (promise continuations run before setImmediate), so a fused generation's next
       // step joins it. Concurrent generations thus settle into one lock-step batch per step.
-      if (this.timer) clearTimeout(this.timer);
-      this.timer = null;
-      this.next = setImmediate(() => {
-        this.next = null;
-        void this.runBatch();
-      });
+      this.runNextTurn();
     }
   }
 }
