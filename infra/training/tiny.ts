@@ -15,6 +15,8 @@ export interface TinyModelOptions {
   positions?: 'learned' | 'rotary';
   /** Shifted readout (ModelConfig.shifted). */
   shifted?: boolean;
+  /** The noisy block's own evidence added to its logits (ModelConfig.likelihood). */
+  likelihood?: boolean;
   onLine?: (line: string) => void;
 }
 
@@ -35,7 +37,7 @@ export async function trainTinyModel(o: TinyModelOptions): Promise<{ bundleDir: 
     '--out', runDir, '--data', streamPath, '--val', streamPath, '--vocab-size', String(vocabSize), '--eos-id', String(eosTokenId),
     '--hidden', String(o.hidden ?? 64), '--layers', String(o.layers ?? 2), '--heads', '4', '--max-positions', '160',
     '--seq-len', '100', '--batch', '8', '--steps', String(o.steps ?? 30), '--log-every', '10', '--warmup', '10', '--lr', '1e-3',
-    '--positions', o.positions ?? 'learned', ...(o.shifted ? ['--shifted'] : []),
+    '--positions', o.positions ?? 'learned', ...(o.shifted ? ['--shifted'] : []), ...(o.likelihood ? ['--likelihood'] : []),
   ], o.onLine);
   const bundleDir = join(o.out, 'bundle');
   await runTrainingScript('export.py', ['--checkpoint', join(runDir, 'checkpoint.pt'), '--tokenizer', tokenizerPath, '--name', o.name ?? 'tiny-core', '--role', 'core', '--out', bundleDir], o.onLine);

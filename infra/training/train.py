@@ -39,9 +39,14 @@ def parse_args(argv=None):
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--ffn", type=int)
     p.add_argument("--max-positions", type=int, default=256)
-    p.add_argument("--block-size", type=int, default=25)
+    p.add_argument("--block-size", type=int, default=None,
+                   help="tokens per noisy block (default 25; with --init, the checkpoint's unless given: the block "
+                        "size is a training layout, not a weight shape)")
     p.add_argument("--positions", choices=["learned", "rotary"], default="learned",
                    help="position encoding: learned absolute embeddings, or rotary (RoPE) in attention")
+    p.add_argument("--likelihood", action="store_true",
+                   help="add each noisy position's own log-likelihood to its logits (ModelConfig.likelihood); "
+                        "may be switched on when fine-tuning a checkpoint")
     p.add_argument("--shifted", action="store_true",
                    help="read block position i out from the hidden state one position to its left, as a causal LM "
                         "does (from scratch, or when adapting a causal-lm checkpoint; see ModelConfig.shifted)")
@@ -94,14 +99,17 @@ def build_config(args, init_ckpt):
             fail("--shifted: a trained diffusion model keeps its readout; shift one trained from scratch or adapted "
                  "from a causal-lm checkpoint")
         cfg.shifted = cfg.shifted or args.shifted
+        cfg.likelihood = cfg.likelihood or args.likelihood
+        if args.block_size:
+            cfg.block_size = args.block_size
     else:
         if not args.vocab_size:
             fail("--vocab-size is required when training from scratch")
         cfg = ModelConfig(vocab_size=args.vocab_size, hidden=args.hidden, layers=args.layers, heads=args.heads,
                           ffn=args.ffn or 4 * args.hidden, max_positions=args.max_positions,
-                          block_size=args.block_size, self_conditioning=not args.no_self_cond,
+                          block_size=args.block_size or 25, self_conditioning=not args.no_self_cond,
                           eos_token_id=args.eos_id, positions=args.positions, objective=args.objective or "diffusion",
-                          shifted=args.shifted)
+                          shifted=args.shifted, likelihood=args.likelihood)
     if args.t_range:
         lo, hi = args.t_range
         if not (0 <= lo < hi <= 1):
@@ -229,7 +237,8 @@ def main(argv=None):
             rate = (time.time() - run_start) / max(1, done)
             record = {"step": step, "loss": window_loss / max(1, window_steps),
                       "tokens_per_s": window_tokens / max(dt, 1e-9), "lr": opt.param_groups[0]["lr"],
-                      "tokens_seen": tokens_seen}
+                      "tokens_seen": tokens_seen, "device": device.type,
+                      "elapsed_s": elapsed + time.time() - run_start}
             if val_batches and args.val_every and (step % args.val_every == 0 or step == args.steps):
                 val_loss = evaluate(model, val_batches, t_range)
                 record["val_loss"] = val_loss

@@ -44,6 +44,11 @@ export const ManifestSchema = z.object({
      * context token's hidden state, which the denoiser takes). Absent means aligned.
      */
     readout: z.enum(['aligned', 'shifted']).default('aligned'),
+    /**
+     * Whether the denoiser adds each noisy position's own log-likelihood to its logits (informational:
+     * it happens inside denoiser.onnx). Absent means no.
+     */
+    likelihood: z.boolean().default(false),
     parameters: z.number().int().min(0),
     dtype: z.enum(['float32', 'float16']).default('float32'),
   }),

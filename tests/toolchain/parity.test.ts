@@ -86,7 +86,7 @@ describe('PyTorch <-> onnxruntime-node parity (fp32)', () => {
  * A tiny model trained for a few steps with an architecture option: the three PyTorch views agree,
  * the manifest records the option, and both exported graphs match PyTorch; `more` adds tests on the bundle.
  */
-function describeVariant(title: string, variant: { name: string; positions?: 'rotary'; shifted?: boolean }, manifestField: [string, string], more?: (bundle: () => string) => void) {
+function describeVariant(title: string, variant: { name: string; positions?: 'rotary'; shifted?: boolean; likelihood?: boolean }, manifestField: [string, string | boolean], more?: (bundle: () => string) => void) {
   describe(title, () => {
     const dir = join(CACHE, variant.name);
     let fx: Fixtures;
@@ -128,5 +128,20 @@ describeVariant('shifted readout: the three views agree, the graphs hand over th
     expect(maxAbsDiff(a.data.subarray(0, v), b.data.subarray(0, v))).toBe(0);
     expect(maxAbsDiff(a.data.subarray(v, 2 * v), b.data.subarray(v, 2 * v))).toBeGreaterThan(0);
     await expect(denoiser.denoise([{ ...step(1), context: [] }])).rejects.toThrow(/needs at least one context token/);
+  });
+});
+
+describeVariant('noisy evidence (likelihood): the graphs add each position\'s own log-likelihood, so a block settles as the noise falls', { name: 'tiny-likelihood', shifted: true, likelihood: true }, ['likelihood', true], (bundle) => {
+  it('at low noise every position\'s argmax is its noisy estimate; at full noise position 0 still reads the context alone', async () => {
+    const { denoiser } = await loadLocalModel(bundle());
+    const estimate = [7, 300, 42, 511, 99, 123, 5, 250, 64, 480, 17, 333, 201, 88, 9, 402, 150, 276, 31, 444, 120, 61, 199, 350, 77];
+    const at = (step: number, seed: number) => ({ context: [1, 2, 3], noise: { seed, block: 0, step, steps: 10, estimate: estimate.map((t) => [t]), blockLength: 25 }, selfCond: null });
+    const [late] = await denoiser.denoise([at(9, 1)]);
+    const v = denoiser.info.vocabSize;
+    const argmax = estimate.map((_, p) => { const row = late.data.subarray(p * v, (p + 1) * v); return row.indexOf(Math.max(...row)); });
+    expect(argmax).toEqual(estimate);
+    // At t/T = 1 the evidence weighs nothing: the first position is the context's prediction whatever the noise.
+    const [[a], [b]] = await Promise.all([denoiser.denoise([at(0, 1)]), denoiser.denoise([at(0, 2)])]);
+    expect(maxAbsDiff(a.data.subarray(0, v), b.data.subarray(0, v))).toBeLessThan(1e-4);
   });
 });

@@ -29,6 +29,12 @@ class ModelConfig:
     # clean context exactly as the AR model predicts it. The graphs then pass that last context
     # hidden state from the context encoder to the denoiser (docs/model-bundle.md).
     shifted: bool = False
+    # Add the noisy block's own evidence to the logits: with w~_t = sqrt(abar) w~_0 + sqrt(1-abar) K eps,
+    # log p(w~_t | token v) = 2 sqrt(abar) w~_t[v] / (K (1 - abar)) + const, so the network's logits
+    # act as a prior and the sum is the posterior. A shifted readout cannot otherwise see its own
+    # position's input except through attention; with the evidence a block settles as the noise
+    # falls (the tokens stop changing) instead of being resampled from its neighbours at every step.
+    likelihood: bool = False
     objective: str = "diffusion"  # or "causal-lm": the autoregressive baseline (same network, same data)
 
     def to_dict(self):

@@ -177,6 +177,7 @@ def export_bundle(model: SSD2Model, out_dir, tokenizer_path, name, role, max_con
             "max_positions": c.max_positions,
             "positions": c.positions,
             "readout": "shifted" if c.shifted else "aligned",
+            "likelihood": c.likelihood,
             "parameters": sum(p.numel() for p in model.parameters()),
             "dtype": weights_dtype,  # of the stored weights; arithmetic is float32
         },

@@ -14,6 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import ModelConfig
+from .diffusion import alpha_bar
 
 NEG = -1e9  # finite, so a fully masked row gives a uniform softmax instead of NaN
 
@@ -122,6 +123,17 @@ class SSD2Model(nn.Module):
     def logits(self, h):
         return F.linear(self.ln_f(h), self.tok_emb.weight, self.head_bias)
 
+    def block_logits(self, h, simplex_logits, timestep):
+        """Logits of the noisy positions from their readout states h [N,S,H]; with ModelConfig.likelihood
+        plus the log-likelihood of each position's noisy simplex [N,S,V] at t/T [N,S,1] (broadcastable)."""
+        logits = self.logits(h)
+        if not self.cfg.likelihood:
+            return logits
+        ab = alpha_bar(timestep, 1.0)
+        # 1 - abar is floored so t/T -> 0 gives a large, finite weight (the evidence is then certain).
+        weight = 2 * ab.sqrt() / (self.cfg.simplex_k * (1 - ab).clamp(min=1e-3))
+        return logits + weight * simplex_logits
+
     # ---- training view ---------------------------------------------------------------------
     def forward_train(self, ids, key_valid, block_start, block_valid, simplex_logits, self_cond_logits, timestep,
                       with_clean_logits=False):
@@ -152,9 +164,10 @@ class SSD2Model(nn.Module):
             # The hidden state left of each block's first token is the clean one of its last context token.
             before = torch.gather(x[:, :L], 1, (block_start - 1).clamp(min=0).unsqueeze(-1).expand(n, nb, x.shape[-1]))
             noisy_h = self.shift_readout(noisy_h.reshape(n * nb, B, -1), before.reshape(n * nb, -1)).reshape(n, nb * B, -1)
+        noisy_logits = self.block_logits(noisy_h, simplex_logits, t_per_pos)
         if with_clean_logits:
-            return self.logits(noisy_h), self.logits(x[:, :L])
-        return self.logits(noisy_h)
+            return noisy_logits, self.logits(x[:, :L])
+        return noisy_logits
 
     @staticmethod
     def shift_readout(block_h, before_h):
@@ -243,7 +256,7 @@ class SSD2Model(nn.Module):
             x, _, _ = layer(x, bias, rope, past_keys[li], past_values[li])
         if self.cfg.shifted:
             x = self.shift_readout(x, context_hidden)
-        return self.logits(x)
+        return self.block_logits(x, simplex_logits, timestep.view(n, 1, 1))
 
     def empty_cache(self, n, device=None):
         c = self.cfg
