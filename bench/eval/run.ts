@@ -49,7 +49,9 @@ const sections: { heading: string; rows: Row[]; note?: string }[] = [];
 const results: Record<string, unknown> = { sizes: N };
 const log = (s: string) => console.error(`[${((performance.now() - started) / 1000).toFixed(0)}s] ${s}`);
 
-// 1. Held-out denoising loss: cross-entropy of the clean block under the model at fixed t/T.
+// 1. Held-out denoising loss: cross-entropy of the clean block under the model at fixed t/T,
+// every model on blocks of the core's size (the size generation uses).
+const lossBlock = core.bundle.manifest.block_size;
 function denoisingLoss(model: LocalModel, fraction: number): Promise<number> {
   return (async () => {
     let total = 0;
@@ -58,9 +60,9 @@ function denoisingLoss(model: LocalModel, fraction: number): Promise<number> {
     for (let i = 0; i < N.loss; i++) {
       const start = 64 + ((i * 997) % Math.max(1, stream.length - 200));
       const context = stream.slice(start - 64, start);
-      const block = stream.slice(start, start + 25);
+      const block = stream.slice(start, start + lossBlock);
       const steps = 100;
-      const noise = { seed: 1000 + i, block: 0, step: steps - Math.round(fraction * steps), steps, estimate: block.map((t) => [t]), blockLength: 25 };
+      const noise = { seed: 1000 + i, block: 0, step: steps - Math.round(fraction * steps), steps, estimate: block.map((t) => [t]), blockLength: lossBlock };
       const [logits] = await model.denoiser.denoise([{ context, noise, selfCond: null }]);
       const lp = logSoftmax(logits).data;
       block.forEach((tok, p) => (total -= lp[p * logits.vocabSize + tok]));
@@ -75,7 +77,7 @@ for (const [name, model] of [['core', core], ['core-hi (0.8,1]', variant], ['use
   for (const f of [0.2, 0.5, 0.8, 0.9]) row[`t/T=${f}`] = await denoisingLoss(model, f);
   lossRows.push(row);
 }
-sections.push({ heading: 'Held-out denoising loss (cross-entropy per token, general test text, context 64, block 25)', rows: lossRows, note: 'The core-hi variant is trained only for t/T in (0.8, 1]; its numbers below 0.8 are outside its range and shown for contrast.' });
+sections.push({ heading: `Held-out denoising loss (cross-entropy per token, general test text, context 64, block ${lossBlock})`, rows: lossRows, note: 'The core-hi variant is trained only for t/T in (0.8, 1]; its numbers below 0.8 are outside its range and shown for contrast.' });
 results.loss = lossRows;
 log('denoising loss done');
 

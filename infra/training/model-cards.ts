@@ -8,6 +8,10 @@ import { exportDir, initStageName, STAGES } from './train-models';
 const read = (p: string) => JSON.parse(readFileSync(p, 'utf8'));
 const data = existsSync('models/eval-data/data-manifest.json') ? read('models/eval-data/data-manifest.json') : null;
 
+/** Where a logged run trained: train.py records it; older logs tell by throughput (an H100 ran
+ * ~300 k tokens/s, this CPU under 1 k). */
+const deviceOf = (row: { device?: string; tokens_per_s: number }) => row.device ?? (row.tokens_per_s > 20_000 ? 'gpu' : 'cpu');
+
 const dirOf = (name: string) => {
   const stage = STAGES.find((s) => s.export?.name === name);
   return stage ? exportDir(stage) : `models/${name}`;
@@ -28,10 +32,13 @@ const cards = ['core', 'core-hi', 'user', 'core-ar', 'user-ar', 'tiny-core']
     }
     const logs = chain.map((stage) => {
       const path = `models/training-logs/${stage}.loss.jsonl`;
-      const budget = STAGES.find((s) => s.name === stage)!.minutes.gpu;
-      if (!existsSync(path)) return `| ${stage} | ${budget} | - | - | - | - |`;
+      const minutes = STAGES.find((s) => s.name === stage)!.minutes;
+      if (!existsSync(path)) return `| ${stage} | gpu ${minutes.gpu} | - | - | - | - |`;
       const rows = readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
       const last = rows.at(-1);
+      const device = deviceOf(last);
+      // Minutes the run took where logged, else the stage's budget on that device.
+      const budget = `${device} ${last.elapsed_s ? (last.elapsed_s / 60).toFixed(1) : minutes[device as 'cpu' | 'gpu']}`;
       const vals = rows.filter((r) => r.val_loss !== undefined);
       const best = vals.length ? vals.reduce((a, b) => (b.val_loss < a.val_loss ? b : a)) : null;
       return `| ${stage} | ${budget} | ${last.step} | ${last.tokens_seen} | ${last.loss.toFixed(3)} | ${best ? `${best.val_loss.toFixed(3)} at step ${best.step} (exported / next stage's start)` : '-'} |`;
@@ -47,7 +54,7 @@ const cards = ['core', 'core-hi', 'user', 'core-ar', 'user-ar', 'tiny-core']
         ? 'A placeholder that proves the pipeline: `npm run train:tiny -- --steps 800 --hidden 96` on `tests/fixtures/tiny-corpus.txt` (20 lines), 513-token tokenizer.'
         : `Stages ${chain.join(' → ')} (\`infra/training/train-models.ts\` lists every flag). Final stage: ${t.step ?? '?'} steps, ${t.tokens_seen ?? '?'} tokens, ${((t.elapsed_s ?? 0) / 60).toFixed(1)} min, final training loss ${t.final_loss?.toFixed?.(3) ?? '?'}${t.val_loss ? `, validation loss ${t.val_loss.toFixed(3)}` : ''}.`,
       '',
-      ...(name === 'tiny-core' ? [] : ['| stage | GPU budget (min) | steps | tokens seen | last logged training loss | best validation loss (general val text) |', '| --- | --- | --- | --- | --- | --- |', ...logs, '']),
+      ...(name === 'tiny-core' ? [] : ['| stage | trained on, minutes | steps | tokens seen | last logged training loss | best validation loss (general val text) |', '| --- | --- | --- | --- | --- | --- |', ...logs, '']),
     ].join('\n');
   });
 

@@ -32,7 +32,7 @@ const from = (stage: string) => ['--init', `${RUNS}/${stage}`];
 export interface Stage {
   name: string;
   /** Stages of one chain run one after another; chains run side by side on a GPU. */
-  chain: 'core' | 'user' | 'core-ar' | 'user-ar' | 'adapt' | 'adapt-noaux' | 'shift';
+  chain: 'core' | 'user' | 'core-ar' | 'user-ar' | 'adapt' | 'adapt-noaux' | 'shift' | 'shift5';
   /** Trained only when --only names it (ablations). */
   optional?: boolean;
   /** Training-time budget in minutes on this CPU and on one GPU. */
@@ -69,6 +69,16 @@ export const STAGES: Stage[] = [
   { name: 'shift', chain: 'shift', optional: true, minutes: { cpu: 40, gpu: 6.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core-ar-sft'), '--objective', 'diffusion', '--shifted', '--lm-weight', '0.5', ...PRETRAIN('general.train.bin'), '--lr', '1e-3', '--warmup', '200'] },
   { name: 'shift-sft', chain: 'shift', optional: true, minutes: { cpu: 10, gpu: 1.5 }, batch: { cpu: 16, gpu: 128 }, args: [...from('shift'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lr', '6e-4', '--warmup', '50'], export: { name: 'core-shift', role: 'core', candidate: true } },
   { name: 'shift-hi', chain: 'shift', optional: true, minutes: { cpu: 5, gpu: 0.7 }, batch: { cpu: 16, gpu: 128 }, args: [...from('shift-sft'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--t-range', '0.8', '1.0', '--lr', '4e-4', '--warmup', '20'], export: { name: 'core-shift-hi', role: 'core', candidate: true } },
+  // The shifted core with blocks of 5 (continues the shift run; the block size is a training layout,
+  // not a weight shape). A 3.4 M model cannot predict 25 tokens from a context at once; 5 it can.
+  // Its samples still did not settle: a shifted readout sees its own position's noisy input only
+  // through attention, so every step resampled each token from its neighbours (stopped at 27 min).
+  { name: 'shift5', chain: 'shift5', optional: true, minutes: { cpu: 27, gpu: 3.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('shift'), '--block-size', '5', '--lm-weight', '0.5', ...PRETRAIN('general.train.bin'), '--lr', '6e-4', '--warmup', '50'] },
+  // ...so the denoiser adds each position's own log-likelihood to its logits (--likelihood,
+  // ModelConfig.likelihood): the network's logits are the prior, the sum the posterior.
+  { name: 'shiftl', chain: 'shift5', optional: true, minutes: { cpu: 40, gpu: 4.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('shift5'), '--likelihood', '--lm-weight', '0.5', ...PRETRAIN('general.train.bin'), '--lr', '6e-4', '--warmup', '50'] },
+  { name: 'shiftl-sft', chain: 'shift5', optional: true, minutes: { cpu: 10, gpu: 1.5 }, batch: { cpu: 16, gpu: 128 }, args: [...from('shiftl'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lr', '6e-4', '--warmup', '50'], export: { name: 'core-shiftl', role: 'core', candidate: true } },
+  { name: 'shiftl-hi', chain: 'shift5', optional: true, minutes: { cpu: 5, gpu: 0.7 }, batch: { cpu: 16, gpu: 128 }, args: [...from('shiftl-sft'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--t-range', '0.8', '1.0', '--lr', '4e-4', '--warmup', '20'], export: { name: 'core-shiftl-hi', role: 'core', candidate: true } },
 ];
 
 /** Where a stage's exported model goes: servable bundles in models/, baselines in models/baselines/. */
