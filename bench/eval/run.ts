@@ -2,7 +2,7 @@
  * npm run eval [-- --quick] — quality evaluation of the bundled models with the TypeScript engine.
  * Prints tables and writes models/EVAL.md (+ models/eval/*.json, *.png).
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
@@ -86,7 +86,10 @@ const trigram = new TrigramModel(valText);
 const paragraphs = testText.filter((t) => t.split(' ').length >= 45);
 const prompts = paragraphs.map((t) => t.split(' ').slice(0, 12).join(' '));
 const human = paragraphs.map((t) => t.split(' ').slice(12, 42).join(' '));
-const base: Partial<GenerationRequest> = { steps: 50, maxTokens: 40, topP: 0.95, projection: 'sample', earlyStopPatience: 5 };
+// Denoising steps per block: two per token, at least 10 (50 for blocks of 25).
+const stepsFor = (blockSize: number) => Math.max(10, 2 * blockSize);
+const defaultSteps = stepsFor(lossBlock);
+const base: Partial<GenerationRequest> = { steps: defaultSteps, maxTokens: 40, topP: 0.95, projection: 'sample', earlyStopPatience: 5 };
 
 async function continuations(models: { core: Denoiser | Denoiser[] }, n: number, extra: Partial<GenerationRequest> = {}) {
   const texts: string[] = [];
@@ -200,8 +203,10 @@ log('QA done');
 
 // 4. Ablations on a smaller slice: early stopping, self-conditioning, the timestep-specialised variant.
 const ablationRows: Row[] = [];
+let defaultTexts: string[] = [];
 const ablate = async (name: string, coreModels: Denoiser | Denoiser[], extra: Partial<GenerationRequest>) => {
   const flu = await continuations({ core: coreModels }, N.ablation, extra);
+  if (!ablationRows.length) defaultTexts = flu.texts;
   const q = await qa({ core: coreModels, user: user.denoiser }, 0.5, extra, false, N.ablation);
   ablationRows.push({ setting: name, 'fluency ppl': trigram.perplexity(flu.texts), 'QA F1 (λ=0.5)': q.f1, 'steps run (fluency)': flu.stepsRun, 'steps saved': flu.stepsSaved });
 };
@@ -209,26 +214,41 @@ await ablate('default: early stop k=5, self-conditioning, core only', core.denoi
 await ablate('full schedule (no early stopping)', core.denoiser, { earlyStopPatience: 0 });
 await ablate('self-conditioning off', core.denoiser, { selfConditioning: false });
 await ablate('with core-hi variant for t/T in (0.8,1]', [core.denoiser, variant.denoiser], {});
-sections.push({ heading: `Ablations (${N.ablation} prompts / questions each, 50 steps per block)`, rows: ablationRows });
+sections.push({ heading: `Ablations (${N.ablation} prompts / questions each, ${defaultSteps} steps per block of ${lossBlock})`, rows: ablationRows });
 results.ablations = ablationRows;
 log('ablations done');
 
-// 5. Quality against steps (the 50-step point is the default ablation above: same prompts, same settings).
+// 5. Quality against steps (the default point is the default ablation above: same prompts, same settings).
 const stepsRows: Row[] = [];
 const fullSteps = ablationRows[0];
-for (const steps of quick ? [5, 10] : [10, 25]) {
+const sweep = quick ? [Math.ceil(defaultSteps / 2)] : [0.2, 0.5].map((f) => Math.max(2, Math.round(f * defaultSteps)));
+for (const steps of sweep) {
   const flu = await continuations({ core: core.denoiser }, N.ablation, { steps });
   const q = await qa({ core: core.denoiser, user: user.denoiser }, 0.5, { steps }, false, N.ablation);
   stepsRows.push({ steps, 'fluency ppl': trigram.perplexity(flu.texts), 'QA F1 (λ=0.5)': q.f1, 'steps run': flu.stepsRun });
 }
-if (!quick) stepsRows.push({ steps: 50, 'fluency ppl': fullSteps['fluency ppl'], 'QA F1 (λ=0.5)': fullSteps['QA F1 (λ=0.5)'], 'steps run': fullSteps['steps run (fluency)'] });
+stepsRows.push({ steps: defaultSteps, 'fluency ppl': fullSteps['fluency ppl'], 'QA F1 (λ=0.5)': fullSteps['QA F1 (λ=0.5)'], 'steps run': fullSteps['steps run (fluency)'] });
+stepsRows.sort((a, b) => (a.steps as number) - (b.steps as number));
 sections.push({ heading: 'Quality against denoising steps per block', rows: stepsRows });
 results.steps = stepsRows;
 log('steps sweep done');
 
+// 6. Quality against block size: how many tokens the core denoises at once (the same prompts as 4 and 5).
+const blockRows: Row[] = [];
+for (const blockSize of (quick ? [1] : [1, 5]).filter((b) => b < lossBlock)) {
+  const flu = await continuations({ core: core.denoiser }, N.ablation, { blockSize, steps: stepsFor(blockSize) });
+  blockRows.push({ 'block size': blockSize, 'steps per block': stepsFor(blockSize), 'fluency ppl': trigram.perplexity(flu.texts), 'distinct-2': distinctN(flu.texts), 'steps run': flu.stepsRun });
+}
+// The model's own block size is the default ablation above.
+blockRows.push({ 'block size': lossBlock, 'steps per block': defaultSteps, 'fluency ppl': fullSteps['fluency ppl'], 'distinct-2': distinctN(defaultTexts), 'steps run': fullSteps['steps run (fluency)'] });
+sections.push({ heading: 'Quality against block size', rows: blockRows, note: `The core was trained on blocks of ${lossBlock}; a smaller block at generation reads fewer tokens out at once.` });
+results.blockSizes = blockRows;
+log('block size sweep done');
+
 // Pictures (matplotlib), then the report.
 writeFileSync(join(outDir, 'eval.json'), JSON.stringify(results, null, 2));
-const runs = ['core', 'core-sft', 'core-hi', 'user', 'user-sft', 'core-ar', 'core-ar-sft', 'user-ar', 'user-ar-sft'].map((r) => join('models', 'training-logs', `${r}.loss.jsonl`)).filter(existsSync);
+const logsDir = join('models', 'training-logs');
+const runs = existsSync(logsDir) ? readdirSync(logsDir).filter((f) => f.endsWith('.loss.jsonl')).sort().map((f) => join(logsDir, f)) : [];
 const plot = spawnSync(pythonExecutable(), ['bench/eval/plots.py', join(outDir, 'eval.json'), outDir, ...runs], { encoding: 'utf8' });
 const pictures = plot.status === 0 ? plot.stdout.trim().split('\n').filter(Boolean) : [];
 if (plot.status !== 0) console.error(`plots skipped: ${plot.stderr.trim().split('\n').at(-1)}`);

@@ -72,8 +72,8 @@ export const STAGES: Stage[] = [
   // The shifted core with blocks of 5 (continues the shift run; the block size is a training layout,
   // not a weight shape). A 3.4 M model cannot predict 25 tokens from a context at once; 5 it can.
   // Its samples still did not settle: a shifted readout sees its own position's noisy input only
-  // through attention, so every step resampled each token from its neighbours (stopped at 27 min).
-  { name: 'shift5', chain: 'shift5', optional: true, minutes: { cpu: 27, gpu: 3.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('shift'), '--block-size', '5', '--lm-weight', '0.5', ...PRETRAIN('general.train.bin'), '--lr', '6e-4', '--warmup', '50'] },
+  // through attention, so every step resampled each token from its neighbours.
+  { name: 'shift5', chain: 'shift5', optional: true, minutes: { cpu: 20, gpu: 3.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('shift'), '--block-size', '5', '--lm-weight', '0.5', ...PRETRAIN('general.train.bin'), '--lr', '6e-4', '--warmup', '50'] },
   // ...so the denoiser adds each position's own log-likelihood to its logits (--likelihood,
   // ModelConfig.likelihood): the network's logits are the prior, the sum the posterior.
   { name: 'shiftl', chain: 'shift5', optional: true, minutes: { cpu: 40, gpu: 4.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('shift5'), '--likelihood', '--lm-weight', '0.5', ...PRETRAIN('general.train.bin'), '--lr', '6e-4', '--warmup', '50'] },

@@ -12,7 +12,7 @@ describe('npm run eval -- --quick', () => {
     expect(r.stderr).toMatch(/steps sweep done/);
     expect(r.status).toBe(0);
     const md = readFileSync(out, 'utf8');
-    for (const heading of ['Held-out denoising loss', 'Fluency', 'Collaboration on context QA', 'Ablations', 'Quality against denoising steps']) expect(md).toContain(heading);
+    for (const heading of ['Held-out denoising loss', 'Fluency', 'Collaboration on context QA', 'Ablations', 'Quality against denoising steps', 'Quality against block size']) expect(md).toContain(heading);
     const results = JSON.parse(readFileSync(join(CACHE, 'eval-slice', 'eval', 'eval.json'), 'utf8'));
     expect(results.loss[0]['t/T=0.5']).toBeGreaterThan(0);
     expect(results.fluency.map((r: { 'trigram ppl': number }) => r['trigram ppl']).every(Number.isFinite)).toBe(true);
