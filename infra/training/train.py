@@ -107,7 +107,7 @@ def build_config(args, init_ckpt):
             fail("--vocab-size is required when training from scratch")
         cfg = ModelConfig(vocab_size=args.vocab_size, hidden=args.hidden, layers=args.layers, heads=args.heads,
                           ffn=args.ffn or 4 * args.hidden, max_positions=args.max_positions,
-                          block_size=args.block_size or 25, self_conditioning=not args.no_self_cond,
+                          block_size=args.block_size or ModelConfig.block_size, self_conditioning=not args.no_self_cond,
                           eos_token_id=args.eos_id, positions=args.positions, objective=args.objective or "diffusion",
                           shifted=args.shifted, likelihood=args.likelihood)
     if args.t_range:
@@ -198,9 +198,13 @@ def main(argv=None):
     final_loss, val_loss = None, None
     best_val = resume.get("best_val") if resume else None
 
+    def trained_s():
+        """Training time of the run so far, resumed runs included."""
+        return elapsed + time.time() - run_start
+
     def save(path=ckpt_path, weights_only=False):
         state = {"config": cfg.to_dict(), "model": model.state_dict(), "step": step, "tokens_seen": tokens_seen,
-                 "elapsed_s": elapsed + time.time() - run_start, "final_loss": final_loss, "val_loss": val_loss,
+                 "elapsed_s": trained_s(), "final_loss": final_loss, "val_loss": val_loss,
                  "best_val": best_val}
         if not weights_only:
             state.update(optimizer=opt.state_dict(), rng=g.get_state())
@@ -210,12 +214,11 @@ def main(argv=None):
     run_start = time.time()
     model.train()
     while step < args.steps:
-        trained_s = elapsed + time.time() - run_start
-        if args.max_minutes and trained_s > 60 * args.max_minutes:
+        if args.max_minutes and trained_s() > 60 * args.max_minutes:
             print(f"time budget of {args.max_minutes} min reached at step {step}", flush=True)
             break
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, args, trained_s)
+            group["lr"] = lr_at(step, args, trained_s())
         source = mixed if mixed is not None and float(torch.rand(1, generator=g)) < args.mix_prob else batches
         batch = source.sample(args.batch)
         with torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else contextlib.nullcontext():
@@ -238,7 +241,7 @@ def main(argv=None):
             record = {"step": step, "loss": window_loss / max(1, window_steps),
                       "tokens_per_s": window_tokens / max(dt, 1e-9), "lr": opt.param_groups[0]["lr"],
                       "tokens_seen": tokens_seen, "device": device.type,
-                      "elapsed_s": elapsed + time.time() - run_start}
+                      "elapsed_s": trained_s()}
             if val_batches and args.val_every and (step % args.val_every == 0 or step == args.steps):
                 val_loss = evaluate(model, val_batches, t_range)
                 record["val_loss"] = val_loss
@@ -250,7 +253,7 @@ def main(argv=None):
             log.flush()
             eta = rate * (args.steps - step)
             if args.max_minutes:
-                eta = min(eta, max(0.0, 60 * args.max_minutes - (elapsed + time.time() - run_start)))
+                eta = min(eta, max(0.0, 60 * args.max_minutes - trained_s()))
             extra = f" val {record['val_loss']:.3f}" if "val_loss" in record else ""
             print(f"step {step}/{args.steps} loss {record['loss']:.4f}{extra} {record['tokens_per_s']:.0f} tok/s "
                   f"eta {eta:.0f}s", flush=True)
@@ -264,7 +267,7 @@ def main(argv=None):
         best_val = val_loss
         save(os.path.join(args.out, "best.pt"), weights_only=True)
     save()
-    print(f"saved {ckpt_path} (step {step}, {tokens_seen} tokens, {elapsed + time.time() - run_start:.1f}s)", flush=True)
+    print(f"saved {ckpt_path} (step {step}, {tokens_seen} tokens, {trained_s():.1f}s)", flush=True)
 
 
 @torch.no_grad()
