@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
-import { generate, type Denoiser } from '../../shared/ssd2';
+import { defaultStepsFor, generate, type Denoiser } from '../../shared/ssd2';
 import { SSD2Error } from '../../shared/errors';
 import { instructionPrompt, privateContextPrefix } from '../../shared/prompt/instruction';
 import { loadLocalModel } from '../../worker-gpu/src/runtime/local-model';
@@ -21,7 +21,7 @@ const HELP = `usage: npm run generate -- --prompt TEXT [options]
   --user-model DIR       user model bundle to collaborate with
   --private-context TEXT context only the user model sees
   --lambda X             user model weight in [0,1] (default 0.5)
-  --steps N              denoising steps per block (default 100)
+  --steps N              denoising steps per block (default 2 per token of a block, at least 10)
   --top-p P              nucleus for sampling, in (0,1] (default 0.95)
   --projection KIND      sample | greedy | multihot (default sample)
   --seed S               seed (default 0)
@@ -67,9 +67,9 @@ async function main() {
   const prompt = codec.encode(text);
   const names = [core, ...variants].map((m) => `${m.bundle.manifest.name} (${m.bundle.manifest.timestep_range.join('-')})`).join(', ');
   console.error(`core: ${names}${user ? `; user: ${user.bundle.manifest.name}` : ''}; provider ${core.denoiser.provider}; prompt ${prompt.length} tokens`);
-  const steps = num('steps', values.steps) ?? 100;
-  const maxTokens = num('max-tokens', values['max-tokens']) ?? 100;
+    const maxTokens = num('max-tokens', values['max-tokens']) ?? 100;
   const blockSize = num('block-size', values['block-size']) ?? core.bundle.manifest.block_size;
+  const steps = num('steps', values.steps) ?? defaultStepsFor(blockSize);
   const totalBlocks = Math.ceil(maxTokens / blockSize);
   const started = performance.now();
   process.stdout.write(text);

@@ -5,12 +5,12 @@
  *   stopped; `--scale` multiplies every stage's time budget. Needs `npm run prepare:data` first.
  * npm run train:models -- --gpu-plan DIR
  *   Writes DIR/run.sh and DIR/data.tar.xz: the same stages for one GPU machine with no Node.js
- *   (infra/training/gpu.md): four chains run side by side on the GPU, each stage with the GPU batch
+ *   (infra/training/gpu.md): the chains run side by side on the GPU, each stage with the GPU batch
  *   and budget, and their weights come back as small files. `--import DIR` brings them back into
  *   .cache/runs so `--export-only` exports them.
  * --positions rotary trains the models that start from scratch with rotary positions (RoPE; see
  * infra/training/README.md for why the diffusion core needs it); --only also names the optional
- * experiment stages (adapt, adapt-sft, adapt-hi, adapt-noaux).
+ * experiment stages (aligned, adapt, shift, shiftl and their follow-ups).
  */
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
@@ -28,11 +28,13 @@ const SFT = (rows: string, seqLen: number) => ['--sft', `${DATA}/${rows}`, '--se
 const MIX = ['--mix-data', `${DATA}/general.train.bin`, '--mix-prob', '0.3'];
 const AR = ['--objective', 'causal-lm'];
 const from = (stage: string) => ['--init', `${RUNS}/${stage}`];
+/** Tokens per block of the bundled core. */
+const CORE_BLOCK = 1;
 
 export interface Stage {
   name: string;
   /** Stages of one chain run one after another; chains run side by side on a GPU. */
-  chain: 'core' | 'user' | 'core-ar' | 'user-ar' | 'adapt' | 'adapt-noaux' | 'shift' | 'shift5';
+  chain: 'aligned' | 'user' | 'core-ar' | 'user-ar' | 'adapt' | 'adapt-noaux' | 'shift' | 'shift5';
   /** Trained only when --only names it (ablations). */
   optional?: boolean;
   /** Training-time budget in minutes on this CPU and on one GPU. */
@@ -45,15 +47,18 @@ export interface Stage {
 }
 
 export const STAGES: Stage[] = [
-  { name: 'core', chain: 'core', minutes: { cpu: 55, gpu: 3.0 }, batch: { cpu: 16, gpu: 64 }, args: [...VOCAB, ...CORE, ...PRETRAIN('general.train.bin'), '--lr', '1.5e-3', '--warmup', '200'] },
-  { name: 'core-sft', chain: 'core', minutes: { cpu: 10, gpu: 1.0 }, batch: { cpu: 16, gpu: 64 }, args: [...from('core'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lr', '6e-4', '--warmup', '50'], export: { name: 'core', role: 'core' } },
-  { name: 'core-hi', chain: 'core', minutes: { cpu: 5, gpu: 0.5 }, batch: { cpu: 16, gpu: 64 }, args: [...from('core-sft'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--t-range', '0.8', '1.0', '--lr', '4e-4', '--warmup', '20'], export: { name: 'core-hi', role: 'core' } },
   { name: 'user', chain: 'user', minutes: { cpu: 12, gpu: 2.0 }, batch: { cpu: 16, gpu: 64 }, args: [...VOCAB, ...USER, ...PRETRAIN('user.train.bin'), '--lr', '2e-3', '--warmup', '100'] },
   { name: 'user-sft', chain: 'user', minutes: { cpu: 8, gpu: 1.6 }, batch: { cpu: 16, gpu: 64 }, args: [...from('user'), ...SFT('user-qa.train.ids.jsonl', 200), '--lr', '1e-3', '--warmup', '50'], export: { name: 'user', role: 'user' } },
   { name: 'core-ar', chain: 'core-ar', minutes: { cpu: 30, gpu: 3.4 }, batch: { cpu: 16, gpu: 64 }, args: [...AR, ...VOCAB, ...CORE, ...PRETRAIN('general.train.bin'), '--lr', '1.5e-3', '--warmup', '200'] },
   { name: 'core-ar-sft', chain: 'core-ar', minutes: { cpu: 6, gpu: 1.2 }, batch: { cpu: 16, gpu: 64 }, args: [...from('core-ar'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lr', '6e-4', '--warmup', '50'], export: { name: 'core-ar', role: 'baseline' } },
   { name: 'user-ar', chain: 'user-ar', minutes: { cpu: 8, gpu: 2.0 }, batch: { cpu: 16, gpu: 64 }, args: [...AR, ...VOCAB, ...USER, ...PRETRAIN('user.train.bin'), '--lr', '2e-3', '--warmup', '100'] },
   { name: 'user-ar-sft', chain: 'user-ar', minutes: { cpu: 5, gpu: 1.6 }, batch: { cpu: 16, gpu: 64 }, args: [...from('user-ar'), ...SFT('user-qa.train.ids.jsonl', 200), '--lr', '1e-3', '--warmup', '50'], export: { name: 'user-ar', role: 'baseline' } },
+  // The core is the AR model core-ar-sft adapted into a diffusion model with a shifted readout and
+  // the noisy evidence (docs/model-bundle.md), on instruction rows mixed with general text: the
+  // network's logits are the prior of a block, the evidence makes them its posterior. Blocks of
+  // CORE_BLOCK tokens: what this model size learns to predict jointly (infra/training/README.md).
+  { name: 'core', chain: 'core-ar', minutes: { cpu: 10, gpu: 1.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core-ar-sft'), '--objective', 'diffusion', '--shifted', '--likelihood', '--block-size', String(CORE_BLOCK), '--lm-weight', '0.5', ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lr', '3e-4', '--warmup', '50'], export: { name: 'core', role: 'core' } },
+  { name: 'core-hi', chain: 'core-ar', minutes: { cpu: 5, gpu: 0.5 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--t-range', '0.8', '1.0', '--lr', '3e-4', '--warmup', '20'], export: { name: 'core-hi', role: 'core' } },
   // Experiments (run only when --only names them; infra/training/README.md has their results):
   // the core adapted from the trained AR baseline (as SSD-LM starts from RoBERTa), with and
   // without the auxiliary next-token loss on the context. Both export as candidates for models/core.
@@ -61,6 +66,11 @@ export const STAGES: Stage[] = [
   { name: 'adapt-sft', chain: 'adapt', optional: true, minutes: { cpu: 10, gpu: 1.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('adapt'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lm-weight', '0.5', '--lr', '6e-4', '--warmup', '50'], export: { name: 'core-adapt', role: 'core', candidate: true } },
   { name: 'adapt-hi', chain: 'adapt', optional: true, minutes: { cpu: 5, gpu: 0.5 }, batch: { cpu: 16, gpu: 128 }, args: [...from('adapt-sft'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--t-range', '0.8', '1.0', '--lr', '4e-4', '--warmup', '20'], export: { name: 'core-adapt-hi', role: 'core', candidate: true } },
   { name: 'adapt-noaux', chain: 'adapt-noaux', optional: true, minutes: { cpu: 55, gpu: 5.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core-ar-sft'), '--objective', 'diffusion', ...PRETRAIN('general.train.bin'), '--lr', '1e-3', '--warmup', '200'] },
+  // The first bundled core (sessions 1-5): a diffusion model trained from scratch with an aligned
+  // readout and blocks of 25. Its samples repeat frequent words (models/EVAL.md of those sessions).
+  { name: 'aligned', chain: 'aligned', optional: true, minutes: { cpu: 55, gpu: 3.0 }, batch: { cpu: 16, gpu: 64 }, args: [...VOCAB, ...CORE, ...PRETRAIN('general.train.bin'), '--lr', '1.5e-3', '--warmup', '200'] },
+  { name: 'aligned-sft', chain: 'aligned', optional: true, minutes: { cpu: 10, gpu: 1.0 }, batch: { cpu: 16, gpu: 64 }, args: [...from('aligned'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lr', '6e-4', '--warmup', '50'], export: { name: 'core-aligned', role: 'core', candidate: true } },
+  { name: 'aligned-hi', chain: 'aligned', optional: true, minutes: { cpu: 5, gpu: 0.5 }, batch: { cpu: 16, gpu: 64 }, args: [...from('aligned-sft'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--t-range', '0.8', '1.0', '--lr', '4e-4', '--warmup', '20'], export: { name: 'core-aligned-hi', role: 'core', candidate: true } },
   // The same adaptation with a shifted readout (docs/model-bundle.md): the AR model keeps its
   // next-token readout, so a block's first token is AR-quality from the first step of training.
   // Sized for one GPU call (8.2 min); candidates for models/core and models/core-hi.

@@ -26,6 +26,12 @@ export const GenerateOptionsSchema = z.object({
   selfConditioning: z.boolean().default(true),
 });
 
+/**
+ * Steps per block for tools that pick them by block size (the CLI, the eval): two per token, at
+ * least 10. Small blocks settle in few steps; the API keeps the schema's fixed default.
+ */
+export const defaultStepsFor = (blockSize: number): number => Math.max(10, 2 * blockSize);
+
 export type GenerateOptionsInput = z.input<typeof GenerateOptionsSchema>;
 export type GenerateOptions = z.output<typeof GenerateOptionsSchema>;
 

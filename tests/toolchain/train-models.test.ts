@@ -6,9 +6,8 @@ const names = (chains: ReturnType<typeof chainsOf>) => Object.fromEntries([...ch
 describe('train:models GPU plan sequences', () => {
   it('runs the default chains side by side, each in its own sequence', () => {
     expect(names(chainsOf(selectedStages()))).toEqual({
-      core: ['core', 'core-sft', 'core-hi'],
       user: ['user', 'user-sft'],
-      'core-ar': ['core-ar', 'core-ar-sft'],
+      'core-ar': ['core-ar', 'core-ar-sft', 'core', 'core-hi'],
       'user-ar': ['user-ar', 'user-ar-sft'],
     });
   });
