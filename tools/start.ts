@@ -7,6 +7,7 @@
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadUserModel, streamClientCompletion, type UserModel } from '../client/sdk';
+import { defaultStepsFor } from '../shared/ssd2/options';
 import { defaultBundleDir, findBundles, LocalStack, readBundle, ROOT, StackStoppedError, workerProvider } from './stack';
 
 const HELP = `npm start [-- options]   the local stack: s3rver + GPU worker(s) + wrangler dev, then a demo
@@ -67,6 +68,8 @@ async function main(): Promise<void> {
   const bundles = findBundles(modelsDir);
   if (bundles.length === 0) throw new Error(`no model bundles (directories with a manifest.json) under ${modelsDir}`);
   const core = readBundle(defaultBundleDir(modelsDir, 'core'));
+  // The API's default is 100 steps per block; the demo takes what the CLI and the eval take.
+  const demoSteps = defaultStepsFor(core.blockSize);
   const userDir = defaultBundleDir(modelsDir, 'user');
   const userPath = basename(userDir);
 
@@ -116,7 +119,7 @@ async function main(): Promise<void> {
   say();
   say('try it:');
   say(`  curl -N ${url}/v1/completions -H 'Authorization: Bearer ${apiKey}' -H 'Content-Type: application/json' \\`);
-  say(`    -d '${JSON.stringify({ model: core.name, prompt: opts.prompt, max_tokens: 50, stream: true })}'`);
+  say(`    -d '${JSON.stringify({ model: core.name, prompt: opts.prompt, max_tokens: 50, steps: demoSteps, stream: true })}'`);
   say(`  # with the user model on the GPU worker: add "user_model": "${userPath}", "private_context": "...", "lambda": 0.5`);
   say();
   if (!userModel || stopping) return say('serving (--no-demo)');
@@ -128,7 +131,7 @@ async function main(): Promise<void> {
   say(`  prompt           ${JSON.stringify(opts.prompt)}`);
   say(`  private context  ${JSON.stringify(opts.privateContext)} (never leaves this process)`);
   demo = new AbortController();
-  const run = streamClientCompletion({ baseUrl: url, apiKey, coreModel: coreId, prompt: opts.prompt, model: await userModel, privateContext: opts.privateContext, lambda: 0.5, maxTokens: 50, steps: 50, seed: 7, deadlineMs: 30_000, signal: demo.signal });
+  const run = streamClientCompletion({ baseUrl: url, apiKey, coreModel: coreId, prompt: opts.prompt, model: await userModel, privateContext: opts.privateContext, lambda: 0.5, maxTokens: 50, steps: demoSteps, seed: 7, deadlineMs: 30_000, signal: demo.signal });
   let block = 0;
   try {
     for await (const text of run) say(`  block ${++block} at ${since().padStart(7)}  ${JSON.stringify(text)}`);

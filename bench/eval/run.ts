@@ -245,7 +245,7 @@ for (const blockSize of (quick ? [1] : [1, 5]).filter((b) => b < lossBlock)) {
 }
 // The model's own block size is the default ablation above.
 blockRows.push({ 'block size': lossBlock, 'steps per block': defaultSteps, 'fluency ppl': fullSteps['fluency ppl'], 'distinct-2': distinctN(defaultFluency.texts), 'steps run': fullSteps['steps run (fluency)'] });
-sections.push({ heading: 'Quality against block size', rows: blockRows, note: `The core was trained on blocks of ${lossBlock}; a smaller block at generation reads fewer tokens out at once.` });
+sections.push({ heading: 'Quality against block size', rows: blockRows, note: lossBlock === 1 ? 'The core was trained on blocks of 1, the smallest; infra/training/README.md compares cores trained on larger blocks.' : `The core was trained on blocks of ${lossBlock}; a smaller block at generation reads fewer tokens out at once.` });
 results.blockSizes = blockRows;
 log('block size sweep done');
 

@@ -6,17 +6,20 @@ export interface LocalBundle {
   dir: string;
   name: string;
   version: string;
+  /** Tokens per block the model was trained on. */
+  blockSize: number;
   /** S3 key prefix of a core bundle: models/<name>/<version>/ */
   key: string;
 }
 
-/** A bundle directory's name and version from its manifest.json. */
+/** A bundle directory's name, version and block size from its manifest.json. */
 export function readBundle(dir: string): LocalBundle {
   const path = join(dir, 'manifest.json');
   if (!existsSync(path)) throw new Error(`${dir} is not a model bundle (no manifest.json)`);
-  const m = JSON.parse(readFileSync(path, 'utf8')) as { name?: unknown; version?: unknown };
+  const m = JSON.parse(readFileSync(path, 'utf8')) as { name?: unknown; version?: unknown; block_size?: unknown };
   if (typeof m.name !== 'string' || typeof m.version !== 'string') throw new Error(`${path}: name and version must be strings`);
-  return { dir, name: m.name, version: m.version, key: `models/${m.name}/${m.version}/` };
+  if (typeof m.block_size !== 'number') throw new Error(`${path}: block_size must be a number`);
+  return { dir, name: m.name, version: m.version, blockSize: m.block_size, key: `models/${m.name}/${m.version}/` };
 }
 
 /** Every directory directly under `modelsDir` that holds a manifest.json (tiny-core, core, core-hi, user, …). */
