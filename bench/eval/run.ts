@@ -218,7 +218,11 @@ const arch = core.bundle.manifest.architecture;
 const shiftedSingle = arch.readout === 'shifted' && lossBlock === 1
   ? 'The core reads each block out shifted (docs/model-bundle.md) and its blocks hold one token: its logits are the prior given the context plus the noisy evidence, so self-conditioning, which enters through the block\'s own input, cannot change them (fluency); in the QA column it still reaches the user model.'
   : undefined;
-sections.push({ heading: `Ablations (${N.ablation} prompts / questions each, ${defaultSteps} steps per block of ${lossBlock})`, rows: ablationRows, note: shiftedSingle });
+const [early, full] = ablationRows;
+const saved = early['steps saved'] as number;
+const scheduled = (early['steps run (fluency)'] as number) + saved;
+const earlyStopping = `Early stopping (k = 5) saved ${saved} of the ${scheduled} steps its blocks were scheduled (${((100 * saved) / scheduled).toFixed(1)} %), at fluency ${(early['fluency ppl'] as number).toFixed(0)} against ${(full['fluency ppl'] as number).toFixed(0)} for the full schedule.`;
+sections.push({ heading: `Ablations (${N.ablation} prompts / questions each, ${defaultSteps} steps per block of ${lossBlock})`, rows: ablationRows, note: [earlyStopping, shiftedSingle].filter(Boolean).join(' ') });
 results.ablations = ablationRows;
 log('ablations done');
 

@@ -1,5 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { api, newTenant, sseEvents, stubLog, uniqueSeed } from '../../../test/helpers';
+import coreManifest from '../../../../models/core/manifest.json';
+import tinyCoreManifest from '../../../../models/tiny-core/manifest.json';
 
 let key: string;
 beforeAll(async () => {
@@ -122,7 +124,7 @@ describe('POST /v1/chat/completions', () => {
 describe('GET /v1/models', () => {
   it('lists the served models in OpenAI shape', async () => {
     const res = await api('/v1/models', key);
-    expect(await res.json()).toMatchObject({ object: 'list', data: [{ id: 'core', object: 'model', owned_by: 'ssd2', ssd2: { block_size: 25 } }, { id: 'tiny-core', object: 'model', owned_by: 'ssd2', ssd2: { block_size: 25 } }] });
+    expect(await res.json()).toMatchObject({ object: 'list', data: [{ id: 'core', object: 'model', owned_by: 'ssd2', ssd2: { block_size: coreManifest.block_size } }, { id: 'tiny-core', object: 'model', owned_by: 'ssd2', ssd2: { block_size: tinyCoreManifest.block_size } }] });
     expect((await api('/v1/models/tiny-core', key)).status).toBe(200);
     expect((await api('/v1/models/nope', key)).status).toBe(404);
   });
