@@ -212,17 +212,17 @@ const defaultFluency = await ablate('default: early stop k=5, self-conditioning,
 await ablate('full schedule (no early stopping)', core.denoiser, { earlyStopPatience: 0 });
 await ablate('self-conditioning off', core.denoiser, { selfConditioning: false });
 await ablate('with core-hi variant for t/T in (0.8,1]', [core.denoiser, variant.denoiser], {});
-const arch = core.bundle.manifest.architecture;
 // A shifted readout reads a block's first token from the context's last hidden state, so at block
 // size 1 nothing of the block's input (self-conditioning included) reaches the logits.
-const shiftedSingle = arch.readout === 'shifted' && lossBlock === 1
-  ? 'The core reads each block out shifted (docs/model-bundle.md) and its blocks hold one token: its logits are the prior given the context plus the noisy evidence, so self-conditioning, which enters through the block\'s own input, cannot change them (fluency); in the QA column it still reaches the user model.'
-  : undefined;
+const shiftedSingle = (m: LocalModel) => m.bundle.manifest.architecture.readout === 'shifted' && lossBlock === 1;
+const selfCondNote = !shiftedSingle(core)
+  ? undefined
+  : `The core${shiftedSingle(user) ? ' and the user model read' : ' reads'} each block out shifted (docs/model-bundle.md) and the blocks hold one token: the logits are the prior given the context plus the noisy evidence, so self-conditioning, which enters through the block's own input, cannot change them${shiftedSingle(user) ? '' : ' (fluency); in the QA column it still reaches the user model'}.`;
 const [early, full] = ablationRows;
 const saved = early['steps saved'] as number;
 const scheduled = (early['steps run (fluency)'] as number) + saved;
 const earlyStopping = `Early stopping (k = 5) saved ${saved} of the ${scheduled} steps its blocks were scheduled (${((100 * saved) / scheduled).toFixed(1)} %), at fluency ${(early['fluency ppl'] as number).toFixed(0)} against ${(full['fluency ppl'] as number).toFixed(0)} for the full schedule.`;
-sections.push({ heading: `Ablations (${N.ablation} prompts / questions each, ${defaultSteps} steps per block of ${lossBlock})`, rows: ablationRows, note: [earlyStopping, shiftedSingle].filter(Boolean).join(' ') });
+sections.push({ heading: `Ablations (${N.ablation} prompts / questions each, ${defaultSteps} steps per block of ${lossBlock})`, rows: ablationRows, note: [earlyStopping, selfCondNote].filter(Boolean).join(' ') });
 results.ablations = ablationRows;
 log('ablations done');
 
@@ -233,9 +233,9 @@ const sweep = quick ? [Math.ceil(defaultSteps / 2)] : [0.2, 0.5].map((f) => Math
 for (const steps of sweep) {
   const flu = await continuations({ core: core.denoiser }, N.ablation, { steps });
   const q = await qa({ core: core.denoiser, user: user.denoiser }, 0.5, { steps }, false, N.ablation);
-  stepsRows.push({ steps, 'fluency ppl': trigram.perplexity(flu.texts), 'QA F1 (λ=0.5)': q.f1, 'steps run': flu.stepsRun });
+  stepsRows.push({ steps, 'fluency ppl': trigram.perplexity(flu.texts), 'distinct-2': distinctN(flu.texts), 'QA F1 (λ=0.5)': q.f1, 'steps run': flu.stepsRun });
 }
-stepsRows.push({ steps: defaultSteps, 'fluency ppl': fullSteps['fluency ppl'], 'QA F1 (λ=0.5)': fullSteps['QA F1 (λ=0.5)'], 'steps run': fullSteps['steps run (fluency)'] });
+stepsRows.push({ steps: defaultSteps, 'fluency ppl': fullSteps['fluency ppl'], 'distinct-2': distinctN(defaultFluency.texts), 'QA F1 (λ=0.5)': fullSteps['QA F1 (λ=0.5)'], 'steps run': fullSteps['steps run (fluency)'] });
 stepsRows.sort((a, b) => (a.steps as number) - (b.steps as number));
 sections.push({ heading: 'Quality against denoising steps per block', rows: stepsRows });
 results.steps = stepsRows;

@@ -28,7 +28,7 @@ const SFT = (rows: string, seqLen: number) => ['--sft', `${DATA}/${rows}`, '--se
 const MIX = ['--mix-data', `${DATA}/general.train.bin`, '--mix-prob', '0.3'];
 const AR = ['--objective', 'causal-lm'];
 const from = (stage: string) => ['--init', `${RUNS}/${stage}`];
-/** Tokens per block of the bundled core. */
+/** Tokens per block of the bundled core and user model. */
 const CORE_BLOCK = 1;
 
 export interface Stage {
@@ -47,8 +47,6 @@ export interface Stage {
 }
 
 export const STAGES: Stage[] = [
-  { name: 'user', chain: 'user', minutes: { cpu: 12, gpu: 2.0 }, batch: { cpu: 16, gpu: 64 }, args: [...VOCAB, ...USER, ...PRETRAIN('user.train.bin'), '--lr', '2e-3', '--warmup', '100'] },
-  { name: 'user-sft', chain: 'user', minutes: { cpu: 8, gpu: 1.6 }, batch: { cpu: 16, gpu: 64 }, args: [...from('user'), ...SFT('user-qa.train.ids.jsonl', 200), '--lr', '1e-3', '--warmup', '50'], export: { name: 'user', role: 'user' } },
   { name: 'core-ar', chain: 'core-ar', minutes: { cpu: 30, gpu: 3.4 }, batch: { cpu: 16, gpu: 64 }, args: [...AR, ...VOCAB, ...CORE, ...PRETRAIN('general.train.bin'), '--lr', '1.5e-3', '--warmup', '200'] },
   { name: 'core-ar-sft', chain: 'core-ar', minutes: { cpu: 6, gpu: 1.2 }, batch: { cpu: 16, gpu: 64 }, args: [...from('core-ar'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lr', '6e-4', '--warmup', '50'], export: { name: 'core-ar', role: 'baseline' } },
   { name: 'user-ar', chain: 'user-ar', minutes: { cpu: 8, gpu: 2.0 }, batch: { cpu: 16, gpu: 64 }, args: [...AR, ...VOCAB, ...USER, ...PRETRAIN('user.train.bin'), '--lr', '2e-3', '--warmup', '100'] },
@@ -59,6 +57,8 @@ export const STAGES: Stage[] = [
   // CORE_BLOCK tokens: what this model size learns to predict jointly (infra/training/README.md).
   { name: 'core', chain: 'core-ar', minutes: { cpu: 10, gpu: 1.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core-ar-sft'), '--objective', 'diffusion', '--shifted', '--likelihood', '--block-size', String(CORE_BLOCK), '--lm-weight', '0.5', ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lr', '3e-4', '--warmup', '50'], export: { name: 'core', role: 'core' } },
   { name: 'core-hi', chain: 'core-ar', minutes: { cpu: 5, gpu: 0.5 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--t-range', '0.8', '1.0', '--lr', '3e-4', '--warmup', '20'], export: { name: 'core-hi', role: 'core' } },
+  // The user model the same way: user-ar-sft adapted, on its private-context QA rows.
+  { name: 'user', chain: 'user-ar', minutes: { cpu: 5, gpu: 0.5 }, batch: { cpu: 16, gpu: 128 }, args: [...from('user-ar-sft'), '--objective', 'diffusion', '--shifted', '--likelihood', '--block-size', String(CORE_BLOCK), '--lm-weight', '0.5', ...SFT('user-qa.train.ids.jsonl', 200), '--lr', '3e-4', '--warmup', '20'], export: { name: 'user', role: 'user' } },
   // Experiments (run only when --only names them; infra/training/README.md has their results):
   // the core adapted from the trained AR baseline (as SSD-LM starts from RoBERTa), with and
   // without the auxiliary next-token loss on the context. Both export as candidates for models/core.
@@ -67,10 +67,13 @@ export const STAGES: Stage[] = [
   { name: 'adapt-hi', chain: 'adapt', optional: true, minutes: { cpu: 5, gpu: 0.5 }, batch: { cpu: 16, gpu: 128 }, args: [...from('adapt-sft'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--t-range', '0.8', '1.0', '--lr', '4e-4', '--warmup', '20'], export: { name: 'core-adapt-hi', role: 'core', candidate: true } },
   { name: 'adapt-noaux', chain: 'adapt-noaux', optional: true, minutes: { cpu: 55, gpu: 5.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core-ar-sft'), '--objective', 'diffusion', ...PRETRAIN('general.train.bin'), '--lr', '1e-3', '--warmup', '200'] },
   // The first bundled core (sessions 1-5): a diffusion model trained from scratch with an aligned
-  // readout and blocks of 25. Its samples repeat frequent words (models/EVAL.md of those sessions).
+  // readout and blocks of 25, and its user model. Its samples repeat frequent words, and with the user
+  // model they collapse into repeated letters (models/EVAL.md of those sessions).
   { name: 'aligned', chain: 'aligned', optional: true, minutes: { cpu: 55, gpu: 3.0 }, batch: { cpu: 16, gpu: 64 }, args: [...VOCAB, ...CORE, ...PRETRAIN('general.train.bin'), '--lr', '1.5e-3', '--warmup', '200'] },
   { name: 'aligned-sft', chain: 'aligned', optional: true, minutes: { cpu: 10, gpu: 1.0 }, batch: { cpu: 16, gpu: 64 }, args: [...from('aligned'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lr', '6e-4', '--warmup', '50'], export: { name: 'core-aligned', role: 'core', candidate: true } },
   { name: 'aligned-hi', chain: 'aligned', optional: true, minutes: { cpu: 5, gpu: 0.5 }, batch: { cpu: 16, gpu: 64 }, args: [...from('aligned-sft'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--t-range', '0.8', '1.0', '--lr', '4e-4', '--warmup', '20'], export: { name: 'core-aligned-hi', role: 'core', candidate: true } },
+  { name: 'user-aligned', chain: 'user', optional: true, minutes: { cpu: 12, gpu: 2.0 }, batch: { cpu: 16, gpu: 64 }, args: [...VOCAB, ...USER, ...PRETRAIN('user.train.bin'), '--lr', '2e-3', '--warmup', '100'] },
+  { name: 'user-aligned-sft', chain: 'user', optional: true, minutes: { cpu: 8, gpu: 1.6 }, batch: { cpu: 16, gpu: 64 }, args: [...from('user-aligned'), ...SFT('user-qa.train.ids.jsonl', 200), '--lr', '1e-3', '--warmup', '50'], export: { name: 'user-aligned', role: 'user', candidate: true } },
   // The same adaptation with a shifted readout (docs/model-bundle.md): the AR model keeps its
   // next-token readout, so a block's first token is AR-quality from the first step of training.
   // Sized for one GPU call (8.2 min); candidates for models/core and models/core-hi.

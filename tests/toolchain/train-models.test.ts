@@ -6,16 +6,15 @@ const names = (chains: ReturnType<typeof chainsOf>) => Object.fromEntries([...ch
 describe('train:models GPU plan sequences', () => {
   it('runs the default chains side by side, each in its own sequence', () => {
     expect(names(chainsOf(selectedStages()))).toEqual({
-      user: ['user', 'user-sft'],
       'core-ar': ['core-ar', 'core-ar-sft', 'core', 'core-hi'],
-      'user-ar': ['user-ar', 'user-ar-sft'],
+      'user-ar': ['user-ar', 'user-ar-sft', 'user'],
     });
   });
 
   it('runs a chain after the selected chain whose run it starts from', () => {
-    expect(names(chainsOf(selectedStages(['core-ar', 'core-ar-sft', 'shift', 'shift-sft', 'user'])))).toEqual({
+    expect(names(chainsOf(selectedStages(['core-ar', 'core-ar-sft', 'shift', 'shift-sft', 'user-aligned'])))).toEqual({
       'core-ar': ['core-ar', 'core-ar-sft', 'shift', 'shift-sft'],
-      user: ['user'],
+      user: ['user-aligned'],
     });
   });
 
