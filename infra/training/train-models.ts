@@ -34,7 +34,7 @@ const CORE_BLOCK = 1;
 export interface Stage {
   name: string;
   /** Stages of one chain run one after another; chains run side by side on a GPU. */
-  chain: 'aligned' | 'user' | 'core-ar' | 'user-ar' | 'adapt' | 'adapt-noaux' | 'shift' | 'shift5';
+  chain: 'aligned' | 'user' | 'core-ar' | 'user-ar' | 'adapt' | 'adapt-noaux' | 'shift' | 'shift5' | 'core5';
   /** Trained only when --only names it (ablations). */
   optional?: boolean;
   /** Training-time budget in minutes on this CPU and on one GPU. */
@@ -66,6 +66,11 @@ export const STAGES: Stage[] = [
   { name: 'adapt-sft', chain: 'adapt', optional: true, minutes: { cpu: 10, gpu: 1.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('adapt'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lm-weight', '0.5', '--lr', '6e-4', '--warmup', '50'], export: { name: 'core-adapt', role: 'core', candidate: true } },
   { name: 'adapt-hi', chain: 'adapt', optional: true, minutes: { cpu: 5, gpu: 0.5 }, batch: { cpu: 16, gpu: 128 }, args: [...from('adapt-sft'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--t-range', '0.8', '1.0', '--lr', '4e-4', '--warmup', '20'], export: { name: 'core-adapt-hi', role: 'core', candidate: true } },
   { name: 'adapt-noaux', chain: 'adapt-noaux', optional: true, minutes: { cpu: 55, gpu: 5.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core-ar-sft'), '--objective', 'diffusion', ...PRETRAIN('general.train.bin'), '--lr', '1e-3', '--warmup', '200'] },
+  // The bundled core's recipe with blocks of 5 (the next GPU run): five tokens per denoising step
+  // where the bundled core reads one, if the network learns to read its neighbours' noisy states.
+  { name: 'core5', chain: 'core5', optional: true, minutes: { cpu: 40, gpu: 6.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core-ar-sft'), '--objective', 'diffusion', '--shifted', '--likelihood', '--block-size', '5', '--lm-weight', '0.5', ...PRETRAIN('general.train.bin'), '--lr', '6e-4', '--warmup', '100'] },
+  { name: 'core5-sft', chain: 'core5', optional: true, minutes: { cpu: 10, gpu: 1.5 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core5'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lm-weight', '0.5', '--lr', '3e-4', '--warmup', '50'], export: { name: 'core5', role: 'core', candidate: true } },
+  { name: 'core5-hi', chain: 'core5', optional: true, minutes: { cpu: 5, gpu: 0.7 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core5-sft'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--t-range', '0.8', '1.0', '--lr', '3e-4', '--warmup', '20'], export: { name: 'core5-hi', role: 'core', candidate: true } },
   // The first bundled core (sessions 1-5): a diffusion model trained from scratch with an aligned
   // readout and blocks of 25, and its user model. Its samples repeat frequent words, and with the user
   // model they collapse into repeated letters (models/EVAL.md of those sessions).
