@@ -71,6 +71,11 @@ input('model-folder').addEventListener('change', () => {
   loading = loadModel(async () => ({ source: filesSource(files), name: files[0].webkitRelativePath.split('/')[0] || 'chosen folder' }));
 });
 
+/** A number field left empty: undefined (the server's default). */
+function optionalNumberField(id: string, name: string, range: { min: number; max: number; integer?: boolean }): number | undefined {
+  return input(id).value.trim() === '' ? undefined : numberField(id, name, range);
+}
+
 function numberField(id: string, name: string, { min, max, integer }: { min: number; max: number; integer?: boolean }): number {
   const v = Number(input(id).value);
   if (!Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) throw new RangeError(`${name} must be ${integer ? 'an integer' : 'a number'} in ${min}..${max}`);
@@ -116,7 +121,7 @@ async function generate(): Promise<void> {
       prompt: $<HTMLTextAreaElement>('prompt').value,
       steps: numberField('steps', 'steps', { min: 1, max: 1000, integer: true }),
       topP: numberField('top-p', 'top-p', { min: 0.01, max: 1 }),
-      blockSize: numberField('block-size', 'block size', { min: 1, max: 1000, integer: true }),
+      blockSize: optionalNumberField('block-size', 'block size', { min: 1, max: 1000, integer: true }),
       seed: numberField('seed', 'seed', { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true }),
       maxTokens: numberField('max-tokens', 'max tokens', { min: 1, max: 1000, integer: true }),
       earlyStop: numberField('early-stop', 'early stop', { min: 0, max: 1000, integer: true }),

@@ -16,7 +16,8 @@ export interface RunSettings {
   prompt: string;
   steps: number;
   topP: number;
-  blockSize: number;
+  /** Tokens per block; undefined = the core model's own. */
+  blockSize?: number;
   seed: number;
   maxTokens: number;
   earlyStop: number;
