@@ -67,7 +67,7 @@ async function main() {
   const prompt = codec.encode(text);
   const names = [core, ...variants].map((m) => `${m.bundle.manifest.name} (${m.bundle.manifest.timestep_range.join('-')})`).join(', ');
   console.error(`core: ${names}${user ? `; user: ${user.bundle.manifest.name}` : ''}; provider ${core.denoiser.provider}; prompt ${prompt.length} tokens`);
-    const maxTokens = num('max-tokens', values['max-tokens']) ?? 100;
+  const maxTokens = num('max-tokens', values['max-tokens']) ?? 100;
   const blockSize = num('block-size', values['block-size']) ?? core.bundle.manifest.block_size;
   const steps = num('steps', values.steps) ?? defaultStepsFor(blockSize);
   const totalBlocks = Math.ceil(maxTokens / blockSize);

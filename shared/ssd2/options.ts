@@ -27,8 +27,8 @@ export const GenerateOptionsSchema = z.object({
 });
 
 /**
- * Steps per block for tools that pick them by block size (the CLI, the eval): two per token, at
- * least 10. Small blocks settle in few steps; the API keeps the schema's fixed default.
+ * Steps per block for tools that pick them by block size (the CLI, the eval, the npm start demo):
+ * two per token, at least 10. Small blocks settle in few steps; the API keeps the schema's default.
  */
 export const defaultStepsFor = (blockSize: number): number => Math.max(10, 2 * blockSize);
 
