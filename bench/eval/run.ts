@@ -217,25 +217,24 @@ await ablate('with core-hi variant for t/T in (0.8,1]', [core.denoiser, variant.
 const shiftedSingle = (m: LocalModel) => m.bundle.manifest.architecture.readout === 'shifted' && lossBlock === 1;
 const selfCondNote = !shiftedSingle(core)
   ? undefined
-  : `The core${shiftedSingle(user) ? ' and the user model read' : ' reads'} each block out shifted (docs/model-bundle.md) and the blocks hold one token: the logits are the prior given the context plus the noisy evidence, so self-conditioning, which enters through the block's own input, cannot change them${shiftedSingle(user) ? '' : ' (fluency); in the QA column it still reaches the user model'}.`;
-const [early, full] = ablationRows;
-const saved = early['steps saved'] as number;
-const scheduled = (early['steps run (fluency)'] as number) + saved;
-const earlyStopping = `Early stopping (k = 5) saved ${saved} of the ${scheduled} steps its blocks were scheduled (${((100 * saved) / scheduled).toFixed(1)} %), at fluency ${(early['fluency ppl'] as number).toFixed(0)} against ${(full['fluency ppl'] as number).toFixed(0)} for the full schedule.`;
+  : `The core${shiftedSingle(user) ? ' and the user model read' : ' reads'} each block out shifted (docs/model-bundle.md) and the blocks hold one token: the logits are the prior given the context${core.bundle.manifest.architecture.likelihood ? ' plus the noisy evidence' : ''}, so self-conditioning, which enters through the block's own input, cannot change them${shiftedSingle(user) ? '' : ' (fluency); in the QA column it still reaches the user model'}.`;
+const [defaultRow, fullSchedule] = ablationRows;
+const saved = defaultRow['steps saved'] as number;
+const scheduled = (defaultRow['steps run (fluency)'] as number) + saved;
+const earlyStopping = `Early stopping (k = 5) saved ${saved} of the ${scheduled} steps its blocks were scheduled (${((100 * saved) / scheduled).toFixed(1)} %), at fluency ${(defaultRow['fluency ppl'] as number).toFixed(0)} against ${(fullSchedule['fluency ppl'] as number).toFixed(0)} for the full schedule.`;
 sections.push({ heading: `Ablations (${N.ablation} prompts / questions each, ${defaultSteps} steps per block of ${lossBlock})`, rows: ablationRows, note: [earlyStopping, selfCondNote].filter(Boolean).join(' ') });
 results.ablations = ablationRows;
 log('ablations done');
 
 // 5. Quality against steps (the default point is the default ablation above: same prompts, same settings).
 const stepsRows: Row[] = [];
-const fullSteps = ablationRows[0];
 const sweep = quick ? [Math.ceil(defaultSteps / 2)] : [0.2, 0.5].map((f) => Math.max(2, Math.round(f * defaultSteps)));
 for (const steps of sweep) {
   const flu = await continuations({ core: core.denoiser }, N.ablation, { steps });
   const q = await qa({ core: core.denoiser, user: user.denoiser }, 0.5, { steps }, false, N.ablation);
   stepsRows.push({ steps, 'fluency ppl': trigram.perplexity(flu.texts), 'distinct-2': distinctN(flu.texts), 'QA F1 (λ=0.5)': q.f1, 'steps run': flu.stepsRun });
 }
-stepsRows.push({ steps: defaultSteps, 'fluency ppl': fullSteps['fluency ppl'], 'distinct-2': distinctN(defaultFluency.texts), 'QA F1 (λ=0.5)': fullSteps['QA F1 (λ=0.5)'], 'steps run': fullSteps['steps run (fluency)'] });
+stepsRows.push({ steps: defaultSteps, 'fluency ppl': defaultRow['fluency ppl'], 'distinct-2': distinctN(defaultFluency.texts), 'QA F1 (λ=0.5)': defaultRow['QA F1 (λ=0.5)'], 'steps run': defaultRow['steps run (fluency)'] });
 stepsRows.sort((a, b) => (a.steps as number) - (b.steps as number));
 sections.push({ heading: 'Quality against denoising steps per block', rows: stepsRows });
 results.steps = stepsRows;
@@ -248,7 +247,7 @@ for (const blockSize of (quick ? [1] : [1, 5]).filter((b) => b < lossBlock)) {
   blockRows.push({ 'block size': blockSize, 'steps per block': defaultStepsFor(blockSize), 'fluency ppl': trigram.perplexity(flu.texts), 'distinct-2': distinctN(flu.texts), 'steps run': flu.stepsRun });
 }
 // The model's own block size is the default ablation above.
-blockRows.push({ 'block size': lossBlock, 'steps per block': defaultSteps, 'fluency ppl': fullSteps['fluency ppl'], 'distinct-2': distinctN(defaultFluency.texts), 'steps run': fullSteps['steps run (fluency)'] });
+blockRows.push({ 'block size': lossBlock, 'steps per block': defaultSteps, 'fluency ppl': defaultRow['fluency ppl'], 'distinct-2': distinctN(defaultFluency.texts), 'steps run': defaultRow['steps run (fluency)'] });
 sections.push({ heading: 'Quality against block size', rows: blockRows, note: lossBlock === 1 ? 'The core was trained on blocks of 1, the smallest; infra/training/README.md compares cores trained on larger blocks.' : `The core was trained on blocks of ${lossBlock}; a smaller block at generation reads fewer tokens out at once.` });
 results.blockSizes = blockRows;
 log('block size sweep done');

@@ -1,5 +1,5 @@
 /**
- * npm run train:models [-- --only core-sft,user --scale 1 --export-only]
+ * npm run train:models [-- --only core,user --scale 1 --export-only]
  *   Trains and exports the bundled models end to end, stage by stage, here (CPU, or CUDA where
  *   PyTorch sees it). Each stage resumes from its checkpoint, so re-running continues where a run
  *   stopped; `--scale` multiplies every stage's time budget. Needs `npm run prepare:data` first.
@@ -10,7 +10,7 @@
  *   .cache/runs so `--export-only` exports them.
  * --positions rotary trains the models that start from scratch with rotary positions (RoPE; see
  * infra/training/README.md for why the diffusion core needs it); --only also names the optional
- * experiment stages (aligned, adapt, shift, shiftl and their follow-ups).
+ * experiment stages (core5, aligned, user-aligned, adapt, shift, shiftl and their follow-ups).
  */
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
@@ -34,7 +34,7 @@ const CORE_BLOCK = 1;
 export interface Stage {
   name: string;
   /** Stages of one chain run one after another; chains run side by side on a GPU. */
-  chain: 'aligned' | 'user' | 'core-ar' | 'user-ar' | 'adapt' | 'adapt-noaux' | 'shift' | 'shift5' | 'core5';
+  chain: 'aligned' | 'user-aligned' | 'core-ar' | 'user-ar' | 'adapt' | 'adapt-noaux' | 'shift' | 'shift5' | 'core5';
   /** Trained only when --only names it (ablations). */
   optional?: boolean;
   /** Training-time budget in minutes on this CPU and on one GPU. */
@@ -77,8 +77,8 @@ export const STAGES: Stage[] = [
   { name: 'aligned', chain: 'aligned', optional: true, minutes: { cpu: 55, gpu: 3.0 }, batch: { cpu: 16, gpu: 64 }, args: [...VOCAB, ...CORE, ...PRETRAIN('general.train.bin'), '--lr', '1.5e-3', '--warmup', '200'] },
   { name: 'aligned-sft', chain: 'aligned', optional: true, minutes: { cpu: 10, gpu: 1.0 }, batch: { cpu: 16, gpu: 64 }, args: [...from('aligned'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lr', '6e-4', '--warmup', '50'], export: { name: 'core-aligned', role: 'core', candidate: true } },
   { name: 'aligned-hi', chain: 'aligned', optional: true, minutes: { cpu: 5, gpu: 0.5 }, batch: { cpu: 16, gpu: 64 }, args: [...from('aligned-sft'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--t-range', '0.8', '1.0', '--lr', '4e-4', '--warmup', '20'], export: { name: 'core-aligned-hi', role: 'core', candidate: true } },
-  { name: 'user-aligned', chain: 'user', optional: true, minutes: { cpu: 12, gpu: 2.0 }, batch: { cpu: 16, gpu: 64 }, args: [...VOCAB, ...USER, ...PRETRAIN('user.train.bin'), '--lr', '2e-3', '--warmup', '100'] },
-  { name: 'user-aligned-sft', chain: 'user', optional: true, minutes: { cpu: 8, gpu: 1.6 }, batch: { cpu: 16, gpu: 64 }, args: [...from('user-aligned'), ...SFT('user-qa.train.ids.jsonl', 200), '--lr', '1e-3', '--warmup', '50'], export: { name: 'user-aligned', role: 'user', candidate: true } },
+  { name: 'user-aligned', chain: 'user-aligned', optional: true, minutes: { cpu: 12, gpu: 2.0 }, batch: { cpu: 16, gpu: 64 }, args: [...VOCAB, ...USER, ...PRETRAIN('user.train.bin'), '--lr', '2e-3', '--warmup', '100'] },
+  { name: 'user-aligned-sft', chain: 'user-aligned', optional: true, minutes: { cpu: 8, gpu: 1.6 }, batch: { cpu: 16, gpu: 64 }, args: [...from('user-aligned'), ...SFT('user-qa.train.ids.jsonl', 200), '--lr', '1e-3', '--warmup', '50'], export: { name: 'user-aligned', role: 'user', candidate: true } },
   // The same adaptation with a shifted readout (docs/model-bundle.md): the AR model keeps its
   // next-token readout, so a block's first token is AR-quality from the first step of training.
   // Sized for one GPU call (8.2 min); candidates for models/core and models/core-hi.

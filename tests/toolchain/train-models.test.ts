@@ -14,7 +14,7 @@ describe('train:models GPU plan sequences', () => {
   it('runs a chain after the selected chain whose run it starts from', () => {
     expect(names(chainsOf(selectedStages(['core-ar', 'core-ar-sft', 'shift', 'shift-sft', 'user-aligned'])))).toEqual({
       'core-ar': ['core-ar', 'core-ar-sft', 'shift', 'shift-sft'],
-      user: ['user-aligned'],
+      'user-aligned': ['user-aligned'],
     });
   });
 
