@@ -30,6 +30,10 @@ const AR = ['--objective', 'causal-lm'];
 const from = (stage: string) => ['--init', `${RUNS}/${stage}`];
 /** Tokens per block of the bundled core and user model. */
 const CORE_BLOCK = 1;
+/** Adapting an AR run into a diffusion model that keeps its next-token readout and adds the noisy evidence. */
+const ADAPT_WITH_EVIDENCE = (blockSize: number) => ['--objective', 'diffusion', '--shifted', '--likelihood', '--block-size', String(blockSize), '--lm-weight', '0.5'];
+/** A timestep-specialised copy of a run for t/T in (0.8, 1], on the instruction mix. */
+const HIGH_NOISE = (stage: string, lr: string) => [...from(stage), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--t-range', '0.8', '1.0', '--lr', lr, '--warmup', '20'];
 
 export interface Stage {
   name: string;
@@ -55,28 +59,28 @@ export const STAGES: Stage[] = [
   // the noisy evidence (docs/model-bundle.md), on instruction rows mixed with general text: the
   // network's logits are the prior of a block, the evidence makes them its posterior. Blocks of
   // CORE_BLOCK tokens: what this model size learns to predict jointly (infra/training/README.md).
-  { name: 'core', chain: 'core-ar', minutes: { cpu: 10, gpu: 1.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core-ar-sft'), '--objective', 'diffusion', '--shifted', '--likelihood', '--block-size', String(CORE_BLOCK), '--lm-weight', '0.5', ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lr', '3e-4', '--warmup', '50'], export: { name: 'core', role: 'core' } },
-  { name: 'core-hi', chain: 'core-ar', minutes: { cpu: 5, gpu: 0.5 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--t-range', '0.8', '1.0', '--lr', '3e-4', '--warmup', '20'], export: { name: 'core-hi', role: 'core' } },
+  { name: 'core', chain: 'core-ar', minutes: { cpu: 10, gpu: 1.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core-ar-sft'), ...ADAPT_WITH_EVIDENCE(CORE_BLOCK), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lr', '3e-4', '--warmup', '50'], export: { name: 'core', role: 'core' } },
+  { name: 'core-hi', chain: 'core-ar', minutes: { cpu: 5, gpu: 0.5 }, batch: { cpu: 16, gpu: 128 }, args: HIGH_NOISE('core', '3e-4'), export: { name: 'core-hi', role: 'core' } },
   // The user model the same way: user-ar-sft adapted, on its private-context QA rows.
-  { name: 'user', chain: 'user-ar', minutes: { cpu: 5, gpu: 0.5 }, batch: { cpu: 16, gpu: 128 }, args: [...from('user-ar-sft'), '--objective', 'diffusion', '--shifted', '--likelihood', '--block-size', String(CORE_BLOCK), '--lm-weight', '0.5', ...SFT('user-qa.train.ids.jsonl', 200), '--lr', '3e-4', '--warmup', '20'], export: { name: 'user', role: 'user' } },
+  { name: 'user', chain: 'user-ar', minutes: { cpu: 5, gpu: 0.5 }, batch: { cpu: 16, gpu: 128 }, args: [...from('user-ar-sft'), ...ADAPT_WITH_EVIDENCE(CORE_BLOCK), ...SFT('user-qa.train.ids.jsonl', 200), '--lr', '3e-4', '--warmup', '20'], export: { name: 'user', role: 'user' } },
   // Experiments (run only when --only names them; infra/training/README.md has their results):
   // the core adapted from the trained AR baseline (as SSD-LM starts from RoBERTa), with and
   // without the auxiliary next-token loss on the context. Both export as candidates for models/core.
   { name: 'adapt', chain: 'adapt', optional: true, minutes: { cpu: 55, gpu: 5.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core-ar-sft'), '--objective', 'diffusion', '--lm-weight', '0.5', ...PRETRAIN('general.train.bin'), '--lr', '1e-3', '--warmup', '200'] },
   { name: 'adapt-sft', chain: 'adapt', optional: true, minutes: { cpu: 10, gpu: 1.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('adapt'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lm-weight', '0.5', '--lr', '6e-4', '--warmup', '50'], export: { name: 'core-adapt', role: 'core', candidate: true } },
-  { name: 'adapt-hi', chain: 'adapt', optional: true, minutes: { cpu: 5, gpu: 0.5 }, batch: { cpu: 16, gpu: 128 }, args: [...from('adapt-sft'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--t-range', '0.8', '1.0', '--lr', '4e-4', '--warmup', '20'], export: { name: 'core-adapt-hi', role: 'core', candidate: true } },
+  { name: 'adapt-hi', chain: 'adapt', optional: true, minutes: { cpu: 5, gpu: 0.5 }, batch: { cpu: 16, gpu: 128 }, args: HIGH_NOISE('adapt-sft', '4e-4'), export: { name: 'core-adapt-hi', role: 'core', candidate: true } },
   { name: 'adapt-noaux', chain: 'adapt-noaux', optional: true, minutes: { cpu: 55, gpu: 5.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core-ar-sft'), '--objective', 'diffusion', ...PRETRAIN('general.train.bin'), '--lr', '1e-3', '--warmup', '200'] },
   // The bundled core's recipe with blocks of 5 (the next GPU run): five tokens per denoising step
   // where the bundled core reads one, if the network learns to read its neighbours' noisy states.
-  { name: 'core5', chain: 'core5', optional: true, minutes: { cpu: 40, gpu: 6.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core-ar-sft'), '--objective', 'diffusion', '--shifted', '--likelihood', '--block-size', '5', '--lm-weight', '0.5', ...PRETRAIN('general.train.bin'), '--lr', '6e-4', '--warmup', '100'] },
+  { name: 'core5', chain: 'core5', optional: true, minutes: { cpu: 40, gpu: 6.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core-ar-sft'), ...ADAPT_WITH_EVIDENCE(5), ...PRETRAIN('general.train.bin'), '--lr', '6e-4', '--warmup', '100'] },
   { name: 'core5-sft', chain: 'core5', optional: true, minutes: { cpu: 10, gpu: 1.5 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core5'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lm-weight', '0.5', '--lr', '3e-4', '--warmup', '50'], export: { name: 'core5', role: 'core', candidate: true } },
-  { name: 'core5-hi', chain: 'core5', optional: true, minutes: { cpu: 5, gpu: 0.7 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core5-sft'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--t-range', '0.8', '1.0', '--lr', '3e-4', '--warmup', '20'], export: { name: 'core5-hi', role: 'core', candidate: true } },
+  { name: 'core5-hi', chain: 'core5', optional: true, minutes: { cpu: 5, gpu: 0.7 }, batch: { cpu: 16, gpu: 128 }, args: HIGH_NOISE('core5-sft', '3e-4'), export: { name: 'core5-hi', role: 'core', candidate: true } },
   // The first bundled core (sessions 1-5): a diffusion model trained from scratch with an aligned
   // readout and blocks of 25, and its user model. Its samples repeat frequent words, and with the user
   // model they collapse into repeated letters (models/EVAL.md of those sessions).
   { name: 'aligned', chain: 'aligned', optional: true, minutes: { cpu: 55, gpu: 3.0 }, batch: { cpu: 16, gpu: 64 }, args: [...VOCAB, ...CORE, ...PRETRAIN('general.train.bin'), '--lr', '1.5e-3', '--warmup', '200'] },
   { name: 'aligned-sft', chain: 'aligned', optional: true, minutes: { cpu: 10, gpu: 1.0 }, batch: { cpu: 16, gpu: 64 }, args: [...from('aligned'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lr', '6e-4', '--warmup', '50'], export: { name: 'core-aligned', role: 'core', candidate: true } },
-  { name: 'aligned-hi', chain: 'aligned', optional: true, minutes: { cpu: 5, gpu: 0.5 }, batch: { cpu: 16, gpu: 64 }, args: [...from('aligned-sft'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--t-range', '0.8', '1.0', '--lr', '4e-4', '--warmup', '20'], export: { name: 'core-aligned-hi', role: 'core', candidate: true } },
+  { name: 'aligned-hi', chain: 'aligned', optional: true, minutes: { cpu: 5, gpu: 0.5 }, batch: { cpu: 16, gpu: 64 }, args: HIGH_NOISE('aligned-sft', '4e-4'), export: { name: 'core-aligned-hi', role: 'core', candidate: true } },
   { name: 'user-aligned', chain: 'user-aligned', optional: true, minutes: { cpu: 12, gpu: 2.0 }, batch: { cpu: 16, gpu: 64 }, args: [...VOCAB, ...USER, ...PRETRAIN('user.train.bin'), '--lr', '2e-3', '--warmup', '100'] },
   { name: 'user-aligned-sft', chain: 'user-aligned', optional: true, minutes: { cpu: 8, gpu: 1.6 }, batch: { cpu: 16, gpu: 64 }, args: [...from('user-aligned'), ...SFT('user-qa.train.ids.jsonl', 200), '--lr', '1e-3', '--warmup', '50'], export: { name: 'user-aligned', role: 'user', candidate: true } },
   // The same adaptation with a shifted readout (docs/model-bundle.md): the AR model keeps its
@@ -86,7 +90,7 @@ export const STAGES: Stage[] = [
   // block's first token, which drifted from 3.97 to 4.47 nats in 200 CPU steps without it.
   { name: 'shift', chain: 'shift', optional: true, minutes: { cpu: 40, gpu: 6.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core-ar-sft'), '--objective', 'diffusion', '--shifted', '--lm-weight', '0.5', ...PRETRAIN('general.train.bin'), '--lr', '1e-3', '--warmup', '200'] },
   { name: 'shift-sft', chain: 'shift', optional: true, minutes: { cpu: 10, gpu: 1.5 }, batch: { cpu: 16, gpu: 128 }, args: [...from('shift'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lr', '6e-4', '--warmup', '50'], export: { name: 'core-shift', role: 'core', candidate: true } },
-  { name: 'shift-hi', chain: 'shift', optional: true, minutes: { cpu: 5, gpu: 0.7 }, batch: { cpu: 16, gpu: 128 }, args: [...from('shift-sft'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--t-range', '0.8', '1.0', '--lr', '4e-4', '--warmup', '20'], export: { name: 'core-shift-hi', role: 'core', candidate: true } },
+  { name: 'shift-hi', chain: 'shift', optional: true, minutes: { cpu: 5, gpu: 0.7 }, batch: { cpu: 16, gpu: 128 }, args: HIGH_NOISE('shift-sft', '4e-4'), export: { name: 'core-shift-hi', role: 'core', candidate: true } },
   // The shifted core with blocks of 5 (continues the shift run; the block size is a training layout,
   // not a weight shape). A 3.4 M model cannot predict 25 tokens from a context at once; 5 it can.
   // Its samples still did not settle: a shifted readout sees its own position's noisy input only
@@ -96,7 +100,7 @@ export const STAGES: Stage[] = [
   // ModelConfig.likelihood): the network's logits are the prior, the sum the posterior.
   { name: 'shiftl', chain: 'shift5', optional: true, minutes: { cpu: 40, gpu: 4.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('shift5'), '--likelihood', '--lm-weight', '0.5', ...PRETRAIN('general.train.bin'), '--lr', '6e-4', '--warmup', '50'] },
   { name: 'shiftl-sft', chain: 'shift5', optional: true, minutes: { cpu: 10, gpu: 1.5 }, batch: { cpu: 16, gpu: 128 }, args: [...from('shiftl'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lr', '6e-4', '--warmup', '50'], export: { name: 'core-shiftl', role: 'core', candidate: true } },
-  { name: 'shiftl-hi', chain: 'shift5', optional: true, minutes: { cpu: 5, gpu: 0.7 }, batch: { cpu: 16, gpu: 128 }, args: [...from('shiftl-sft'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--t-range', '0.8', '1.0', '--lr', '4e-4', '--warmup', '20'], export: { name: 'core-shiftl-hi', role: 'core', candidate: true } },
+  { name: 'shiftl-hi', chain: 'shift5', optional: true, minutes: { cpu: 5, gpu: 0.7 }, batch: { cpu: 16, gpu: 128 }, args: HIGH_NOISE('shiftl-sft', '4e-4'), export: { name: 'core-shiftl-hi', role: 'core', candidate: true } },
 ];
 
 /** Where a stage's exported model goes: servable bundles in models/, baselines in models/baselines/. */

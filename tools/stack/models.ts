@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseManifest } from '../../shared/bundle';
 
 export interface LocalBundle {
   /** The bundle directory. */
@@ -12,13 +13,11 @@ export interface LocalBundle {
   key: string;
 }
 
-/** A bundle directory's name, version and block size from its manifest.json. */
+/** A bundle directory's name, version and block size from its manifest.json (validated by shared/bundle). */
 export function readBundle(dir: string): LocalBundle {
   const path = join(dir, 'manifest.json');
   if (!existsSync(path)) throw new Error(`${dir} is not a model bundle (no manifest.json)`);
-  const m = JSON.parse(readFileSync(path, 'utf8')) as { name?: unknown; version?: unknown; block_size?: unknown };
-  if (typeof m.name !== 'string' || typeof m.version !== 'string') throw new Error(`${path}: name and version must be strings`);
-  if (typeof m.block_size !== 'number') throw new Error(`${path}: block_size must be a number`);
+  const m = parseManifest(dir, readFileSync(path));
   return { dir, name: m.name, version: m.version, blockSize: m.block_size, key: `models/${m.name}/${m.version}/` };
 }
 
