@@ -31,7 +31,9 @@ const HELP = `usage: npm run generate -- --prompt TEXT [options]
   --early-stop-confidence P  count a step only when every position's top token has
                          probability >= P (default 0.5)
   --min-tokens N         suppress end-of-text until N tokens were generated (default 0)
-  --providers LIST       onnxruntime providers to try in order (default cpu)`;
+  --providers LIST       onnxruntime providers to try in order (default cpu)
+  --step-math WHERE      graph: the per-step math in onnxruntime next to the model (default);
+                         reference: the TypeScript engine (same greedy tokens, slower)`;
 
 function num(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -46,7 +48,7 @@ async function main() {
       prompt: { type: 'string' }, model: { type: 'string', default: DEFAULT_MODEL }, variant: { type: 'string', multiple: true },
       'user-model': { type: 'string' }, 'private-context': { type: 'string' }, lambda: { type: 'string' }, steps: { type: 'string' },
       'top-p': { type: 'string' }, projection: { type: 'string' }, seed: { type: 'string' }, 'max-tokens': { type: 'string' },
-      'block-size': { type: 'string' }, 'early-stop': { type: 'string' }, 'early-stop-confidence': { type: 'string' }, 'min-tokens': { type: 'string' }, providers: { type: 'string', default: 'cpu' },
+      'block-size': { type: 'string' }, 'early-stop': { type: 'string' }, 'early-stop-confidence': { type: 'string' }, 'min-tokens': { type: 'string' }, providers: { type: 'string', default: 'cpu' }, 'step-math': { type: 'string', default: 'graph' },
       chat: { type: 'boolean', default: false }, context: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -59,6 +61,7 @@ async function main() {
     if (!existsSync(dir)) throw new SSD2Error('not_found', `model directory not found: ${dir}`);
   }
   const providers = parseProviders(values.providers);
+  if (values['step-math'] !== 'graph' && values['step-math'] !== 'reference') throw new SSD2Error('invalid_argument', `--step-math: expected graph or reference, got "${values['step-math']}"`);
   const core = await loadLocalModel(values.model!, providers);
   const variants = await Promise.all((values.variant ?? []).map((d) => loadLocalModel(d, providers)));
   const user = values['user-model'] ? await loadLocalModel(values['user-model'], providers) : undefined;
@@ -74,7 +77,7 @@ async function main() {
   const started = performance.now();
   process.stdout.write(text);
   const events = generate(
-    { core: [core.denoiser, ...variants.map((v) => v.denoiser)] as Denoiser[], user: user?.denoiser },
+    { core: [core.denoiser, ...variants.map((v) => v.denoiser)] as Denoiser[], user: user?.denoiser, math: values['step-math'] === 'graph' ? core.denoiser.stepMath : undefined },
     {
       prompt, userContext: user && values['private-context'] ? user.codec.encode(privateContextPrefix(values['private-context'])) : undefined,
       steps, maxTokens, blockSize, topP: num('top-p', values['top-p']), seed: num('seed', values.seed),

@@ -11,7 +11,8 @@ export function wireView(inner: Denoiser, k: number): Denoiser {
   return {
     info: inner.info,
     async denoise(steps: readonly DenoiseStep[]): Promise<BlockLogits[]> {
-      const out = await inner.denoise(steps);
+      // A denoiser that can compacts next to the logits (a graph); otherwise it happens here.
+      const out = await inner.denoise(steps.map((s) => ({ ...s, topK: k })));
       // Bit-identical to densifyLogits(compactLogits(l, k)), without the base64 in between.
       return out.map((l) => roundTripLogits(l, k));
     },

@@ -2,17 +2,15 @@ import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { BundleError } from '../errors';
 import { CONTEXT_HIDDEN, LAST_HIDDEN, diffNames, graphSpecs, type GraphSpec, type LoadedBundle } from '../bundle';
 import type { DenoiseStep, Denoiser, DenoiserInfo } from '../ssd2/denoiser';
+import { compactBlock, topKOf } from '../ssd2/compact';
+import { referenceStepMath, type StepMath } from '../ssd2/kernel';
 import { noisySimplex } from '../ssd2/simplex';
 import { blockLogits, type BlockLogits } from '../ssd2/types';
+import { graphClock } from './graph-clock';
 import { ContextCache } from './kv-cache';
+import { StepGraphs, type OrtModule, type SessionFactory } from './step-graph-runtime';
 
-/** The parts of an onnxruntime module (node, web or react-native) this adapter uses. */
-export interface OrtModule {
-  Tensor: typeof Tensor;
-}
-
-/** Creates a session from graph bytes; the runtime adapter picks execution providers. */
-export type SessionFactory = (bytes: Uint8Array, file: string) => Promise<InferenceSession>;
+export type { OrtModule, SessionFactory };
 
 export interface OnnxDenoiserOptions {
   /** Byte budget of the context key/value cache (default 256 MiB). */
@@ -27,7 +25,19 @@ export interface OnnxDenoiserOptions {
    * block instead of once per step. 0 disables the reuse.
    */
   batchCacheBytes?: number;
+  /** Step graphs to use (default: those shared by every model of this session factory and vocabulary). */
+  graphs?: StepGraphs;
+  /**
+   * Where the O(B·V) work of a step runs (noisy simplex, self-conditioning input, compaction,
+   * step math): 'on' in the step graphs, 'off' in TypeScript, 'auto' (default) in the graphs when
+   * a block holds at least STEP_GRAPHS_MIN_LOGITS logits, where a graph call costs less than the
+   * JavaScript it replaces. The results are the same either way (greedy tokens exactly).
+   */
+  stepGraphs?: 'auto' | 'on' | 'off';
 }
+
+/** Logits per block (B·V) from which 'auto' runs a step's math in the step graphs. */
+export const STEP_GRAPHS_MIN_LOGITS = 1 << 16;
 
 interface KV {
   keys: Tensor;
@@ -89,18 +99,27 @@ export class OnnxDenoiser implements Denoiser {
   /**
    * Where batched steps spend their time (cumulative ms): `prepMs` building the inputs (noise,
    * self-conditioning, padded caches; context encodes excluded), `runMs` inside the denoiser
-   * graph's session.run. For metrics and the benchmark's breakdown.
+   * graph's session.run. For metrics and the benchmark's breakdown; the step graphs' own time is
+   * in `graphs.timing`.
    */
   readonly timing = { batches: 0, items: 0, prepMs: 0, runMs: 0 };
+  /** The step graphs of this model's vocabulary (noisy blocks, compaction, step math), on the same provider. */
+  readonly graphs: StepGraphs;
+  /** Whether this model's steps use the step graphs (`stepGraphs` option). */
+  readonly useGraphs: boolean;
 
   private constructor(
     bundle: LoadedBundle,
     private readonly ort: OrtModule,
+    createSession: SessionFactory,
     private readonly encoder: InferenceSession,
     private readonly denoiser: InferenceSession,
     opts: OnnxDenoiserOptions,
   ) {
     this.info = infoFromBundle(bundle);
+    this.graphs = opts.graphs ?? StepGraphs.for(ort, createSession, this.info.vocabSize);
+    const mode = opts.stepGraphs ?? 'auto';
+    this.useGraphs = mode === 'on' || (mode === 'auto' && this.info.vocabSize * this.info.blockSize >= STEP_GRAPHS_MIN_LOGITS);
     this.arch = bundle.manifest.architecture;
     this.provider = opts.provider ?? 'unknown';
     this.useCache = opts.useCache ?? true;
@@ -124,7 +143,7 @@ export class OnnxDenoiser implements Denoiser {
     };
     const encoder = await open(m.graphs.context_encoder, specs.contextEncoder);
     const denoiser = await open(m.graphs.denoiser, specs.denoiser);
-    return new OnnxDenoiser(bundle, ort, encoder, denoiser, opts);
+    return new OnnxDenoiser(bundle, ort, createSession, encoder, denoiser, opts);
   }
 
   private kvShape(batch: number, length: number): number[] {
@@ -143,13 +162,13 @@ export class OnnxDenoiser implements Denoiser {
     const { Tensor: T } = this.ort;
     const s = tokens.length;
     const total = past.length + s;
-    const out = await this.encoder.run({
+    const out = await graphClock.time(() => this.encoder.run({
       input_ids: new T('int64', BigInt64Array.from(tokens, (t) => BigInt(t)), [1, s]),
       position_ids: new T('int64', BigInt64Array.from({ length: s }, (_, i) => BigInt(past.length + i)), [1, s]),
       past_keys: past.keys,
       past_values: past.values,
       attention_mask: new T('float32', new Float32Array(total).fill(1), [1, total]),
-    });
+    }));
     const hidden = this.info.readout === 'shifted' ? (out[LAST_HIDDEN].data as Float32Array) : null;
     return { keys: out.present_keys, values: out.present_values, length: total, id: this.nextKvId++, hidden };
   }
@@ -196,30 +215,26 @@ export class OnnxDenoiser implements Denoiser {
     const order = Array.from(input.keys()).sort((i, j) => unordered[i].id - unordered[j].id || i - j);
     const steps = order.map((i) => input[i]);
     const caches = order.map((i) => unordered[i]);
-    const selfConditioning = this.info.selfConditioning;
-    const simplex = new Float32Array(n * b * v);
-    const selfCond = selfConditioning ? new Float32Array(n * b * v) : null;
     const timestep = new Float32Array(n);
     const positions = new BigInt64Array(n * b);
     steps.forEach((s, i) => {
-      const slot = simplex.subarray(i * b * v, (i + 1) * b * v);
-      if (s.simplex && s.simplex.length !== slot.length) throw new RangeError(`${this.info.name}: a precomputed simplex of ${s.simplex.length} values for a block of ${b} x ${v}`);
-      const w = s.simplex ? (slot.set(s.simplex), slot) : noisySimplex(s.noise, v, this.info.simplexK, slot);
-      // Without a previous estimate, self-conditioning on the input itself is the identity.
-      selfCond?.set(s.selfCond ? s.selfCond.data : w, i * b * v);
       timestep[i] = (s.noise.steps - s.noise.step) / s.noise.steps;
       for (let p = 0; p < b; p++) positions[i * b + p] = BigInt(s.context.length + p);
     });
+    // With the step graphs the noisy simplices are drawn on the model's provider (the host sends
+    // offsets and ids); without, by the same arithmetic in TypeScript (bit-identical).
+    const simplex = this.useGraphs ? await this.graphs.noisyBlocks(steps.map((s) => s.noise), this.info.simplexK) : this.noisyBlocksHere(steps, b);
+    const selfCond = this.info.selfConditioning ? await this.selfConditioning(steps, simplex) : null;
     const past = this.batchCaches(caches);
     const feeds: Record<string, Tensor> = {
-      simplex_logits: new T('float32', simplex, [n, b, v]),
+      simplex_logits: simplex,
       timestep: new T('float32', timestep, [n]),
       position_ids: new T('int64', positions, [n, b]),
       past_keys: past.keys,
       past_values: past.values,
       past_mask: past.mask,
     };
-    if (selfCond) feeds.self_cond_logits = new T('float32', selfCond, [n, b, v]);
+    if (selfCond) feeds.self_cond_logits = selfCond;
     if (shifted) {
       const h = this.arch.hidden;
       const hidden = new Float32Array(n * h);
@@ -227,7 +242,7 @@ export class OnnxDenoiser implements Denoiser {
       feeds[CONTEXT_HIDDEN] = new T('float32', hidden, [n, h]);
     }
     const t1 = performance.now();
-    const out = await this.denoiser.run(feeds);
+    const out = await graphClock.time(() => this.denoiser.run(feeds));
     const t2 = performance.now();
     this.timing.batches++;
     this.timing.items += n;
@@ -235,9 +250,64 @@ export class OnnxDenoiser implements Denoiser {
     this.timing.runMs += t2 - t1;
     const data = out.logits.data as Float32Array;
     const results: BlockLogits[] = new Array(n);
+    const k = steps[0].topK;
+    if (this.useGraphs && k !== undefined && k < v && steps.every((s) => s.topK === k)) {
+      // The caller reads the wire form only: the top k of each row, computed next to the logits.
+      const compact = await this.graphs.compact(out.logits, k);
+      order.forEach((i, j) => (results[i] = compactBlock(compact[j])));
+      return results;
+    }
     // Views into the one output buffer (each item's rows are contiguous); no copy per item.
     order.forEach((i, j) => (results[i] = blockLogits(data.subarray(j * b * v, (j + 1) * b * v), b, v)));
     return results;
+  }
+
+  /**
+   * The self-conditioning input [n, B, V]: each item's previous logits (compact ones densified by a
+   * graph), or its noisy simplex at the first step (self-conditioning on the input is the identity).
+   */
+  private async selfConditioning(steps: readonly DenoiseStep[], simplex: Tensor): Promise<Tensor> {
+    const n = steps.length;
+    const [, b, v] = simplex.dims;
+    for (const s of steps) {
+      if (s.selfCond && (s.selfCond.length !== b || s.selfCond.vocabSize !== v)) throw new RangeError(`${this.info.name}: self-conditioning logits of ${s.selfCond.length} x ${s.selfCond.vocabSize} for a block of ${b} x ${v}`);
+    }
+    const only = steps.length === 1 ? steps[0].selfCond : undefined;
+    if (only === null) return simplex;
+    if (only && (this.useGraphs || !topKOf(only))) return this.graphs.feed(only);
+    const rows = b * v;
+    const input = new Float32Array(n * rows);
+    const byK = new Map<number, number[]>();
+    steps.forEach((s, i) => {
+      const held = this.useGraphs && s.selfCond && topKOf(s.selfCond);
+      if (held) byK.set(held.k, [...(byK.get(held.k) ?? []), i]);
+    });
+    for (const items of byK.values()) {
+      const dense = (await this.graphs.densify(items.map((i) => topKOf(steps[i].selfCond!)!))).data as Float32Array;
+      items.forEach((i, c) => input.set(dense.subarray(c * rows, (c + 1) * rows), i * rows));
+    }
+    const noisy = simplex.data as Float32Array;
+    steps.forEach((s, i) => {
+      if (this.useGraphs && s.selfCond && topKOf(s.selfCond)) return;
+      input.set(s.selfCond ? s.selfCond.data : noisy.subarray(i * rows, (i + 1) * rows), i * rows);
+    });
+    return new this.ort.Tensor('float32', input, [n, b, v]);
+  }
+
+  /** The noisy simplices [n, B, V] drawn in TypeScript (`noisySimplex`). */
+  private noisyBlocksHere(steps: readonly DenoiseStep[], b: number): Tensor {
+    const rows = b * this.info.vocabSize;
+    const simplex = new Float32Array(steps.length * rows);
+    steps.forEach((s, i) => noisySimplex(s.noise, this.info.vocabSize, this.info.simplexK, simplex.subarray(i * rows, (i + 1) * rows)));
+    return new this.ort.Tensor('float32', simplex, [steps.length, b, this.info.vocabSize]);
+  }
+
+  /**
+   * The step math for `generate` with this model as the core: the step graphs on this model's
+   * provider, or the TypeScript reference when the step graphs are off for it (small blocks).
+   */
+  get stepMath(): StepMath {
+    return this.useGraphs ? this.graphs.math : referenceStepMath;
   }
 
   /**

@@ -32,10 +32,10 @@ export interface DenoiseStep {
   /** This model's raw logits from the previous step (self-conditioning); null at the first. */
   readonly selfCond: BlockLogits | null;
   /**
-   * `noisySimplex(noise)` when the caller drew it already (a generation thread does, off the
-   * model's thread); a denoiser uses it as is instead of drawing it again.
+   * The caller reads only the top `topK` logits of each row and a floor (the wire form, see
+   * shared/ssd2/compact.ts): a denoiser may return a compact block computed next to the logits.
    */
-  readonly simplex?: Float32Array;
+  readonly topK?: number;
 }
 
 /**

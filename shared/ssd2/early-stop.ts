@@ -14,8 +14,11 @@ export class ArgmaxStability {
   private unchanged = 0;
   constructor(private readonly patience: number, private readonly minConfidence = 0) {}
 
-  /** Feed this step's argmax (and the logits it came from); returns how many positions changed and whether the block is settled. */
-  observe(tokens: readonly number[], logits?: BlockLogits): { changed: number; settled: boolean } {
+  /**
+   * Feed this step's argmax (and the least top-token probability of the logits it came from, asked
+   * for only when it decides); returns how many positions changed and whether the block is settled.
+   */
+  observe(tokens: readonly number[], confidence?: () => number): { changed: number; settled: boolean } {
     let changed = tokens.length;
     if (this.previous) {
       changed = 0;
@@ -23,7 +26,7 @@ export class ArgmaxStability {
     }
     // The confidence costs a pass over the logits, so it is computed only when it decides (with
     // patience 0 nothing settles, whatever the count).
-    const stable = this.patience > 0 && this.previous !== null && changed === 0 && (this.minConfidence <= 0 || !logits || leastTopProbability(logits) >= this.minConfidence);
+    const stable = this.patience > 0 && this.previous !== null && changed === 0 && (this.minConfidence <= 0 || !confidence || confidence() >= this.minConfidence);
     this.unchanged = stable ? this.unchanged + 1 : 0;
     this.previous = [...tokens];
     return { changed, settled: this.patience > 0 && this.unchanged >= this.patience };

@@ -1,9 +1,9 @@
 import { InvalidArgumentError } from '../errors';
 import type { Denoiser } from './denoiser';
 import { ArgmaxStability } from './early-stop';
-import { lambdaAt, mixLogits } from './mixing';
+import { referenceStepMath, type StepMath } from './kernel';
+import { lambdaAt } from './mixing';
 import { parseGenerateOptions, type GenerateOptionsInput } from './options';
-import { argmaxTokens, project } from './projection';
 import { assertCompatible, TimestepRouter } from './routing';
 import { timestepFraction } from './schedule';
 import type { BlockLogits, Estimate } from './types';
@@ -13,6 +13,8 @@ export interface GenerationModels {
   core: Denoiser | readonly Denoiser[];
   /** Optional user model whose logits are mixed in with weight λ. */
   user?: Denoiser;
+  /** Where the per-step math runs (default: `referenceStepMath`, TypeScript over dense rows). */
+  math?: StepMath;
 }
 
 export interface GenerationRequest extends GenerateOptionsInput {
@@ -50,6 +52,7 @@ export async function* generate(models: GenerationModels, request: GenerationReq
   const router = new TimestepRouter(Array.isArray(models.core) ? models.core : [models.core as Denoiser]);
   const main = router.main.info;
   const user = models.user;
+  const math = models.math ?? referenceStepMath;
   if (user) assertCompatible(router.main, user, 'user model');
   const blockSize = opts.blockSize ?? main.blockSize;
   if (blockSize > main.blockSize) throw new InvalidArgumentError('blockSize', `${blockSize} exceeds the model's block size ${main.blockSize}`);
@@ -101,17 +104,20 @@ export async function* generate(models: GenerationModels, request: GenerationReq
         coreSelf = coreLogits; // passes across a routing switch unchanged
         userSelf = userLogits?.[0] ?? null;
       }
-      const userOut = userLogits?.[0];
-      const mixed = suppressEarlyEos(userOut ? mixLogits(coreLogits, userOut, lambdaAt(opts.lambda, step, opts.steps)) : coreLogits, main.eosTokenId, opts.minTokens - output.length);
-      const argmax = argmaxTokens(mixed);
-      const { changed, settled } = stability.observe(argmax, mixed);
+      const lambda = lambdaAt(opts.lambda, step, opts.steps);
+      // λ = 0 leaves the core's logits as they are (core-only decoding is bit-identical).
+      const userOut = lambda === 0 ? undefined : userLogits?.[0];
+      const projection = { kind: opts.projection, topP: opts.topP, seed: opts.seed, block, step };
+      const outcome = await math.run({ core: coreLogits, user: userOut, lambda, eosTokenId: main.eosTokenId, suppressEos: opts.minTokens - output.length, projection });
+      const { argmax } = outcome;
+      const { changed, settled } = stability.observe(argmax, outcome.leastTopProbability);
       run = step + 1;
       if (request.stepEvents) yield { type: 'step', block, step, steps: opts.steps, fraction, model: core.info.name, argmax, changed };
       if (settled || step === opts.steps - 1) {
         final = argmax; // SSD-LM: the block's tokens are the argmax of the last step's logits
         break;
       }
-      estimate = project(mixed, { kind: opts.projection, topP: opts.topP, seed: opts.seed, block, step });
+      estimate = outcome.estimate();
     }
     stepsRun += run;
     stepsSaved += opts.steps - run;
@@ -128,14 +134,6 @@ export async function* generate(models: GenerationModels, request: GenerationReq
   const result: GenerationResult = { tokens: output, finishReason, blocks: block, stepsRun, stepsSaved };
   yield { type: 'done', result };
   return result;
-}
-
-/** Sets EOS to -Infinity at the block's first `positions` positions (min_tokens); a copy, never in place. */
-export function suppressEarlyEos(logits: BlockLogits, eos: number, positions: number): BlockLogits {
-  if (positions <= 0) return logits;
-  const data = logits.data.slice();
-  for (let p = 0; p < Math.min(positions, logits.length); p++) data[p * logits.vocabSize + eos] = -Infinity;
-  return { ...logits, data };
 }
 
 /** Runs `generate` to completion and returns its result. */

@@ -5,7 +5,7 @@
  * JS runtime; Box–Muller uses Math.log/cos/sin, identical across V8 hosts (Node, workerd, Chrome).
  */
 
-export const NoiseStream = { simplex: 0, sampling: 1 } as const;
+export const NoiseStream = { simplex: 0, sampling: 1, table: 2 } as const;
 export type NoiseStreamId = (typeof NoiseStream)[keyof typeof NoiseStream];
 
 export interface NoiseKey {
@@ -58,4 +58,31 @@ export function fillGaussian(out: Float32Array, key: NoiseKey, sd = 1, scale = 1
     if (i + 1 < n) out[i + 1] = Math.fround(radius * Math.sin(angle)) * scale - shift;
   }
   return out;
+}
+
+/** Entries of the Gaussian table noisy blocks read from: 2^22 float32 values (16 MiB). */
+export const NOISE_TABLE_SIZE = 1 << 22;
+/** The widest row (vocabulary) a table window serves: a quarter of the table, so windows rarely overlap. */
+export const MAX_NOISE_ROW = NOISE_TABLE_SIZE >> 2;
+let table: Float32Array | null = null;
+
+/**
+ * The table of N(0, 1) values every noisy block reads from: the counter-based stream of one fixed
+ * key, drawn once per process. A block row's noise is a window of it (`noiseOffset`), so a graph on
+ * an accelerator that holds the same table draws the same noise with one gather.
+ */
+export function noiseTable(): Float32Array {
+  table ??= fillGaussian(new Float32Array(NOISE_TABLE_SIZE), { seed: 0x55d2, block: 0, step: 0, stream: NoiseStream.table });
+  return table;
+}
+
+/**
+ * Where row `row` of the noisy block (seed, block, step) starts in the noise table: a pure
+ * function of those numbers, uniform over the starts that leave `width` entries.
+ */
+export function noiseOffset(key: NoiseKey, row: number, width: number): number {
+  if (width > MAX_NOISE_ROW) throw new RangeError(`a noise row of ${width} entries exceeds the table's ${MAX_NOISE_ROW}`);
+  const k = streamKey({ ...key, stream: NoiseStream.simplex });
+  const bits = fmix32(Math.imul(row + 1, 0x9e3779b9) ^ k ^ fmix32(row ^ 0x6a09e667));
+  return bits % (NOISE_TABLE_SIZE - width + 1);
 }

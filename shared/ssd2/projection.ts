@@ -6,7 +6,12 @@ import type { BlockLogits, Estimate } from './types';
  * - greedy: +K at the argmax;
  * - sample: one token drawn from the top-p nucleus (seeded: same seed, same draw);
  * - multihot: +K on every token of the top-p nucleus.
+ * The nucleus is taken among the `NUCLEUS_CANDIDATES` most probable tokens (probability
+ * descending, then id): a graph finds them with one TopK, and a flat row's nucleus of tens of
+ * thousands of ids (high noise) would otherwise be the estimate every step carries.
  */
+export const NUCLEUS_CANDIDATES = 1024;
+
 export type ProjectionKind = 'greedy' | 'sample' | 'multihot';
 
 export interface ProjectionOptions {
@@ -77,7 +82,7 @@ interface NucleusCut {
 
 /** Token ids of the smallest set whose softmax mass reaches topP, most probable first, with probabilities. */
 export function nucleus(data: Float32Array, offset: number, n: number, topP: number): { ids: number[]; probs: number[] } {
-  const { above, last, atCount, probs, sum } = nucleusCut(data, offset, n, topP);
+  const { above, last, atCount, probs, sum } = cappedCut(data, offset, n, topP);
   const ids = above;
   for (let v = 0, left = atCount; left > 0; v++) {
     if (probs[v] === last) {
@@ -90,7 +95,7 @@ export function nucleus(data: Float32Array, offset: number, n: number, topP: num
 
 /** One id drawn from the row's nucleus: the walk over `nucleus`'s list with `uniform` in (0,1), without building the list. */
 function sampleNucleus(data: Float32Array, offset: number, n: number, topP: number, uniform: number): number {
-  const { above, last, atCount, probs, sum } = nucleusCut(data, offset, n, topP);
+  const { above, last, atCount, probs, sum } = cappedCut(data, offset, n, topP);
   // The same additions and subtractions, in the same order, as over the built list.
   let total = 0;
   for (const v of above) total += probs[v] / sum;
@@ -110,6 +115,13 @@ function sampleNucleus(data: Float32Array, offset: number, n: number, topP: numb
     }
   }
   for (let v = 0; ; v++) if (probs[v] === last && rank-- === 0) return v;
+}
+
+/** The cut of a row's nucleus, kept to its first NUCLEUS_CANDIDATES ids. */
+function cappedCut(data: Float32Array, offset: number, n: number, topP: number): NucleusCut {
+  const cut = nucleusCut(data, offset, n, topP);
+  if (cut.above.length >= NUCLEUS_CANDIDATES) return { ...cut, above: cut.above.slice(0, NUCLEUS_CANDIDATES), atCount: 0 };
+  return { ...cut, atCount: Math.min(cut.atCount, NUCLEUS_CANDIDATES - cut.above.length) };
 }
 
 /** The cut of a row's nucleus. A row holding NaN gets the full sort's order (`nucleusBySort`), where the fast path's is undefined. */

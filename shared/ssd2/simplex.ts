@@ -1,5 +1,5 @@
 import { alphaBar } from './schedule';
-import { fillGaussian } from './noise';
+import { noiseOffset, noiseTable } from './noise';
 import type { Estimate } from './types';
 
 /**
@@ -26,22 +26,42 @@ export interface NoisyBlockRecipe {
   blockLength: number;
 }
 
+/** The float32 numbers that, with the estimate, define a noisy block: each row's window in the noise table, the noise scale K·sqrt(1-abar) and the signal sqrt(abar)·K. */
+export interface NoiseRows {
+  offsets: number[];
+  scale: number;
+  signal: number;
+}
+
+export function noiseRows(recipe: NoisyBlockRecipe, vocabSize: number, k: number): NoiseRows {
+  const { seed, block, step, steps, estimate, blockLength } = recipe;
+  const ab = alphaBar(steps - step, steps);
+  const key = { seed, block, step };
+  return {
+    offsets: Array.from({ length: blockLength }, (_, p) => noiseOffset(key, p, vocabSize)),
+    scale: Math.fround(k * Math.sqrt(1 - ab)),
+    // Without an estimate the block is pure noise.
+    signal: estimate === null ? 0 : Math.fround(Math.sqrt(ab) * k),
+  };
+}
+
 /**
  * The noisy simplex a denoiser sees at (seed, block, step): reproducible anywhere from the recipe.
+ * Entry (p, v) is fround(fround(ε·scale) ± signal), ε the noise table's entry at row p's offset + v
+ * and +signal where the estimate puts +K: float32 operations a graph performs to the same bits.
  * Written into `out` (blockLength * vocabSize entries, e.g. a batch tensor's slice) when given.
  */
 export function noisySimplex(recipe: NoisyBlockRecipe, vocabSize: number, k: number, out?: Float32Array): Float32Array {
-  const { seed, block, step, steps, estimate, blockLength } = recipe;
-  const ab = alphaBar(steps - step, steps);
+  const { estimate, blockLength } = recipe;
   const w = out ?? new Float32Array(blockLength * vocabSize);
   if (w.length !== blockLength * vocabSize) throw new RangeError(`noisy simplex needs ${blockLength * vocabSize} entries, got ${w.length}`);
-  const noiseScale = Math.sqrt(1 - ab);
-  // ε·sqrt(1-abar) - sqrt(abar)·K everywhere (the -K of the simplex), scaled as the noise is drawn.
-  if (estimate === null || ab === 0) return fillGaussian(w, { seed, block, step }, k, noiseScale);
-  const signal = Math.sqrt(ab) * k;
-  fillGaussian(w, { seed, block, step }, k, noiseScale, signal);
-  for (let p = 0; p < estimate.length; p++) {
-    for (const id of estimate[p]) w[p * vocabSize + id] += 2 * signal;
+  const { offsets, scale, signal } = noiseRows(recipe, vocabSize, k);
+  const table = noiseTable();
+  for (let p = 0; p < blockLength; p++) {
+    const o = offsets[p];
+    const row = p * vocabSize;
+    for (let v = 0; v < vocabSize; v++) w[row + v] = Math.fround(table[o + v] * scale) - signal;
+    for (const id of estimate?.[p] ?? []) w[row + id] = Math.fround(table[o + id] * scale) + signal;
   }
   return w;
 }

@@ -13,13 +13,13 @@ describe('early stopping', () => {
 
   it('a stable but unconfident argmax never settles; a confident one settles after `patience` steps', () => {
     const unsure = new ArgmaxStability(2, 0.5);
-    for (let i = 0; i < 10; i++) expect(unsure.observe([1, 1], logits(0.1)).settled).toBe(false);
+    for (let i = 0; i < 10; i++) expect(unsure.observe([1, 1], () => leastTopProbability(logits(0.1))).settled).toBe(false);
     const sure = new ArgmaxStability(2, 0.5);
-    expect([0, 1, 2].map(() => sure.observe([1, 1], logits(5)).settled)).toEqual([false, false, true]);
+    expect([0, 1, 2].map(() => sure.observe([1, 1], () => leastTopProbability(logits(5))).settled)).toEqual([false, false, true]);
   });
 
   it('without a confidence threshold only stability counts (the plain rule)', () => {
     const plain = new ArgmaxStability(2, 0);
-    expect([0, 1, 2].map(() => plain.observe([1, 1], logits(0)).settled)).toEqual([false, false, true]);
+    expect([0, 1, 2].map(() => plain.observe([1, 1], () => leastTopProbability(logits(0))).settled)).toEqual([false, false, true]);
   });
 });

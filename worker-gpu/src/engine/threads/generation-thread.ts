@@ -1,10 +1,10 @@
 /**
  * A generation thread: runs the block loop of fused generations with their models seen through
- * proxies. A step's noisy simplex is drawn here; the step itself (one item of a dynamic batch)
- * runs on the main thread, which owns the onnxruntime sessions.
+ * proxies. The step itself (one item of a dynamic batch, its noisy simplex drawn by a graph) runs
+ * on the main thread, which owns the onnxruntime sessions.
  */
 import { parentPort } from 'node:worker_threads';
-import { blockLogits, generate, noisySimplex, type BlockLogits, type DenoiseStep, type Denoiser, type DenoiserInfo } from '../../../../shared/ssd2';
+import { blockLogits, generate, type BlockLogits, type DenoiseStep, type Denoiser, type DenoiserInfo } from '../../../../shared/ssd2';
 import { wireView } from '../../../../shared/protocol';
 import type { FromThread, ToThread } from './messages';
 import { MainThreadError, errorToWire } from './wire-error';
@@ -18,11 +18,10 @@ let nextCall = 0;
 function proxy(info: DenoiserInfo, gen: number, model: 'core' | 'user'): Denoiser {
   const step = (s: DenoiseStep): Promise<BlockLogits> => {
     if (cancelled.has(gen)) return Promise.reject(new Error('generation cancelled'));
-    const simplex = noisySimplex(s.noise, info.vocabSize, info.simplexK);
     // The loop may still read its previous logits; the main thread gets a copy.
     const selfCond = s.selfCond ? s.selfCond.data.slice() : null;
     const call = nextCall++;
-    post({ type: 'step', gen, call, model, context: [...s.context], noise: s.noise, simplex, selfCond }, selfCond ? [simplex.buffer as ArrayBuffer, selfCond.buffer as ArrayBuffer] : [simplex.buffer as ArrayBuffer]);
+    post({ type: 'step', gen, call, model, context: [...s.context], noise: s.noise, selfCond }, selfCond ? [selfCond.buffer as ArrayBuffer] : []);
     return new Promise<Float32Array>((resolve, reject) => waiting.set(call, { gen, resolve, reject })).then((data) => blockLogits(data, s.noise.blockLength, info.vocabSize));
   };
   return { info, denoise: (steps) => Promise.all(steps.map(step)) };

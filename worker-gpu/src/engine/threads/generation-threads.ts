@@ -166,7 +166,7 @@ export class GenerationThreads {
     // Called now, not in a microtask: the step must be queued before submitRound kicks the batcher.
     let pending: Promise<BlockLogits[]>;
     try {
-      pending = model.denoise([{ context: m.context, noise: m.noise, selfCond, simplex: m.simplex }]);
+      pending = model.denoise([{ context: m.context, noise: m.noise, selfCond }]);
     } catch (err) {
       pending = Promise.reject(err); // admission refuses synchronously when the queue is full
     }

@@ -2,8 +2,8 @@ import type { DenoiserInfo, GenerationEvent, GenerationRequest, NoisyBlockRecipe
 
 /**
  * Messages between the worker's main thread (models, batchers, HTTP) and a generation thread (the
- * block loop of fused generations: noise, wire-form compaction, projection). Logits and noisy
- * simplices travel as transferred Float32Arrays, not copies.
+ * block loop of fused generations: wire-form compaction, projection). Logits travel as
+ * transferred Float32Arrays, not copies.
  */
 export type ToThread =
   | { type: 'start'; gen: number; core: DenoiserInfo; user: DenoiserInfo | null; topK: number; request: GenerationRequest }
@@ -13,7 +13,7 @@ export type ToThread =
   | { type: 'step-failed'; call: number; error: number; message: string };
 
 export type FromThread =
-  | { type: 'step'; gen: number; call: number; model: 'core' | 'user'; context: number[]; noise: NoisyBlockRecipe; simplex: Float32Array; selfCond: Float32Array | null }
+  | { type: 'step'; gen: number; call: number; model: 'core' | 'user'; context: number[]; noise: NoisyBlockRecipe; selfCond: Float32Array | null }
   | { type: 'event'; gen: number; event: GenerationEvent }
   | { type: 'end'; gen: number }
   | { type: 'failed'; gen: number; error: WireError };

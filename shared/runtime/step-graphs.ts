@@ -1,0 +1,130 @@
+import { NUCLEUS_CANDIDATES } from '../ssd2/projection';
+import { NOISE_TABLE_SIZE } from '../ssd2/noise';
+import { GraphBuilder } from './onnx-builder';
+
+/**
+ * The per-step math of SSD-2 as ONNX graphs, built for one vocabulary size. Each mirrors a
+ * TypeScript reference in shared/ssd2 (named below); the tests hold them to it. Batch-major
+ * shapes: n items of B positions over V tokens.
+ */
+
+const N = 'n';
+const B = 'b';
+
+/**
+ * noisySimplex: offsets [n,B] (each row's window in the noise table), hot [n,B,m] (the estimate's
+ * ids, a row padded with its own first id), scale [n], signal [n] -> simplex [n,B,V] with entry
+ * fround(fround(table[offset + v]·scale) ± signal).
+ */
+export function noisyBlockGraph(vocabSize: number, table: Float32Array): Uint8Array {
+  if (table.length !== NOISE_TABLE_SIZE) throw new RangeError(`noise table of ${table.length} entries, expected ${NOISE_TABLE_SIZE}`);
+  const g = new GraphBuilder('ssd2_noisy_block');
+  const offsets = g.input('offsets', 'int64', [N, B]);
+  const hot = g.input('hot', 'int64', [N, B, 'm']);
+  const scale = g.input('scale', 'float32', [N]);
+  const signal = g.input('signal', 'float32', [N]);
+  const columns = g.constant(BigInt64Array.from({ length: vocabSize }, (_, v) => BigInt(v)), [vocabSize]);
+  const index = g.op('Add', [g.op('Unsqueeze', [offsets, g.ints([2])]), columns]);
+  const noise = g.op('Mul', [g.op('Gather', [g.constant(table, [table.length]), index], { axis: 0 }), perItem(g, scale)]);
+  const zeros = g.op('ConstantOfShape', [g.op('Shape', [index])], { value: { tensor: Float32Array.of(0), dims: [1] } });
+  const hotMask = g.op('ScatterElements', [zeros, hot, g.op('Expand', [g.float(1), g.op('Shape', [hot])])], { axis: 2 });
+  const s = perItem(g, signal);
+  // Exactly ±signal: hot·2s − s is s at the estimate's ids and −s elsewhere (both operations exact).
+  const sign = g.op('Sub', [g.op('Mul', [hotMask, g.op('Add', [s, s])]), s]);
+  g.output('simplex', g.op('Add', [noise, sign]), 'float32', [N, B, vocabSize]);
+  return g.toBytes();
+}
+
+/** densifyTopK: ids [n,B,k], values [n,B,k], floors [n,B] -> dense [n,B,V] (the floor everywhere but the k ids). */
+export function densifyGraph(vocabSize: number): Uint8Array {
+  const g = new GraphBuilder('ssd2_densify');
+  const ids = g.input('ids', 'int64', [N, B, 'k']);
+  const values = g.input('values', 'float32', [N, B, 'k']);
+  const floors = g.input('floors', 'float32', [N, B]);
+  const shape = g.op('Concat', [g.op('Slice', [g.op('Shape', [ids]), g.ints([0]), g.ints([2])]), g.ints([vocabSize])], { axis: 0 });
+  const base = g.op('Expand', [g.op('Unsqueeze', [floors, g.ints([2])]), shape]);
+  g.output('dense', g.op('ScatterElements', [base, ids, values], { axis: 2 }), 'float32', [N, B, vocabSize]);
+  return g.toBytes();
+}
+
+/**
+ * topKLogits (the wire form): logits [n,B,V], k [1] -> ids [n,B,k] and values (largest first, ties
+ * by lower id), floors [n,B] = log-mean-exp of the other V - k logits. Needs k < V.
+ */
+export function compactGraph(vocabSize: number): Uint8Array {
+  const g = new GraphBuilder('ssd2_compact');
+  const logits = g.input('logits', 'float32', [N, B, vocabSize]);
+  const k = g.input('k', 'int64', [1]);
+  const [values, ids] = g.node('TopK', [logits, k], { axis: 2, largest: 1, sorted: 1 }, 2);
+  const rest = g.op('ScatterElements', [logits, ids, g.op('Expand', [g.float(-Infinity), g.op('Shape', [values])])], { axis: 2 });
+  const count = g.op('Cast', [g.op('Sub', [g.ints([vocabSize]), k])], { to: 1 });
+  g.output('values', values, 'float32', [N, B, 'k']);
+  g.output('ids', ids, 'int64', [N, B, 'k']);
+  g.output('floors', g.op('Sub', [g.op('ReduceLogSumExp', [rest], { axes: [2], keepdims: 0 }), g.op('Log', [count])]), 'float32', [N, B]);
+  return g.toBytes();
+}
+
+export interface StepGraphVariant {
+  /** Mix in a user model: inputs user [n,B,V] and lambda [n]. */
+  user: boolean;
+  /** Suppress EOS where suppress [n,B] is true. */
+  eos: boolean;
+  /** Compute the top-p nucleus and a draw from it: inputs uniforms [n,B], top_p [n]. */
+  nucleus: boolean;
+}
+
+/** How many candidates the nucleus graph orders for a vocabulary: NUCLEUS_CANDIDATES, at most V. */
+export const nucleusCandidates = (vocabSize: number): number => Math.min(NUCLEUS_CANDIDATES, vocabSize);
+
+/**
+ * The step math (StepMath in shared/ssd2/kernel.ts): mixLogits, suppressEarlyEos, argmaxTokens,
+ * the top token's probability and the nucleus projections. Outputs argmax [n,B] and top_prob
+ * [n,B]; with `nucleus`, nucleus_ids [n,B,c] (probability descending, ties by lower id),
+ * nucleus_size [n,B] and sampled [n,B] (the id the uniform draws by walking the nucleus).
+ */
+export function stepGraph(vocabSize: number, eosTokenId: number, variant: StepGraphVariant): Uint8Array {
+  const g = new GraphBuilder('ssd2_step');
+  const core = g.input('core', 'float32', [N, B, vocabSize]);
+  let x = core;
+  if (variant.user) {
+    const user = g.input('user', 'float32', [N, B, vocabSize]);
+    const lambda = perItem(g, g.input('lambda', 'float32', [N]));
+    const logSoftmax = (l: string) => g.op('Sub', [l, g.op('ReduceLogSumExp', [l], { axes: [2], keepdims: 1 })]);
+    x = g.op('Add', [g.op('Mul', [g.op('Sub', [g.float(1), lambda]), logSoftmax(core)]), g.op('Mul', [lambda, logSoftmax(user)])]);
+  }
+  if (variant.eos) {
+    const suppress = g.input('suppress', 'bool', [N, B]);
+    const column = g.op('Gather', [x, g.ints(eosTokenId)], { axis: 2 });
+    const updated = g.op('Unsqueeze', [g.op('Where', [suppress, g.float(-Infinity), column]), g.ints([2])]);
+    const at = g.op('Expand', [g.constant(BigInt64Array.of(BigInt(eosTokenId)), [1, 1, 1], 'int64'), g.op('Shape', [updated])]);
+    x = g.op('ScatterElements', [x, at, updated], { axis: 2 });
+  }
+  const lse = g.op('ReduceLogSumExp', [x], { axes: [2], keepdims: 1 });
+  const max = g.op('ReduceMax', [x], { axes: [2], keepdims: 1 });
+  g.output('argmax', g.op('ArgMax', [x], { axis: 2, keepdims: 0 }), 'int64', [N, B]);
+  g.output('top_prob', g.op('Squeeze', [g.op('Exp', [g.op('Sub', [max, lse])]), g.ints([2])]), 'float32', [N, B]);
+  if (variant.nucleus) {
+    const uniforms = g.input('uniforms', 'float32', [N, B]);
+    const topP = perItem(g, g.input('top_p', 'float32', [N]));
+    const c = nucleusCandidates(vocabSize);
+    const [values, ids] = g.node('TopK', [x, g.ints([c])], { axis: 2, largest: 1, sorted: 1 }, 2);
+    const mass = g.op('CumSum', [g.op('Exp', [g.op('Sub', [values, lse])]), g.ints(2)]);
+    const countBelow = (limit: string) => g.op('ReduceSum', [g.op('Cast', [g.op('Less', [mass, limit])], { to: 1 }), g.ints([2])], { keepdims: 1 });
+    // The nucleus is the shortest prefix whose mass reaches top_p (all c candidates at most).
+    const size = g.op('Min', [g.op('Add', [countBelow(topP), g.float(1)]), g.float(c)]);
+    const last = g.op('Cast', [g.op('Sub', [size, g.float(1)])], { to: 7 });
+    const total = g.op('GatherElements', [mass, last], { axis: 2 });
+    // The draw: the first candidate whose running mass reaches uniform·(nucleus mass).
+    const target = g.op('Mul', [g.op('Unsqueeze', [uniforms, g.ints([2])]), total]);
+    const pick = g.op('Min', [g.op('Cast', [countBelow(target)], { to: 7 }), last]);
+    g.output('nucleus_ids', ids, 'int64', [N, B, c]);
+    g.output('nucleus_size', g.op('Squeeze', [g.op('Cast', [size], { to: 7 }), g.ints([2])]), 'int64', [N, B]);
+    g.output('sampled', g.op('Squeeze', [g.op('GatherElements', [ids, pick], { axis: 2 }), g.ints([2])]), 'int64', [N, B]);
+  }
+  return g.toBytes();
+}
+
+/** A per-item scalar [n] as [n,1,1], to broadcast over positions and tokens. */
+function perItem(g: GraphBuilder, value: string): string {
+  return g.op('Reshape', [value, g.ints([-1, 1, 1])]);
+}

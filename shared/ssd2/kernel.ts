@@ -1,0 +1,55 @@
+import { leastTopProbability } from './early-stop';
+import { mixLogits } from './mixing';
+import { argmaxTokens, project, type ProjectionOptions } from './projection';
+import { blockLogits, type BlockLogits, type Estimate } from './types';
+
+/** What a denoising step does with the models' logits (the block loop's per-step math). */
+export interface StepMathInput {
+  core: BlockLogits;
+  /** The user model's logits, mixed in with weight `lambda` (absent: core only). */
+  user?: BlockLogits;
+  lambda: number;
+  eosTokenId: number;
+  /** EOS is suppressed at the block's first `suppressEos` positions (min_tokens). */
+  suppressEos: number;
+  projection: ProjectionOptions;
+}
+
+/** The step's outcome: O(block) numbers, whatever the vocabulary. */
+export interface StepMathResult {
+  /** Argmax token per position of the mixed logits. */
+  argmax: number[];
+  /** The smallest, over positions, of the top token's probability (for early stopping). */
+  leastTopProbability(): number;
+  /** The projection of the mixed logits (the next step's estimate). */
+  estimate(): Estimate;
+}
+
+/**
+ * Mixing, EOS suppression, argmax, the top-token probabilities and the projection of one step.
+ * `referenceStepMath` computes them in TypeScript; a runtime may compute them where the logits
+ * are (shared/runtime's graph kernel runs them inside onnxruntime), with the same results.
+ */
+export interface StepMath {
+  run(input: StepMathInput): Promise<StepMathResult>;
+}
+
+/** Sets EOS to -Infinity at the block's first `positions` positions (min_tokens); a copy, never in place. */
+export function suppressEarlyEos(logits: BlockLogits, eos: number, positions: number): BlockLogits {
+  if (positions <= 0) return logits;
+  const data = logits.data.slice();
+  for (let p = 0; p < Math.min(positions, logits.length); p++) data[p * logits.vocabSize + eos] = -Infinity;
+  return blockLogits(data, logits.length, logits.vocabSize);
+}
+
+/** The step math in TypeScript over dense rows: the engine's reference. */
+export const referenceStepMath: StepMath = {
+  async run({ core, user, lambda, eosTokenId, suppressEos, projection }) {
+    const mixed = suppressEarlyEos(user ? mixLogits(core, user, lambda) : core, eosTokenId, suppressEos);
+    return {
+      argmax: argmaxTokens(mixed),
+      leastTopProbability: () => leastTopProbability(mixed),
+      estimate: () => project(mixed, projection),
+    };
+  },
+};
