@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { nucleus, nucleusBySort, project } from '../../shared/ssd2/projection';
+import { NUCLEUS_CANDIDATES, nucleus, nucleusBySort, project } from '../../shared/ssd2/projection';
 import { NoiseStream, streamKey, uniformAt } from '../../shared/ssd2/noise';
 import { compactLogits, densifyLogits } from '../../shared/protocol';
 import { blockLogits } from '../../shared/ssd2';
 
-/** The original full-sort nucleus (softmax here, the sort in nucleusBySort): the fast path must give exactly its ids and probabilities. */
+/**
+ * The full-sort nucleus (softmax here, the sort in nucleusBySort) kept to its first
+ * NUCLEUS_CANDIDATES ids: the fast path must give exactly its ids and probabilities.
+ */
 function reference(data: Float32Array, offset: number, n: number, topP: number) {
   let max = -Infinity;
   for (let v = 0; v < n; v++) max = Math.max(max, data[offset + v]);
@@ -15,7 +18,8 @@ function reference(data: Float32Array, offset: number, n: number, topP: number) 
     probs[v] = e;
     sum += e;
   }
-  return nucleusBySort(probs, sum, sum * 1e-13, topP);
+  const full = nucleusBySort(probs, sum, sum * 1e-13, topP);
+  return { ids: full.ids.slice(0, NUCLEUS_CANDIDATES), probs: full.probs.slice(0, NUCLEUS_CANDIDATES) };
 }
 
 function rows(seed: number, length: number, vocab: number, scale: number, levels = 0) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { alphaBar, fillGaussian, noisySimplex, estimateToSimplex, timestepFraction } from '../../shared/ssd2';
+import { alphaBar, fillGaussian, noiseOffset, noiseTable, noisySimplex, estimateToSimplex, timestepFraction, NOISE_TABLE_SIZE } from '../../shared/ssd2';
 
 describe('cosine schedule', () => {
   it('runs from clean (abar 1) at t=0 to pure noise (abar 0) at t=T, decreasing', () => {
@@ -55,6 +55,28 @@ describe('counter-based noise', () => {
   });
 });
 
+describe('the noise table', () => {
+  it('is standard normal, and a block row is a window of it that depends on (seed, block, step, row)', () => {
+    const table = noiseTable();
+    expect(table.length).toBe(NOISE_TABLE_SIZE);
+    let sum = 0;
+    let sq = 0;
+    for (const x of table) {
+      sum += x;
+      sq += x * x;
+    }
+    expect(Math.abs(sum / table.length)).toBeLessThan(0.005);
+    expect(Math.sqrt(sq / table.length)).toBeCloseTo(1, 2);
+    const key = { seed: 9, block: 2, step: 4 };
+    const starts = [0, 1, 2, 3].map((row) => noiseOffset(key, row, 50257));
+    expect(new Set(starts).size).toBe(4);
+    expect(starts.every((o) => o >= 0 && o + 50257 <= NOISE_TABLE_SIZE)).toBe(true);
+    for (const other of [{ ...key, seed: 10 }, { ...key, block: 3 }, { ...key, step: 5 }]) expect(noiseOffset(other, 0, 50257)).not.toBe(starts[0]);
+    expect(noiseOffset(key, 0, 50257)).toBe(starts[0]);
+    expect(() => noiseOffset(key, 0, NOISE_TABLE_SIZE)).toThrow(/exceeds/);
+  });
+});
+
 describe('simplex', () => {
   it('maps an estimate to ±K almost-one-hot logits, multi-hot allowed', () => {
     const w = estimateToSimplex([[1], [0, 2]], 3, 5);
@@ -64,7 +86,10 @@ describe('simplex', () => {
   it('is pure noise at the first step and the estimate plus a little noise at the last', () => {
     const recipe = { seed: 1, block: 0, step: 0, steps: 50, estimate: null, blockLength: 2 };
     const first = noisySimplex(recipe, 4, 5);
-    expect(Array.from(first)).toEqual(Array.from(fillGaussian(new Float32Array(8), { seed: 1, block: 0, step: 0 }, 5)));
+    // Pure noise: each row is a window of the Gaussian table, scaled by K (abar = 0 at t = T).
+    const table = noiseTable();
+    const windows = [0, 1].flatMap((p) => Array.from(table.subarray(noiseOffset(recipe, p, 4), noiseOffset(recipe, p, 4) + 4), (x) => Math.fround(x * 5)));
+    expect(Array.from(first)).toEqual(windows);
     const last = noisySimplex({ ...recipe, step: 49, estimate: [[2], [0]] }, 4, 5);
     const argmax = (o: number) => [0, 1, 2, 3].reduce((a, b) => (last[o + b] > last[o + a] ? b : a), 0);
     expect([argmax(0), argmax(4)]).toEqual([2, 0]);
