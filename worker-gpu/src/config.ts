@@ -35,6 +35,12 @@ const EnvSchema = z.object({
    * model's batches; 0 runs them on the main thread. See docs/worker.md for when it pays.
    */
   WORKER_GENERATION_THREADS: int(0).max(256).default(0),
+  /**
+   * Where a step's O(B·V) work runs (noisy simplex, compaction, mixing, projection): 'on' in the
+   * step graphs on the model's provider, 'off' in JavaScript, 'auto' in the graphs for blocks of
+   * 2^16 logits or more (docs/worker.md).
+   */
+  WORKER_STEP_GRAPHS: z.enum(['auto', 'on', 'off']).default('auto'),
   /** onnxruntime intra-op threads; 0 = its default (one per core). */
   SSD2_INTRA_OP_THREADS: int(0).max(1024).default(0),
   /** Let onnxruntime's idle threads spin between parallel sections (its default; off here). */
@@ -57,6 +63,7 @@ export interface WorkerConfig {
   log: 'info' | 'silent';
   threads: ThreadOptions;
   generationThreads: number;
+  stepGraphs: 'auto' | 'on' | 'off';
 }
 
 export class ConfigError extends Error {
@@ -107,5 +114,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     log: e.WORKER_LOG,
     threads: { intraOpThreads: e.SSD2_INTRA_OP_THREADS || undefined, spinning: e.SSD2_ORT_SPINNING },
     generationThreads: e.WORKER_GENERATION_THREADS,
+    stepGraphs: e.WORKER_STEP_GRAPHS,
   };
 }

@@ -56,7 +56,7 @@ export class Models {
       return rt;
     });
     const rt = await this.runtime;
-    const denoiser = await OnnxDenoiser.create(bundle, rt.ort, rt.createSession, { provider: rt.provider, cacheBytes: this.config.kvCacheBytes });
+    const denoiser = await OnnxDenoiser.create(bundle, rt.ort, rt.createSession, { provider: rt.provider, cacheBytes: this.config.kvCacheBytes, stepGraphs: this.config.stepGraphs });
     const name = `${bundle.manifest.name}@${bundle.manifest.version}`;
     const batcher = new DynamicBatcher(denoiser, {
       windowMs: this.config.batchWindowMs,
