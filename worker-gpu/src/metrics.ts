@@ -17,11 +17,13 @@ export class WorkerMetrics {
   readonly kvMisses: Gauge;
   readonly onnxSeconds: Gauge;
   readonly prepSeconds: Gauge;
+  readonly graphBusySeconds: Gauge;
 
   constructor(sources: {
     queueDepth: () => number;
     kvCache: () => { model: string; hits: number; misses: number }[];
     timing?: () => { model: string; runMs: number; prepMs: number }[];
+    graphBusyMs?: () => number;
   }) {
     this.queueDepth = new Gauge({ name: 'ssd2_worker_queue_depth', help: 'Steps waiting or running', registers: [this.registry], collect() { this.set(sources.queueDepth()); } });
     this.kvHits = new Gauge({
@@ -39,6 +41,10 @@ export class WorkerMetrics {
     this.prepSeconds = new Gauge({
       name: 'ssd2_worker_batch_prep_seconds_total', help: 'Time building batched inputs (noise, self-conditioning, padded caches), cumulative per open model', labelNames: ['model'] as const, registers: [this.registry],
       collect() { for (const t of sources.timing?.() ?? []) this.set({ model: t.model }, t.prepMs / 1000); },
+    });
+    this.graphBusySeconds = new Gauge({
+      name: 'ssd2_worker_graph_busy_seconds_total', help: 'Wall time during which any onnxruntime session ran (denoisers, context encoders, step graphs), cumulative; the rest of the wall time is host work and idle time', registers: [this.registry],
+      collect() { this.set((sources.graphBusyMs?.() ?? 0) / 1000); },
     });
   }
 }

@@ -1,3 +1,4 @@
+import { graphClock } from '../../shared/runtime/graph-clock';
 import type { WorkerConfig } from './config';
 import { Admission } from './engine/batcher';
 import { ContextStore } from './engine/context-store';
@@ -26,6 +27,7 @@ export class Worker {
       queueDepth: () => this.admission.pending,
       kvCache: () => this.models.store.open().map((m) => ({ model: `${m.bundle.manifest.name}@${m.bundle.manifest.version}`, hits: m.denoiser.cache.hits, misses: m.denoiser.cache.misses })),
       timing: () => this.models.store.open().map((m) => ({ model: `${m.bundle.manifest.name}@${m.bundle.manifest.version}`, ...m.denoiser.timing })),
+      graphBusyMs: () => graphClock.busyMs,
     });
     this.models = new Models(config, this.metrics, this.admission);
     this.steps = new StepService(this.models, new ContextStore(config.contextStoreEntries), this.metrics);

@@ -1,5 +1,5 @@
 import { assertCompatible, mixLogits } from '../../../shared/ssd2';
-import { compactLogits, densifyLogits, PROTOCOL_VERSION, type StepRequest, type StepResponse } from '../../../shared/protocol';
+import { compactLogits, densifyLogits, encodeTopK, PROTOCOL_VERSION, type StepRequest, type StepResponse } from '../../../shared/protocol';
 import type { NoisyBlockRecipe } from '../../../shared/ssd2/simplex';
 import { withField } from '../http/errors';
 import type { WorkerMetrics } from '../metrics';
@@ -44,9 +44,10 @@ export class StepService {
       user = { model, step: { context: ctx.tokens, noise, selfCond: userSelf }, hash: ctx.hash, lambda: u.lambda };
     }
 
+    // topK: a model on the step graphs returns the wire form computed next to its logits.
     const [coreOut, userOut] = await Promise.all([
-      core.batcher.denoiseTimed({ context: context.tokens, noise, selfCond }),
-      user ? user.model.batcher.denoiseTimed(user.step) : undefined,
+      core.batcher.denoiseTimed({ context: context.tokens, noise, selfCond, topK: req.topK }),
+      user ? user.model.batcher.denoiseTimed({ ...user.step, topK: req.topK }) : undefined,
     ]);
     const logits = compactLogits(coreOut.logits, req.topK);
     const reply: StepResponse = {
@@ -60,7 +61,10 @@ export class StepService {
       const userLogits = compactLogits(userOut.logits, req.topK);
       // Mix what the client would see, so a client mixing the two compact blocks itself agrees.
       reply.user = { logits: userLogits, contextHash: user.hash };
-      reply.mixed = compactLogits(mixLogits(densifyLogits(logits), densifyLogits(userLogits), user.lambda), req.topK);
+      const [coreWire, userWire] = [densifyLogits(logits), densifyLogits(userLogits)];
+      reply.mixed = core.denoiser.useGraphs && req.topK < info.vocabSize
+        ? encodeTopK(await core.denoiser.graphs.mixCompact(coreWire, userWire, user.lambda, req.topK))
+        : compactLogits(mixLogits(coreWire, userWire, user.lambda), req.topK);
     }
     this.metrics.steps.inc({ model: `${req.model.name}@${req.model.version}`, mode: 'step' });
     this.metrics.queueWait.observe(coreOut.queueMs / 1000);
