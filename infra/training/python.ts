@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
-export const TRAINING_DIR = dirname(fileURLToPath(import.meta.url));
+/** infra/training (SSD2_TRAINING_DIR for a bundled copy of this module, whose own location is elsewhere). */
+export const TRAINING_DIR = process.env.SSD2_TRAINING_DIR ?? dirname(fileURLToPath(import.meta.url));
 
 /** Python with PyTorch: SSD2_PYTHON, else Debian's /usr/bin/python3 (the default python3 may lack torch). */
 export function pythonExecutable(): string {
