@@ -2,7 +2,7 @@ import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { BundleError } from '../errors';
 import { CONTEXT_HIDDEN, LAST_HIDDEN, diffNames, graphSpecs, type GraphSpec, type LoadedBundle } from '../bundle';
 import type { DenoiseStep, Denoiser, DenoiserInfo } from '../ssd2/denoiser';
-import { compactBlock, topKOf } from '../ssd2/compact';
+import { compactBlock, topKOf, type TopKLogits } from '../ssd2/compact';
 import { referenceStepMath, type StepMath } from '../ssd2/kernel';
 import { noisySimplex } from '../ssd2/simplex';
 import { blockLogits, type BlockLogits } from '../ssd2/types';
@@ -272,9 +272,13 @@ export class OnnxDenoiser implements Denoiser {
     for (const s of steps) {
       if (s.selfCond && (s.selfCond.length !== b || s.selfCond.vocabSize !== v)) throw new RangeError(`${this.info.name}: self-conditioning logits of ${s.selfCond.length} x ${s.selfCond.vocabSize} for a block of ${b} x ${v}`);
     }
+    // Whole-batch cases pass a tensor as it is: every item at its first step (the simplex), or
+    // every item compact with one k (densified in one graph run).
+    if (steps.every((s) => s.selfCond === null)) return simplex;
+    const held = this.useGraphs ? steps.map((s) => s.selfCond && topKOf(s.selfCond)) : [];
+    if (held.length && held.every((t) => t && t.k === held[0]!.k)) return this.graphs.densify(held as TopKLogits[]);
     const only = steps.length === 1 ? steps[0].selfCond : undefined;
-    if (only === null) return simplex;
-    if (only && (this.useGraphs || !topKOf(only))) return this.graphs.feed(only);
+    if (only && !topKOf(only)) return this.graphs.feed(only);
     const rows = b * v;
     const input = new Float32Array(n * rows);
     const byK = new Map<number, number[]>();
