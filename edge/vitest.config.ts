@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { fillGaussian } from '../shared/ssd2/noise.ts';
 import { codecFromJson } from '../shared/tokenizer/index.ts';
-import { gpuStub } from './test/gpu-stub.ts';
+import { gpuStub, STUB_WORKER_SECRET } from './test/gpu-stub.ts';
 
 // Computed here, in Node, and compared bit for bit inside workerd: the counter-based noise must be
 // the same in every runtime so stateless workers and clients agree on the noisy block.
@@ -22,6 +22,7 @@ export default defineConfig({
           ADMIN_SECRET: 'test-admin-secret',
           // Two stand-in GPU workers (see test/gpu-stub.ts).
           GPU_WORKERS: "http://a.gpu.test,http://b.gpu.test",
+          WORKER_AUTH_SECRET: STUB_WORKER_SECRET,
           DEFAULT_RATE_LIMIT_PER_MINUTE: '1000',
           PRICES: JSON.stringify({ default: { per_call_usd: 0.001, per_1k_tokens_usd: 0.01, per_step_usd: 0.00001 }, batch_multiplier: 0.5 }),
           BATCH_RETRY_BASE_SECONDS: '1',

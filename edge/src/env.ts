@@ -16,6 +16,8 @@ export interface Env {
   ADMIN_SECRET?: string;
   /** Comma-separated base URLs of GPU workers. */
   GPU_WORKERS: string;
+  /** Secret the edge signs every GPU worker request with (one of the workers' WORKER_AUTH_SECRETS). */
+  WORKER_AUTH_SECRET?: string;
   /** Requests per minute per key when neither the key nor its tenant policy sets one. */
   DEFAULT_RATE_LIMIT_PER_MINUTE?: string;
   /** Milliseconds a client-side user model has to answer one step. */

@@ -9,7 +9,10 @@
 import { Response, type Request } from 'miniflare';
 import { readFileSync } from 'node:fs';
 import { blockLogits, generate, type BlockLogits, type DenoiseStep, type Denoiser, type DenoiserInfo } from '../../shared/ssd2';
-import { compactLogits, contextHash, GenerateRequestSchema, PROTOCOL_VERSION, StepRequestSchema, wireView, densifyLogits } from '../../shared/protocol';
+import { compactLogits, contextHash, GenerateRequestSchema, PROTOCOL_VERSION, StepRequestSchema, verifyWorkerToken, wireView, densifyLogits } from '../../shared/protocol';
+
+/** The secret the test edge signs worker requests with (its WORKER_AUTH_SECRET binding); the stub accepts only it. */
+export const STUB_WORKER_SECRET = 'test-worker-secret-0123456789abcdefghij';
 
 const manifest = JSON.parse(readFileSync(new URL('../../models/tiny-core/manifest.json', import.meta.url), 'utf8'));
 
@@ -56,7 +59,9 @@ export interface StubRecord {
   path: string;
   seed: number | null;
   body: any;
-  outcome: 'ok' | 'failed' | 'aborted' | 'rejected';
+  /** The tenant of the request's worker token. */
+  tenant: string | null;
+  outcome: 'ok' | 'failed' | 'aborted' | 'rejected' | 'unauthorized';
 }
 
 const records: StubRecord[] = [];
@@ -78,8 +83,15 @@ export async function gpuStub(request: Request): Promise<Response> {
   if (url.hostname.startsWith('down')) throw new Error(`connect ECONNREFUSED ${url.hostname}`);
   const body: any = request.method === 'POST' ? await request.json() : null;
   const seed = body?.seed ?? body?.options?.seed ?? null;
-  const record: StubRecord = { host: url.hostname, path: url.pathname, seed, body, outcome: 'ok' };
+  // As a real worker: every request needs the edge's signed token.
+  const token = request.headers.get('authorization')?.replace(/^Bearer /, '') ?? '';
+  const claims = await verifyWorkerToken(token, [STUB_WORKER_SECRET]);
+  const record: StubRecord = { host: url.hostname, path: url.pathname, seed, body, tenant: claims?.tenant ?? null, outcome: 'ok' };
   records.push(record);
+  if (!claims) {
+    record.outcome = 'unauthorized';
+    return protocolError(401, 'unauthorized', null, 'stub: missing or invalid worker credential');
+  }
   if (seed !== null && (outage.get(seed) ?? 0) > Date.now()) {
     record.outcome = 'failed';
     throw new Error(`connect ECONNREFUSED ${url.hostname} (stub outage)`);

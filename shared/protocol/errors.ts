@@ -19,3 +19,6 @@ export class ProtocolError extends Error {
 
 /** The code a worker answers (HTTP 409) when given a context hash it does not hold: re-send the tokens. */
 export const CONTEXT_UNKNOWN = 'context_unknown';
+
+/** The code a worker answers (HTTP 401) to a request without a valid edge credential. */
+export const UNAUTHORIZED = 'unauthorized';

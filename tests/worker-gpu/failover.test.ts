@@ -6,7 +6,7 @@ import type { RunningWorker } from '../../worker-gpu/src/server';
 import { ROOT } from '../helpers/paths';
 import { startChildWorker } from './helpers/child-worker';
 import { startS3, type TestS3 } from './helpers/s3';
-import { metric, postJson, startTestWorker, workerEnv } from './helpers/worker';
+import { metric, postJson, startTestWorker, workerEnv, workerFetch } from './helpers/worker';
 
 const MODEL = { name: 'tiny-core', version: '0.1.0' };
 const REQUEST: GenerationRequest = { prompt: [40, 41, 42, 43, 44], steps: 12, maxTokens: 50, seed: 42, topP: 0.9, earlyStopPatience: 0, stopAtEos: false };
@@ -29,7 +29,7 @@ afterAll(async () => {
 });
 
 async function fused(url: string, body: unknown): Promise<{ status: number; events: GenerateEvent[]; json?: any }> {
-  const res = await fetch(`${url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await workerFetch(`${url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   const text = await res.text();
   if (!res.ok) return { status: res.status, events: [], json: JSON.parse(text) };
   expect(res.headers.get('content-type')).toContain('application/x-ndjson');
@@ -42,7 +42,7 @@ describe('stateless workers', () => {
       const env = mode === 'on' ? GRAPHS : {};
       const home = mode === 'on' ? graphWorker : reference;
       // Uninterrupted: the shared block loop on this machine, every step on one worker over HTTP.
-      const steady = await RemoteDenoiser.connect({ endpoint: home.url, model: MODEL });
+      const steady = await RemoteDenoiser.connect({ endpoint: home.url, model: MODEL, fetch: workerFetch });
       const expected = await generateAll({ core: steady }, REQUEST);
       expect(expected.tokens).toHaveLength(50);
 
@@ -59,7 +59,7 @@ describe('stateless workers', () => {
           fresh = await startTestWorker(s3, env);
           target = fresh.url;
         }
-        return fetch(url.replace('http://worker', target), init);
+        return workerFetch(url.replace('http://worker', target), init);
       };
       try {
         const remote = await RemoteDenoiser.connect({ endpoint: 'http://worker', model: MODEL, fetch: failover });
@@ -67,7 +67,7 @@ describe('stateless workers', () => {
         expect(first.child.exitCode ?? first.child.signalCode).toBe('SIGKILL');
         expect(fresh).toBeDefined();
         expect(resumed.tokens).toEqual(expected.tokens);
-        expect(metric(await (await fetch(`${fresh!.url}/metrics`)).text(), 'ssd2_worker_errors_total{code="context_unknown"}')).toBe(1);
+        expect(metric(await (await workerFetch(`${fresh!.url}/metrics`)).text(), 'ssd2_worker_errors_total{code="context_unknown"}')).toBe(1);
         expect(remote.requests).toBe(24 + 1); // 2 blocks x 12 steps, plus the one re-send
       } finally {
         await fresh?.close();

@@ -4,7 +4,7 @@ import { GenerateEventSchema, PROTOCOL_VERSION, type GenerateEvent } from '../..
 import type { RunningWorker } from '../../worker-gpu/src/server';
 import { ROOT } from '../helpers/paths';
 import { startS3, type TestS3 } from './helpers/s3';
-import { metric, startTestWorker } from './helpers/worker';
+import { metric, startTestWorker, workerFetch } from './helpers/worker';
 
 const MODEL = { name: 'tiny-core', version: '0.1.0' };
 const OPTIONS = { steps: 8, maxTokens: 30, topP: 0.9, earlyStopPatience: 3, stopAtEos: false };
@@ -23,7 +23,7 @@ afterAll(async () => {
 });
 
 async function fused(url: string, body: unknown): Promise<{ status: number; events: GenerateEvent[]; json?: any }> {
-  const res = await fetch(`${url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await workerFetch(`${url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   const text = await res.text();
   if (!res.ok) return { status: res.status, events: [], json: JSON.parse(text) };
   return { status: res.status, events: text.trim().split('\n').map((l) => GenerateEventSchema.parse(JSON.parse(l))) };
@@ -43,7 +43,7 @@ describe('generation threads (WORKER_GENERATION_THREADS)', () => {
     expect(new Set(expected.map((r) => JSON.stringify(r.events.at(-1)))).size).toBe(bodies.length);
     // Their steps still meet in lock-step batches: a round is submitted once every generation sent its step.
     const meanBatch = async (url: string) => {
-      const text = await (await fetch(`${url}/metrics`)).text();
+      const text = await (await workerFetch(`${url}/metrics`)).text();
       const label = '{model="tiny-core@0.1.0"}';
       return metric(text, `ssd2_worker_batch_size_sum${label}`) / metric(text, `ssd2_worker_batch_size_count${label}`);
     };
@@ -51,12 +51,12 @@ describe('generation threads (WORKER_GENERATION_THREADS)', () => {
   });
 
   it('stop a generation whose client went away, and keep serving', async () => {
-    const steps = async () => metric(await (await fetch(`${threaded.url}/metrics`)).text(), 'ssd2_worker_batch_size_sum{model="tiny-core@0.1.0"}');
+    const steps = async () => metric(await (await workerFetch(`${threaded.url}/metrics`)).text(), 'ssd2_worker_batch_size_sum{model="tiny-core@0.1.0"}');
     const abort = new AbortController();
     // 24 blocks of 100 steps: seconds of work if it ran on.
     const body = { v: PROTOCOL_VERSION, model: MODEL, prompt: [7, 8, 9], options: { steps: 100, maxTokens: 600, earlyStopPatience: 0, stopAtEos: false } };
     const before = await steps();
-    const res = await fetch(`${threaded.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: abort.signal });
+    const res = await workerFetch(`${threaded.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: abort.signal });
     await res.body!.getReader().read(); // the first block
     abort.abort();
     // The stream's pending read ends with the next block; then the thread stops the loop.

@@ -4,11 +4,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION } from '../../shared/protocol';
 import { ROOT } from '../helpers/paths';
 import { startS3, type TestS3 } from './helpers/s3';
-import { metric, postJson, startTestWorker, workerEnv } from './helpers/worker';
+import { metric, postJson, startTestWorker, workerEnv, workerFetch } from './helpers/worker';
 
 const TINY = join(ROOT, 'models/tiny-core');
 const step = (model: { name: string; version: string }) => ({ v: PROTOCOL_VERSION, model, seed: 1, block: 0, step: 0, steps: 10, blockLength: 25, estimate: null, selfCond: null, context: [1, 2] });
-const metrics = async (url: string) => (await fetch(`${url}/metrics`)).text();
+const metrics = async (url: string) => (await workerFetch(`${url}/metrics`)).text();
 
 let s3: TestS3;
 beforeAll(async () => {

@@ -24,7 +24,7 @@ describe('execution providers by configuration', () => {
   });
 
   it('configures onnxruntime\'s thread pool: no spinning unless asked, intra-op threads by SSD2_INTRA_OP_THREADS', () => {
-    const base = { S3_BUCKET: 'models' };
+    const base = { S3_BUCKET: 'models', WORKER_AUTH_SECRETS: 'x'.repeat(32) };
     expect(loadConfig(base).threads).toEqual({ intraOpThreads: undefined, spinning: false });
     expect(loadConfig({ ...base, SSD2_INTRA_OP_THREADS: '3', SSD2_ORT_SPINNING: 'true' }).threads).toEqual({ intraOpThreads: 3, spinning: true });
     expect(() => loadConfig({ ...base, SSD2_INTRA_OP_THREADS: '-1' })).toThrow(/SSD2_INTRA_OP_THREADS/);

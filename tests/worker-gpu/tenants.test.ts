@@ -6,7 +6,7 @@ import type { RunningWorker } from '../../worker-gpu/src/server';
 import { copyBundle, editManifest } from '../helpers/bundle-copy';
 import { ROOT } from '../helpers/paths';
 import { startS3, type TestS3 } from './helpers/s3';
-import { postJson, startTestWorker } from './helpers/worker';
+import { postJson, startTestWorker, workerFetch } from './helpers/worker';
 
 const TINY = join(ROOT, 'models/tiny-core');
 const MODEL = { name: 'tiny-core', version: '0.1.0' };
@@ -77,7 +77,7 @@ describe('per-request user models', () => {
 
   it('runs a fused generation with the user model, and refuses the same violations there', async () => {
     const body = { v: PROTOCOL_VERSION, model: MODEL, prompt: [10, 11, 12], options: { steps: 5, maxTokens: 10, lambda: 0.5, seed: 2 }, user: { tenant: 'acme', bundle: 'adapters/legal', context: [99, 98] } };
-    const ok = await fetch(`${w.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const ok = await workerFetch(`${w.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     expect(ok.status).toBe(200);
     const last = JSON.parse((await ok.text()).trim().split('\n').at(-1)!);
     expect(last).toMatchObject({ type: 'done', finishReason: expect.any(String) });

@@ -1,11 +1,11 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compactLogits, compactTopIds, contextHash, densifyLogits, PROTOCOL_VERSION, type StepRequestInput } from '../../shared/protocol';
+import { compactLogits, compactTopIds, contextHash, densifyLogits, PROTOCOL_VERSION, signWorkerToken, workerAuthorization, type StepRequestInput } from '../../shared/protocol';
 import { loadLocalModel } from '../../worker-gpu/src/runtime/local-model';
 import type { RunningWorker } from '../../worker-gpu/src/server';
 import { ROOT } from '../helpers/paths';
 import { startS3, type TestS3 } from './helpers/s3';
-import { metric, postJson, startTestWorker } from './helpers/worker';
+import { metric, postJson, signedFetch, startTestWorker, TEST_WORKER_SECRET, workerFetch } from './helpers/worker';
 
 const TINY = join(ROOT, 'models/tiny-core');
 const MODEL = { name: 'tiny-core', version: '0.1.0' };
@@ -55,11 +55,11 @@ describe('POST /v1/step', () => {
   });
 
   it('batches steps that arrive together into one inference', async () => {
-    const before = await (await fetch(`${w.url}/metrics`)).text();
+    const before = await (await workerFetch(`${w.url}/metrics`)).text();
     const replies = await Promise.all(Array.from({ length: 8 }, (_, i) => postJson(`${w.url}/v1/step`, request({ seed: i, context: Array.from({ length: 4 + 10 * i }, (_, j) => j) }))));
     expect(replies.map((r) => r.status)).toEqual(Array(8).fill(200));
     expect(Math.max(...replies.map((r) => r.json.timing.batchSize))).toBeGreaterThan(1);
-    const after = await (await fetch(`${w.url}/metrics`)).text();
+    const after = await (await workerFetch(`${w.url}/metrics`)).text();
     const batches = (t: string) => metric(t, 'ssd2_worker_batch_size_count{model="tiny-core@0.1.0"}');
     const steps = (t: string) => metric(t, 'ssd2_worker_batch_size_sum{model="tiny-core@0.1.0"}');
     expect(steps(after) - steps(before)).toBe(8);
@@ -79,7 +79,7 @@ describe('operations', () => {
     const health = await (await fetch(`${w.url}/healthz`)).json();
     expect(health).toMatchObject({ status: 'ok', provider: 'cpu', models: [{ name: 'tiny-core', version: '0.1.0' }] });
     expect((await fetch(`${w.url}/readyz`)).status).toBe(200);
-    const text = await (await fetch(`${w.url}/metrics`)).text();
+    const text = await (await workerFetch(`${w.url}/metrics`)).text();
     expect(metric(text, 'ssd2_worker_provider_info{provider="cpu"}')).toBe(1);
     expect(metric(text, 'ssd2_worker_model_loads_total{source="s3"}')).toBe(1);
     expect(metric(text, 'ssd2_worker_steps_total{model="tiny-core@0.1.0",mode="step"}')).toBeGreaterThan(0);
@@ -89,7 +89,7 @@ describe('operations', () => {
   });
 
   it('describes a model for remote clients', async () => {
-    const res = await fetch(`${w.url}/v1/models/tiny-core/0.1.0`);
+    const res = await workerFetch(`${w.url}/v1/models/tiny-core/0.1.0`);
     expect(await res.json()).toMatchObject({ info: { vocabSize: 513, blockSize: 25, maxContext: 135 } });
   });
 });
@@ -123,8 +123,62 @@ describe('bad input: 4xx naming the field, never a 5xx', () => {
   });
 
   it('answers 404 JSON for unknown routes and keeps serving afterwards', async () => {
-    const res = await fetch(`${w.url}/v1/nothing`, { method: 'POST' });
+    const res = await workerFetch(`${w.url}/v1/nothing`, { method: 'POST' });
     expect(res.status).toBe(404);
     expect((await postJson(`${w.url}/v1/step`, request())).status).toBe(200);
+  });
+});
+
+describe('the edge credential', () => {
+  const post = (f: typeof fetch, path: string, body: unknown) => f(`${w.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+  it('is required on every route but /healthz and /readyz: no token, a forged one, an expired one and another secret answer 401', async () => {
+    const unsigned = await post(fetch, '/v1/step', request());
+    expect(unsigned.status).toBe(401);
+    expect(unsigned.headers.get('www-authenticate')).toContain('Bearer');
+    expect((await unsigned.json()).error.code).toBe('unauthorized');
+    expect((await post(fetch, '/v1/generate', { v: PROTOCOL_VERSION, model: MODEL, prompt: [1, 2], options: {} })).status).toBe(401);
+    expect((await fetch(`${w.url}/v1/models/tiny-core/0.1.0`)).status).toBe(401);
+    expect((await fetch(`${w.url}/metrics`)).status).toBe(401);
+    const withToken = (token: string): typeof fetch => (input, init) => fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), authorization: `Bearer ${token}` } });
+    const other = await signWorkerToken('another-secret-0123456789abcdefghijklmn', 'dev');
+    expect((await post(withToken(other), '/v1/step', request())).status).toBe(401);
+    const expired = await signWorkerToken(TEST_WORKER_SECRET, 'dev', Date.now() - 10 * 60_000);
+    expect((await post(withToken(expired), '/v1/step', request())).status).toBe(401);
+    const [head, payload, sig] = (await signWorkerToken(TEST_WORKER_SECRET, 'dev')).split('.');
+    const forged = `${head}.${btoa(JSON.stringify({ ...JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/'))), tenant: 'acme' })).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_')}.${sig}`;
+    expect((await post(withToken(forged), '/v1/step', request())).status).toBe(401);
+    expect((await fetch(`${w.url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${w.url}/readyz`)).status).toBe(200);
+    expect((await post(workerFetch, '/v1/step', request())).status).toBe(200);
+  });
+
+  it('names the tenant: a user model of another tenant is refused with 403', async () => {
+    const body = request({ user: { tenant: 'acme', bundle: 'adapters/x', lambda: 0.5, context: [1], selfCond: null } });
+    const res = await post(signedFetch('dev'), '/v1/step', body);
+    expect(res.status).toBe(403);
+    expect((await res.json()).error).toMatchObject({ code: 'forbidden', field: 'user.tenant' });
+  });
+
+  it('accepts any of several secrets (rotation) and the read-only metrics token on /metrics only', async () => {
+    const next = 'next-secret-0123456789abcdefghijklmnopq';
+    const metricsToken = 'metrics-token-0123456789abcdefghijklmno';
+    const rotating = await startTestWorker(s3, { WORKER_AUTH_SECRETS: `${TEST_WORKER_SECRET},${next}`, WORKER_METRICS_TOKEN: metricsToken });
+    try {
+      for (const secret of [TEST_WORKER_SECRET, next]) {
+        const res = await fetch(`${rotating.url}/v1/step`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: await workerAuthorization(secret, 'dev') }, body: JSON.stringify(request()) });
+        expect(res.status).toBe(200);
+      }
+      expect((await fetch(`${rotating.url}/metrics`, { headers: { authorization: `Bearer ${metricsToken}` } })).status).toBe(200);
+      expect((await fetch(`${rotating.url}/v1/step`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${metricsToken}` }, body: JSON.stringify(request()) })).status).toBe(401);
+    } finally {
+      await rotating.close();
+    }
+  });
+
+  it('a worker without WORKER_AUTH_SECRETS, or with a short one, does not start', async () => {
+    const { loadConfig } = await import('../../worker-gpu/src/config');
+    expect(() => loadConfig({ S3_BUCKET: 'b' })).toThrow(/WORKER_AUTH_SECRETS/);
+    expect(() => loadConfig({ S3_BUCKET: 'b', WORKER_AUTH_SECRETS: 'short' })).toThrow(/at least 32/);
   });
 });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MIN_SECRET_LENGTH } from '../../shared/protocol/worker-auth';
 import { parseProviders, type ProviderName, type ThreadOptions } from './runtime/providers';
 
 const int = (min: number) => z.coerce.number().int().min(min);
@@ -18,6 +19,18 @@ const EnvSchema = z.object({
   AWS_ACCESS_KEY_ID: z.string().optional(),
   AWS_SECRET_ACCESS_KEY: z.string().optional(),
   /** Default model "name@version": loaded at start; /readyz waits for it. */
+  /**
+   * Secrets whose signed tokens this worker accepts (comma-separated, each at least 32 characters):
+   * the edge signs every request with one of them (shared/protocol/worker-auth.ts). Several allow a
+   * rotation without downtime.
+   */
+  WORKER_AUTH_SECRETS: z.string({ error: 'required: the secret(s) the edge signs its requests with (comma-separated, at least 32 characters each)' }).transform((v, ctx) => {
+    const secrets = v.split(',').map((s) => s.trim()).filter(Boolean);
+    if (secrets.length === 0 || secrets.some((s) => s.length < MIN_SECRET_LENGTH)) ctx.addIssue({ code: 'custom', message: `each secret must have at least ${MIN_SECRET_LENGTH} characters` });
+    return secrets;
+  }),
+  /** A read-only bearer token for GET /metrics (Prometheus, KEDA); unset: only edge tokens read it. */
+  WORKER_METRICS_TOKEN: z.string().min(MIN_SECRET_LENGTH).optional(),
   WORKER_DEFAULT_MODEL: z.string().regex(/^[A-Za-z0-9._-]+@[A-Za-z0-9._-]+$/, 'must be name@version').optional(),
   WORKER_CACHE_DIR: z.string().default('.cache/worker-models'),
   /** Bundle bytes kept open in memory (models, LRU). */
@@ -64,6 +77,7 @@ export interface WorkerConfig {
   threads: ThreadOptions;
   generationThreads: number;
   stepGraphs: 'auto' | 'on' | 'off';
+  auth: { secrets: string[]; metricsToken?: string };
 }
 
 export class ConfigError extends Error {
@@ -115,5 +129,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     threads: { intraOpThreads: e.SSD2_INTRA_OP_THREADS || undefined, spinning: e.SSD2_ORT_SPINNING },
     generationThreads: e.WORKER_GENERATION_THREADS,
     stepGraphs: e.WORKER_STEP_GRAPHS,
+    auth: { secrets: e.WORKER_AUTH_SECRETS, metricsToken: e.WORKER_METRICS_TOKEN },
   };
 }

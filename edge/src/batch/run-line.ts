@@ -46,7 +46,7 @@ export async function runBatchLine(env: Env, principal: Principal, msg: BatchMes
 
   const { spec, model } = prepared;
   const started = Date.now();
-  const pool = new WorkerPool(parseWorkerUrls(env.GPU_WORKERS), undefined, undefined, signal);
+  const pool = new WorkerPool(parseWorkerUrls(env.GPU_WORKERS), { secret: env.WORKER_AUTH_SECRET, tenant: spec.tenantId }, undefined, undefined, signal);
   const codec = model.codec();
   const text = new TextAccumulator((ids) => codec.decode(ids), prepared.stop);
   let done: DoneEvent | null = null;

@@ -120,7 +120,7 @@ export class Generation extends DurableObject<Env> {
   }
 
   private async *events(spec: GenerationSpec): AsyncGenerator<GenerationStreamEvent> {
-    const pool = new WorkerPool(parseWorkerUrls(this.env.GPU_WORKERS), undefined, undefined, this.abort.signal);
+    const pool = new WorkerPool(parseWorkerUrls(this.env.GPU_WORKERS), { secret: this.env.WORKER_AUTH_SECRET, tenant: spec.tenantId }, undefined, undefined, this.abort.signal);
     const source = spec.mode === 'fused' ? runFused(pool, spec) : this.perStep(pool, spec);
     for await (const event of source) {
       if (this.abort.signal.aborted) throw new Error('cancelled');

@@ -12,6 +12,17 @@ async function text(res: Response): Promise<string> {
 }
 
 describe('the worker pool', () => {
+  it('signs every GPU worker request for the calling tenant, fused and per step (the stub refuses unsigned ones)', async () => {
+    const { key, tenantId } = await newTenant();
+    for (const mode of ['fused', 'per_step']) {
+      const seed = uniqueSeed();
+      await text(await api('/v1/completions', key, { ...base, seed, mode }));
+      const log = await stubLog(seed);
+      expect(log.length).toBeGreaterThan(0);
+      expect(log.every((r) => r.tenant === tenantId && r.outcome === 'ok')).toBe(true);
+    }
+  });
+
   it('retries a failed step on the other worker (per-step mode) and gets the same tokens', async () => {
     const { key } = await newTenant();
     const seed2 = uniqueSeed();

@@ -1,3 +1,5 @@
+import { workerAuthorization } from '../../../shared/protocol/worker-auth';
+
 /** The origin RemoteDenoiser and the fused runner are pointed at; the pool maps it to a real worker. */
 export const POOL_ORIGIN = 'http://gpu-pool.invalid';
 
@@ -25,8 +27,13 @@ export class WorkerPool {
   private current: number;
   readonly attempts: PoolAttempt[] = [];
 
+  /**
+   * `auth`: every request carries a token signed with `secret` (WORKER_AUTH_SECRET) for `tenant`
+   * (shared/protocol/worker-auth.ts); without a secret no request is sent.
+   */
   constructor(
     readonly urls: readonly string[],
+    private readonly auth: { secret: string | undefined; tenant: string },
     private readonly fetcher: typeof fetch = (input, init) => fetch(input, init),
     start = Math.floor(Math.random() * Math.max(1, urls.length)),
     private readonly signal?: AbortSignal,
@@ -48,11 +55,14 @@ export class WorkerPool {
   readonly fetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     const url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
     const path = url.pathname + url.search;
+    if (!this.auth.secret) throw new WorkerPoolError('the edge has no WORKER_AUTH_SECRET to sign GPU worker requests with');
+    const headers = new Headers(init?.headers);
+    headers.set('authorization', await workerAuthorization(this.auth.secret, this.auth.tenant));
     let lastError: unknown;
     for (let tried = 0; tried < this.urls.length; tried++) {
       const worker = this.worker;
       try {
-        const res = await this.fetcher(worker + path, { ...init, signal: this.signal });
+        const res = await this.fetcher(worker + path, { ...init, headers, signal: this.signal });
         this.attempts.push({ worker, path, ok: res.status < 500, status: res.status });
         if (res.status < 500) return res;
         lastError = new Error(`${worker}${path} answered ${res.status}: ${(await res.text()).slice(0, 200)}`);

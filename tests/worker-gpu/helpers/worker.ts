@@ -2,8 +2,35 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../../worker-gpu/src/config';
 import { startWorker, type RunningWorker } from '../../../worker-gpu/src/server';
+import { workerAuthorization } from '../../../shared/protocol/worker-auth';
 import { CACHE } from '../../helpers/paths';
 import { BUCKET, S3_KEY, type TestS3 } from './s3';
+
+/** The secret test workers accept and test clients sign with (the edge's WORKER_AUTH_SECRET in production). */
+export const TEST_WORKER_SECRET = 'test-worker-secret-0123456789abcdefghij';
+
+/**
+ * fetch as the edge calls a worker: with a token signed for `tenant`, by default the tenant of the
+ * JSON body's user model ("dev" when there is none).
+ */
+export function signedFetch(tenant?: string): typeof fetch {
+  return async (input, init) => {
+    let owner = tenant;
+    if (!owner && typeof init?.body === 'string') {
+      try {
+        owner = JSON.parse(init.body)?.user?.tenant;
+      } catch {
+        // not JSON: the default tenant
+      }
+    }
+    const headers = new Headers(init?.headers);
+    headers.set('authorization', await workerAuthorization(TEST_WORKER_SECRET, owner ?? 'dev'));
+    return fetch(input, { ...init, headers });
+  };
+}
+
+/** `signedFetch()`: the tenant from the body. */
+export const workerFetch = signedFetch();
 
 /** Environment of a worker reading from the test S3 server, with a fresh disk cache. */
 export function workerEnv(s3: TestS3, extra: Record<string, string> = {}): Record<string, string> {
@@ -19,6 +46,7 @@ export function workerEnv(s3: TestS3, extra: Record<string, string> = {}): Recor
     WORKER_CACHE_DIR: mkdtempSync(join(CACHE, 'worker-cache-')),
     WORKER_DEFAULT_MODEL: 'tiny-core@0.1.0',
     WORKER_LOG: 'silent',
+    WORKER_AUTH_SECRETS: TEST_WORKER_SECRET,
     ...extra,
   };
   // An empty override removes the variable.
@@ -30,8 +58,9 @@ export function startTestWorker(s3: TestS3, extra: Record<string, string> = {}):
   return startWorker(loadConfig(workerEnv(s3, extra)), { awaitWarm: true });
 }
 
+/** POST to a worker, signed (`workerFetch`). */
 export async function postJson(url: string, body: unknown): Promise<{ status: number; json: any; headers: Headers }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const res = await workerFetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
   const text = await res.text();
   let json: any;
   try {

@@ -3,9 +3,9 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { zValidator } from '@hono/zod-validator';
 import type { ZodType } from 'zod';
-import { GenerateRequestSchema, ModelRefSchema, StepRequestSchema, type GenerateEvent } from '../../../shared/protocol';
+import { GenerateRequestSchema, ModelRefSchema, StepRequestSchema, verifyWorkerToken, type GenerateEvent, type UserModelRef } from '../../../shared/protocol';
 import type { Worker } from '../worker';
-import { errorReply, WorkerError } from './errors';
+import { errorReply, forbidden, unauthorized, WorkerError } from './errors';
 
 const MAX_BODY_BYTES = 8 * 2 ** 20;
 
@@ -18,9 +18,22 @@ const json = <T extends ZodType>(schema: T) =>
     }
   });
 
-/** The worker's HTTP surface: steps, fused generation, model info, health and metrics. */
-export function createApp(worker: Worker): Hono {
-  const app = new Hono();
+type Vars = { Variables: { tenant: string } };
+
+/** A request's user model must belong to the tenant its token was signed for. */
+function ownUserModel(user: UserModelRef | undefined, tenant: string): void {
+  if (user && user.tenant !== tenant) throw forbidden('user.tenant', `this request was authorised for tenant ${tenant}, not ${user.tenant}`);
+}
+
+/**
+ * The worker's HTTP surface: steps, fused generation, model info, health and metrics. Everything
+ * but /healthz and /readyz needs the edge's signed token (shared/protocol/worker-auth.ts); /metrics
+ * also takes the read-only metrics token.
+ */
+export function createApp(worker: Worker): Hono<Vars> {
+  const app = new Hono<Vars>();
+  const { secrets, metricsToken } = worker.config.auth;
+  const bearer = (header: string | undefined) => (header?.startsWith('Bearer ') ? header.slice(7).trim() : null);
 
   app.onError((err, c) => {
     let mapped = err;
@@ -30,9 +43,23 @@ export function createApp(worker: Worker): Hono {
     worker.metrics.errors.inc({ code: body.error.code });
     if (status >= 500) worker.log.error('request failed', { path: c.req.path, error: (err as Error).stack ?? String(err) });
     if (status === 503) c.header('Retry-After', '1');
+    if (status === 401) c.header('WWW-Authenticate', 'Bearer realm="ssd2-worker"');
     return c.json(body, status as 400);
   });
 
+  app.use('/v1/*', async (c, next) => {
+    const token = bearer(c.req.header('authorization'));
+    if (!token) throw unauthorized('missing credential: the edge signs each request (Authorization: Bearer <token>)');
+    const claims = await verifyWorkerToken(token, secrets);
+    if (!claims) throw unauthorized('invalid or expired credential');
+    c.set('tenant', claims.tenant);
+    await next();
+  });
+  app.use('/metrics', async (c, next) => {
+    const token = bearer(c.req.header('authorization'));
+    if (!token || !((metricsToken !== undefined && token === metricsToken) || (await verifyWorkerToken(token, secrets)))) throw unauthorized('missing or invalid credential for /metrics');
+    await next();
+  });
   app.use('/v1/*', async (c, next) => {
     if (worker.draining) throw new WorkerError(503, 'shutting_down', null, 'this worker is shutting down; send the step to another');
     await next();
@@ -41,13 +68,17 @@ export function createApp(worker: Worker): Hono {
 
   app.post('/v1/step', json(StepRequestSchema), async (c) => {
     const end = worker.metrics.stepLatency.startTimer();
-    const reply = await worker.steps.step(c.req.valid('json'));
+    const req = c.req.valid('json');
+    ownUserModel(req.user, c.get('tenant'));
+    const reply = await worker.steps.step(req);
     end();
     return c.json(reply);
   });
 
   app.post('/v1/generate', json(GenerateRequestSchema), async (c) => {
-    const events = await worker.generations.start(c.req.valid('json'));
+    const req = c.req.valid('json');
+    ownUserModel(req.user, c.get('tenant'));
+    const events = await worker.generations.start(req);
     const encoder = new TextEncoder();
     const line = (e: GenerateEvent) => encoder.encode(`${JSON.stringify(e)}\n`);
     const stream = new ReadableStream<Uint8Array>({

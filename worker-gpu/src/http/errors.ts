@@ -1,11 +1,11 @@
 import { ZodError } from 'zod';
 import { BundleError, IncompatibleModelsError, InvalidArgumentError, SSD2Error } from '../../../shared/errors';
-import { CONTEXT_UNKNOWN, type ErrorBody } from '../../../shared/protocol';
+import { CONTEXT_UNKNOWN, UNAUTHORIZED, type ErrorBody } from '../../../shared/protocol';
 
 /** An error the worker answers with a chosen HTTP status; `field` names the request field. */
 export class WorkerError extends Error {
   constructor(
-    readonly status: 400 | 403 | 404 | 409 | 413 | 422 | 503,
+    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 422 | 503,
     readonly code: string,
     readonly field: string | null,
     message: string,
@@ -19,6 +19,7 @@ export class WorkerError extends Error {
 export const modelNotFound = (field: string, what: string) => new WorkerError(404, 'model_not_found', field, `no bundle at ${what}`);
 export const forbidden = (field: string, message: string) => new WorkerError(403, 'forbidden', field, message);
 export const contextUnknown = (field: string) => new WorkerError(409, CONTEXT_UNKNOWN, field, 'this worker does not hold the context with this hash; send the tokens in "context"');
+export const unauthorized = (message: string) => new WorkerError(401, UNAUTHORIZED, null, message);
 export const overloaded = () => new WorkerError(503, 'overloaded', null, 'the step queue is full; retry shortly');
 
 /** Where in the request an error from a model (core or user) belongs. */
