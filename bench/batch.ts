@@ -96,8 +96,8 @@ function inputFile(): { text: string; ids: string[]; malformed: Map<number, (typ
 }
 
 /** The worker's ssd2_worker_batch_size histogram: cumulative counts per `le`, sum and count. */
-async function batchHistogram(workerUrl: string): Promise<{ buckets: Map<string, number>; sum: number; count: number }> {
-  const text = await (await fetch(`${workerUrl}/metrics`)).text();
+async function batchHistogram(workerUrl: string, metricsToken: string): Promise<{ buckets: Map<string, number>; sum: number; count: number }> {
+  const text = await (await fetch(`${workerUrl}/metrics`, { headers: { authorization: `Bearer ${metricsToken}` } })).text();
   const buckets = new Map<string, number>();
   let sum = 0;
   let count = 0;
@@ -159,7 +159,7 @@ try {
   const fileId = await client.upload(text);
   say(`uploaded ${N} lines (${MALFORMED} malformed, ${new TextEncoder().encode(text).length} bytes) as ${fileId}`);
 
-  const before = await batchHistogram(workerUrl);
+  const before = await batchHistogram(workerUrl, stack.metricsToken);
   const started = performance.now();
   const created = await client.create(fileId);
   const createdMs = performance.now() - started;
@@ -185,7 +185,7 @@ try {
     }
   });
   const drainMs = performance.now() - started;
-  const after = await batchHistogram(workerUrl);
+  const after = await batchHistogram(workerUrl, stack.metricsToken);
   say(`${finished.status} after ${(drainMs / 1000).toFixed(1)} s: ${JSON.stringify(finished.request_counts)}`);
 
   const out = await client.lines<OutputLine>(finished.output_file_id);

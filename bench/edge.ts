@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { loadUserModel, streamClientCompletion } from '../client/sdk';
-import { contextHash, densifyLogits, type CompactLogits } from '../shared/protocol';
+import { contextHash, densifyLogits, workerAuthorization, type CompactLogits } from '../shared/protocol';
 import { generateAll, type Denoiser } from '../shared/ssd2';
 import { startEdgeStack } from '../tests/e2e/helpers/stack';
 import type { ProxiedRequest } from '../tests/e2e/helpers/recording-proxy';
@@ -122,7 +122,7 @@ try {
   const st = per.log.filter((x) => x.path === '/v1/step');
   const replyText = JSON.stringify(st[1].responseJson);
   const requestText = st[1].requestBody;
-  const info = (await (await fetch(`${stack.workerUrl}/v1/models/tiny-core/0.1.0`)).json()) as { info: Denoiser['info'] };
+  const info = (await (await fetch(`${stack.workerUrl}/v1/models/tiny-core/0.1.0`, { headers: { authorization: await workerAuthorization(stack.workerSecret, 'bench') } })).json()) as { info: Denoiser['info'] };
   const replay: Denoiser = {
     info: info.info,
     denoise: async (steps) => {

@@ -15,7 +15,7 @@ import { loadLocalModel } from '../worker-gpu/src/runtime/local-model';
 import { parseProviders } from '../worker-gpu/src/runtime/providers';
 import { startChildWorker, type ChildWorker } from '../tests/worker-gpu/helpers/child-worker';
 import { startS3 } from '../tests/worker-gpu/helpers/s3';
-import { workerEnv } from '../tests/worker-gpu/helpers/worker';
+import { workerEnv, workerFetch } from '../tests/worker-gpu/helpers/worker';
 import { graphClock } from '../shared/runtime/graph-clock';
 import { realShapeBundle } from './lib/bundles';
 import { writeReport, type Row } from './lib/table';
@@ -54,7 +54,7 @@ const generationThreads = Number(values['generation-threads']);
 const threadedWorker = generationThreads > 0 ? await startWorker({ WORKER_GENERATION_THREADS: String(generationThreads) }) : null;
 
 const percentile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
-const scrape = async (target: ChildWorker) => (await (await fetch(`${target.url}/metrics`)).text()).split('\n');
+const scrape = async (target: ChildWorker) => (await (await workerFetch(`${target.url}/metrics`)).text()).split('\n');
 const sample = (lines: string[], name: string) => Number(lines.find((l) => l.startsWith(`${name} `))?.split(' ')[1] ?? 0);
 const modelLabel = `{model="${MODEL.name}@${MODEL.version}"}`;
 /** Worker process CPU (user + system, all threads, onnxruntime's included), ms; Linux /proc. */
@@ -95,7 +95,7 @@ async function stepMode(n: number): Promise<Row> {
   const latencies: number[] = [];
   const timed: typeof fetch = async (input, init) => {
     const t0 = performance.now();
-    const res = await fetch(input, init);
+    const res = await workerFetch(input, init);
     const body = await res.arrayBuffer();
     if (String(input).endsWith('/v1/step')) latencies.push(performance.now() - t0);
     return new Response(body, { status: res.status, headers: res.headers });
@@ -120,7 +120,7 @@ async function fusedMode(n: number, target: ChildWorker = worker, mode = 'fused 
   const t0 = performance.now();
   const totals = await Promise.all(Array.from({ length: n }, async (_, i) => {
     const { prompt: p, ...options } = request(i);
-    const res = await fetch(`${target.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ v: PROTOCOL_VERSION, model: MODEL, prompt: p, options }) });
+    const res = await workerFetch(`${target.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ v: PROTOCOL_VERSION, model: MODEL, prompt: p, options }) });
     const last = JSON.parse((await res.text()).trim().split('\n').at(-1)!);
     return last.stepsRun as number;
   }));
@@ -192,7 +192,7 @@ async function batchedContext(length: number, reuse: Awaited<ReturnType<typeof l
  * new context each time (tokens sent, encoded).
  */
 async function contextLatency(length: number): Promise<Row> {
-  const post = (body: unknown) => fetch(`${worker.url}/v1/step`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).then((r) => r.json());
+  const post = (body: unknown) => workerFetch(`${worker.url}/v1/step`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).then((r) => r.json());
   const base = { v: PROTOCOL_VERSION, model: MODEL, block: 0, step: 0, steps, blockLength: manifest.block_size, estimate: null, selfCond: null };
   const ctx = (salt: number) => Array.from({ length }, (_, j) => (j * 7 + salt * 13) % 500);
   const cachedCtx = ctx(0);

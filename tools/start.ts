@@ -110,6 +110,7 @@ async function main(): Promise<void> {
   const url = stack.edgeUrl;
   say();
   for (const [i, w] of stack.workers.entries()) say(`worker   ${w.url}  pid ${w.child.pid}  provider ${providers[i]}`);
+  say(`metrics  token ${stack.metricsToken}  (GET <worker>/metrics with Authorization: Bearer <token>; every other worker route takes only the edge's signed requests)`);
   say(`s3       ${stack.s3!.endpoint}  bucket models`);
   say(`admin    Authorization: Bearer ${stack.adminSecret}`);
   say(`api key  ${apiKey}  (tenant ${TENANT})`);

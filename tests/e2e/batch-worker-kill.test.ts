@@ -56,7 +56,7 @@ async function d1<T>(sql: string): Promise<T[]> {
 }
 
 async function stepsServed(workerUrl: string): Promise<number> {
-  const text = await (await fetch(`${workerUrl}/metrics`)).text();
+  const text = await (await fetch(`${workerUrl}/metrics`, { headers: { authorization: `Bearer ${stack.metricsToken}` } })).text();
   return text.split('\n').filter((l) => l.startsWith('ssd2_worker_steps_total')).reduce((s, l) => s + Number(l.split(' ').at(-1)), 0);
 }
 

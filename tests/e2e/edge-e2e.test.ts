@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { joinGeneration, loadUserModel, privatePrefixTokens, streamClientCompletion, type UserModel } from '../../client/sdk';
-import { compactLogits, densifyLogits, RemoteDenoiser, type StepRequest } from '../../shared/protocol';
+import { compactLogits, densifyLogits, RemoteDenoiser, workerAuthorization, type StepRequest } from '../../shared/protocol';
 import { generateAll, type Denoiser } from '../../shared/ssd2';
 import { ROOT } from '../helpers/paths';
 import { startEdgeStack, type EdgeStack } from './helpers/stack';
@@ -86,10 +86,21 @@ describe('edge end to end (wrangler dev + GPU worker + s3rver)', () => {
     // private context in front of the user model's context: reproduce it here from the same pieces.
     collaboration = text;
     expect(text).not.toBe(coreOnly);
-    const core = await RemoteDenoiser.connect({ endpoint: stack!.workerUrl, model: { name: 'tiny-core', version: '0.1.0' } });
+    const signed: typeof fetch = async (input, init) => fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), authorization: await workerAuthorization(stack!.workerSecret, 'e2e') } });
+    const core = await RemoteDenoiser.connect({ endpoint: stack!.workerUrl, model: { name: 'tiny-core', version: '0.1.0' }, fetch: signed });
     const wireUser: Denoiser = { info: user.denoiser.info, denoise: async (steps) => (await user.denoiser.denoise(steps)).map((l) => densifyLogits(compactLogits(l, 32))) };
     const local = await generateAll({ core, user: wireUser }, { prompt: user.codec.encode(PROMPT), userContext: privatePrefixTokens(user, PRIVATE), maxTokens: GEN.max_tokens, seed: GEN.seed, steps: GEN.steps, topP: GEN.top_p, lambda: LAMBDA });
     expect(text).toBe(user.codec.decode(local.tokens));
+  });
+
+  it('the GPU worker answers 401 to anyone but the edge: no credential, or a token signed with another secret', async () => {
+    const body = JSON.stringify({ v: 1, model: { name: 'tiny-core', version: '0.1.0' }, prompt: [1, 2, 3], options: { steps: 2, maxTokens: 2 }, user: { tenant: 'dev', bundle: 'user' } });
+    const unsigned = await fetch(`${stack!.workerUrl}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    expect(unsigned.status).toBe(401);
+    const forged = await fetch(`${stack!.workerUrl}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: await workerAuthorization('not-the-edge-secret-0123456789abcdef', 'dev') }, body });
+    expect(forged.status).toBe(401);
+    expect((await fetch(`${stack!.workerUrl}/metrics`)).status).toBe(401);
+    expect((await fetch(`${stack!.workerUrl}/metrics`, { headers: { authorization: `Bearer ${stack!.metricsToken}` } })).status).toBe(200);
   });
 
   it('never sends the private context toward the GPU worker', () => {

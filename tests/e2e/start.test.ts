@@ -16,6 +16,7 @@ interface Printed {
   edgeUrl: string;
   apiKey: string;
   workers: { url: string; pid: number }[];
+  metricsToken: string;
 }
 
 let npm: ChildProcess;
@@ -69,6 +70,7 @@ beforeAll(async () => {
     edgeUrl: /^edge\s+(http:\S+)/m.exec(output)![1],
     apiKey: /^api key\s+(sk-ssd2-\S+)/m.exec(output)![1],
     workers: [...output.matchAll(/^worker\s+(http:\S+)\s+pid (\d+)/gm)].map((m) => ({ url: m[1], pid: Number(m[2]) })),
+    metricsToken: /^metrics\s+token (\S+)/m.exec(output)![1],
   };
   tree = descendants(npm.pid!);
 }, 180_000);
@@ -104,7 +106,7 @@ async function sse(res: Response, onChunk: (c: any) => void = () => {}): Promise
 }
 
 async function stepsServed(workerUrl: string): Promise<number> {
-  const text = await (await fetch(`${workerUrl}/metrics`)).text();
+  const text = await (await fetch(`${workerUrl}/metrics`, { headers: { authorization: `Bearer ${printed.metricsToken}` } })).text();
   return text.split('\n').filter((l) => l.startsWith('ssd2_worker_steps_total{')).reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
 }
 

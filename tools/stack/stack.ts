@@ -67,6 +67,10 @@ export class StackStoppedError extends Error {
  */
 export class LocalStack {
   readonly adminSecret: string;
+  /** The secret the edge signs GPU worker requests with (the workers' WORKER_AUTH_SECRETS); one per stack. */
+  readonly workerSecret: string;
+  /** The workers' read-only /metrics token (WORKER_METRICS_TOKEN); one per stack. */
+  readonly metricsToken: string;
   s3: StackS3 | undefined;
   workers: WorkerProcess[] = [];
   private workerOpts: WorkerProcessOptions[] = [];
@@ -79,6 +83,8 @@ export class LocalStack {
 
   constructor(readonly opts: LocalStackOptions) {
     this.adminSecret = opts.adminSecret ?? `admin-${crypto.randomUUID()}`;
+    this.workerSecret = `worker-${crypto.randomUUID()}`;
+    this.metricsToken = `metrics-${crypto.randomUUID()}`;
   }
 
   get edgeUrl(): string {
@@ -117,7 +123,7 @@ export class LocalStack {
         name: `GPU worker ${i + 1}`,
         port,
         cacheDir: join(opts.stateDir, `worker-cache-${i + 1}`),
-        env: { ...s3WorkerEnv(s3), WORKER_DEFAULT_MODEL: defaultModel, ...opts.workerEnv },
+        env: { ...s3WorkerEnv(s3), WORKER_DEFAULT_MODEL: defaultModel, WORKER_AUTH_SECRETS: this.workerSecret, WORKER_METRICS_TOKEN: this.metricsToken, ...opts.workerEnv },
       }));
       this.workers = this.workerOpts.map(startWorkerProcess);
       const workersReady = Promise.all(this.workers.map(async (w) => {
@@ -145,7 +151,7 @@ export class LocalStack {
           port: edgePort,
           inspectorPort,
           persistTo,
-          vars: { ADMIN_SECRET: this.adminSecret, GPU_WORKERS: this.edgeWorkerUrls.join(','), ...opts.edgeVars },
+          vars: { ADMIN_SECRET: this.adminSecret, GPU_WORKERS: this.edgeWorkerUrls.join(','), WORKER_AUTH_SECRET: this.workerSecret, ...opts.edgeVars },
         });
         await this.edge.ready(readyMs);
         log(`edge (wrangler dev) ready on ${this.edge.url}`);

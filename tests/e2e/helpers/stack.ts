@@ -9,6 +9,10 @@ export interface EdgeStack {
   edgeUrl: string;
   adminSecret: string;
   workerUrl: string;
+  /** The secret the edge signs worker requests with; a test signs with it to call a worker as the edge does. */
+  workerSecret: string;
+  /** The workers' read-only /metrics token. */
+  metricsToken: string;
   /** Between the edge and the worker: what the worker received. */
   proxy: RecordingProxy;
   s3: StackS3;
@@ -62,7 +66,7 @@ export async function startEdgeStack(opts: StackOptions = {}): Promise<EdgeStack
     throw err;
   }
   return {
-    edgeUrl: stack.edgeUrl, adminSecret: stack.adminSecret, workerUrl: stack.workers[0].url, proxy: proxy!, s3: stack.s3!, worker: stack.workers[0], wrangler: stack.edge!, stop,
+    edgeUrl: stack.edgeUrl, adminSecret: stack.adminSecret, workerUrl: stack.workers[0].url, workerSecret: stack.workerSecret, metricsToken: stack.metricsToken, proxy: proxy!, s3: stack.s3!, worker: stack.workers[0], wrangler: stack.edge!, stop,
     newKey: (tenant, scopes) => stack.newKey(tenant, scopes, 'e2e'),
   };
 }
