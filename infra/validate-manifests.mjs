@@ -208,12 +208,15 @@ else {
     check(!c.securityContext?.readOnlyRootFilesystem || mounts.some((m) => cache?.startsWith(m)), `WORKER_CACHE_DIR ${cache} is on a writable volume`);
     for (const k of Object.keys(cm.data).filter((x) => /_(BYTES|BATCH|QUEUE|MS|ENTRIES)$/.test(x))) check(/^\d+(\.\d+)?$/.test(cm.data[k]), `${k} is a number`);
   }
-  const secretRef = (c.envFrom ?? []).find((e) => e.secretRef)?.secretRef;
-  check(!secretRef || secretRef.optional === true || byKind('Secret').some((s) => s.metadata.name === secretRef.name), 'S3 credentials Secret is optional or part of the kustomization');
-  const example = objects.find((o) => o.file.includes('.example.') && o.doc.kind === 'Secret')?.doc;
-  if (example) {
+  const secretRefs = (c.envFrom ?? []).filter((e) => e.secretRef).map((e) => e.secretRef);
+  const examples = objects.filter((o) => o.file.includes('.example.') && o.doc.kind === 'Secret').map((o) => o.doc);
+  for (const ref of secretRefs) {
+    // A Secret the cluster must have is one the operator creates from its example (never committed).
+    check(ref.optional === true || byKind('Secret').some((s) => s.metadata.name === ref.name) || examples.some((e) => e.metadata.name === ref.name), `Secret ${ref.name} is optional, part of the kustomization, or has an example to create it from`);
+  }
+  for (const example of examples) {
     const foreign = Object.keys(example.stringData ?? example.data ?? {}).filter((k) => !workerVars.has(k));
-    check(foreign.length === 0 && example.metadata.name === secretRef?.name, `example Secret ${example.metadata.name}: the name the Deployment reads, worker variables only`, foreign.join(', '));
+    check(foreign.length === 0 && secretRefs.some((r) => r.name === example.metadata.name), `example Secret ${example.metadata.name}: a name the Deployment reads, worker variables only`, foreign.join(', '));
   }
   const sa = pod.spec.serviceAccountName;
   check(!sa || byKind('ServiceAccount').some((s) => s.metadata.name === sa), `ServiceAccount ${sa} is defined`);

@@ -47,7 +47,7 @@ if npx --no-install esbuild worker-gpu/src/main.ts --bundle --platform=node --ta
     const fs = require("fs");
     const deps = Object.keys(require("./package.json").dependencies || {});
     const src = process.argv.slice(1).map((f) => fs.readFileSync(f, "utf8")).join("\n");
-    const bare = [...src.matchAll(/(?:from|import)\s*\(?\s*"([^".][^"]*)"/g)].map((m) => m[1]).filter((s) => !s.startsWith("node:"));
+    const bare = [...src.matchAll(/(?<![\w$."-])(?:from|import)\s*\(?\s*"([^".][^"]*)"/g)].map((m) => m[1]).filter((s) => !s.startsWith("node:"));
     const pkgs = [...new Set(bare.map((s) => s.startsWith("@") ? s.split("/").slice(0, 2).join("/") : s.split("/")[0]))];
     const missing = pkgs.filter((p) => !deps.includes(p));
     console.log("  imports: " + pkgs.join(", "));

@@ -4,6 +4,13 @@ import { parseProviders, type ProviderName, type ThreadOptions } from './runtime
 
 const int = (min: number) => z.coerce.number().int().min(min);
 
+/** A comma-separated list of secrets, each at least MIN_SECRET_LENGTH characters. */
+function secretList(value: string, ctx: z.RefinementCtx): string[] {
+  const secrets = value.split(',').map((s) => s.trim()).filter(Boolean);
+  if (secrets.length === 0 || secrets.some((s) => s.length < MIN_SECRET_LENGTH)) ctx.addIssue({ code: 'custom', message: `each secret must have at least ${MIN_SECRET_LENGTH} characters` });
+  return secrets;
+}
+
 /** Every setting comes from the environment; names are the variables. */
 const EnvSchema = z.object({
   WORKER_PORT: int(0).max(65535).default(8080),
@@ -24,11 +31,7 @@ const EnvSchema = z.object({
    * the edge signs every request with one of them (shared/protocol/worker-auth.ts). Several allow a
    * rotation without downtime.
    */
-  WORKER_AUTH_SECRETS: z.string({ error: 'required: the secret(s) the edge signs its requests with (comma-separated, at least 32 characters each)' }).transform((v, ctx) => {
-    const secrets = v.split(',').map((s) => s.trim()).filter(Boolean);
-    if (secrets.length === 0 || secrets.some((s) => s.length < MIN_SECRET_LENGTH)) ctx.addIssue({ code: 'custom', message: `each secret must have at least ${MIN_SECRET_LENGTH} characters` });
-    return secrets;
-  }),
+  WORKER_AUTH_SECRETS: z.string({ error: 'required: the secret(s) the edge signs its requests with (comma-separated, at least 32 characters each)' }).transform(secretList),
   /** A read-only bearer token for GET /metrics (Prometheus, KEDA); unset: only edge tokens read it. */
   WORKER_METRICS_TOKEN: z.string().min(MIN_SECRET_LENGTH).optional(),
   WORKER_DEFAULT_MODEL: z.string().regex(/^[A-Za-z0-9._-]+@[A-Za-z0-9._-]+$/, 'must be name@version').optional(),
