@@ -36,6 +36,50 @@ describe('metering: one usage record per call', () => {
     expect(events.at(-2).ssd2.cost_usd).toBeCloseTo(row.cost_micro_usd / 1e6, 6);
   });
 
+  /** Reads SSE chunks until the first finished block; returns the reader and what that block carried. */
+  async function firstBlock(res: Response): Promise<{ reader: ReadableStreamDefaultReader<Uint8Array>; steps: number }> {
+    const reader = res.body!.getReader();
+    let buffered = '';
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) throw new Error('the stream ended before a block');
+      buffered += new TextDecoder().decode(value);
+      const block = buffered.split('\n').filter((l) => l.startsWith('data: {')).map((l) => JSON.parse(l.slice(6))).find((c) => c.ssd2?.block !== undefined);
+      if (block) return { reader, steps: block.ssd2.steps_run };
+    }
+  }
+  const longRun = { ...base, max_tokens: 2000, steps: 40, early_stop: 0, mode: 'per_step', stream: true };
+
+  it('charges a generation the caller cancels for the blocks it was sent (status partial)', async () => {
+    const { tenantId, key } = await newTenant();
+    const res = await api('/v1/completions', key, { ...longRun, seed: uniqueSeed() });
+    const { reader, steps } = await firstBlock(res);
+    expect((await api(`/v1/generations/${res.headers.get('x-ssd2-generation-id')}`, key, undefined, { method: 'DELETE' })).status).toBe(200);
+    while (!(await reader.read()).done);
+    const [row] = await rows(tenantId);
+    expect(row).toMatchObject({ status: 'partial', error_code: 'generation_cancelled' });
+    expect(row.steps_run).toBeGreaterThanOrEqual(steps);
+    expect(row.completion_tokens).toBeGreaterThan(0);
+    expect(row.cost_micro_usd).toBe(price(row));
+    expect(row.cost_micro_usd).toBeGreaterThan(0);
+  });
+
+  it('charges a stream the caller drops for the blocks it was sent (status partial, client_disconnected)', async () => {
+    const { tenantId, key } = await newTenant();
+    const res = await api('/v1/completions', key, { ...longRun, seed: uniqueSeed() });
+    const { reader, steps } = await firstBlock(res);
+    await reader.cancel();
+    let row: any;
+    for (let i = 0; i < 50 && !row; i++) {
+      [row] = await rows(tenantId);
+      if (!row) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(row).toMatchObject({ status: 'partial', error_code: 'client_disconnected' });
+    expect(row.steps_run).toBeGreaterThanOrEqual(steps);
+    expect(row.cost_micro_usd).toBe(price(row));
+    expect(row.cost_micro_usd).toBeGreaterThan(0);
+  });
+
   it('records blocked and failed calls at no cost', async () => {
     const { tenantId, key } = await newTenant({ policy: { blocked_terms: ['secret'] } });
     expect((await api('/v1/completions', key, { ...base, prompt: 'the secret word' })).status).toBe(400);
@@ -62,7 +106,7 @@ describe('metering: one usage record per call', () => {
     const byKey = (await (await api('/v1/usage?group_by=key', a.key)).json()) as any;
     expect(byKey.data.map((r: any) => r.key_id)).toEqual([a.keyId]);
     const csv = await (await api('/v1/usage?group_by=key&format=csv', a.key)).text();
-    expect(csv.split('\n')[0]).toBe('tenant_id,key_id,calls,ok,blocked,failed,replayed,prompt_tokens,completion_tokens,steps_run,steps_saved,worker_ms,cost_micro_usd,cost_usd');
+    expect(csv.split('\n')[0]).toBe('tenant_id,key_id,calls,ok,partial,blocked,failed,replayed,prompt_tokens,completion_tokens,steps_run,steps_saved,worker_ms,cost_micro_usd,cost_usd');
     expect(csv).toContain(`${a.tenantId},${a.keyId},2,2`);
     expect(csv).not.toContain(b.tenantId);
     expect((await api(`/v1/usage?tenant_id=${b.tenantId}`, a.key)).status).toBe(400);

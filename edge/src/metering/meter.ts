@@ -4,6 +4,22 @@ import { releaseReservation } from '../quota';
 import type { GenerationSpec } from '../generation/spec';
 import { insertUsage, usageFromSpec, type DoneEvent, type UsageKind, type UsageRecord, type UsageStatus } from './usage-store';
 
+/** What a generation delivered before it ended: finished blocks, their tokens and steps. */
+export interface Delivered {
+  blocks: number;
+  tokens: number;
+  stepsRun: number;
+  stepsSaved: number;
+}
+
+/**
+ * Whether an error ends a generation because of its caller (charged for what was delivered) rather
+ * than the platform (free): a cancel, or the caller's client-side user model failing or timing out.
+ */
+export function callerCaused(error: { code?: string | null; param?: string | null }): boolean {
+  return error.code === 'generation_cancelled' || error.param === 'client_model';
+}
+
 /**
  * Whose usage row a call refused before its API key was resolved (401) gets. Neither id can be a
  * real tenant's or key's (tenant ids match [A-Za-z0-9_-], key ids start with `key_`).
@@ -57,8 +73,20 @@ export class UsageMeter {
     return this.write('ok', null, { completionTokens: done.tokens.length, stepsRun: done.stepsRun, stepsSaved: done.stepsSaved, workerMs, costMicroUsd: cost, finishReason: done.finishReason });
   }
 
+  /**
+   * A generation the caller ended (disconnect, cancel, its client-side user model failing) after
+   * GPU work ran: charged by the price table for the blocks delivered until then (their tokens and
+   * steps); the block in progress is not charged. Returns the record.
+   */
+  async partial(delivered: Delivered, errorCode: string, workerMs: number): Promise<UsageRecord> {
+    const spec = this.spec!;
+    if (delivered.blocks === 0) return this.fail('failed', errorCode, workerMs);
+    const cost = costMicroUsd(priceTable(this.env.PRICES), { model: spec.modelId, promptTokens: spec.prompt.length, completionTokens: delivered.tokens, stepsRun: delivered.stepsRun, batch: false });
+    return this.write('partial', errorCode, { completionTokens: delivered.tokens, stepsRun: delivered.stepsRun, stepsSaved: delivered.stepsSaved, workerMs, costMicroUsd: cost });
+  }
+
   /** A blocked, refused or failed call: recorded, free. */
-  fail(status: Exclude<UsageStatus, 'ok'>, errorCode: string | null, workerMs = 0): Promise<UsageRecord> {
+  fail(status: Exclude<UsageStatus, 'ok' | 'partial'>, errorCode: string | null, workerMs = 0): Promise<UsageRecord> {
     return this.write(status, errorCode, { workerMs });
   }
 

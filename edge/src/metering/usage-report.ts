@@ -14,7 +14,7 @@ export const UsageQuerySchema = z
   .strict();
 export type UsageQuery = z.output<typeof UsageQuerySchema>;
 
-const COLUMNS = ['calls', 'ok', 'blocked', 'failed', 'replayed', 'prompt_tokens', 'completion_tokens', 'steps_run', 'steps_saved', 'worker_ms', 'cost_micro_usd'] as const;
+const COLUMNS = ['calls', 'ok', 'partial', 'blocked', 'failed', 'replayed', 'prompt_tokens', 'completion_tokens', 'steps_run', 'steps_saved', 'worker_ms', 'cost_micro_usd'] as const;
 export type UsageRow = Record<string, string | number>;
 
 const GROUP_COLUMN = { day: 'day', key: 'key_id', tenant: 'tenant_id' } as const;
@@ -38,7 +38,7 @@ export async function usageReport(db: D1Database, tenantId: string | null, q: Us
     .prepare(
       `SELECT ${q.group_by === 'key' ? 'tenant_id, key_id' : group},
          COUNT(*) AS calls,
-         SUM(status = 'ok') AS ok, SUM(status = 'blocked') AS blocked, SUM(status = 'failed') AS failed, SUM(status = 'replayed') AS replayed,
+         SUM(status = 'ok') AS ok, SUM(status = 'partial') AS partial, SUM(status = 'blocked') AS blocked, SUM(status = 'failed') AS failed, SUM(status = 'replayed') AS replayed,
          SUM(prompt_tokens) AS prompt_tokens, SUM(completion_tokens) AS completion_tokens, SUM(steps_run) AS steps_run, SUM(steps_saved) AS steps_saved,
          SUM(worker_ms) AS worker_ms, SUM(cost_micro_usd) AS cost_micro_usd
        FROM usage WHERE ${where} GROUP BY ${groupKey} ORDER BY ${groupKey}`,

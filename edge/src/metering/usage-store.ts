@@ -1,7 +1,12 @@
 import type { GenerationSpec, GenerationStreamEvent } from '../generation/spec';
 
 export type UsageKind = 'completion' | 'chat' | 'batch';
-export type UsageStatus = 'ok' | 'blocked' | 'failed' | 'replayed';
+/**
+ * ok: finished, charged; partial: ended by the caller (disconnect, cancel, its client-side user
+ * model failing) after GPU work ran, charged for what was delivered; blocked, failed (ended by a
+ * refusal or by the platform), replayed: free.
+ */
+export type UsageStatus = 'ok' | 'partial' | 'blocked' | 'failed' | 'replayed';
 export type Collaboration = 'none' | 'user_model' | 'client_model';
 
 /** One metering row: what one call used and what it cost (micro-USD). */

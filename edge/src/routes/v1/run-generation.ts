@@ -8,6 +8,7 @@ import type { GenerationStreamEvent } from '../../generation/spec';
 import { completionBody, finishReasonOf, type FinishReason, type ResponseKind } from '../../openai/response-body';
 import { TextAccumulator } from '../../openai/text-stream';
 import { budgetHeaders, reserveBudget } from '../../quota';
+import { callerCaused, type Delivered } from '../../metering/meter';
 import { newId } from '../../auth/keys';
 import type { PreparedGeneration } from './generation-request';
 
@@ -26,6 +27,11 @@ export function generationStub(env: Env, id: string): DurableObjectStub<import('
 
 const errorFrom = (e: Extract<GenerationStreamEvent, { type: 'error' }>) =>
   new ApiError(e.status as ApiError['status'], e.error.type as ApiError['type'], e.error.code ?? 'error', e.error.message, e.error.param, Object.fromEntries(Object.entries(e.error).filter(([k]) => !['message', 'type', 'param', 'code'].includes(k))));
+
+async function* prepend<T>(head: T, rest: AsyncIterable<T>): AsyncGenerator<T> {
+  yield head;
+  yield* rest;
+}
 
 /** The most this prepared generation can cost (every step of every block, max_tokens of output). */
 export function preparedMaxCost(env: Env, prepared: PreparedGeneration, batch: boolean): number {
@@ -66,15 +72,30 @@ export async function runGeneration(c: Context<AppEnv>, prepared: PreparedGenera
   const usage = (completionTokens: number) => ({ prompt_tokens: spec.prompt.length, completion_tokens: completionTokens, total_tokens: spec.prompt.length + completionTokens });
   c.header('x-ssd2-generation-id', generationId);
 
+  // Finished blocks handed to the caller so far: what a generation the caller ends is charged for.
+  const delivered: Delivered = { blocks: 0, tokens: 0, stepsRun: 0, stepsSaved: 0 };
   async function* all(): AsyncGenerator<GenerationStreamEvent> {
-    if (!first.done) yield first.value;
-    yield* events;
+    for await (const e of first.done ? events : prepend(first.value, events)) {
+      if (e.type === 'block') {
+        delivered.blocks++;
+        delivered.tokens += e.tokens.length;
+        delivered.stepsRun += e.stepsRun;
+        delivered.stepsSaved += e.stepsSaved;
+      }
+      yield e;
+    }
   }
+  /** An error event's record: charged for what was delivered when the caller caused it, else free. */
+  const ended = (error: { code?: string | null; param?: string | null }) =>
+    callerCaused(error) ? meter?.partial(delivered, error.code ?? 'error', Date.now() - startedAt) : meter?.fail('failed', error.code ?? null, Date.now() - startedAt);
 
   if (!opts.stream) {
     let done: Extract<GenerationStreamEvent, { type: 'done' }> | null = null;
     for await (const e of all()) {
-      if (e.type === 'error') throw errorFrom(e);
+      if (e.type === 'error') {
+        await ended(e.error);
+        throw errorFrom(e);
+      }
       if (e.type === 'block') text.push(e.tokens);
       if (e.type === 'done') done = e;
     }
@@ -97,13 +118,14 @@ export async function runGeneration(c: Context<AppEnv>, prepared: PreparedGenera
     let firstChunk = true;
     stream.onAbort(() => {
       void events.return(undefined);
-      c.executionCtx.waitUntil(meter?.fail('failed', 'client_disconnected', Date.now() - startedAt) ?? Promise.resolve());
+      // The caller went away after GPU work ran: charged for the blocks it was sent.
+      c.executionCtx.waitUntil(meter?.partial(delivered, 'client_disconnected', Date.now() - startedAt) ?? Promise.resolve());
     });
     try {
       for await (const e of all()) {
         if (stream.aborted) return;
         if (e.type === 'error') {
-          await meter?.fail('failed', e.error.code, Date.now() - startedAt);
+          await ended(e.error);
           await stream.writeSSE({ data: JSON.stringify({ error: e.error }) });
           return;
         }
