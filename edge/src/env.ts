@@ -16,6 +16,8 @@ export interface Env {
   ADMIN_SECRET?: string;
   /** Comma-separated base URLs of GPU workers. */
   GPU_WORKERS: string;
+  /** Milliseconds a GPU worker has to answer, and between two events of a fused stream, before the next worker is tried (default 30000). */
+  GPU_WORKER_TIMEOUT_MS?: string;
   /** Secret the edge signs every GPU worker request with (one of the workers' WORKER_AUTH_SECRETS). */
   WORKER_AUTH_SECRET?: string;
   /** Requests per minute per key when neither the key nor its tenant policy sets one. */

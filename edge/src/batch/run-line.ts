@@ -2,7 +2,7 @@ import { costMicroUsd, priceTable } from '../billing/prices';
 import type { Env, Principal } from '../env';
 import { ApiError } from '../errors/api-error';
 import { runFused } from '../generation/fused';
-import { parseWorkerUrls, WorkerPool } from '../generation/worker-pool';
+import { parseWorkerUrls, WorkerPool, workerTimeoutMs } from '../generation/worker-pool';
 import type { DoneEvent } from '../metering/usage-store';
 import { chatPrompt } from '../openai/chat-prompt';
 import { completionBody, finishReasonOf } from '../openai/response-body';
@@ -46,7 +46,7 @@ export async function runBatchLine(env: Env, principal: Principal, msg: BatchMes
 
   const { spec, model } = prepared;
   const started = Date.now();
-  const pool = new WorkerPool(parseWorkerUrls(env.GPU_WORKERS), { secret: env.WORKER_AUTH_SECRET, tenant: spec.tenantId }, undefined, undefined, signal);
+  const pool = new WorkerPool(parseWorkerUrls(env.GPU_WORKERS), { secret: env.WORKER_AUTH_SECRET, tenant: spec.tenantId, timeoutMs: workerTimeoutMs(env) }, undefined, undefined, signal);
   const codec = model.codec();
   const text = new TextAccumulator((ids) => codec.decode(ids), prepared.stop);
   let done: DoneEvent | null = null;

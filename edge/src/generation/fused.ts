@@ -19,6 +19,29 @@ export function fusedRequest(spec: GenerationSpec): GenerateRequestInput {
 }
 
 /**
+ * The items of `source`, failing with a retryable error (504 worker_timeout) when the next one
+ * takes longer than `ms`: a worker that stops sending mid-stream is failed over.
+ */
+async function* withIdleTimeout<T>(source: AsyncGenerator<T>, ms: number, onTimeout: () => void): AsyncGenerator<T> {
+  for (;;) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const silent = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        onTimeout();
+        reject(new ProtocolError(504, 'worker_timeout', `the GPU worker sent nothing for ${ms} ms`, null));
+      }, ms);
+    });
+    try {
+      const next = await Promise.race([source.next(), silent]);
+      if (next.done) return;
+      yield next.value;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/**
  * Fused mode: streams the worker's block events. A worker that fails mid-generation is replaced
  * by the next one in the pool, which replays the generation from the start (same seed, same
  * tokens) while the blocks already streamed are skipped.
@@ -30,7 +53,7 @@ export async function* runFused(pool: WorkerPool, spec: GenerationSpec): AsyncGe
     const res = await pool.fetch(`${POOL_ORIGIN}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     if (!res.ok) throw ProtocolError.fromBody(res.status, ErrorBodySchema.parse(await res.json()));
     try {
-      for await (const raw of ndjsonLines(res.body!)) {
+      for await (const raw of withIdleTimeout(ndjsonLines(res.body!), pool.timeoutMs, () => void res.body!.cancel().catch(() => {}))) {
         const event = GenerateEventSchema.parse(raw);
         if (event.type === 'error') {
           throw new ProtocolError(RETRYABLE_CODES.has(event.error.code) ? 503 : 400, event.error.code, event.error.message, event.error.field);

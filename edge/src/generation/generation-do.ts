@@ -7,7 +7,7 @@ import { ApiError } from '../errors/api-error';
 import { runFused } from './fused';
 import { ndjson } from './ndjson';
 import { GenerationSpecSchema, type GenerationSpec, type GenerationStreamEvent } from './spec';
-import { parseWorkerUrls, POOL_ORIGIN, WorkerPool } from './worker-pool';
+import { parseWorkerUrls, POOL_ORIGIN, WorkerPool, workerTimeoutMs } from './worker-pool';
 import { ClientSession } from './client-session';
 
 export type GenerationPhase = 'reserved' | 'waiting_for_client' | 'running' | 'done' | 'failed' | 'cancelled';
@@ -120,7 +120,7 @@ export class Generation extends DurableObject<Env> {
   }
 
   private async *events(spec: GenerationSpec): AsyncGenerator<GenerationStreamEvent> {
-    const pool = new WorkerPool(parseWorkerUrls(this.env.GPU_WORKERS), { secret: this.env.WORKER_AUTH_SECRET, tenant: spec.tenantId }, undefined, undefined, this.abort.signal);
+    const pool = new WorkerPool(parseWorkerUrls(this.env.GPU_WORKERS), { secret: this.env.WORKER_AUTH_SECRET, tenant: spec.tenantId, timeoutMs: workerTimeoutMs(this.env) }, undefined, undefined, this.abort.signal);
     const source = spec.mode === 'fused' ? runFused(pool, spec) : this.perStep(pool, spec);
     for await (const event of source) {
       if (this.abort.signal.aborted) throw new Error('cancelled');

@@ -40,6 +40,19 @@ describe('the worker pool', () => {
     expect(await text(await api('/v1/completions', key, { ...base, seed: seed2, mode: 'per_step' }))).toBe(failed);
   });
 
+  it('fails over from a worker that accepts a fused request and never answers (GPU_WORKER_TIMEOUT_MS), with the same text', async () => {
+    const { key } = await newTenant();
+    const seed = uniqueSeed();
+    const expected = await text(await api('/v1/completions', key, { ...base, seed }));
+    await stubControl('hang-once', seed);
+    const started = Date.now();
+    expect(await text(await api('/v1/completions', key, { ...base, seed }))).toBe(expected);
+    expect(Date.now() - started).toBeLessThan(20_000);
+    const generates = (await stubLog(seed)).filter((r) => r.path === '/v1/generate');
+    expect(generates.map((r) => r.outcome)).toEqual(['ok', 'aborted', 'ok']);
+    expect(generates[2].host).not.toBe(generates[1].host);
+  });
+
   it('restarts a fused generation on another worker when one dies mid-stream, without repeating blocks', async () => {
     const { key } = await newTenant();
     const seed = uniqueSeed();

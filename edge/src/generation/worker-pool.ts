@@ -31,13 +31,17 @@ export class WorkerPool {
    * `auth`: every request carries a token signed with `secret` (WORKER_AUTH_SECRET) for `tenant`
    * (shared/protocol/worker-auth.ts); without a secret no request is sent.
    */
+  /** Milliseconds a worker has to answer a request's headers, and between two events of a fused stream (GPU_WORKER_TIMEOUT_MS). */
+  readonly timeoutMs: number;
+
   constructor(
     readonly urls: readonly string[],
-    private readonly auth: { secret: string | undefined; tenant: string },
+    private readonly auth: { secret: string | undefined; tenant: string; timeoutMs?: number },
     private readonly fetcher: typeof fetch = (input, init) => fetch(input, init),
     start = Math.floor(Math.random() * Math.max(1, urls.length)),
     private readonly signal?: AbortSignal,
   ) {
+    this.timeoutMs = auth.timeoutMs ?? DEFAULT_WORKER_TIMEOUT_MS;
     if (urls.length === 0) throw new Error('no GPU workers configured (GPU_WORKERS is empty)');
     this.current = start % urls.length;
   }
@@ -61,15 +65,22 @@ export class WorkerPool {
     let lastError: unknown;
     for (let tried = 0; tried < this.urls.length; tried++) {
       const worker = this.worker;
+      // Per attempt: aborted by the generation's signal, or when the worker does not answer in time
+      // (a worker that accepts and then goes silent is failed over like one that errors).
+      const attempt = new AbortController();
+      const timer = setTimeout(() => attempt.abort(new WorkerTimeoutError(`no answer from the GPU worker within ${this.timeoutMs} ms`)), this.timeoutMs);
+      const signal = this.signal ? AbortSignal.any([this.signal, attempt.signal]) : attempt.signal;
       try {
-        const res = await this.fetcher(worker + path, { ...init, headers, signal: this.signal });
+        const res = await this.fetcher(worker + path, { ...init, headers, signal });
+        clearTimeout(timer);
         this.attempts.push({ worker, path, ok: res.status < 500, status: res.status });
         if (res.status < 500) return res;
         lastError = new Error(`${worker}${path} answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
       } catch (err) {
+        clearTimeout(timer);
         if (this.signal?.aborted) throw err;
         this.attempts.push({ worker, path, ok: false, status: null });
-        lastError = err;
+        lastError = attempt.signal.reason instanceof WorkerTimeoutError ? attempt.signal.reason : err;
       }
       this.advance();
     }
@@ -79,4 +90,18 @@ export class WorkerPool {
 
 export class WorkerPoolError extends Error {
   override name = 'WorkerPoolError';
+}
+
+/** A worker that did not answer within the pool's timeout. */
+export class WorkerTimeoutError extends Error {
+  override name = 'WorkerTimeoutError';
+}
+
+/** GPU_WORKER_TIMEOUT_MS's default. */
+export const DEFAULT_WORKER_TIMEOUT_MS = 30_000;
+
+/** GPU_WORKER_TIMEOUT_MS, or the default when unset or not a positive number. */
+export function workerTimeoutMs(env: { GPU_WORKER_TIMEOUT_MS?: string }): number {
+  const ms = Number(env.GPU_WORKER_TIMEOUT_MS);
+  return Number.isFinite(ms) && ms > 0 ? ms : DEFAULT_WORKER_TIMEOUT_MS;
 }
