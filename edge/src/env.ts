@@ -22,6 +22,10 @@ export interface Env {
   WORKER_AUTH_SECRET?: string;
   /** Requests per minute per key when neither the key nor its tenant policy sets one. */
   DEFAULT_RATE_LIMIT_PER_MINUTE?: string;
+  /** Denoising steps (per block x blocks) one call may ask for, unless the tenant policy says otherwise (default 50000). */
+  MAX_STEPS_PER_CALL?: string;
+  /** Generations one API key may run at once, unless the tenant policy says otherwise (default 16). */
+  MAX_CONCURRENT_GENERATIONS_PER_KEY?: string;
   /** Milliseconds a client-side user model has to answer one step. */
   CLIENT_STEP_DEADLINE_MS?: string;
   /** The price table, JSON (billing/prices.ts); unset = every call is free. */

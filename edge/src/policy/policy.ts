@@ -22,6 +22,10 @@ export const PolicySchema = z
       .optional(),
     blocked_token_ids: z.array(z.number().int().min(0)).max(10_000).optional(),
     rate_limit_per_minute: z.number().int().min(1).max(1_000_000).optional(),
+    /** Denoising steps one call may ask for at most (steps per block x blocks); else MAX_STEPS_PER_CALL. */
+    max_steps_per_call: z.number().int().min(1).max(100_000_000).optional(),
+    /** Generations one API key may run at once; else MAX_CONCURRENT_GENERATIONS_PER_KEY. */
+    max_concurrent_generations: z.number().int().min(1).max(100_000).optional(),
   })
   .strict();
 

@@ -1,5 +1,5 @@
 import { createMiddleware } from 'hono/factory';
-import type { AppEnv } from '../env';
+import type { AppEnv, Env, Principal } from '../env';
 import { ApiError } from '../errors/api-error';
 import { AuthStore } from '../auth/store';
 
@@ -22,3 +22,28 @@ export const rateLimit = () =>
     }
     await next();
   });
+
+/** MAX_CONCURRENT_GENERATIONS_PER_KEY's default. */
+export const DEFAULT_CONCURRENT_GENERATIONS = 16;
+/** How long a generation slot is held at most without a release. */
+const SLOT_TTL_MS = 30 * 60_000;
+
+/**
+ * Takes one of the key's concurrent-generation slots (its tenant policy's
+ * max_concurrent_generations, else MAX_CONCURRENT_GENERATIONS_PER_KEY); 429 with Retry-After when
+ * all are taken. Returns the release, which is idempotent.
+ */
+export async function takeGenerationSlot(env: Env, principal: Principal, policyLimit: number | undefined, id: string): Promise<() => Promise<void>> {
+  const limit = policyLimit ?? (Number(env.MAX_CONCURRENT_GENERATIONS_PER_KEY) || DEFAULT_CONCURRENT_GENERATIONS);
+  const limiter = env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(principal.keyId));
+  const slot = await limiter.acquire(id, limit, SLOT_TTL_MS);
+  if (!slot.allowed) {
+    throw new ApiError(429, 'rate_limit_error', 'concurrency_limit_exceeded', `this API key already runs ${slot.running} generations, its limit; retry when one ends`).withHeader('retry-after', '2');
+  }
+  let released = false;
+  return async () => {
+    if (released) return;
+    released = true;
+    await limiter.release(id);
+  };
+}

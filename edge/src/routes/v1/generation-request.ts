@@ -19,12 +19,16 @@ export interface GenerationFields extends SSD2Fields {
 }
 
 const DEFAULT_CLIENT_DEADLINE_MS = 5_000;
+/** MAX_STEPS_PER_CALL's default: e.g. 500 blocks of 100 steps. */
+export const DEFAULT_MAX_STEPS_PER_CALL = 50_000;
 const DEFAULT_JOIN_TIMEOUT_MS = 30_000;
 
 export interface PreparedGeneration {
   spec: GenerationSpec;
   model: ServedModel;
   stop: string[];
+  /** The tenant policy's concurrent generations per key, when it sets one. */
+  concurrencyLimit?: number;
 }
 
 /**
@@ -62,6 +66,12 @@ export async function prepareGeneration(env: Env, principal: Principal, body: Ge
     minTokens: body.min_tokens,
   });
   if (Array.isArray(options.lambda) && options.lambda.length !== options.steps) throw invalidRequest('lambda', `a per-step lambda needs ${options.steps} values (one per step), got ${options.lambda.length}`);
+  // The most GPU work the call can ask for, bounded before any of it runs.
+  const blocks = Math.ceil(options.maxTokens / (options.blockSize ?? model.blockSize));
+  const ceiling = tenant?.policy.max_steps_per_call ?? (Number(env.MAX_STEPS_PER_CALL) || DEFAULT_MAX_STEPS_PER_CALL);
+  if (options.steps * blocks > ceiling) {
+    throw invalidRequest(body.max_tokens ? 'max_tokens' : 'steps', `${options.steps} steps x ${blocks} blocks of ${options.blockSize ?? model.blockSize} tokens = ${options.steps * blocks} denoising steps, above this tenant's limit of ${ceiling} per call; ask for fewer steps or tokens`, 'work_limit_exceeded');
+  }
 
   const mode = body.client_model ? 'per_step' : (body.mode ?? 'fused');
   const spec: GenerationSpec = {
@@ -85,7 +95,7 @@ export async function prepareGeneration(env: Env, principal: Principal, body: Ge
     progress: body.progress ?? false,
   };
   const stop = body.stop == null ? [] : typeof body.stop === 'string' ? [body.stop] : body.stop;
-  return { spec, model, stop };
+  return { spec, model, stop, concurrencyLimit: tenant?.policy.max_concurrent_generations };
 }
 
 function randomSeed(): number {

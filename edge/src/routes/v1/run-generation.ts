@@ -9,6 +9,7 @@ import { completionBody, finishReasonOf, type FinishReason, type ResponseKind } 
 import { TextAccumulator } from '../../openai/text-stream';
 import { budgetHeaders, reserveBudget } from '../../quota';
 import { callerCaused, type Delivered } from '../../metering/meter';
+import { takeGenerationSlot } from '../../rate-limit';
 import { newId } from '../../auth/keys';
 import type { PreparedGeneration } from './generation-request';
 
@@ -46,7 +47,27 @@ export function preparedMaxCost(env: Env, prepared: PreparedGeneration, batch: b
  * request the engine or a worker rejects still gets a proper 4xx status. The call's usage record
  * is written before the JSON body, or before a stream's finish chunk (or its error event).
  */
-export async function runGeneration(c: Context<AppEnv>, prepared: PreparedGeneration, kind: ResponseKind, opts: { stream: boolean; includeUsage: boolean; generationId?: string }): Promise<Response> {
+export async function runGeneration(c: Context<AppEnv>, prepared: PreparedGeneration, kind: ResponseKind, opts: RunOptions): Promise<Response> {
+  // One of the key's concurrent-generation slots (429 when all are taken), held until the
+  // generation ends, however it ends.
+  const release = await takeGenerationSlot(c.env, c.var.principal, prepared.concurrencyLimit, c.var.meter?.requestId ?? newId('gen'));
+  try {
+    const res = await startGeneration(c, prepared, kind, opts, release);
+    if (!opts.stream) await release();
+    return res;
+  } catch (err) {
+    await release();
+    throw err;
+  }
+}
+
+interface RunOptions {
+  stream: boolean;
+  includeUsage: boolean;
+  generationId?: string;
+}
+
+async function startGeneration(c: Context<AppEnv>, prepared: PreparedGeneration, kind: ResponseKind, opts: RunOptions, release: () => Promise<void>): Promise<Response> {
   const { spec, model } = prepared;
   const meter = c.var.meter;
   meter?.setSpec(spec);
@@ -118,6 +139,7 @@ export async function runGeneration(c: Context<AppEnv>, prepared: PreparedGenera
     let firstChunk = true;
     stream.onAbort(() => {
       void events.return(undefined);
+      c.executionCtx.waitUntil(release());
       // The caller went away after GPU work ran: charged for the blocks it was sent.
       c.executionCtx.waitUntil(meter?.partial(delivered, 'client_disconnected', Date.now() - startedAt) ?? Promise.resolve());
     });
@@ -148,6 +170,8 @@ export async function runGeneration(c: Context<AppEnv>, prepared: PreparedGenera
     } catch (err) {
       await meter?.fail('failed', err instanceof ApiError ? err.code : 'internal', Date.now() - startedAt);
       throw err;
+    } finally {
+      await release();
     }
   });
 }
