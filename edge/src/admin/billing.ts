@@ -7,6 +7,7 @@ import { UsageQuerySchema, usageCsv, usageReport } from '../metering/usage-repor
 import { validate } from '../openai/validator';
 import { setKeyBudget, setTenantBudget } from '../quota/budget-store';
 
+const RefusalsQuerySchema = z.object({ minutes: z.coerce.number().int().min(1).max(60 * 24 * 31).default(60 * 24) }).strict();
 const BudgetSchema = z.object({ monthly_usd: z.number().min(0).max(1e9).nullable() }).strict();
 const toMicro = (usd: number | null) => (usd === null ? null : Math.round(usd * MICRO));
 
@@ -27,4 +28,11 @@ export const billingAdmin = new Hono<AppEnv>()
     const report = await usageReport(c.env.DB, q.tenant_id ?? null, q);
     if (q.format === 'csv') return c.body(usageCsv(report), 200, { 'content-type': 'text/csv; charset=utf-8' });
     return c.json(report);
+  })
+  // Calls refused before authentication, counted per minute (the last `minutes`, default a day).
+  .get('/refusals', validate('query', RefusalsQuerySchema), async (c) => {
+    const since = Math.floor(Date.now() / 60_000) - c.req.valid('query').minutes;
+    const { results } = await c.env.DB.prepare('SELECT minute, kind, error_code, count FROM anonymous_refusals WHERE minute > ? ORDER BY minute, kind, error_code').bind(since).all<{ minute: number; kind: string; error_code: string; count: number }>();
+    const data = results.map((r) => ({ ...r, at: new Date(r.minute * 60_000).toISOString() }));
+    return c.json({ object: 'list', data, total: data.reduce((a, r) => a + r.count, 0) });
   });

@@ -121,17 +121,24 @@ describe('metering: one usage record per call', () => {
 describe('metering: refusals are calls too (one free usage record each)', () => {
   const byId = (id: string | null) => env.DB.prepare('SELECT * FROM usage WHERE id = ?').bind(id).first<any>();
 
-  it('records a 401 (no key, unknown key) under the anonymous tenant', async () => {
-    for (const [key, code] of [[null, 'missing_api_key'], ['sk-not-a-real-key', 'invalid_api_key']] as const) {
-      const res = await api('/v1/chat/completions', key, { model: 'tiny-core', messages: [{ role: 'user', content: 'Hi' }] });
+  it('counts a 401 (no key, unknown key) per minute instead of writing a usage row, and keeps nothing of the request', async () => {
+    const refusals = async () => ((await (await adminFetch('/admin/refusals?minutes=5')).json()) as any).data.filter((r: any) => r.kind === 'chat');
+    const count = (rs: any[], code: string) => rs.filter((r) => r.error_code === code).reduce((a, r) => a + r.count, 0);
+    const before = await refusals();
+    for (const [key, code] of [[null, 'missing_api_key'], ['sk-not-a-real-key', 'invalid_api_key'], ['sk-not-a-real-key', 'invalid_api_key']] as const) {
+      const res = await api('/v1/chat/completions', key, { model: 'tiny-core', messages: [{ role: 'user', content: 'Hi' }] }, { headers: { 'idempotency-key': 'anonymous-key-never-stored' } });
       expect(res.status).toBe(401);
-      const id = res.headers.get('x-request-id');
-      expect(id).toMatch(/^req_/);
-      expect(await byId(id)).toMatchObject({ tenant_id: ANONYMOUS.tenantId, key_id: ANONYMOUS.keyId, kind: 'chat', status: 'failed', error_code: code, cost_micro_usd: 0 });
+      expect(res.headers.get('x-request-id')).toMatch(/^req_/);
+      expect(((await res.json()) as any).error.code).toBe(code);
+      expect(await byId(res.headers.get('x-request-id'))).toBeNull();
     }
-    const anon = (await (await adminFetch(`/admin/usage?tenant_id=${encodeURIComponent(ANONYMOUS.tenantId)}`)).json()) as any;
-    expect(anon.total.failed).toBeGreaterThanOrEqual(2);
-    expect(anon.total.cost_micro_usd).toBe(0);
+    const after = await refusals();
+    expect(count(after, 'missing_api_key') - count(before, 'missing_api_key')).toBe(1);
+    expect(count(after, 'invalid_api_key') - count(before, 'invalid_api_key')).toBe(2);
+    const anon = (await env.DB.prepare('SELECT COUNT(*) AS n FROM usage WHERE tenant_id = ?').bind(ANONYMOUS.tenantId).first<any>())!;
+    expect(anon.n).toBe(0);
+    const stored = (await env.DB.prepare("SELECT COUNT(*) AS n FROM idempotency_keys WHERE key LIKE '%anonymous-key-never-stored%'").first<any>().catch(() => ({ n: 0 })))!;
+    expect(stored.n).toBe(0);
   });
 
   it('records a 403 (missing scope), a 429 (rate limit) and a 402 (budget) under the caller, free', async () => {

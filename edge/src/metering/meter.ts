@@ -20,9 +20,17 @@ export function callerCaused(error: { code?: string | null; param?: string | nul
   return error.code === 'generation_cancelled' || error.param === 'client_model';
 }
 
+/** Adds one to the per-minute counter of calls refused before authentication. */
+export function countAnonymousRefusal(db: D1Database, kind: UsageKind, errorCode: string, at: number): Promise<unknown> {
+  return db
+    .prepare('INSERT INTO anonymous_refusals (minute, kind, error_code, count) VALUES (?, ?, ?, 1) ON CONFLICT (minute, kind, error_code) DO UPDATE SET count = count + 1')
+    .bind(Math.floor(at / 60_000), kind, errorCode.slice(0, 64))
+    .run();
+}
+
 /**
- * Whose usage row a call refused before its API key was resolved (401) gets. Neither id can be a
- * real tenant's or key's (tenant ids match [A-Za-z0-9_-], key ids start with `key_`).
+ * Who a call refused before its API key was resolved (401) is, in the record the route sees; it is
+ * counted in anonymous_refusals, never written to usage. Neither id can be a real tenant's or key's.
  */
 export const ANONYMOUS = { tenantId: '~anonymous', keyId: '~none' } as const;
 
@@ -34,7 +42,7 @@ export const ANONYMOUS = { tenantId: '~anonymous', keyId: '~none' } as const;
  * usage row is written and the reservation deleted in one D1 transaction.
  *
  * The principal is read when the record is written: a call refused before authentication (401)
- * has none and is recorded under ANONYMOUS.
+ * has none and is only counted (anonymous_refusals), never written to usage.
  */
 export class UsageMeter {
   private spec: GenerationSpec | null = null;
@@ -92,7 +100,8 @@ export class UsageMeter {
 
   private async write(status: UsageStatus, errorCode: string | null, outcome: Partial<UsageRecord>): Promise<UsageRecord> {
     if (this.written) return this.written;
-    const principal = this.principal() ?? ANONYMOUS;
+    const known = this.principal();
+    const principal = known ?? ANONYMOUS;
     const record: UsageRecord = {
       id: this.requestId,
       tenantId: principal.tenantId,
@@ -119,6 +128,11 @@ export class UsageMeter {
       ...outcome,
     };
     this.written = record;
+    if (!known) {
+      // Refused before authentication: a counter per minute, not a row per call (anyone can send these).
+      await countAnonymousRefusal(this.env.DB, this.kind, errorCode ?? 'unknown', this.startedAt);
+      return record;
+    }
     await this.env.DB.batch([insertUsage(this.env.DB, record), releaseReservation(this.env.DB, this.requestId)]);
     return record;
   }
