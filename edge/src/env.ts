@@ -26,6 +26,8 @@ export interface Env {
   MAX_STEPS_PER_CALL?: string;
   /** Generations one API key may run at once, unless the tenant policy says otherwise (default 16). */
   MAX_CONCURRENT_GENERATIONS_PER_KEY?: string;
+  /** Hours an Idempotency-Key's response is kept and replayed (default 24). */
+  IDEMPOTENCY_TTL_HOURS?: string;
   /** Milliseconds a client-side user model has to answer one step. */
   CLIENT_STEP_DEADLINE_MS?: string;
   /** The price table, JSON (billing/prices.ts); unset = every call is free. */

@@ -41,4 +41,24 @@ describe('Idempotency-Key', () => {
     expect(theirs.headers.get('idempotent-replayed')).toBeNull();
     expect((await stubLog(seed)).filter((r) => r.path === '/v1/generate')).toHaveLength(2);
   });
+
+  it('expires a kept response after the TTL and releases a claim left pending past its deadline', async () => {
+    const { tenantId, key } = await newTenant();
+    const req = { model: 'tiny-core', prompt: 'The cat', max_tokens: 20, steps: 5 };
+    const old = (ms: number) => Date.now() - ms;
+    // A response kept 25 hours ago (TTL 24 h) and a claim pending for 31 minutes (deadline 30).
+    await env.DB.prepare("INSERT INTO idempotency_keys (tenant_id, key, request_hash, state, status, content_type, body, request_id, created_at) VALUES (?, 'expired', 'x', 'done', 200, 'application/json', '{}', NULL, ?)").bind(tenantId, old(25 * 3_600_000)).run();
+    await env.DB.prepare("INSERT INTO idempotency_keys (tenant_id, key, request_hash, state, request_id, created_at) VALUES (?, 'stuck', 'x', 'pending', NULL, ?)").bind(tenantId, old(31 * 60_000)).run();
+    // A claim pending for a minute still holds its key.
+    await env.DB.prepare("INSERT INTO idempotency_keys (tenant_id, key, request_hash, state, request_id, created_at) VALUES (?, 'running', 'x', 'pending', NULL, ?)").bind(tenantId, old(60_000)).run();
+    for (const k of ['expired', 'stuck']) {
+      const res = await api('/v1/completions', key, { ...req, seed: uniqueSeed() }, { headers: { 'idempotency-key': k } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('idempotent-replayed')).toBeNull();
+    }
+    // (held: the request differs from the claim's, so 422; a released key would have run)
+    const held = await api('/v1/completions', key, { ...req, seed: uniqueSeed() }, { headers: { 'idempotency-key': 'running' } });
+    expect(held.status).toBe(422);
+    expect(((await held.json()) as any).error.code).toBe('idempotency_key_reused');
+  });
 });

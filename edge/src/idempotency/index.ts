@@ -17,7 +17,8 @@ const KeySchema = z.string().regex(/^[\x21-\x7e]{1,255}$/, 'must be 1..255 visib
  * request is 422 `idempotency_key_reused`; a retry while the first call still runs is 409
  * `idempotency_key_in_progress`. 402/409/429 and 5xx responses and streams that failed are not kept: the claim is
  * released and a retry runs again (a failed call cost nothing). Streams are kept whole (SSE text)
- * once they end.
+ * once they end. A kept response expires after IDEMPOTENCY_TTL_HOURS (default 24), and a claim
+ * left pending by a call that never finished is released after 30 minutes.
  */
 export const idempotency = () =>
   createMiddleware<AppEnv>(async (c, next) => {
@@ -27,7 +28,8 @@ export const idempotency = () =>
     if (!parsed.success) throw invalidRequest('Idempotency-Key', `Idempotency-Key: ${parsed.error.issues[0].message}`);
     const key = parsed.data;
     const { tenantId } = c.var.principal;
-    const store = new IdempotencyStore(c.env.DB);
+    const ttlHours = Number(c.env.IDEMPOTENCY_TTL_HOURS);
+    const store = new IdempotencyStore(c.env.DB, Number.isFinite(ttlHours) && ttlHours > 0 ? ttlHours * 3_600_000 : undefined);
     const requestHash = await hashKey(`${c.req.method} ${c.req.path}\n${await c.req.text()}`);
 
     if (!(await store.claim(tenantId, key, requestHash, c.var.meter?.requestId ?? null))) {

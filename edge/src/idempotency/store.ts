@@ -11,17 +11,34 @@ export interface IdempotencyRow {
   created_at: number;
 }
 
+/** How long a kept response is replayed for its key (IDEMPOTENCY_TTL_HOURS, default 24 h). */
+export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
+/**
+ * How long a claim may stay pending (its first call running) before it counts as abandoned (an
+ * isolate that died, a connection dropped before the claim was released) and the key is free
+ * again: longer than any call runs (the concurrency slots' 30 minutes).
+ */
+export const PENDING_DEADLINE_MS = 30 * 60_000;
+
 /** D1 (strongly consistent, one primary) so two concurrent first calls cannot both claim a key. */
 export class IdempotencyStore {
-  constructor(private readonly db: D1Database) {}
+  constructor(private readonly db: D1Database, private readonly ttlMs = DEFAULT_IDEMPOTENCY_TTL_MS) {}
 
-  /** True when this call claimed the key; false when another call holds it. */
-  async claim(tenantId: string, key: string, requestHash: string, requestId: string | null): Promise<boolean> {
-    const r = await this.db
-      .prepare("INSERT OR IGNORE INTO idempotency_keys (tenant_id, key, request_hash, state, request_id, created_at) VALUES (?, ?, ?, 'pending', ?, ?)")
-      .bind(tenantId, key, requestHash, requestId, Date.now())
-      .run();
-    return r.meta.changes > 0;
+  /**
+   * True when this call claimed the key; false when another call holds it. Expired rows of the
+   * tenant (kept responses past the TTL, claims pending past the deadline) are dropped first, in
+   * the same transaction, so an expired key is claimed anew.
+   */
+  async claim(tenantId: string, key: string, requestHash: string, requestId: string | null, now = Date.now()): Promise<boolean> {
+    const [, inserted] = await this.db.batch([
+      this.db
+        .prepare("DELETE FROM idempotency_keys WHERE tenant_id = ? AND ((state = 'done' AND created_at < ?) OR (state = 'pending' AND created_at < ?))")
+        .bind(tenantId, now - this.ttlMs, now - PENDING_DEADLINE_MS),
+      this.db
+        .prepare("INSERT OR IGNORE INTO idempotency_keys (tenant_id, key, request_hash, state, request_id, created_at) VALUES (?, ?, ?, 'pending', ?, ?)")
+        .bind(tenantId, key, requestHash, requestId, now),
+    ]);
+    return inserted.meta.changes > 0;
   }
 
   get(tenantId: string, key: string): Promise<IdempotencyRow | null> {
