@@ -1,3 +1,4 @@
+import { newId } from './auth/keys';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
@@ -26,9 +27,16 @@ export function createApp(): Hono<AppEnv> {
 
   app.onError((err, c) => {
     const apiError = toApiError(err);
-    if (apiError.status >= 500) console.error('request failed', c.req.method, c.req.path, (err as Error)?.stack ?? err);
+    const body = apiError.toBody();
+    if (apiError.status >= 500) {
+      // The details stay in the log, under the id the caller gets back.
+      const requestId = c.var.meter?.requestId ?? newId('req');
+      c.header('x-request-id', requestId);
+      body.error.request_id = requestId;
+      console.error('request failed', requestId, c.req.method, c.req.path, (err as Error)?.stack ?? err);
+    }
     for (const [name, value] of Object.entries(apiError.headers)) c.header(name, value);
-    return c.json(apiError.toBody(), apiError.status);
+    return c.json(body, apiError.status);
   });
   app.notFound((c) => c.json(new ApiError(404, 'not_found_error', 'unknown_route', `no route ${c.req.method} ${c.req.path}`).toBody(), 404));
 

@@ -47,13 +47,21 @@ export function toApiError(err: unknown): ApiError {
     return invalidRequest(param, err.message.replace(`${err.field}:`, `${param}:`));
   }
   if (err instanceof IncompatibleModelsError) return invalidRequest('user_model', err.message, err.code);
-  if (err instanceof BundleError) return new ApiError(502, 'api_error', err.code, err.message);
+  // Server-side failures say what failed, never where: no worker URL, bucket key or exception text
+  // (app.ts logs those with the request id, which the body carries).
+  if (err instanceof BundleError) return new ApiError(502, 'api_error', err.code, 'the model bundle could not be loaded');
   if (err instanceof SSD2Error) return invalidRequest(null, err.message, err.code);
   if (err instanceof ProtocolError) {
     // A user-model bundle the tenant named that does not exist or does not fit: the caller's to fix.
-    if (err.field?.startsWith('user') && err.status < 500) return new ApiError(err.status === 404 ? 404 : 400, err.status === 404 ? 'not_found_error' : 'invalid_request_error', err.code, err.message, 'user_model');
-    return new ApiError(502, 'api_error', 'upstream_error', `GPU worker: ${err.message}`);
+    if (err.field?.startsWith('user') && err.status === 404) return new ApiError(404, 'not_found_error', err.code, 'no such user model for this tenant', 'user_model');
+    if (err.field?.startsWith('user') && err.status < 500) return new ApiError(400, 'invalid_request_error', err.code, withoutStorageKeys(err.message), 'user_model');
+    return new ApiError(502, 'api_error', 'upstream_error', `the GPU worker could not serve this request (${err.code})`);
   }
-  if (err instanceof WorkerPoolError) return new ApiError(502, 'api_error', 'upstream_unavailable', err.message);
-  return new ApiError(500, 'api_error', 'internal', (err as Error)?.message ?? String(err));
+  if (err instanceof WorkerPoolError) return new ApiError(502, 'api_error', 'upstream_unavailable', 'no GPU worker could serve this request; retry shortly');
+  return new ApiError(500, 'api_error', 'internal', 'internal error');
+}
+
+/** A worker's message with bucket keys (`…/tenants/<id>/…`, `…/models/<name>/<version>/…`) cut to their last segment. */
+export function withoutStorageKeys(message: string): string {
+  return message.replace(/(?:[\w.-]+\/)*(?:tenants|models)\/[\w.@-]+\/(?:[\w.@-]+\/)*/g, '');
 }

@@ -105,6 +105,8 @@ export class Generation extends DurableObject<Env> {
           controller.enqueue(ndjson(next.value));
         } catch (err) {
           const apiError = this.phase === 'cancelled' ? new ApiError(409, 'invalid_request_error', 'generation_cancelled', 'the generation was cancelled') : toApiError(err);
+          // The caller gets a public message; the cause is logged under the generation's id.
+          if (apiError.status >= 500) console.error('generation failed', this.ctx.id.toString(), (err as Error)?.stack ?? err);
           controller.enqueue(ndjson({ type: 'error', status: apiError.status, error: apiError.toBody().error } satisfies GenerationStreamEvent));
           controller.close();
           this.finish(this.phase === 'cancelled' ? 'cancelled' : 'failed');
