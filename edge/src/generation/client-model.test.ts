@@ -1,6 +1,8 @@
+import { env, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { api, newTenant, stubLog, uniqueSeed } from '../../test/helpers';
 import { joinAsClient, preferLogits } from '../../test/client-model';
+import { Generation } from './generation-do';
 import { codecOf } from '../../test/codec';
 
 const base = { model: 'tiny-core', prompt: 'The cat sat on the', max_tokens: 10, steps: 6 };
@@ -87,5 +89,35 @@ describe('client-side user model over the WebSocket', () => {
     const res = await api('/v1/completions', key, { ...base, client_model: { join_timeout_ms: 30 } });
     expect(res.status).toBe(408);
     expect(((await res.json()) as any).error.code).toBe('client_join_timeout');
+  });
+
+  it('uses a client that joins again after its socket closed (core_only meanwhile): it answers the later steps', async () => {
+    const { key } = await newTenant();
+    const id = await newGeneration(key);
+    let answered = 0;
+    const first = await joinAsClient(id, key, (m) => (answered++ < 3 ? undefined : null));
+    const run = api('/v1/completions', key, { ...base, max_tokens: 50, steps: 12, early_stop: 0, generation_id: id, client_model: { deadline_ms: 200, on_timeout: 'core_only' } });
+    while (first.messages.filter((m) => m.type === 'step').length < 4) await new Promise((r) => setTimeout(r, 20));
+    first.ws.close(1000, 'network change');
+    await first.closed;
+    const again = await joinAsClient(id, key);
+    const res = await run;
+    expect(res.status).toBe(200);
+    expect(again.messages.find((m) => m.type === 'ready')).toBeDefined();
+    expect(again.messages.filter((m) => m.type === 'step').length).toBeGreaterThan(0);
+  });
+
+  it('keeps the owner in storage, so an instance started again refuses other tenants', async () => {
+    const { key, tenantId } = await newTenant();
+    const id = await newGeneration(key);
+    const stub = env.GENERATIONS.get(env.GENERATIONS.idFromString(id)) as DurableObjectStub;
+    const owner = await runInDurableObject(stub, (_instance: unknown, state: DurableObjectState) => state.storage.get<{ tenantId: string }>('owner'));
+    expect(owner).toMatchObject({ tenantId });
+    // A fresh instance (as after an eviction) reads the owner back before serving anything.
+    const fresh = await runInDurableObject(stub, async (_instance: unknown, state: DurableObjectState) => {
+      const again = new Generation(state, env);
+      return [await again.reserve('someone-else', 'k'), await again.reserve(tenantId, 'k')];
+    });
+    expect(fresh).toEqual([false, true]);
   });
 });

@@ -28,6 +28,8 @@ export class ClientSession {
   private pending: PendingStep | null = null;
   private nextId = 0;
   private gone = false;
+  /** The socket whose hello was received (a client that joins again says hello on its new socket). */
+  private helloOn: WebSocket | null = null;
   /** Fatal protocol violation by the client: the generation fails with it. */
   private violation: ApiError | null = null;
   readonly wireForm = new WeakMap<BlockLogits, CompactLogits>();
@@ -38,12 +40,15 @@ export class ClientSession {
     return this.ws !== null && !this.gone;
   }
 
+  /** Takes a client's socket: the first join, or a join again after the previous socket closed (a new hello with the same vocabulary). */
   attach(ws: WebSocket): void {
     ws.accept();
     this.ws = ws;
-    ws.addEventListener('message', (e) => this.onMessage(e.data));
-    ws.addEventListener('close', () => this.onGone());
-    ws.addEventListener('error', () => this.onGone());
+    this.gone = false;
+    // Only the current socket speaks for the client (an old one's late close changes nothing).
+    ws.addEventListener('message', (e) => this.ws === ws && this.onMessage(e.data));
+    ws.addEventListener('close', () => this.ws === ws && this.onGone());
+    ws.addEventListener('error', () => this.ws === ws && this.onGone());
   }
 
   close(code: number, reason: string): void {
@@ -143,8 +148,13 @@ export class ClientSession {
     }
     const msg = parsed.data;
     if (msg.type === 'hello') {
-      if (this.info) return this.reply('already_joined', 'hello was already received');
+      if (this.info && this.helloOn === this.ws) return this.reply('already_joined', 'hello was already received');
+      // A client joining again must bring a model that fits the same block as before.
+      if (this.info && (msg.info.vocabSize !== this.info.vocabSize || msg.info.tokenizerSha256 !== this.info.tokenizerSha256)) {
+        return this.reply('incompatible_client_model', `the model that joins again must have vocabulary ${this.info.vocabSize} and the same tokenizer`);
+      }
       this.info = msg.info;
+      this.helloOn = this.ws;
       this.hello?.resolve();
       return this.send({ type: 'ready', generationId: this.generationId });
     }

@@ -24,11 +24,15 @@ export interface GenerationStatus {
   clientConnected: boolean;
 }
 
+/** How long a generation's owner is kept in storage (then an alarm deletes it). */
+const OWNER_TTL_MS = 24 * 3_600_000;
+
 /**
  * One instance per generation. It owns the generation's state while it runs (the engine loop's
  * seed, block, step, estimates and early-stop counters live in the shared generator it drives)
- * and answers only to the tenant that started it. Nothing is written to storage: a finished or
- * abandoned generation leaves nothing behind.
+ * and answers only to the tenant that started it. Only the owner is written to storage, so an
+ * instance evicted and started again still refuses every other tenant; an alarm deletes it a day
+ * later. A client-side user model that disconnects may join again while the generation runs.
  */
 export class Generation extends DurableObject<Env> {
   private owner: { tenantId: string; keyId: string } | null = null;
@@ -38,11 +42,28 @@ export class Generation extends DurableObject<Env> {
   private readonly abort = new AbortController();
   private client: ClientSession | null = null;
 
-  /** Claims this generation for a tenant before it starts (so a client model can join first). */
-  reserve(tenantId: string, keyId: string): boolean {
+  /** The owner read back from storage; no event is served before it (blockConcurrencyWhile). */
+  private readonly loaded: Promise<void>;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.loaded = ctx.blockConcurrencyWhile(async () => {
+      this.owner = (await ctx.storage.get<{ tenantId: string; keyId: string }>('owner')) ?? null;
+    });
+  }
+
+  /** Claims this generation for a tenant before it starts (so a client model can join first); kept in storage. */
+  async reserve(tenantId: string, keyId: string): Promise<boolean> {
+    await this.loaded;
     if (this.owner) return this.owner.tenantId === tenantId;
     this.owner = { tenantId, keyId };
+    await this.ctx.storage.put('owner', this.owner);
+    await this.ctx.storage.setAlarm(Date.now() + OWNER_TTL_MS);
     return true;
+  }
+
+  override async alarm(): Promise<void> {
+    await this.ctx.storage.deleteAll();
   }
 
   /** Status for its own tenant; null (looks like "no such generation") for anyone else. */
@@ -78,18 +99,20 @@ export class Generation extends DurableObject<Env> {
   private acceptClient(tenantId: string): Response {
     if (!this.owner || this.owner.tenantId !== tenantId) return errorResponse(new ApiError(404, 'not_found_error', 'generation_not_found', 'no such generation', 'generation_id'));
     if (this.client?.connected) return errorResponse(new ApiError(409, 'invalid_request_error', 'client_already_joined', 'a client model has already joined this generation', 'generation_id'));
-    if (this.phase !== 'reserved' && this.phase !== 'waiting_for_client') return errorResponse(new ApiError(409, 'invalid_request_error', 'generation_not_joinable', `the generation is ${this.phase}`, 'generation_id'));
+    // A client that lost its connection may join a running generation again and takes the next steps.
+    const rejoin = this.phase === 'running' && this.client !== null;
+    if (this.phase !== 'reserved' && this.phase !== 'waiting_for_client' && !rejoin) return errorResponse(new ApiError(409, 'invalid_request_error', 'generation_not_joinable', `the generation is ${this.phase}`, 'generation_id'));
     const pair = new WebSocketPair();
     this.client = this.client ?? new ClientSession(this.ctx.id.toString());
     this.client.attach(pair[1]);
     return new Response(null, { status: 101, webSocket: pair[0] });
   }
 
-  private run(body: unknown): Response {
+  private async run(body: unknown): Promise<Response> {
     const parsed = GenerationSpecSchema.safeParse(body);
     if (!parsed.success) return errorResponse(toApiError(parsed.error));
     const spec = parsed.data;
-    if (!this.reserve(spec.tenantId, spec.keyId)) return errorResponse(new ApiError(404, 'not_found_error', 'generation_not_found', 'no such generation', 'generation_id'));
+    if (!(await this.reserve(spec.tenantId, spec.keyId))) return errorResponse(new ApiError(404, 'not_found_error', 'generation_not_found', 'no such generation', 'generation_id'));
     if (this.spec) return errorResponse(new ApiError(409, 'invalid_request_error', 'generation_already_started', 'this generation has already started', 'generation_id'));
     this.spec = spec;
     this.phase = spec.client ? 'waiting_for_client' : 'running';
