@@ -12,7 +12,11 @@ export const MAX_CONTEXT_TOKENS = 100_000;
 const tokenId = z.number().int().min(0);
 const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'not base64');
 const hash = z.string().regex(/^[0-9a-f]{64}$/, 'not a sha256 hex digest');
-const safeName = z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'must match [A-Za-z0-9._-]{1,128}');
+/** A name that is one path segment of an S3 key: no '/', and never '.' or '..' (which would leave its prefix). */
+const safeName = z
+  .string()
+  .regex(/^[A-Za-z0-9._-]{1,128}$/, 'must match [A-Za-z0-9._-]{1,128}')
+  .refine((n) => n !== '.' && n !== '..', 'must not be "." or ".."');
 
 export const CompactLogitsSchema = z.object({
   length: z.number().int().min(1).max(MAX_BLOCK_LENGTH),

@@ -112,6 +112,10 @@ describe('step messages', () => {
     expect(path(stepRequest({ seed: -1 }))).toBe('seed');
     expect(path({ ...stepRequest(), v: 2 })).toBe('v');
     expect(path(stepRequest({ model: { name: '../x', version: '1' } }))).toBe('model.name');
+    // '..' and '.' match the character class but are path segments that leave the models/ prefix.
+    expect(path(stepRequest({ model: { name: '..', version: '1' } }))).toBe('model.name');
+    expect(path(stepRequest({ model: { name: 'core', version: '..' } }))).toBe('model.version');
+    expect(path(stepRequest({ model: { name: '.', version: '1' } }))).toBe('model.name');
     expect(GenerateRequestSchema.safeParse({ v: 1, model: { name: 'a', version: 'b' }, prompt: [1], options: { topP: 2 } }).error?.issues[0].path.join('.')).toBe('options.topP');
   });
 
