@@ -298,6 +298,16 @@ export class OnnxDenoiser implements Denoiser {
     return new this.ort.Tensor('float32', input, [n, b, v]);
   }
 
+  /** Whether `release` ran: the sessions are gone and every further step fails. */
+  released = false;
+
+  /** Releases the context encoder's and denoiser's onnxruntime sessions (the shared step graphs stay). */
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    await Promise.all([this.encoder.release(), this.denoiser.release()]);
+  }
+
   /** The noisy simplices [n, B, V] drawn in TypeScript (`noisySimplex`). */
   private noisyBlocksHere(steps: readonly DenoiseStep[], b: number): Tensor {
     const rows = b * this.info.vocabSize;

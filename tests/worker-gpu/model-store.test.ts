@@ -51,6 +51,24 @@ describe('model store: S3, verified, disk + memory cache', () => {
     }
   });
 
+  it('releases the onnxruntime sessions of a model the memory budget evicts, and loads it again when asked', async () => {
+    await s3.upload(TINY, 'models/tiny-core/0.2.0/');
+    // A budget below two bundles: opening the second evicts the first.
+    const w = await startTestWorker(s3, { WORKER_DEFAULT_MODEL: '', WORKER_MODEL_MEMORY_BYTES: String(Math.ceil(1.5 * readFileSync(join(TINY, 'denoiser.onnx')).byteLength)) });
+    try {
+      expect((await postJson(`${w.url}/v1/step`, step({ name: 'tiny-core', version: '0.1.0' }))).status).toBe(200);
+      const first = w.worker.models.store.open()[0];
+      expect((await postJson(`${w.url}/v1/step`, step({ name: 'tiny-core', version: '0.2.0' }))).status).toBe(200);
+      expect(w.worker.models.store.loaded()).toEqual(['models/tiny-core/0.2.0/']);
+      await first.batcher.idle();
+      await new Promise((r) => setTimeout(r, 20));
+      expect(first.denoiser.released).toBe(true);
+      expect((await postJson(`${w.url}/v1/step`, step({ name: 'tiny-core', version: '0.1.0' }))).status).toBe(200);
+    } finally {
+      await w.close();
+    }
+  });
+
   it('refuses a bundle whose file does not match the manifest sha256 (422), caches nothing, and takes the fixed upload', async () => {
     const good = readFileSync(join(TINY, 'denoiser.onnx'));
     const bad = Buffer.from(good);

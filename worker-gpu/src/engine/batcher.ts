@@ -67,6 +67,11 @@ export class DynamicBatcher implements Denoiser {
     });
   }
 
+  /** Resolves once nothing is queued or running (polled every few milliseconds). */
+  async idle(): Promise<void> {
+    while (this.running || this.queue.length > 0 || this.next || this.timer) await new Promise((r) => setTimeout(r, 5));
+  }
+
   /**
    * Runs what is queued on the next turn of the event loop instead of after the window: for a
    * caller that knows no more steps are coming (generation threads submit a whole round at once).

@@ -32,6 +32,8 @@ export class Models {
       open: (bundle) => this.open(bundle),
       onLoad: (_key, source) => metrics.modelLoads.inc({ source }),
       onS3Read: () => metrics.s3Reads.inc(),
+      // Its onnxruntime sessions are released once the steps it is running have finished.
+      onEvict: (_key, model) => void model.batcher.idle().then(() => model.denoiser.release()),
     });
   }
 

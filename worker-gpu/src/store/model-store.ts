@@ -17,6 +17,8 @@ export interface ModelStoreOptions<T> {
   open: (bundle: LoadedBundle) => Promise<T>;
   onLoad?: (key: string, source: LoadSource) => void;
   onS3Read?: (path: string, bytes: number) => void;
+  /** A model dropped from memory (the budget needed its bytes): release what it holds. */
+  onEvict?: (key: string, value: T) => void;
 }
 
 /**
@@ -30,7 +32,7 @@ export class ModelStore<T> {
   private readonly disk: DiskBundleCache;
 
   constructor(private readonly opts: ModelStoreOptions<T>) {
-    this.memory = new ByteLru<T>(opts.memoryBytes);
+    this.memory = new ByteLru<T>(opts.memoryBytes, opts.onEvict);
     this.disk = new DiskBundleCache(opts.cacheDir);
   }
 
