@@ -20,6 +20,7 @@ export default defineConfig({
       miniflare: {
         bindings: {
           ADMIN_SECRET: 'test-admin-secret',
+          METRICS_TOKEN: 'test-metrics-token',
           // Two stand-in GPU workers (see test/gpu-stub.ts).
           GPU_WORKERS: "http://a.gpu.test,http://b.gpu.test",
           WORKER_AUTH_SECRET: STUB_WORKER_SECRET,

@@ -14,6 +14,8 @@ export interface Env {
   BATCH_QUEUE: Queue<BatchMessage>;
   /** Bearer secret of the /admin API; the admin API answers 401 to everything while it is unset. */
   ADMIN_SECRET?: string;
+  /** A read-only bearer token for GET /admin/queue and /admin/metrics (the autoscaler's); opens nothing else. */
+  METRICS_TOKEN?: string;
   /** Comma-separated base URLs of GPU workers. */
   GPU_WORKERS: string;
   /** Milliseconds a GPU worker has to answer, and between two events of a fused stream, before the next worker is tried (default 30000). */

@@ -11,6 +11,13 @@ describe('admin API', () => {
     }
   });
 
+  it('takes the read-only METRICS_TOKEN on GET /admin/queue and /admin/metrics only', async () => {
+    const metrics = { authorization: 'Bearer test-metrics-token' };
+    for (const path of ['/admin/queue', '/admin/metrics']) expect((await adminFetch(path, { headers: metrics })).status).toBe(200);
+    for (const path of ['/admin/tenants/x/keys', '/admin/usage', '/admin/refusals']) expect((await adminFetch(path, { headers: metrics })).status).toBe(401);
+    expect((await adminFetch('/admin/tenants', { body: { id: 'by-metrics', name: 'x' }, headers: metrics })).status).toBe(401);
+  });
+
   it('shows a key once at creation; listings never contain it', async () => {
     const { tenantId, key, keyId } = await newTenant();
     expect(key).toMatch(/^sk-ssd2-[A-Za-z0-9_-]{43}$/);

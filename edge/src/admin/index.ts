@@ -12,10 +12,18 @@ import { PolicySchema } from '../policy/policy';
 import { scaleOut } from '../scale-out';
 import { billingAdmin } from './billing';
 
-/** 401 unless `Authorization: Bearer <ADMIN_SECRET>`; with no secret configured nobody is admin. */
+/** Read-only routes an autoscaler may read with METRICS_TOKEN instead of the admin secret. */
+const METRICS_ROUTES = new Set(['/admin/queue', '/admin/metrics']);
+
+/**
+ * 401 unless `Authorization: Bearer <ADMIN_SECRET>`; with no secret configured nobody is admin.
+ * GET /admin/queue and /admin/metrics also take METRICS_TOKEN, which opens nothing else.
+ */
 const adminAuth = () =>
   createMiddleware<AppEnv>(async (c, next) => {
     const given = bearerToken(c.req.header('authorization'));
+    const metricsToken = c.env.METRICS_TOKEN;
+    if (c.req.method === 'GET' && METRICS_ROUTES.has(c.req.path) && metricsToken && given && (await timingSafeEqualStrings(given, metricsToken))) return next();
     const secret = c.env.ADMIN_SECRET;
     if (!secret || !given || !(await timingSafeEqualStrings(given, secret))) {
       throw new ApiError(401, 'authentication_error', 'invalid_admin_secret', secret ? 'admin endpoints need "Authorization: Bearer <ADMIN_SECRET>"' : 'the admin API is disabled: ADMIN_SECRET is not set');
