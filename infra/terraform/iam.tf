@@ -77,6 +77,9 @@ resource "aws_iam_role" "worker" {
   }
 }
 
+# Exactly what worker-gpu/src/store/s3-source.ts does: GetObject of bundle files. ListBucket is not
+# called, but without it S3 answers a missing key with 403 instead of 404 NoSuchKey, which the
+# worker turns into model_not_found; it is limited to the bundle prefix.
 data "aws_iam_policy_document" "worker_read" {
   statement {
     sid       = "ListModelTree"
@@ -98,7 +101,7 @@ data "aws_iam_policy_document" "worker_read" {
   statement {
     sid       = "GetBundleFiles"
     effect    = "Allow"
-    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
+    actions   = ["s3:GetObject"]
     resources = ["${aws_s3_bucket.weights.arn}/${var.bucket_prefix}*"]
   }
 
