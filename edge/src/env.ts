@@ -34,6 +34,8 @@ export interface Env {
   CLIENT_STEP_DEADLINE_MS?: string;
   /** The price table, JSON (billing/prices.ts); unset = every call is free. */
   PRICES?: string;
+  /** Bytes of files one tenant may store (default 10 GiB). */
+  FILES_QUOTA_BYTES?: string;
   /** Batch lines one queue consumer invocation runs at once (default 8). */
   BATCH_CONCURRENCY?: string;
   /** Deliveries of a batch line before a GPU failure becomes its error line (default 5). */

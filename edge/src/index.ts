@@ -1,5 +1,6 @@
 import { createApp } from './app';
 import { consumeBatchQueue } from './batch/consumer';
+import { sweepAllBatches } from './batch/sweep';
 import type { Env } from './env';
 
 export { Generation } from './generation/generation-do';
@@ -7,8 +8,12 @@ export { RateLimiter } from './rate-limit/rate-limiter';
 
 /**
  * The edge Worker: the Hono app is the `fetch` handler (docs/edge.md); `queue` consumes batch
- * lines (docs/billing.md).
+ * lines and `scheduled` sweeps orphaned ones (docs/billing.md).
  */
 export default Object.assign(createApp(), {
   queue: (batch: MessageBatch<unknown>, env: Env): Promise<void> => consumeBatchQueue(batch, env),
+  /** The cron (wrangler.toml): batch lines a dead creation left unqueued are enqueued again. */
+  scheduled: async (_controller: ScheduledController, env: Env): Promise<void> => {
+    await sweepAllBatches(env);
+  },
 });

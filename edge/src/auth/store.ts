@@ -51,6 +51,11 @@ export class AuthStore {
     return results.map(keyFromRow);
   }
 
+  /** Whether a key exists and is not revoked (a batch's lines stop once the key that created it is revoked). */
+  async isKeyActive(keyId: string): Promise<boolean> {
+    return (await this.db.prepare('SELECT 1 AS ok FROM api_keys WHERE id = ? AND revoked_at IS NULL').bind(keyId).first()) !== null;
+  }
+
   /** True when an active key was revoked. */
   async revokeKey(keyId: string): Promise<boolean> {
     const r = await this.db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').bind(Date.now(), keyId).run();

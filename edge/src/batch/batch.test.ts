@@ -2,6 +2,9 @@ import { env, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { ADMIN, adminFetch, api, eventually, newTenant, stubControl, stubLog, stubOutage, uniqueSeed } from '../../test/helpers';
 import { costMicroUsd, priceTable } from '../billing/prices';
+import type { Env, Principal } from '../env';
+import { createBatch as createBatchRows } from './create';
+import { BatchStore } from './store';
 
 async function upload(key: string, text: string): Promise<any> {
   const form = new FormData();
@@ -146,4 +149,91 @@ describe('batch API', () => {
     expect(metrics).toMatch(/^ssd2_edge_batch_queue_depth \d+$/m);
     expect(metrics).toMatch(/^ssd2_edge_batch_queue_oldest_age_seconds [\d.]+$/m);
   });
+
+  const principalOf = (t: { tenantId: string; keyId: string }): Principal => ({ tenantId: t.tenantId, keyId: t.keyId, scopes: ['generate'], rateLimitPerMinute: null });
+
+  it('a creation killed half-way leaves no orphaned line: the sweep enqueues the rest and the batch completes, every line once', async () => {
+    const tenant = await newTenant();
+    const { key } = tenant;
+    const { text, ids } = batchFile(250, []);
+    const file = await upload(key, text);
+    const principal = principalOf(tenant);
+    const row = (await new BatchStore(env.DB).getFile(principal.tenantId, file.id))!;
+    // The queue accepts the first 100 messages, then the isolate dies.
+    let sends = 0;
+    const dying = { ...env, BATCH_QUEUE: { sendBatch: async (m: unknown[]) => { if (sends++ > 0) throw new Error('isolate killed'); await env.BATCH_QUEUE.sendBatch(m as never); } } } as unknown as Env;
+    await expect(createBatchRows(dying, principal, row, text, { endpoint: '/v1/completions', completion_window: '24h' }, 'batch_killed_half_way')).rejects.toThrow('isolate killed');
+    const unqueued = async () => (await env.DB.prepare('SELECT COUNT(*) AS n FROM batch_lines WHERE batch_id = ? AND queued = 0').bind('batch_killed_half_way').first<any>())!.n;
+    // At least the 150 never sent; the 100 sent are marked in groups, so they may be sent again (recorded once).
+    expect(await unqueued()).toBeGreaterThanOrEqual(150);
+    // A minute later (the lines' clock set back), reading the batch sweeps them into the queue.
+    await env.DB.prepare('UPDATE batch_lines SET enqueued_at = enqueued_at - 120000 WHERE batch_id = ?').bind('batch_killed_half_way').run();
+    const batch = await done(key, 'batch_killed_half_way');
+    expect(batch.request_counts).toEqual({ total: 250, completed: 250, failed: 0 });
+    expect(await unqueued()).toBe(0);
+    const out = await jsonl(await api(`/v1/files/${batch.output_file_id}/content`, key));
+    expect(out.map((o) => o.custom_id).sort()).toEqual([...ids].sort());
+  }, 120_000);
+
+  it('creates a 50,000-line batch within D1\'s 1,000 queries per invocation', async () => {
+    const tenant = await newTenant();
+    const text = Array.from({ length: 50_000 }, (_, i) => line(`r${i}`, i)).join('\n') + '\n';
+    const file = await upload(tenant.key, text);
+    const principal = principalOf(tenant);
+    const row = (await new BatchStore(env.DB).getFile(principal.tenantId, file.id))!;
+    let queries = 0;
+    const counted = new Proxy(env.DB, { get: (db, prop) => (prop === 'prepare' ? (sql: string) => (queries++, db.prepare(sql)) : (db as any)[prop]?.bind?.(db) ?? (db as any)[prop]) });
+    let messages = 0;
+    const queue = { sendBatch: async (m: unknown[]) => void (messages += m.length) };
+    await createBatchRows({ ...env, DB: counted, BATCH_QUEUE: queue } as unknown as Env, principal, row, text, { endpoint: '/v1/completions', completion_window: '24h' }, 'batch_fifty_thousand');
+    expect(queries).toBeLessThan(1000);
+    expect(messages).toBe(50_000);
+    const rows = (await env.DB.prepare('SELECT COUNT(*) AS n, SUM(queued) AS q FROM batch_lines WHERE batch_id = ?').bind('batch_fifty_thousand').first<any>())!;
+    expect(rows).toEqual({ n: 50_000, q: 50_000 });
+  }, 120_000);
+
+  it('stops the lines of a batch whose key was revoked, and of one past its 24h window, as error lines', async () => {
+    for (const ending of ['key_revoked', 'batch_expired'] as const) {
+      const tenant = await newTenant();
+      // A second key of the tenant reads the batch after the first is revoked.
+      const reader = ((await (await adminFetch(`/admin/tenants/${tenant.tenantId}/keys`, { body: { name: 'reader' } })).json()) as any).key;
+      const { text, seeds } = batchFile(4, []);
+      const file = await upload(tenant.key, text);
+      await stubOutage(seeds, 2500); // the lines wait on a GPU outage meanwhile
+      const created = await createBatch(tenant.key, file.id);
+      if (ending === 'key_revoked') expect((await adminFetch(`/admin/keys/${tenant.keyId}`, { method: 'DELETE' })).status).toBe(200);
+      else await env.DB.prepare('UPDATE batches SET created_at = created_at - 25 * 3600000 WHERE id = ?').bind(created.id).run();
+      const batch = await done(reader, created.id);
+      expect(batch.request_counts).toEqual({ total: 4, completed: 0, failed: 4 });
+      const errors = await jsonl(await api(`/v1/files/${batch.error_file_id}/content`, reader));
+      expect(errors.map((e) => e.error.code)).toEqual(Array(4).fill(ending));
+    }
+  }, 120_000);
+
+  it('deletes a file (404 for another tenant, 409 while a running batch reads it) and enforces the storage quota', async () => {
+    const a = await newTenant({ policy: { max_stored_file_bytes: 2000 } });
+    const b = await newTenant();
+    const small = await upload(a.key, line('q1', uniqueSeed()) + '\n');
+    expect((await api(`/v1/files/${small.id}`, b.key, undefined, { method: 'DELETE' })).status).toBe(404);
+    const big = 'x'.repeat(1900);
+    const form = new FormData();
+    form.append('purpose', 'batch');
+    form.append('file', new File([big], 'big.jsonl'));
+    const over = await SELF.fetch('https://edge.test/v1/files', { method: 'POST', headers: { authorization: `Bearer ${a.key}` }, body: form });
+    expect(over.status).toBe(400);
+    expect(((await over.json()) as any).error).toMatchObject({ code: 'storage_quota_exceeded', param: 'file' });
+    const deleted = await api(`/v1/files/${small.id}`, a.key, undefined, { method: 'DELETE' });
+    expect(await deleted.json()).toEqual({ id: small.id, object: 'file', deleted: true });
+    expect((await api(`/v1/files/${small.id}`, a.key)).status).toBe(404);
+    expect((await SELF.fetch('https://edge.test/v1/files', { method: 'POST', headers: { authorization: `Bearer ${a.key}` }, body: form })).status).toBe(200); // space freed
+    const seeds = [uniqueSeed()];
+    const input = await upload(b.key, line('busy', seeds[0]) + '\n');
+    await stubOutage(seeds, 2000);
+    const running = await createBatch(b.key, input.id);
+    const busy = await api(`/v1/files/${input.id}`, b.key, undefined, { method: 'DELETE' });
+    expect(busy.status).toBe(409);
+    expect(((await busy.json()) as any).error.code).toBe('file_in_use');
+    await done(b.key, running.id);
+    expect((await api(`/v1/files/${input.id}`, b.key, undefined, { method: 'DELETE' })).status).toBe(200);
+  }, 120_000);
 });

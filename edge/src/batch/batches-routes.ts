@@ -10,6 +10,7 @@ import { batchObject } from './batch-object';
 import { createBatch } from './create';
 import { finalizeBatch } from './finalize';
 import { BATCH_ENDPOINTS } from './messages';
+import { sweepOrphanedLines } from './sweep';
 import { BatchStore } from './store';
 
 const CreateBatchSchema = z
@@ -36,7 +37,7 @@ export const batches = new Hono<AppEnv>()
     if (file.purpose !== 'batch') throw invalidRequest('input_file_id', 'the file was not uploaded with purpose=batch');
     const object = await c.env.FILES.get(file.r2_key);
     if (!object) throw notFound('input_file_id', `no file ${req.input_file_id}`, 'file_not_found');
-    const batch = await createBatch(c.env, c.var.principal, file, new TextDecoder().decode(await object.arrayBuffer()), { endpoint: req.endpoint, completion_window: req.completion_window, metadata: req.metadata ?? undefined }, newId('batch'));
+    const batch = await createBatch(c.env, c.var.principal, file, await object.text(), { endpoint: req.endpoint, completion_window: req.completion_window, metadata: req.metadata ?? undefined }, newId('batch'));
     return c.json(batchObject(batch, await store.counts(batch.id)), 200);
   })
   .get('/', validate('query', ListSchema), async (c) => {
@@ -51,6 +52,8 @@ export const batches = new Hono<AppEnv>()
     let batch = await store.getBatch(c.var.principal.tenantId, id);
     if (!batch) throw noSuchBatch(id);
     if (batch.status === 'in_progress' || batch.status === 'cancelling' || batch.status === 'finalizing') {
+      // Lines a dead creation left unqueued are enqueued again (the cron does it too).
+      await sweepOrphanedLines(c.env, batch);
       // Finishing is normally the consumer's; doing it here too makes a lost finalize harmless.
       await finalizeBatch(c.env, store, id);
       batch = (await store.getBatch(c.var.principal.tenantId, id))!;

@@ -1,3 +1,4 @@
+import { AuthStore } from '../auth/store';
 import type { Env, Principal } from '../env';
 import { toApiError } from '../errors/to-api-error';
 import type { PreparedGeneration } from '../routes/v1/generation-request';
@@ -8,6 +9,9 @@ import { BatchMessageSchema, type BatchMessage } from './messages';
 import { errorLine, lineRequestId, outputLine } from './result-lines';
 import { runBatchLine } from './run-line';
 import { BatchStore } from './store';
+
+/** The completion window batches are created with ('24h', the only one accepted): lines not run by then end as errors. */
+export const COMPLETION_WINDOW_MS = 24 * 3_600_000;
 
 const intVar = (v: string | undefined, fallback: number) => (v !== undefined && Number.isFinite(Number(v)) && v !== '' ? Number(v) : fallback);
 
@@ -103,6 +107,8 @@ async function handleLine(env: Env, store: BatchStore, msg: BatchMessage, delive
 
   if (delivery === 'dead_lettered') return recordError('dead_lettered', 'the line could not be processed (dead-letter queue)', 500);
   if (batch.status === 'cancelling' || batch.status === 'cancelled') return recordError('batch_cancelled', 'the batch was cancelled before this line ran');
+  if (Date.now() > batch.created_at + COMPLETION_WINDOW_MS) return recordError('batch_expired', 'the batch\'s 24h completion window ended before this line ran', 408);
+  if (!(await new AuthStore(env.DB).isKeyActive(batch.key_id))) return recordError('key_revoked', 'the API key that created this batch was revoked before this line ran', 401);
 
   let prepared: PreparedGeneration | undefined;
   try {

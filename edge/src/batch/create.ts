@@ -13,6 +13,59 @@ import { BatchStore, type BatchRow, type FileRow } from './store';
 const D1_CHUNK = 50;
 const QUEUE_CHUNK = 100; // Queues: at most 100 messages (and 256 KB) per sendBatch
 const QUEUE_CHUNK_BYTES = 200 * 1024;
+/** Bytes of JSON one INSERT ... FROM json_each(?) carries (D1 takes statements up to 100 KB). */
+const JSON_CHUNK_BYTES = 90 * 1024;
+/** Malformed lines a batch accepts as error lines (each is a usage row of its own). */
+export const MAX_MALFORMED_LINES = 200;
+
+/** Rows as JSON arrays of at most JSON_CHUNK_BYTES each. */
+function* jsonChunks(rows: readonly unknown[]): Generator<string> {
+  let parts: string[] = [];
+  let bytes = 2;
+  for (const r of rows) {
+    const json = JSON.stringify(r);
+    if (parts.length && bytes + json.length + 1 > JSON_CHUNK_BYTES) {
+      yield `[${parts.join(',')}]`;
+      parts = [];
+      bytes = 2;
+    }
+    parts.push(json);
+    bytes += json.length + 1;
+  }
+  if (parts.length) yield `[${parts.join(',')}]`;
+}
+
+/**
+ * Sends the lines' queue messages (100 per sendBatch) and marks them queued, one UPDATE per ten
+ * sends. Lines whose mark never lands are sent again by the sweeper: a line may be delivered
+ * twice, and its outcome is still recorded once.
+ */
+export async function enqueueLines(env: Env, batchId: string, lines: readonly { index: number; custom_id: string; url: BatchEndpoint; body: Record<string, unknown> }[]): Promise<void> {
+  let chunk: MessageSendRequest<BatchMessage>[] = [];
+  let bytes = 0;
+  let sent: number[] = [];
+  const mark = async () => {
+    if (!sent.length) return;
+    await env.DB.prepare('UPDATE batch_lines SET queued = 1 WHERE batch_id = ? AND line_index IN (SELECT value FROM json_each(?))').bind(batchId, JSON.stringify(sent)).run();
+    sent = [];
+  };
+  const flush = async () => {
+    if (chunk.length) await env.BATCH_QUEUE.sendBatch(chunk);
+    sent.push(...chunk.map((m) => m.body.line));
+    chunk = [];
+    bytes = 0;
+    if (sent.length >= 10 * QUEUE_CHUNK) await mark();
+  };
+  for (const l of lines) {
+    const body: BatchMessage = { batch_id: batchId, line: l.index, custom_id: l.custom_id, url: l.url, body: l.body };
+    const size = JSON.stringify(body).length + 100;
+    if (chunk.length >= QUEUE_CHUNK || bytes + size > QUEUE_CHUNK_BYTES) await flush();
+    chunk.push({ body, contentType: 'json' });
+    bytes += size;
+  }
+  await flush();
+  await mark();
+}
 
 /**
  * An upper bound of what the valid lines can cost, without tokenizing (a prompt has at most as
@@ -52,40 +105,34 @@ export async function createBatch(env: Env, principal: Principal, file: FileRow,
     status: 'in_progress', total: lines.length, output_file_id: null, error_file_id: null, metadata: req.metadata ? JSON.stringify(req.metadata) : null,
     created_at: now, in_progress_at: now, finalizing_at: null, completed_at: null, cancelling_at: null, cancelled_at: null,
   };
+  const malformed = lines.filter((l): l is Extract<ParsedLine, { ok: false }> => !l.ok);
+  if (malformed.length > MAX_MALFORMED_LINES) {
+    throw invalidRequest('input_file_id', `${malformed.length} lines are malformed (at most ${MAX_MALFORMED_LINES} are accepted as error lines); the first, line ${malformed[0].index}: ${malformed[0].message}`, 'too_many_malformed_lines');
+  }
+  // Every line is written before any is enqueued (queued = 0), a few thousand per statement, so a
+  // 50,000-line file stays within D1's queries per invocation; the batch row goes with the first chunk.
   const statements: D1PreparedStatement[] = [
     env.DB.prepare('INSERT INTO batches (id, tenant_id, key_id, endpoint, input_file_id, completion_window, status, total, metadata, created_at, in_progress_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
       .bind(row.id, row.tenant_id, row.key_id, row.endpoint, row.input_file_id, row.completion_window, row.status, row.total, row.metadata, now, now),
   ];
-  for (const l of lines) {
-    if (l.ok) {
-      statements.push(env.DB.prepare("INSERT INTO batch_lines (batch_id, line_index, custom_id, status, enqueued_at) VALUES (?, ?, ?, 'pending', ?)").bind(batchId, l.index, l.custom_id, now));
-      continue;
-    }
-    statements.push(env.DB.prepare("INSERT INTO batch_lines (batch_id, line_index, custom_id, status, result, enqueued_at, finished_at) VALUES (?, ?, ?, 'error', ?, ?, ?)").bind(batchId, l.index, l.custom_id, errorLine(batchId, l.index, l.custom_id, { code: l.code, message: l.message }), now, now));
+  const lineRows = lines.map((l) => (l.ok ? { i: l.index, c: l.custom_id, s: 'pending', r: null } : { i: l.index, c: l.custom_id, s: 'error', r: errorLine(batchId, l.index, l.custom_id, { code: l.code, message: l.message }) }));
+  for (const chunk of jsonChunks(lineRows)) {
+    statements.push(
+      env.DB.prepare(
+        `INSERT INTO batch_lines (batch_id, line_index, custom_id, status, result, enqueued_at, finished_at, queued)
+         SELECT ?1, j.value ->> '$.i', j.value ->> '$.c', j.value ->> '$.s', j.value ->> '$.r', ?2, CASE WHEN j.value ->> '$.s' = 'error' THEN ?2 END, 0 FROM json_each(?3) AS j`,
+      ).bind(batchId, now, chunk),
+    );
+  }
+  for (const l of malformed) {
     const usage: UsageRecord = {
       id: lineRequestId(batchId, l.index), tenantId: principal.tenantId, keyId: principal.keyId, kind: 'batch', status: 'failed', errorCode: l.code, model: '', userModel: null, mode: 'fused',
       collaboration: 'none', promptTokens: 0, completionTokens: 0, stepsRun: 0, stepsSaved: 0, workerMs: 0, costMicroUsd: 0, finishReason: '', batchId, customId: l.custom_id, idempotencyKey: null, createdAt: now,
     };
     statements.push(insertUsage(env.DB, usage));
   }
-  // The batch row and its first chunk of lines land together; the batch is only enqueued once every line row exists.
   for (let i = 0; i < statements.length; i += D1_CHUNK) await env.DB.batch(statements.slice(i, i + D1_CHUNK));
-
-  let chunk: MessageSendRequest<BatchMessage>[] = [];
-  let bytes = 0;
-  const flush = async () => {
-    if (chunk.length) await env.BATCH_QUEUE.sendBatch(chunk);
-    chunk = [];
-    bytes = 0;
-  };
-  for (const l of valid) {
-    const body: BatchMessage = { batch_id: batchId, line: l.index, custom_id: l.custom_id, url: l.url, body: l.body };
-    const size = JSON.stringify(body).length + 100;
-    if (chunk.length >= QUEUE_CHUNK || bytes + size > QUEUE_CHUNK_BYTES) await flush();
-    chunk.push({ body, contentType: 'json' });
-    bytes += size;
-  }
-  await flush();
+  await enqueueLines(env, batchId, valid);
   if (valid.length === 0) await finalizeBatch(env, store, batchId);
   return (await store.getBatch(principal.tenantId, batchId))!;
 }

@@ -4,9 +4,51 @@ import { BatchStore, r2KeyOf } from './store';
 export const outputFileId = (batchId: string) => `file-${batchId}-output`;
 export const errorFileId = (batchId: string) => `file-${batchId}-errors`;
 
+/** R2 takes multipart parts of at least 5 MiB (but the last). */
+const PART_BYTES = 5 * 1024 * 1024;
+
 /**
- * Once no line of the batch is pending: writes the output and error JSONL files (input order) to
- * R2 and marks the batch completed (or cancelled). Idempotent: file ids and keys are fixed, the
+ * Writes JSONL pages to R2 as they come, never holding more than one part: a single put when the
+ * whole file is under a part, else a multipart upload. Returns the bytes written (0: nothing).
+ */
+async function writeJsonl(bucket: R2Bucket, key: string, pages: AsyncIterable<string[]>): Promise<number> {
+  const encoder = new TextEncoder();
+  let buffered: Uint8Array[] = [];
+  let size = 0;
+  let total = 0;
+  let upload: R2MultipartUpload | null = null;
+  const parts: R2UploadedPart[] = [];
+  const take = () => {
+    const out = new Uint8Array(size);
+    let at = 0;
+    for (const b of buffered) (out.set(b, at), (at += b.length));
+    buffered = [];
+    size = 0;
+    return out;
+  };
+  const httpMetadata = { contentType: 'application/jsonl' };
+  for await (const page of pages) {
+    const bytes = encoder.encode(page.join('\n') + '\n');
+    buffered.push(bytes);
+    size += bytes.length;
+    total += bytes.length;
+    if (size >= PART_BYTES) {
+      upload ??= await bucket.createMultipartUpload(key, { httpMetadata });
+      parts.push(await upload.uploadPart(parts.length + 1, take()));
+    }
+  }
+  if (!upload) {
+    if (total > 0) await bucket.put(key, take(), { httpMetadata });
+    return total;
+  }
+  if (size > 0) parts.push(await upload.uploadPart(parts.length + 1, take()));
+  await upload.complete(parts);
+  return total;
+}
+
+/**
+ * Once no line of the batch is pending: streams the output and error JSONL files (input order,
+ * a page of lines at a time) to R2 and marks the batch completed (or cancelled). Idempotent: file ids and keys are fixed, the
  * status moves only from in_progress/cancelling, so two finalizers racing write the same bytes.
  */
 export async function finalizeBatch(env: Env, store: BatchStore, batchId: string): Promise<void> {
@@ -17,21 +59,16 @@ export async function finalizeBatch(env: Env, store: BatchStore, batchId: string
   const now = Date.now();
   await env.DB.prepare("UPDATE batches SET status = 'finalizing', finalizing_at = COALESCE(finalizing_at, ?) WHERE id = ? AND status = 'in_progress'").bind(now, batchId).run();
 
-  const files: { id: string; lines: string[] }[] = [
-    { id: outputFileId(batchId), lines: await store.results(batchId, 'ok') },
-    { id: errorFileId(batchId), lines: await store.results(batchId, 'error') },
-  ];
   const written: (string | null)[] = [];
-  for (const f of files) {
-    if (f.lines.length === 0) {
+  for (const [id, status] of [[outputFileId(batchId), 'ok'], [errorFileId(batchId), 'error']] as const) {
+    const key = r2KeyOf(batch.tenant_id, id);
+    const bytes = await writeJsonl(env.FILES, key, store.results(batchId, status));
+    if (bytes === 0) {
       written.push(null);
       continue;
     }
-    const body = f.lines.join('\n') + '\n';
-    const key = r2KeyOf(batch.tenant_id, f.id);
-    await env.FILES.put(key, body, { httpMetadata: { contentType: 'application/jsonl' } });
-    await store.insertFile({ id: f.id, tenant_id: batch.tenant_id, purpose: 'batch_output', filename: `${f.id}.jsonl`, bytes: new TextEncoder().encode(body).length, r2_key: key, created_at: now });
-    written.push(f.id);
+    await store.insertFile({ id, tenant_id: batch.tenant_id, purpose: 'batch_output', filename: `${id}.jsonl`, bytes, r2_key: key, created_at: now });
+    written.push(id);
   }
   const cancelled = batch.status === 'cancelling';
   await env.DB

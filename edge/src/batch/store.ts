@@ -83,10 +83,33 @@ export class BatchStore {
     await this.db.prepare('UPDATE batch_lines SET attempts = attempts + 1 WHERE batch_id = ? AND line_index = ?').bind(batchId, line).run();
   }
 
-  /** Finished lines of a status, in input order. */
-  async results(batchId: string, status: 'ok' | 'error'): Promise<string[]> {
-    const { results } = await this.db.prepare('SELECT result FROM batch_lines WHERE batch_id = ? AND status = ? ORDER BY line_index').bind(batchId, status).all<{ result: string }>();
-    return results.map((r) => r.result);
+  /** Finished lines of a status, in input order, a page (of at most `pageSize` lines) at a time. */
+  async *results(batchId: string, status: 'ok' | 'error', pageSize = 1000): AsyncGenerator<string[]> {
+    for (let after = -1; ; ) {
+      const { results } = await this.db
+        .prepare('SELECT line_index, result FROM batch_lines WHERE batch_id = ? AND status = ? AND line_index > ? ORDER BY line_index LIMIT ?')
+        .bind(batchId, status, after, pageSize)
+        .all<{ line_index: number; result: string }>();
+      if (results.length === 0) return;
+      yield results.map((r) => r.result);
+      after = results.at(-1)!.line_index;
+    }
+  }
+
+  /** Bytes of the tenant's stored files (inputs and outputs), for its storage quota. */
+  async storedBytes(tenantId: string): Promise<number> {
+    const row = await this.db.prepare('SELECT COALESCE(SUM(bytes), 0) AS bytes FROM files WHERE tenant_id = ?').bind(tenantId).first<{ bytes: number }>();
+    return row?.bytes ?? 0;
+  }
+
+  async deleteFile(tenantId: string, id: string): Promise<void> {
+    await this.db.prepare('DELETE FROM files WHERE tenant_id = ? AND id = ?').bind(tenantId, id).run();
+  }
+
+  /** Whether a batch that is still running reads this input file. */
+  async fileInUse(tenantId: string, fileId: string): Promise<boolean> {
+    const row = await this.db.prepare("SELECT 1 AS used FROM batches WHERE tenant_id = ? AND input_file_id = ? AND status IN ('in_progress', 'finalizing', 'cancelling') LIMIT 1").bind(tenantId, fileId).first();
+    return row !== null;
   }
 
   /** Lines waiting or running across every batch, and when the oldest was enqueued. */
