@@ -103,6 +103,30 @@ describe('edge end to end (wrangler dev + GPU worker + s3rver)', () => {
     expect((await fetch(`${stack!.workerUrl}/metrics`, { headers: { authorization: `Bearer ${stack!.metricsToken}` } })).status).toBe(200);
   });
 
+  it('charges a stream the caller drops for the blocks it was sent: GET /v1/usage shows its steps and a non-zero cost', async () => {
+    const key = await stack!.newKey('e2e-dropped-stream');
+    const abort = new AbortController();
+    const res = await fetch(`${stack!.edgeUrl}/v1/completions`, {
+      method: 'POST', signal: abort.signal,
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ ...GEN, max_tokens: 2000, steps: 40, early_stop: 0, mode: 'per_step', stream: true }),
+    });
+    expect(res.status).toBe(200);
+    // Read until the first finished block, then drop the connection.
+    const reader = res.body!.getReader();
+    let text = '';
+    while (!/"block":/.test(text)) text += new TextDecoder().decode((await reader.read()).value);
+    abort.abort();
+    let usage: any;
+    for (let i = 0; i < 100 && !(usage?.total?.partial > 0); i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      usage = await (await fetch(`${stack!.edgeUrl}/v1/usage`, { headers: { authorization: `Bearer ${key}` } })).json();
+    }
+    expect(usage.total).toMatchObject({ calls: 1, partial: 1, ok: 0 });
+    expect(usage.total.steps_run).toBeGreaterThan(0);
+    expect(usage.total.cost_micro_usd).toBeGreaterThan(0);
+  });
+
   it('never sends the private context toward the GPU worker', () => {
     const prefix = privatePrefixTokens(user, PRIVATE);
     expect(stack!.proxy.log.length).toBeGreaterThan(0);
