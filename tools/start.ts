@@ -68,7 +68,7 @@ async function main(): Promise<void> {
   const bundles = findBundles(modelsDir);
   if (bundles.length === 0) throw new Error(`no model bundles (directories with a manifest.json) under ${modelsDir}`);
   const core = readBundle(defaultBundleDir(modelsDir, 'core'));
-  // The API's default is 100 steps per block; the demo takes what the CLI and the eval take.
+  // The default every path takes: two steps per token of a block, at least 10.
   const demoSteps = defaultStepsFor(core.blockSize);
   const userDir = defaultBundleDir(modelsDir, 'user');
   const userPath = basename(userDir);

@@ -3,7 +3,7 @@ import type { Denoiser } from './denoiser';
 import { ArgmaxStability } from './early-stop';
 import { referenceStepMath, type StepMath } from './kernel';
 import { lambdaAt } from './mixing';
-import { parseGenerateOptions, type GenerateOptionsInput } from './options';
+import { parseGenerateOptions, stepsFor, type GenerateOptionsInput } from './options';
 import { assertCompatible, TimestepRouter } from './routing';
 import { timestepFraction } from './schedule';
 import type { BlockLogits, Estimate } from './types';
@@ -56,8 +56,9 @@ export async function* generate(models: GenerationModels, request: GenerationReq
   if (user) assertCompatible(router.main, user, 'user model');
   const blockSize = opts.blockSize ?? main.blockSize;
   if (blockSize > main.blockSize) throw new InvalidArgumentError('blockSize', `${blockSize} exceeds the model's block size ${main.blockSize}`);
-  if (Array.isArray(opts.lambda) && opts.lambda.length !== opts.steps) {
-    throw new InvalidArgumentError('lambda', `a per-step schedule needs ${opts.steps} values (one per step), got ${opts.lambda.length}`);
+  const steps = stepsFor(opts, main.blockSize);
+  if (Array.isArray(opts.lambda) && opts.lambda.length !== steps) {
+    throw new InvalidArgumentError('lambda', `a per-step schedule needs ${steps} values (one per step), got ${opts.lambda.length}`);
   }
   const prompt = [...request.prompt];
   // A shifted readout predicts a block's first token from the token before it: an empty prompt
@@ -92,10 +93,10 @@ export async function* generate(models: GenerationModels, request: GenerationReq
     let userSelf: BlockLogits | null = null;
     let final: number[] = [];
     let run = 0;
-    for (let step = 0; step < opts.steps; step++) {
-      const fraction = timestepFraction(step, opts.steps);
+    for (let step = 0; step < steps; step++) {
+      const fraction = timestepFraction(step, steps);
       const core = router.pick(fraction);
-      const noise = { seed: opts.seed, block, step, steps: opts.steps, estimate, blockLength: blockSize };
+      const noise = { seed: opts.seed, block, step, steps: steps, estimate, blockLength: blockSize };
       const [[coreLogits], userLogits]: [BlockLogits[], BlockLogits[] | undefined] = await Promise.all([
         core.denoise([{ context, noise, selfCond: coreSelf }]),
         user ? user.denoise([{ context: userCtx, noise, selfCond: userSelf }]) : Promise.resolve(undefined),
@@ -104,7 +105,7 @@ export async function* generate(models: GenerationModels, request: GenerationReq
         coreSelf = coreLogits; // passes across a routing switch unchanged
         userSelf = userLogits?.[0] ?? null;
       }
-      const lambda = lambdaAt(opts.lambda, step, opts.steps);
+      const lambda = lambdaAt(opts.lambda, step, steps);
       // λ = 0 leaves the core's logits as they are (core-only decoding is bit-identical).
       const userOut = lambda === 0 ? undefined : userLogits?.[0];
       const projection = { kind: opts.projection, topP: opts.topP, seed: opts.seed, block, step };
@@ -112,19 +113,19 @@ export async function* generate(models: GenerationModels, request: GenerationReq
       const { argmax } = outcome;
       const { changed, settled } = stability.observe(argmax, outcome.leastTopProbability);
       run = step + 1;
-      if (request.stepEvents) yield { type: 'step', block, step, steps: opts.steps, fraction, model: core.info.name, argmax, changed };
-      if (settled || step === opts.steps - 1) {
+      if (request.stepEvents) yield { type: 'step', block, step, steps: steps, fraction, model: core.info.name, argmax, changed };
+      if (settled || step === steps - 1) {
         final = argmax; // SSD-LM: the block's tokens are the argmax of the last step's logits
         break;
       }
       estimate = outcome.estimate();
     }
     stepsRun += run;
-    stepsSaved += opts.steps - run;
+    stepsSaved += steps - run;
     const eosAt = opts.stopAtEos ? final.indexOf(main.eosTokenId) : -1;
     const kept = (eosAt >= 0 ? final.slice(0, eosAt) : final).slice(0, opts.maxTokens - output.length);
     output.push(...kept);
-    yield { type: 'block', block, tokens: kept, stepsRun: run, stepsSaved: opts.steps - run };
+    yield { type: 'block', block, tokens: kept, stepsRun: run, stepsSaved: steps - run };
     if (eosAt >= 0) {
       finishReason = 'eos';
       block++;

@@ -5,8 +5,8 @@ const lambdaValue = z.number().min(0).max(1);
 
 /** Decoding options; defaults follow SSD-LM's best settings scaled to our step budget. */
 export const GenerateOptionsSchema = z.object({
-  /** Denoising steps per block (T_dec). */
-  steps: z.number().int().min(1).max(5000).default(100),
+  /** Denoising steps per block (T_dec); absent: `defaultStepsFor` the block size. */
+  steps: z.number().int().min(1).max(5000).optional(),
   maxTokens: z.number().int().min(1).max(100_000).default(100),
   /** Tokens per block; at most the model's trained block size. */
   blockSize: z.number().int().min(1).optional(),
@@ -27,10 +27,13 @@ export const GenerateOptionsSchema = z.object({
 });
 
 /**
- * Steps per block for tools that pick them by block size (the CLI, the eval, the npm start demo):
- * two per token, at least 10. Small blocks settle in few steps; the API keeps the schema's default.
+ * Steps per block when a request names none (the API, batches, the worker, the CLI and the eval
+ * alike): two per token of the block, at least 10. Small blocks settle in few steps (models/EVAL.md).
  */
 export const defaultStepsFor = (blockSize: number): number => Math.max(10, 2 * blockSize);
+
+/** The steps per block a generation runs: its own, else `defaultStepsFor` its block size (the model's unless it asks for smaller blocks). */
+export const stepsFor = (options: { steps?: number; blockSize?: number }, modelBlockSize: number): number => options.steps ?? defaultStepsFor(options.blockSize ?? modelBlockSize);
 
 export type GenerateOptionsInput = z.input<typeof GenerateOptionsSchema>;
 export type GenerateOptions = z.output<typeof GenerateOptionsSchema>;

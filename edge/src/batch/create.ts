@@ -1,3 +1,4 @@
+import { stepsFor } from '../../../shared/ssd2/options';
 import { maxCostMicroUsd, priceTable } from '../billing/prices';
 import type { Env, Principal } from '../env';
 import { invalidRequest } from '../errors/api-error';
@@ -79,7 +80,7 @@ function maxBatchCost(env: Env, lines: Extract<ParsedLine, { ok: true }>[]): num
     const model = MODELS.find((m) => m.id === b.model);
     const promptBytes = new TextEncoder().encode(JSON.stringify((l.body as { prompt?: unknown; messages?: unknown }).prompt ?? (l.body as { messages?: unknown }).messages ?? '')).length;
     const maxTokens = b.max_completion_tokens ?? b.max_tokens ?? (l.url === '/v1/completions' ? 16 : 64);
-    total += maxCostMicroUsd(table, { model: b.model ?? '', promptTokens: Math.min(promptBytes, model?.maxContext ?? promptBytes), maxTokens, steps: b.steps ?? 100, blockSize: b.block_size ?? model?.blockSize ?? 1, batch: true });
+    total += maxCostMicroUsd(table, { model: b.model ?? '', promptTokens: Math.min(promptBytes, model?.maxContext ?? promptBytes), maxTokens, steps: stepsFor({ steps: b.steps, blockSize: b.block_size }, model?.blockSize ?? 1), blockSize: b.block_size ?? model?.blockSize ?? 1, batch: true });
   }
   return total;
 }

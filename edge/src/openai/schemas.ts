@@ -7,7 +7,7 @@ const lambdaValue = z.number().min(0).max(1);
 
 /** SSD-2 options, as extension fields beside OpenAI's own. */
 const ssd2Fields = {
-  /** Denoising steps per block. */
+  /** Denoising steps per block; absent: two per token of the block, at least 10 (`defaultStepsFor`). */
   steps: z.number().int().min(1).max(LIMITS.steps).optional(),
   block_size: z.number().int().min(1).max(1024).optional(),
   /** Steps of unchanged argmax that end a block early; 0 runs every step. */

@@ -1,4 +1,4 @@
-import { parseGenerateOptions } from '../../../../shared/ssd2/options';
+import { parseGenerateOptions, stepsFor } from '../../../../shared/ssd2/options';
 import { privateContextPrefix } from '../../../../shared/prompt/instruction';
 import { AuthStore } from '../../auth/store';
 import type { Env, Principal } from '../../env';
@@ -53,7 +53,7 @@ export async function prepareGeneration(env: Env, principal: Principal, body: Ge
   }
   if (body.generation_id !== undefined && !body.client_model) throw invalidRequest('generation_id', 'generation_id is for generations a client model joins (client_model)');
 
-  const options = parseGenerateOptions({
+  const parsed = parseGenerateOptions({
     steps: body.steps,
     maxTokens: body.max_tokens ?? defaultMaxTokens,
     blockSize: body.block_size,
@@ -65,6 +65,9 @@ export async function prepareGeneration(env: Env, principal: Principal, body: Ge
     earlyStopConfidence: body.early_stop_confidence,
     minTokens: body.min_tokens,
   });
+  // An absent `steps` follows the model's block size; the spec carries the number, so the worker,
+  // the budget reservation and the price all use the same one.
+  const options = { ...parsed, steps: stepsFor(parsed, model.blockSize) };
   if (Array.isArray(options.lambda) && options.lambda.length !== options.steps) throw invalidRequest('lambda', `a per-step lambda needs ${options.steps} values (one per step), got ${options.lambda.length}`);
   // The most GPU work the call can ask for, bounded before any of it runs.
   const blocks = Math.ceil(options.maxTokens / (options.blockSize ?? model.blockSize));

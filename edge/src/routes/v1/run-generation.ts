@@ -12,6 +12,7 @@ import { callerCaused, type Delivered } from '../../metering/meter';
 import { takeGenerationSlot } from '../../rate-limit';
 import { newId } from '../../auth/keys';
 import type { PreparedGeneration } from './generation-request';
+import { stepsFor } from '../../../../shared/ssd2/options';
 
 export type { ResponseKind } from '../../openai/response-body';
 
@@ -37,7 +38,7 @@ async function* prepend<T>(head: T, rest: AsyncIterable<T>): AsyncGenerator<T> {
 /** The most this prepared generation can cost (every step of every block, max_tokens of output). */
 export function preparedMaxCost(env: Env, prepared: PreparedGeneration, batch: boolean): number {
   const { spec, model } = prepared;
-  return maxCostMicroUsd(priceTable(env.PRICES), { model: spec.modelId, promptTokens: spec.prompt.length, maxTokens: spec.options.maxTokens, steps: spec.options.steps, blockSize: spec.options.blockSize ?? model.blockSize, batch });
+  return maxCostMicroUsd(priceTable(env.PRICES), { model: spec.modelId, promptTokens: spec.prompt.length, maxTokens: spec.options.maxTokens, steps: stepsFor(spec.options, model.blockSize), blockSize: spec.options.blockSize ?? model.blockSize, batch });
 }
 
 /**
