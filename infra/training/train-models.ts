@@ -5,7 +5,7 @@
  *   stopped; `--scale` multiplies every stage's time budget. Needs `npm run prepare:data` first.
  * npm run train:models -- --gpu-plan DIR
  *   Writes DIR/run.sh and DIR/data.tar.xz: the same stages for one GPU machine with no Node.js
- *   (infra/training/gpu.md): the chains run side by side on the GPU, each stage with the GPU batch
+ *   (infra/training/README.md, "On a GPU machine"): the chains run side by side on the GPU, each stage with the GPU batch
  *   and budget, and their weights come back as small files. `--import DIR` brings them back into
  *   .cache/runs so `--export-only` exports them.
  * --positions rotary trains the models that start from scratch with rotary positions (RoPE; see
