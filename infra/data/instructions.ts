@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { instructionPrompt, instructionResponse, privateContextPrefix } from '../../shared/prompt/instruction';
+import { firstIssue } from '../../shared/errors';
 
 export const InstructionRowSchema = z.object({
   instruction: z.string().min(1),
@@ -23,8 +24,7 @@ export function readInstructions(path: string): InstructionRow[] {
     }
     const parsed = InstructionRowSchema.safeParse(json);
     if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new Error(`${path}:${i + 1}: field ${issue.path.join('.') || '(row)'}: ${issue.message}`);
+      throw new Error(`${path}:${i + 1}: field ${firstIssue(parsed.error, '(row)').text}`);
     }
     rows.push(parsed.data);
   });

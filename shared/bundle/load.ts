@@ -1,4 +1,4 @@
-import { BundleError } from '../errors';
+import { BundleError, firstIssue } from '../errors';
 import { ManifestSchema, type Manifest } from './manifest';
 import { isNotFound, type BundleSource } from './source';
 
@@ -35,8 +35,7 @@ export function parseManifest(location: string, bytes: Uint8Array): Manifest {
   }
   const parsed = ManifestSchema.safeParse(json);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new BundleError(location, 'manifest.json', `field ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    throw new BundleError(location, 'manifest.json', `field ${firstIssue(parsed.error, '(root)').text}`);
   }
   return parsed.data;
 }

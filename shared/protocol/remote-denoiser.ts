@@ -4,6 +4,7 @@ import { compactLogits, densifyLogits, type CompactLogits } from './compact-logi
 import { contextHash } from './context-hash';
 import { CONTEXT_UNKNOWN, ProtocolError } from './errors';
 import { DEFAULT_TOP_K, ErrorBodySchema, PROTOCOL_VERSION, StepResponseSchema, type ModelRef, type StepRequestInput, type StepResponse } from './schemas';
+import { firstIssue } from '../errors';
 
 export interface RemoteDenoiserOptions {
   /** Base URL of a worker (or a load balancer in front of several). */
@@ -116,7 +117,7 @@ export function parseReply(status: number, ok: boolean, text: string): StepRespo
     return parsed.success ? ProtocolError.fromBody(status, parsed.data) : new ProtocolError(status, 'http_error', `worker answered HTTP ${status}: ${excerpt(text)}`, null);
   }
   const parsed = StepResponseSchema.safeParse(json);
-  if (!parsed.success) return new ProtocolError(502, 'invalid_reply', `worker answered HTTP ${status} with a body that is not a step response (${parsed.error.issues[0]?.path.join('.') || 'body'}: ${parsed.error.issues[0]?.message})`, null);
+  if (!parsed.success) return new ProtocolError(502, 'invalid_reply', `worker answered HTTP ${status} with a body that is not a step response (${firstIssue(parsed.error).text})`, null);
   return parsed.data;
 }
 

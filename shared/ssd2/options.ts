@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { InvalidArgumentError } from '../errors';
+import { firstIssue, InvalidArgumentError } from '../errors';
 
 const lambdaValue = z.number().min(0).max(1);
 
@@ -42,8 +42,8 @@ export type GenerateOptions = z.output<typeof GenerateOptionsSchema>;
 export function parseGenerateOptions(input: GenerateOptionsInput): GenerateOptions {
   const parsed = GenerateOptionsSchema.safeParse(input);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new InvalidArgumentError(issue.path.join('.') || 'options', issue.message);
+    const { field, message } = firstIssue(parsed.error);
+    throw new InvalidArgumentError(field ?? 'options', message);
   }
   return parsed.data;
 }

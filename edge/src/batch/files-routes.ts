@@ -9,6 +9,7 @@ import type { AppEnv } from '../env';
 import { ApiError, invalidRequest, notFound } from '../errors/api-error';
 import { validate } from '../openai/validator';
 import { BatchStore, r2KeyOf, type FileRow } from './store';
+import { firstIssue } from '../../../shared/errors';
 
 /** Batch input files up to 100 MB (Workers' request body limit on the Free/Pro plans). */
 export const MAX_FILE_BYTES = 100 * 1024 * 1024;
@@ -32,8 +33,8 @@ export const files = new Hono<AppEnv>()
     }
     const parsed = UploadSchema.safeParse(form);
     if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw invalidRequest(issue.path.join('.') || null, `${issue.path.join('.')}: ${issue.message}`);
+      const { field, text } = firstIssue(parsed.error, '');
+      throw invalidRequest(field, text);
     }
     const { file } = parsed.data;
     const { tenantId } = c.var.principal;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ChatCompletionRequestSchema, CompletionRequestSchema } from '../openai/schemas';
 import { BATCH_ENDPOINTS, type BatchEndpoint } from './messages';
+import { firstIssue } from '../../../shared/errors';
 
 export const MAX_LINE_BYTES = 64 * 1024;
 export const MAX_LINES = 50_000;
@@ -47,14 +48,13 @@ export function parseBatchFile(text: string, endpoint: BatchEndpoint): ParsedLin
     const customId = typeof (json as { custom_id?: unknown })?.custom_id === 'string' ? ((json as { custom_id: string }).custom_id) : null;
     const line = LineSchema.safeParse(json);
     if (!line.success) {
-      const issue = line.error.issues[0];
-      return { index, ok: false, custom_id: customId, code: 'invalid_line', message: `line ${index + 1}: ${issue.path.join('.') || 'line'}: ${issue.message}` };
+      return { index, ok: false, custom_id: customId, code: 'invalid_line', message: `line ${index + 1}: ${firstIssue(line.error, 'line').text}` };
     }
     if (line.data.url !== endpoint) return { index, ok: false, custom_id: customId, code: 'mismatched_url', message: `line ${index + 1}: url ${line.data.url} differs from the batch endpoint ${endpoint}` };
     const body = schemaFor(endpoint).safeParse(line.data.body);
     if (!body.success) {
-      const issue = body.error.issues[0];
-      return { index, ok: false, custom_id: customId, code: 'invalid_argument', message: `line ${index + 1}: body.${issue.path.join('.')}: ${issue.message}` };
+      const { field, message } = firstIssue(body.error);
+      return { index, ok: false, custom_id: customId, code: 'invalid_argument', message: `line ${index + 1}: body.${field ?? ''}: ${message}` };
     }
     const refusal = batchRefusal(line.data.body);
     if (refusal) return { index, ok: false, custom_id: customId, code: 'invalid_argument', message: `line ${index + 1}: ${refusal}` };

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ApiError } from '../errors/api-error';
+import { firstIssue } from '../../../shared/errors';
 
 const usd = z.number().min(0).max(1_000);
 
@@ -45,8 +46,8 @@ export function priceTable(raw: string | undefined): PriceTable {
   }
   const parsed = PriceTableSchema.safeParse(json);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new ApiError(500, 'api_error', 'invalid_price_config', `PRICES.${issue.path.join('.')}: ${issue.message}`);
+    const { field, message } = firstIssue(parsed.error);
+    throw new ApiError(500, 'api_error', 'invalid_price_config', `PRICES.${field ?? ''}: ${message}`);
   }
   cached = { raw, table: parsed.data };
   return parsed.data;

@@ -1,6 +1,6 @@
 import { HTTPException } from 'hono/http-exception';
 import { ZodError } from 'zod';
-import { BundleError, IncompatibleModelsError, InvalidArgumentError, SSD2Error } from '../../../shared/errors';
+import { BundleError, firstIssue, IncompatibleModelsError, InvalidArgumentError, SSD2Error } from '../../../shared/errors';
 import { ProtocolError } from '../../../shared/protocol';
 import { WorkerPoolError } from '../generation/worker-pool';
 import { ApiError, invalidRequest } from './api-error';
@@ -38,9 +38,8 @@ export function toApiError(err: unknown): ApiError {
     if (err.status < 500) return invalidRequest(null, `invalid request body: ${err.message}`, 'invalid_json');
   }
   if (err instanceof ZodError) {
-    const issue = err.issues[0];
-    const param = issue.path.join('.') || null;
-    return invalidRequest(param, `${param ?? 'body'}: ${issue.message}`);
+    const { field, text } = firstIssue(err);
+    return invalidRequest(field, text);
   }
   if (err instanceof InvalidArgumentError) {
     const param = apiFieldName(err.field);

@@ -3,6 +3,7 @@ import { compactLogits, densifyLogits, type CompactLogits } from '../../../share
 import type { BlockLogits, DenoiseStep, Denoiser, DenoiserInfo } from '../../../shared/ssd2';
 import { ApiError } from '../errors/api-error';
 import type { GenerationSpec } from './spec';
+import { firstIssue } from '../../../shared/errors';
 
 type ClientOptions = NonNullable<GenerationSpec['client']>;
 
@@ -140,8 +141,7 @@ export class ClientSession {
       return this.reply('invalid_message', 'not JSON');
     }
     if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const err = clientError('invalid_client_message', `${issue.path.join('.') || 'message'}: ${issue.message}`);
+      const err = clientError('invalid_client_message', firstIssue(parsed.error, 'message').text);
       // Malformed logits for the current step end the generation; other junk is only answered.
       if (this.pending) return void this.pending.reject(this.fail(err));
       return this.reply(err.code, err.message);

@@ -1,5 +1,5 @@
 import { ZodError } from 'zod';
-import { BundleError, IncompatibleModelsError, InvalidArgumentError, SSD2Error } from '../../../shared/errors';
+import { BundleError, firstIssue, IncompatibleModelsError, InvalidArgumentError, SSD2Error } from '../../../shared/errors';
 import { CONTEXT_UNKNOWN, UNAUTHORIZED, type ErrorBody } from '../../../shared/protocol';
 
 /** An error the worker answers with a chosen HTTP status; `field` names the request field. */
@@ -34,9 +34,8 @@ export function errorReply(err: unknown): { status: number; body: ErrorBody } {
   const body = (code: string, message: string, field: string | null): ErrorBody => ({ error: { code, message, field } });
   if (err instanceof WorkerError) return { status: err.status, body: body(err.code, err.message, err.field) };
   if (err instanceof ZodError) {
-    const issue = err.issues[0];
-    const field = issue.path.join('.') || null;
-    return { status: 400, body: body('invalid_argument', `${field ?? 'body'}: ${issue.message}`, field) };
+    const { field, text } = firstIssue(err);
+    return { status: 400, body: body('invalid_argument', text, field) };
   }
   if (err instanceof InvalidArgumentError) return { status: 400, body: body(err.code, err.message, err.field) };
   if (err instanceof BundleError) return { status: 422, body: body(err.code, err.message, 'model') };
