@@ -1,4 +1,5 @@
 import { BundleError, firstIssue } from '../errors';
+import { sha256Hex } from '../hash/sha256';
 import { ManifestSchema, type Manifest } from './manifest';
 import { isNotFound, type BundleSource } from './source';
 
@@ -11,10 +12,7 @@ export interface LoadedBundle {
   readonly digests: ReadonlyMap<string, string>;
 }
 
-export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
-}
+export { sha256Hex };
 
 async function readFile(source: BundleSource, path: string): Promise<Uint8Array> {
   try {

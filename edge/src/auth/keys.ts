@@ -1,3 +1,5 @@
+import { sha256Hex } from '../../../shared/hash/sha256';
+
 /** Scopes a key can hold. */
 export const SCOPES = ['generate', 'models', 'generations', 'usage'] as const;
 export type Scope = (typeof SCOPES)[number];
@@ -19,9 +21,8 @@ export function newId(kind: string): string {
 }
 
 /** What D1 stores instead of the key. A fast hash is enough: the key has 256 bits of entropy. */
-export async function hashKey(secret: string): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(secret));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+export function hashKey(secret: string): Promise<string> {
+  return sha256Hex(secret);
 }
 
 /** The part of a key shown in listings so people can tell keys apart. */
