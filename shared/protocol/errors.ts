@@ -17,8 +17,42 @@ export class ProtocolError extends Error {
   }
 }
 
+/**
+ * The error codes a worker answers with (its body's `error.code`), named once for the worker that
+ * sends them and the edge that reads them.
+ */
+export const WorkerErrorCode = {
+  /** 400: a field of the request is wrong (`error.field` names it). */
+  invalidArgument: 'invalid_argument',
+  /** 400: the body is not JSON. */
+  invalidJson: 'invalid_json',
+  /** 401: no valid edge credential. */
+  unauthorized: 'unauthorized',
+  /** 403: a user model outside the token's tenant. */
+  forbidden: 'forbidden',
+  /** 404: no bundle under the model reference. */
+  modelNotFound: 'model_not_found',
+  /** 409: the worker does not hold the context with this hash: re-send the tokens. */
+  contextUnknown: 'context_unknown',
+  /** 413 */
+  bodyTooLarge: 'body_too_large',
+  /** 422: a bundle that does not verify or load. */
+  invalidBundle: 'invalid_bundle',
+  /** 422: a user model that does not fit the core. */
+  incompatibleModels: 'incompatible_models',
+  /** 503: the step queue is full. */
+  overloaded: 'overloaded',
+  /** 503: the worker is draining. */
+  shuttingDown: 'shutting_down',
+  /** 500 */
+  internal: 'internal',
+} as const;
+
+/** Codes that say "this worker, not this request": the edge moves the generation to another worker. */
+export const RETRYABLE_WORKER_CODES: ReadonlySet<string> = new Set([WorkerErrorCode.overloaded, WorkerErrorCode.shuttingDown, WorkerErrorCode.internal]);
+
 /** The code a worker answers (HTTP 409) when given a context hash it does not hold: re-send the tokens. */
-export const CONTEXT_UNKNOWN = 'context_unknown';
+export const CONTEXT_UNKNOWN = WorkerErrorCode.contextUnknown;
 
 /** The code a worker answers (HTTP 401) to a request without a valid edge credential. */
-export const UNAUTHORIZED = 'unauthorized';
+export const UNAUTHORIZED = WorkerErrorCode.unauthorized;

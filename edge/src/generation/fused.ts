@@ -1,10 +1,8 @@
-import { ErrorBodySchema, GenerateEventSchema, PROTOCOL_VERSION, ProtocolError, type GenerateEvent, type GenerateRequestInput } from '../../../shared/protocol';
+import { ErrorBodySchema, GenerateEventSchema, PROTOCOL_VERSION, ProtocolError, RETRYABLE_WORKER_CODES, type GenerateEvent, type GenerateRequestInput } from '../../../shared/protocol';
 import { ndjsonLines } from './ndjson';
 import { POOL_ORIGIN, WorkerPoolError, type WorkerPool } from './worker-pool';
 import type { GenerationSpec } from './spec';
 
-/** Worker error codes that say "this worker, not this request": the generation moves on. */
-const RETRYABLE_CODES = new Set(['overloaded', 'shutting_down', 'internal']);
 
 /** The fused request for a spec: the GPU worker runs the whole block loop. */
 export function fusedRequest(spec: GenerationSpec): GenerateRequestInput {
@@ -56,7 +54,7 @@ export async function* runFused(pool: WorkerPool, spec: GenerationSpec): AsyncGe
       for await (const raw of withIdleTimeout(ndjsonLines(res.body!), pool.timeoutMs, () => void res.body!.cancel().catch(() => {}))) {
         const event = GenerateEventSchema.parse(raw);
         if (event.type === 'error') {
-          throw new ProtocolError(RETRYABLE_CODES.has(event.error.code) ? 503 : 400, event.error.code, event.error.message, event.error.field);
+          throw new ProtocolError(RETRYABLE_WORKER_CODES.has(event.error.code) ? 503 : 400, event.error.code, event.error.message, event.error.field);
         }
         if (event.type === 'block' && event.block < blocksSent) continue; // replayed after a restart
         if (event.type === 'block') blocksSent = event.block + 1;

@@ -3,7 +3,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { zValidator } from '@hono/zod-validator';
 import type { ZodType } from 'zod';
-import { GenerateRequestSchema, ModelRefSchema, StepRequestSchema, verifyWorkerToken, type GenerateEvent, type UserModelRef } from '../../../shared/protocol';
+import { GenerateRequestSchema, ModelRefSchema, StepRequestSchema, verifyWorkerToken, WorkerErrorCode, type GenerateEvent, type UserModelRef } from '../../../shared/protocol';
 import type { Worker } from '../worker';
 import { errorReply, forbidden, unauthorized, WorkerError } from './errors';
 
@@ -37,8 +37,8 @@ export function createApp(worker: Worker): Hono<Vars> {
 
   app.onError((err, c) => {
     let mapped = err;
-    if (err instanceof HTTPException && err.status === 413) mapped = new WorkerError(413, 'body_too_large', 'body', `request body exceeds ${MAX_BODY_BYTES} bytes`);
-    else if (err instanceof HTTPException && err.status === 400) mapped = new WorkerError(400, 'invalid_json', 'body', err.message);
+    if (err instanceof HTTPException && err.status === 413) mapped = new WorkerError(413, WorkerErrorCode.bodyTooLarge, 'body', `request body exceeds ${MAX_BODY_BYTES} bytes`);
+    else if (err instanceof HTTPException && err.status === 400) mapped = new WorkerError(400, WorkerErrorCode.invalidJson, 'body', err.message);
     const { status, body } = errorReply(mapped);
     worker.metrics.errors.inc({ code: body.error.code });
     if (status >= 500) worker.log.error('request failed', { path: c.req.path, error: (err as Error).stack ?? String(err) });
@@ -61,7 +61,7 @@ export function createApp(worker: Worker): Hono<Vars> {
     await next();
   });
   app.use('/v1/*', async (c, next) => {
-    if (worker.draining) throw new WorkerError(503, 'shutting_down', null, 'this worker is shutting down; send the step to another');
+    if (worker.draining) throw new WorkerError(503, WorkerErrorCode.shuttingDown, null, 'this worker is shutting down; send the step to another');
     await next();
   });
   app.use('/v1/*', bodyLimit({ maxSize: MAX_BODY_BYTES, onError: () => { throw new HTTPException(413); } }));

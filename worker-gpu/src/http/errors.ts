@@ -1,6 +1,6 @@
 import { ZodError } from 'zod';
 import { BundleError, firstIssue, IncompatibleModelsError, InvalidArgumentError, SSD2Error } from '../../../shared/errors';
-import { CONTEXT_UNKNOWN, UNAUTHORIZED, type ErrorBody } from '../../../shared/protocol';
+import { CONTEXT_UNKNOWN, UNAUTHORIZED, WorkerErrorCode, type ErrorBody } from '../../../shared/protocol';
 
 /** An error the worker answers with a chosen HTTP status; `field` names the request field. */
 export class WorkerError extends Error {
@@ -16,16 +16,16 @@ export class WorkerError extends Error {
   }
 }
 
-export const modelNotFound = (field: string, what: string) => new WorkerError(404, 'model_not_found', field, `no bundle at ${what}`);
-export const forbidden = (field: string, message: string) => new WorkerError(403, 'forbidden', field, message);
+export const modelNotFound = (field: string, what: string) => new WorkerError(404, WorkerErrorCode.modelNotFound, field, `no bundle at ${what}`);
+export const forbidden = (field: string, message: string) => new WorkerError(403, WorkerErrorCode.forbidden, field, message);
 export const contextUnknown = (field: string) => new WorkerError(409, CONTEXT_UNKNOWN, field, 'this worker does not hold the context with this hash; send the tokens in "context"');
 export const unauthorized = (message: string) => new WorkerError(401, UNAUTHORIZED, null, message);
-export const overloaded = () => new WorkerError(503, 'overloaded', null, 'the step queue is full; retry shortly');
+export const overloaded = () => new WorkerError(503, WorkerErrorCode.overloaded, null, 'the step queue is full; retry shortly');
 
 /** Where in the request an error from a model (core or user) belongs. */
 export function withField(err: unknown, field: string): unknown {
-  if (err instanceof BundleError) return new WorkerError(422, 'invalid_bundle', field, err.message, { cause: err });
-  if (err instanceof IncompatibleModelsError) return new WorkerError(422, 'incompatible_models', field, err.message, { cause: err });
+  if (err instanceof BundleError) return new WorkerError(422, WorkerErrorCode.invalidBundle, field, err.message, { cause: err });
+  if (err instanceof IncompatibleModelsError) return new WorkerError(422, WorkerErrorCode.incompatibleModels, field, err.message, { cause: err });
   return err;
 }
 
@@ -35,11 +35,11 @@ export function errorReply(err: unknown): { status: number; body: ErrorBody } {
   if (err instanceof WorkerError) return { status: err.status, body: body(err.code, err.message, err.field) };
   if (err instanceof ZodError) {
     const { field, text } = firstIssue(err);
-    return { status: 400, body: body('invalid_argument', text, field) };
+    return { status: 400, body: body(WorkerErrorCode.invalidArgument, text, field) };
   }
   if (err instanceof InvalidArgumentError) return { status: 400, body: body(err.code, err.message, err.field) };
   if (err instanceof BundleError) return { status: 422, body: body(err.code, err.message, 'model') };
   if (err instanceof IncompatibleModelsError) return { status: 422, body: body(err.code, err.message, 'user') };
   if (err instanceof SSD2Error) return { status: 400, body: body(err.code, err.message, null) };
-  return { status: 500, body: body('internal', (err as Error)?.message ?? String(err), null) };
+  return { status: 500, body: body(WorkerErrorCode.internal, (err as Error)?.message ?? String(err), null) };
 }
