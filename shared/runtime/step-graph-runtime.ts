@@ -70,6 +70,7 @@ export class StepGraphs {
     const width = Math.max(1, ...recipes.flatMap((r) => r.estimate?.map((ids) => ids.length) ?? [1]));
     const offsets = new BigInt64Array(n * b);
     const hot = new BigInt64Array(n * b * width);
+    const weight = new Float32Array(n * b * width);
     const scale = new Float32Array(n);
     const signal = new Float32Array(n);
     recipes.forEach((r, i) => {
@@ -80,15 +81,19 @@ export class StepGraphs {
         offsets[i * b + p] = BigInt(rows.offsets[p]);
         const ids = r.estimate?.[p] ?? [];
         for (let j = 0; j < width; j++) {
-          const id = ids[j] ?? ids[0] ?? 0; // padded with the row's own first id (a repeat changes nothing)
+          // Padding repeats the row's first id (writing the same +signal value again); an empty
+          // row points at id 0 with weight 0, which writes that entry's own −signal value.
+          const id = ids[j] ?? ids[0] ?? 0;
           if (!Number.isInteger(id) || id < 0 || id >= v) throw new RangeError(`estimate id ${id} at position ${p} is outside the vocabulary [0, ${v})`);
           hot[(i * b + p) * width + j] = BigInt(id);
+          weight[(i * b + p) * width + j] = ids.length > 0 ? 1 : 0;
         }
       }
     });
     const out = await this.run(`noisy-block-${v}`, () => noisyBlockGraph(v, noiseTable()), {
       offsets: this.tensor('int64', offsets, [n, b]),
       hot: this.tensor('int64', hot, [n, b, width]),
+      hot_weight: this.tensor('float32', weight, [n, b, width]),
       scale: this.tensor('float32', scale, [n]),
       signal: this.tensor('float32', signal, [n]),
     });
@@ -166,7 +171,8 @@ export class StepGraphs {
     if (variant.nucleus) {
       const key = streamKey({ seed: projection.seed, block: projection.block, step: projection.step, stream: NoiseStream.sampling });
       feeds.uniforms = this.tensor('float32', Float32Array.from({ length: b }, (_, p) => uniformAt(key, p)), [1, b]);
-      feeds.top_p = this.tensor('float32', Float32Array.of(projection.topP), [1]);
+      // top_p 1 takes every candidate: a float32 running total may reach 1 before the last one does.
+      feeds.top_p = this.tensor('float32', Float32Array.of(projection.topP >= 1 ? Infinity : projection.topP), [1]);
     }
     const key = `step-${this.vocabSize}-${eosTokenId}-${variant.user ? 'u' : ''}${variant.eos ? 'e' : ''}${variant.nucleus ? 'n' : ''}`;
     const out = await this.run(key, () => stepGraph(this.vocabSize, eosTokenId, variant), feeds);

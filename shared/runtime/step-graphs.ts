@@ -13,25 +13,27 @@ const B = 'b';
 
 /**
  * noisySimplex: offsets [n,B] (each row's window in the noise table), hot [n,B,m] (the estimate's
- * ids, a row padded with its own first id), scale [n], signal [n] -> simplex [n,B,V] with entry
- * fround(fround(table[offset + v]·scale) ± signal).
+ * ids) with hot_weight [n,B,m] (1 for an id, 0 for padding), scale [n], signal [n] -> simplex
+ * [n,B,V] with entry fround(fround(table[offset + v]·scale) ± signal): −signal everywhere, then the
+ * estimate's entries written again with +signal (padding writes its entry's −signal value again).
  */
 export function noisyBlockGraph(vocabSize: number, table: Float32Array): Uint8Array {
   if (table.length !== NOISE_TABLE_SIZE) throw new RangeError(`noise table of ${table.length} entries, expected ${NOISE_TABLE_SIZE}`);
   const g = new GraphBuilder('ssd2_noisy_block');
   const offsets = g.input('offsets', 'int64', [N, B]);
   const hot = g.input('hot', 'int64', [N, B, 'm']);
+  const weight = g.input('hot_weight', 'float32', [N, B, 'm']);
   const scale = g.input('scale', 'float32', [N]);
   const signal = g.input('signal', 'float32', [N]);
   const columns = g.constant(BigInt64Array.from({ length: vocabSize }, (_, v) => BigInt(v)), [vocabSize]);
   const index = g.op('Add', [g.op('Unsqueeze', [offsets, g.ints([2])]), columns]);
   const noise = g.op('Mul', [g.op('Gather', [g.constant(table, [table.length]), index], { axis: 0 }), perItem(g, scale)]);
-  const zeros = g.op('ConstantOfShape', [g.op('Shape', [index])], { value: { tensor: Float32Array.of(0), dims: [1] } });
-  const hotMask = g.op('ScatterElements', [zeros, hot, g.op('Expand', [g.float(1), g.op('Shape', [hot])])], { axis: 2 });
   const s = perItem(g, signal);
-  // Exactly ±signal: hot·2s − s is s at the estimate's ids and −s elsewhere (both operations exact).
-  const sign = g.op('Sub', [g.op('Mul', [hotMask, g.op('Add', [s, s])]), s]);
-  g.output('simplex', g.op('Add', [noise, sign]), 'float32', [N, B, vocabSize]);
+  // Both sums are single float32 roundings of the same operands as the TypeScript's.
+  const base = g.op('Sub', [noise, s]);
+  const sign = g.op('Sub', [g.op('Mul', [weight, g.float(2)]), g.float(1)]); // exactly ±1
+  const updates = g.op('Add', [g.op('GatherElements', [noise, hot], { axis: 2 }), g.op('Mul', [s, sign])]);
+  g.output('simplex', g.op('ScatterElements', [base, hot, updates], { axis: 2 }), 'float32', [N, B, vocabSize]);
   return g.toBytes();
 }
 

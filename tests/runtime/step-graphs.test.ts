@@ -37,6 +37,9 @@ describe('step graphs against the TypeScript reference (vocabulary 50257)', () =
     ];
     const out = (await graphs.noisyBlocks(recipes, 5)).data as Float32Array;
     recipes.forEach((r, i) => expect(out.subarray(i * 4 * V, (i + 1) * 4 * V)).toEqual(noisySimplex(r, V, 5)));
+    // A row without ids (a NaN row's empty nucleus) is all −signal, as in the reference.
+    const empty = { seed: 7, block: 0, step: 5, steps: 20, estimate: [[3], []], blockLength: 2 };
+    expect((await graphs.noisyBlocks([empty], 5)).data).toEqual(noisySimplex(empty, V, 5));
   });
 
   it('compact a block into the wire form: the same ids and values, floors within 1e-5', async () => {
@@ -75,6 +78,10 @@ describe('step graphs against the TypeScript reference (vocabulary 50257)', () =
     }
     const flat = (await graphs.stepMath(input(logits(5, 1, 0.01), { projection: { kind: 'multihot', topP: 0.95, seed: 1, block: 0, step: 0 } }))).estimate();
     expect(flat[0]).toHaveLength(1024);
+    // top_p 1: every candidate, though a float32 running total reaches 1 early on a sloped row.
+    const sloped = blockLogits(Float32Array.from({ length: V }, (_, i) => -((i * 7919) % V) * 0.1), 1, V);
+    const all = { kind: 'multihot' as const, topP: 1, seed: 1, block: 0, step: 0 };
+    expect((await graphs.stepMath(input(sloped, { projection: all }))).estimate()).toEqual(project(sloped, all));
   });
 
   it('sampling: the graph draws the same ids as the reference for the same uniforms, and both follow the nucleus distribution (total variation < 0.06 over 2000 draws)', async () => {

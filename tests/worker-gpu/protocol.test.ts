@@ -85,6 +85,11 @@ describe('compact logits', () => {
   it('refuses wire data that does not add up', () => {
     const c = compactLogits(randomLogits(2, 50), 8);
     expect(() => densifyLogits({ ...c, length: 3 })).toThrow(/expected 24 uint16/);
+    // The same id twice in a row: which value a scatter keeps is not defined on every device.
+    const twice = compactLogits(blockLogits(Float32Array.from({ length: 2 * 50 }, (_, i) => i % 50), 2, 50), 2);
+    const ids = decodeUint(twice.ids, 4, 2);
+    ids[1] = ids[0];
+    expect(() => densifyLogits({ ...twice, ids: encodeUint(ids, 2) })).toThrow(/more than once/);
     expect(() => densifyLogits({ ...c, vocabSize: 5 })).toThrow(/exceeds the vocabulary/);
   });
 });

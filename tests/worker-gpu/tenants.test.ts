@@ -1,9 +1,10 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compactLogits, densifyLogits, PROTOCOL_VERSION, type StepRequestInput } from '../../shared/protocol';
+import { compactLogits, compactTopIds, densifyLogits, PROTOCOL_VERSION, type StepRequestInput } from '../../shared/protocol';
 import { mixLogits } from '../../shared/ssd2';
 import type { RunningWorker } from '../../worker-gpu/src/server';
 import { copyBundle, editManifest } from '../helpers/bundle-copy';
+import { maxAbsDiff } from '../helpers/tensors';
 import { ROOT } from '../helpers/paths';
 import { startS3, type TestS3 } from './helpers/s3';
 import { postJson, startTestWorker, workerFetch } from './helpers/worker';
@@ -47,6 +48,23 @@ describe('per-request user models', () => {
     // The tenant-qualified form names the same bundle.
     const again = await postJson(`${w.url}/v1/step`, request({ bundle: 'tenants/acme/adapters/legal' }));
     expect(again.json.user.logits).toEqual(user.logits);
+  });
+
+  it('mixes in the step graphs too (WORKER_STEP_GRAPHS=on): the same ids as mixLogits, values within 1e-4; λ = 0 is the core as it is', async () => {
+    const graphs = await startTestWorker(s3, { WORKER_STEP_GRAPHS: 'on' });
+    try {
+      const res = await postJson(`${graphs.url}/v1/step`, request({}));
+      expect(res.status, JSON.stringify(res.json)).toBe(200);
+      const { logits, user, mixed } = res.json;
+      const reference = compactLogits(mixLogits(densifyLogits(logits), densifyLogits(user.logits), 0.3), 24);
+      expect(compactTopIds(mixed)).toEqual(compactTopIds(reference));
+      const values = (c: typeof mixed) => densifyLogits(c).data;
+      expect(maxAbsDiff(values(mixed), values(reference))).toBeLessThan(1e-4);
+      const coreOnly = await postJson(`${graphs.url}/v1/step`, request({ lambda: 0 }));
+      expect(coreOnly.json.mixed).toEqual(coreOnly.json.logits);
+    } finally {
+      await graphs.close();
+    }
   });
 
   it.each([
