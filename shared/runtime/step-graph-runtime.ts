@@ -1,7 +1,7 @@
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { topKOf, type TopKLogits } from '../ssd2/compact';
 import type { StepMath, StepMathInput, StepMathResult } from '../ssd2/kernel';
-import { NoiseStream, noiseTable, streamKey, uniformAt } from '../ssd2/noise';
+import { NOISE_ROW_STRIDE, NoiseStream, noiseTable, streamKey, uniformAt } from '../ssd2/noise';
 import { noiseRows, type NoisyBlockRecipe } from '../ssd2/simplex';
 import type { BlockLogits, Estimate } from '../ssd2/types';
 import { graphClock } from './graph-clock';
@@ -78,7 +78,7 @@ export class StepGraphs {
       scale[i] = rows.scale;
       signal[i] = rows.signal;
       for (let p = 0; p < b; p++) {
-        offsets[i * b + p] = BigInt(rows.offsets[p]);
+        offsets[i * b + p] = BigInt(rows.offsets[p] / NOISE_ROW_STRIDE);
         const ids = r.estimate?.[p] ?? [];
         for (let j = 0; j < width; j++) {
           // Padding repeats the row's first id (writing the same +signal value again); an empty

@@ -1,5 +1,5 @@
 import { NUCLEUS_CANDIDATES } from '../ssd2/projection';
-import { NOISE_TABLE_SIZE } from '../ssd2/noise';
+import { NOISE_ROW_STRIDE, NOISE_TABLE_SIZE } from '../ssd2/noise';
 import { GraphBuilder } from './onnx-builder';
 
 /**
@@ -12,7 +12,7 @@ const N = 'n';
 const B = 'b';
 
 /**
- * noisySimplex: offsets [n,B] (each row's window in the noise table), hot [n,B,m] (the estimate's
+ * noisySimplex: offsets [n,B] (each row's window in the noise table, in chunks of NOISE_ROW_STRIDE), hot [n,B,m] (the estimate's
  * ids) with hot_weight [n,B,m] (1 for an id, 0 for padding), scale [n], signal [n] -> simplex
  * [n,B,V] with entry fround(fround(table[offset + v]·scale) ± signal): −signal everywhere, then the
  * estimate's entries written again with +signal (padding writes its entry's −signal value again).
@@ -20,14 +20,18 @@ const B = 'b';
 export function noisyBlockGraph(vocabSize: number, table: Float32Array): Uint8Array {
   if (table.length !== NOISE_TABLE_SIZE) throw new RangeError(`noise table of ${table.length} entries, expected ${NOISE_TABLE_SIZE}`);
   const g = new GraphBuilder('ssd2_noisy_block');
-  const offsets = g.input('offsets', 'int64', [N, B]);
+  // Row windows start on a chunk of NOISE_ROW_STRIDE entries: a row is `chunks` whole rows of the table seen as [rows, stride].
+  const offsets = g.input('offsets', 'int64', [N, B]); // the window's first chunk
   const hot = g.input('hot', 'int64', [N, B, 'm']);
   const weight = g.input('hot_weight', 'float32', [N, B, 'm']);
   const scale = g.input('scale', 'float32', [N]);
   const signal = g.input('signal', 'float32', [N]);
-  const columns = g.constant(BigInt64Array.from({ length: vocabSize }, (_, v) => BigInt(v)), [vocabSize]);
-  const index = g.op('Add', [g.op('Unsqueeze', [offsets, g.ints([2])]), columns]);
-  const noise = g.op('Mul', [g.op('Gather', [g.constant(table, [table.length]), index], { axis: 0 }), perItem(g, scale)]);
+  const chunks = Math.ceil(vocabSize / NOISE_ROW_STRIDE);
+  const index = g.op('Add', [g.op('Unsqueeze', [offsets, g.ints([2])]), g.constant(BigInt64Array.from({ length: chunks }, (_, c) => BigInt(c)), [chunks])]);
+  const rows = g.op('Gather', [g.constant(table, [table.length / NOISE_ROW_STRIDE, NOISE_ROW_STRIDE]), index], { axis: 0 }); // [n,B,chunks,stride]
+  const flat = g.op('Reshape', [rows, g.ints([0, 0, chunks * NOISE_ROW_STRIDE])]);
+  const window = chunks * NOISE_ROW_STRIDE === vocabSize ? flat : g.op('Slice', [flat, g.ints([0]), g.ints([vocabSize]), g.ints([2])]);
+  const noise = g.op('Mul', [window, perItem(g, scale)]);
   const s = perItem(g, signal);
   // Both sums are single float32 roundings of the same operands as the TypeScript's.
   const base = g.op('Sub', [noise, s]);

@@ -76,13 +76,18 @@ export function noiseTable(): Float32Array {
   return table;
 }
 
+/** Row windows start at multiples of this many entries, so a graph gathers a row as whole chunks of the table. */
+export const NOISE_ROW_STRIDE = 64;
+
 /**
  * Where row `row` of the noisy block (seed, block, step) starts in the noise table: a pure
- * function of those numbers, uniform over the starts that leave `width` entries.
+ * function of those numbers, a multiple of NOISE_ROW_STRIDE, uniform over the starts that leave
+ * `width` entries (rounded up to whole chunks).
  */
 export function noiseOffset(key: NoiseKey, row: number, width: number): number {
   if (width > MAX_NOISE_ROW) throw new RangeError(`a noise row of ${width} entries exceeds the table's ${MAX_NOISE_ROW}`);
   const k = streamKey({ ...key, stream: NoiseStream.simplex });
   const bits = fmix32(Math.imul(row + 1, 0x9e3779b9) ^ k ^ fmix32(row ^ 0x6a09e667));
-  return bits % (NOISE_TABLE_SIZE - width + 1);
+  const chunks = Math.ceil(width / NOISE_ROW_STRIDE);
+  return NOISE_ROW_STRIDE * (bits % (NOISE_TABLE_SIZE / NOISE_ROW_STRIDE - chunks + 1));
 }
