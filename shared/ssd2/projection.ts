@@ -10,7 +10,7 @@ import type { BlockLogits, Estimate } from './types';
  * descending, then id): a graph finds them with one TopK, and a flat row's nucleus of tens of
  * thousands of ids (high noise) would otherwise be the estimate every step carries.
  */
-export const NUCLEUS_CANDIDATES = 1024;
+export const NUCLEUS_CANDIDATES = 512;
 
 export type ProjectionKind = 'greedy' | 'sample' | 'multihot';
 

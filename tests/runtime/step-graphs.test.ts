@@ -1,6 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { blockLogits, generateAll, noisySimplex, nucleus, project, referenceStepMath, topKLogits, type BlockLogits, type GenerationRequest, type StepMathInput } from '../../shared/ssd2';
+import { blockLogits, generateAll, noisySimplex, nucleus, NUCLEUS_CANDIDATES, project, referenceStepMath, topKLogits, type BlockLogits, type GenerationRequest, type StepMathInput } from '../../shared/ssd2';
 import { compactBlock } from '../../shared/ssd2/compact';
 import { StepGraphs } from '../../shared/runtime/step-graph-runtime';
 import { loadLocalModel, type LocalModel } from '../../worker-gpu/src/runtime/local-model';
@@ -68,7 +68,7 @@ describe('step graphs against the TypeScript reference (vocabulary 50257)', () =
     }
   });
 
-  it('multi-hot: the same nucleus ids as the reference, sharp to flat rows (a flat row keeps 1024 candidates)', async () => {
+  it('multi-hot: the same nucleus ids as the reference, sharp to flat rows (a flat row keeps NUCLEUS_CANDIDATES)', async () => {
     for (const scale of [40, 8, 0.5]) {
       const core = logits(10 + scale, 3, scale);
       const projection = { kind: 'multihot' as const, topP: 0.9, seed: 1, block: 0, step: 0 };
@@ -77,7 +77,7 @@ describe('step graphs against the TypeScript reference (vocabulary 50257)', () =
       expect(g[0]).toEqual(nucleus(core.data, 0, V, 0.9).ids);
     }
     const flat = (await graphs.stepMath(input(logits(5, 1, 0.01), { projection: { kind: 'multihot', topP: 0.95, seed: 1, block: 0, step: 0 } }))).estimate();
-    expect(flat[0]).toHaveLength(1024);
+    expect(flat[0]).toHaveLength(NUCLEUS_CANDIDATES);
     // top_p 1: every candidate, though a float32 running total reaches 1 early on a sloped row.
     const sloped = blockLogits(Float32Array.from({ length: V }, (_, i) => -((i * 7919) % V) * 0.1), 1, V);
     const all = { kind: 'multihot' as const, topP: 1, seed: 1, block: 0, step: 0 };

@@ -5,7 +5,7 @@ import { wireView } from '../../shared/protocol';
 /**
  * Pins the exact bits the engine produces at a vocabulary of 4096 (noise, projections, early
  * stopping, self-conditioning, the wire form), so that speed-ups to the hot paths cannot change
- * a result silently. The digests follow the noise-table noise and the nucleus among the 1024 most
+ * a result silently. The digests follow the noise-table noise and the nucleus among the 512 most
  * probable tokens; a change here means generations differ from every earlier worker, client and edge.
  */
 
@@ -59,9 +59,9 @@ describe('pinned outputs at vocabulary 4096', () => {
   });
 
   const cases: [string, number, number | null, Partial<GenerationRequest>, string][] = [
-    ['sampling through the wire form, confident early stopping', 1.5, 32, { projection: 'sample', topP: 0.95, earlyStopPatience: 2 }, '96ac79f3:23'],
-    ['sampling on near-uniform raw rows', 0.15, null, { projection: 'sample', topP: 0.95, earlyStopPatience: 0 }, '9b42cf47:24'],
-    ['sampling through the wire form on near-uniform rows, min tokens', 0.15, 32, { projection: 'sample', topP: 0.9, minTokens: 30, earlyStopPatience: 3, earlyStopConfidence: 0.01 }, '2ab7a330:24'],
+    ['sampling through the wire form, confident early stopping', 1.5, 32, { projection: 'sample', topP: 0.95, earlyStopPatience: 2 }, '8cdcd64b:23'],
+    ['sampling on near-uniform raw rows', 0.15, null, { projection: 'sample', topP: 0.95, earlyStopPatience: 0 }, 'c1fae82a:24'],
+    ['sampling through the wire form on near-uniform rows, min tokens', 0.15, 32, { projection: 'sample', topP: 0.9, minTokens: 30, earlyStopPatience: 3, earlyStopConfidence: 0.01 }, 'b2859a9f:24'],
     ['multi-hot on raw rows', 0.6, null, { projection: 'multihot', topP: 0.5, earlyStopPatience: 0 }, 'cd5edca3:24'],
     ['greedy without self-conditioning', 1, 32, { projection: 'greedy', selfConditioning: false, earlyStopPatience: 2 }, '2b07930b:24'],
   ];
@@ -80,6 +80,6 @@ describe('pinned outputs at vocabulary 4096', () => {
       { core: wireView(new NoiseEchoDenoiser(1.2), 32), user: wireView(userModel, 32) },
       { ...base, userContext: [9, 9], lambda: { start: 0.2, end: 0.7 }, projection: 'sample', topP: 0.9, earlyStopPatience: 2, earlyStopConfidence: 0.3 },
     );
-    expect(`${digest(r.tokens)}:${r.stepsRun}`).toBe('7df67ec2:24');
+    expect(`${digest(r.tokens)}:${r.stepsRun}`).toBe('76f5de6e:24');
   });
 });
