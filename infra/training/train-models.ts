@@ -75,9 +75,9 @@ export const STAGES: Stage[] = [
   { name: 'core5', chain: 'core5', optional: true, minutes: { cpu: 40, gpu: 6.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core-ar-sft'), ...ADAPT_WITH_EVIDENCE(5), ...PRETRAIN('general.train.bin'), '--lr', '6e-4', '--warmup', '100'] },
   { name: 'core5-sft', chain: 'core5', optional: true, minutes: { cpu: 10, gpu: 1.5 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core5'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lm-weight', '0.5', '--lr', '3e-4', '--warmup', '50'], export: { name: 'core5', role: 'core', candidate: true } },
   { name: 'core5-hi', chain: 'core5', optional: true, minutes: { cpu: 5, gpu: 0.7 }, batch: { cpu: 16, gpu: 128 }, args: HIGH_NOISE('core5-sft', '3e-4'), export: { name: 'core5-hi', role: 'core', candidate: true } },
-  // The first bundled core (sessions 1-5): a diffusion model trained from scratch with an aligned
-  // readout and blocks of 25, and its user model. Its samples repeat frequent words, and with the user
-  // model they collapse into repeated letters (models/EVAL.md of those sessions).
+  // A diffusion core trained from scratch with an aligned readout and blocks of 25, and its user
+  // model (candidates, not bundled): its samples repeat frequent words, and with the user model they
+  // collapse into repeated letters (infra/training/README.md).
   { name: 'aligned', chain: 'aligned', optional: true, minutes: { cpu: 55, gpu: 3.0 }, batch: { cpu: 16, gpu: 64 }, args: [...VOCAB, ...CORE, ...PRETRAIN('general.train.bin'), '--lr', '1.5e-3', '--warmup', '200'] },
   { name: 'aligned-sft', chain: 'aligned', optional: true, minutes: { cpu: 10, gpu: 1.0 }, batch: { cpu: 16, gpu: 64 }, args: [...from('aligned'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lr', '6e-4', '--warmup', '50'], export: { name: 'core-aligned', role: 'core', candidate: true } },
   { name: 'aligned-hi', chain: 'aligned', optional: true, minutes: { cpu: 5, gpu: 0.5 }, batch: { cpu: 16, gpu: 64 }, args: HIGH_NOISE('aligned-sft', '4e-4'), export: { name: 'core-aligned-hi', role: 'core', candidate: true } },

@@ -25,7 +25,7 @@ export interface OnnxDenoiserOptions {
    * block instead of once per step. 0 disables the reuse.
    */
   batchCacheBytes?: number;
-  /** Step graphs to use (default: those shared by every model of this session factory and vocabulary). */
+  /** Step graphs to use (default: those shared by every model opened with the same runtime and vocabulary). */
   graphs?: StepGraphs;
   /**
    * Where the O(B·V) work of a step runs (noisy simplex, self-conditioning input, compaction,
