@@ -58,6 +58,11 @@ export function densifyLogits(c: CompactLogits): BlockLogits {
   const ids = decodeUint(c.ids, length * k, c.idWidth);
   const values = decodeFloat32(c.values, length * k);
   const floors = decodeFloat32(c.floor, length);
+  // Wire data names each id once per row: which of two values a scatter keeps is not defined on every device.
+  for (let p = 0; p < length; p++) {
+    const row = ids.subarray(p * k, (p + 1) * k);
+    if (new Set(row).size !== row.length) throw new RangeError(`position ${p} lists a token id more than once`);
+  }
   return compactBlock({ length, vocabSize: v, k, ids, values, floors });
 }
 

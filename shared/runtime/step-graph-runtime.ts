@@ -140,8 +140,12 @@ export class StepGraphs {
     }));
   }
 
-  /** mixLogits of two blocks, returned in the wire form (top k and floors). */
+  /** mixLogits of two blocks, returned in the wire form (top k and floors); λ = 0 is the core's logits as they are. */
   async mixCompact(core: BlockLogits, user: BlockLogits, lambda: number, k: number): Promise<TopKLogits> {
+    if (lambda === 0) {
+      const held = topKOf(core);
+      return held && held.k === k ? held : (await this.compact(await this.feed(core), k))[0];
+    }
     const out = await this.run(`mix-${this.vocabSize}`, () => mixGraph(this.vocabSize), {
       core: await this.feed(core),
       user: await this.feed(user),

@@ -62,12 +62,9 @@ export class StepService {
       // Mix what the client would see, so a client mixing the two compact blocks itself agrees.
       reply.user = { logits: userLogits, contextHash: user.hash };
       const [coreWire, userWire] = [densifyLogits(logits), densifyLogits(userLogits)];
-      // λ = 0 is the core's logits as they are (mixLogits returns them unchanged), not a log-softmax of them.
-      reply.mixed = user.lambda === 0
-        ? logits
-        : core.denoiser.useGraphs && req.topK < info.vocabSize
-          ? encodeTopK(await core.denoiser.graphs.mixCompact(coreWire, userWire, user.lambda, req.topK))
-          : compactLogits(mixLogits(coreWire, userWire, user.lambda), req.topK);
+      reply.mixed = core.denoiser.useGraphs && req.topK < info.vocabSize
+        ? encodeTopK(await core.denoiser.graphs.mixCompact(coreWire, userWire, user.lambda, req.topK))
+        : compactLogits(mixLogits(coreWire, userWire, user.lambda), req.topK);
     }
     this.metrics.steps.inc({ model: `${req.model.name}@${req.model.version}`, mode: 'step' });
     this.metrics.queueWait.observe(coreOut.queueMs / 1000);
