@@ -40,6 +40,8 @@ export const WorkerErrorCode = {
   invalidBundle: 'invalid_bundle',
   /** 422: a user model that does not fit the core. */
   incompatibleModels: 'incompatible_models',
+  /** 422: an uploaded file whose size or sha256 is not the manifest's (`error.field` names the file). */
+  fileMismatch: 'file_mismatch',
   /** 503: the step queue is full. */
   overloaded: 'overloaded',
   /** 503: the worker is draining. */

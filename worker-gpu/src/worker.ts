@@ -5,6 +5,7 @@ import { ContextStore } from './engine/context-store';
 import { GenerateService } from './engine/generate-service';
 import { Models } from './engine/models';
 import { StepService } from './engine/step-service';
+import { UserModelUploads } from './engine/user-model-uploads';
 import { GenerationThreads } from './engine/threads/generation-threads';
 import { jsonLogger, type Logger } from './log';
 import { WorkerMetrics } from './metrics';
@@ -16,6 +17,7 @@ export class Worker {
   readonly models: Models;
   readonly steps: StepService;
   readonly generations: GenerateService;
+  readonly uploads: UserModelUploads;
   readonly admission: Admission;
   readonly log: Logger;
   draining = false;
@@ -32,6 +34,7 @@ export class Worker {
     this.models = new Models(config, this.metrics, this.admission);
     this.steps = new StepService(this.models, new ContextStore(config.contextStoreEntries), this.metrics);
     this.generations = new GenerateService(this.models, this.metrics, config.generationThreads ? new GenerationThreads(config.generationThreads) : undefined);
+    this.uploads = new UserModelUploads(this.models.s3, config.s3.bucket, config.s3.prefix, this.models, this.generations);
   }
 
   /** Loads the default model (if configured) so the first request does not pay for it. */

@@ -1,3 +1,4 @@
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { LoadedBundle } from '../../../shared/bundle';
 import type { ModelRef, UserModelRef } from '../../../shared/protocol';
 import { OnnxDenoiser } from '../../../shared/runtime/onnx-denoiser';
@@ -20,12 +21,14 @@ type Runtime = NodeRuntime & { skipped: Record<string, string> };
 /** Core and user models by reference: S3 key, store, onnxruntime session and batcher. */
 export class Models {
   readonly store: ModelStore<OpenModel>;
+  readonly s3: S3Client;
   private runtime: Promise<Runtime> | null = null;
   private resolvedRuntime: Runtime | null = null;
 
   constructor(private readonly config: WorkerConfig, private readonly metrics: WorkerMetrics, private readonly admission: Admission) {
+    this.s3 = s3Client(config.s3);
     this.store = new ModelStore<OpenModel>({
-      client: s3Client(config.s3),
+      client: this.s3,
       bucket: config.s3.bucket,
       cacheDir: config.cacheDir,
       memoryBytes: config.modelMemoryBytes,

@@ -2,8 +2,8 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { zValidator } from '@hono/zod-validator';
-import type { ZodType } from 'zod';
-import { GenerateRequestSchema, ModelRefSchema, StepRequestSchema, verifyWorkerToken, WorkerErrorCode, type GenerateEvent, type UserModelRef } from '../../../shared/protocol';
+import { z, type ZodType } from 'zod';
+import { GenerateRequestSchema, ModelRefSchema, StepRequestSchema, UPLOAD_BYTES_HEADER, UPLOAD_FILE_PATH, UPLOAD_SHA256_HEADER, USER_MODEL_NAME, ValidateUserModelRequestSchema, verifyWorkerToken, WorkerErrorCode, type GenerateEvent, type UserModelRef } from '../../../shared/protocol';
 import type { Worker } from '../worker';
 import { errorReply, forbidden, unauthorized, WorkerError } from './errors';
 
@@ -20,13 +20,19 @@ const json = <T extends ZodType>(schema: T) =>
 
 type Vars = { Variables: { tenant: string } };
 
+const UploadedVersionParams = z.object({ name: z.string().regex(USER_MODEL_NAME, 'not a user model name'), version: z.coerce.number().int().min(1) });
+const UploadHeadersSchema = z.object({
+  bytes: z.coerce.number({ message: `${UPLOAD_BYTES_HEADER} header: the file's size in bytes` }).int().min(0),
+  sha256: z.string({ message: `${UPLOAD_SHA256_HEADER} header: the file's sha256` }).regex(/^[0-9a-f]{64}$/, `${UPLOAD_SHA256_HEADER} header: 64 lowercase hex digits`),
+});
+
 /** A request's user model must belong to the tenant its token was signed for. */
 function ownUserModel(user: UserModelRef | undefined, tenant: string): void {
   if (user && user.tenant !== tenant) throw forbidden('user.tenant', `this request was authorised for tenant ${tenant}, not ${user.tenant}`);
 }
 
 /**
- * The worker's HTTP surface: steps, fused generation, model info, health and metrics. Everything
+ * The worker's HTTP surface: steps, fused generation, model info, user-model uploads, health and metrics. Everything
  * but /healthz and /readyz needs the edge's signed token (shared/protocol/worker-auth.ts); /metrics
  * also takes the read-only metrics token.
  */
@@ -64,7 +70,9 @@ export function createApp(worker: Worker): Hono<Vars> {
     if (worker.draining) throw new WorkerError(503, WorkerErrorCode.shuttingDown, null, 'this worker is shutting down; send the step to another');
     await next();
   });
-  app.use('/v1/*', bodyLimit({ maxSize: MAX_BODY_BYTES, onError: () => { throw new HTTPException(413); } }));
+  const limitBody = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: () => { throw new HTTPException(413); } });
+  // A file upload streams to S3 and is bounded by the size its manifest declares.
+  app.use('/v1/*', (c, next) => (c.req.method === 'PUT' ? next() : limitBody(c, next)));
 
   app.post('/v1/step', json(StepRequestSchema), async (c) => {
     const end = worker.metrics.stepLatency.startTimer();
@@ -103,6 +111,26 @@ export function createApp(worker: Worker): Hono<Vars> {
     const model = await worker.models.core(ref);
     return c.json({ model: ref, info: model.denoiser.info, provider: model.denoiser.provider });
   });
+
+  // User-model uploads (the edge keeps the registry; engine/user-model-uploads.ts). The tenant is the token's.
+  const version = (c: { req: { param(): Record<string, string> } }) => {
+    const { name, version } = UploadedVersionParams.parse(c.req.param());
+    return { name, version };
+  };
+  app.put('/v1/user-models/:name/:version/files/:path{.+}', async (c) => {
+    const path = c.req.param('path');
+    if (!UPLOAD_FILE_PATH.test(path) || path === 'manifest.json') throw new WorkerError(400, WorkerErrorCode.invalidArgument, 'path', `"${path}" is not a bundle file path`);
+    const expected = UploadHeadersSchema.parse({ bytes: c.req.header(UPLOAD_BYTES_HEADER), sha256: c.req.header(UPLOAD_SHA256_HEADER) });
+    const body = c.req.raw.body ?? new ReadableStream<Uint8Array>({ start: (controller) => controller.close() });
+    return c.json(await worker.uploads.put({ tenant: c.get('tenant'), ...version(c) }, path, body, expected));
+  });
+  app.post('/v1/user-models/:name/:version/validate', json(ValidateUserModelRequestSchema), async (c) => {
+    const v = { tenant: c.get('tenant'), ...version(c) };
+    const reply = await worker.uploads.validate(v, c.req.valid('json'));
+    worker.log.info('user model validated', { ...v, status: reply.status, ...(reply.status === 'failed' ? { reason: reply.error.message } : {}) });
+    return c.json(reply);
+  });
+  app.delete('/v1/user-models/:name/:version', async (c) => c.json({ deleted: await worker.uploads.remove({ tenant: c.get('tenant'), ...version(c) }) }));
 
   app.get('/healthz', (c) => c.json(worker.health()));
   app.get('/readyz', (c) => {

@@ -62,6 +62,14 @@ export class ModelStore<T> {
     return this.memory.has(key);
   }
 
+  /** Drops a model from memory and disk (its bundle was deleted); the next get() loads it again. */
+  async forget(key: string): Promise<void> {
+    const open = this.memory.get(key);
+    this.memory.delete(key);
+    if (open !== undefined) this.opts.onEvict?.(key, open);
+    await this.disk.remove(key);
+  }
+
   diskDir(key: string): string {
     return this.disk.dirFor(key);
   }
