@@ -1,4 +1,4 @@
--- Issue 6: metering (one usage row per call), quotas, Idempotency-Key, the batch API.
+-- Metering (one usage row per call), quotas, Idempotency-Key, the batch API.
 
 -- usage: one row per call (streamed, non-streamed, batch line, blocked, failed, replayed).
 -- `id` is the request id; a batch line's is `<batch id>:<line index>`, so a redelivered line

@@ -1,4 +1,4 @@
--- Issue 6, quotas: a call reserves its worst-case cost before any GPU work and settles to its actual
+-- Quotas: a call reserves its worst-case cost before any GPU work and settles to its actual
 -- cost afterwards, so concurrent calls cannot together pass a budget (docs/billing.md).
 -- `id` is the call's usage record id (request id, or `<batch id>:<line>` for a batch line); the
 -- usage row is written and the reservation deleted in one D1 transaction. A reservation whose

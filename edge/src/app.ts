@@ -18,10 +18,11 @@ import { generations } from './routes/v1/generations';
 import { models } from './routes/v1/models';
 import { playground } from './routes/playground';
 import { usage } from './routes/v1/usage';
+import { userModels } from './user-models/routes';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
-/** The edge API: OpenAI-compatible /v1 (completions, chat, batches, files, usage) behind key auth and per-key rate limits; /admin behind ADMIN_SECRET. */
+/** The edge API: OpenAI-compatible /v1 (completions, chat, batches, files, user models, usage) behind key auth and per-key rate limits; /admin behind ADMIN_SECRET. */
 export function createApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
@@ -43,11 +44,12 @@ export function createApp(): Hono<AppEnv> {
   app.get('/healthz', (c) => c.json({ ok: true, service: 'ssd2-edge', bundle_format_version: BUNDLE_FORMAT_VERSION }));
 
   const limitBody = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: () => { throw new HTTPException(413, { message: `request body exceeds ${MAX_BODY_BYTES} bytes` }); } });
-  // File uploads have their own, larger limit (batch/files-routes.ts).
+  // File uploads have their own, larger limits (batch/files-routes.ts, user-models/upload-check.ts).
   // Generation calls are metered from the first middleware on, so refusals (401, 403, 429, 413) write their usage record too.
   app.use('/v1/completions', meter('completion'));
   app.use('/v1/chat/completions', meter('chat'));
-  app.use('/v1/*', (c, next) => (c.req.path === '/v1/files' ? next() : limitBody(c, next)), apiKeyAuth(), rateLimit());
+  const ownLimit = (c: { req: { path: string; method: string } }) => c.req.path === '/v1/files' || (c.req.method === 'PUT' && c.req.path.startsWith('/v1/user_models/'));
+  app.use('/v1/*', (c, next) => (ownLimit(c) ? next() : limitBody(c, next)), apiKeyAuth(), rateLimit());
   app.route('/v1/completions', completions);
   app.route('/v1/chat/completions', chatCompletions);
   app.route('/v1/models', models);
@@ -55,6 +57,7 @@ export function createApp(): Hono<AppEnv> {
   app.route('/v1/usage', usage);
   app.route('/v1/files', files);
   app.route('/v1/batches', batches);
+  app.route('/v1/user_models', userModels);
 
   app.use('/admin/*', limitBody);
   app.route('/admin', admin);

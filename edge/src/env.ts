@@ -36,6 +36,10 @@ export interface Env {
   PRICES?: string;
   /** Bytes of files one tenant may store (default 10 GiB). */
   FILES_QUOTA_BYTES?: string;
+  /** Bytes one file of an uploaded user model may have (default 100 MiB, one request body). */
+  USER_MODEL_MAX_FILE_BYTES?: string;
+  /** Bytes of uploaded user models one tenant may store (default 5 GiB). */
+  USER_MODEL_QUOTA_BYTES?: string;
   /** Batch lines one queue consumer invocation runs at once (default 8). */
   BATCH_CONCURRENCY?: string;
   /** Deliveries of a batch line before a GPU failure becomes its error line (default 5). */

@@ -4,7 +4,8 @@
  * hashes, NDJSON fused generation through the shared engine) with scripted models instead of
  * onnxruntime, records every request, and fails on cue so the pool's retries can be tested.
  * Hosts: any `*.gpu.test` is a worker (each with its own context store); `stub.control` is the
- * test's control panel (`/fail-once`, `/abort-once`, `/hang-once`, `/outage` for a set of seeds, `/log`).
+ * test's control panel (`/fail-once`, `/abort-once`, `/hang-once`, `/outage` for a set of seeds, `/log`,
+ * `/validation-down`, `/uploaded`). User-model uploads land in an in-memory bucket.
  */
 import { Response, type Request } from 'miniflare';
 import { readFileSync } from 'node:fs';
@@ -108,6 +109,8 @@ export async function gpuStub(request: Request): Promise<Response> {
     return new Promise<Response>(() => {}); // silent forever
   }
   if (url.pathname === '/v1/generate') return fused(body, record);
+  const upload = /^\/v1\/user-models\/([^/]+)\/(\d+)(\/validate|\/files\/(.+))?$/.exec(url.pathname);
+  if (upload) return userModelUpload(`${claims.tenant}/${upload[1]}/${upload[2]}/`, upload[3] === '/validate' ? 'validate' : upload[4] ?? null, request, body);
   return protocolError(404, 'not_found', null, `no route ${url.pathname}`);
 }
 
@@ -161,11 +164,43 @@ async function fused(body: unknown, record: StubRecord): Promise<Response> {
   return new Response(stream as any, { headers: { 'content-type': 'application/x-ndjson' } });
 }
 
+/** Files stored by user-model uploads, by `<tenant>/<name>/<version>/<path>`: their size and sha256. */
+const uploaded = new Map<string, { bytes: number; sha256: string }>();
+/** While set, validation answers 503 (every worker busy): the version stays validating. */
+let validationDown = false;
+
+/** The worker's upload routes over an in-memory bucket: files are hashed as stored; validation checks every listed file is there. */
+async function userModelUpload(prefix: string, action: string | null, request: Request, body: any): Promise<Response> {
+  if (request.method === 'PUT' && action && action !== 'validate') {
+    const bytes = new Uint8Array(await request.arrayBuffer());
+    const sha256 = Buffer.from(await crypto.subtle.digest('SHA-256', bytes)).toString('hex');
+    if (bytes.byteLength !== Number(request.headers.get('x-ssd2-bytes')) || sha256 !== request.headers.get('x-ssd2-sha256')) {
+      return protocolError(422, 'file_mismatch', action, `${action} has ${bytes.byteLength} bytes and sha256 ${sha256}; the manifest says otherwise`);
+    }
+    uploaded.set(prefix + action, { bytes: bytes.byteLength, sha256 });
+    return json({ path: action, bytes: bytes.byteLength, sha256 });
+  }
+  if (request.method === 'POST' && action === 'validate') {
+    if (validationDown) return protocolError(503, 'overloaded', null, 'stub: validation unavailable');
+    const files = JSON.parse(body.manifest).files as { path: string; sha256: string }[];
+    const missing = files.find((f) => uploaded.get(prefix + f.path)?.sha256 !== f.sha256);
+    return json(missing ? { status: 'failed', error: { code: 'invalid_bundle', param: missing.path, message: `${missing.path}: file not found` } } : { status: 'ready', stepMs: 1 });
+  }
+  if (request.method === 'DELETE' && action === null) {
+    const keys = [...uploaded.keys()].filter((k) => k.startsWith(prefix));
+    for (const k of keys) uploaded.delete(k);
+    return json({ deleted: keys.length });
+  }
+  return protocolError(404, 'not_found', null, `stub: no route ${request.method} ${prefix}${action ?? ''}`);
+}
+
 async function control(url: URL, request: Request): Promise<Response> {
   const seed = Number(url.searchParams.get('seed'));
   if (url.pathname === '/fail-once') failOnce.add(seed);
   else if (url.pathname === '/abort-once') abortOnce.add(seed);
   else if (url.pathname === '/hang-once') hangOnce.add(seed);
+  else if (url.pathname === '/validation-down') validationDown = url.searchParams.get('on') === '1';
+  else if (url.pathname === '/uploaded') return json([...uploaded.keys()].filter((k) => k.startsWith(url.searchParams.get('prefix') ?? '')));
   else if (url.pathname === '/outage') {
     const { seeds, ms } = (await request.json()) as { seeds: number[]; ms: number };
     for (const s of seeds) outage.set(s, Date.now() + ms);

@@ -31,7 +31,7 @@ async function putFile(tenant: string, name: string, version: number, path: stri
   const res = await signedFetch(tenant)(`${w.url}/v1/user-models/${name}/${version}/files/${path}`, {
     method: 'PUT',
     headers: { [UPLOAD_BYTES_HEADER]: String(expected.bytes), [UPLOAD_SHA256_HEADER]: expected.sha256 },
-    body,
+    body: new Blob([body as Uint8Array<ArrayBuffer>]),
   });
   return { status: res.status, json: (await res.json()) as any };
 }

@@ -14,8 +14,10 @@ export const GenerationSpecSchema = z.object({
   userContext: z.array(z.number().int().min(0)).optional(),
   options: GenerateOptionsSchema,
   mode: z.enum(['fused', 'per_step']),
-  /** A tenant user-model bundle run on the GPU worker (fused mode). */
+  /** A tenant user-model bundle run on the GPU worker (fused mode): its path under the tenant's prefix. */
   userModel: z.string().optional(),
+  /** The user model as usage records name it: `name@version` when uploaded, else the bundle path. */
+  userModelId: z.string().optional(),
   /** A client-side user model joins over this generation's WebSocket (per-step mode). */
   client: z.object({ deadlineMs: z.number().int().min(1), onTimeout: z.enum(['core_only', 'fail']), joinTimeoutMs: z.number().int().min(1) }).optional(),
   progress: z.boolean(),

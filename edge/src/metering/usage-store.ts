@@ -43,7 +43,7 @@ export const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 export function usageFromSpec(spec: GenerationSpec): Pick<UsageRecord, 'model' | 'userModel' | 'mode' | 'collaboration' | 'promptTokens'> {
   return {
     model: spec.modelId,
-    userModel: spec.userModel ?? null,
+    userModel: spec.userModelId ?? spec.userModel ?? null,
     mode: spec.mode,
     collaboration: spec.client ? 'client_model' : spec.userModel ? 'user_model' : 'none',
     promptTokens: spec.prompt.length,

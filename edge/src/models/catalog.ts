@@ -18,10 +18,16 @@ export interface ServedModel {
   maxContext: number;
   vocabSize: number;
   eosTokenId: number;
+  /** What a user model mixed with it must share (shared/ssd2/routing.ts assertCompatible). */
+  simplexK: number;
+  schedule: string;
+  tokenizerSha256: string;
   codec(): TextCodec;
 }
 
-function bundled(manifest: Pick<typeof tinyCoreManifest, 'name' | 'version' | 'block_size' | 'max_context' | 'vocab_size' | 'eos_token_id' | 'tokenizer'>, tokenizer: unknown): ServedModel {
+type BundledManifest = Pick<typeof tinyCoreManifest, 'name' | 'version' | 'block_size' | 'max_context' | 'vocab_size' | 'eos_token_id' | 'tokenizer' | 'simplex_k' | 'schedule' | 'files'>;
+
+function bundled(manifest: BundledManifest, tokenizer: unknown): ServedModel {
   let codec: TextCodec | undefined;
   return {
     id: manifest.name,
@@ -30,6 +36,9 @@ function bundled(manifest: Pick<typeof tinyCoreManifest, 'name' | 'version' | 'b
     maxContext: manifest.max_context,
     vocabSize: manifest.vocab_size,
     eosTokenId: manifest.eos_token_id,
+    simplexK: manifest.simplex_k,
+    schedule: manifest.schedule,
+    tokenizerSha256: manifest.files.find((f) => f.path === manifest.tokenizer)!.sha256,
     codec: () => (codec ??= codecFromJson(manifest.name, manifest.tokenizer, new TextEncoder().encode(JSON.stringify(tokenizer)), manifest.vocab_size, manifest.eos_token_id)),
   };
 }

@@ -19,8 +19,8 @@ const ssd2Fields = {
   projection: z.enum(['greedy', 'sample', 'multihot']).optional(),
   /** Weight of the user model: constant, one value per step, or a linear ramp. */
   lambda: z.union([lambdaValue, z.array(lambdaValue).min(1).max(LIMITS.steps), z.object({ start: lambdaValue, end: lambdaValue }).strict()]).optional(),
-  /** A user-model bundle of the caller's tenant, run on the GPU worker beside the core. */
-  user_model: z.string().regex(/^[A-Za-z0-9._/-]{1,256}$/, 'must match [A-Za-z0-9._/-]{1,256}').optional(),
+  /** A user model of the caller's tenant, run on the GPU worker beside the core: an uploaded user model (`name`, `name@version`) or a bundle path under the tenant's prefix. */
+  user_model: z.string().regex(/^[A-Za-z0-9._/@-]{1,256}$/, 'must be a user model name, name@version, or a bundle path ([A-Za-z0-9._/@-]{1,256})').optional(),
   /** Text only the user model sees, in front of the prompt. Never sent toward the core model. */
   private_context: z.string().max(LIMITS.privateContextChars).optional(),
   /** `fused`: the GPU worker runs the block loop; `per_step`: the edge drives every step. Default: fused unless a client model joins. */

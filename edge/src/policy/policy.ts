@@ -26,6 +26,8 @@ export const PolicySchema = z
     max_steps_per_call: z.number().int().min(1).max(100_000_000).optional(),
     /** Bytes of files (batch inputs and outputs) the tenant may store; else FILES_QUOTA_BYTES. */
     max_stored_file_bytes: z.number().int().min(0).optional(),
+    /** Bytes of uploaded user models the tenant may store; else USER_MODEL_QUOTA_BYTES. */
+    max_user_model_bytes: z.number().int().min(0).optional(),
     /** Generations one API key may run at once; else MAX_CONCURRENT_GENERATIONS_PER_KEY. */
     max_concurrent_generations: z.number().int().min(1).max(100_000).optional(),
   })

@@ -7,6 +7,7 @@ import { findModel, type ServedModel } from '../../models/catalog';
 import type { SSD2Fields } from '../../openai/schemas';
 import { enforcePolicy } from '../../policy/policy';
 import type { GenerationSpec } from '../../generation/spec';
+import { resolveUserModel } from '../../user-models/resolve';
 
 /** The request fields every generation route shares (OpenAI's plus the SSD-2 extensions). */
 export interface GenerationFields extends SSD2Fields {
@@ -77,13 +78,14 @@ export async function prepareGeneration(env: Env, principal: Principal, body: Ge
   }
 
   const mode = body.client_model ? 'per_step' : (body.mode ?? 'fused');
+  const userModel = body.user_model ? await resolveUserModel(env.DB, principal.tenantId, body.user_model, model) : undefined;
   const spec: GenerationSpec = {
     tenantId: principal.tenantId,
     keyId: principal.keyId,
     modelId: model.id,
     model: model.ref,
     prompt,
-    ...(body.user_model ? { userModel: body.user_model, userContext: body.private_context ? codec.encode(privateContextPrefix(body.private_context)) : [] } : {}),
+    ...(userModel ? { userModel: userModel.bundle, userModelId: userModel.id, userContext: body.private_context ? codec.encode(privateContextPrefix(body.private_context)) : [] } : {}),
     options,
     mode,
     ...(body.client_model

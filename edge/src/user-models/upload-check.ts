@@ -1,0 +1,81 @@
+import { z } from 'zod';
+import { ManifestSchema, type Manifest } from '../../../shared/bundle/manifest';
+import { firstIssue } from '../../../shared/errors';
+import { UPLOAD_FILE_PATH, USER_MODEL_NAME } from '../../../shared/protocol';
+import { ApiError, invalidRequest } from '../errors/api-error';
+import type { ServedModel } from '../models/catalog';
+
+/** USER_MODEL_MAX_FILE_BYTES's default: one request body, within Workers' limit on the Free/Pro plans. */
+export const DEFAULT_MAX_FILE_BYTES = 100 * 1024 * 1024;
+/** USER_MODEL_QUOTA_BYTES's default: bytes of user models one tenant may store. */
+export const DEFAULT_QUOTA_BYTES = 5 * 1024 ** 3;
+/** manifest.json itself, as JSON text. */
+export const MAX_MANIFEST_BYTES = 256 * 1024;
+
+export const CreateUserModelSchema = z.object({
+  name: z.string().regex(USER_MODEL_NAME, 'must match [A-Za-z0-9][A-Za-z0-9_-]{0,63} (no dot, slash or @)'),
+  /** The bundle's manifest.json, as an object. */
+  manifest: z.record(z.string(), z.unknown(), { message: 'the bundle\'s manifest.json, as a JSON object' }),
+});
+
+export interface UploadLimits {
+  maxFileBytes: number;
+  quotaBytes: number;
+  storedBytes: number;
+}
+
+export interface CheckedUpload {
+  manifest: Manifest;
+  /** manifest.json as it will be stored. */
+  text: string;
+  bytes: number;
+  /** The served cores it may be mixed with (vocabulary, tokenizer, K and schedule agree). */
+  compatible: ServedModel[];
+}
+
+/** A field of the core that a user model mixed with it must share, with the manifest field that holds it. */
+const SHARED_FIELDS: readonly { field: string; core: (m: ServedModel) => unknown; user: (m: Manifest) => unknown }[] = [
+  { field: 'vocab_size', core: (m) => m.vocabSize, user: (m) => m.vocab_size },
+  { field: 'tokenizer', core: (m) => m.tokenizerSha256, user: (m) => m.files.find((f) => f.path === m.tokenizer)?.sha256 },
+  { field: 'simplex_k', core: (m) => m.simplexK, user: (m) => m.simplex_k },
+  { field: 'schedule', core: (m) => m.schedule, user: (m) => m.schedule },
+];
+
+/**
+ * Everything about an upload that its manifest alone decides, before any byte is stored: the
+ * manifest schema, the file list, size limits and the tenant's quota, and which cores it fits.
+ * Errors are 400s whose `param` names the manifest field (`manifest.vocab_size`) or file.
+ */
+export function checkUpload(raw: Record<string, unknown>, cores: readonly ServedModel[], limits: UploadLimits): CheckedUpload {
+  const parsed = ManifestSchema.safeParse(raw);
+  if (!parsed.success) {
+    const { field, text } = firstIssue(parsed.error, '');
+    throw invalidRequest(field ? `manifest.${field}` : 'manifest', `manifest.json: ${text}`, 'invalid_manifest');
+  }
+  const manifest = parsed.data;
+  const text = JSON.stringify(raw, null, 2);
+  if (text.length > MAX_MANIFEST_BYTES) throw invalidRequest('manifest', `manifest.json is ${text.length} bytes; at most ${MAX_MANIFEST_BYTES}`, 'invalid_manifest');
+  const seen = new Set<string>();
+  for (const f of manifest.files) {
+    if (!UPLOAD_FILE_PATH.test(f.path) || f.path === 'manifest.json') {
+      throw invalidRequest('manifest.files', `file "${f.path}": paths are relative, segments of [A-Za-z0-9._-] not starting with a dot, and not manifest.json`, 'invalid_manifest');
+    }
+    if (seen.has(f.path)) throw invalidRequest('manifest.files', `file "${f.path}" is listed twice`, 'invalid_manifest');
+    seen.add(f.path);
+    if (f.bytes > limits.maxFileBytes) throw invalidRequest('manifest.files', `file "${f.path}" has ${f.bytes} bytes; one file may have at most ${limits.maxFileBytes}`, 'file_too_large');
+  }
+  const compatible = cores.filter((core) => SHARED_FIELDS.every((s) => s.core(core) === s.user(manifest)));
+  if (compatible.length === 0) {
+    const differences = cores.map((core) => {
+      const s = SHARED_FIELDS.find((s) => s.core(core) !== s.user(manifest))!;
+      return { field: s.field, text: `${core.id} has ${s.field} ${String(s.core(core))}` };
+    });
+    const field = differences[0].field;
+    throw invalidRequest(`manifest.${field}`, `the user model fits no served core (${field} ${String(SHARED_FIELDS.find((s) => s.field === field)!.user(manifest))}): ${differences.map((d) => d.text).join('; ')}`, 'incompatible_models');
+  }
+  const bytes = manifest.files.reduce((n, f) => n + f.bytes, 0);
+  if (limits.storedBytes + bytes > limits.quotaBytes) {
+    throw new ApiError(400, 'invalid_request_error', 'storage_quota_exceeded', `this tenant stores ${limits.storedBytes} bytes of user models; ${bytes} more would pass its quota of ${limits.quotaBytes} bytes (DELETE /v1/user_models/{id} frees space)`, 'manifest.files');
+  }
+  return { manifest, text, bytes, compatible };
+}
