@@ -1,4 +1,5 @@
 /**
+ * npm run client -- upload-user-model DIR --name NAME    (see upload-user-model.ts)
  * npm run client -- --prompt "..." --user-model models/tiny-core --private-context "..." [--lambda 0.5]
  *                   [--base-url http://127.0.0.1:8787] [--api-key sk-ssd2-... | env SSD2_API_KEY]
  * Generates through the edge with a user model that runs on this machine (client SDK): the edge
@@ -9,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
 import { EdgeError, loadUserModel, streamClientCompletion } from '../sdk';
 import { parseProviders } from '../../worker-gpu/src/runtime/providers';
+import { UPLOAD_HELP, uploadCommand } from './upload-user-model';
 
 const HELP = `usage: npm run client -- --prompt TEXT --user-model DIR [options]
   --base-url URL         the edge (default $SSD2_BASE_URL or http://127.0.0.1:8787)
@@ -20,11 +22,17 @@ const HELP = `usage: npm run client -- --prompt TEXT --user-model DIR [options]
   --steps N --max-tokens N --seed S --top-p P --block-size N --early-stop K
   --deadline-ms N        per-step deadline for this client's answers
   --on-timeout MODE      fail | core_only
-  --providers LIST       onnxruntime providers (default cpu)`;
+  --providers LIST       onnxruntime providers (default cpu)
+
+${UPLOAD_HELP}`;
 
 const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
 
 async function main() {
+  if (process.argv[2] === 'upload-user-model') {
+    process.exitCode = await uploadCommand(process.argv.slice(3));
+    return;
+  }
   const { values } = parseArgs({
     options: {
       prompt: { type: 'string' }, 'user-model': { type: 'string' }, 'private-context': { type: 'string' },

@@ -5,4 +5,5 @@ export { loadUserModel, privatePrefixTokens, type UserModel } from './user-model
 export { StepAnswerer, type StepMessage, type LogitsMessage } from './step-answerer';
 export { clientModelInfo } from './client-info';
 export { EdgeError } from './edge-error';
+export { uploadUserModel, type UploadProgress, type UploadUserModelOptions } from './upload';
 export { sseData } from './sse';

@@ -62,3 +62,22 @@ export type ValidateUserModelReply = z.output<typeof ValidateUserModelReplySchem
 /** PUT /v1/user-models/{name}/{version}/files/{path} on a worker: what was stored. */
 export const StoredFileSchema = z.object({ path: z.string(), bytes: z.number().int().min(0), sha256: z.string() });
 export type StoredFile = z.output<typeof StoredFileSchema>;
+
+/** An uploaded user model version as the edge's API returns it (GET /v1/user_models/{id}). */
+export const UserModelObjectSchema = z.object({
+  /** `name@version` */
+  id: z.string(),
+  object: z.literal('user_model'),
+  name: z.string(),
+  version: z.number().int(),
+  status: z.enum(['uploading', 'validating', 'ready', 'failed']),
+  /** Unix seconds. */
+  created_at: z.number().int(),
+  bytes: z.number().int(),
+  files: z.array(z.object({ path: z.string(), bytes: z.number().int(), sha256: z.string(), uploaded: z.boolean() })),
+  /** The core models it may be mixed with. */
+  compatible_models: z.array(z.string()),
+  /** Why it failed; null unless `status` is failed. */
+  error: z.object({ code: z.string().nullable(), param: z.string().nullable(), message: z.string().nullable() }).nullable(),
+});
+export type UserModelObject = z.output<typeof UserModelObjectSchema>;

@@ -32,7 +32,10 @@ export async function resolveUserModel(db: D1Database, tenantId: string, request
   const live = versions.filter((v) => v.deleted_at === null);
   const row = id.version !== undefined ? live.find((v) => v.version === id.version) : (live.find((v) => v.status === 'ready') ?? live[0]);
   if (!row) {
-    const what = id.version !== undefined && !versions.some((v) => v.version === id.version) ? `no user model ${requested} for this tenant` : `user model ${requested} was deleted`;
+    const what =
+      id.version === undefined ? `user model ${requested} was deleted (every version, the newest ${requested}@${versions[0].version})`
+      : versions.some((v) => v.version === id.version) ? `user model ${requested} was deleted`
+      : `no user model ${requested} for this tenant`;
     throw notFound('user_model', `${what}; GET /v1/user_models lists the tenant's models`, 'user_model_not_found');
   }
   const name = `${row.name}@${row.version}`;

@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { parseUserModelId, ProtocolError } from '../../../shared/protocol';
+import { parseUserModelId, ProtocolError, type UserModelObject } from '../../../shared/protocol';
 import { requireScope } from '../auth';
 import { AuthStore } from '../auth/store';
 import type { AppEnv, Env } from '../env';
@@ -13,10 +13,10 @@ import { checkUpload, CreateUserModelSchema, DEFAULT_MAX_FILE_BYTES, DEFAULT_QUO
 import { workerUploads } from './worker-calls';
 
 /** The wire object of one version (docs/edge.md, "User models"). */
-export function userModelObject(row: UserModelRow, files: readonly UserModelFileRow[]) {
+export function userModelObject(row: UserModelRow, files: readonly UserModelFileRow[]): UserModelObject {
   return {
     id: `${row.name}@${row.version}`,
-    object: 'user_model' as const,
+    object: 'user_model',
     name: row.name,
     version: row.version,
     status: row.status,
