@@ -77,9 +77,9 @@ resource "aws_iam_role" "worker" {
   }
 }
 
-# Exactly what worker-gpu/src/store/s3-source.ts does: GetObject of bundle files. ListBucket is not
-# called, but without it S3 answers a missing key with 403 instead of 404 NoSuchKey, which the
-# worker turns into model_not_found; it is limited to the bundle prefix.
+# Exactly what the worker does: GetObject of bundle files (worker-gpu/src/store/s3-source.ts);
+# ListBucket, also so that S3 answers a missing key with 404 NoSuchKey (model_not_found) rather
+# than 403, limited to the bundle prefix; writes only under tenants/*/user-models/ (uploads).
 data "aws_iam_policy_document" "worker_read" {
   statement {
     sid       = "ListModelTree"
@@ -105,13 +105,22 @@ data "aws_iam_policy_document" "worker_read" {
     resources = ["${aws_s3_bucket.weights.arn}/${var.bucket_prefix}*"]
   }
 
+  # User-model uploads (docs/edge.md): the workers stream tenants' files into their own prefix,
+  # and remove a version that failed validation or was deleted. Nothing outside tenants/*/user-models/.
+  statement {
+    sid       = "WriteUploadedUserModels"
+    effect    = "Allow"
+    actions   = ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+    resources = ["${aws_s3_bucket.weights.arn}/${var.bucket_prefix}tenants/*/user-models/*"]
+  }
+
   dynamic "statement" {
     for_each = var.kms_key_arn == "" ? [] : [1]
 
     content {
       sid       = "DecryptBundleFiles"
       effect    = "Allow"
-      actions   = ["kms:Decrypt"]
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
       resources = [var.kms_key_arn]
 
       condition {
@@ -125,7 +134,7 @@ data "aws_iam_policy_document" "worker_read" {
 
 resource "aws_iam_policy" "worker_read" {
   name        = "${var.role_name}-policy"
-  description = "Read-only: list and get model bundles in ${var.bucket_name}/${var.bucket_prefix}"
+  description = "List and get model bundles in ${var.bucket_name}/${var.bucket_prefix}; write uploaded user models under tenants/*/user-models/"
   policy      = data.aws_iam_policy_document.worker_read.json
 }
 

@@ -77,6 +77,24 @@ describe('user models: upload, validate, use, delete (edge routes in workerd, st
     const usage = await env.DB.prepare('SELECT user_model, collaboration FROM usage WHERE tenant_id = ? AND status = ?').bind(tenantId, 'ok').first();
     expect(usage).toEqual({ user_model: 'legal@1', collaboration: 'user_model' });
 
+    // The chat route and batch lines resolve it the same way.
+    const chatSeed = uniqueSeed();
+    const chat = await api('/v1/chat/completions', key, { model: 'tiny-core', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 4, steps: 3, seed: chatSeed, user_model: 'legal@1' });
+    expect(chat.status, await chat.clone().text()).toBe(200);
+    expect((await stubLog(chatSeed)).find((r) => r.path === '/v1/generate')!.body.user.bundle).toBe('user-models/legal/1');
+    const batchSeed = uniqueSeed();
+    const form = new FormData();
+    form.append('purpose', 'batch');
+    form.append('file', new File([JSON.stringify({ custom_id: 'a', method: 'POST', url: '/v1/completions', body: { model: 'tiny-core', prompt: 'x', max_tokens: 4, steps: 3, seed: batchSeed, user_model: 'legal' } })], 'in.jsonl'));
+    const file = (await (await SELF.fetch(`${BASE}/v1/files`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: form })).json()) as any;
+    const batch = (await (await api('/v1/batches', key, { input_file_id: file.id, endpoint: '/v1/completions', completion_window: '24h' })).json()) as any;
+    const finished = await eventually(async () => {
+      const b = (await (await api(`/v1/batches/${batch.id}`, key)).json()) as any;
+      return b.status === 'completed' ? b : undefined;
+    }, 30_000);
+    expect(finished.request_counts).toMatchObject({ completed: 1, failed: 0 });
+    expect((await stubLog(batchSeed)).find((r) => r.path === '/v1/generate')!.body.user.bundle).toBe('user-models/legal/1');
+
     // A second upload is a new version; the name follows the newest ready one.
     const second = (await (await api('/v1/user_models', key, { name: 'legal', manifest: (await bundle('two')).manifest })).json()) as any;
     expect(second).toMatchObject({ id: 'legal@2', status: 'uploading' });
