@@ -20,9 +20,21 @@ const DENOISER: GraphSpec = {
 export const LAST_HIDDEN = 'last_hidden';
 export const CONTEXT_HIDDEN = 'context_hidden';
 
-/** The graphs' names for this manifest: self_cond_logits only with self_conditioning, the hidden-state handoff only when shifted. */
-export function graphSpecs(m: Pick<Manifest, 'self_conditioning' | 'architecture'>): { contextEncoder: GraphSpec; denoiser: GraphSpec } {
+/** A full-attention bundle's one graph: the clean context and the noisy block in one sequence. */
+const FULL_DENOISER: GraphSpec = {
+  inputs: ['input_ids', 'simplex_logits', 'self_cond_logits', 'timestep', 'position_ids', 'attention_mask'],
+  outputs: ['logits'],
+};
+
+/**
+ * The graphs' names for this manifest: self_cond_logits only with self_conditioning, the
+ * hidden-state handoff only when shifted; a full-attention bundle has no context encoder.
+ */
+export function graphSpecs(m: Pick<Manifest, 'self_conditioning' | 'architecture'>): { contextEncoder: GraphSpec | null; denoiser: GraphSpec } {
   const shifted = m.architecture.readout === 'shifted';
+  if (m.architecture.context === 'full') {
+    return { contextEncoder: null, denoiser: { inputs: FULL_DENOISER.inputs.filter((n) => m.self_conditioning || n !== 'self_cond_logits'), outputs: FULL_DENOISER.outputs } };
+  }
   return {
     contextEncoder: { inputs: CONTEXT_ENCODER.inputs, outputs: shifted ? [...CONTEXT_ENCODER.outputs, LAST_HIDDEN] : CONTEXT_ENCODER.outputs },
     denoiser: {

@@ -49,10 +49,18 @@ export const ManifestSchema = z.object({
      * it happens inside denoiser.onnx). Absent means no.
      */
     likelihood: z.boolean().default(false),
+    /**
+     * How the clean context is attended. `cached`: it is causal, encoded once into a key/value cache
+     * (context_encoder.onnx) that each step's block attends to. `full`: the context attends to the
+     * noisy block (SSD-LM's bidirectional attention), so denoiser.onnx takes the whole sequence at
+     * every step and a step's cost grows with the context. Absent means cached.
+     */
+    context: z.enum(['cached', 'full']).default('cached'),
     parameters: z.number().int().min(0),
     dtype: z.enum(['float32', 'float16']).default('float32'),
   }),
-  graphs: z.object({ context_encoder: relativePath, denoiser: relativePath }),
+  /** context_encoder is absent exactly when architecture.context is `full`. */
+  graphs: z.object({ context_encoder: relativePath.optional(), denoiser: relativePath }),
   files: z.array(BundleFileSchema).min(1),
   training: z.record(z.string(), z.unknown()).optional(),
 }).superRefine((m, ctx) => {
@@ -60,9 +68,12 @@ export const ManifestSchema = z.object({
   if (m.max_context + m.block_size > m.architecture.max_positions) {
     ctx.addIssue({ code: 'custom', path: ['max_context'], message: `max_context + block_size exceeds architecture.max_positions ${m.architecture.max_positions}` });
   }
+  const full = m.architecture.context === 'full';
+  if (!full && !m.graphs.context_encoder) ctx.addIssue({ code: 'custom', path: ['graphs', 'context_encoder'], message: 'required unless architecture.context is "full"' });
+  if (full && m.graphs.context_encoder) ctx.addIssue({ code: 'custom', path: ['graphs', 'context_encoder'], message: 'a full-attention bundle has no context encoder (its denoiser takes the whole sequence)' });
   const listed = new Set(m.files.map((f) => f.path));
   for (const [field, path] of [['tokenizer', m.tokenizer], ['graphs.context_encoder', m.graphs.context_encoder], ['graphs.denoiser', m.graphs.denoiser]] as const) {
-    if (!listed.has(path)) ctx.addIssue({ code: 'custom', path: field.split('.'), message: `${path} is not listed in files` });
+    if (path !== undefined && !listed.has(path)) ctx.addIssue({ code: 'custom', path: field.split('.'), message: `${path} is not listed in files` });
   }
 });
 

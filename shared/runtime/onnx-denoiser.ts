@@ -79,9 +79,11 @@ export function infoFromBundle(bundle: LoadedBundle): DenoiserInfo {
 }
 
 /**
- * A bundle's two graphs behind the Denoiser interface. The clean context is encoded once into a
+ * A bundle's graphs behind the Denoiser interface. The clean context is encoded once into a
  * key/value cache (extended incrementally when a block is appended), so a step only runs the B
- * block positions against the cache, whatever the context length.
+ * block positions against the cache, whatever the context length. A full-attention bundle
+ * (architecture.context = full, e.g. a converted SSD-LM) has one graph that reads the context
+ * and the block together at every step.
  */
 export class OnnxDenoiser implements Denoiser {
   readonly info: DenoiserInfo;
@@ -112,7 +114,8 @@ export class OnnxDenoiser implements Denoiser {
     bundle: LoadedBundle,
     private readonly ort: OrtModule,
     createSession: SessionFactory,
-    private readonly encoder: InferenceSession,
+    /** null for a full-attention bundle (architecture.context = full): the denoiser reads the whole sequence. */
+    private readonly encoder: InferenceSession | null,
     private readonly denoiser: InferenceSession,
     opts: OnnxDenoiserOptions,
   ) {
@@ -141,7 +144,7 @@ export class OnnxDenoiser implements Denoiser {
       if (problem) throw new BundleError(bundle.location, file, `graph does not match the bundle format: ${problem}`);
       return session;
     };
-    const encoder = await open(m.graphs.context_encoder, specs.contextEncoder);
+    const encoder = specs.contextEncoder ? await open(m.graphs.context_encoder!, specs.contextEncoder) : null;
     const denoiser = await open(m.graphs.denoiser, specs.denoiser);
     return new OnnxDenoiser(bundle, ort, createSession, encoder, denoiser, opts);
   }
@@ -162,7 +165,9 @@ export class OnnxDenoiser implements Denoiser {
     const { Tensor: T } = this.ort;
     const s = tokens.length;
     const total = past.length + s;
-    const out = await graphClock.time(() => this.encoder.run({
+    const encoder = this.encoder;
+    if (!encoder) throw new Error(`${this.info.name}: a full-attention bundle has no context cache`);
+    const out = await graphClock.time(() => encoder.run({
       input_ids: new T('int64', BigInt64Array.from(tokens, (t) => BigInt(t)), [1, s]),
       position_ids: new T('int64', BigInt64Array.from({ length: s }, (_, i) => BigInt(past.length + i)), [1, s]),
       past_keys: past.keys,
@@ -208,39 +213,25 @@ export class OnnxDenoiser implements Denoiser {
       if (s.context.length > this.info.maxContext) throw new RangeError(`${this.info.name}: context of ${s.context.length} tokens exceeds max_context ${this.info.maxContext}`);
       if (shifted && s.context.length === 0) throw new RangeError(`${this.info.name}: a shifted-readout model needs at least one context token`);
     }
-    const unordered = await Promise.all(input.map((s) => this.contextCache(s.context)));
+    const unordered = this.encoder ? await Promise.all(input.map((s) => this.contextCache(s.context))) : null;
     const t0 = performance.now();
     // Items in a canonical order (by cache entry), so the same set of contexts in any arrival
     // order is the same padded batch and its padding can be reused.
-    const order = Array.from(input.keys()).sort((i, j) => unordered[i].id - unordered[j].id || i - j);
+    const order = Array.from(input.keys());
+    if (unordered) order.sort((i, j) => unordered[i].id - unordered[j].id || i - j);
     const steps = order.map((i) => input[i]);
-    const caches = order.map((i) => unordered[i]);
     const timestep = new Float32Array(n);
-    const positions = new BigInt64Array(n * b);
-    steps.forEach((s, i) => {
-      timestep[i] = (s.noise.steps - s.noise.step) / s.noise.steps;
-      for (let p = 0; p < b; p++) positions[i * b + p] = BigInt(s.context.length + p);
-    });
+    steps.forEach((s, i) => (timestep[i] = (s.noise.steps - s.noise.step) / s.noise.steps));
     // With the step graphs the noisy simplices are drawn on the model's provider (the host sends
     // offsets and ids); without, by the same arithmetic in TypeScript (bit-identical).
     const simplex = this.useGraphs ? await this.graphs.noisyBlocks(steps.map((s) => s.noise), this.info.simplexK) : this.noisyBlocksHere(steps, b);
     const selfCond = this.info.selfConditioning ? await this.selfConditioning(steps, simplex) : null;
-    const past = this.batchCaches(caches);
     const feeds: Record<string, Tensor> = {
       simplex_logits: simplex,
       timestep: new T('float32', timestep, [n]),
-      position_ids: new T('int64', positions, [n, b]),
-      past_keys: past.keys,
-      past_values: past.values,
-      past_mask: past.mask,
+      ...(unordered ? this.cachedContextFeeds(steps, order.map((i) => unordered[i]), b) : this.sequenceFeeds(steps, b)),
     };
     if (selfCond) feeds.self_cond_logits = selfCond;
-    if (shifted) {
-      const h = this.arch.hidden;
-      const hidden = new Float32Array(n * h);
-      caches.forEach((c, i) => hidden.set(c.hidden!, i * h));
-      feeds[CONTEXT_HIDDEN] = new T('float32', hidden, [n, h]);
-    }
     const t1 = performance.now();
     const out = await graphClock.time(() => this.denoiser.run(feeds));
     const t2 = performance.now();
@@ -260,6 +251,52 @@ export class OnnxDenoiser implements Denoiser {
     // Views into the one output buffer (each item's rows are contiguous); no copy per item.
     order.forEach((i, j) => (results[i] = blockLogits(data.subarray(j * b * v, (j + 1) * b * v), b, v)));
     return results;
+  }
+
+  /** A cached-context step's feeds: block positions after each context, the padded key/value caches and, when shifted, the context's last hidden state. */
+  private cachedContextFeeds(steps: readonly DenoiseStep[], caches: KV[], b: number): Record<string, Tensor> {
+    const { Tensor: T } = this.ort;
+    const n = steps.length;
+    const positions = new BigInt64Array(n * b);
+    steps.forEach((s, i) => {
+      for (let p = 0; p < b; p++) positions[i * b + p] = BigInt(s.context.length + p);
+    });
+    const past = this.batchCaches(caches);
+    const feeds: Record<string, Tensor> = { position_ids: new T('int64', positions, [n, b]), past_keys: past.keys, past_values: past.values, past_mask: past.mask };
+    if (this.info.readout === 'shifted') {
+      const h = this.arch.hidden;
+      const hidden = new Float32Array(n * h);
+      caches.forEach((c, i) => hidden.set(c.hidden!, i * h));
+      feeds[CONTEXT_HIDDEN] = new T('float32', hidden, [n, h]);
+    }
+    return feeds;
+  }
+
+  /**
+   * A full-attention step's feeds (architecture.context = full): every item's context ids, right-
+   * padded to the longest; positions 0.. along context then block; a mask over the padding.
+   */
+  private sequenceFeeds(steps: readonly DenoiseStep[], b: number): Record<string, Tensor> {
+    const { Tensor: T } = this.ort;
+    const n = steps.length;
+    const c = Math.max(...steps.map((s) => s.context.length));
+    const total = c + b;
+    const ids = new BigInt64Array(n * c);
+    const positions = new BigInt64Array(n * total);
+    const mask = new Float32Array(n * total);
+    steps.forEach((s, i) => {
+      const len = s.context.length;
+      for (let p = 0; p < len; p++) {
+        ids[i * c + p] = BigInt(s.context[p]);
+        positions[i * total + p] = BigInt(p);
+        mask[i * total + p] = 1;
+      }
+      for (let p = 0; p < b; p++) {
+        positions[i * total + c + p] = BigInt(len + p);
+        mask[i * total + c + p] = 1;
+      }
+    });
+    return { input_ids: new T('int64', ids, [n, c]), position_ids: new T('int64', positions, [n, total]), attention_mask: new T('float32', mask, [n, total]) };
   }
 
   /**
@@ -305,7 +342,7 @@ export class OnnxDenoiser implements Denoiser {
   async release(): Promise<void> {
     if (this.released) return;
     this.released = true;
-    await Promise.all([this.encoder.release(), this.denoiser.release()]);
+    await Promise.all([this.encoder?.release(), this.denoiser.release()]);
   }
 
   /** The noisy simplices [n, B, V] drawn in TypeScript (`noisySimplex`). */
