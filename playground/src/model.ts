@@ -83,7 +83,7 @@ async function runtime(kind: 'webgpu' | 'wasm'): Promise<Ort> {
 
 async function open(bundle: LoadedBundle, kind: 'webgpu' | 'wasm'): Promise<OnnxDenoiser> {
   const ort = await runtime(kind);
-  const createSession = (bytes: Uint8Array) => ort.InferenceSession.create(bytes, { executionProviders: [kind] }) as unknown as Promise<InferenceSession>;
+  const createSession = (bytes: Uint8Array, _file: string, externalData?: readonly { path: string; data: Uint8Array }[]) => ort.InferenceSession.create(bytes, { executionProviders: [kind], ...(externalData ? { externalData } : {}) }) as unknown as Promise<InferenceSession>;
   return OnnxDenoiser.create(bundle, ort, createSession, { provider: kind, cacheBytes: 64 * 2 ** 20 });
 }
 

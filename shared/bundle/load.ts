@@ -58,3 +58,15 @@ export async function loadBundle(source: BundleSource): Promise<LoadedBundle> {
   }
   return { location: source.location, manifest, files, digests };
 }
+
+/** A graph file and the external-data file beside it (`<graph>.data`), as onnxruntime opens them. */
+export interface GraphFiles {
+  bytes: Uint8Array;
+  /** Weights kept outside the graph (past ONNX's 2 GB protobuf limit), by their path relative to the graph. */
+  externalData?: { path: string; data: Uint8Array }[];
+}
+
+export function graphFiles(bundle: LoadedBundle, file: string): GraphFiles {
+  const external = bundle.files.get(`${file}.data`);
+  return { bytes: bundle.files.get(file)!, ...(external ? { externalData: [{ path: `${file.split('/').pop()}.data`, data: external }] } : {}) };
+}

@@ -1,6 +1,6 @@
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { BundleError } from '../errors';
-import { CONTEXT_HIDDEN, LAST_HIDDEN, diffNames, graphSpecs, type GraphSpec, type LoadedBundle } from '../bundle';
+import { CONTEXT_HIDDEN, LAST_HIDDEN, diffNames, graphFiles, graphSpecs, type GraphSpec, type LoadedBundle } from '../bundle';
 import type { DenoiseStep, Denoiser, DenoiserInfo } from '../ssd2/denoiser';
 import { compactBlock, topKOf, type TopKLogits } from '../ssd2/compact';
 import { referenceStepMath, type StepMath } from '../ssd2/kernel';
@@ -136,7 +136,8 @@ export class OnnxDenoiser implements Denoiser {
     const open = async (file: string, spec: GraphSpec) => {
       let session: InferenceSession;
       try {
-        session = await createSession(bundle.files.get(file)!, file);
+        const { bytes, externalData } = graphFiles(bundle, file);
+        session = await createSession(bytes, file, externalData);
       } catch (err) {
         throw new BundleError(bundle.location, file, `onnxruntime cannot load the graph: ${(err as Error).message}`, { cause: err });
       }

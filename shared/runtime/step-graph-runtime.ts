@@ -13,7 +13,11 @@ export interface OrtModule {
 }
 
 /** Creates a session from graph bytes; the runtime adapter picks execution providers. */
-export type SessionFactory = (bytes: Uint8Array, file: string) => Promise<InferenceSession>;
+/**
+ * Opens a graph. `externalData`: the bundle files holding weights the graph keeps outside itself
+ * (graphs past ONNX's 2 GB protobuf limit), by their path relative to the graph.
+ */
+export type SessionFactory = (bytes: Uint8Array, file: string, externalData?: readonly { path: string; data: Uint8Array }[]) => Promise<InferenceSession>;
 
 /** A block of logits as a graph input: an onnxruntime tensor [n, B, V]. */
 type Feed = Tensor;

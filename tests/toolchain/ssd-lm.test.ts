@@ -157,6 +157,22 @@ describe('SSD-LM checkpoint conversion', () => {
     }
   });
 
+  it('keeps weights in an external-data file beside the graph when asked (as past 2 GB), with the same tokens', async () => {
+    const out = join(DIR, 'external');
+    const converted = await convert(CKPT, out, '--external-data');
+    expect(converted.code, converted.output).toBe(0);
+    const m = readJson(join(out, 'manifest.json'));
+    expect(m.files.map((f: { path: string }) => f.path)).toEqual(['tokenizer.json', 'denoiser.onnx', 'denoiser.onnx.data']);
+    expect(m.files[1].bytes).toBeLessThan(m.files[2].bytes);
+    const external = await loadLocalModel(out);
+    try {
+      const request = { prompt: model.codec.encode('a dog'), maxTokens: 25, seed: 8, steps: 5, projection: 'greedy' as const };
+      expect((await generateAll({ core: external.denoiser }, request)).tokens).toEqual((await generateAll({ core: model.denoiser }, request)).tokens);
+    } finally {
+      await external.denoiser.release();
+    }
+  });
+
   it('refuses a bad checkpoint with an error naming the file', async () => {
     const broken = (name: string, damage: (dir: string) => void) => {
       const dir = join(DIR, name);

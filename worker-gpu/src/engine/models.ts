@@ -1,5 +1,5 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { LoadedBundle } from '../../../shared/bundle';
+import { graphFiles, type LoadedBundle } from '../../../shared/bundle';
 import type { ModelRef, UserModelRef } from '../../../shared/protocol';
 import { OnnxDenoiser } from '../../../shared/runtime/onnx-denoiser';
 import type { WorkerConfig } from '../config';
@@ -55,7 +55,7 @@ export class Models {
 
   private async open(bundle: LoadedBundle): Promise<OpenModel> {
     // The provider is probed once, with the first graph this worker opens.
-    this.runtime ??= nodeRuntime(this.config.providers, bundle.files.get(bundle.manifest.graphs.denoiser), this.config.threads).then((rt) => {
+    this.runtime ??= nodeRuntime(this.config.providers, graphFiles(bundle, bundle.manifest.graphs.denoiser), this.config.threads).then((rt) => {
       this.resolvedRuntime = rt;
       this.metrics.provider.set({ provider: rt.provider }, 1);
       return rt;

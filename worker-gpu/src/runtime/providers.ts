@@ -2,6 +2,7 @@ import * as ort from 'onnxruntime-node';
 import type { InferenceSession } from 'onnxruntime-common';
 import { InvalidArgumentError } from '../../../shared/errors';
 import type { SessionFactory } from '../../../shared/runtime/onnx-denoiser';
+import type { GraphFiles } from '../../../shared/bundle';
 
 export type ProviderName = 'cuda' | 'webgpu' | 'cpu';
 export const DEFAULT_PROVIDERS: readonly ProviderName[] = ['cuda', 'webgpu', 'cpu'];
@@ -57,7 +58,7 @@ export function sessionOptions(provider: ProviderName, threads: ThreadOptions = 
  * Picks the first provider from `wanted` that can open a session here. A provider that is listed
  * but fails (no GPU, no CUDA library) is skipped, and the reason is kept for /healthz.
  */
-export async function nodeRuntime(wanted: readonly ProviderName[] = DEFAULT_PROVIDERS, probe?: Uint8Array, threads: ThreadOptions = {}): Promise<NodeRuntime & { skipped: Record<string, string> }> {
+export async function nodeRuntime(wanted: readonly ProviderName[] = DEFAULT_PROVIDERS, probe?: Uint8Array | GraphFiles, threads: ThreadOptions = {}): Promise<NodeRuntime & { skipped: Record<string, string> }> {
   const skipped: Record<string, string> = {};
   const candidates = availableProviders(wanted);
   for (const p of wanted) if (!candidates.includes(p)) skipped[p] = 'not in this onnxruntime-node build';
@@ -65,13 +66,14 @@ export async function nodeRuntime(wanted: readonly ProviderName[] = DEFAULT_PROV
     const options = sessionOptions(provider, threads);
     if (probe) {
       try {
-        await ort.InferenceSession.create(probe, options);
+        const graph = probe instanceof Uint8Array ? { bytes: probe } : probe;
+        await ort.InferenceSession.create(graph.bytes, graph.externalData ? { ...options, externalData: graph.externalData } : options);
       } catch (err) {
         skipped[provider] = (err as Error).message.split('\n')[0];
         continue;
       }
     }
-    return { provider, skipped, ort, createSession: (bytes) => ort.InferenceSession.create(bytes, options) };
+    return { provider, skipped, ort, createSession: (bytes, _file, externalData) => ort.InferenceSession.create(bytes, externalData ? { ...options, externalData } : options) };
   }
   throw new Error(`no execution provider from [${wanted.join(', ')}] works here: ${JSON.stringify(skipped)}`);
 }
