@@ -16,6 +16,11 @@ export interface Env {
   ADMIN_SECRET?: string;
   /** A read-only bearer token for GET /admin/queue and /admin/metrics (the autoscaler's); opens nothing else. */
   METRICS_TOKEN?: string;
+  /**
+   * Core models served besides the bundled ones, comma-separated `name@version` of bundles in the
+   * model bucket (e.g. a converted SSD-LM checkpoint); their limits and tokenizer come from a GPU worker.
+   */
+  SERVED_MODELS?: string;
   /** Comma-separated base URLs of GPU workers. */
   GPU_WORKERS: string;
   /** Milliseconds a GPU worker has to answer, and between two events of a fused stream, before the next worker is tried (default 30000). */

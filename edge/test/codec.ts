@@ -1,4 +1,4 @@
-import { findModel } from '../src/models/catalog';
+import { MODELS } from '../src/models/catalog';
 
 /** The bundled model's tokenizer, as the edge uses it. */
-export const codecOf = () => findModel('tiny-core').codec();
+export const codecOf = () => MODELS.find((m) => m.id === 'tiny-core')!.codec();

@@ -1,5 +1,5 @@
 import type { Env } from '../env';
-import { MODELS } from '../models/catalog';
+import { servedModels } from '../models/catalog';
 import { UserModelStore, type UserModelRow } from './store';
 import { workerUploads } from './worker-calls';
 
@@ -20,7 +20,7 @@ const ref = (row: UserModelRow) => ({ tenantId: row.tenant_id, name: row.name, v
 export async function validateVersion(env: Env, row: UserModelRow): Promise<void> {
   const store = new UserModelStore(env.DB);
   const compatible = JSON.parse(row.compatible_models) as string[];
-  const cores = MODELS.filter((m) => compatible.includes(m.id)).map((m) => m.ref);
+  const cores = (await servedModels(env, row.tenant_id)).filter((m) => compatible.includes(m.id)).map((m) => m.ref);
   await store.countAttempt(row.tenant_id, row.name, row.version);
   try {
     const result = await workerUploads.validate(env, ref(row), row.manifest, cores);

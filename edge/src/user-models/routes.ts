@@ -5,7 +5,7 @@ import { requireScope } from '../auth';
 import { AuthStore } from '../auth/store';
 import type { AppEnv, Env } from '../env';
 import { ApiError, invalidRequest, notFound } from '../errors/api-error';
-import { MODELS } from '../models/catalog';
+import { servedModels } from '../models/catalog';
 import { validate } from '../openai/validator';
 import { purgeVersion, validateVersion } from './lifecycle';
 import { UserModelStore, type UserModelFileRow, type UserModelRow } from './store';
@@ -64,7 +64,7 @@ export const userModels = new Hono<AppEnv>()
     const { tenantId } = c.var.principal;
     const store = new UserModelStore(c.env.DB);
     const policy = (await new AuthStore(c.env.DB).getTenant(tenantId))?.policy;
-    const checked = checkUpload(manifest, MODELS, { ...limitsOf(c.env, policy?.max_user_model_bytes), storedBytes: await store.storedBytes(tenantId) });
+    const checked = checkUpload(manifest, await servedModels(c.env, tenantId), { ...limitsOf(c.env, policy?.max_user_model_bytes), storedBytes: await store.storedBytes(tenantId) });
     const row = await store.create({ tenantId, name, manifest: checked.text, files: checked.manifest.files, compatibleModels: checked.compatible.map((m) => m.id) });
     return c.json(await describeVersion(store, row), 201);
   })

