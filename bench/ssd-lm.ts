@@ -13,6 +13,7 @@ import { runTrainingScript } from '../infra/training/python';
 import type { DenoiseStep } from '../shared/ssd2';
 import { loadLocalModel } from '../worker-gpu/src/runtime/local-model';
 import { parseProviders } from '../worker-gpu/src/runtime/providers';
+import { LocalStack, readBundle } from '../tools/stack';
 import { writeReport, type Row } from './lib/table';
 
 const { values } = parseArgs({
@@ -24,6 +25,9 @@ const { values } = parseArgs({
     providers: { type: 'string', default: 'cpu' },
     /** Write and convert again even when the checkpoint and bundle exist. */
     fresh: { type: 'boolean', default: false },
+    /** Also serve the bundle through the local stack (s3rver → GPU worker → wrangler dev) and time one /v1/completions. */
+    edge: { type: 'boolean', default: false },
+    'edge-steps': { type: 'string', default: '10' },
     out: { type: 'string' },
   },
 });
@@ -80,6 +84,35 @@ for (const batch of values.batches!.split(',').map(Number)) {
 }
 await model.denoiser.release();
 
+/** One completion through the edge: the bundle in s3rver, a GPU worker loading it, wrangler dev serving it as SERVED_MODELS. */
+async function throughEdge(): Promise<{ rows: Row[]; note: string }> {
+  const stateDir = join(root, 'stack');
+  const stack = new LocalStack({
+    stateDir, bundles: [readBundle('models/tiny-core'), readBundle(bundle)], defaultModel: readBundle(bundle), ports: { edge: 0, s3: 0, workers: [0] },
+    workerEnv: { SSD2_PROVIDERS: values.providers! }, edgeVars: { SERVED_MODELS: `${manifest.name}@${manifest.version}`, GPU_WORKER_TIMEOUT_MS: '600000' },
+    frozenEdge: true, readyTimeoutMs: 900_000, log,
+  });
+  try {
+    const started = performance.now();
+    await stack.start();
+    const startS = (performance.now() - started) / 1000;
+    const key = await stack.newKey('bench', undefined, 'bench');
+    const body = { model: manifest.name, prompt: 'The meaning of life is', max_tokens: info.blockSize, steps: Number(values['edge-steps']), seed: 1, early_stop: 0 };
+    const t0 = performance.now();
+    const res = await fetch(`${stack.edgeUrl}/v1/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const json = (await res.json()) as { choices?: { text: string; finish_reason: string }[]; usage?: { prompt_tokens: number; completion_tokens: number }; ssd2?: { steps_run: number }; error?: unknown };
+    const ms = performance.now() - t0;
+    if (!res.ok) throw new Error(`/v1/completions answered ${res.status}: ${JSON.stringify(json)}`);
+    return {
+      rows: [{ 'stack start s (upload, worker load)': Math.round(startS), status: res.status, 'prompt tokens': json.usage?.prompt_tokens ?? 0, 'completion tokens': json.usage?.completion_tokens ?? 0, steps: body.steps, 'wall s': ms / 1000, finish: json.choices?.[0]?.finish_reason ?? '?' }],
+      note: `Request: \`${JSON.stringify(body)}\`. Text (random weights, so not language): ${JSON.stringify(json.choices?.[0]?.text ?? '').slice(0, 200)}`,
+    };
+  } finally {
+    await stack.stop();
+  }
+}
+const edge = values.edge ? await throughEdge() : null;
+
 const a = manifest.architecture;
 writeReport(out, `SSD-LM checkpoint (${config} shape, random weights): conversion and step time`, [
   {
@@ -96,4 +129,5 @@ writeReport(out, `SSD-LM checkpoint (${config} shape, random weights): conversio
     rows,
     note: 'Median of the repeats after one warm-up step. The whole sequence runs at every step (SSD-LM attends the context to the block), so the cost grows with the context; the last column is steps x step time for one block at the decoder\'s T = 1000, per generation.',
   },
-], `npm run bench:ssd-lm -- --config ${config} --contexts ${values.contexts} --batches ${values.batches}`);
+  ...(edge ? [{ heading: 'Through the edge (s3rver → GPU worker → wrangler dev, SERVED_MODELS)', ...edge }] : []),
+], `npm run bench:ssd-lm -- --config ${config} --contexts ${values.contexts} --batches ${values.batches}${values.edge ? ` --edge --edge-steps ${values['edge-steps']}` : ''}`);
