@@ -1,6 +1,6 @@
 import { EdgeError } from './edge-error';
 import { joinGeneration, type ClientSessionSummary, type JoinOptions } from './join';
-import { sseData } from './sse';
+import { sseData } from '../../shared/streams';
 
 export interface ClientCompletionOptions extends Pick<JoinOptions, 'model' | 'privateContext' | 'topK' | 'onStep' | 'openSocket'> {
   /** The edge's origin, e.g. http://127.0.0.1:8787 (no /v1). */

@@ -6,4 +6,4 @@ export { StepAnswerer, type StepMessage, type LogitsMessage } from './step-answe
 export { clientModelInfo } from './client-info';
 export { EdgeError } from './edge-error';
 export { uploadUserModel, type UploadProgress, type UploadUserModelOptions } from './upload';
-export { sseData } from './sse';
+export { sseData } from '../../shared/streams';

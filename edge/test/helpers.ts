@@ -1,4 +1,5 @@
 import { SELF } from 'cloudflare:test';
+import { sseData } from '../../shared/streams';
 import type { StubRecord } from './gpu-stub';
 
 export const ADMIN = { authorization: 'Bearer test-admin-secret' };
@@ -43,12 +44,9 @@ export async function stubControl(what: 'fail-once' | 'abort-once' | 'hang-once'
 
 /** The JSON payloads of an SSE body, `[DONE]` as the string. */
 export async function sseEvents(res: Response): Promise<unknown[]> {
-  const text = await res.text();
-  return text
-    .split('\n\n')
-    .filter((e) => e.startsWith('data: '))
-    .map((e) => e.slice(6))
-    .map((d) => (d === '[DONE]' ? d : JSON.parse(d)));
+  const out: unknown[] = [];
+  for await (const data of sseData(res.body!)) out.push(data === '[DONE]' ? data : JSON.parse(data));
+  return out;
 }
 
 let seedCounter = 1000 + Math.floor(Math.random() * 1e6);

@@ -6,7 +6,7 @@
 import { streamClientCompletion, type CompletionChunk } from '../../client/sdk/complete';
 import { EdgeError } from '../../client/sdk/edge-error';
 import { browserSocket } from '../../client/sdk/join';
-import { sseData } from '../../client/sdk/sse';
+import { sseData } from '../../shared/streams/sse';
 import type { UserModel } from '../../client/sdk/private-prefix';
 
 export interface RunSettings {

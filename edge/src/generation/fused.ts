@@ -1,5 +1,5 @@
 import { ErrorBodySchema, GenerateEventSchema, PROTOCOL_VERSION, ProtocolError, RETRYABLE_WORKER_CODES, type GenerateEvent, type GenerateRequestInput } from '../../../shared/protocol';
-import { ndjsonLines } from './ndjson';
+import { ndjsonLines } from '../../../shared/streams';
 import { POOL_ORIGIN, WorkerPoolError, type WorkerPool } from './worker-pool';
 import type { GenerationSpec } from './spec';
 

@@ -5,7 +5,7 @@ import type { Env } from '../env';
 import { toApiError } from '../errors/to-api-error';
 import { ApiError } from '../errors/api-error';
 import { runFused } from './fused';
-import { ndjson } from './ndjson';
+import { ndjsonStream } from '../../../shared/streams';
 import { GenerationSpecSchema, type GenerationSpec, type GenerationStreamEvent } from './spec';
 import { parseWorkerUrls, POOL_ORIGIN, WorkerPool, workerTimeoutMs } from './worker-pool';
 import { ClientSession } from './client-session';
@@ -117,30 +117,18 @@ export class Generation extends DurableObject<Env> {
     this.spec = spec;
     this.phase = spec.client ? 'waiting_for_client' : 'running';
     const events = this.events(spec);
-    const stream = new ReadableStream<Uint8Array>({
-      pull: async (controller) => {
-        try {
-          const next = await events.next();
-          if (next.done) {
-            controller.close();
-            return;
-          }
-          controller.enqueue(ndjson(next.value));
-        } catch (err) {
-          const apiError = this.phase === 'cancelled' ? new ApiError(409, 'invalid_request_error', 'generation_cancelled', 'the generation was cancelled') : toApiError(err);
-          // The caller gets a public message; the cause is logged under the generation's id.
-          if (apiError.status >= 500) console.error('generation failed', this.ctx.id.toString(), (err as Error)?.stack ?? err);
-          controller.enqueue(ndjson({ type: 'error', status: apiError.status, error: apiError.toBody().error } satisfies GenerationStreamEvent));
-          controller.close();
-          this.finish(this.phase === 'cancelled' ? 'cancelled' : 'failed');
-        }
+    const stream = ndjsonStream(
+      events,
+      (err) => {
+        const apiError = this.phase === 'cancelled' ? new ApiError(409, 'invalid_request_error', 'generation_cancelled', 'the generation was cancelled') : toApiError(err);
+        // The caller gets a public message; the cause is logged under the generation's id.
+        if (apiError.status >= 500) console.error('generation failed', this.ctx.id.toString(), (err as Error)?.stack ?? err);
+        this.finish(this.phase === 'cancelled' ? 'cancelled' : 'failed');
+        return { type: 'error', status: apiError.status, error: apiError.toBody().error } satisfies GenerationStreamEvent;
       },
       // The caller went away: stop asking the GPU workers and the client for anything.
-      cancel: () => {
-        this.finish('cancelled');
-        void events.return(undefined);
-      },
-    });
+      () => this.finish('cancelled'),
+    );
     return new Response(stream, { headers: { 'content-type': 'application/x-ndjson' } });
   }
 

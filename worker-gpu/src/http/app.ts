@@ -4,6 +4,7 @@ import { HTTPException } from 'hono/http-exception';
 import { zValidator } from '@hono/zod-validator';
 import { z, type ZodType } from 'zod';
 import { GenerateRequestSchema, ModelRefSchema, StepRequestSchema, UPLOAD_BYTES_HEADER, UPLOAD_FILE_PATH, UPLOAD_SHA256_HEADER, USER_MODEL_NAME, ValidateUserModelRequestSchema, verifyWorkerToken, WorkerErrorCode, type GenerateEvent, type UserModelRef } from '../../../shared/protocol';
+import { ndjsonStream } from '../../../shared/streams';
 import type { Worker } from '../worker';
 import { errorReply, forbidden, unauthorized, WorkerError } from './errors';
 
@@ -87,22 +88,8 @@ export function createApp(worker: Worker): Hono<Vars> {
     const req = c.req.valid('json');
     ownUserModel(req.user, c.get('tenant'));
     const events = await worker.generations.start(req);
-    const encoder = new TextEncoder();
-    const line = (e: GenerateEvent) => encoder.encode(`${JSON.stringify(e)}\n`);
-    const stream = new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        try {
-          const next = await events.next();
-          if (next.done) controller.close();
-          else controller.enqueue(line(next.value));
-        } catch (err) {
-          // Headers are gone: the error becomes the stream's last line.
-          controller.enqueue(line({ type: 'error', ...errorReply(err).body }));
-          controller.close();
-        }
-      },
-      cancel: () => void events.return(undefined),
-    });
+    // Headers are gone once it streams: an error becomes the stream's last line.
+    const stream = ndjsonStream<GenerateEvent>(events, (err) => ({ type: 'error', ...errorReply(err).body }));
     return c.body(stream, 200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
   });
 

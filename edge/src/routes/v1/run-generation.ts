@@ -3,7 +3,7 @@ import { streamSSE } from 'hono/streaming';
 import { maxCostMicroUsd, priceTable } from '../../billing/prices';
 import type { AppEnv, Env } from '../../env';
 import { ApiError, notFound } from '../../errors/api-error';
-import { ndjsonLines } from '../../generation/ndjson';
+import { ndjsonLines } from '../../../../shared/streams';
 import type { GenerationStreamEvent } from '../../generation/spec';
 import { completionBody, finishReasonOf, type FinishReason, type ResponseKind } from '../../openai/response-body';
 import { TextAccumulator } from '../../openai/text-stream';

@@ -1,0 +1,2 @@
+export { ndjson, ndjsonLines, ndjsonStream } from './ndjson';
+export { sseData } from './sse';
