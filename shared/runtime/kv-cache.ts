@@ -1,3 +1,5 @@
+import { ByteLru } from '../cache/byte-lru';
+
 /**
  * LRU of key/value caches keyed by context content, with a byte budget. Entries can be dropped at
  * any time without changing results: a miss re-encodes from the longest cached prefix.
@@ -9,12 +11,13 @@ export interface CachedContext<T> {
 }
 
 export class ContextCache<T> {
-  private readonly entries = new Map<string, CachedContext<T>>();
-  private used = 0;
+  private readonly entries: ByteLru<CachedContext<T>>;
   hits = 0;
   misses = 0;
 
-  constructor(private readonly budgetBytes: number) {}
+  constructor(budgetBytes: number) {
+    this.entries = new ByteLru(budgetBytes);
+  }
 
   /**
    * Length + a 52-bit hash of the ids (two 32-bit FNV-1a style lanes): no string of every id on
@@ -34,16 +37,10 @@ export class ContextCache<T> {
   }
 
   get(tokens: readonly number[]): CachedContext<T> | undefined {
-    const key = ContextCache.key(tokens);
-    let entry = this.entries.get(key);
+    let entry = this.entries.get(ContextCache.key(tokens));
     if (entry && !sameTokens(entry.tokens, tokens)) entry = undefined;
-    if (entry) {
-      this.entries.delete(key);
-      this.entries.set(key, entry);
-      this.hits++;
-    } else {
-      this.misses++;
-    }
+    if (entry) this.hits++;
+    else this.misses++;
     return entry;
   }
 
@@ -61,25 +58,13 @@ export class ContextCache<T> {
   }
 
   set(tokens: readonly number[], value: T, bytes: number): CachedContext<T> {
-    const key = ContextCache.key(tokens);
-    const old = this.entries.get(key);
-    if (old) {
-      this.used -= old.bytes;
-      this.entries.delete(key);
-    }
     const entry = { tokens: [...tokens], value, bytes };
-    this.entries.set(key, entry);
-    this.used += bytes;
-    for (const [k, e] of this.entries) {
-      if (this.used <= this.budgetBytes || e === entry) break;
-      this.entries.delete(k);
-      this.used -= e.bytes;
-    }
+    this.entries.set(ContextCache.key(tokens), entry, bytes);
     return entry;
   }
 
   get bytesUsed(): number {
-    return this.used;
+    return this.entries.bytesUsed;
   }
 
   get size(): number {

@@ -7,6 +7,7 @@ import { referenceStepMath, type StepMath } from '../ssd2/kernel';
 import { noisySimplex } from '../ssd2/simplex';
 import { blockLogits, type BlockLogits } from '../ssd2/types';
 import { graphClock } from './graph-clock';
+import { ByteLru } from '../cache/byte-lru';
 import { ContextCache } from './kv-cache';
 import { StepGraphs, type OrtModule, type SessionFactory } from './step-graph-runtime';
 
@@ -92,9 +93,8 @@ export class OnnxDenoiser implements Denoiser {
   private readonly useCache: boolean;
   private readonly arch: LoadedBundle['manifest']['architecture'];
   private readonly batchCacheBytes: number;
-  /** Padded past keys/values by batch composition (sorted KV ids), least recently used first. */
-  private readonly padded = new Map<string, PaddedBatch>();
-  private paddedBytes = 0;
+  /** Padded past keys/values by batch composition (sorted KV ids). */
+  private readonly padded: ByteLru<PaddedBatch>;
   private nextKvId = 1;
   /** Padding copies made and reused, for tests and metrics. */
   readonly padding = { built: 0, reused: 0 };
@@ -128,6 +128,7 @@ export class OnnxDenoiser implements Denoiser {
     this.useCache = opts.useCache ?? true;
     this.cache = new ContextCache<KV>(opts.cacheBytes ?? 256 * 2 ** 20);
     this.batchCacheBytes = opts.batchCacheBytes ?? opts.cacheBytes ?? 256 * 2 ** 20;
+    this.padded = new ByteLru(this.batchCacheBytes, { maxEntries: PADDED_BATCHES_KEPT });
   }
 
   static async create(bundle: LoadedBundle, ort: OrtModule, createSession: SessionFactory, opts: OnnxDenoiserOptions = {}): Promise<OnnxDenoiser> {
@@ -374,8 +375,6 @@ export class OnnxDenoiser implements Denoiser {
     const key = caches.map((c) => c.id).join(',');
     const hit = this.padded.get(key);
     if (hit) {
-      this.padded.delete(key);
-      this.padded.set(key, hit);
       this.padding.reused++;
       return hit;
     }
@@ -400,15 +399,7 @@ export class OnnxDenoiser implements Denoiser {
     };
     const batch: PaddedBatch = { keys: pad((c) => c.keys), values: pad((c) => c.values), mask: new T('float32', mask, [n, p]), bytes: 2 * a.layers * n * a.heads * p * d * 4 };
     this.padding.built++;
-    if (batch.bytes <= this.batchCacheBytes) {
-      this.padded.set(key, batch);
-      this.paddedBytes += batch.bytes;
-      for (const [k, e] of this.padded) {
-        if ((this.paddedBytes <= this.batchCacheBytes && this.padded.size <= PADDED_BATCHES_KEPT) || e === batch) break;
-        this.padded.delete(k);
-        this.paddedBytes -= e.bytes;
-      }
-    }
+    if (batch.bytes <= this.batchCacheBytes) this.padded.set(key, batch, batch.bytes);
     return batch;
   }
 }

@@ -1,6 +1,6 @@
 import { contextHash } from '../../../shared/protocol';
 import { InvalidArgumentError } from '../../../shared/errors';
-import { ByteLru } from '../store/byte-lru';
+import { ByteLru } from '../../../shared/cache/byte-lru';
 import { contextUnknown } from '../http/errors';
 
 /**

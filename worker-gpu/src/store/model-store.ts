@@ -2,7 +2,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { isNotFound, loadBundle, type BundleSource, type LoadedBundle } from '../../../shared/bundle';
 import { BundleError } from '../../../shared/errors';
 import { modelNotFound } from '../http/errors';
-import { ByteLru } from './byte-lru';
+import { ByteLru } from '../../../shared/cache/byte-lru';
 import { DiskBundleCache } from './disk-cache';
 import { s3BundleSource } from './s3-source';
 
@@ -32,7 +32,7 @@ export class ModelStore<T> {
   private readonly disk: DiskBundleCache;
 
   constructor(private readonly opts: ModelStoreOptions<T>) {
-    this.memory = new ByteLru<T>(opts.memoryBytes, opts.onEvict);
+    this.memory = new ByteLru<T>(opts.memoryBytes, { onEvict: opts.onEvict });
     this.disk = new DiskBundleCache(opts.cacheDir);
   }
 
