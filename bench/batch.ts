@@ -87,7 +87,12 @@ function inputFile(): { text: string; ids: string[]; malformed: Map<number, (typ
       case 'wrong url':
         return JSON.stringify({ custom_id, method: 'POST', url: i % 2 ? '/v1/embeddings' : '/v1/chat/completions', body });
       case 'invalid field type':
-        return JSON.stringify({ custom_id, method: 'POST', url: '/v1/completions', body: i % 2 ? { ...body, max_tokens: 'eight' } : { ...body, steps: [5] } });
+        return JSON.stringify({
+          custom_id,
+          method: 'POST',
+          url: '/v1/completions',
+          body: i % 2 ? { ...body, max_tokens: 'eight' } : { ...body, steps: [5] },
+        });
       default:
         return JSON.stringify({ custom_id, method: 'POST', url: '/v1/completions', body });
     }
@@ -96,7 +101,10 @@ function inputFile(): { text: string; ids: string[]; malformed: Map<number, (typ
 }
 
 /** The worker's ssd2_worker_batch_size histogram: cumulative counts per `le`, sum and count. */
-async function batchHistogram(workerUrl: string, metricsToken: string): Promise<{ buckets: Map<string, number>; sum: number; count: number }> {
+async function batchHistogram(
+  workerUrl: string,
+  metricsToken: string,
+): Promise<{ buckets: Map<string, number>; sum: number; count: number }> {
   const text = await (await fetch(`${workerUrl}/metrics`, { headers: { authorization: `Bearer ${metricsToken}` } })).text();
   const buckets = new Map<string, number>();
   let sum = 0;
@@ -116,7 +124,10 @@ async function batchHistogram(workerUrl: string, metricsToken: string): Promise<
 function codeVersion(): string {
   try {
     const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' }).split('\n').filter(Boolean).map((l) => l.slice(3));
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.slice(3));
     return dirty.length ? `commit ${head} + uncommitted changes to ${dirty.join(', ')}` : `commit ${head}`;
   } catch {
     return 'unknown (no git)';
@@ -137,7 +148,12 @@ const stack = new LocalStack({
   ports: { edge: 0, s3: 0, workers: [0] },
   workerEnv: { SSD2_PROVIDERS: 'cpu', WORKER_BATCH_WINDOW_MS: WINDOW },
   // A line stuck for a minute is aborted and retried (the consumer's deadline; 300 s by default).
-  edgeVars: { DEFAULT_RATE_LIMIT_PER_MINUTE: '100000', BATCH_CONCURRENCY: String(CONCURRENCY), BATCH_LINE_TIMEOUT_SECONDS: '60', PRICES: JSON.stringify(PRICES) },
+  edgeVars: {
+    DEFAULT_RATE_LIMIT_PER_MINUTE: '100000',
+    BATCH_CONCURRENCY: String(CONCURRENCY),
+    BATCH_LINE_TIMEOUT_SECONDS: '60',
+    PRICES: JSON.stringify(PRICES),
+  },
   readyTimeoutMs: 180_000,
   frozenEdge: true, // others edit this tree: a source edit would reload wrangler dev and stall the batch
   log: say,
@@ -147,11 +163,19 @@ let failed = false;
 try {
   await stack.start();
   const workerUrl = stack.workers[0].url;
-  const adminQueue = async () => ((await (await fetch(`${stack.edgeUrl}/admin/queue`, { headers: { authorization: `Bearer ${stack.adminSecret}` } })).json()) as { depth: number; oldest_age_seconds: number });
+  const adminQueue = async () =>
+    (await (await fetch(`${stack.edgeUrl}/admin/queue`, { headers: { authorization: `Bearer ${stack.adminSecret}` } })).json()) as {
+      depth: number;
+      oldest_age_seconds: number;
+    };
 
   // Warm-up under another tenant: workerd isolates, the worker's model and session.
   const warmKey = await stack.newKey('bench-warmup');
-  const warm = await fetch(`${stack.edgeUrl}/v1/completions`, { method: 'POST', headers: { authorization: `Bearer ${warmKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'tiny-core', prompt: PROMPTS[0], max_tokens: MAX_TOKENS, steps: STEPS, seed: 1 }) });
+  const warm = await fetch(`${stack.edgeUrl}/v1/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${warmKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'tiny-core', prompt: PROMPTS[0], max_tokens: MAX_TOKENS, steps: STEPS, seed: 1 }),
+  });
   if (!warm.ok) throw new Error(`warm-up call failed: ${warm.status} ${await warm.text()}`);
 
   const client = new BatchClient(stack.edgeUrl, await stack.newKey('bench-batch'));
@@ -174,14 +198,18 @@ try {
     const q = await adminQueue();
     const recorded = b.request_counts.completed + b.request_counts.failed;
     if (recorded !== lastProgress.done) lastProgress = { done: recorded, at: performance.now() };
-    else if (performance.now() - lastProgress.at > STALL_MS) throw new Error(`no line recorded for ${STALL_MS / 1000} s (${recorded} of ${b.request_counts.total}, queue depth ${q.depth})`);
+    else if (performance.now() - lastProgress.at > STALL_MS)
+      throw new Error(`no line recorded for ${STALL_MS / 1000} s (${recorded} of ${b.request_counts.total}, queue depth ${q.depth})`);
     depthPeak = Math.max(depthPeak, q.depth);
     const s = (performance.now() - started) / 1000;
     timeline.push({ s, completed: b.request_counts.completed, failed: b.request_counts.failed, depth: q.depth });
-    if (allRecordedMs === null && b.request_counts.completed + b.request_counts.failed === b.request_counts.total) allRecordedMs = performance.now() - started;
+    if (allRecordedMs === null && b.request_counts.completed + b.request_counts.failed === b.request_counts.total)
+      allRecordedMs = performance.now() - started;
     if (s - lastLogged >= 10) {
       lastLogged = s;
-      say(`${b.status}: ${b.request_counts.completed} ok, ${b.request_counts.failed} failed of ${b.request_counts.total}; queue depth ${q.depth}`);
+      say(
+        `${b.status}: ${b.request_counts.completed} ok, ${b.request_counts.failed} failed of ${b.request_counts.total}; queue depth ${q.depth}`,
+      );
     }
   });
   const drainMs = performance.now() - started;
@@ -194,19 +222,56 @@ try {
 
   // ---- checks (issue 6, "Done when") ----
   const per = outcomesPerLine(ids, out, errs);
-  const lineCost = out.reduce((s, o) => s + costMicroUsd(priceTable, { model: 'tiny-core', promptTokens: o.response.body.usage.prompt_tokens, completionTokens: o.response.body.usage.completion_tokens, stepsRun: o.response.body.ssd2.steps_run, batch: true }), 0);
+  const lineCost = out.reduce(
+    (s, o) =>
+      s +
+      costMicroUsd(priceTable, {
+        model: 'tiny-core',
+        promptTokens: o.response.body.usage.prompt_tokens,
+        completionTokens: o.response.body.usage.completion_tokens,
+        stepsRun: o.response.body.ssd2.steps_run,
+        batch: true,
+      }),
+    0,
+  );
   const sum = (f: (o: OutputLine) => number) => out.reduce((s, o) => s + f(o), 0);
   const errorLinesAreTheMalformed = errs.every((e) => malformed.has(e.error.line)) && errs.length === malformed.size;
   const checks: [string, boolean, string][] = [
     ['batch completed', finished.status === 'completed', finished.status],
     [`${N - MALFORMED} output lines`, out.length === N - MALFORMED, String(out.length)],
     [`${MALFORMED} error lines`, errs.length === MALFORMED, String(errs.length)],
-    ['error lines are exactly the malformed input lines', errorLinesAreTheMalformed, [...new Set(errs.map((e) => e.error.code))].sort().join(', ')],
-    ['request_counts match the files', finished.request_counts.completed === out.length && finished.request_counts.failed === errs.length, JSON.stringify(finished.request_counts)],
-    ['every custom_id exactly once', per.missing.length === 0 && per.duplicated.length === 0 && per.unknown.length === 0, `missing ${per.missing.length}, duplicated ${per.duplicated.length}, unknown ${per.unknown.length}`],
-    ['ledger: one usage record per line', usage.calls === N && usage.ok === N - MALFORMED && usage.failed === MALFORMED, `calls ${usage.calls}, ok ${usage.ok}, failed ${usage.failed}`],
-    ['ledger cost = sum of the lines\' usage at batch prices', usage.cost_micro_usd === lineCost, `${usage.cost_micro_usd} vs ${lineCost} micro-USD`],
-    ['ledger tokens and steps = sum of the lines\'', usage.prompt_tokens === sum((o) => o.response.body.usage.prompt_tokens) && usage.completion_tokens === sum((o) => o.response.body.usage.completion_tokens) && usage.steps_run === sum((o) => o.response.body.ssd2.steps_run), `prompt ${usage.prompt_tokens}, completion ${usage.completion_tokens}, steps ${usage.steps_run}`],
+    [
+      'error lines are exactly the malformed input lines',
+      errorLinesAreTheMalformed,
+      [...new Set(errs.map((e) => e.error.code))].sort().join(', '),
+    ],
+    [
+      'request_counts match the files',
+      finished.request_counts.completed === out.length && finished.request_counts.failed === errs.length,
+      JSON.stringify(finished.request_counts),
+    ],
+    [
+      'every custom_id exactly once',
+      per.missing.length === 0 && per.duplicated.length === 0 && per.unknown.length === 0,
+      `missing ${per.missing.length}, duplicated ${per.duplicated.length}, unknown ${per.unknown.length}`,
+    ],
+    [
+      'ledger: one usage record per line',
+      usage.calls === N && usage.ok === N - MALFORMED && usage.failed === MALFORMED,
+      `calls ${usage.calls}, ok ${usage.ok}, failed ${usage.failed}`,
+    ],
+    [
+      "ledger cost = sum of the lines' usage at batch prices",
+      usage.cost_micro_usd === lineCost,
+      `${usage.cost_micro_usd} vs ${lineCost} micro-USD`,
+    ],
+    [
+      "ledger tokens and steps = sum of the lines'",
+      usage.prompt_tokens === sum((o) => o.response.body.usage.prompt_tokens) &&
+        usage.completion_tokens === sum((o) => o.response.body.usage.completion_tokens) &&
+        usage.steps_run === sum((o) => o.response.body.ssd2.steps_run),
+      `prompt ${usage.prompt_tokens}, completion ${usage.completion_tokens}, steps ${usage.steps_run}`,
+    ],
   ];
   failed = checks.some(([, ok]) => !ok);
 
@@ -215,14 +280,20 @@ try {
   const batches = after.count - before.count;
   const stepsServed = after.sum - before.sum;
   let prev = 0;
-  const sizeRows: Row[] = les.map((le) => {
-    const cum = (after.buckets.get(le) ?? 0) - (before.buckets.get(le) ?? 0);
-    const lower = les.indexOf(le) === 0 ? 1 : Number(les[les.indexOf(le) - 1]) + 1;
-    const label = le === '+Inf' ? `> ${lower - 1}` : lower === Number(le) ? le : `${lower}-${le}`;
-    const row = { 'batch size (steps)': label, 'batched inferences': cum - prev, share: batches ? `${(((cum - prev) / batches) * 100).toFixed(1)} %` : '-' };
-    prev = cum;
-    return row;
-  }).filter((r) => r['batched inferences'] !== 0);
+  const sizeRows: Row[] = les
+    .map((le) => {
+      const cum = (after.buckets.get(le) ?? 0) - (before.buckets.get(le) ?? 0);
+      const lower = les.indexOf(le) === 0 ? 1 : Number(les[les.indexOf(le) - 1]) + 1;
+      const label = le === '+Inf' ? `> ${lower - 1}` : lower === Number(le) ? le : `${lower}-${le}`;
+      const row = {
+        'batch size (steps)': label,
+        'batched inferences': cum - prev,
+        share: batches ? `${(((cum - prev) / batches) * 100).toFixed(1)} %` : '-',
+      };
+      prev = cum;
+      return row;
+    })
+    .filter((r) => r['batched inferences'] !== 0);
   const maxBucket = les.find((le) => (after.buckets.get(le) ?? 0) - (before.buckets.get(le) ?? 0) === batches) ?? '?';
 
   const valid = N - MALFORMED;
@@ -232,7 +303,10 @@ try {
     { metric: 'input lines (malformed)', value: `${N} (${MALFORMED})` },
     { metric: 'time to create the batch (parse, D1 rows, enqueue)', value: `${(createdMs / 1000).toFixed(2)} s` },
     { metric: 'time to drain (create → status completed)', value: `${drainS.toFixed(1)} s` },
-    { metric: 'time until every line was recorded', value: allRecordedMs === null ? '-' : `${((allRecordedMs as number) / 1000).toFixed(1)} s` },
+    {
+      metric: 'time until every line was recorded',
+      value: allRecordedMs === null ? '-' : `${((allRecordedMs as number) / 1000).toFixed(1)} s`,
+    },
     { metric: 'lines/s (all lines, over the drain time)', value: Number((N / drainS).toFixed(2)) },
     { metric: 'generations/s (valid lines)', value: Number((valid / drainS).toFixed(2)) },
     { metric: 'output tokens/s', value: Number((tokens / drainS).toFixed(1)) },
@@ -242,19 +316,40 @@ try {
     { metric: 'worker batch size: mean (steps per batched inference)', value: batches ? Number((stepsServed / batches).toFixed(2)) : '-' },
     { metric: 'worker batch size: largest bucket reached', value: `≤ ${maxBucket}` },
   ];
-  const tenths = Array.from({ length: 10 }, (_, k) => timeline.find((p) => p.completed + p.failed >= ((k + 1) / 10) * N) ?? null).filter((p, k, a) => p && a.indexOf(p) === k) as typeof timeline;
-  const progress: Row[] = tenths.map((p) => ({ 's after create': Number(p.s.toFixed(1)), 'output lines': p.completed, 'error lines': p.failed, 'queue depth': p.depth }));
+  const tenths = Array.from({ length: 10 }, (_, k) => timeline.find((p) => p.completed + p.failed >= ((k + 1) / 10) * N) ?? null).filter(
+    (p, k, a) => p && a.indexOf(p) === k,
+  ) as typeof timeline;
+  const progress: Row[] = tenths.map((p) => ({
+    's after create': Number(p.s.toFixed(1)),
+    'output lines': p.completed,
+    'error lines': p.failed,
+    'queue depth': p.depth,
+  }));
 
-  writeReport(values.out!, `Batch benchmark (${N} lines on the local stack)`, [
-    {
-      heading: 'Throughput',
-      rows: summary,
-      note: `One GPU worker process (CPU provider, tiny-core, WORKER_BATCH_WINDOW_MS ${WINDOW}), wrangler dev (workerd; local D1, R2 and Queues; queue consumer max_batch_size 50 from wrangler.toml, BATCH_CONCURRENCY ${CONCURRENCY}). Lines: /v1/completions, max_tokens ${MAX_TOKENS}, ${STEPS} steps per block (one block), fused mode, early stopping at its default. The queue depth is D1's pending batch lines (running lines count as waiting). Code: ${codeVersion()}.`,
-    },
-    { heading: 'Worker batch sizes (ssd2_worker_batch_size histogram, this batch only)', rows: sizeRows.length ? sizeRows : [{ 'batch size (steps)': '-', 'batched inferences': 0, share: '-' }] },
-    { heading: 'Progress', rows: progress.length ? progress : [{ 's after create': '-', 'output lines': '-', 'error lines': '-', 'queue depth': '-' }] },
-    { heading: 'Checks (issue 6: exactly one outcome per line, the ledger equals the lines)', rows: checks.map(([check, ok, detail]) => ({ check, result: ok ? 'pass' : 'FAIL', detail })) },
-  ], `npm run bench:batch -- --lines ${N} --max-tokens ${MAX_TOKENS} --steps ${STEPS} --concurrency ${CONCURRENCY} --window ${WINDOW}`);
+  writeReport(
+    values.out!,
+    `Batch benchmark (${N} lines on the local stack)`,
+    [
+      {
+        heading: 'Throughput',
+        rows: summary,
+        note: `One GPU worker process (CPU provider, tiny-core, WORKER_BATCH_WINDOW_MS ${WINDOW}), wrangler dev (workerd; local D1, R2 and Queues; queue consumer max_batch_size 50 from wrangler.toml, BATCH_CONCURRENCY ${CONCURRENCY}). Lines: /v1/completions, max_tokens ${MAX_TOKENS}, ${STEPS} steps per block (one block), fused mode, early stopping at its default. The queue depth is D1's pending batch lines (running lines count as waiting). Code: ${codeVersion()}.`,
+      },
+      {
+        heading: 'Worker batch sizes (ssd2_worker_batch_size histogram, this batch only)',
+        rows: sizeRows.length ? sizeRows : [{ 'batch size (steps)': '-', 'batched inferences': 0, share: '-' }],
+      },
+      {
+        heading: 'Progress',
+        rows: progress.length ? progress : [{ 's after create': '-', 'output lines': '-', 'error lines': '-', 'queue depth': '-' }],
+      },
+      {
+        heading: 'Checks (issue 6: exactly one outcome per line, the ledger equals the lines)',
+        rows: checks.map(([check, ok, detail]) => ({ check, result: ok ? 'pass' : 'FAIL', detail })),
+      },
+    ],
+    `npm run bench:batch -- --lines ${N} --max-tokens ${MAX_TOKENS} --steps ${STEPS} --concurrency ${CONCURRENCY} --window ${WINDOW}`,
+  );
   if (failed) console.error('bench:batch: a check failed (see the Checks table)');
 } catch (err) {
   failed = true;

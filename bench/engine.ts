@@ -32,8 +32,27 @@ const hidden = Number(values.hidden);
 const layers = Number(values.layers);
 const benchDir = join('.cache', 'bench', `random-h${hidden}-l${layers}`);
 if (!existsSync(join(benchDir, 'manifest.json'))) {
-  const config = { vocab_size: 513, hidden, layers, heads: hidden / 64, ffn: 4 * hidden, max_positions: Math.max(...contexts) + 64, eos_token_id: 512 };
-  await runTrainingScript('export.py', ['--random-init', JSON.stringify(config), '--tokenizer', join(values.model!, 'tokenizer.json'), '--name', 'bench-random', '--role', 'core', '--out', benchDir]);
+  const config = {
+    vocab_size: 513,
+    hidden,
+    layers,
+    heads: hidden / 64,
+    ffn: 4 * hidden,
+    max_positions: Math.max(...contexts) + 64,
+    eos_token_id: 512,
+  };
+  await runTrainingScript('export.py', [
+    '--random-init',
+    JSON.stringify(config),
+    '--tokenizer',
+    join(values.model!, 'tokenizer.json'),
+    '--name',
+    'bench-random',
+    '--role',
+    'core',
+    '--out',
+    benchDir,
+  ]);
 }
 
 function median(xs: number[]): number {
@@ -45,7 +64,11 @@ async function stepLatency(model: LocalModel, contextLength: number): Promise<nu
   const context = Array.from({ length: contextLength }, (_, i) => (i * 31) % 512);
   const times: number[] = [];
   for (let r = 0; r < repeats + 2; r++) {
-    const step: DenoiseStep = { context, noise: { seed: 1, block: 0, step: r % 10, steps: 10, estimate: null, blockLength: 25 }, selfCond: null };
+    const step: DenoiseStep = {
+      context,
+      noise: { seed: 1, block: 0, step: r % 10, steps: 10, estimate: null, blockLength: 25 },
+      selfCond: null,
+    };
     const t0 = performance.now();
     await model.denoiser.denoise([step]);
     if (r >= 2) times.push(performance.now() - t0); // the first calls build the cache and warm up
@@ -62,7 +85,14 @@ for (const ctx of contexts) {
   const without = await stepLatency(uncached, ctx);
   base.with ??= withCache;
   base.without ??= without;
-  latency.push({ context: ctx, 'step ms (cache)': withCache, [`ratio vs ${contexts[0]} (cache)`]: withCache / base.with, 'step ms (no cache)': without, [`ratio vs ${contexts[0]} (no cache)`]: without / base.without, 'speed-up': without / withCache });
+  latency.push({
+    context: ctx,
+    'step ms (cache)': withCache,
+    [`ratio vs ${contexts[0]} (cache)`]: withCache / base.with,
+    'step ms (no cache)': without,
+    [`ratio vs ${contexts[0]} (no cache)`]: without / base.without,
+    'speed-up': without / withCache,
+  });
 }
 
 // Throughput: a 100-token generation, 50 steps per block, early stopping off and on.
@@ -70,9 +100,21 @@ const throughput: Row[] = [];
 for (const patience of [0, 5]) {
   const prompt = Array.from({ length: 32 }, (_, i) => i + 100);
   const t0 = performance.now();
-  const r = await generateAll({ core: cached.denoiser }, { prompt, steps: 50, maxTokens: 100, earlyStopPatience: patience, stopAtEos: false, seed: 1 });
+  const r = await generateAll(
+    { core: cached.denoiser },
+    { prompt, steps: 50, maxTokens: 100, earlyStopPatience: patience, stopAtEos: false, seed: 1 },
+  );
   const secs = (performance.now() - t0) / 1000;
-  throughput.push({ model: 'bench-random', 'early stop k': patience || 'off', tokens: r.tokens.length, 'steps run': r.stepsRun, 'steps saved': r.stepsSaved, seconds: secs, 'tokens/s': r.tokens.length / secs, 'steps/s': r.stepsRun / secs });
+  throughput.push({
+    model: 'bench-random',
+    'early stop k': patience || 'off',
+    tokens: r.tokens.length,
+    'steps run': r.stepsRun,
+    'steps saved': r.stepsSaved,
+    seconds: secs,
+    'tokens/s': r.tokens.length / secs,
+    'steps/s': r.stepsRun / secs,
+  });
 }
 
 // Early stopping on a trained model (random weights rarely settle): steps saved at k = 3, 5, 10.
@@ -84,17 +126,42 @@ for (const patience of [3, 5, 10]) {
   const t0 = performance.now();
   let tokens = 0;
   for (const seed of [1, 2, 3]) {
-    const r = await generateAll({ core: trained.denoiser }, { prompt: trained.codec.encode('The cat sat on the'), steps: 100, maxTokens: 50, earlyStopPatience: patience, stopAtEos: false, seed });
+    const r = await generateAll(
+      { core: trained.denoiser },
+      {
+        prompt: trained.codec.encode('The cat sat on the'),
+        steps: 100,
+        maxTokens: 50,
+        earlyStopPatience: patience,
+        stopAtEos: false,
+        seed,
+      },
+    );
     run += r.stepsRun;
     saved += r.stepsSaved;
     tokens += r.tokens.length;
   }
-  early.push({ model: trained.bundle.manifest.name, 'early stop k': patience, 'steps run': run, 'steps saved': saved, 'saved %': (100 * saved) / (run + saved), 'tokens/s': tokens / ((performance.now() - t0) / 1000) });
+  early.push({
+    model: trained.bundle.manifest.name,
+    'early stop k': patience,
+    'steps run': run,
+    'steps saved': saved,
+    'saved %': (100 * saved) / (run + saved),
+    'tokens/s': tokens / ((performance.now() - t0) / 1000),
+  });
 }
 
-writeReport(values.out!, 'Engine benchmark', [
-  { heading: `Denoising step latency (random model, hidden ${hidden}, ${layers} layers, vocab 513, block 25, provider ${cached.denoiser.provider}, median of ${repeats})`, rows: latency,
-    note: 'With the cache a step runs only the 25 block positions against the cached keys/values, so its cost barely depends on the context; without it the whole context is re-encoded every step.' },
-  { heading: 'Generation throughput (prompt 32 tokens, 100 tokens, 50 steps per block)', rows: throughput },
-  { heading: 'Steps saved by early stopping (100 steps per block, 50 tokens, 3 seeds)', rows: early },
-], `npm run bench:engine -- ${process.argv.slice(2).join(' ')}`.trim());
+writeReport(
+  values.out!,
+  'Engine benchmark',
+  [
+    {
+      heading: `Denoising step latency (random model, hidden ${hidden}, ${layers} layers, vocab 513, block 25, provider ${cached.denoiser.provider}, median of ${repeats})`,
+      rows: latency,
+      note: 'With the cache a step runs only the 25 block positions against the cached keys/values, so its cost barely depends on the context; without it the whole context is re-encoded every step.',
+    },
+    { heading: 'Generation throughput (prompt 32 tokens, 100 tokens, 50 steps per block)', rows: throughput },
+    { heading: 'Steps saved by early stopping (100 steps per block, 50 tokens, 3 seeds)', rows: early },
+  ],
+  `npm run bench:engine -- ${process.argv.slice(2).join(' ')}`.trim(),
+);

@@ -49,11 +49,20 @@ async function timed(what: string, run: () => Promise<void>): Promise<number> {
 }
 
 if (values.fresh) rmSync(root, { recursive: true, force: true });
-const writeS = existsSync(join(checkpoint, 'timestep_layer.pt')) ? null : await timed('writing the random checkpoint', () => runTrainingScript('write_ssd_lm_checkpoint.py', ['--config', config, '--gpt2-tokenizer', GPT2, '--out', checkpoint], log));
-const convertS = existsSync(join(bundle, 'manifest.json')) ? null : await timed('npm run convert', () => runTrainingScript('convert_ssd_lm.py', ['--ssd-lm', checkpoint, '--out', bundle], log));
+const writeS = existsSync(join(checkpoint, 'timestep_layer.pt'))
+  ? null
+  : await timed('writing the random checkpoint', () =>
+      runTrainingScript('write_ssd_lm_checkpoint.py', ['--config', config, '--gpt2-tokenizer', GPT2, '--out', checkpoint], log),
+    );
+const convertS = existsSync(join(bundle, 'manifest.json'))
+  ? null
+  : await timed('npm run convert', () => runTrainingScript('convert_ssd_lm.py', ['--ssd-lm', checkpoint, '--out', bundle], log));
 const manifest = JSON.parse(readFileSync(join(bundle, 'manifest.json'), 'utf8'));
 const bundleBytes = (manifest.files as { bytes: number }[]).reduce((n, f) => n + f.bytes, 0);
-const checkpointBytes = ['pytorch_model.bin', 'embed_sum_layer.pt', 'timestep_layer.pt'].reduce((n, f) => n + statSync(join(checkpoint, f)).size, 0);
+const checkpointBytes = ['pytorch_model.bin', 'embed_sum_layer.pt', 'timestep_layer.pt'].reduce(
+  (n, f) => n + statSync(join(checkpoint, f)).size,
+  0,
+);
 
 let model!: Awaited<ReturnType<typeof loadLocalModel>>;
 const loadS = await timed('loading the bundle (verify + onnxruntime sessions)', async () => {
@@ -63,7 +72,10 @@ const info = model.denoiser.info;
 const repeats = Number(values.repeats);
 const rows: Row[] = [];
 for (const batch of values.batches!.split(',').map(Number)) {
-  for (const context of values.contexts!.split(',').map(Number).filter((c) => c <= info.maxContext)) {
+  for (const context of values
+    .contexts!.split(',')
+    .map(Number)
+    .filter((c) => c <= info.maxContext)) {
     const steps: DenoiseStep[] = Array.from({ length: batch }, (_, i) => ({
       context: Array.from({ length: context }, (_, p) => 4 + ((p * 7919 + i) % (info.vocabSize - 5))),
       noise: { seed: 1 + i, block: 0, step: 3, steps: 10, estimate: null, blockLength: info.blockSize },
@@ -79,7 +91,14 @@ for (const batch of values.batches!.split(',').map(Number)) {
     times.sort((a, b) => a - b);
     const ms = times[Math.floor(times.length / 2)];
     log(`batch ${batch}, context ${context}: ${ms.toFixed(0)} ms per step`);
-    rows.push({ batch, context, 'sequence (context + block)': context + info.blockSize, 'step ms (median)': Math.round(ms), 'steps/s': 1000 / ms, 'block of 25 at T = 1000 (s)': (ms * 1000) / 1000 / batch });
+    rows.push({
+      batch,
+      context,
+      'sequence (context + block)': context + info.blockSize,
+      'step ms (median)': Math.round(ms),
+      'steps/s': 1000 / ms,
+      'block of 25 at T = 1000 (s)': (ms * 1000) / 1000 / batch,
+    });
   }
 }
 await model.denoiser.release();
@@ -88,23 +107,55 @@ await model.denoiser.release();
 async function throughEdge(): Promise<{ rows: Row[]; note: string }> {
   const stateDir = join(root, 'stack');
   const stack = new LocalStack({
-    stateDir, bundles: [readBundle('models/tiny-core'), readBundle(bundle)], defaultModel: readBundle(bundle), ports: { edge: 0, s3: 0, workers: [0] },
-    workerEnv: { SSD2_PROVIDERS: values.providers! }, edgeVars: { SERVED_MODELS: `${manifest.name}@${manifest.version}`, GPU_WORKER_TIMEOUT_MS: '600000' },
-    frozenEdge: true, readyTimeoutMs: 900_000, log,
+    stateDir,
+    bundles: [readBundle('models/tiny-core'), readBundle(bundle)],
+    defaultModel: readBundle(bundle),
+    ports: { edge: 0, s3: 0, workers: [0] },
+    workerEnv: { SSD2_PROVIDERS: values.providers! },
+    edgeVars: { SERVED_MODELS: `${manifest.name}@${manifest.version}`, GPU_WORKER_TIMEOUT_MS: '600000' },
+    frozenEdge: true,
+    readyTimeoutMs: 900_000,
+    log,
   });
   try {
     const started = performance.now();
     await stack.start();
     const startS = (performance.now() - started) / 1000;
     const key = await stack.newKey('bench', undefined, 'bench');
-    const body = { model: manifest.name, prompt: 'The meaning of life is', max_tokens: info.blockSize, steps: Number(values['edge-steps']), seed: 1, early_stop: 0 };
+    const body = {
+      model: manifest.name,
+      prompt: 'The meaning of life is',
+      max_tokens: info.blockSize,
+      steps: Number(values['edge-steps']),
+      seed: 1,
+      early_stop: 0,
+    };
     const t0 = performance.now();
-    const res = await fetch(`${stack.edgeUrl}/v1/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    const json = (await res.json()) as { choices?: { text: string; finish_reason: string }[]; usage?: { prompt_tokens: number; completion_tokens: number }; ssd2?: { steps_run: number }; error?: unknown };
+    const res = await fetch(`${stack.edgeUrl}/v1/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const json = (await res.json()) as {
+      choices?: { text: string; finish_reason: string }[];
+      usage?: { prompt_tokens: number; completion_tokens: number };
+      ssd2?: { steps_run: number };
+      error?: unknown;
+    };
     const ms = performance.now() - t0;
     if (!res.ok) throw new Error(`/v1/completions answered ${res.status}: ${JSON.stringify(json)}`);
     return {
-      rows: [{ 'stack start s (upload, worker load)': Math.round(startS), status: res.status, 'prompt tokens': json.usage?.prompt_tokens ?? 0, 'completion tokens': json.usage?.completion_tokens ?? 0, steps: body.steps, 'wall s': ms / 1000, finish: json.choices?.[0]?.finish_reason ?? '?' }],
+      rows: [
+        {
+          'stack start s (upload, worker load)': Math.round(startS),
+          status: res.status,
+          'prompt tokens': json.usage?.prompt_tokens ?? 0,
+          'completion tokens': json.usage?.completion_tokens ?? 0,
+          steps: body.steps,
+          'wall s': ms / 1000,
+          finish: json.choices?.[0]?.finish_reason ?? '?',
+        },
+      ],
       note: `Request: \`${JSON.stringify(body)}\`. Text (random weights, so not language): ${JSON.stringify(json.choices?.[0]?.text ?? '').slice(0, 200)}`,
     };
   } finally {
@@ -114,20 +165,32 @@ async function throughEdge(): Promise<{ rows: Row[]; note: string }> {
 const edge = values.edge ? await throughEdge() : null;
 
 const a = manifest.architecture;
-writeReport(out, `SSD-LM checkpoint (${config} shape, random weights): conversion and step time`, [
-  {
-    heading: 'Conversion',
-    rows: [{
-      parameters: `${(a.parameters / 1e6).toFixed(1)}M`, shape: `${a.layers} layers, hidden ${a.hidden}, ${a.heads} heads, ffn ${a.ffn}, vocab ${manifest.vocab_size}`,
-      'checkpoint MiB': Math.round(checkpointBytes / 2 ** 20), 'bundle MiB': Math.round(bundleBytes / 2 ** 20), 'weights dtype': a.dtype,
-      'write s': writeS === null ? 'cached' : Math.round(writeS), 'convert s': convertS === null ? 'cached' : Math.round(convertS), 'load s': Math.round(loadS),
-    }],
-    note: 'write: the random checkpoint in the published layout (write_ssd_lm_checkpoint.py); convert: `npm run convert` (PyTorch export to ONNX, float16 weights); load: sha256 of every file + onnxruntime session.',
-  },
-  {
-    heading: `One denoising step (${model.denoiser.provider}, block of ${info.blockSize}, full attention over context + block)`,
-    rows,
-    note: 'Median of the repeats after one warm-up step. The whole sequence runs at every step (SSD-LM attends the context to the block), so the cost grows with the context; the last column is steps x step time for one block at the decoder\'s T = 1000, per generation.',
-  },
-  ...(edge ? [{ heading: 'Through the edge (s3rver → GPU worker → wrangler dev, SERVED_MODELS)', ...edge }] : []),
-], `npm run bench:ssd-lm -- --config ${config} --contexts ${values.contexts} --batches ${values.batches}${values.edge ? ` --edge --edge-steps ${values['edge-steps']}` : ''}`);
+writeReport(
+  out,
+  `SSD-LM checkpoint (${config} shape, random weights): conversion and step time`,
+  [
+    {
+      heading: 'Conversion',
+      rows: [
+        {
+          parameters: `${(a.parameters / 1e6).toFixed(1)}M`,
+          shape: `${a.layers} layers, hidden ${a.hidden}, ${a.heads} heads, ffn ${a.ffn}, vocab ${manifest.vocab_size}`,
+          'checkpoint MiB': Math.round(checkpointBytes / 2 ** 20),
+          'bundle MiB': Math.round(bundleBytes / 2 ** 20),
+          'weights dtype': a.dtype,
+          'write s': writeS === null ? 'cached' : Math.round(writeS),
+          'convert s': convertS === null ? 'cached' : Math.round(convertS),
+          'load s': Math.round(loadS),
+        },
+      ],
+      note: 'write: the random checkpoint in the published layout (write_ssd_lm_checkpoint.py); convert: `npm run convert` (PyTorch export to ONNX, float16 weights); load: sha256 of every file + onnxruntime session.',
+    },
+    {
+      heading: `One denoising step (${model.denoiser.provider}, block of ${info.blockSize}, full attention over context + block)`,
+      rows,
+      note: "Median of the repeats after one warm-up step. The whole sequence runs at every step (SSD-LM attends the context to the block), so the cost grows with the context; the last column is steps x step time for one block at the decoder's T = 1000, per generation.",
+    },
+    ...(edge ? [{ heading: 'Through the edge (s3rver → GPU worker → wrangler dev, SERVED_MODELS)', ...edge }] : []),
+  ],
+  `npm run bench:ssd-lm -- --config ${config} --contexts ${values.contexts} --batches ${values.batches}${values.edge ? ` --edge --edge-steps ${values['edge-steps']}` : ''}`,
+);

@@ -57,21 +57,40 @@ async function suite(name: string): Promise<Suite> {
   if (name === 'bundled') {
     const core = await load('models/core');
     const user = await load('models/user');
-    return { name: `bundled core + user (V ${core.bundle.manifest.vocab_size}, B ${core.bundle.manifest.block_size})`, core, user, blockSize: core.bundle.manifest.block_size };
+    return {
+      name: `bundled core + user (V ${core.bundle.manifest.vocab_size}, B ${core.bundle.manifest.block_size})`,
+      core,
+      user,
+      blockSize: core.bundle.manifest.block_size,
+    };
   }
   throw new Error(`--suites: unknown suite "${name}" (expected real-shape or bundled)`);
 }
 
-const batcher = (m: LocalModel): Denoiser => new DynamicBatcher(m.denoiser, { windowMs: 1, maxBatch: 64, admission: new Admission(1 << 20) });
+const batcher = (m: LocalModel): Denoiser =>
+  new DynamicBatcher(m.denoiser, { windowMs: 1, maxBatch: 64, admission: new Admission(1 << 20) });
 
 /** ms per lock-step step of `n` concurrent generations, and the share of it inside onnxruntime. */
-async function measure(s: Suite, n: number, projection: 'greedy' | 'sample' | 'multihot', withUser: boolean, math: StepMath): Promise<{ stepMs: number; graphMs: number }> {
+async function measure(
+  s: Suite,
+  n: number,
+  projection: 'greedy' | 'sample' | 'multihot',
+  withUser: boolean,
+  math: StepMath,
+): Promise<{ stepMs: number; graphMs: number }> {
   const core = batcher(s.core);
   const user = withUser ? batcher(s.user) : undefined;
   const request = (i: number, count: number) => ({
     prompt: Array.from({ length: 16 }, (_, j) => (i * 97 + j * 31 + 1) % 1000),
     userContext: withUser ? [11, 12, 13] : undefined,
-    steps: count, maxTokens: s.blockSize, blockSize: s.blockSize, projection, seed: i, earlyStopPatience: 0, stopAtEos: false, lambda: 0.5,
+    steps: count,
+    maxTokens: s.blockSize,
+    blockSize: s.blockSize,
+    projection,
+    seed: i,
+    earlyStopPatience: 0,
+    stopAtEos: false,
+    lambda: 0.5,
   });
   const run = (count: number) => Promise.all(Array.from({ length: n }, (_, i) => generateAll({ core, user, math }, request(i, count))));
   await run(1); // contexts encoded and cached, sessions opened
@@ -96,9 +115,13 @@ for (const name of values.suites!.split(',')) {
   // Every step-graph measurement first, then the TypeScript reference: the reference's B x V
   // garbage would otherwise be collected during the graph measurements that follow it.
   const graph = new Map<string, { stepMs: number; graphMs: number }>();
-  for (const { withUser, n } of combos) for (const projection of projections) graph.set(key(withUser, n, projection), await measure(s, n, projection, withUser, s.core.denoiser.stepMath));
+  for (const { withUser, n } of combos)
+    for (const projection of projections)
+      graph.set(key(withUser, n, projection), await measure(s, n, projection, withUser, s.core.denoiser.stepMath));
   const ref = new Map<string, { stepMs: number; graphMs: number }>();
-  for (const { withUser, n } of combos.filter((c) => referenceBatches.has(c.n))) for (const projection of projections) ref.set(key(withUser, n, projection), await measure(s, n, projection, withUser, referenceStepMath));
+  for (const { withUser, n } of combos.filter((c) => referenceBatches.has(c.n)))
+    for (const projection of projections)
+      ref.set(key(withUser, n, projection), await measure(s, n, projection, withUser, referenceStepMath));
   for (const { withUser, n } of combos) {
     const greedyMs = graph.get(key(withUser, n, 'greedy'))!.stepMs;
     for (const projection of projections) {
@@ -127,4 +150,9 @@ for (const name of values.suites!.split(',')) {
     note: `${steps} lock-step steps per generation after one warm-up step, the median of ${repeats} runs, early stopping off, λ 0.5, a prompt of 16 tokens. step ms: wall time per step of the whole batch; graph ms: wall time during which an onnxruntime session ran (denoiser, context encoder, step graphs); host ms: the rest (JavaScript). x greedy: step ms over the greedy step's at the same batch. reference: the same steps with the TypeScript step math (\`referenceStepMath\`).`,
   });
 }
-writeReport(values.out!, 'Denoising step: graph time and host time', sections, `npm run bench:step -- --providers ${values.providers} --step-graphs ${stepGraphs}`);
+writeReport(
+  values.out!,
+  'Denoising step: graph time and host time',
+  sections,
+  `npm run bench:step -- --providers ${values.providers} --step-graphs ${stepGraphs}`,
+);

@@ -45,10 +45,25 @@ const rounds = Number(values.rounds);
 // 'real-shape': a randomly initialised model of GPT-2's vocabulary with blocks of 25 (made here once).
 const modelDir = values.model === 'real-shape' ? await realShapeBundle('core') : values.model!;
 const s3 = await startS3();
-const manifest = JSON.parse(readFileSync(join(modelDir, 'manifest.json'), 'utf8')) as { name: string; version: string; block_size: number; max_context: number; vocab_size: number };
+const manifest = JSON.parse(readFileSync(join(modelDir, 'manifest.json'), 'utf8')) as {
+  name: string;
+  version: string;
+  block_size: number;
+  max_context: number;
+  vocab_size: number;
+};
 const MODEL = { name: manifest.name, version: manifest.version };
 await s3.upload(modelDir, `models/${MODEL.name}/${MODEL.version}/`);
-const startWorker = (extra: Record<string, string> = {}) => startChildWorker(workerEnv(s3, { WORKER_DEFAULT_MODEL: `${MODEL.name}@${MODEL.version}`, SSD2_PROVIDERS: values.providers!, WORKER_BATCH_WINDOW_MS: values.window!, ...extra }), values['worker-entry']);
+const startWorker = (extra: Record<string, string> = {}) =>
+  startChildWorker(
+    workerEnv(s3, {
+      WORKER_DEFAULT_MODEL: `${MODEL.name}@${MODEL.version}`,
+      SSD2_PROVIDERS: values.providers!,
+      WORKER_BATCH_WINDOW_MS: values.window!,
+      ...extra,
+    }),
+    values['worker-entry'],
+  );
 const worker = await startWorker();
 const generationThreads = Number(values['generation-threads']);
 const threadedWorker = generationThreads > 0 ? await startWorker({ WORKER_GENERATION_THREADS: String(generationThreads) }) : null;
@@ -89,7 +104,14 @@ const perStep = (a: Counters, b: Counters, stepsRun: number) => ({
   'client CPU ms/step': (b.clientCpuMs - a.clientCpuMs) / stepsRun,
 });
 const prompt = (i: number) => Array.from({ length: 20 }, (_, j) => (i * 37 + j * 11) % 500);
-const request = (i: number) => ({ prompt: prompt(i), steps, maxTokens: manifest.block_size * 2, seed: i, earlyStopPatience: 0, stopAtEos: false });
+const request = (i: number) => ({
+  prompt: prompt(i),
+  steps,
+  maxTokens: manifest.block_size * 2,
+  seed: i,
+  earlyStopPatience: 0,
+  stopAtEos: false,
+});
 
 async function stepMode(n: number): Promise<Row> {
   const latencies: number[] = [];
@@ -100,7 +122,9 @@ async function stepMode(n: number): Promise<Row> {
     if (String(input).endsWith('/v1/step')) latencies.push(performance.now() - t0);
     return new Response(body, { status: res.status, headers: res.headers });
   };
-  const clients = await Promise.all(Array.from({ length: n }, () => RemoteDenoiser.connect({ endpoint: worker.url, model: MODEL, fetch: timed })));
+  const clients = await Promise.all(
+    Array.from({ length: n }, () => RemoteDenoiser.connect({ endpoint: worker.url, model: MODEL, fetch: timed })),
+  );
   const before = await counters();
   const t0 = performance.now();
   const results = await Promise.all(clients.map((c, i) => generateAll({ core: c }, request(i))));
@@ -110,24 +134,43 @@ async function stepMode(n: number): Promise<Row> {
   const requests = clients.reduce((s, c) => s + c.requests, 0);
   const bytes = clients.reduce((s, c) => s + c.bytesSent + c.bytesReceived, 0);
   return {
-    mode: 'step (HTTP per step)', generations: n, 'steps/s': total / wall, 'p50 step ms': percentile(latencies, 0.5), 'p95 step ms': percentile(latencies, 0.95),
-    ...perStep(before, after, total), 'bytes/step (req+resp)': Math.round(bytes / requests),
+    mode: 'step (HTTP per step)',
+    generations: n,
+    'steps/s': total / wall,
+    'p50 step ms': percentile(latencies, 0.5),
+    'p95 step ms': percentile(latencies, 0.95),
+    ...perStep(before, after, total),
+    'bytes/step (req+resp)': Math.round(bytes / requests),
   };
 }
 
 async function fusedMode(n: number, target: ChildWorker = worker, mode = 'fused (in worker)'): Promise<Row> {
   const before = await counters(target);
   const t0 = performance.now();
-  const totals = await Promise.all(Array.from({ length: n }, async (_, i) => {
-    const { prompt: p, ...options } = request(i);
-    const res = await workerFetch(`${target.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ v: PROTOCOL_VERSION, model: MODEL, prompt: p, options }) });
-    const last = JSON.parse((await res.text()).trim().split('\n').at(-1)!);
-    return last.stepsRun as number;
-  }));
+  const totals = await Promise.all(
+    Array.from({ length: n }, async (_, i) => {
+      const { prompt: p, ...options } = request(i);
+      const res = await workerFetch(`${target.url}/v1/generate`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ v: PROTOCOL_VERSION, model: MODEL, prompt: p, options }),
+      });
+      const last = JSON.parse((await res.text()).trim().split('\n').at(-1)!);
+      return last.stepsRun as number;
+    }),
+  );
   const wall = (performance.now() - t0) / 1000;
   const after = await counters(target);
   const total = totals.reduce((a, b) => a + b, 0);
-  return { mode, generations: n, 'steps/s': total / wall, 'p50 step ms': NaN, 'p95 step ms': NaN, ...perStep(before, after, total), 'bytes/step (req+resp)': 0 };
+  return {
+    mode,
+    generations: n,
+    'steps/s': total / wall,
+    'p50 step ms': NaN,
+    'p95 step ms': NaN,
+    ...perStep(before, after, total),
+    'bytes/step (req+resp)': 0,
+  };
 }
 
 /**
@@ -139,12 +182,19 @@ async function fusedMode(n: number, target: ChildWorker = worker, mode = 'fused 
 async function breakdown(n: number, model: Awaited<ReturnType<typeof loadLocalModel>>): Promise<Row> {
   const d = model.denoiser;
   const sizes: number[] = [];
-  const batcher = new DynamicBatcher(d, { windowMs: Number(values.window), maxBatch: 32, admission: new Admission(1024), onBatch: (size) => sizes.push(size) });
+  const batcher = new DynamicBatcher(d, {
+    windowMs: Number(values.window),
+    maxBatch: 32,
+    admission: new Admission(1024),
+    onBatch: (size) => sizes.push(size),
+  });
   const t = { ...d.timing };
   const busy0 = graphClock.busyMs;
   const cpu0 = clientCpuMs();
   const t0 = performance.now();
-  const results = await Promise.all(Array.from({ length: n }, (_, i) => generateAll({ core: wireView(batcher, 32), math: d.stepMath }, request(i))));
+  const results = await Promise.all(
+    Array.from({ length: n }, (_, i) => generateAll({ core: wireView(batcher, 32), math: d.stepMath }, request(i))),
+  );
   const wallMs = performance.now() - t0;
   const busyMs = graphClock.busyMs - busy0;
   const cpuMs = clientCpuMs() - cpu0;
@@ -154,9 +204,17 @@ async function breakdown(n: number, model: Awaited<ReturnType<typeof loadLocalMo
   const prepMs = d.timing.prepMs - t.prepMs;
   const stepsRun = results.reduce((a, r) => a + r.stepsRun, 0);
   return {
-    generations: n, 'mean batch': items / batches, 'steps/s': (1000 * stepsRun) / wallMs,
-    'onnx ms/batch': runMs / batches, 'onnx ms/item': runMs / items, 'input prep ms/item': prepMs / items, 'any graph busy ms/item': busyMs / items,
-    'host ms/item': (wallMs - busyMs) / items, 'host %': Math.round((100 * (wallMs - busyMs)) / wallMs), 'wall ms/item': wallMs / items, 'CPU ms/item': cpuMs / items,
+    generations: n,
+    'mean batch': items / batches,
+    'steps/s': (1000 * stepsRun) / wallMs,
+    'onnx ms/batch': runMs / batches,
+    'onnx ms/item': runMs / items,
+    'input prep ms/item': prepMs / items,
+    'any graph busy ms/item': busyMs / items,
+    'host ms/item': (wallMs - busyMs) / items,
+    'host %': Math.round((100 * (wallMs - busyMs)) / wallMs),
+    'wall ms/item': wallMs / items,
+    'CPU ms/item': cpuMs / items,
   };
 }
 
@@ -165,12 +223,21 @@ async function breakdown(n: number, model: Awaited<ReturnType<typeof loadLocalMo
  * tokens, 10 steps: ms per batch with the padded key/value caches reused per batch composition
  * (the default) and built on every step (batchCacheBytes 0, as before the reuse).
  */
-async function batchedContext(length: number, reuse: Awaited<ReturnType<typeof loadLocalModel>>, rebuild: Awaited<ReturnType<typeof loadLocalModel>>): Promise<Row> {
+async function batchedContext(
+  length: number,
+  reuse: Awaited<ReturnType<typeof loadLocalModel>>,
+  rebuild: Awaited<ReturnType<typeof loadLocalModel>>,
+): Promise<Row> {
   const n = 16;
   const contexts = Array.from({ length: n }, (_, i) => Array.from({ length: length - (i % 4) }, (_, j) => (j * 7 + i * 31) % 500));
   const run = async (model: typeof reuse) => {
     const d = model.denoiser;
-    const stepAt = (s: number) => contexts.map((context, i) => ({ context, noise: { seed: i, block: 0, step: s, steps: 10, estimate: null, blockLength: manifest.block_size }, selfCond: null }));
+    const stepAt = (s: number) =>
+      contexts.map((context, i) => ({
+        context,
+        noise: { seed: i, block: 0, step: s, steps: 10, estimate: null, blockLength: manifest.block_size },
+        selfCond: null,
+      }));
     await d.denoise(stepAt(0)); // encodes the contexts
     const t = { ...d.timing };
     const t0 = performance.now();
@@ -180,8 +247,13 @@ async function batchedContext(length: number, reuse: Awaited<ReturnType<typeof l
   const a = await run(reuse);
   const b = await run(rebuild);
   return {
-    context: length, 'ms/batch (padding reused)': a.ms, 'prep ms (reused)': a.prep, 'onnx ms (reused)': a.onnx,
-    'ms/batch (padding every step)': b.ms, 'prep ms (every step)': b.prep, 'onnx ms (every step)': b.onnx,
+    context: length,
+    'ms/batch (padding reused)': a.ms,
+    'prep ms (reused)': a.prep,
+    'onnx ms (reused)': a.onnx,
+    'ms/batch (padding every step)': b.ms,
+    'prep ms (every step)': b.prep,
+    'onnx ms (every step)': b.onnx,
   };
 }
 
@@ -192,8 +264,22 @@ async function batchedContext(length: number, reuse: Awaited<ReturnType<typeof l
  * new context each time (tokens sent, encoded).
  */
 async function contextLatency(length: number): Promise<Row> {
-  const post = (body: unknown) => workerFetch(`${worker.url}/v1/step`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).then((r) => r.json());
-  const base = { v: PROTOCOL_VERSION, model: MODEL, block: 0, step: 0, steps, blockLength: manifest.block_size, estimate: null, selfCond: null };
+  const post = (body: unknown) =>
+    workerFetch(`${worker.url}/v1/step`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    }).then((r) => r.json());
+  const base = {
+    v: PROTOCOL_VERSION,
+    model: MODEL,
+    block: 0,
+    step: 0,
+    steps,
+    blockLength: manifest.block_size,
+    estimate: null,
+    selfCond: null,
+  };
   const ctx = (salt: number) => Array.from({ length }, (_, j) => (j * 7 + salt * 13) % 500);
   const cachedCtx = ctx(0);
   await post({ ...base, seed: 0, context: cachedCtx });
@@ -215,8 +301,12 @@ async function contextLatency(length: number): Promise<Row> {
   }
   const med = (xs: number[]) => percentile(xs, 0.5);
   return {
-    context: length, 'cached ms (steady)': med(consecutive), 'onnx ms (steady)': (after.onnxMs - before.onnxMs) / 30,
-    'cached ms (after an encode)': med(cached), 'uncached ms (tokens, encode)': med(uncached), 'uncached / cached': med(uncached) / med(consecutive),
+    context: length,
+    'cached ms (steady)': med(consecutive),
+    'onnx ms (steady)': (after.onnxMs - before.onnxMs) / 30,
+    'cached ms (after an encode)': med(cached),
+    'uncached ms (tokens, encode)': med(uncached),
+    'uncached / cached': med(uncached) / med(consecutive),
   };
 }
 
@@ -227,7 +317,11 @@ try {
   const throughput: Row[] = [];
   const threadedMode = (n: number) => fusedMode(n, threadedWorker!, `fused, ${generationThreads} generation threads`);
   if (threadedWorker) await threadedMode(1);
-  for (const mode of [...(modes.includes('step') ? [stepMode] : []), ...(modes.includes('fused') ? [fusedMode] : []), ...(threadedWorker ? [threadedMode] : [])]) {
+  for (const mode of [
+    ...(modes.includes('step') ? [stepMode] : []),
+    ...(modes.includes('fused') ? [fusedMode] : []),
+    ...(threadedWorker ? [threadedMode] : []),
+  ]) {
     const best = new Map<number, Row>();
     for (let r = 0; r < rounds; r++) {
       for (const n of levels) {
@@ -263,28 +357,41 @@ try {
   const c32 = contexts.find((r) => r.context === 32);
   if (c32) for (const r of contexts) r['steady vs 32'] = Number(r['cached ms (steady)']) / Number(c32['cached ms (steady)']);
   const health = await (await fetch(`${worker.url}/healthz`)).json();
-  writeReport(values.out!, 'GPU worker benchmark', [
-    {
-      heading: `Throughput (${MODEL.name}, provider ${health.provider}, ${steps} steps/block, 2 blocks of ${manifest.block_size} per generation, batch window ${values.window} ms, best of ${rounds} interleaved rounds)`,
-      rows: throughput,
-      note: [
-        'Step mode: every step is one POST /v1/step from the shared block loop (RemoteDenoiser) in the benchmark process; the worker is a separate process. Step latency is measured at the client and includes HTTP and JSON. Bytes per step = request + response body bytes with the default k = 32; the context goes as tokens once per block and as a hash afterwards.',
-        ...(threadedWorker ? [`fused, ${generationThreads} generation threads: the same fused requests to a second worker process started with WORKER_GENERATION_THREADS=${generationThreads} (block loops on worker threads, steps batched on the main thread; the same tokens).`] : []),
-        'worker CPU ms/step: CPU time of the worker process (all threads, onnxruntime included) per step; onnx ms/step: wall time inside the denoiser graph per step (one batch\'s time shared by its steps); worker outside onnxruntime %: the share of the run\'s wall time during which no onnxruntime session ran in the worker (its JavaScript, HTTP and idle time); client CPU ms/step: the benchmark process (the clients, the engine loop in step mode). "x vs 1 by worker CPU" is how much less worker CPU a step costs than at one generation, which the shared machine\'s load does not skew.',
-      ].join('\n\n'),
-    },
-    {
-      heading: `Where the time goes: the fused loop in one process (${MODEL.name}, lock-step generations)`,
-      rows: split,
-      note: 'onnx ms: inside session.run of the denoiser graph (onnxruntime uses every core); input prep: building the batch inputs (noise and self-conditioning, by graph or in JavaScript, padded caches); any graph busy: wall time during which some onnxruntime session ran (denoiser, encoder, the step graphs for blocks of 2^16 logits or more); host: the rest of the wall time (the engine loop in JavaScript, batcher waits). "onnx-only bound" is the speed-up batching could give if every cost outside the denoiser were zero: onnx ms per item at one generation over onnx ms per item at n.',
-    },
-    {
-      heading: `Context length in a batch: 16 lock-step generations, one context each (${MODEL.name}, in one process)`,
-      rows: batched,
-      note: 'Contexts of length, length-1, length-2, length-3 tokens (padded to the longest, masked). prep ms: building the batch inputs, padded key/value caches included; onnx ms: inside the denoiser graph. "padding every step" disables the reuse of padded caches per batch composition (batchCacheBytes 0), as the worker did before.',
-    },
-    { heading: 'Context length: step latency (median of 30 single steps)', rows: contexts, note: 'steady: the same context step after step, as in a generation (hash only, key/value cache hit); onnx ms (steady): time inside the denoiser graph per such step. after an encode: the cached context again right after a new context of the same length was encoded. uncached: a new context each step (tokens sent and encoded).' },
-  ], `npm run bench:worker -- ${process.argv.slice(2).join(' ')}`.trim());
+  writeReport(
+    values.out!,
+    'GPU worker benchmark',
+    [
+      {
+        heading: `Throughput (${MODEL.name}, provider ${health.provider}, ${steps} steps/block, 2 blocks of ${manifest.block_size} per generation, batch window ${values.window} ms, best of ${rounds} interleaved rounds)`,
+        rows: throughput,
+        note: [
+          'Step mode: every step is one POST /v1/step from the shared block loop (RemoteDenoiser) in the benchmark process; the worker is a separate process. Step latency is measured at the client and includes HTTP and JSON. Bytes per step = request + response body bytes with the default k = 32; the context goes as tokens once per block and as a hash afterwards.',
+          ...(threadedWorker
+            ? [
+                `fused, ${generationThreads} generation threads: the same fused requests to a second worker process started with WORKER_GENERATION_THREADS=${generationThreads} (block loops on worker threads, steps batched on the main thread; the same tokens).`,
+              ]
+            : []),
+          "worker CPU ms/step: CPU time of the worker process (all threads, onnxruntime included) per step; onnx ms/step: wall time inside the denoiser graph per step (one batch's time shared by its steps); worker outside onnxruntime %: the share of the run's wall time during which no onnxruntime session ran in the worker (its JavaScript, HTTP and idle time); client CPU ms/step: the benchmark process (the clients, the engine loop in step mode). \"x vs 1 by worker CPU\" is how much less worker CPU a step costs than at one generation, which the shared machine's load does not skew.",
+        ].join('\n\n'),
+      },
+      {
+        heading: `Where the time goes: the fused loop in one process (${MODEL.name}, lock-step generations)`,
+        rows: split,
+        note: 'onnx ms: inside session.run of the denoiser graph (onnxruntime uses every core); input prep: building the batch inputs (noise and self-conditioning, by graph or in JavaScript, padded caches); any graph busy: wall time during which some onnxruntime session ran (denoiser, encoder, the step graphs for blocks of 2^16 logits or more); host: the rest of the wall time (the engine loop in JavaScript, batcher waits). "onnx-only bound" is the speed-up batching could give if every cost outside the denoiser were zero: onnx ms per item at one generation over onnx ms per item at n.',
+      },
+      {
+        heading: `Context length in a batch: 16 lock-step generations, one context each (${MODEL.name}, in one process)`,
+        rows: batched,
+        note: 'Contexts of length, length-1, length-2, length-3 tokens (padded to the longest, masked). prep ms: building the batch inputs, padded key/value caches included; onnx ms: inside the denoiser graph. "padding every step" disables the reuse of padded caches per batch composition (batchCacheBytes 0), as the worker did before.',
+      },
+      {
+        heading: 'Context length: step latency (median of 30 single steps)',
+        rows: contexts,
+        note: 'steady: the same context step after step, as in a generation (hash only, key/value cache hit); onnx ms (steady): time inside the denoiser graph per such step. after an encode: the cached context again right after a new context of the same length was encoded. uncached: a new context each step (tokens sent and encoded).',
+      },
+    ],
+    `npm run bench:worker -- ${process.argv.slice(2).join(' ')}`.trim(),
+  );
 } finally {
   await worker.kill();
   await threadedWorker?.kill();

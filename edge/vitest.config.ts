@@ -22,12 +22,15 @@ export default defineConfig({
           ADMIN_SECRET: 'test-admin-secret',
           METRICS_TOKEN: 'test-metrics-token',
           // Two stand-in GPU workers (see test/gpu-stub.ts).
-          GPU_WORKERS: "http://a.gpu.test,http://b.gpu.test",
+          GPU_WORKERS: 'http://a.gpu.test,http://b.gpu.test',
           WORKER_AUTH_SECRET: STUB_WORKER_SECRET,
           // A silent worker is failed over after 3 s (production default 30 s).
           GPU_WORKER_TIMEOUT_MS: '3000',
           DEFAULT_RATE_LIMIT_PER_MINUTE: '1000',
-          PRICES: JSON.stringify({ default: { per_call_usd: 0.001, per_1k_tokens_usd: 0.01, per_step_usd: 0.00001 }, batch_multiplier: 0.5 }),
+          PRICES: JSON.stringify({
+            default: { per_call_usd: 0.001, per_1k_tokens_usd: 0.01, per_step_usd: 0.00001 },
+            batch_multiplier: 0.5,
+          }),
           BATCH_RETRY_BASE_SECONDS: '1',
           BATCH_LINE_TIMEOUT_SECONDS: '6',
           TEST_MIGRATIONS: await readD1Migrations(fileURLToPath(new URL('./migrations', import.meta.url))),

@@ -20,7 +20,10 @@ const rendered = opt('--rendered');
 
 let failures = 0;
 const ok = (msg) => console.log(`  ok    ${msg}`);
-const fail = (msg) => { failures++; console.log(`  FAIL  ${msg}`); };
+const fail = (msg) => {
+  failures++;
+  console.log(`  FAIL  ${msg}`);
+};
 const note = (msg) => console.log(`  note  ${msg}`);
 const check = (cond, msg, why = '') => (cond ? ok(msg) : fail(why ? `${msg}: ${why}` : msg));
 const read = (p) => readFileSync(join(root, p), 'utf8');
@@ -46,12 +49,19 @@ const importTool = async (spec) => {
 const yamlLib = await importTool('yaml');
 const parseYamlDocs = (text, file) => {
   if (yamlLib) {
-    return yamlLib.parseAllDocuments(text).map((d) => {
-      if (d.errors.length) throw new Error(`${file}: ${d.errors[0].message}`);
-      return d.toJS();
-    }).filter((d) => d != null);
+    return yamlLib
+      .parseAllDocuments(text)
+      .map((d) => {
+        if (d.errors.length) throw new Error(`${file}: ${d.errors[0].message}`);
+        return d.toJS();
+      })
+      .filter((d) => d != null);
   }
-  const json = execFileSync('python3', ['-c', 'import sys, json, yaml; print(json.dumps([d for d in yaml.safe_load_all(sys.stdin) if d is not None]))'], { input: text, encoding: 'utf8' });
+  const json = execFileSync(
+    'python3',
+    ['-c', 'import sys, json, yaml; print(json.dumps([d for d in yaml.safe_load_all(sys.stdin) if d is not None]))'],
+    { input: text, encoding: 'utf8' },
+  );
   return JSON.parse(json);
 };
 
@@ -62,7 +72,14 @@ const workerVars = new Set([...envSchema.matchAll(/^\s+([A-Z][A-Z0-9_]+):/gm)].m
 const appTs = read('worker-gpu/src/http/app.ts');
 const workerGetPaths = new Set([...appTs.matchAll(/app\.get\('([^']+)'/g)].map((m) => m[1]));
 const providers = ['cuda', 'webgpu', 'cpu'];
-const providerListOk = (v) => typeof v === 'string' && v.split(',').map((s) => s.trim()).filter(Boolean).every((p) => providers.includes(p)) && v.trim() !== '';
+const providerListOk = (v) =>
+  typeof v === 'string' &&
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .every((p) => providers.includes(p)) &&
+  v.trim() !== '';
 const pkg = JSON.parse(read('package.json'));
 const lock = JSON.parse(read('package-lock.json'));
 
@@ -73,47 +90,121 @@ if (workerVars.size < 5 || !workerGetPaths.has('/healthz')) fail('could not read
 console.log('infra/docker/worker.Dockerfile');
 {
   const text = read('infra/docker/worker.Dockerfile');
-  const lines = text.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-  const instr = lines.map((l) => { const m = /^([A-Za-z]+)\s+(.*)$/.exec(l); return m ? { op: m[1].toUpperCase(), rest: m[2] } : { op: '?', rest: l }; });
-  const known = new Set(['FROM', 'RUN', 'CMD', 'LABEL', 'EXPOSE', 'ENV', 'ADD', 'COPY', 'ENTRYPOINT', 'VOLUME', 'USER', 'WORKDIR', 'ARG', 'ONBUILD', 'STOPSIGNAL', 'HEALTHCHECK', 'SHELL']);
+  const lines = text
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
+  const instr = lines.map((l) => {
+    const m = /^([A-Za-z]+)\s+(.*)$/.exec(l);
+    return m ? { op: m[1].toUpperCase(), rest: m[2] } : { op: '?', rest: l };
+  });
+  const known = new Set([
+    'FROM',
+    'RUN',
+    'CMD',
+    'LABEL',
+    'EXPOSE',
+    'ENV',
+    'ADD',
+    'COPY',
+    'ENTRYPOINT',
+    'VOLUME',
+    'USER',
+    'WORKDIR',
+    'ARG',
+    'ONBUILD',
+    'STOPSIGNAL',
+    'HEALTHCHECK',
+    'SHELL',
+  ]);
   const unknown = instr.filter((i) => !known.has(i.op));
   check(unknown.length === 0, 'every line is a Dockerfile instruction', unknown.map((i) => i.rest.slice(0, 40)).join('; '));
-  const args = Object.fromEntries(instr.filter((i) => i.op === 'ARG' && i.rest.includes('=')).map((i) => { const [k, ...v] = i.rest.split('='); return [k, v.join('=')]; }));
-  const froms = instr.filter((i) => i.op === 'FROM').map((i) => i.rest.split(/\s+/)[0].replace(/^\$\{(\w+)\}$/, (_, a) => args[a] ?? `\${${a}}`));
-  const stages = new Set(instr.filter((i) => i.op === 'FROM').map((i) => /\bAS\s+(\S+)/i.exec(i.rest)?.[1]).filter(Boolean));
+  const args = Object.fromEntries(
+    instr
+      .filter((i) => i.op === 'ARG' && i.rest.includes('='))
+      .map((i) => {
+        const [k, ...v] = i.rest.split('=');
+        return [k, v.join('=')];
+      }),
+  );
+  const froms = instr
+    .filter((i) => i.op === 'FROM')
+    .map((i) => i.rest.split(/\s+/)[0].replace(/^\$\{(\w+)\}$/, (_, a) => args[a] ?? `\${${a}}`));
+  const stages = new Set(
+    instr
+      .filter((i) => i.op === 'FROM')
+      .map((i) => /\bAS\s+(\S+)/i.exec(i.rest)?.[1])
+      .filter(Boolean),
+  );
   for (const f of froms) check(stages.has(f) || (/:[\w.-]+$/.test(f) && !f.endsWith(':latest')), `FROM ${f} has a pinned tag`);
   const runtimeBase = froms.at(-1);
-  check(/^nvidia\/cuda:13\.\d+\.\d+-cudnn-runtime-/.test(runtimeBase), `final stage on an NVIDIA CUDA 13 cuDNN runtime image (${runtimeBase})`);
+  check(
+    /^nvidia\/cuda:13\.\d+\.\d+-cudnn-runtime-/.test(runtimeBase),
+    `final stage on an NVIDIA CUDA 13 cuDNN runtime image (${runtimeBase})`,
+  );
   check(/^node:22[.-]/.test(args.NODE_IMAGE ?? ''), `Node 22 (${args.NODE_IMAGE})`);
   const lockedEsbuild = lock.packages?.['node_modules/esbuild']?.version;
   check(args.ESBUILD_VERSION === lockedEsbuild, `ESBUILD_VERSION ${args.ESBUILD_VERSION} equals package-lock.json's ${lockedEsbuild}`);
   check(args.ORT_CUDA13_NODE_VERSION === '1.29.0', 'cuda13 path pins onnxruntime-node 1.29.0 (the version of the CUDA 13 provider)');
-  check(args.ORT_CUDA13_PROVIDER_PACKAGE === 'com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9', 'cuda13 provider from com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9');
+  check(
+    args.ORT_CUDA13_PROVIDER_PACKAGE === 'com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9',
+    'cuda13 provider from com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9',
+  );
   check(!('com.github.asus4.onnxruntime.linux-x64-gpu' in (pkg.dependencies ?? {})), 'provider package is not a project dependency');
-  check(/libonnxruntime_providers_cuda\.so/.test(text) && /libonnxruntime_providers_shared\.so/.test(text) && text.includes('bin/napi-v6/linux/x64'), 'copies both provider libraries into onnxruntime-node/bin/napi-v6/linux/x64');
+  check(
+    /libonnxruntime_providers_cuda\.so/.test(text) &&
+      /libonnxruntime_providers_shared\.so/.test(text) &&
+      text.includes('bin/napi-v6/linux/x64'),
+    'copies both provider libraries into onnxruntime-node/bin/napi-v6/linux/x64',
+  );
   check(/ONNXRUNTIME_NODE_INSTALL=cuda12/.test(text), 'cuda12 build path runs the package installer');
-  check(instr.filter((i) => i.op === 'RUN' && /\bnpm (ci|install)\b/.test(i.rest)).every((i) => i.rest.includes('--ignore-scripts')), 'every npm ci/install runs with --ignore-scripts');
-  check(instr.some((i) => i.op === 'RUN' && /npm ci --omit=dev/.test(i.rest)), 'production install is npm ci --omit=dev');
+  check(
+    instr.filter((i) => i.op === 'RUN' && /\bnpm (ci|install)\b/.test(i.rest)).every((i) => i.rest.includes('--ignore-scripts')),
+    'every npm ci/install runs with --ignore-scripts',
+  );
+  check(
+    instr.some((i) => i.op === 'RUN' && /npm ci --omit=dev/.test(i.rest)),
+    'production install is npm ci --omit=dev',
+  );
   const lastFrom = instr.map((i) => i.op).lastIndexOf('FROM');
   const final = instr.slice(lastFrom);
   const user = final.filter((i) => i.op === 'USER').at(-1)?.rest ?? '';
   check(/^[1-9]\d*(:\d+)?$/.test(user), `final stage runs as a numeric non-root USER (${user || 'none'})`);
   const env = {};
-  for (const i of final.filter((x) => x.op === 'ENV')) for (const m of i.rest.matchAll(/([A-Z][A-Z0-9_]*)=("[^"]*"|\S+)/g)) env[m[1]] = m[2].replace(/^"|"$/g, '');
-  const foreign = Object.keys(env).filter((k) => !workerVars.has(k) && !['NODE_ENV', 'NVIDIA_DRIVER_CAPABILITIES', 'NVIDIA_VISIBLE_DEVICES', 'LD_LIBRARY_PATH'].includes(k));
+  for (const i of final.filter((x) => x.op === 'ENV'))
+    for (const m of i.rest.matchAll(/([A-Z][A-Z0-9_]*)=("[^"]*"|\S+)/g)) env[m[1]] = m[2].replace(/^"|"$/g, '');
+  const foreign = Object.keys(env).filter(
+    (k) => !workerVars.has(k) && !['NODE_ENV', 'NVIDIA_DRIVER_CAPABILITIES', 'NVIDIA_VISIBLE_DEVICES', 'LD_LIBRARY_PATH'].includes(k),
+  );
   check(foreign.length === 0, 'every ENV is a variable the worker reads (or a runtime one)', foreign.join(', '));
   check(env.SSD2_PROVIDERS === 'cuda,cpu', `SSD2_PROVIDERS=${env.SSD2_PROVIDERS}`);
   const hc = final.find((i) => i.op === 'HEALTHCHECK')?.rest ?? '';
   const hcPath = /\/(healthz|readyz)\b/.exec(hc)?.[0];
   check(Boolean(hcPath) && workerGetPaths.has(hcPath), `HEALTHCHECK asks a route the worker serves (${hcPath ?? 'none'})`);
   const port = Number(env.WORKER_PORT);
-  check(final.some((i) => i.op === 'EXPOSE' && i.rest.split(/\s+/).includes(String(port))), `EXPOSE ${port} = WORKER_PORT`);
+  check(
+    final.some((i) => i.op === 'EXPOSE' && i.rest.split(/\s+/).includes(String(port))),
+    `EXPOSE ${port} = WORKER_PORT`,
+  );
   const entry = final.find((i) => i.op === 'ENTRYPOINT')?.rest ?? '';
   check(/dist\/worker\.mjs/.test(entry) && /--outfile=\/out\/worker\.mjs/.test(text), 'ENTRYPOINT runs the bundle the bundle stage writes');
   // The build context is filtered by .dockerignore: every COPY source from the context must pass it.
-  const ignore = existsSync(join(root, '.dockerignore')) ? read('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')) : [];
+  const ignore = existsSync(join(root, '.dockerignore'))
+    ? read('.dockerignore')
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l && !l.startsWith('#'))
+    : [];
   const allowed = new Set(ignore.filter((l) => l.startsWith('!')).map((l) => l.slice(1).replace(/\/$/, '')));
-  const contextCopies = instr.filter((i) => i.op === 'COPY' && !/--from=/.test(i.rest)).flatMap((i) => i.rest.split(/\s+/).filter((w) => !w.startsWith('--')).slice(0, -1));
+  const contextCopies = instr
+    .filter((i) => i.op === 'COPY' && !/--from=/.test(i.rest))
+    .flatMap((i) =>
+      i.rest
+        .split(/\s+/)
+        .filter((w) => !w.startsWith('--'))
+        .slice(0, -1),
+    );
   for (const src of contextCopies) {
     const clean = src.replace(/\/$/, '');
     check(existsSync(join(root, clean)) && (ignore[0] !== '*' || allowed.has(clean)), `COPY ${src} exists and passes .dockerignore`);
@@ -123,7 +214,9 @@ console.log('infra/docker/worker.Dockerfile');
 // ---- Kubernetes ---------------------------------------------------------------------------------
 console.log('infra/k8s');
 const k8sDir = 'infra/k8s';
-const files = readdirSync(join(root, k8sDir)).filter((f) => /\.ya?ml$/.test(f)).sort();
+const files = readdirSync(join(root, k8sDir))
+  .filter((f) => /\.ya?ml$/.test(f))
+  .sort();
 const objects = [];
 let kustomization = null;
 for (const f of files) {
@@ -142,7 +235,11 @@ for (const f of files) {
 }
 for (const { file, doc } of objects) {
   const missing = ['apiVersion', 'kind', 'metadata'].filter((k) => !doc[k]);
-  check(missing.length === 0 && doc.metadata?.name, `${file}: ${doc.kind ?? '?'} ${doc.metadata?.name ?? '?'} has apiVersion, kind, metadata.name`, `missing ${missing.join(', ')}`);
+  check(
+    missing.length === 0 && doc.metadata?.name,
+    `${file}: ${doc.kind ?? '?'} ${doc.metadata?.name ?? '?'} has apiVersion, kind, metadata.name`,
+    `missing ${missing.join(', ')}`,
+  );
 }
 
 // Schema validation (the OpenAPI schemas of Kubernetes and of KEDA's CRDs, as kubernetes-models ships them).
@@ -159,7 +256,12 @@ const validateSchema = async (label, doc) => {
     new Model(doc).validate();
     ok(`${label}: ${doc.apiVersion} ${doc.kind} ${doc.metadata?.name} matches the schema`);
   } catch (err) {
-    fail(`${label}: ${doc.kind} ${doc.metadata?.name}: ${String(err.message ?? err).split('\n').slice(0, 6).join(' | ')}`);
+    fail(
+      `${label}: ${doc.kind} ${doc.metadata?.name}: ${String(err.message ?? err)
+        .split('\n')
+        .slice(0, 6)
+        .join(' | ')}`,
+    );
   }
   return true;
 };
@@ -188,12 +290,22 @@ else {
   check(String(c.resources?.limits?.['nvidia.com/gpu']) === '1', 'worker container limits nvidia.com/gpu: 1');
   const httpPort = (c.ports ?? []).find((p) => p.name === 'http')?.containerPort;
   const envPort = (c.env ?? []).find((e) => e.name === 'WORKER_PORT')?.value;
-  check(httpPort === 8080 && (envPort === undefined || Number(envPort) === httpPort), `container port ${httpPort} = WORKER_PORT ${envPort ?? '(image default 8080)'}`);
-  for (const [probe, want] of [['readinessProbe', '/readyz'], ['livenessProbe', '/healthz'], ['startupProbe', '/healthz']]) {
+  check(
+    httpPort === 8080 && (envPort === undefined || Number(envPort) === httpPort),
+    `container port ${httpPort} = WORKER_PORT ${envPort ?? '(image default 8080)'}`,
+  );
+  for (const [probe, want] of [
+    ['readinessProbe', '/readyz'],
+    ['livenessProbe', '/healthz'],
+    ['startupProbe', '/healthz'],
+  ]) {
     const path = c[probe]?.httpGet?.path;
     check(path === want && workerGetPaths.has(path), `${probe} on ${path ?? 'nothing'} (the worker serves ${want})`);
   }
-  check(pod.spec.securityContext?.runAsNonRoot === true && c.securityContext?.allowPrivilegeEscalation === false, 'pod runs as non-root without privilege escalation');
+  check(
+    pod.spec.securityContext?.runAsNonRoot === true && c.securityContext?.allowPrivilegeEscalation === false,
+    'pod runs as non-root without privilege escalation',
+  );
   const mounts = (c.volumeMounts ?? []).map((m) => m.mountPath);
   const cm = byKind('ConfigMap').find((m) => (c.envFrom ?? []).some((e) => e.configMapRef?.name === m.metadata.name));
   check(Boolean(cm), 'Deployment reads a ConfigMap of this kustomization');
@@ -203,28 +315,48 @@ else {
     check(providerListOk(cm.data.SSD2_PROVIDERS), `SSD2_PROVIDERS=${cm.data.SSD2_PROVIDERS} parses`);
     check(Boolean(cm.data.S3_BUCKET), 'S3_BUCKET set (required)');
     check(!cm.data.S3_PREFIX || cm.data.S3_PREFIX.endsWith('/'), 'S3_PREFIX empty or ends in "/"');
-    check(!cm.data.WORKER_DEFAULT_MODEL || /^[A-Za-z0-9._-]+@[A-Za-z0-9._-]+$/.test(cm.data.WORKER_DEFAULT_MODEL), 'WORKER_DEFAULT_MODEL is name@version');
+    check(
+      !cm.data.WORKER_DEFAULT_MODEL || /^[A-Za-z0-9._-]+@[A-Za-z0-9._-]+$/.test(cm.data.WORKER_DEFAULT_MODEL),
+      'WORKER_DEFAULT_MODEL is name@version',
+    );
     const cache = cm.data.WORKER_CACHE_DIR;
-    check(!c.securityContext?.readOnlyRootFilesystem || mounts.some((m) => cache?.startsWith(m)), `WORKER_CACHE_DIR ${cache} is on a writable volume`);
-    for (const k of Object.keys(cm.data).filter((x) => /_(BYTES|BATCH|QUEUE|MS|ENTRIES)$/.test(x))) check(/^\d+(\.\d+)?$/.test(cm.data[k]), `${k} is a number`);
+    check(
+      !c.securityContext?.readOnlyRootFilesystem || mounts.some((m) => cache?.startsWith(m)),
+      `WORKER_CACHE_DIR ${cache} is on a writable volume`,
+    );
+    for (const k of Object.keys(cm.data).filter((x) => /_(BYTES|BATCH|QUEUE|MS|ENTRIES)$/.test(x)))
+      check(/^\d+(\.\d+)?$/.test(cm.data[k]), `${k} is a number`);
   }
   const secretRefs = (c.envFrom ?? []).filter((e) => e.secretRef).map((e) => e.secretRef);
   const examples = objects.filter((o) => o.file.includes('.example.') && o.doc.kind === 'Secret').map((o) => o.doc);
   for (const ref of secretRefs) {
     // A Secret the cluster must have is one the operator creates from its example (never committed).
-    check(ref.optional === true || byKind('Secret').some((s) => s.metadata.name === ref.name) || examples.some((e) => e.metadata.name === ref.name), `Secret ${ref.name} is optional, part of the kustomization, or has an example to create it from`);
+    check(
+      ref.optional === true ||
+        byKind('Secret').some((s) => s.metadata.name === ref.name) ||
+        examples.some((e) => e.metadata.name === ref.name),
+      `Secret ${ref.name} is optional, part of the kustomization, or has an example to create it from`,
+    );
   }
   for (const example of examples) {
     const foreign = Object.keys(example.stringData ?? example.data ?? {}).filter((k) => !workerVars.has(k));
-    check(foreign.length === 0 && secretRefs.some((r) => r.name === example.metadata.name), `example Secret ${example.metadata.name}: a name the Deployment reads, worker variables only`, foreign.join(', '));
+    check(
+      foreign.length === 0 && secretRefs.some((r) => r.name === example.metadata.name),
+      `example Secret ${example.metadata.name}: a name the Deployment reads, worker variables only`,
+      foreign.join(', '),
+    );
   }
   const sa = pod.spec.serviceAccountName;
   check(!sa || byKind('ServiceAccount').some((s) => s.metadata.name === sa), `ServiceAccount ${sa} is defined`);
   for (const svc of byKind('Service')) {
     check(matches(svc.spec.selector), `Service ${svc.metadata.name} selects the worker pods`);
-    check(svc.spec.ports.every((p) => p.targetPort === 'http' || p.targetPort === httpPort), `Service ${svc.metadata.name} targets the http port`);
+    check(
+      svc.spec.ports.every((p) => p.targetPort === 'http' || p.targetPort === httpPort),
+      `Service ${svc.metadata.name} targets the http port`,
+    );
   }
-  for (const pdb of byKind('PodDisruptionBudget')) check(matches(pdb.spec.selector?.matchLabels), `PodDisruptionBudget ${pdb.metadata.name} selects the worker pods`);
+  for (const pdb of byKind('PodDisruptionBudget'))
+    check(matches(pdb.spec.selector?.matchLabels), `PodDisruptionBudget ${pdb.metadata.name} selects the worker pods`);
   const so = byKind('ScaledObject')[0];
   check(Boolean(so), 'a KEDA ScaledObject scales the workers');
   if (so) {
@@ -235,10 +367,16 @@ else {
     const metricNames = [...read('worker-gpu/src/metrics.ts').matchAll(/name: '([a-z0-9_]+)'/g)].map((m) => m[1]);
     for (const t of so.spec.triggers.filter((x) => x.type === 'prometheus')) {
       const used = [...t.metadata.query.matchAll(/\b(ssd2_[a-z0-9_]+)/g)].map((m) => m[1]);
-      check(used.length > 0 && used.every((m) => metricNames.includes(m)), `trigger ${t.name}: ${used.join(', ')} exported by worker-gpu/src/metrics.ts`);
+      check(
+        used.length > 0 && used.every((m) => metricNames.includes(m)),
+        `trigger ${t.name}: ${used.join(', ')} exported by worker-gpu/src/metrics.ts`,
+      );
     }
     for (const t of so.spec.triggers.filter((x) => x.authenticationRef)) {
-      check(byKind('TriggerAuthentication').some((a) => a.metadata.name === t.authenticationRef.name), `trigger ${t.name}: TriggerAuthentication ${t.authenticationRef.name} defined`);
+      check(
+        byKind('TriggerAuthentication').some((a) => a.metadata.name === t.authenticationRef.name),
+        `trigger ${t.name}: TriggerAuthentication ${t.authenticationRef.name} defined`,
+      );
     }
   }
 }
@@ -247,7 +385,10 @@ if (rendered) {
   console.log(`kustomize output (${rendered})`);
   const docs = parseYamlDocs(readFileSync(rendered, 'utf8'), rendered);
   check(docs.length === objects.filter((o) => !o.file.includes('.example.')).length, `renders ${docs.length} objects`);
-  check(docs.every((d) => d.kind === 'Namespace' || d.metadata?.namespace === 'ssd2'), 'every namespaced object lands in namespace ssd2');
+  check(
+    docs.every((d) => d.kind === 'Namespace' || d.metadata?.namespace === 'ssd2'),
+    'every namespaced object lands in namespace ssd2',
+  );
   const image = docs.find((d) => d.kind === 'Deployment')?.spec.template.spec.containers[0].image ?? '';
   check(/^[^:]+\/[^:]+:[\w.-]+$/.test(image) && !image.endsWith(':latest'), `image rewritten to a pinned registry tag (${image})`);
   if (toolModules && (await importTool('kubernetes-models/v1'))) for (const d of docs) await validateSchema('rendered', d);

@@ -36,14 +36,21 @@ function staticFiles(): Plugin {
     apply: 'build',
     writeBundle() {
       const bundle = defaultUserBundle();
-      const manifest = JSON.parse(readFileSync(join(bundle.dir, 'manifest.json'), 'utf8')) as { name: string; version: string; files: { path: string }[] };
+      const manifest = JSON.parse(readFileSync(join(bundle.dir, 'manifest.json'), 'utf8')) as {
+        name: string;
+        version: string;
+        files: { path: string }[];
+      };
       const target = join(STAGING_DIR, 'models', bundle.name);
       mkdirSync(target, { recursive: true });
       for (const f of ['manifest.json', ...manifest.files.map((e) => e.path)]) {
         mkdirSync(join(target, f, '..'), { recursive: true });
         copyFileSync(join(bundle.dir, f), join(target, f));
       }
-      writeFileSync(join(STAGING_DIR, 'models', 'index.json'), JSON.stringify({ default: { path: `models/${bundle.name}/`, name: manifest.name, version: manifest.version } }, null, 2));
+      writeFileSync(
+        join(STAGING_DIR, 'models', 'index.json'),
+        JSON.stringify({ default: { path: `models/${bundle.name}/`, name: manifest.name, version: manifest.version } }, null, 2),
+      );
     },
     closeBundle(error) {
       if (error || !existsSync(STAGING_DIR)) return void rmSync(STAGING_DIR, { recursive: true, force: true });

@@ -54,7 +54,11 @@ function options() {
   return {
     help: values.help!,
     demo: !values['no-demo'],
-    ports: { edge: int('port', 0, 65535), s3: int('s3-port', 0, 65535), workers: Array.from({ length: workers }, (_, i) => (workerPort ? workerPort + i : 0)) },
+    ports: {
+      edge: int('port', 0, 65535),
+      s3: int('s3-port', 0, 65535),
+      workers: Array.from({ length: workers }, (_, i) => (workerPort ? workerPort + i : 0)),
+    },
     stateDir: resolve(ROOT, values['state-dir']!),
     prompt: values.prompt!,
     privateContext: values['private-context']!,
@@ -89,19 +93,24 @@ async function main(): Promise<void> {
     stopping = true;
     demo?.abort();
     say(`\n${signal}: stopping the edge, the GPU worker(s) and s3rver…`);
-    stack.stop().then(() => {
-      say('stopped');
-      process.exit(0);
-    }, (err) => {
-      process.stderr.write(`npm start: while stopping: ${(err as Error).message}\n`);
-      process.exit(1);
-    });
+    stack.stop().then(
+      () => {
+        say('stopped');
+        process.exit(0);
+      },
+      (err) => {
+        process.stderr.write(`npm start: while stopping: ${(err as Error).message}\n`);
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGHUP', () => shutdown('SIGHUP'));
 
-  say(`SSD-2 local stack: ${bundles.length} bundle(s) from models/, core ${core.name}@${core.version}, ${opts.ports.workers.length} GPU worker(s), state in ${opts.stateDir}`);
+  say(
+    `SSD-2 local stack: ${bundles.length} bundle(s) from models/, core ${core.name}@${core.version}, ${opts.ports.workers.length} GPU worker(s), state in ${opts.stateDir}`,
+  );
   const userModel: Promise<UserModel> | undefined = opts.demo ? loadUserModel(userDir) : undefined;
   userModel?.catch(() => {});
   await stack.start();
@@ -110,7 +119,9 @@ async function main(): Promise<void> {
   const url = stack.edgeUrl;
   say();
   for (const [i, w] of stack.workers.entries()) say(`worker   ${w.url}  pid ${w.child.pid}  provider ${providers[i]}`);
-  say(`metrics  token ${stack.metricsToken}  (GET <worker>/metrics with Authorization: Bearer <token>; every other worker route takes only the edge's signed requests)`);
+  say(
+    `metrics  token ${stack.metricsToken}  (GET <worker>/metrics with Authorization: Bearer <token>; every other worker route takes only the edge's signed requests)`,
+  );
   say(`s3       ${stack.s3!.endpoint}  bucket models`);
   say(`admin    Authorization: Bearer ${stack.adminSecret}`);
   say(`api key  ${apiKey}  (tenant ${TENANT})`);
@@ -125,20 +136,37 @@ async function main(): Promise<void> {
   say();
   if (!userModel || stopping) return say('serving (--no-demo)');
 
-  const served = ((await (await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${apiKey}` } })).json()) as { data: { id: string }[] }).data.map((m) => m.id);
+  const served = (
+    (await (await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${apiKey}` } })).json()) as { data: { id: string }[] }
+  ).data.map((m) => m.id);
   const coreId = served.includes(core.name) ? core.name : served[0];
   if (coreId !== core.name) say(`note: the edge does not serve ${core.name} (edge/src/models/catalog.ts); the demo uses ${coreId}`);
   say(`demo: core ${coreId} on the GPU worker + user model ${userPath} in this process, λ = 0.5`);
   say(`  prompt           ${JSON.stringify(opts.prompt)}`);
   say(`  private context  ${JSON.stringify(opts.privateContext)} (never leaves this process)`);
   demo = new AbortController();
-  const run = streamClientCompletion({ baseUrl: url, apiKey, coreModel: coreId, prompt: opts.prompt, model: await userModel, privateContext: opts.privateContext, lambda: 0.5, maxTokens: 50, steps: demoSteps, seed: 7, deadlineMs: 30_000, signal: demo.signal });
+  const run = streamClientCompletion({
+    baseUrl: url,
+    apiKey,
+    coreModel: coreId,
+    prompt: opts.prompt,
+    model: await userModel,
+    privateContext: opts.privateContext,
+    lambda: 0.5,
+    maxTokens: 50,
+    steps: demoSteps,
+    seed: 7,
+    deadlineMs: 30_000,
+    signal: demo.signal,
+  });
   let block = 0;
   try {
     for await (const text of run) say(`  block ${++block} at ${since().padStart(7)}  ${JSON.stringify(text)}`);
     const r = await run.result;
     say(`  done: ${JSON.stringify(opts.prompt + r.text)}`);
-    say(`  ${r.usage?.completion_tokens ?? '?'} tokens, seed ${r.seed}, ${r.client.stepsAnswered} steps answered by the local user model (finish: ${r.finishReason})`);
+    say(
+      `  ${r.usage?.completion_tokens ?? '?'} tokens, seed ${r.seed}, ${r.client.stepsAnswered} steps answered by the local user model (finish: ${r.finishReason})`,
+    );
   } catch (err) {
     if (stopping) return;
     say(`  demo failed: ${(err as Error).message} (the stack keeps serving)`);

@@ -27,7 +27,10 @@ interface LmState {
 }
 
 export class CausalLm {
-  private constructor(readonly manifest: BaselineManifest, private readonly session: ort.InferenceSession) {}
+  private constructor(
+    readonly manifest: BaselineManifest,
+    private readonly session: ort.InferenceSession,
+  ) {}
 
   static async load(dir: string): Promise<CausalLm> {
     const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as BaselineManifest;
@@ -75,8 +78,15 @@ export async function generateCausal(models: { core: CausalLm; user?: CausalLm }
   let user = models.user ? await models.user.feed([...(r.userContext ?? []), ...r.prompt]) : undefined;
   const out: number[] = [];
   while (out.length < r.maxTokens && core.length < limit && (!user || user.length < limit)) {
-    const logits = suppressEarlyEos(user ? mixLogits(core.next, user.next, r.lambda ?? 0.5) : core.next, eos, (r.minTokens ?? 0) - out.length);
-    const token = r.projection === 'greedy' ? argmaxTokens(logits)[0] : project(logits, { kind: 'sample', topP: r.topP ?? 0.95, seed: r.seed ?? 0, block: 0, step: out.length })[0][0];
+    const logits = suppressEarlyEos(
+      user ? mixLogits(core.next, user.next, r.lambda ?? 0.5) : core.next,
+      eos,
+      (r.minTokens ?? 0) - out.length,
+    );
+    const token =
+      r.projection === 'greedy'
+        ? argmaxTokens(logits)[0]
+        : project(logits, { kind: 'sample', topP: r.topP ?? 0.95, seed: r.seed ?? 0, block: 0, step: out.length })[0][0];
     if (token === eos) break;
     out.push(token);
     core = await models.core.feed([token], core);

@@ -10,7 +10,12 @@ export function words(text: string): string[] {
 
 /** SQuAD-style answer F1: lower-case, drop punctuation and articles, bag-of-words overlap. */
 export function tokenF1(prediction: string, gold: string): number {
-  const norm = (s: string) => s.toLowerCase().replace(/[^a-z0-9 ]/g, ' ').split(/\s+/).filter((w) => w && !['a', 'an', 'the'].includes(w));
+  const norm = (s: string) =>
+    s
+      .toLowerCase()
+      .replace(/[^a-z0-9 ]/g, ' ')
+      .split(/\s+/)
+      .filter((w) => w && !['a', 'an', 'the'].includes(w));
   const p = norm(prediction);
   const g = norm(gold);
   if (!p.length || !g.length) return p.length === g.length ? 1 : 0;
@@ -111,7 +116,7 @@ export class TrigramModel {
 /** Shuffles the words of each text (a deterministic LCG so the baseline is reproducible). */
 export function shuffleWords(texts: readonly string[], seed = 1): string[] {
   let s = seed >>> 0;
-  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const rand = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
   return texts.map((t) => {
     const w = t.split(/\s+/).filter(Boolean);
     for (let i = w.length - 1; i > 0; i--) {

@@ -35,16 +35,26 @@ mkdirSync(outDir, { recursive: true });
 const [core, variant, user] = await Promise.all([values.core!, values.variant!, values.user!].map((d) => loadLocalModel(d)));
 const codec = core.codec;
 // The autoregressive baselines (same network, data and tokenizer), where they were exported.
-const baselines = existsSync(join(values['core-ar']!, 'manifest.json')) && existsSync(join(values['user-ar']!, 'manifest.json'))
-  ? { core: await CausalLm.load(values['core-ar']!), user: await CausalLm.load(values['user-ar']!) }
-  : null;
-for (const [flag, lm] of [['core-ar', baselines?.core], ['user-ar', baselines?.user]] as const) {
-  if (lm && lm.manifest.vocab_size !== core.bundle.manifest.vocab_size) throw new Error(`--${flag}: vocabulary of ${lm.manifest.vocab_size} tokens, the core's is ${core.bundle.manifest.vocab_size}`);
+const baselines =
+  existsSync(join(values['core-ar']!, 'manifest.json')) && existsSync(join(values['user-ar']!, 'manifest.json'))
+    ? { core: await CausalLm.load(values['core-ar']!), user: await CausalLm.load(values['user-ar']!) }
+    : null;
+for (const [flag, lm] of [
+  ['core-ar', baselines?.core],
+  ['user-ar', baselines?.user],
+] as const) {
+  if (lm && lm.manifest.vocab_size !== core.bundle.manifest.vocab_size)
+    throw new Error(`--${flag}: vocabulary of ${lm.manifest.vocab_size} tokens, the core's is ${core.bundle.manifest.vocab_size}`);
 }
-const lines = (f: string) => readFileSync(join(values.data!, f), 'utf8').split('\n').filter((l) => l.trim());
+const lines = (f: string) =>
+  readFileSync(join(values.data!, f), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim());
 const valText = lines('general.val.txt');
 const testText = lines('general.test.txt');
-const qaRows = lines('user-qa.test.jsonl').map((l) => JSON.parse(l) as { instruction: string; context: string; response: string }).slice(0, N.qa);
+const qaRows = lines('user-qa.test.jsonl')
+  .map((l) => JSON.parse(l) as { instruction: string; context: string; response: string })
+  .slice(0, N.qa);
 const sections: { heading: string; rows: Row[]; note?: string }[] = [];
 const results: Record<string, unknown> = { sizes: N };
 const log = (s: string) => console.error(`[${((performance.now() - started) / 1000).toFixed(0)}s] ${s}`);
@@ -62,7 +72,14 @@ function denoisingLoss(model: LocalModel, fraction: number): Promise<number> {
       const context = stream.slice(start - 64, start);
       const block = stream.slice(start, start + lossBlock);
       const steps = 100;
-      const noise = { seed: 1000 + i, block: 0, step: steps - Math.round(fraction * steps), steps, estimate: block.map((t) => [t]), blockLength: lossBlock };
+      const noise = {
+        seed: 1000 + i,
+        block: 0,
+        step: steps - Math.round(fraction * steps),
+        steps,
+        estimate: block.map((t) => [t]),
+        blockLength: lossBlock,
+      };
       const [logits] = await model.denoiser.denoise([{ context, noise, selfCond: null }]);
       const lp = logSoftmax(logits).data;
       block.forEach((tok, p) => (total -= lp[p * logits.vocabSize + tok]));
@@ -72,12 +89,20 @@ function denoisingLoss(model: LocalModel, fraction: number): Promise<number> {
   })();
 }
 const lossRows: Row[] = [];
-for (const [name, model] of [['core', core], ['core-hi (0.8,1]', variant], ['user', user]] as const) {
+for (const [name, model] of [
+  ['core', core],
+  ['core-hi (0.8,1]', variant],
+  ['user', user],
+] as const) {
   const row: Row = { model: name };
   for (const f of [0.2, 0.5, 0.8, 0.9]) row[`t/T=${f}`] = await denoisingLoss(model, f);
   lossRows.push(row);
 }
-sections.push({ heading: `Held-out denoising loss (cross-entropy per token, general test text, context 64, block ${lossBlock})`, rows: lossRows, note: 'The core-hi variant is trained only for t/T in (0.8, 1]; its numbers below 0.8 are outside its range and shown for contrast.' });
+sections.push({
+  heading: `Held-out denoising loss (cross-entropy per token, general test text, context 64, block ${lossBlock})`,
+  rows: lossRows,
+  note: 'The core-hi variant is trained only for t/T in (0.8, 1]; its numbers below 0.8 are outside its range and shown for contrast.',
+});
 results.loss = lossRows;
 log('denoising loss done');
 
@@ -107,18 +132,44 @@ results.samples = gen.texts.slice(0, 5).map((t, i) => ({ prompt: prompts[i], con
 const arTexts: string[] = [];
 if (baselines) {
   for (let i = 0; i < N.fluency; i++) {
-    const tokens = await generateCausal({ core: baselines.core }, { prompt: codec.encode(prompts[i]), maxTokens: base.maxTokens!, projection: 'sample', topP: base.topP, seed: i });
+    const tokens = await generateCausal(
+      { core: baselines.core },
+      { prompt: codec.encode(prompts[i]), maxTokens: base.maxTokens!, projection: 'sample', topP: base.topP, seed: i },
+    );
     arTexts.push(codec.decode(tokens).replace(/\s+/g, ' ').trim());
   }
   results.arSamples = arTexts.slice(0, 3).map((t, i) => ({ prompt: prompts[i], continuation: t }));
 }
 const fluencyRows: Row[] = [
-  { text: `generated (core, ${N.fluency} continuations)`, 'trigram ppl': trigram.perplexity(gen.texts), 'distinct-2': distinctN(gen.texts) },
-  ...(baselines ? [{ text: `generated (autoregressive baseline core-ar, same size and data, top-p ${base.topP})`, 'trigram ppl': trigram.perplexity(arTexts), 'distinct-2': distinctN(arTexts) }] : []),
-  { text: 'held-out human text', 'trigram ppl': trigram.perplexity(human.slice(0, N.fluency)), 'distinct-2': distinctN(human.slice(0, N.fluency)) },
-  { text: 'held-out human text, words shuffled', 'trigram ppl': trigram.perplexity(shuffleWords(human.slice(0, N.fluency))), 'distinct-2': distinctN(shuffleWords(human.slice(0, N.fluency))) },
+  {
+    text: `generated (core, ${N.fluency} continuations)`,
+    'trigram ppl': trigram.perplexity(gen.texts),
+    'distinct-2': distinctN(gen.texts),
+  },
+  ...(baselines
+    ? [
+        {
+          text: `generated (autoregressive baseline core-ar, same size and data, top-p ${base.topP})`,
+          'trigram ppl': trigram.perplexity(arTexts),
+          'distinct-2': distinctN(arTexts),
+        },
+      ]
+    : []),
+  {
+    text: 'held-out human text',
+    'trigram ppl': trigram.perplexity(human.slice(0, N.fluency)),
+    'distinct-2': distinctN(human.slice(0, N.fluency)),
+  },
+  {
+    text: 'held-out human text, words shuffled',
+    'trigram ppl': trigram.perplexity(shuffleWords(human.slice(0, N.fluency))),
+    'distinct-2': distinctN(shuffleWords(human.slice(0, N.fluency))),
+  },
 ];
-sections.push({ heading: 'Fluency (perplexity under a word-trigram model of the validation text; lower is more fluent)', rows: fluencyRows });
+sections.push({
+  heading: 'Fluency (perplexity under a word-trigram model of the validation text; lower is more fluent)',
+  rows: fluencyRows,
+});
 results.fluency = fluencyRows;
 log('fluency done');
 
@@ -129,14 +180,29 @@ function qaInputs(row: (typeof qaRows)[number], contextLimit: number) {
   const secret = codec.encode(privateContextPrefix(row.context)).slice(0, Math.max(0, contextLimit - prompt.length - 50));
   return { prompt, secret };
 }
-async function qa(models: { core: Denoiser | Denoiser[]; user?: Denoiser }, lambda: number, extra: Partial<GenerationRequest> = {}, userAlone = false, n = N.qa) {
+async function qa(
+  models: { core: Denoiser | Denoiser[]; user?: Denoiser },
+  lambda: number,
+  extra: Partial<GenerationRequest> = {},
+  userAlone = false,
+  n = N.qa,
+) {
   let f1 = 0;
   let stepsRun = 0;
   const answers: string[] = [];
   for (let i = 0; i < n; i++) {
     const row = qaRows[i];
     const { prompt, secret } = qaInputs(row, user.bundle.manifest.max_context);
-    const request: GenerationRequest = { ...base, projection: 'greedy', maxTokens: 50, ...extra, prompt: userAlone ? [...secret, ...prompt] : prompt, userContext: models.user ? secret : undefined, lambda, seed: i };
+    const request: GenerationRequest = {
+      ...base,
+      projection: 'greedy',
+      maxTokens: 50,
+      ...extra,
+      prompt: userAlone ? [...secret, ...prompt] : prompt,
+      userContext: models.user ? secret : undefined,
+      lambda,
+      seed: i,
+    };
     const r = await generateAll(models, request);
     const answer = codec.decode(r.tokens).split('\n')[0].trim();
     answers.push(answer);
@@ -155,7 +221,10 @@ for (const lambda of [0.25, 0.5, 0.75]) {
   const r = await qa({ core: core.denoiser, user: user.denoiser }, lambda);
   qaRowsOut.push({ setting: 'core + user (diffusion collaboration)', λ: lambda, F1: r.f1 });
   f1ByLambda.push({ lambda, f1: r.f1 });
-  if (lambda === 0.5) results.qaExamples = qaRows.slice(0, 3).map((row, i) => ({ question: row.instruction, gold: row.response, core: coreAlone.answers[i], collaboration: r.answers[i] }));
+  if (lambda === 0.5)
+    results.qaExamples = qaRows
+      .slice(0, 3)
+      .map((row, i) => ({ question: row.instruction, gold: row.response, core: coreAlone.answers[i], collaboration: r.answers[i] }));
 }
 f1ByLambda.push({ lambda: 1, f1: (await qa({ core: core.denoiser, user: user.denoiser }, 1)).f1 });
 
@@ -168,7 +237,11 @@ async function arQa(lambda: number | null, userAlone = false) {
     const request: CausalRequest = { prompt: userAlone ? [...secret, ...prompt] : prompt, maxTokens: 50, projection: 'greedy' };
     const tokens = userAlone
       ? await generateCausal({ core: baselines!.user }, request)
-      : await generateCausal(lambda === null ? { core: baselines!.core } : { core: baselines!.core, user: baselines!.user }, { ...request, userContext: secret, lambda: lambda ?? 0 });
+      : await generateCausal(lambda === null ? { core: baselines!.core } : { core: baselines!.core, user: baselines!.user }, {
+          ...request,
+          userContext: secret,
+          lambda: lambda ?? 0,
+        });
     const answer = codec.decode(tokens).split('\n')[0].trim();
     answers.push(answer);
     f1 += tokenF1(answer, row.response);
@@ -189,7 +262,8 @@ if (baselines) {
   arF1ByLambda.push({ lambda: 1, f1: (await arQa(1)).f1 });
   results.arF1ByLambda = arF1ByLambda;
 }
-const gain = (pts: { lambda: number; f1: number }[]) => Math.max(...pts.filter((p) => p.lambda > 0 && p.lambda < 1).map((p) => p.f1)) / Math.max(pts[0].f1, 1e-9);
+const gain = (pts: { lambda: number; f1: number }[]) =>
+  Math.max(...pts.filter((p) => p.lambda > 0 && p.lambda < 1).map((p) => p.f1)) / Math.max(pts[0].f1, 1e-9);
 results.collaborationGain = { diffusion: gain(f1ByLambda), autoregressive: baselines ? gain(arF1ByLambda) : null };
 sections.push({
   heading: `Collaboration on context QA (${N.qa} held-out Jargon File questions; token F1 against the first sentence of the definition)`,
@@ -205,7 +279,13 @@ const ablationRows: Row[] = [];
 const ablate = async (name: string, coreModels: Denoiser | Denoiser[], extra: Partial<GenerationRequest>) => {
   const flu = await continuations({ core: coreModels }, N.ablation, extra);
   const q = await qa({ core: coreModels, user: user.denoiser }, 0.5, extra, false, N.ablation);
-  ablationRows.push({ setting: name, 'fluency ppl': trigram.perplexity(flu.texts), 'QA F1 (λ=0.5)': q.f1, 'steps run (fluency)': flu.stepsRun, 'steps saved': flu.stepsSaved });
+  ablationRows.push({
+    setting: name,
+    'fluency ppl': trigram.perplexity(flu.texts),
+    'QA F1 (λ=0.5)': q.f1,
+    'steps run (fluency)': flu.stepsRun,
+    'steps saved': flu.stepsSaved,
+  });
   return flu;
 };
 const defaultFluency = await ablate('default: early stop k=5, self-conditioning, core only', core.denoiser, {});
@@ -222,7 +302,11 @@ const [defaultRow, fullSchedule] = ablationRows;
 const saved = defaultRow['steps saved'] as number;
 const scheduled = (defaultRow['steps run (fluency)'] as number) + saved;
 const earlyStopping = `Early stopping (k = 5) saved ${saved} of the ${scheduled} steps its blocks were scheduled (${((100 * saved) / scheduled).toFixed(1)} %), at fluency ${(defaultRow['fluency ppl'] as number).toFixed(0)} against ${(fullSchedule['fluency ppl'] as number).toFixed(0)} for the full schedule.`;
-sections.push({ heading: `Ablations (${N.ablation} prompts / questions each, ${defaultSteps} steps per block of ${lossBlock})`, rows: ablationRows, note: [earlyStopping, selfCondNote].filter(Boolean).join(' ') });
+sections.push({
+  heading: `Ablations (${N.ablation} prompts / questions each, ${defaultSteps} steps per block of ${lossBlock})`,
+  rows: ablationRows,
+  note: [earlyStopping, selfCondNote].filter(Boolean).join(' '),
+});
 results.ablations = ablationRows;
 log('ablations done');
 
@@ -232,9 +316,21 @@ const sweep = quick ? [Math.ceil(defaultSteps / 2)] : [0.2, 0.5].map((f) => Math
 for (const steps of sweep) {
   const flu = await continuations({ core: core.denoiser }, N.ablation, { steps });
   const q = await qa({ core: core.denoiser, user: user.denoiser }, 0.5, { steps }, false, N.ablation);
-  stepsRows.push({ steps, 'fluency ppl': trigram.perplexity(flu.texts), 'distinct-2': distinctN(flu.texts), 'QA F1 (λ=0.5)': q.f1, 'steps run': flu.stepsRun });
+  stepsRows.push({
+    steps,
+    'fluency ppl': trigram.perplexity(flu.texts),
+    'distinct-2': distinctN(flu.texts),
+    'QA F1 (λ=0.5)': q.f1,
+    'steps run': flu.stepsRun,
+  });
 }
-stepsRows.push({ steps: defaultSteps, 'fluency ppl': defaultRow['fluency ppl'], 'distinct-2': distinctN(defaultFluency.texts), 'QA F1 (λ=0.5)': defaultRow['QA F1 (λ=0.5)'], 'steps run': defaultRow['steps run (fluency)'] });
+stepsRows.push({
+  steps: defaultSteps,
+  'fluency ppl': defaultRow['fluency ppl'],
+  'distinct-2': distinctN(defaultFluency.texts),
+  'QA F1 (λ=0.5)': defaultRow['QA F1 (λ=0.5)'],
+  'steps run': defaultRow['steps run (fluency)'],
+});
 stepsRows.sort((a, b) => (a.steps as number) - (b.steps as number));
 sections.push({ heading: 'Quality against denoising steps per block', rows: stepsRows });
 results.steps = stepsRows;
@@ -244,31 +340,66 @@ log('steps sweep done');
 const blockRows: Row[] = [];
 for (const blockSize of (quick ? [1] : [1, 5]).filter((b) => b < lossBlock)) {
   const flu = await continuations({ core: core.denoiser }, N.ablation, { blockSize, steps: defaultStepsFor(blockSize) });
-  blockRows.push({ 'block size': blockSize, 'steps per block': defaultStepsFor(blockSize), 'fluency ppl': trigram.perplexity(flu.texts), 'distinct-2': distinctN(flu.texts), 'steps run': flu.stepsRun });
+  blockRows.push({
+    'block size': blockSize,
+    'steps per block': defaultStepsFor(blockSize),
+    'fluency ppl': trigram.perplexity(flu.texts),
+    'distinct-2': distinctN(flu.texts),
+    'steps run': flu.stepsRun,
+  });
 }
 // The model's own block size is the default ablation above.
-blockRows.push({ 'block size': lossBlock, 'steps per block': defaultSteps, 'fluency ppl': defaultRow['fluency ppl'], 'distinct-2': distinctN(defaultFluency.texts), 'steps run': defaultRow['steps run (fluency)'] });
-sections.push({ heading: 'Quality against block size', rows: blockRows, note: lossBlock === 1 ? 'The core was trained on blocks of 1, the smallest; infra/training/README.md compares cores trained on larger blocks.' : `The core was trained on blocks of ${lossBlock}; a smaller block at generation reads fewer tokens out at once.` });
+blockRows.push({
+  'block size': lossBlock,
+  'steps per block': defaultSteps,
+  'fluency ppl': defaultRow['fluency ppl'],
+  'distinct-2': distinctN(defaultFluency.texts),
+  'steps run': defaultRow['steps run (fluency)'],
+});
+sections.push({
+  heading: 'Quality against block size',
+  rows: blockRows,
+  note:
+    lossBlock === 1
+      ? 'The core was trained on blocks of 1, the smallest; infra/training/README.md compares cores trained on larger blocks.'
+      : `The core was trained on blocks of ${lossBlock}; a smaller block at generation reads fewer tokens out at once.`,
+});
 results.blockSizes = blockRows;
 log('block size sweep done');
 
 // Pictures (matplotlib), then the report.
 writeFileSync(join(outDir, 'eval.json'), JSON.stringify(results, null, 2));
 const logsDir = join('models', 'training-logs');
-const runs = existsSync(logsDir) ? readdirSync(logsDir).filter((f) => f.endsWith('.loss.jsonl')).sort().map((f) => join(logsDir, f)) : [];
+const runs = existsSync(logsDir)
+  ? readdirSync(logsDir)
+      .filter((f) => f.endsWith('.loss.jsonl'))
+      .sort()
+      .map((f) => join(logsDir, f))
+  : [];
 const plot = spawnSync(pythonExecutable(), ['bench/eval/plots.py', join(outDir, 'eval.json'), outDir, ...runs], { encoding: 'utf8' });
 const pictures = plot.status === 0 ? plot.stdout.trim().split('\n').filter(Boolean) : [];
 if (plot.status !== 0) console.error(`plots skipped: ${plot.stderr.trim().split('\n').at(-1)}`);
 const seconds = (performance.now() - started) / 1000;
 const md = [
-  '# Evaluation of the bundled models', '',
-  `Command: \`npm run eval${quick ? ' -- --quick' : ''}\` · ${seconds.toFixed(0)} s on CPU · models: ${[core, variant, user].map((m) => `${m.bundle.manifest.name} (${(m.bundle.manifest.architecture.parameters / 1e6).toFixed(2)} M)`).join(', ')}`, '',
+  '# Evaluation of the bundled models',
+  '',
+  `Command: \`npm run eval${quick ? ' -- --quick' : ''}\` · ${seconds.toFixed(0)} s on CPU · models: ${[core, variant, user].map((m) => `${m.bundle.manifest.name} (${(m.bundle.manifest.architecture.parameters / 1e6).toFixed(2)} M)`).join(', ')}`,
+  '',
   ...sections.flatMap((s) => [`## ${s.heading}`, '', markdownTable(s.rows), '', ...(s.note ? [s.note, ''] : [])]),
-  '## Samples', '',
-  ...(results.samples as { prompt: string; continuation: string }[]).map((s) => `- **${s.prompt}** ${s.continuation}`), '',
-  ...((results.arSamples as { prompt: string; continuation: string }[] | undefined) ?? []).map((s) => `- AR baseline: **${s.prompt}** ${s.continuation}`), '',
-  ...((results.qaExamples as { question: string; gold: string; core: string; collaboration: string }[] | undefined) ?? []).flatMap((e) => [`- ${e.question} — gold: "${e.gold}" · core: "${e.core}" · core+user: "${e.collaboration}"`]), '',
-  ...pictures.map((p) => `![${p}](eval/${p})`), '',
+  '## Samples',
+  '',
+  ...(results.samples as { prompt: string; continuation: string }[]).map((s) => `- **${s.prompt}** ${s.continuation}`),
+  '',
+  ...((results.arSamples as { prompt: string; continuation: string }[] | undefined) ?? []).map(
+    (s) => `- AR baseline: **${s.prompt}** ${s.continuation}`,
+  ),
+  '',
+  ...((results.qaExamples as { question: string; gold: string; core: string; collaboration: string }[] | undefined) ?? []).flatMap((e) => [
+    `- ${e.question} — gold: "${e.gold}" · core: "${e.core}" · core+user: "${e.collaboration}"`,
+  ]),
+  '',
+  ...pictures.map((p) => `![${p}](eval/${p})`),
+  '',
 ].join('\n');
 writeFileSync(values.out!, md);
 console.log(md);

@@ -21,7 +21,18 @@ export async function realShapeBundle(role: 'core' | 'user'): Promise<string> {
   if (!existsSync(join(dir, 'manifest.json'))) {
     console.error(`exporting a randomly initialised real-shape ${role} model to ${dir} ...`);
     const config = { vocab_size: 50257, eos_token_id: 50256, block_size: 25, max_positions: 256, ...REAL_SHAPE[role] };
-    await runTrainingScript('export.py', ['--random-init', JSON.stringify(config), '--tokenizer', GPT2_TOKENIZER, '--name', `real-shape-${role}`, '--role', role, '--out', dir]);
+    await runTrainingScript('export.py', [
+      '--random-init',
+      JSON.stringify(config),
+      '--tokenizer',
+      GPT2_TOKENIZER,
+      '--name',
+      `real-shape-${role}`,
+      '--role',
+      role,
+      '--out',
+      dir,
+    ]);
   }
   return dir;
 }

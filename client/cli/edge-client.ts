@@ -35,11 +35,23 @@ async function main() {
   }
   const { values } = parseArgs({
     options: {
-      prompt: { type: 'string' }, 'user-model': { type: 'string' }, 'private-context': { type: 'string' },
-      'base-url': { type: 'string', default: process.env.SSD2_BASE_URL ?? 'http://127.0.0.1:8787' }, 'api-key': { type: 'string', default: process.env.SSD2_API_KEY },
-      model: { type: 'string', default: 'tiny-core' }, lambda: { type: 'string', default: '0.5' }, steps: { type: 'string' }, 'max-tokens': { type: 'string' },
-      seed: { type: 'string' }, 'top-p': { type: 'string' }, 'block-size': { type: 'string' }, 'early-stop': { type: 'string' },
-      'deadline-ms': { type: 'string' }, 'on-timeout': { type: 'string' }, providers: { type: 'string', default: 'cpu' }, help: { type: 'boolean', short: 'h' },
+      prompt: { type: 'string' },
+      'user-model': { type: 'string' },
+      'private-context': { type: 'string' },
+      'base-url': { type: 'string', default: process.env.SSD2_BASE_URL ?? 'http://127.0.0.1:8787' },
+      'api-key': { type: 'string', default: process.env.SSD2_API_KEY },
+      model: { type: 'string', default: 'tiny-core' },
+      lambda: { type: 'string', default: '0.5' },
+      steps: { type: 'string' },
+      'max-tokens': { type: 'string' },
+      seed: { type: 'string' },
+      'top-p': { type: 'string' },
+      'block-size': { type: 'string' },
+      'early-stop': { type: 'string' },
+      'deadline-ms': { type: 'string' },
+      'on-timeout': { type: 'string' },
+      providers: { type: 'string', default: 'cpu' },
+      help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help || !values.prompt || !values['user-model']) {
@@ -51,17 +63,31 @@ async function main() {
   const model = await loadUserModel(values['user-model'], parseProviders(values.providers));
   const started = performance.now();
   const run = streamClientCompletion({
-    baseUrl: values['base-url']!, apiKey: values['api-key'], coreModel: values.model!, prompt: values.prompt, model, privateContext: values['private-context'],
-    lambda: num(values.lambda), steps: num(values.steps), maxTokens: num(values['max-tokens']), seed: num(values.seed), topP: num(values['top-p']),
-    blockSize: num(values['block-size']), earlyStop: num(values['early-stop']), deadlineMs: num(values['deadline-ms']), onTimeout: values['on-timeout'] as 'fail' | undefined,
+    baseUrl: values['base-url']!,
+    apiKey: values['api-key'],
+    coreModel: values.model!,
+    prompt: values.prompt,
+    model,
+    privateContext: values['private-context'],
+    lambda: num(values.lambda),
+    steps: num(values.steps),
+    maxTokens: num(values['max-tokens']),
+    seed: num(values.seed),
+    topP: num(values['top-p']),
+    blockSize: num(values['block-size']),
+    earlyStop: num(values['early-stop']),
+    deadlineMs: num(values['deadline-ms']),
+    onTimeout: values['on-timeout'] as 'fail' | undefined,
   });
   process.stdout.write(values.prompt);
   for await (const text of run) process.stdout.write(text);
   process.stdout.write('\n');
   const r = await run.result;
   const secs = (performance.now() - started) / 1000;
-  console.error(`[${r.finishReason}] generation ${r.generationId}, seed ${r.seed}, ${r.usage?.completion_tokens ?? '?'} tokens in ${secs.toFixed(2)}s; ` +
-    `local model answered ${r.client.stepsAnswered} steps (${r.client.modelMs.toFixed(0)} ms), ${r.client.bytesReceived} B in / ${r.client.bytesSent} B out over the WebSocket`);
+  console.error(
+    `[${r.finishReason}] generation ${r.generationId}, seed ${r.seed}, ${r.usage?.completion_tokens ?? '?'} tokens in ${secs.toFixed(2)}s; ` +
+      `local model answered ${r.client.stepsAnswered} steps (${r.client.modelMs.toFixed(0)} ms), ${r.client.bytesReceived} B in / ${r.client.bytesSent} B out over the WebSocket`,
+  );
 }
 
 main().catch((err) => {

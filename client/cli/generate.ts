@@ -45,11 +45,25 @@ function num(name: string, value: string | undefined): number | undefined {
 async function main() {
   const { values } = parseArgs({
     options: {
-      prompt: { type: 'string' }, model: { type: 'string', default: DEFAULT_MODEL }, variant: { type: 'string', multiple: true },
-      'user-model': { type: 'string' }, 'private-context': { type: 'string' }, lambda: { type: 'string' }, steps: { type: 'string' },
-      'top-p': { type: 'string' }, projection: { type: 'string' }, seed: { type: 'string' }, 'max-tokens': { type: 'string' },
-      'block-size': { type: 'string' }, 'early-stop': { type: 'string' }, 'early-stop-confidence': { type: 'string' }, 'min-tokens': { type: 'string' }, providers: { type: 'string', default: 'cpu' }, 'step-math': { type: 'string', default: 'graph' },
-      chat: { type: 'boolean', default: false }, context: { type: 'string' },
+      prompt: { type: 'string' },
+      model: { type: 'string', default: DEFAULT_MODEL },
+      variant: { type: 'string', multiple: true },
+      'user-model': { type: 'string' },
+      'private-context': { type: 'string' },
+      lambda: { type: 'string' },
+      steps: { type: 'string' },
+      'top-p': { type: 'string' },
+      projection: { type: 'string' },
+      seed: { type: 'string' },
+      'max-tokens': { type: 'string' },
+      'block-size': { type: 'string' },
+      'early-stop': { type: 'string' },
+      'early-stop-confidence': { type: 'string' },
+      'min-tokens': { type: 'string' },
+      providers: { type: 'string', default: 'cpu' },
+      'step-math': { type: 'string', default: 'graph' },
+      chat: { type: 'boolean', default: false },
+      context: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -61,7 +75,8 @@ async function main() {
     if (!existsSync(dir)) throw new SSD2Error('not_found', `model directory not found: ${dir}`);
   }
   const providers = parseProviders(values.providers);
-  if (values['step-math'] !== 'graph' && values['step-math'] !== 'reference') throw new SSD2Error('invalid_argument', `--step-math: expected graph or reference, got "${values['step-math']}"`);
+  if (values['step-math'] !== 'graph' && values['step-math'] !== 'reference')
+    throw new SSD2Error('invalid_argument', `--step-math: expected graph or reference, got "${values['step-math']}"`);
   const core = await loadLocalModel(values.model!, providers);
   const variants = await Promise.all((values.variant ?? []).map((d) => loadLocalModel(d, providers)));
   const user = values['user-model'] ? await loadLocalModel(values['user-model'], providers) : undefined;
@@ -69,7 +84,9 @@ async function main() {
   const text = values.chat ? instructionPrompt({ instruction: values.prompt, context: values.context }) : values.prompt;
   const prompt = codec.encode(text);
   const names = [core, ...variants].map((m) => `${m.bundle.manifest.name} (${m.bundle.manifest.timestep_range.join('-')})`).join(', ');
-  console.error(`core: ${names}${user ? `; user: ${user.bundle.manifest.name}` : ''}; provider ${core.denoiser.provider}; prompt ${prompt.length} tokens`);
+  console.error(
+    `core: ${names}${user ? `; user: ${user.bundle.manifest.name}` : ''}; provider ${core.denoiser.provider}; prompt ${prompt.length} tokens`,
+  );
   const maxTokens = num('max-tokens', values['max-tokens']) ?? 100;
   const blockSize = num('block-size', values['block-size']) ?? core.bundle.manifest.block_size;
   const steps = num('steps', values.steps) ?? defaultStepsFor(blockSize);
@@ -77,18 +94,34 @@ async function main() {
   const started = performance.now();
   process.stdout.write(text);
   const events = generate(
-    { core: [core.denoiser, ...variants.map((v) => v.denoiser)] as Denoiser[], user: user?.denoiser, math: values['step-math'] === 'graph' ? core.denoiser.stepMath : undefined },
     {
-      prompt, userContext: user && values['private-context'] ? user.codec.encode(privateContextPrefix(values['private-context'])) : undefined,
-      steps, maxTokens, blockSize, topP: num('top-p', values['top-p']), seed: num('seed', values.seed),
-      lambda: num('lambda', values.lambda), projection: values.projection as 'sample' | undefined,
-      earlyStopPatience: num('early-stop', values['early-stop']), earlyStopConfidence: num('early-stop-confidence', values['early-stop-confidence']), minTokens: num('min-tokens', values['min-tokens']), stepEvents: true,
+      core: [core.denoiser, ...variants.map((v) => v.denoiser)] as Denoiser[],
+      user: user?.denoiser,
+      math: values['step-math'] === 'graph' ? core.denoiser.stepMath : undefined,
+    },
+    {
+      prompt,
+      userContext: user && values['private-context'] ? user.codec.encode(privateContextPrefix(values['private-context'])) : undefined,
+      steps,
+      maxTokens,
+      blockSize,
+      topP: num('top-p', values['top-p']),
+      seed: num('seed', values.seed),
+      lambda: num('lambda', values.lambda),
+      projection: values.projection as 'sample' | undefined,
+      earlyStopPatience: num('early-stop', values['early-stop']),
+      earlyStopConfidence: num('early-stop-confidence', values['early-stop-confidence']),
+      minTokens: num('min-tokens', values['min-tokens']),
+      stepEvents: true,
     },
   );
   let saved = 0;
   const progress = (s: string) => process.stderr.isTTY && process.stderr.write(`\r\x1b[2K${s}`);
   for await (const ev of events) {
-    if (ev.type === 'step') progress(`block ${ev.block + 1}/${totalBlocks} step ${ev.step + 1}/${ev.steps} (t/T ${ev.fraction.toFixed(2)}, ${ev.model}) changed ${ev.changed} saved ${saved}`);
+    if (ev.type === 'step')
+      progress(
+        `block ${ev.block + 1}/${totalBlocks} step ${ev.step + 1}/${ev.steps} (t/T ${ev.fraction.toFixed(2)}, ${ev.model}) changed ${ev.changed} saved ${saved}`,
+      );
     if (ev.type === 'block') {
       saved += ev.stepsSaved;
       if (process.stderr.isTTY) progress('');
@@ -99,7 +132,9 @@ async function main() {
       const r = ev.result;
       const secs = (performance.now() - started) / 1000;
       process.stdout.write('\n');
-      console.error(`[${r.finishReason}] ${r.tokens.length} tokens in ${r.blocks} blocks, ${r.stepsRun} steps run, ${r.stepsSaved} saved by early stopping, ${secs.toFixed(2)}s (${(r.tokens.length / secs).toFixed(1)} tok/s)`);
+      console.error(
+        `[${r.finishReason}] ${r.tokens.length} tokens in ${r.blocks} blocks, ${r.stepsRun} steps run, ${r.stepsSaved} saved by early stopping, ${secs.toFixed(2)}s (${(r.tokens.length / secs).toFixed(1)} tok/s)`,
+      );
     }
   }
 }

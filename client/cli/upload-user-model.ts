@@ -46,8 +46,11 @@ export async function uploadCommand(args: string[]): Promise<number> {
     args,
     allowPositionals: true,
     options: {
-      name: { type: 'string' }, 'base-url': { type: 'string', default: process.env.SSD2_BASE_URL ?? 'http://127.0.0.1:8787' },
-      'api-key': { type: 'string', default: process.env.SSD2_API_KEY }, 'timeout-s': { type: 'string', default: '600' }, help: { type: 'boolean', short: 'h' },
+      name: { type: 'string' },
+      'base-url': { type: 'string', default: process.env.SSD2_BASE_URL ?? 'http://127.0.0.1:8787' },
+      'api-key': { type: 'string', default: process.env.SSD2_API_KEY },
+      'timeout-s': { type: 'string', default: '600' },
+      help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help || positionals.length !== 1 || !values.name) {
@@ -56,7 +59,12 @@ export async function uploadCommand(args: string[]): Promise<number> {
   }
   if (!values['api-key']) throw new Error('give --api-key or set SSD2_API_KEY');
   const version = await uploadUserModel({
-    baseUrl: values['base-url']!, apiKey: values['api-key'], dir: positionals[0], name: values.name, timeoutMs: Number(values['timeout-s']) * 1000, onProgress: progressPrinter(),
+    baseUrl: values['base-url']!,
+    apiKey: values['api-key'],
+    dir: positionals[0],
+    name: values.name,
+    timeoutMs: Number(values['timeout-s']) * 1000,
+    onProgress: progressPrinter(),
   });
   if (version.status !== 'ready') {
     const e = version.error;

@@ -8,7 +8,10 @@ import type { DenoiserInfo } from '../../shared/ssd2';
  */
 export function clientModelInfo(info: DenoiserInfo, privatePrefixTokens: number): ClientModelInfo {
   const maxContext = info.maxContext - privatePrefixTokens;
-  if (maxContext < 1) throw new RangeError(`the private context (${privatePrefixTokens} tokens) leaves no room in ${info.name}'s context of ${info.maxContext} tokens`);
+  if (maxContext < 1)
+    throw new RangeError(
+      `the private context (${privatePrefixTokens} tokens) leaves no room in ${info.name}'s context of ${info.maxContext} tokens`,
+    );
   return {
     name: info.name.slice(0, 256),
     role: 'user',

@@ -66,7 +66,15 @@ export function streamClientCompletion(opts: ClientCompletionOptions): ClientCom
     const created = await fetch(`${base}/v1/generations`, { method: 'POST', headers, body: '{}', signal: opts.signal });
     if (!created.ok) throw await EdgeError.from(created);
     const { id, websocket_url } = (await created.json()) as { id: string; websocket_url: string };
-    const session = joinGeneration({ websocketUrl: websocket_url, apiKey: opts.apiKey, model: opts.model, privateContext: opts.privateContext, topK: opts.topK, onStep: opts.onStep, openSocket: opts.openSocket });
+    const session = joinGeneration({
+      websocketUrl: websocket_url,
+      apiKey: opts.apiKey,
+      model: opts.model,
+      privateContext: opts.privateContext,
+      topK: opts.topK,
+      onStep: opts.onStep,
+      openSocket: opts.openSocket,
+    });
     try {
       await session.ready;
       const body = {
@@ -75,7 +83,10 @@ export function streamClientCompletion(opts: ClientCompletionOptions): ClientCom
         stream: true,
         stream_options: { include_usage: true },
         generation_id: id,
-        client_model: { ...(opts.deadlineMs ? { deadline_ms: opts.deadlineMs } : {}), ...(opts.onTimeout ? { on_timeout: opts.onTimeout } : {}) },
+        client_model: {
+          ...(opts.deadlineMs ? { deadline_ms: opts.deadlineMs } : {}),
+          ...(opts.onTimeout ? { on_timeout: opts.onTimeout } : {}),
+        },
         ...(opts.lambda !== undefined ? { lambda: opts.lambda } : {}),
         ...(opts.maxTokens !== undefined ? { max_tokens: opts.maxTokens } : {}),
         ...(opts.steps !== undefined ? { steps: opts.steps } : {}),

@@ -114,19 +114,21 @@ export function joinGeneration(opts: JoinOptions): ClientModelSession {
       summary.reason = m.reason;
     } else {
       // Steps are answered in order; the edge sends the next only after this answer.
-      queue = queue.then(async () => {
-        const started = performance.now();
-        const reply = await answerer.answer(m);
-        const ms = performance.now() - started;
-        summary.modelMs += ms;
-        if (ws.readyState !== WebSocket.OPEN) return;
-        send(reply);
-        summary.stepsAnswered++;
-        opts.onStep?.(m, ms);
-      }).catch((err: Error) => {
-        summary.errors.push({ code: 'local_model_error', message: err.message });
-        ws.close(1011, 'local model failed');
-      });
+      queue = queue
+        .then(async () => {
+          const started = performance.now();
+          const reply = await answerer.answer(m);
+          const ms = performance.now() - started;
+          summary.modelMs += ms;
+          if (ws.readyState !== WebSocket.OPEN) return;
+          send(reply);
+          summary.stepsAnswered++;
+          opts.onStep?.(m, ms);
+        })
+        .catch((err: Error) => {
+          summary.errors.push({ code: 'local_model_error', message: err.message });
+          ws.close(1011, 'local model failed');
+        });
     }
   });
 

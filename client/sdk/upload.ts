@@ -47,12 +47,17 @@ async function readBundleDir(dir: string): Promise<{ manifest: Record<string, un
   try {
     manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8'));
   } catch (err) {
-    throw new Error(`${join(dir, 'manifest.json')}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found (a bundle directory has a manifest.json)' : (err as Error).message}`);
+    throw new Error(
+      `${join(dir, 'manifest.json')}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found (a bundle directory has a manifest.json)' : (err as Error).message}`,
+    );
   }
   if (!Array.isArray(manifest.files)) throw new Error(`${join(dir, 'manifest.json')}: has no "files" list`);
   for (const f of manifest.files) {
     const path = join(dir, f.path);
-    const size = await stat(path).then((s) => s.size, () => null);
+    const size = await stat(path).then(
+      (s) => s.size,
+      () => null,
+    );
     if (size === null) throw new Error(`${path}: not found (listed in manifest.json)`);
     if (size !== f.bytes) throw new Error(`${path}: ${size} bytes; manifest.json says ${f.bytes}`);
     const digest = await sha256File(path);
@@ -71,13 +76,21 @@ export async function uploadUserModel(opts: UploadUserModelOptions): Promise<Use
   const base = opts.baseUrl.replace(/\/+$/, '');
   const auth = { authorization: `Bearer ${opts.apiKey}` };
   const call = async (path: string, init: RequestInit = {}): Promise<UserModelObject> => {
-    const res = await fetch(`${base}${path}`, { ...init, headers: { ...auth, ...(init.headers as Record<string, string>) }, signal: opts.signal });
+    const res = await fetch(`${base}${path}`, {
+      ...init,
+      headers: { ...auth, ...(init.headers as Record<string, string>) },
+      signal: opts.signal,
+    });
     if (!res.ok) throw await EdgeError.from(res);
     return UserModelObjectSchema.parse(await res.json());
   };
   const { manifest } = await readBundleDir(opts.dir);
   opts.onProgress?.({ phase: 'create' });
-  let version = await call('/v1/user_models', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: opts.name, manifest }) });
+  let version = await call('/v1/user_models', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name: opts.name, manifest }),
+  });
   for (const f of version.files) {
     if (f.uploaded) continue;
     let sent = 0;
@@ -103,7 +116,10 @@ export async function uploadUserModel(opts: UploadUserModelOptions): Promise<Use
   const deadline = Date.now() + (opts.timeoutMs ?? 600_000);
   while (version.status === 'validating' || version.status === 'uploading') {
     opts.onProgress?.({ phase: 'validating', id: version.id });
-    if (Date.now() > deadline) throw new Error(`${version.id} is still ${version.status} after ${Math.round((opts.timeoutMs ?? 600_000) / 1000)} s; GET /v1/user_models/${version.id} tells when it ends`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `${version.id} is still ${version.status} after ${Math.round((opts.timeoutMs ?? 600_000) / 1000)} s; GET /v1/user_models/${version.id} tells when it ends`,
+      );
     await new Promise((r) => setTimeout(r, opts.pollMs ?? 1000));
     version = await call(`/v1/user_models/${version.id}`);
   }

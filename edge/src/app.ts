@@ -39,16 +39,24 @@ export function createApp(): Hono<AppEnv> {
     for (const [name, value] of Object.entries(apiError.headers)) c.header(name, value);
     return c.json(body, apiError.status);
   });
-  app.notFound((c) => c.json(new ApiError(404, 'not_found_error', 'unknown_route', `no route ${c.req.method} ${c.req.path}`).toBody(), 404));
+  app.notFound((c) =>
+    c.json(new ApiError(404, 'not_found_error', 'unknown_route', `no route ${c.req.method} ${c.req.path}`).toBody(), 404),
+  );
 
   app.get('/healthz', (c) => c.json({ ok: true, service: 'ssd2-edge', bundle_format_version: BUNDLE_FORMAT_VERSION }));
 
-  const limitBody = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: () => { throw new HTTPException(413, { message: `request body exceeds ${MAX_BODY_BYTES} bytes` }); } });
+  const limitBody = bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: () => {
+      throw new HTTPException(413, { message: `request body exceeds ${MAX_BODY_BYTES} bytes` });
+    },
+  });
   // File uploads have their own, larger limits (batch/files-routes.ts, user-models/upload-check.ts).
   // Generation calls are metered from the first middleware on, so refusals (401, 403, 429, 413) write their usage record too.
   app.use('/v1/completions', meter('completion'));
   app.use('/v1/chat/completions', meter('chat'));
-  const ownLimit = (c: { req: { path: string; method: string } }) => c.req.path === '/v1/files' || (c.req.method === 'PUT' && c.req.path.startsWith('/v1/user_models/'));
+  const ownLimit = (c: { req: { path: string; method: string } }) =>
+    c.req.path === '/v1/files' || (c.req.method === 'PUT' && c.req.path.startsWith('/v1/user_models/'));
   app.use('/v1/*', (c, next) => (ownLimit(c) ? next() : limitBody(c, next)), apiKeyAuth(), rateLimit());
   app.route('/v1/completions', completions);
   app.route('/v1/chat/completions', chatCompletions);

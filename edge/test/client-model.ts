@@ -5,14 +5,29 @@ import { compactLogits } from '../../shared/protocol';
 import type { ClientModelInfo, ServerMessage } from '../../shared/client-protocol';
 
 export const CLIENT_INFO: ClientModelInfo = {
-  name: 'test-user-model', role: 'user', vocabSize: manifest.vocab_size, blockSize: manifest.block_size, maxContext: manifest.max_context,
-  simplexK: manifest.simplex_k, schedule: manifest.schedule, tTrain: manifest.t_train, timestepRange: [0, 1], selfConditioning: true,
-  eosTokenId: manifest.eos_token_id, tokenizerSha256: manifest.files[0].sha256,
+  name: 'test-user-model',
+  role: 'user',
+  vocabSize: manifest.vocab_size,
+  blockSize: manifest.block_size,
+  maxContext: manifest.max_context,
+  simplexK: manifest.simplex_k,
+  schedule: manifest.schedule,
+  tTrain: manifest.t_train,
+  timestepRange: [0, 1],
+  selfConditioning: true,
+  eosTokenId: manifest.eos_token_id,
+  tokenizerSha256: manifest.files[0].sha256,
 };
 
 /** A test client model that prefers 400 + position. `answer` may return a raw message (or null to stay silent). */
-export async function joinAsClient(generationId: string, key: string, answer?: (step: Extract<ServerMessage, { type: 'step' }>) => unknown): Promise<{ ws: WebSocket; messages: ServerMessage[]; closed: Promise<void> }> {
-  const res = await SELF.fetch(`https://edge.test/v1/generations/${generationId}/client`, { headers: { upgrade: 'websocket', authorization: `Bearer ${key}` } });
+export async function joinAsClient(
+  generationId: string,
+  key: string,
+  answer?: (step: Extract<ServerMessage, { type: 'step' }>) => unknown,
+): Promise<{ ws: WebSocket; messages: ServerMessage[]; closed: Promise<void> }> {
+  const res = await SELF.fetch(`https://edge.test/v1/generations/${generationId}/client`, {
+    headers: { upgrade: 'websocket', authorization: `Bearer ${key}` },
+  });
   if (!res.webSocket) throw new Error(`join failed: ${res.status} ${await res.text()}`);
   const ws = res.webSocket;
   ws.accept();

@@ -14,7 +14,10 @@ describe('the shared engine runs unchanged in workerd', () => {
   });
 
   it('runs the block loop with collaboration, early stopping and routing', async () => {
-    const core = [new ScriptedDenoiser({ name: 'main' }, () => 3), new ScriptedDenoiser({ name: 'high', timestepRange: [0.8, 1] }, () => 3)];
+    const core = [
+      new ScriptedDenoiser({ name: 'main' }, () => 3),
+      new ScriptedDenoiser({ name: 'high', timestepRange: [0.8, 1] }, () => 3),
+    ];
     const user = new ScriptedDenoiser({ role: 'user' }, () => 4);
     const r = await generateAll({ core, user }, { prompt: [1, 2], steps: 10, maxTokens: 8, lambda: 0.8, earlyStopPatience: 2 });
     expect(r.tokens).toEqual(Array(8).fill(4));
@@ -30,7 +33,9 @@ describe('the shared engine runs unchanged in workerd', () => {
 
   it('hashes bundle files with WebCrypto and validates manifests', async () => {
     expect(await sha256Hex(new TextEncoder().encode('abc'))).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
-    expect(() => parseManifest('mem://x', new TextEncoder().encode('{"format":"ssd2-bundle"}'))).toThrow(/manifest\.json: field format_version/);
+    expect(() => parseManifest('mem://x', new TextEncoder().encode('{"format":"ssd2-bundle"}'))).toThrow(
+      /manifest\.json: field format_version/,
+    );
   });
 });
 

@@ -10,7 +10,16 @@
 import { Response, type Request } from 'miniflare';
 import { readFileSync } from 'node:fs';
 import { blockLogits, generate, type BlockLogits, type DenoiseStep, type Denoiser, type DenoiserInfo } from '../../shared/ssd2';
-import { compactLogits, contextHash, GenerateRequestSchema, PROTOCOL_VERSION, StepRequestSchema, verifyWorkerToken, wireView, densifyLogits } from '../../shared/protocol';
+import {
+  compactLogits,
+  contextHash,
+  GenerateRequestSchema,
+  PROTOCOL_VERSION,
+  StepRequestSchema,
+  verifyWorkerToken,
+  wireView,
+  densifyLogits,
+} from '../../shared/protocol';
 
 /** The secret the test edge signs worker requests with (its WORKER_AUTH_SECRET binding); the stub accepts only it. */
 export const STUB_WORKER_SECRET = 'test-worker-secret-0123456789abcdefghij';
@@ -33,7 +42,7 @@ export const STUB_INFO: DenoiserInfo = {
 };
 
 /** The scripted core prefers a token that depends on the context; the scripted user model prefers 300 + position. */
-export const coreToken = (context: readonly number[], p: number) => (context.reduce((a, b) => a + b, 0) + 7 * p) % 500 + 5;
+export const coreToken = (context: readonly number[], p: number) => ((context.reduce((a, b) => a + b, 0) + 7 * p) % 500) + 5;
 export const userToken = (_context: readonly number[], p: number) => 300 + (p % 10);
 
 function scripted(info: DenoiserInfo, prefer: (context: readonly number[], p: number) => number): Denoiser {
@@ -74,8 +83,10 @@ const hangOnce = new Set<number>();
 const outage = new Map<number, number>();
 const contexts = new Map<string, Map<string, number[]>>();
 
-const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
-const protocolError = (status: number, code: string, field: string | null, message: string) => json({ error: { code, message, field } }, status);
+const json = (body: unknown, status = 200) =>
+  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+const protocolError = (status: number, code: string, field: string | null, message: string) =>
+  json({ error: { code, message, field } }, status);
 
 export async function gpuStub(request: Request): Promise<Response> {
   const url = new URL(request.url);
@@ -101,7 +112,8 @@ export async function gpuStub(request: Request): Promise<Response> {
     record.outcome = 'failed';
     return protocolError(503, 'overloaded', null, 'stub: failing once on cue');
   }
-  if (url.pathname === `/v1/models/${STUB_INFO.name}/${manifest.version}`) return json({ model: { name: STUB_INFO.name, version: manifest.version }, info: STUB_INFO, provider: 'stub' });
+  if (url.pathname === `/v1/models/${STUB_INFO.name}/${manifest.version}`)
+    return json({ model: { name: STUB_INFO.name, version: manifest.version }, info: STUB_INFO, provider: 'stub' });
   if (url.pathname.startsWith('/v1/models/')) return protocolError(404, 'model_not_found', 'model', `no bundle at ${url.pathname}`);
   if (url.pathname === '/v1/step') return step(url.hostname, body, record);
   if (url.pathname === '/v1/generate' && seed !== null && hangOnce.delete(seed)) {
@@ -110,7 +122,13 @@ export async function gpuStub(request: Request): Promise<Response> {
   }
   if (url.pathname === '/v1/generate') return fused(body, record);
   const upload = /^\/v1\/user-models\/([^/]+)\/(\d+)(\/validate|\/files\/(.+))?$/.exec(url.pathname);
-  if (upload) return userModelUpload(`${claims.tenant}/${upload[1]}/${upload[2]}/`, upload[3] === '/validate' ? 'validate' : upload[4] ?? null, request, body);
+  if (upload)
+    return userModelUpload(
+      `${claims.tenant}/${upload[1]}/${upload[2]}/`,
+      upload[3] === '/validate' ? 'validate' : (upload[4] ?? null),
+      request,
+      body,
+    );
   return protocolError(404, 'not_found', null, `no route ${url.pathname}`);
 }
 
@@ -132,7 +150,13 @@ async function step(host: string, body: unknown, record: StubRecord): Promise<Re
   }
   if (req.selfCond) densifyLogits(req.selfCond); // must be well-formed
   const logits = compactLogits(logitsFor(context, req.blockLength, coreToken), req.topK);
-  return json({ v: PROTOCOL_VERSION, model: req.model, logits, contextHash: hash, timing: { queueMs: 0, runMs: 0, totalMs: 0, batchSize: 1 } });
+  return json({
+    v: PROTOCOL_VERSION,
+    model: req.model,
+    logits,
+    contextHash: hash,
+    timing: { queueMs: 0, runMs: 0, totalMs: 0, batchSize: 1 },
+  });
 }
 
 async function fused(body: unknown, record: StubRecord): Promise<Response> {
@@ -153,7 +177,12 @@ async function fused(body: unknown, record: StubRecord): Promise<Response> {
       const next = await events.next();
       if (next.done) return controller.close();
       const e = next.value;
-      if (e.type === 'block') controller.enqueue(encoder.encode(`${JSON.stringify({ type: 'block', block: e.block, tokens: e.tokens, stepsRun: e.stepsRun, stepsSaved: e.stepsSaved })}\n`));
+      if (e.type === 'block')
+        controller.enqueue(
+          encoder.encode(
+            `${JSON.stringify({ type: 'block', block: e.block, tokens: e.tokens, stepsRun: e.stepsRun, stepsSaved: e.stepsSaved })}\n`,
+          ),
+        );
       if (e.type === 'block' && abortAfterFirstBlock) {
         record.outcome = 'aborted';
         return controller.error(new Error('stub: worker died mid-stream'));
@@ -175,7 +204,12 @@ async function userModelUpload(prefix: string, action: string | null, request: R
     const bytes = new Uint8Array(await request.arrayBuffer());
     const sha256 = Buffer.from(await crypto.subtle.digest('SHA-256', bytes)).toString('hex');
     if (bytes.byteLength !== Number(request.headers.get('x-ssd2-bytes')) || sha256 !== request.headers.get('x-ssd2-sha256')) {
-      return protocolError(422, 'file_mismatch', action, `${action} has ${bytes.byteLength} bytes and sha256 ${sha256}; the manifest says otherwise`);
+      return protocolError(
+        422,
+        'file_mismatch',
+        action,
+        `${action} has ${bytes.byteLength} bytes and sha256 ${sha256}; the manifest says otherwise`,
+      );
     }
     uploaded.set(prefix + action, { bytes: bytes.byteLength, sha256 });
     return json({ path: action, bytes: bytes.byteLength, sha256 });
@@ -184,7 +218,11 @@ async function userModelUpload(prefix: string, action: string | null, request: R
     if (validationDown) return protocolError(503, 'overloaded', null, 'stub: validation unavailable');
     const files = JSON.parse(body.manifest).files as { path: string; sha256: string }[];
     const missing = files.find((f) => uploaded.get(prefix + f.path)?.sha256 !== f.sha256);
-    return json(missing ? { status: 'failed', error: { code: 'invalid_bundle', param: missing.path, message: `${missing.path}: file not found` } } : { status: 'ready', stepMs: 1 });
+    return json(
+      missing
+        ? { status: 'failed', error: { code: 'invalid_bundle', param: missing.path, message: `${missing.path}: file not found` } }
+        : { status: 'ready', stepMs: 1 },
+    );
   }
   if (request.method === 'DELETE' && action === null) {
     const keys = [...uploaded.keys()].filter((k) => k.startsWith(prefix));
@@ -200,12 +238,14 @@ async function control(url: URL, request: Request): Promise<Response> {
   else if (url.pathname === '/abort-once') abortOnce.add(seed);
   else if (url.pathname === '/hang-once') hangOnce.add(seed);
   else if (url.pathname === '/validation-down') validationDown = url.searchParams.get('on') === '1';
-  else if (url.pathname === '/uploaded') return json([...uploaded.keys()].filter((k) => k.startsWith(url.searchParams.get('prefix') ?? '')));
+  else if (url.pathname === '/uploaded')
+    return json([...uploaded.keys()].filter((k) => k.startsWith(url.searchParams.get('prefix') ?? '')));
   else if (url.pathname === '/outage') {
     const { seeds, ms } = (await request.json()) as { seeds: number[]; ms: number };
     for (const s of seeds) outage.set(s, Date.now() + ms);
     return json({ ok: true });
-  } else if (url.pathname === '/log') return json(records.filter((r) => r.seed === seed || (url.searchParams.has('all') && r.seed === null)));
+  } else if (url.pathname === '/log')
+    return json(records.filter((r) => r.seed === seed || (url.searchParams.has('all') && r.seed === null)));
   else return new Response('unknown control', { status: 404 });
   await request.arrayBuffer();
   return json({ ok: true });

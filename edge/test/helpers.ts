@@ -7,7 +7,10 @@ const BASE = 'https://edge.test';
 
 let tenantCounter = 0;
 
-export function adminFetch(path: string, init: { method?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<Response> {
+export function adminFetch(
+  path: string,
+  init: { method?: string; body?: unknown; headers?: Record<string, string> } = {},
+): Promise<Response> {
   return SELF.fetch(BASE + path, {
     method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
     headers: { ...ADMIN, 'content-type': 'application/json', ...init.headers },
@@ -16,16 +19,29 @@ export function adminFetch(path: string, init: { method?: string; body?: unknown
 }
 
 /** A fresh tenant with one key (all scopes unless given). */
-export async function newTenant(opts: { policy?: unknown; scopes?: string[]; rateLimit?: number } = {}): Promise<{ tenantId: string; key: string; keyId: string }> {
+export async function newTenant(
+  opts: { policy?: unknown; scopes?: string[]; rateLimit?: number } = {},
+): Promise<{ tenantId: string; key: string; keyId: string }> {
   const tenantId = `t${Date.now().toString(36)}${tenantCounter++}${Math.random().toString(36).slice(2, 6)}`;
   const t = await adminFetch('/admin/tenants', { body: { id: tenantId, name: tenantId, ...(opts.policy ? { policy: opts.policy } : {}) } });
   if (t.status !== 201) throw new Error(`tenant: ${t.status} ${await t.text()}`);
-  const k = await adminFetch(`/admin/tenants/${tenantId}/keys`, { body: { name: 'test', ...(opts.scopes ? { scopes: opts.scopes } : {}), ...(opts.rateLimit ? { rate_limit_per_minute: opts.rateLimit } : {}) } });
+  const k = await adminFetch(`/admin/tenants/${tenantId}/keys`, {
+    body: {
+      name: 'test',
+      ...(opts.scopes ? { scopes: opts.scopes } : {}),
+      ...(opts.rateLimit ? { rate_limit_per_minute: opts.rateLimit } : {}),
+    },
+  });
   const body = (await k.json()) as { key: string; id: string };
   return { tenantId, key: body.key, keyId: body.id };
 }
 
-export function api(path: string, key: string | null, body?: unknown, init: { method?: string; headers?: Record<string, string> } = {}): Promise<Response> {
+export function api(
+  path: string,
+  key: string | null,
+  body?: unknown,
+  init: { method?: string; headers?: Record<string, string> } = {},
+): Promise<Response> {
   return SELF.fetch(BASE + path, {
     method: init.method ?? (body === undefined ? 'GET' : 'POST'),
     headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), 'content-type': 'application/json', ...init.headers },

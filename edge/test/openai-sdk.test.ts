@@ -7,13 +7,24 @@ let client: OpenAI;
 beforeAll(async () => {
   const { key } = await newTenant();
   // The official SDK, unmodified; only its transport is the test Worker's own fetch.
-  client = new OpenAI({ apiKey: key, baseURL: 'https://edge.test/v1', fetch: (url, init) => SELF.fetch(url as string, init as RequestInit), maxRetries: 0 });
+  client = new OpenAI({
+    apiKey: key,
+    baseURL: 'https://edge.test/v1',
+    fetch: (url, init) => SELF.fetch(url as string, init as RequestInit),
+    maxRetries: 0,
+  });
 });
 
 describe('the official openai SDK', () => {
   it('creates a completion, with SSD-2 extension fields passed through', async () => {
     const seed = uniqueSeed();
-    const r = await client.completions.create({ model: 'tiny-core', prompt: 'The cat', max_tokens: 20, seed, steps: 8 } as OpenAI.CompletionCreateParamsNonStreaming);
+    const r = await client.completions.create({
+      model: 'tiny-core',
+      prompt: 'The cat',
+      max_tokens: 20,
+      seed,
+      steps: 8,
+    } as OpenAI.CompletionCreateParamsNonStreaming);
     expect(r.choices[0].text.length).toBeGreaterThan(0);
     expect(r.usage?.completion_tokens).toBe(20);
   });
@@ -32,7 +43,13 @@ describe('the official openai SDK', () => {
   });
 
   it('streams a chat completion', async () => {
-    const stream = await client.chat.completions.create({ model: 'tiny-core', messages: [{ role: 'user', content: 'Name a bird.' }], max_tokens: 30, stream: true, seed: uniqueSeed() });
+    const stream = await client.chat.completions.create({
+      model: 'tiny-core',
+      messages: [{ role: 'user', content: 'Name a bird.' }],
+      max_tokens: 30,
+      stream: true,
+      seed: uniqueSeed(),
+    });
     const deltas: string[] = [];
     for await (const chunk of stream) deltas.push(chunk.choices[0]?.delta?.content ?? '');
     expect(deltas.join('').length).toBeGreaterThan(0);

@@ -15,7 +15,8 @@ export function gpt2TokenizerJson(): Record<string, any> {
 export function truncatedGpt2Tokenizer(merges: number): { json: Record<string, any>; vocabSize: number; eosTokenId: number } {
   const full = gpt2TokenizerJson();
   const maxMerges = full.model.merges.length;
-  if (!Number.isInteger(merges) || merges < 0 || merges > maxMerges) throw new RangeError(`merges: expected an integer in [0, ${maxMerges}], got ${merges}`);
+  if (!Number.isInteger(merges) || merges < 0 || merges > maxMerges)
+    throw new RangeError(`merges: expected an integer in [0, ${maxMerges}], got ${merges}`);
   const keep = 256 + merges;
   const vocab: Record<string, number> = {};
   for (const [token, id] of Object.entries(full.model.vocab as Record<string, number>)) if (id < keep) vocab[token] = id;

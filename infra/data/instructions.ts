@@ -14,20 +14,22 @@ export type InstructionRow = z.output<typeof InstructionRowSchema>;
 /** Reads {instruction, context, response} JSONL; a bad line is reported with its number and field. */
 export function readInstructions(path: string): InstructionRow[] {
   const rows: InstructionRow[] = [];
-  readFileSync(path, 'utf8').split('\n').forEach((line, i) => {
-    if (!line.trim()) return;
-    let json: unknown;
-    try {
-      json = JSON.parse(line);
-    } catch (err) {
-      throw new Error(`${path}:${i + 1}: not valid JSON (${(err as Error).message})`);
-    }
-    const parsed = InstructionRowSchema.safeParse(json);
-    if (!parsed.success) {
-      throw new Error(`${path}:${i + 1}: field ${firstIssue(parsed.error, '(row)').text}`);
-    }
-    rows.push(parsed.data);
-  });
+  readFileSync(path, 'utf8')
+    .split('\n')
+    .forEach((line, i) => {
+      if (!line.trim()) return;
+      let json: unknown;
+      try {
+        json = JSON.parse(line);
+      } catch (err) {
+        throw new Error(`${path}:${i + 1}: not valid JSON (${(err as Error).message})`);
+      }
+      const parsed = InstructionRowSchema.safeParse(json);
+      if (!parsed.success) {
+        throw new Error(`${path}:${i + 1}: field ${firstIssue(parsed.error, '(row)').text}`);
+      }
+      rows.push(parsed.data);
+    });
   if (rows.length === 0) throw new Error(`${path}: no instruction rows`);
   return rows;
 }
@@ -41,7 +43,9 @@ export function writeInstructionIds(rows: readonly InstructionRow[], tokenizerJs
   const tokenizer = new Tokenizer(tokenizerJson, { add_prefix_space: false });
   const encode = (s: string) => tokenizer.encode(s, { add_special_tokens: false }).ids;
   const prompt = (r: InstructionRow) =>
-    privateContext ? [...encode(privateContextPrefix(r.context)), ...encode(instructionPrompt({ instruction: r.instruction }))] : encode(instructionPrompt(r));
+    privateContext
+      ? [...encode(privateContextPrefix(r.context)), ...encode(instructionPrompt({ instruction: r.instruction }))]
+      : encode(instructionPrompt(r));
   const lines = rows.map((r) => JSON.stringify({ prompt_ids: prompt(r), response_ids: encode(instructionResponse(r.response)) }));
   writeFileSync(out, lines.join('\n') + '\n');
 }

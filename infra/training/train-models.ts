@@ -23,7 +23,17 @@ const RUNS = '.cache/runs';
 const CORE = ['--hidden', '192', '--layers', '4', '--heads', '4', '--ffn', '768', '--max-positions', '384'];
 const USER = ['--hidden', '64', '--layers', '2', '--heads', '4', '--ffn', '256', '--max-positions', '384'];
 const VOCAB = ['--vocab-size', '4096', '--eos-id', '4095'];
-const PRETRAIN = (data: string) => ['--data', `${DATA}/${data}`, '--val', `${DATA}/general.val.bin`, '--seq-len', '256', '--val-every', '200', '--keep-best'];
+const PRETRAIN = (data: string) => [
+  '--data',
+  `${DATA}/${data}`,
+  '--val',
+  `${DATA}/general.val.bin`,
+  '--seq-len',
+  '256',
+  '--val-every',
+  '200',
+  '--keep-best',
+];
 const SFT = (rows: string, seqLen: number) => ['--sft', `${DATA}/${rows}`, '--seq-len', String(seqLen)];
 const MIX = ['--mix-data', `${DATA}/general.train.bin`, '--mix-prob', '0.3'];
 const AR = ['--objective', 'causal-lm'];
@@ -31,9 +41,29 @@ const from = (stage: string) => ['--init', `${RUNS}/${stage}`];
 /** Tokens per block of the bundled core and user model. */
 const CORE_BLOCK = 1;
 /** Adapting an AR run into a diffusion model that keeps its next-token readout and adds the noisy evidence. */
-const ADAPT_WITH_EVIDENCE = (blockSize: number) => ['--objective', 'diffusion', '--shifted', '--likelihood', '--block-size', String(blockSize), '--lm-weight', '0.5'];
+const ADAPT_WITH_EVIDENCE = (blockSize: number) => [
+  '--objective',
+  'diffusion',
+  '--shifted',
+  '--likelihood',
+  '--block-size',
+  String(blockSize),
+  '--lm-weight',
+  '0.5',
+];
 /** A timestep-specialised copy of a run for t/T in (0.8, 1], on the instruction mix. */
-const HIGH_NOISE = (stage: string, lr: string) => [...from(stage), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--t-range', '0.8', '1.0', '--lr', lr, '--warmup', '20'];
+const HIGH_NOISE = (stage: string, lr: string) => [
+  ...from(stage),
+  ...SFT('instructions.train.ids.jsonl', 100),
+  ...MIX,
+  '--t-range',
+  '0.8',
+  '1.0',
+  '--lr',
+  lr,
+  '--warmup',
+  '20',
+];
 
 export interface Stage {
   name: string;
@@ -51,56 +81,287 @@ export interface Stage {
 }
 
 export const STAGES: Stage[] = [
-  { name: 'core-ar', chain: 'core-ar', minutes: { cpu: 30, gpu: 3.4 }, batch: { cpu: 16, gpu: 64 }, args: [...AR, ...VOCAB, ...CORE, ...PRETRAIN('general.train.bin'), '--lr', '1.5e-3', '--warmup', '200'] },
-  { name: 'core-ar-sft', chain: 'core-ar', minutes: { cpu: 6, gpu: 1.2 }, batch: { cpu: 16, gpu: 64 }, args: [...from('core-ar'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lr', '6e-4', '--warmup', '50'], export: { name: 'core-ar', role: 'baseline' } },
-  { name: 'user-ar', chain: 'user-ar', minutes: { cpu: 8, gpu: 2.0 }, batch: { cpu: 16, gpu: 64 }, args: [...AR, ...VOCAB, ...USER, ...PRETRAIN('user.train.bin'), '--lr', '2e-3', '--warmup', '100'] },
-  { name: 'user-ar-sft', chain: 'user-ar', minutes: { cpu: 5, gpu: 1.6 }, batch: { cpu: 16, gpu: 64 }, args: [...from('user-ar'), ...SFT('user-qa.train.ids.jsonl', 200), '--lr', '1e-3', '--warmup', '50'], export: { name: 'user-ar', role: 'baseline' } },
+  {
+    name: 'core-ar',
+    chain: 'core-ar',
+    minutes: { cpu: 30, gpu: 3.4 },
+    batch: { cpu: 16, gpu: 64 },
+    args: [...AR, ...VOCAB, ...CORE, ...PRETRAIN('general.train.bin'), '--lr', '1.5e-3', '--warmup', '200'],
+  },
+  {
+    name: 'core-ar-sft',
+    chain: 'core-ar',
+    minutes: { cpu: 6, gpu: 1.2 },
+    batch: { cpu: 16, gpu: 64 },
+    args: [...from('core-ar'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lr', '6e-4', '--warmup', '50'],
+    export: { name: 'core-ar', role: 'baseline' },
+  },
+  {
+    name: 'user-ar',
+    chain: 'user-ar',
+    minutes: { cpu: 8, gpu: 2.0 },
+    batch: { cpu: 16, gpu: 64 },
+    args: [...AR, ...VOCAB, ...USER, ...PRETRAIN('user.train.bin'), '--lr', '2e-3', '--warmup', '100'],
+  },
+  {
+    name: 'user-ar-sft',
+    chain: 'user-ar',
+    minutes: { cpu: 5, gpu: 1.6 },
+    batch: { cpu: 16, gpu: 64 },
+    args: [...from('user-ar'), ...SFT('user-qa.train.ids.jsonl', 200), '--lr', '1e-3', '--warmup', '50'],
+    export: { name: 'user-ar', role: 'baseline' },
+  },
   // The core is the AR model core-ar-sft adapted into a diffusion model with a shifted readout and
   // the noisy evidence (docs/model-bundle.md), on instruction rows mixed with general text: the
   // network's logits are the prior of a block, the evidence makes them its posterior. Blocks of
   // CORE_BLOCK tokens: what this model size learns to predict jointly (infra/training/README.md).
-  { name: 'core', chain: 'core-ar', minutes: { cpu: 10, gpu: 1.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core-ar-sft'), ...ADAPT_WITH_EVIDENCE(CORE_BLOCK), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lr', '3e-4', '--warmup', '50'], export: { name: 'core', role: 'core' } },
-  { name: 'core-hi', chain: 'core-ar', minutes: { cpu: 5, gpu: 0.5 }, batch: { cpu: 16, gpu: 128 }, args: HIGH_NOISE('core', '3e-4'), export: { name: 'core-hi', role: 'core' } },
+  {
+    name: 'core',
+    chain: 'core-ar',
+    minutes: { cpu: 10, gpu: 1.0 },
+    batch: { cpu: 16, gpu: 128 },
+    args: [
+      ...from('core-ar-sft'),
+      ...ADAPT_WITH_EVIDENCE(CORE_BLOCK),
+      ...SFT('instructions.train.ids.jsonl', 100),
+      ...MIX,
+      '--lr',
+      '3e-4',
+      '--warmup',
+      '50',
+    ],
+    export: { name: 'core', role: 'core' },
+  },
+  {
+    name: 'core-hi',
+    chain: 'core-ar',
+    minutes: { cpu: 5, gpu: 0.5 },
+    batch: { cpu: 16, gpu: 128 },
+    args: HIGH_NOISE('core', '3e-4'),
+    export: { name: 'core-hi', role: 'core' },
+  },
   // The user model the same way: user-ar-sft adapted, on its private-context QA rows.
-  { name: 'user', chain: 'user-ar', minutes: { cpu: 5, gpu: 0.5 }, batch: { cpu: 16, gpu: 128 }, args: [...from('user-ar-sft'), ...ADAPT_WITH_EVIDENCE(CORE_BLOCK), ...SFT('user-qa.train.ids.jsonl', 200), '--lr', '3e-4', '--warmup', '20'], export: { name: 'user', role: 'user' } },
+  {
+    name: 'user',
+    chain: 'user-ar',
+    minutes: { cpu: 5, gpu: 0.5 },
+    batch: { cpu: 16, gpu: 128 },
+    args: [
+      ...from('user-ar-sft'),
+      ...ADAPT_WITH_EVIDENCE(CORE_BLOCK),
+      ...SFT('user-qa.train.ids.jsonl', 200),
+      '--lr',
+      '3e-4',
+      '--warmup',
+      '20',
+    ],
+    export: { name: 'user', role: 'user' },
+  },
   // Experiments (run only when --only names them; infra/training/README.md has their results):
   // the core adapted from the trained AR baseline (as SSD-LM starts from RoBERTa), with and
   // without the auxiliary next-token loss on the context. Both export as candidates for models/core.
-  { name: 'adapt', chain: 'adapt', optional: true, minutes: { cpu: 55, gpu: 5.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core-ar-sft'), '--objective', 'diffusion', '--lm-weight', '0.5', ...PRETRAIN('general.train.bin'), '--lr', '1e-3', '--warmup', '200'] },
-  { name: 'adapt-sft', chain: 'adapt', optional: true, minutes: { cpu: 10, gpu: 1.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('adapt'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lm-weight', '0.5', '--lr', '6e-4', '--warmup', '50'], export: { name: 'core-adapt', role: 'core', candidate: true } },
-  { name: 'adapt-hi', chain: 'adapt', optional: true, minutes: { cpu: 5, gpu: 0.5 }, batch: { cpu: 16, gpu: 128 }, args: HIGH_NOISE('adapt-sft', '4e-4'), export: { name: 'core-adapt-hi', role: 'core', candidate: true } },
-  { name: 'adapt-noaux', chain: 'adapt-noaux', optional: true, minutes: { cpu: 55, gpu: 5.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core-ar-sft'), '--objective', 'diffusion', ...PRETRAIN('general.train.bin'), '--lr', '1e-3', '--warmup', '200'] },
+  {
+    name: 'adapt',
+    chain: 'adapt',
+    optional: true,
+    minutes: { cpu: 55, gpu: 5.0 },
+    batch: { cpu: 16, gpu: 128 },
+    args: [
+      ...from('core-ar-sft'),
+      '--objective',
+      'diffusion',
+      '--lm-weight',
+      '0.5',
+      ...PRETRAIN('general.train.bin'),
+      '--lr',
+      '1e-3',
+      '--warmup',
+      '200',
+    ],
+  },
+  {
+    name: 'adapt-sft',
+    chain: 'adapt',
+    optional: true,
+    minutes: { cpu: 10, gpu: 1.0 },
+    batch: { cpu: 16, gpu: 128 },
+    args: [...from('adapt'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lm-weight', '0.5', '--lr', '6e-4', '--warmup', '50'],
+    export: { name: 'core-adapt', role: 'core', candidate: true },
+  },
+  {
+    name: 'adapt-hi',
+    chain: 'adapt',
+    optional: true,
+    minutes: { cpu: 5, gpu: 0.5 },
+    batch: { cpu: 16, gpu: 128 },
+    args: HIGH_NOISE('adapt-sft', '4e-4'),
+    export: { name: 'core-adapt-hi', role: 'core', candidate: true },
+  },
+  {
+    name: 'adapt-noaux',
+    chain: 'adapt-noaux',
+    optional: true,
+    minutes: { cpu: 55, gpu: 5.0 },
+    batch: { cpu: 16, gpu: 128 },
+    args: [...from('core-ar-sft'), '--objective', 'diffusion', ...PRETRAIN('general.train.bin'), '--lr', '1e-3', '--warmup', '200'],
+  },
   // The bundled core's recipe with blocks of 5 (the next GPU run): five tokens per denoising step
   // where the bundled core reads one, if the network learns to read its neighbours' noisy states.
-  { name: 'core5', chain: 'core5', optional: true, minutes: { cpu: 40, gpu: 6.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core-ar-sft'), ...ADAPT_WITH_EVIDENCE(5), ...PRETRAIN('general.train.bin'), '--lr', '6e-4', '--warmup', '100'] },
-  { name: 'core5-sft', chain: 'core5', optional: true, minutes: { cpu: 10, gpu: 1.5 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core5'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lm-weight', '0.5', '--lr', '3e-4', '--warmup', '50'], export: { name: 'core5', role: 'core', candidate: true } },
-  { name: 'core5-hi', chain: 'core5', optional: true, minutes: { cpu: 5, gpu: 0.7 }, batch: { cpu: 16, gpu: 128 }, args: HIGH_NOISE('core5-sft', '3e-4'), export: { name: 'core5-hi', role: 'core', candidate: true } },
+  {
+    name: 'core5',
+    chain: 'core5',
+    optional: true,
+    minutes: { cpu: 40, gpu: 6.0 },
+    batch: { cpu: 16, gpu: 128 },
+    args: [...from('core-ar-sft'), ...ADAPT_WITH_EVIDENCE(5), ...PRETRAIN('general.train.bin'), '--lr', '6e-4', '--warmup', '100'],
+  },
+  {
+    name: 'core5-sft',
+    chain: 'core5',
+    optional: true,
+    minutes: { cpu: 10, gpu: 1.5 },
+    batch: { cpu: 16, gpu: 128 },
+    args: [...from('core5'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lm-weight', '0.5', '--lr', '3e-4', '--warmup', '50'],
+    export: { name: 'core5', role: 'core', candidate: true },
+  },
+  {
+    name: 'core5-hi',
+    chain: 'core5',
+    optional: true,
+    minutes: { cpu: 5, gpu: 0.7 },
+    batch: { cpu: 16, gpu: 128 },
+    args: HIGH_NOISE('core5-sft', '3e-4'),
+    export: { name: 'core5-hi', role: 'core', candidate: true },
+  },
   // A diffusion core trained from scratch with an aligned readout and blocks of 25, and its user
   // model (candidates, not bundled): its samples repeat frequent words, and with the user model they
   // collapse into repeated letters (infra/training/README.md).
-  { name: 'aligned', chain: 'aligned', optional: true, minutes: { cpu: 55, gpu: 3.0 }, batch: { cpu: 16, gpu: 64 }, args: [...VOCAB, ...CORE, ...PRETRAIN('general.train.bin'), '--lr', '1.5e-3', '--warmup', '200'] },
-  { name: 'aligned-sft', chain: 'aligned', optional: true, minutes: { cpu: 10, gpu: 1.0 }, batch: { cpu: 16, gpu: 64 }, args: [...from('aligned'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lr', '6e-4', '--warmup', '50'], export: { name: 'core-aligned', role: 'core', candidate: true } },
-  { name: 'aligned-hi', chain: 'aligned', optional: true, minutes: { cpu: 5, gpu: 0.5 }, batch: { cpu: 16, gpu: 64 }, args: HIGH_NOISE('aligned-sft', '4e-4'), export: { name: 'core-aligned-hi', role: 'core', candidate: true } },
-  { name: 'user-aligned', chain: 'user-aligned', optional: true, minutes: { cpu: 12, gpu: 2.0 }, batch: { cpu: 16, gpu: 64 }, args: [...VOCAB, ...USER, ...PRETRAIN('user.train.bin'), '--lr', '2e-3', '--warmup', '100'] },
-  { name: 'user-aligned-sft', chain: 'user-aligned', optional: true, minutes: { cpu: 8, gpu: 1.6 }, batch: { cpu: 16, gpu: 64 }, args: [...from('user-aligned'), ...SFT('user-qa.train.ids.jsonl', 200), '--lr', '1e-3', '--warmup', '50'], export: { name: 'user-aligned', role: 'user', candidate: true } },
+  {
+    name: 'aligned',
+    chain: 'aligned',
+    optional: true,
+    minutes: { cpu: 55, gpu: 3.0 },
+    batch: { cpu: 16, gpu: 64 },
+    args: [...VOCAB, ...CORE, ...PRETRAIN('general.train.bin'), '--lr', '1.5e-3', '--warmup', '200'],
+  },
+  {
+    name: 'aligned-sft',
+    chain: 'aligned',
+    optional: true,
+    minutes: { cpu: 10, gpu: 1.0 },
+    batch: { cpu: 16, gpu: 64 },
+    args: [...from('aligned'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lr', '6e-4', '--warmup', '50'],
+    export: { name: 'core-aligned', role: 'core', candidate: true },
+  },
+  {
+    name: 'aligned-hi',
+    chain: 'aligned',
+    optional: true,
+    minutes: { cpu: 5, gpu: 0.5 },
+    batch: { cpu: 16, gpu: 64 },
+    args: HIGH_NOISE('aligned-sft', '4e-4'),
+    export: { name: 'core-aligned-hi', role: 'core', candidate: true },
+  },
+  {
+    name: 'user-aligned',
+    chain: 'user-aligned',
+    optional: true,
+    minutes: { cpu: 12, gpu: 2.0 },
+    batch: { cpu: 16, gpu: 64 },
+    args: [...VOCAB, ...USER, ...PRETRAIN('user.train.bin'), '--lr', '2e-3', '--warmup', '100'],
+  },
+  {
+    name: 'user-aligned-sft',
+    chain: 'user-aligned',
+    optional: true,
+    minutes: { cpu: 8, gpu: 1.6 },
+    batch: { cpu: 16, gpu: 64 },
+    args: [...from('user-aligned'), ...SFT('user-qa.train.ids.jsonl', 200), '--lr', '1e-3', '--warmup', '50'],
+    export: { name: 'user-aligned', role: 'user', candidate: true },
+  },
   // The same adaptation with a shifted readout (docs/model-bundle.md): the AR model keeps its
   // next-token readout, so a block's first token is AR-quality from the first step of training.
   // Sized for one GPU call (8.2 min); candidates for models/core and models/core-hi.
   // --lm-weight: with a shifted readout the auxiliary next-token loss trains the very readout of a
   // block's first token, which drifted from 3.97 to 4.47 nats in 200 CPU steps without it.
-  { name: 'shift', chain: 'shift', optional: true, minutes: { cpu: 40, gpu: 6.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('core-ar-sft'), '--objective', 'diffusion', '--shifted', '--lm-weight', '0.5', ...PRETRAIN('general.train.bin'), '--lr', '1e-3', '--warmup', '200'] },
-  { name: 'shift-sft', chain: 'shift', optional: true, minutes: { cpu: 10, gpu: 1.5 }, batch: { cpu: 16, gpu: 128 }, args: [...from('shift'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lr', '6e-4', '--warmup', '50'], export: { name: 'core-shift', role: 'core', candidate: true } },
-  { name: 'shift-hi', chain: 'shift', optional: true, minutes: { cpu: 5, gpu: 0.7 }, batch: { cpu: 16, gpu: 128 }, args: HIGH_NOISE('shift-sft', '4e-4'), export: { name: 'core-shift-hi', role: 'core', candidate: true } },
+  {
+    name: 'shift',
+    chain: 'shift',
+    optional: true,
+    minutes: { cpu: 40, gpu: 6.0 },
+    batch: { cpu: 16, gpu: 128 },
+    args: [
+      ...from('core-ar-sft'),
+      '--objective',
+      'diffusion',
+      '--shifted',
+      '--lm-weight',
+      '0.5',
+      ...PRETRAIN('general.train.bin'),
+      '--lr',
+      '1e-3',
+      '--warmup',
+      '200',
+    ],
+  },
+  {
+    name: 'shift-sft',
+    chain: 'shift',
+    optional: true,
+    minutes: { cpu: 10, gpu: 1.5 },
+    batch: { cpu: 16, gpu: 128 },
+    args: [...from('shift'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lr', '6e-4', '--warmup', '50'],
+    export: { name: 'core-shift', role: 'core', candidate: true },
+  },
+  {
+    name: 'shift-hi',
+    chain: 'shift',
+    optional: true,
+    minutes: { cpu: 5, gpu: 0.7 },
+    batch: { cpu: 16, gpu: 128 },
+    args: HIGH_NOISE('shift-sft', '4e-4'),
+    export: { name: 'core-shift-hi', role: 'core', candidate: true },
+  },
   // The shifted core with blocks of 5 (continues the shift run; the block size is a training layout,
   // not a weight shape). A 3.4 M model cannot predict 25 tokens from a context at once; 5 it can.
   // Its samples still did not settle: a shifted readout sees its own position's noisy input only
   // through attention, so every step resampled each token from its neighbours.
-  { name: 'shift5', chain: 'shift5', optional: true, minutes: { cpu: 20, gpu: 3.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('shift'), '--block-size', '5', '--lm-weight', '0.5', ...PRETRAIN('general.train.bin'), '--lr', '6e-4', '--warmup', '50'] },
+  {
+    name: 'shift5',
+    chain: 'shift5',
+    optional: true,
+    minutes: { cpu: 20, gpu: 3.0 },
+    batch: { cpu: 16, gpu: 128 },
+    args: [...from('shift'), '--block-size', '5', '--lm-weight', '0.5', ...PRETRAIN('general.train.bin'), '--lr', '6e-4', '--warmup', '50'],
+  },
   // ...so the denoiser adds each position's own log-likelihood to its logits (--likelihood,
   // ModelConfig.likelihood): the network's logits are the prior, the sum the posterior.
-  { name: 'shiftl', chain: 'shift5', optional: true, minutes: { cpu: 40, gpu: 4.0 }, batch: { cpu: 16, gpu: 128 }, args: [...from('shift5'), '--likelihood', '--lm-weight', '0.5', ...PRETRAIN('general.train.bin'), '--lr', '6e-4', '--warmup', '50'] },
-  { name: 'shiftl-sft', chain: 'shift5', optional: true, minutes: { cpu: 10, gpu: 1.5 }, batch: { cpu: 16, gpu: 128 }, args: [...from('shiftl'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lr', '6e-4', '--warmup', '50'], export: { name: 'core-shiftl', role: 'core', candidate: true } },
-  { name: 'shiftl-hi', chain: 'shift5', optional: true, minutes: { cpu: 5, gpu: 0.7 }, batch: { cpu: 16, gpu: 128 }, args: HIGH_NOISE('shiftl-sft', '4e-4'), export: { name: 'core-shiftl-hi', role: 'core', candidate: true } },
+  {
+    name: 'shiftl',
+    chain: 'shift5',
+    optional: true,
+    minutes: { cpu: 40, gpu: 4.0 },
+    batch: { cpu: 16, gpu: 128 },
+    args: [...from('shift5'), '--likelihood', '--lm-weight', '0.5', ...PRETRAIN('general.train.bin'), '--lr', '6e-4', '--warmup', '50'],
+  },
+  {
+    name: 'shiftl-sft',
+    chain: 'shift5',
+    optional: true,
+    minutes: { cpu: 10, gpu: 1.5 },
+    batch: { cpu: 16, gpu: 128 },
+    args: [...from('shiftl'), ...SFT('instructions.train.ids.jsonl', 100), ...MIX, '--lr', '6e-4', '--warmup', '50'],
+    export: { name: 'core-shiftl', role: 'core', candidate: true },
+  },
+  {
+    name: 'shiftl-hi',
+    chain: 'shift5',
+    optional: true,
+    minutes: { cpu: 5, gpu: 0.7 },
+    batch: { cpu: 16, gpu: 128 },
+    args: HIGH_NOISE('shiftl-sft', '4e-4'),
+    export: { name: 'core-shiftl-hi', role: 'core', candidate: true },
+  },
 ];
 
 /** Where a stage's exported model goes: servable bundles in models/, baselines in models/baselines/. */
@@ -118,7 +379,22 @@ interface RunOptions {
 function trainArgs(stage: Stage, device: 'cpu' | 'gpu', { scale, positions }: RunOptions): string[] {
   // A stage that starts from another run keeps that run's architecture.
   const fresh = positions && initStageName(stage) === undefined ? ['--positions', positions] : [];
-  const common = ['--out', join(RUNS, stage.name), ...stage.args, ...fresh, '--steps', '1000000', '--batch', String(stage.batch[device]), '--max-minutes', String(stage.minutes[device] * scale), '--log-every', '20', '--save-every', device === 'gpu' ? '500' : '100'];
+  const common = [
+    '--out',
+    join(RUNS, stage.name),
+    ...stage.args,
+    ...fresh,
+    '--steps',
+    '1000000',
+    '--batch',
+    String(stage.batch[device]),
+    '--max-minutes',
+    String(stage.minutes[device] * scale),
+    '--log-every',
+    '20',
+    '--save-every',
+    device === 'gpu' ? '500' : '100',
+  ];
   return device === 'gpu' ? [...common, '--amp', '--threads', '4'] : [...common, '--threads', '2'];
 }
 
@@ -128,7 +404,15 @@ function checkpointOf(stage: string): string {
   return existsSync(best) ? best : join(RUNS, stage, 'checkpoint.pt');
 }
 
-const TRAINING_FILES = ['general.train.bin', 'general.val.bin', 'user.train.bin', 'instructions.train.ids.jsonl', 'user-qa.train.ids.jsonl', 'tokenizer.json', 'manifest.json'];
+const TRAINING_FILES = [
+  'general.train.bin',
+  'general.val.bin',
+  'user.train.bin',
+  'instructions.train.ids.jsonl',
+  'user-qa.train.ids.jsonl',
+  'tokenizer.json',
+  'manifest.json',
+];
 
 /** The stages a run trains: those --only names, else every stage that is not optional. */
 export function selectedStages(only?: string[]): Stage[] {
@@ -172,7 +456,10 @@ export function chainsOf(stages: Stage[]): Map<string, Stage[]> {
 /** run.sh for a GPU machine: python3 with CUDA, run from the project root with DIR carried. */
 async function writeGpuPlan(dir: string, run: RunOptions, stages: Stage[]) {
   mkdirSync(dir, { recursive: true });
-  if (!existsSync(join(dir, 'data.tar.xz'))) execFileSync('bash', ['-c', `tar cf - -C ${DATA} ${TRAINING_FILES.join(' ')} | xz -T2 -6 > ${join(dir, 'data.tar.xz')}`], { stdio: 'inherit' });
+  if (!existsSync(join(dir, 'data.tar.xz')))
+    execFileSync('bash', ['-c', `tar cf - -C ${DATA} ${TRAINING_FILES.join(' ')} | xz -T2 -6 > ${join(dir, 'data.tar.xz')}`], {
+      stdio: 'inherit',
+    });
   // Runs the selection starts from travel as float16 weights and are unpacked there.
   const inits = initsFromOutside(stages);
   if (inits.length) {
@@ -188,15 +475,28 @@ async function writeGpuPlan(dir: string, run: RunOptions, stages: Stage[]) {
     '${PYTHON:-python3} -c "import tarfile,sys; tarfile.open(sys.argv[1]).extractall(sys.argv[2])" "$DIR/data.tar.xz" .cache/data',
     'nvidia-smi --query-gpu=name,memory.total --format=csv,noheader; ${PYTHON:-python3} -c "import torch; print(torch.__version__, torch.cuda.is_available())"',
     'PY=${PYTHON:-python3}; T="$PY infra/training/train.py"; export PYTHONUNBUFFERED=1',
-    ...inits.map((name) => `mkdir -p .cache/runs/${name} && $PY infra/training/weights_npz.py unpack "$DIR/init/${name}.npz" .cache/runs/${name}/best.pt`),
+    ...inits.map(
+      (name) =>
+        `mkdir -p .cache/runs/${name} && $PY infra/training/weights_npz.py unpack "$DIR/init/${name}.npz" .cache/runs/${name}/best.pt`,
+    ),
     ...[...chains].map(([chain, chainStages]) => {
-      const steps = chainStages.map((s) => `$T ${trainArgs(s, 'gpu', run).map((a) => `'${a}'`).join(' ')}`);
+      const steps = chainStages.map(
+        (s) =>
+          `$T ${trainArgs(s, 'gpu', run)
+            .map((a) => `'${a}'`)
+            .join(' ')}`,
+      );
       return `( ${steps.join(' && ')} ) > .cache/runs/${chain}.log 2>&1 &`;
     }),
     'wait',
-    'for c in ' + [...chains.keys()].join(' ') + '; do echo "== $c"; grep -v "^step" .cache/runs/$c.log | tail -n 12; grep "^step" .cache/runs/$c.log | tail -n 2; done',
+    'for c in ' +
+      [...chains.keys()].join(' ') +
+      '; do echo "== $c"; grep -v "^step" .cache/runs/$c.log | tail -n 12; grep "^step" .cache/runs/$c.log | tail -n 2; done',
     // Weights only, float16 (infra/training/weights_npz.py; `--import` unpacks them).
-    `$PY infra/training/weights_npz.py pack "$OUT" ${stages.filter((s) => s.export).map((s) => s.name).join(' ')}`,
+    `$PY infra/training/weights_npz.py pack "$OUT" ${stages
+      .filter((s) => s.export)
+      .map((s) => s.name)
+      .join(' ')}`,
     'tar czf "$OUT/logs.tar.gz" .cache/runs/*.log .cache/runs/*/loss.jsonl',
   ];
   writeFileSync(join(dir, 'run.sh'), lines.join('\n') + '\n');
@@ -215,11 +515,21 @@ async function importGpuRun(dir: string) {
 }
 
 async function main() {
-  const { values } = parseArgs({ options: { only: { type: 'string' }, scale: { type: 'string', default: '1' }, positions: { type: 'string' }, 'export-only': { type: 'boolean', default: false }, 'gpu-plan': { type: 'string' }, import: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: {
+      only: { type: 'string' },
+      scale: { type: 'string', default: '1' },
+      positions: { type: 'string' },
+      'export-only': { type: 'boolean', default: false },
+      'gpu-plan': { type: 'string' },
+      import: { type: 'string' },
+    },
+  });
   if (!existsSync(`${DATA}/manifest.json`)) throw new Error(`${DATA}/manifest.json not found: run npm run prepare:data first`);
   const scale = Number(values.scale);
   const positions = values.positions;
-  if (positions !== undefined && positions !== 'learned' && positions !== 'rotary') throw new Error(`--positions must be learned or rotary, got ${positions}`);
+  if (positions !== undefined && positions !== 'learned' && positions !== 'rotary')
+    throw new Error(`--positions must be learned or rotary, got ${positions}`);
   const run: RunOptions = { scale, positions };
   const stages = selectedStages(values.only?.split(','));
   if (values['gpu-plan']) return writeGpuPlan(values['gpu-plan'], run, stages);
@@ -234,7 +544,24 @@ async function main() {
     if (existsSync(log)) cpSync(log, `models/training-logs/${stage.name}.loss.jsonl`);
     if (stage.export) {
       const role = stage.export.role === 'baseline' ? 'core' : stage.export.role;
-      await runTrainingScript('export.py', ['--checkpoint', checkpointOf(stage.name), '--tokenizer', `${DATA}/tokenizer.json`, '--name', stage.export.name, '--role', role, '--weights-dtype', 'float16', '--out', exportDir(stage)], (l) => console.log(`  ${l}`));
+      await runTrainingScript(
+        'export.py',
+        [
+          '--checkpoint',
+          checkpointOf(stage.name),
+          '--tokenizer',
+          `${DATA}/tokenizer.json`,
+          '--name',
+          stage.export.name,
+          '--role',
+          role,
+          '--weights-dtype',
+          'float16',
+          '--out',
+          exportDir(stage),
+        ],
+        (l) => console.log(`  ${l}`),
+      );
     }
   }
   mkdirSync('models/eval-data', { recursive: true });

@@ -20,7 +20,11 @@ const { values } = parseArgs({
 const started = Date.now();
 rmSync(values.work!, { recursive: true, force: true });
 const { bundleDir } = await trainTinyModel({
-  out: values.work!, corpus: values.corpus!, steps: Number(values.steps), hidden: Number(values.hidden), layers: Number(values.layers),
+  out: values.work!,
+  corpus: values.corpus!,
+  steps: Number(values.steps),
+  hidden: Number(values.hidden),
+  layers: Number(values.layers),
   onLine: (l) => console.log(l),
 });
 rmSync(values.out!, { recursive: true, force: true });

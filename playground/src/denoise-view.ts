@@ -51,7 +51,11 @@ export class DenoiseView {
   private followLive = true;
   private totals = { stepsRun: 0, stepsSaved: 0 };
 
-  constructor(private readonly root: HTMLElement, private readonly tokenText: (id: number) => string, private readonly eosTokenId: number | null = null) {
+  constructor(
+    private readonly root: HTMLElement,
+    private readonly tokenText: (id: number) => string,
+    private readonly eosTokenId: number | null = null,
+  ) {
     root.replaceChildren();
     this.statusEl = el('div', 'denoise-status', 'waiting…');
     this.blocksEl = el('div', 'denoise-blocks');
@@ -135,7 +139,7 @@ export class DenoiseView {
   }
 
   private renderBlock(b: BlockState, f: Frame | undefined, final: boolean): void {
-    const tokens = final && b.finalTokens ? b.finalTokens : f?.argmax ?? [];
+    const tokens = final && b.finalTokens ? b.finalTokens : (f?.argmax ?? []);
     const cellsEl = (b as BlockState & { cellsEl: HTMLElement }).cellsEl;
     while (b.cells.length < tokens.length) {
       const c = el('span', 'tok');
@@ -156,7 +160,8 @@ export class DenoiseView {
       c.title = final ? `token ${tokens[p]}` : `token ${tokens[p]} · unchanged for ${age} step${age === 1 ? '' : 's'}`;
     });
     b.row.classList.toggle('final', final);
-    b.meta.textContent = final && b.stepsRun !== undefined ? `${b.stepsRun} steps · saved ${b.stepsSaved}` : f ? `step ${f.step + 1}/${f.steps}` : '';
+    b.meta.textContent =
+      final && b.stepsRun !== undefined ? `${b.stepsRun} steps · saved ${b.stepsSaved}` : f ? `step ${f.step + 1}/${f.steps}` : '';
   }
 }
 

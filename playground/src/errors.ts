@@ -45,6 +45,7 @@ export function describeError(err: unknown, where: string): ShownError {
   if (e instanceof TypeError && /fetch|network|load failed/i.test(e.message)) {
     return { code: 'connection_lost', title: 'Connection lost', detail: `${where}: ${e.message} (is the edge still running?)` };
   }
-  if (/socket|websocket|ready/i.test(e?.message ?? '')) return { code: 'connection_lost', title: 'Connection lost', detail: `${where}: ${e.message}` };
+  if (/socket|websocket|ready/i.test(e?.message ?? ''))
+    return { code: 'connection_lost', title: 'Connection lost', detail: `${where}: ${e.message}` };
   return { code: 'error', title: `${where} failed`, detail: e?.message ?? String(err) };
 }

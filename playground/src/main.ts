@@ -31,7 +31,9 @@ function showError(e: ShownError, where?: HTMLElement): void {
   errorsEl.append(box);
   if (where) {
     where.dataset.state = 'error';
-    where.querySelector('[data-role=output]')!.append(Object.assign(document.createElement('div'), { className: 'error', textContent: `${e.title}: ${e.detail}` }));
+    where
+      .querySelector('[data-role=output]')!
+      .append(Object.assign(document.createElement('div'), { className: 'error', textContent: `${e.title}: ${e.detail}` }));
   }
 }
 
@@ -40,7 +42,9 @@ function setModelStatus(text: string, state: 'loading' | 'ready' | 'error' | 'no
   modelStatus.dataset.state = state;
 }
 
-async function loadModel(source: () => Promise<{ source: Parameters<typeof loadBrowserModel>[0]; name: string }>): Promise<BrowserModel | undefined> {
+async function loadModel(
+  source: () => Promise<{ source: Parameters<typeof loadBrowserModel>[0]; name: string }>,
+): Promise<BrowserModel | undefined> {
   setModelStatus('loading…', 'loading');
   const started = performance.now();
   try {
@@ -49,7 +53,10 @@ async function loadModel(source: () => Promise<{ source: Parameters<typeof loadB
     const m = await loadBrowserModel(src, 'auto', (line) => console.warn(line));
     model = m;
     const mf = m.bundle.manifest;
-    setModelStatus(`${mf.name}@${mf.version} (${mf.role}, ${mf.architecture.parameters.toLocaleString()} parameters) on ${m.provider === 'webgpu' ? 'WebGPU' : 'WebAssembly'} · ${Math.round(performance.now() - started)} ms`, 'ready');
+    setModelStatus(
+      `${mf.name}@${mf.version} (${mf.role}, ${mf.architecture.parameters.toLocaleString()} parameters) on ${m.provider === 'webgpu' ? 'WebGPU' : 'WebAssembly'} · ${Math.round(performance.now() - started)} ms`,
+      'ready',
+    );
     return m;
   } catch (err) {
     model = undefined;
@@ -78,7 +85,8 @@ function optionalNumberField(id: string, name: string, range: { min: number; max
 
 function numberField(id: string, name: string, { min, max, integer }: { min: number; max: number; integer?: boolean }): number {
   const v = Number(input(id).value);
-  if (!Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) throw new RangeError(`${name} must be ${integer ? 'an integer' : 'a number'} in ${min}..${max}`);
+  if (!Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v)))
+    throw new RangeError(`${name} must be ${integer ? 'an integer' : 'a number'} in ${min}..${max}`);
   return v;
 }
 
@@ -95,7 +103,8 @@ function runPanel(article: HTMLElement, prompt: string, tokenText: (id: number) 
       const s = c.ssd2 ?? {};
       if (s.progress) view.progress(s.progress as ProgressEvent);
       else if (typeof s.blocks === 'number') view.done(Number(s.steps_run), Number(s.steps_saved), s.blocks);
-      else if (typeof s.block === 'number' && typeof s.steps_run === 'number') view.blockDone(s.block, null, s.steps_run, Number(s.steps_saved));
+      else if (typeof s.block === 'number' && typeof s.steps_run === 'number')
+        view.blockDone(s.block, null, s.steps_run, Number(s.steps_saved));
       const text = c.choices?.[0]?.text;
       if (text) generated.textContent += text;
     },
@@ -109,7 +118,8 @@ function runPanel(article: HTMLElement, prompt: string, tokenText: (id: number) 
 async function generate(): Promise<void> {
   errorsEl.replaceChildren();
   const apiKey = input('api-key').value.trim();
-  if (!apiKey) return showError({ code: 'missing_api_key', title: 'Bad API key', detail: 'enter an API key (npm start prints one: sk-ssd2-…)' });
+  if (!apiKey)
+    return showError({ code: 'missing_api_key', title: 'Bad API key', detail: 'enter an API key (npm start prints one: sk-ssd2-…)' });
   sessionStorage.setItem('ssd2-playground-key', apiKey);
   let settings: RunSettings;
   let lambda: number;
@@ -162,7 +172,14 @@ async function generate(): Promise<void> {
     const note = collab.querySelector('[data-role=collab-note]')!;
     if (!m) {
       note.textContent = '(no user model loaded)';
-      showError({ code: 'model_load_failed', title: 'No user model', detail: 'load the bundled model or pick a bundle folder to run the collaborative side' }, collab);
+      showError(
+        {
+          code: 'model_load_failed',
+          title: 'No user model',
+          detail: 'load the bundled model or pick a bundle folder to run the collaborative side',
+        },
+        collab,
+      );
       return;
     }
     note.textContent = `(${m.bundle.manifest.name}, λ = ${lambda}${privateContext.trim() ? ', private context' : ''})`;

@@ -21,7 +21,10 @@ export interface BrowserModel extends UserModel {
 
 /** An error reading a bundle file: `code` ENOENT makes the shared loader say "file not found". */
 class SourceError extends Error {
-  constructor(message: string, readonly code?: string) {
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
     super(message);
   }
 }
@@ -83,12 +86,20 @@ async function runtime(kind: 'webgpu' | 'wasm'): Promise<Ort> {
 
 async function open(bundle: LoadedBundle, kind: 'webgpu' | 'wasm'): Promise<OnnxDenoiser> {
   const ort = await runtime(kind);
-  const createSession = (bytes: Uint8Array, _file: string, externalData?: readonly { path: string; data: Uint8Array }[]) => ort.InferenceSession.create(bytes, { executionProviders: [kind], ...(externalData ? { externalData } : {}) }) as unknown as Promise<InferenceSession>;
+  const createSession = (bytes: Uint8Array, _file: string, externalData?: readonly { path: string; data: Uint8Array }[]) =>
+    ort.InferenceSession.create(bytes, {
+      executionProviders: [kind],
+      ...(externalData ? { externalData } : {}),
+    }) as unknown as Promise<InferenceSession>;
   return OnnxDenoiser.create(bundle, ort, createSession, { provider: kind, cacheBytes: 64 * 2 ** 20 });
 }
 
 /** Loads, verifies and opens a user model bundle in this page. `prefer` 'auto' tries WebGPU first. */
-export async function loadBrowserModel(source: BundleSource, prefer: 'auto' | 'wasm' = 'auto', log: (line: string) => void = () => {}): Promise<BrowserModel> {
+export async function loadBrowserModel(
+  source: BundleSource,
+  prefer: 'auto' | 'wasm' = 'auto',
+  log: (line: string) => void = () => {},
+): Promise<BrowserModel> {
   const bundle = await loadBundle(source);
   const codec = bundleCodec(bundle);
   let denoiser: OnnxDenoiser | undefined;

@@ -30,7 +30,19 @@ export interface RunResult {
 
 /** The edge's request fields shared by both runs (per-step mode, so progress events come for every step). */
 function body(s: RunSettings): Record<string, unknown> {
-  return { model: s.coreModel, prompt: s.prompt, stream: true, mode: 'per_step', progress: true, steps: s.steps, top_p: s.topP, block_size: s.blockSize, seed: s.seed, max_tokens: s.maxTokens, early_stop: s.earlyStop };
+  return {
+    model: s.coreModel,
+    prompt: s.prompt,
+    stream: true,
+    mode: 'per_step',
+    progress: true,
+    steps: s.steps,
+    top_p: s.topP,
+    block_size: s.blockSize,
+    seed: s.seed,
+    max_tokens: s.maxTokens,
+    early_stop: s.earlyStop,
+  };
 }
 
 const authHeaders = (apiKey: string) => ({ authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' });
@@ -43,7 +55,12 @@ export async function listModels(baseUrl: string, apiKey: string): Promise<strin
 }
 
 export async function runCoreOnly(s: RunSettings, onChunk: (c: CompletionChunk) => void, signal?: AbortSignal): Promise<RunResult> {
-  const res = await fetch(`${s.baseUrl}/v1/completions`, { method: 'POST', headers: authHeaders(s.apiKey), body: JSON.stringify(body(s)), signal });
+  const res = await fetch(`${s.baseUrl}/v1/completions`, {
+    method: 'POST',
+    headers: authHeaders(s.apiKey),
+    body: JSON.stringify(body(s)),
+    signal,
+  });
   if (!res.ok || !res.body) throw await EdgeError.from(res);
   let text = '';
   let finished = false;
@@ -61,7 +78,14 @@ export async function runCoreOnly(s: RunSettings, onChunk: (c: CompletionChunk) 
   return { text };
 }
 
-export async function runCollaborative(s: RunSettings, model: UserModel, privateContext: string, lambda: number, onChunk: (c: CompletionChunk) => void, signal?: AbortSignal): Promise<RunResult> {
+export async function runCollaborative(
+  s: RunSettings,
+  model: UserModel,
+  privateContext: string,
+  lambda: number,
+  onChunk: (c: CompletionChunk) => void,
+  signal?: AbortSignal,
+): Promise<RunResult> {
   const { progress: _p, mode: _m, model: _core, prompt: _prompt, stream: _stream, ...rest } = body(s);
   const run = streamClientCompletion({
     baseUrl: s.baseUrl,

@@ -30,13 +30,25 @@ const FULL_DENOISER: GraphSpec = {
  * The graphs' names for this manifest: self_cond_logits only with self_conditioning, the
  * hidden-state handoff only when shifted; a full-attention bundle has no context encoder.
  */
-export function graphSpecs(m: Pick<Manifest, 'self_conditioning' | 'architecture'>): { contextEncoder: GraphSpec | null; denoiser: GraphSpec } {
+export function graphSpecs(m: Pick<Manifest, 'self_conditioning' | 'architecture'>): {
+  contextEncoder: GraphSpec | null;
+  denoiser: GraphSpec;
+} {
   const shifted = m.architecture.readout === 'shifted';
   if (m.architecture.context === 'full') {
-    return { contextEncoder: null, denoiser: { inputs: FULL_DENOISER.inputs.filter((n) => m.self_conditioning || n !== 'self_cond_logits'), outputs: FULL_DENOISER.outputs } };
+    return {
+      contextEncoder: null,
+      denoiser: {
+        inputs: FULL_DENOISER.inputs.filter((n) => m.self_conditioning || n !== 'self_cond_logits'),
+        outputs: FULL_DENOISER.outputs,
+      },
+    };
   }
   return {
-    contextEncoder: { inputs: CONTEXT_ENCODER.inputs, outputs: shifted ? [...CONTEXT_ENCODER.outputs, LAST_HIDDEN] : CONTEXT_ENCODER.outputs },
+    contextEncoder: {
+      inputs: CONTEXT_ENCODER.inputs,
+      outputs: shifted ? [...CONTEXT_ENCODER.outputs, LAST_HIDDEN] : CONTEXT_ENCODER.outputs,
+    },
     denoiser: {
       inputs: [...DENOISER.inputs.filter((n) => m.self_conditioning || n !== 'self_cond_logits'), ...(shifted ? [CONTEXT_HIDDEN] : [])],
       outputs: DENOISER.outputs,

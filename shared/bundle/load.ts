@@ -68,5 +68,8 @@ export interface GraphFiles {
 
 export function graphFiles(bundle: LoadedBundle, file: string): GraphFiles {
   const external = bundle.files.get(`${file}.data`);
-  return { bytes: bundle.files.get(file)!, ...(external ? { externalData: [{ path: `${file.split('/').pop()}.data`, data: external }] } : {}) };
+  return {
+    bytes: bundle.files.get(file)!,
+    ...(external ? { externalData: [{ path: `${file.split('/').pop()}.data`, data: external }] } : {}),
+  };
 }

@@ -7,5 +7,11 @@ export interface BundleSource {
 }
 
 export function isNotFound(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && ((err as { code?: string }).code === 'ENOENT' || (err as { code?: string }).code === 'NoSuchKey' || (err as { name?: string }).name === 'NoSuchKey');
+  return (
+    typeof err === 'object' &&
+    err !== null &&
+    ((err as { code?: string }).code === 'ENOENT' ||
+      (err as { code?: string }).code === 'NoSuchKey' ||
+      (err as { name?: string }).name === 'NoSuchKey')
+  );
 }

@@ -40,7 +40,14 @@ export const ServerMessageSchema = z.discriminatedUnion('type', [
     id: z.number().int().min(0),
     /** Prompt + generated tokens (the client adds its private context in front). */
     context: z.array(tokenId),
-    noise: z.object({ seed: z.number().int(), block: z.number().int(), step: z.number().int(), steps: z.number().int(), estimate: z.array(z.array(tokenId)).nullable(), blockLength: z.number().int() }),
+    noise: z.object({
+      seed: z.number().int(),
+      block: z.number().int(),
+      step: z.number().int(),
+      steps: z.number().int(),
+      estimate: z.array(z.array(tokenId)).nullable(),
+      blockLength: z.number().int(),
+    }),
     /** The client model's previous logits as it sent them; null at a block's first step. */
     selfCond: CompactLogitsSchema.nullable(),
     deadlineMs: z.number().int(),

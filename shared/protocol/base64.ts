@@ -106,8 +106,10 @@ export function decodeFloat32(text: string, count: number): Float32Array {
 
 export function decodeUint(text: string, count: number, width: 2 | 4): Uint32Array {
   const bytes = base64ToBytes(text);
-  if (bytes.length !== count * width) throw new RangeError(`expected ${count} uint${width * 8} values (${count * width} bytes), got ${bytes.length} bytes`);
-  if (LITTLE_ENDIAN) return width === 4 ? new Uint32Array(bytes.buffer, 0, count) : Uint32Array.from(new Uint16Array(bytes.buffer, 0, count));
+  if (bytes.length !== count * width)
+    throw new RangeError(`expected ${count} uint${width * 8} values (${count * width} bytes), got ${bytes.length} bytes`);
+  if (LITTLE_ENDIAN)
+    return width === 4 ? new Uint32Array(bytes.buffer, 0, count) : Uint32Array.from(new Uint16Array(bytes.buffer, 0, count));
   const view = new DataView(bytes.buffer);
   const out = new Uint32Array(count);
   for (let i = 0; i < count; i++) out[i] = width === 2 ? view.getUint16(i * 2, true) : view.getUint32(i * 4, true);

@@ -1,4 +1,4 @@
-import { compactBlock, densifyTopK, topKLogits, topKOf, type TopKLogits } from '../ssd2/compact';
+import { compactBlock, topKLogits, topKOf, type TopKLogits } from '../ssd2/compact';
 import type { BlockLogits } from '../ssd2/types';
 import { decodeFloat32, decodeUint, encodeFloat32, encodeUint } from './base64';
 
@@ -47,14 +47,23 @@ export { densifyTopK, topKLogits } from '../ssd2/compact';
 
 export function encodeTopK(t: TopKLogits): CompactLogits {
   const idWidth = idWidthFor(t.vocabSize);
-  return { length: t.length, vocabSize: t.vocabSize, k: t.k, idWidth, ids: encodeUint(t.ids, idWidth), values: encodeFloat32(t.values), floor: encodeFloat32(t.floors) };
+  return {
+    length: t.length,
+    vocabSize: t.vocabSize,
+    k: t.k,
+    idWidth,
+    ids: encodeUint(t.ids, idWidth),
+    values: encodeFloat32(t.values),
+    floor: encodeFloat32(t.floors),
+  };
 }
 
 /** Dense logits from the compact form (materialised on first read); throws RangeError naming what is inconsistent. */
 export function densifyLogits(c: CompactLogits): BlockLogits {
   const { length, vocabSize: v, k } = c;
   if (k > v) throw new RangeError(`k ${k} exceeds the vocabulary size ${v}`);
-  if (c.idWidth !== idWidthFor(v)) throw new RangeError(`idWidth ${c.idWidth} does not fit vocabulary size ${v} (expected ${idWidthFor(v)})`);
+  if (c.idWidth !== idWidthFor(v))
+    throw new RangeError(`idWidth ${c.idWidth} does not fit vocabulary size ${v} (expected ${idWidthFor(v)})`);
   const ids = decodeUint(c.ids, length * k, c.idWidth);
   const values = decodeFloat32(c.values, length * k);
   const floors = decodeFloat32(c.floor, length);

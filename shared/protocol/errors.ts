@@ -51,7 +51,11 @@ export const WorkerErrorCode = {
 } as const;
 
 /** Codes that say "this worker, not this request": the edge moves the generation to another worker. */
-export const RETRYABLE_WORKER_CODES: ReadonlySet<string> = new Set([WorkerErrorCode.overloaded, WorkerErrorCode.shuttingDown, WorkerErrorCode.internal]);
+export const RETRYABLE_WORKER_CODES: ReadonlySet<string> = new Set([
+  WorkerErrorCode.overloaded,
+  WorkerErrorCode.shuttingDown,
+  WorkerErrorCode.internal,
+]);
 
 /** The code a worker answers (HTTP 409) when given a context hash it does not hold: re-send the tokens. */
 export const CONTEXT_UNKNOWN = WorkerErrorCode.contextUnknown;

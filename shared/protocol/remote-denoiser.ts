@@ -3,7 +3,15 @@ import type { BlockLogits } from '../ssd2/types';
 import { compactLogits, densifyLogits, type CompactLogits } from './compact-logits';
 import { contextHash } from './context-hash';
 import { CONTEXT_UNKNOWN, ProtocolError } from './errors';
-import { DEFAULT_TOP_K, ErrorBodySchema, PROTOCOL_VERSION, StepResponseSchema, type ModelRef, type StepRequestInput, type StepResponse } from './schemas';
+import {
+  DEFAULT_TOP_K,
+  ErrorBodySchema,
+  PROTOCOL_VERSION,
+  StepResponseSchema,
+  type ModelRef,
+  type StepRequestInput,
+  type StepResponse,
+} from './schemas';
 import { firstIssue } from '../errors';
 
 export interface RemoteDenoiserOptions {
@@ -32,7 +40,10 @@ export class RemoteDenoiser implements Denoiser {
   bytesReceived = 0;
   requests = 0;
 
-  private constructor(readonly info: DenoiserInfo, private readonly opts: RemoteDenoiserOptions) {
+  private constructor(
+    readonly info: DenoiserInfo,
+    private readonly opts: RemoteDenoiserOptions,
+  ) {
     this.fetch = opts.fetch ?? globalThis.fetch.bind(globalThis);
     this.topK = opts.topK ?? DEFAULT_TOP_K;
   }
@@ -46,11 +57,18 @@ export class RemoteDenoiser implements Denoiser {
     try {
       body = JSON.parse(text);
     } catch {
-      throw new ProtocolError(res.ok ? 502 : res.status, res.ok ? 'invalid_reply' : 'http_error', `worker answered HTTP ${res.status} with a body that is not JSON: ${excerpt(text)}`, null);
+      throw new ProtocolError(
+        res.ok ? 502 : res.status,
+        res.ok ? 'invalid_reply' : 'http_error',
+        `worker answered HTTP ${res.status} with a body that is not JSON: ${excerpt(text)}`,
+        null,
+      );
     }
     if (!res.ok) {
       const parsed = ErrorBodySchema.safeParse(body);
-      throw parsed.success ? ProtocolError.fromBody(res.status, parsed.data) : new ProtocolError(res.status, 'http_error', `worker answered HTTP ${res.status}: ${excerpt(text)}`, null);
+      throw parsed.success
+        ? ProtocolError.fromBody(res.status, parsed.data)
+        : new ProtocolError(res.status, 'http_error', `worker answered HTTP ${res.status}: ${excerpt(text)}`, null);
     }
     return new RemoteDenoiser((body as { info: DenoiserInfo }).info, opts);
   }
@@ -89,7 +107,11 @@ export class RemoteDenoiser implements Denoiser {
 
   private async post(request: StepRequestInput): Promise<StepResponse | ProtocolError> {
     const body = utf8.encode(JSON.stringify(request));
-    const res = await this.fetch(`${this.opts.endpoint}/v1/step`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const res = await this.fetch(`${this.opts.endpoint}/v1/step`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
     const bytes = new Uint8Array(await res.arrayBuffer());
     this.requests++;
     this.bytesSent += body.byteLength;
@@ -110,14 +132,27 @@ export function parseReply(status: number, ok: boolean, text: string): StepRespo
   try {
     json = JSON.parse(text);
   } catch {
-    return new ProtocolError(ok ? 502 : status, ok ? 'invalid_reply' : 'http_error', `worker answered HTTP ${status} with a body that is not JSON: ${excerpt(text)}`, null);
+    return new ProtocolError(
+      ok ? 502 : status,
+      ok ? 'invalid_reply' : 'http_error',
+      `worker answered HTTP ${status} with a body that is not JSON: ${excerpt(text)}`,
+      null,
+    );
   }
   if (!ok) {
     const parsed = ErrorBodySchema.safeParse(json);
-    return parsed.success ? ProtocolError.fromBody(status, parsed.data) : new ProtocolError(status, 'http_error', `worker answered HTTP ${status}: ${excerpt(text)}`, null);
+    return parsed.success
+      ? ProtocolError.fromBody(status, parsed.data)
+      : new ProtocolError(status, 'http_error', `worker answered HTTP ${status}: ${excerpt(text)}`, null);
   }
   const parsed = StepResponseSchema.safeParse(json);
-  if (!parsed.success) return new ProtocolError(502, 'invalid_reply', `worker answered HTTP ${status} with a body that is not a step response (${firstIssue(parsed.error).text})`, null);
+  if (!parsed.success)
+    return new ProtocolError(
+      502,
+      'invalid_reply',
+      `worker answered HTTP ${status} with a body that is not a step response (${firstIssue(parsed.error).text})`,
+      null,
+    );
   return parsed.data;
 }
 

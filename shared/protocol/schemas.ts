@@ -71,9 +71,12 @@ export const StepRequestSchema = z
   })
   .superRefine((r, ctx) => {
     if (r.step >= r.steps) ctx.addIssue({ code: 'custom', path: ['step'], message: `must be < steps (${r.steps})` });
-    if (r.estimate && r.estimate.length !== r.blockLength) ctx.addIssue({ code: 'custom', path: ['estimate'], message: `has ${r.estimate.length} positions, blockLength is ${r.blockLength}` });
-    if (r.context === undefined && r.contextHash === undefined) ctx.addIssue({ code: 'custom', path: ['context'], message: 'give context or contextHash' });
-    if (r.user && r.user.context === undefined && r.user.contextHash === undefined) ctx.addIssue({ code: 'custom', path: ['user', 'context'], message: 'give context or contextHash' });
+    if (r.estimate && r.estimate.length !== r.blockLength)
+      ctx.addIssue({ code: 'custom', path: ['estimate'], message: `has ${r.estimate.length} positions, blockLength is ${r.blockLength}` });
+    if (r.context === undefined && r.contextHash === undefined)
+      ctx.addIssue({ code: 'custom', path: ['context'], message: 'give context or contextHash' });
+    if (r.user && r.user.context === undefined && r.user.contextHash === undefined)
+      ctx.addIssue({ code: 'custom', path: ['user', 'context'], message: 'give context or contextHash' });
   });
 
 export const TimingSchema = z.object({
@@ -108,8 +111,21 @@ export const GenerateRequestSchema = z.object({
 });
 
 export const GenerateEventSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('block'), block: z.number().int(), tokens: z.array(z.number().int()), stepsRun: z.number().int(), stepsSaved: z.number().int() }),
-  z.object({ type: z.literal('done'), tokens: z.array(z.number().int()), finishReason: z.enum(['eos', 'length', 'context']), blocks: z.number().int(), stepsRun: z.number().int(), stepsSaved: z.number().int() }),
+  z.object({
+    type: z.literal('block'),
+    block: z.number().int(),
+    tokens: z.array(z.number().int()),
+    stepsRun: z.number().int(),
+    stepsSaved: z.number().int(),
+  }),
+  z.object({
+    type: z.literal('done'),
+    tokens: z.array(z.number().int()),
+    finishReason: z.enum(['eos', 'length', 'context']),
+    blocks: z.number().int(),
+    stepsRun: z.number().int(),
+    stepsSaved: z.number().int(),
+  }),
   z.object({ type: z.literal('error'), error: z.object({ code: z.string(), message: z.string(), field: z.string().nullable() }) }),
 ]);
 

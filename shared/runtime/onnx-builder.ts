@@ -23,7 +23,10 @@ export class GraphBuilder {
   private readonly initializers: InstanceType<typeof onnx.TensorProto>[] = [];
   private counter = 0;
 
-  constructor(private readonly name: string, private readonly opset = 17) {}
+  constructor(
+    private readonly name: string,
+    private readonly opset = 17,
+  ) {}
 
   input(name: string, type: ElementType, dims: readonly Dim[]): string {
     this.inputs.push(valueInfo(name, type, dims));
@@ -37,7 +40,11 @@ export class GraphBuilder {
   }
 
   /** A constant tensor stored in the graph (an initializer). */
-  constant(values: Float32Array | BigInt64Array | readonly number[], dims: readonly number[], type: ElementType = values instanceof BigInt64Array ? 'int64' : 'float32'): string {
+  constant(
+    values: Float32Array | BigInt64Array | readonly number[],
+    dims: readonly number[],
+    type: ElementType = values instanceof BigInt64Array ? 'int64' : 'float32',
+  ): string {
     const name = `c${this.counter++}`;
     this.initializers.push(tensorProto(name, values, dims, type));
     return name;
@@ -45,7 +52,9 @@ export class GraphBuilder {
 
   /** A scalar int64 constant, or a 1-D one for a list. */
   ints(values: number | readonly number[]): string {
-    return Array.isArray(values) ? this.constant(BigInt64Array.from(values as number[], BigInt), [values.length], 'int64') : this.constant(BigInt64Array.of(BigInt(values as number)), [], 'int64');
+    return Array.isArray(values)
+      ? this.constant(BigInt64Array.from(values as number[], BigInt), [values.length], 'int64')
+      : this.constant(BigInt64Array.of(BigInt(values as number)), [], 'int64');
   }
 
   float(value: number): string {
@@ -56,7 +65,15 @@ export class GraphBuilder {
   node(opType: string, inputs: readonly string[], attributes: Record<string, AttrValue> = {}, outputs = 1): string[] {
     const id = this.counter++;
     const names = Array.from({ length: outputs }, (_, i) => `${opType.toLowerCase()}${id}_${i}`);
-    this.nodes.push(onnx.NodeProto.create({ opType, input: [...inputs], output: names, name: `${opType}_${id}`, attribute: Object.entries(attributes).map(([k, v]) => attribute(k, v)) }));
+    this.nodes.push(
+      onnx.NodeProto.create({
+        opType,
+        input: [...inputs],
+        output: names,
+        name: `${opType}_${id}`,
+        attribute: Object.entries(attributes).map(([k, v]) => attribute(k, v)),
+      }),
+    );
     return names;
   }
 
@@ -70,7 +87,13 @@ export class GraphBuilder {
       irVersion: 8,
       producerName: 'ssd2-serving',
       opsetImport: [onnx.OperatorSetIdProto.create({ domain: '', version: this.opset })],
-      graph: onnx.GraphProto.create({ name: this.name, node: this.nodes, input: this.inputs, output: this.outputs, initializer: this.initializers }),
+      graph: onnx.GraphProto.create({
+        name: this.name,
+        node: this.nodes,
+        input: this.inputs,
+        output: this.outputs,
+        initializer: this.initializers,
+      }),
     });
     return onnx.ModelProto.encode(model).finish();
   }
@@ -82,7 +105,9 @@ function valueInfo(name: string, type: ElementType, dims: readonly Dim[]) {
     type: onnx.TypeProto.create({
       tensorType: onnx.TypeProto.Tensor.create({
         elemType: DATA_TYPE[type],
-        shape: onnx.TensorShapeProto.create({ dim: dims.map((d) => onnx.TensorShapeProto.Dimension.create(typeof d === 'number' ? { dimValue: d } : { dimParam: d })) }),
+        shape: onnx.TensorShapeProto.create({
+          dim: dims.map((d) => onnx.TensorShapeProto.Dimension.create(typeof d === 'number' ? { dimValue: d } : { dimParam: d })),
+        }),
       }),
     }),
   });
@@ -97,7 +122,12 @@ function tensorProto(name: string, values: Float32Array | BigInt64Array | readon
         : type === 'bool'
           ? Uint8Array.from(values)
           : Float32Array.from(values);
-  return onnx.TensorProto.create({ name, dims: [...dims], dataType: DATA_TYPE[type], rawData: new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength) });
+  return onnx.TensorProto.create({
+    name,
+    dims: [...dims],
+    dataType: DATA_TYPE[type],
+    rawData: new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength),
+  });
 }
 
 function attribute(name: string, v: AttrValue) {
@@ -106,5 +136,9 @@ function attribute(name: string, v: AttrValue) {
   if (typeof v === 'string') return onnx.AttributeProto.create({ name, type: A.STRING, s: new TextEncoder().encode(v) });
   if (Array.isArray(v)) return onnx.AttributeProto.create({ name, type: A.INTS, ints: v });
   if ('float' in v) return onnx.AttributeProto.create({ name, type: A.FLOAT, f: v.float });
-  return onnx.AttributeProto.create({ name, type: A.TENSOR, t: tensorProto(name, v.tensor, v.dims, v.tensor instanceof BigInt64Array ? 'int64' : 'float32') });
+  return onnx.AttributeProto.create({
+    name,
+    type: A.TENSOR,
+    t: tensorProto(name, v.tensor, v.dims, v.tensor instanceof BigInt64Array ? 'int64' : 'float32'),
+  });
 }

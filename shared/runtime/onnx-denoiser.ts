@@ -131,7 +131,12 @@ export class OnnxDenoiser implements Denoiser {
     this.padded = new ByteLru(this.batchCacheBytes, { maxEntries: PADDED_BATCHES_KEPT });
   }
 
-  static async create(bundle: LoadedBundle, ort: OrtModule, createSession: SessionFactory, opts: OnnxDenoiserOptions = {}): Promise<OnnxDenoiser> {
+  static async create(
+    bundle: LoadedBundle,
+    ort: OrtModule,
+    createSession: SessionFactory,
+    opts: OnnxDenoiserOptions = {},
+  ): Promise<OnnxDenoiser> {
     const m = bundle.manifest;
     const specs = graphSpecs(m);
     const open = async (file: string, spec: GraphSpec) => {
@@ -158,7 +163,13 @@ export class OnnxDenoiser implements Denoiser {
 
   private emptyKV(): KV {
     const dims = this.kvShape(1, 0);
-    return { keys: new this.ort.Tensor('float32', new Float32Array(0), dims), values: new this.ort.Tensor('float32', new Float32Array(0), dims), length: 0, id: 0, hidden: null };
+    return {
+      keys: new this.ort.Tensor('float32', new Float32Array(0), dims),
+      values: new this.ort.Tensor('float32', new Float32Array(0), dims),
+      length: 0,
+      id: 0,
+      hidden: null,
+    };
   }
 
   /** Runs the context encoder over `tokens` after `past`; causal, so the result equals a full encode. */
@@ -169,13 +180,23 @@ export class OnnxDenoiser implements Denoiser {
     const total = past.length + s;
     const encoder = this.encoder;
     if (!encoder) throw new Error(`${this.info.name}: a full-attention bundle has no context cache`);
-    const out = await graphClock.time(() => encoder.run({
-      input_ids: new T('int64', BigInt64Array.from(tokens, (t) => BigInt(t)), [1, s]),
-      position_ids: new T('int64', BigInt64Array.from({ length: s }, (_, i) => BigInt(past.length + i)), [1, s]),
-      past_keys: past.keys,
-      past_values: past.values,
-      attention_mask: new T('float32', new Float32Array(total).fill(1), [1, total]),
-    }));
+    const out = await graphClock.time(() =>
+      encoder.run({
+        input_ids: new T(
+          'int64',
+          BigInt64Array.from(tokens, (t) => BigInt(t)),
+          [1, s],
+        ),
+        position_ids: new T(
+          'int64',
+          BigInt64Array.from({ length: s }, (_, i) => BigInt(past.length + i)),
+          [1, s],
+        ),
+        past_keys: past.keys,
+        past_values: past.values,
+        attention_mask: new T('float32', new Float32Array(total).fill(1), [1, total]),
+      }),
+    );
     const hidden = this.info.readout === 'shifted' ? (out[LAST_HIDDEN].data as Float32Array) : null;
     return { keys: out.present_keys, values: out.present_values, length: total, id: this.nextKvId++, hidden };
   }
@@ -200,7 +221,10 @@ export class OnnxDenoiser implements Denoiser {
       else byLength.set(s.noise.blockLength, [i]);
     });
     for (const [blockLength, indices] of byLength) {
-      const logits = await this.runBatch(indices.map((i) => steps[i]), blockLength);
+      const logits = await this.runBatch(
+        indices.map((i) => steps[i]),
+        blockLength,
+      );
       indices.forEach((i, j) => (results[i] = logits[j]));
     }
     return results;
@@ -212,8 +236,10 @@ export class OnnxDenoiser implements Denoiser {
     const n = input.length;
     const shifted = this.info.readout === 'shifted';
     for (const s of input) {
-      if (s.context.length > this.info.maxContext) throw new RangeError(`${this.info.name}: context of ${s.context.length} tokens exceeds max_context ${this.info.maxContext}`);
-      if (shifted && s.context.length === 0) throw new RangeError(`${this.info.name}: a shifted-readout model needs at least one context token`);
+      if (s.context.length > this.info.maxContext)
+        throw new RangeError(`${this.info.name}: context of ${s.context.length} tokens exceeds max_context ${this.info.maxContext}`);
+      if (shifted && s.context.length === 0)
+        throw new RangeError(`${this.info.name}: a shifted-readout model needs at least one context token`);
     }
     const unordered = this.encoder ? await Promise.all(input.map((s) => this.contextCache(s.context))) : null;
     const t0 = performance.now();
@@ -226,12 +252,23 @@ export class OnnxDenoiser implements Denoiser {
     steps.forEach((s, i) => (timestep[i] = (s.noise.steps - s.noise.step) / s.noise.steps));
     // With the step graphs the noisy simplices are drawn on the model's provider (the host sends
     // offsets and ids); without, by the same arithmetic in TypeScript (bit-identical).
-    const simplex = this.useGraphs ? await this.graphs.noisyBlocks(steps.map((s) => s.noise), this.info.simplexK) : this.noisyBlocksHere(steps, b);
+    const simplex = this.useGraphs
+      ? await this.graphs.noisyBlocks(
+          steps.map((s) => s.noise),
+          this.info.simplexK,
+        )
+      : this.noisyBlocksHere(steps, b);
     const selfCond = this.info.selfConditioning ? await this.selfConditioning(steps, simplex) : null;
     const feeds: Record<string, Tensor> = {
       simplex_logits: simplex,
       timestep: new T('float32', timestep, [n]),
-      ...(unordered ? this.cachedContextFeeds(steps, order.map((i) => unordered[i]), b) : this.sequenceFeeds(steps, b)),
+      ...(unordered
+        ? this.cachedContextFeeds(
+            steps,
+            order.map((i) => unordered[i]),
+            b,
+          )
+        : this.sequenceFeeds(steps, b)),
     };
     if (selfCond) feeds.self_cond_logits = selfCond;
     const t1 = performance.now();
@@ -264,7 +301,12 @@ export class OnnxDenoiser implements Denoiser {
       for (let p = 0; p < b; p++) positions[i * b + p] = BigInt(s.context.length + p);
     });
     const past = this.batchCaches(caches);
-    const feeds: Record<string, Tensor> = { position_ids: new T('int64', positions, [n, b]), past_keys: past.keys, past_values: past.values, past_mask: past.mask };
+    const feeds: Record<string, Tensor> = {
+      position_ids: new T('int64', positions, [n, b]),
+      past_keys: past.keys,
+      past_values: past.values,
+      past_mask: past.mask,
+    };
     if (this.info.readout === 'shifted') {
       const h = this.arch.hidden;
       const hidden = new Float32Array(n * h);
@@ -298,7 +340,11 @@ export class OnnxDenoiser implements Denoiser {
         mask[i * total + c + p] = 1;
       }
     });
-    return { input_ids: new T('int64', ids, [n, c]), position_ids: new T('int64', positions, [n, total]), attention_mask: new T('float32', mask, [n, total]) };
+    return {
+      input_ids: new T('int64', ids, [n, c]),
+      position_ids: new T('int64', positions, [n, total]),
+      attention_mask: new T('float32', mask, [n, total]),
+    };
   }
 
   /**
@@ -309,7 +355,10 @@ export class OnnxDenoiser implements Denoiser {
     const n = steps.length;
     const [, b, v] = simplex.dims;
     for (const s of steps) {
-      if (s.selfCond && (s.selfCond.length !== b || s.selfCond.vocabSize !== v)) throw new RangeError(`${this.info.name}: self-conditioning logits of ${s.selfCond.length} x ${s.selfCond.vocabSize} for a block of ${b} x ${v}`);
+      if (s.selfCond && (s.selfCond.length !== b || s.selfCond.vocabSize !== v))
+        throw new RangeError(
+          `${this.info.name}: self-conditioning logits of ${s.selfCond.length} x ${s.selfCond.vocabSize} for a block of ${b} x ${v}`,
+        );
     }
     // Whole-batch cases pass a tensor as it is: every item at its first step (the simplex), or
     // every item compact with one k (densified in one graph run).
@@ -371,7 +420,12 @@ export class OnnxDenoiser implements Denoiser {
   private batchCaches(caches: KV[]): Omit<PaddedBatch, 'bytes'> {
     const { Tensor: T } = this.ort;
     const n = caches.length;
-    if (n === 1) return { keys: caches[0].keys, values: caches[0].values, mask: new T('float32', new Float32Array(caches[0].length).fill(1), [1, caches[0].length]) };
+    if (n === 1)
+      return {
+        keys: caches[0].keys,
+        values: caches[0].values,
+        mask: new T('float32', new Float32Array(caches[0].length).fill(1), [1, caches[0].length]),
+      };
     const key = caches.map((c) => c.id).join(',');
     const hit = this.padded.get(key);
     if (hit) {
@@ -390,14 +444,19 @@ export class OnnxDenoiser implements Denoiser {
         for (let l = 0; l < a.layers; l++) {
           for (let h = 0; h < a.heads; h++) {
             const from = (l * a.heads + h) * c.length * d;
-            const to = (((l * n + i) * a.heads + h) * p) * d;
+            const to = ((l * n + i) * a.heads + h) * p * d;
             out.set(src.subarray(from, from + c.length * d), to);
           }
         }
       });
       return new T('float32', out, this.kvShape(n, p));
     };
-    const batch: PaddedBatch = { keys: pad((c) => c.keys), values: pad((c) => c.values), mask: new T('float32', mask, [n, p]), bytes: 2 * a.layers * n * a.heads * p * d * 4 };
+    const batch: PaddedBatch = {
+      keys: pad((c) => c.keys),
+      values: pad((c) => c.values),
+      mask: new T('float32', mask, [n, p]),
+      bytes: 2 * a.layers * n * a.heads * p * d * 4,
+    };
     this.padding.built++;
     if (batch.bytes <= this.batchCacheBytes) this.padded.set(key, batch, batch.bytes);
     return batch;

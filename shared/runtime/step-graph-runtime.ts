@@ -17,7 +17,11 @@ export interface OrtModule {
  * Opens a graph. `externalData`: the bundle files holding weights the graph keeps outside itself
  * (graphs past ONNX's 2 GB protobuf limit), by their path relative to the graph.
  */
-export type SessionFactory = (bytes: Uint8Array, file: string, externalData?: readonly { path: string; data: Uint8Array }[]) => Promise<InferenceSession>;
+export type SessionFactory = (
+  bytes: Uint8Array,
+  file: string,
+  externalData?: readonly { path: string; data: Uint8Array }[],
+) => Promise<InferenceSession>;
 
 /** A block of logits as a graph input: an onnxruntime tensor [n, B, V]. */
 type Feed = Tensor;
@@ -32,7 +36,11 @@ export class StepGraphs {
   readonly timing = { runs: 0, runMs: 0 };
   private readonly sessions = new Map<string, Promise<InferenceSession>>();
 
-  private constructor(private readonly ort: OrtModule, private readonly createSession: SessionFactory, readonly vocabSize: number) {}
+  private constructor(
+    private readonly ort: OrtModule,
+    private readonly createSession: SessionFactory,
+    readonly vocabSize: number,
+  ) {}
 
   private static readonly shared = new WeakMap<SessionFactory, Map<number, StepGraphs>>();
 
@@ -88,7 +96,8 @@ export class StepGraphs {
           // Padding repeats the row's first id (writing the same +signal value again); an empty
           // row points at id 0 with weight 0, which writes that entry's own −signal value.
           const id = ids[j] ?? ids[0] ?? 0;
-          if (!Number.isInteger(id) || id < 0 || id >= v) throw new RangeError(`estimate id ${id} at position ${p} is outside the vocabulary [0, ${v})`);
+          if (!Number.isInteger(id) || id < 0 || id >= v)
+            throw new RangeError(`estimate id ${id} at position ${p} is outside the vocabulary [0, ${v})`);
           hot[(i * b + p) * width + j] = BigInt(id);
           weight[(i * b + p) * width + j] = ids.length > 0 ? 1 : 0;
         }
@@ -112,7 +121,10 @@ export class StepGraphs {
     const values = new Float32Array(n * b * k);
     const floors = new Float32Array(n * b);
     blocks.forEach((t, i) => {
-      if (t.length !== b || t.k !== k || t.vocabSize !== this.vocabSize) throw new RangeError(`compact blocks of different shapes in one batch (${t.length} x ${t.k} of ${t.vocabSize}, expected ${b} x ${k} of ${this.vocabSize})`);
+      if (t.length !== b || t.k !== k || t.vocabSize !== this.vocabSize)
+        throw new RangeError(
+          `compact blocks of different shapes in one batch (${t.length} x ${t.k} of ${t.vocabSize}, expected ${b} x ${k} of ${this.vocabSize})`,
+        );
       for (let j = 0; j < b * k; j++) ids[i * b * k + j] = BigInt(t.ids[j]);
       values.set(t.values, i * b * k);
       floors.set(t.floors, i * b);
@@ -130,7 +142,10 @@ export class StepGraphs {
     const [n, b, v] = logits.dims;
     if (v !== this.vocabSize) throw new RangeError(`logits over ${v} tokens, graphs built for ${this.vocabSize}`);
     if (k >= v) throw new RangeError(`k ${k} must be below the vocabulary size ${v} for the compaction graph`);
-    const out = await this.run(`compact-${v}`, () => compactGraph(v), { logits, k: this.tensor('int64', BigInt64Array.of(BigInt(k)), [1]) });
+    const out = await this.run(`compact-${v}`, () => compactGraph(v), {
+      logits,
+      k: this.tensor('int64', BigInt64Array.of(BigInt(k)), [1]),
+    });
     const ids = out.ids.data as BigInt64Array;
     const values = out.values.data as Float32Array;
     const floors = out.floors.data as Float32Array;
@@ -175,10 +190,19 @@ export class StepGraphs {
       feeds.user = await this.feed(user);
       feeds.lambda = this.tensor('float32', Float32Array.of(lambda), [1]);
     }
-    if (variant.eos) feeds.suppress = this.tensor('bool', Uint8Array.from({ length: b }, (_, p) => (p < suppressEos ? 1 : 0)), [1, b]);
+    if (variant.eos)
+      feeds.suppress = this.tensor(
+        'bool',
+        Uint8Array.from({ length: b }, (_, p) => (p < suppressEos ? 1 : 0)),
+        [1, b],
+      );
     if (variant.nucleus) {
       const key = streamKey({ seed: projection.seed, block: projection.block, step: projection.step, stream: NoiseStream.sampling });
-      feeds.uniforms = this.tensor('float32', Float32Array.from({ length: b }, (_, p) => uniformAt(key, p)), [1, b]);
+      feeds.uniforms = this.tensor(
+        'float32',
+        Float32Array.from({ length: b }, (_, p) => uniformAt(key, p)),
+        [1, b],
+      );
       // top_p 1 takes every candidate: a float32 running total may reach 1 before the last one does.
       feeds.top_p = this.tensor('float32', Float32Array.of(projection.topP >= 1 ? Infinity : projection.topP), [1]);
     }

@@ -27,7 +27,13 @@ export function noisyBlockGraph(vocabSize: number, table: Float32Array): Uint8Ar
   const scale = g.input('scale', 'float32', [N]);
   const signal = g.input('signal', 'float32', [N]);
   const chunks = Math.ceil(vocabSize / NOISE_ROW_STRIDE);
-  const index = g.op('Add', [g.op('Unsqueeze', [offsets, g.ints([2])]), g.constant(BigInt64Array.from({ length: chunks }, (_, c) => BigInt(c)), [chunks])]);
+  const index = g.op('Add', [
+    g.op('Unsqueeze', [offsets, g.ints([2])]),
+    g.constant(
+      BigInt64Array.from({ length: chunks }, (_, c) => BigInt(c)),
+      [chunks],
+    ),
+  ]);
   const rows = g.op('Gather', [g.constant(table, [table.length / NOISE_ROW_STRIDE, NOISE_ROW_STRIDE]), index], { axis: 0 }); // [n,B,chunks,stride]
   const flat = g.op('Reshape', [rows, g.ints([0, 0, chunks * NOISE_ROW_STRIDE])]);
   const window = chunks * NOISE_ROW_STRIDE === vocabSize ? flat : g.op('Slice', [flat, g.ints([0]), g.ints([vocabSize]), g.ints([2])]);
@@ -129,7 +135,8 @@ export function stepGraph(vocabSize: number, eosTokenId: number, variant: StepGr
     const c = nucleusCandidates(vocabSize);
     const [values, ids] = g.node('TopK', [x, g.ints([c])], { axis: 2, largest: 1, sorted: 1 }, 2);
     const mass = g.op('CumSum', [g.op('Exp', [g.op('Sub', [values, lse])]), g.ints(2)]);
-    const countBelow = (limit: string) => g.op('ReduceSum', [g.op('Cast', [g.op('Less', [mass, limit])], { to: 1 }), g.ints([2])], { keepdims: 1 });
+    const countBelow = (limit: string) =>
+      g.op('ReduceSum', [g.op('Cast', [g.op('Less', [mass, limit])], { to: 1 }), g.ints([2])], { keepdims: 1 });
     // The nucleus is the shortest prefix whose mass reaches top_p (all c candidates at most).
     const size = g.op('Min', [g.op('Add', [countBelow(topP), g.float(1)]), g.float(c)]);
     const last = g.op('Cast', [g.op('Sub', [size, g.float(1)])], { to: 7 });

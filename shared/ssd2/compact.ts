@@ -28,7 +28,10 @@ const held = new WeakMap<BlockLogits, TopKLogits>();
 export function compactBlock(t: TopKLogits): BlockLogits {
   const { length, vocabSize: v, k, ids } = t;
   if (k > v) throw new RangeError(`k ${k} exceeds the vocabulary size ${v}`);
-  if (ids.length !== length * k || t.values.length !== length * k || t.floors.length !== length) throw new RangeError(`compact logits of ${length} x ${k} hold ${ids.length} ids, ${t.values.length} values and ${t.floors.length} floors`);
+  if (ids.length !== length * k || t.values.length !== length * k || t.floors.length !== length)
+    throw new RangeError(
+      `compact logits of ${length} x ${k} hold ${ids.length} ids, ${t.values.length} values and ${t.floors.length} floors`,
+    );
   for (let i = 0; i < ids.length; i++) {
     if (ids[i] >= v) throw new RangeError(`token id ${ids[i]} at position ${Math.floor(i / k)} is outside the vocabulary [0, ${v})`);
   }
@@ -115,4 +118,3 @@ export function densifyTopK(t: TopKLogits): BlockLogits {
   }
   return blockLogits(data, length, v);
 }
-

@@ -12,7 +12,10 @@ import type { BlockLogits } from './types';
 export class ArgmaxStability {
   private previous: number[] | null = null;
   private unchanged = 0;
-  constructor(private readonly patience: number, private readonly minConfidence = 0) {}
+  constructor(
+    private readonly patience: number,
+    private readonly minConfidence = 0,
+  ) {}
 
   /**
    * Feed this step's argmax (and the least top-token probability of the logits it came from, asked
@@ -26,7 +29,11 @@ export class ArgmaxStability {
     }
     // The confidence costs a pass over the logits, so it is computed only when it decides (with
     // patience 0 nothing settles, whatever the count).
-    const stable = this.patience > 0 && this.previous !== null && changed === 0 && (this.minConfidence <= 0 || !confidence || confidence() >= this.minConfidence);
+    const stable =
+      this.patience > 0 &&
+      this.previous !== null &&
+      changed === 0 &&
+      (this.minConfidence <= 0 || !confidence || confidence() >= this.minConfidence);
     this.unchanged = stable ? this.unchanged + 1 : 0;
     this.previous = [...tokens];
     return { changed, settled: this.patience > 0 && this.unchanged >= this.patience };

@@ -55,7 +55,8 @@ export async function* generate(models: GenerationModels, request: GenerationReq
   const math = models.math ?? referenceStepMath;
   if (user) assertCompatible(router.main, user, 'user model');
   const blockSize = opts.blockSize ?? main.blockSize;
-  if (blockSize > main.blockSize) throw new InvalidArgumentError('blockSize', `${blockSize} exceeds the model's block size ${main.blockSize}`);
+  if (blockSize > main.blockSize)
+    throw new InvalidArgumentError('blockSize', `${blockSize} exceeds the model's block size ${main.blockSize}`);
   const steps = stepsFor(opts, main.blockSize);
   if (Array.isArray(opts.lambda) && opts.lambda.length !== steps) {
     throw new InvalidArgumentError('lambda', `a per-step schedule needs ${steps} values (one per step), got ${opts.lambda.length}`);
@@ -66,11 +67,18 @@ export async function* generate(models: GenerationModels, request: GenerationReq
   if (prompt.length === 0 && [...router.checkpoints, user].some((m) => m?.info.readout === 'shifted')) prompt.push(main.eosTokenId);
   const userPrefix = [...(request.userContext ?? [])];
   const limit = Math.min(...router.checkpoints.map((c) => c.info.maxContext));
-  if (prompt.length > limit) throw new InvalidArgumentError('prompt', `${prompt.length} tokens exceed the core model's context of ${limit} tokens`);
+  if (prompt.length > limit)
+    throw new InvalidArgumentError('prompt', `${prompt.length} tokens exceed the core model's context of ${limit} tokens`);
   if (user && userPrefix.length + prompt.length > user.info.maxContext) {
-    throw new InvalidArgumentError('userContext', `private context + prompt (${userPrefix.length + prompt.length} tokens) exceed the user model's context of ${user.info.maxContext} tokens`);
+    throw new InvalidArgumentError(
+      'userContext',
+      `private context + prompt (${userPrefix.length + prompt.length} tokens) exceed the user model's context of ${user.info.maxContext} tokens`,
+    );
   }
-  for (const [field, ids] of [['prompt', prompt], ['userContext', userPrefix]] as const) {
+  for (const [field, ids] of [
+    ['prompt', prompt],
+    ['userContext', userPrefix],
+  ] as const) {
     const bad = ids.find((id) => !Number.isInteger(id) || id < 0 || id >= main.vocabSize);
     if (bad !== undefined) throw new InvalidArgumentError(field, `token id ${bad} is outside the vocabulary [0, ${main.vocabSize})`);
   }
@@ -109,7 +117,14 @@ export async function* generate(models: GenerationModels, request: GenerationReq
       // λ = 0 leaves the core's logits as they are (core-only decoding is bit-identical).
       const userOut = lambda === 0 ? undefined : userLogits?.[0];
       const projection = { kind: opts.projection, topP: opts.topP, seed: opts.seed, block, step };
-      const outcome = await math.run({ core: coreLogits, user: userOut, lambda, eosTokenId: main.eosTokenId, suppressEos: opts.minTokens - output.length, projection });
+      const outcome = await math.run({
+        core: coreLogits,
+        user: userOut,
+        lambda,
+        eosTokenId: main.eosTokenId,
+        suppressEos: opts.minTokens - output.length,
+        projection,
+      });
       const { argmax } = outcome;
       const { changed, settled } = stability.observe(argmax, outcome.leastTopProbability);
       run = step + 1;

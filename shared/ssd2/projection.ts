@@ -214,7 +214,12 @@ function orderAbove(probs: Float64Array, last: number, sorted: Float64Array, can
  * compact row), which follows the sorted rest without being sorted; `candidates` are the ids of
  * the sorted ones.
  */
-function massCut(probs: Float64Array, sum: number, topP: number, threshold: number): { m: number; last: number; reached: boolean; sorted: Float64Array; candidates: Int32Array } {
+function massCut(
+  probs: Float64Array,
+  sum: number,
+  topP: number,
+  threshold: number,
+): { m: number; last: number; reached: boolean; sorted: Float64Array; candidates: Int32Array } {
   const { values, ids, runIds } = scratch;
   let min = Infinity;
   let atMin = 0;

@@ -16,7 +16,9 @@ export class TimestepRouter {
     this.checkpoints = checkpoints;
     for (const probe of [1, 0.8, 0.6, 0.4, 0.2, 1e-9]) {
       if (!this.tryPick(probe)) {
-        throw new IncompatibleModelsError(`no checkpoint serves t/T = ${probe}; ranges: ${checkpoints.map((c) => `${c.info.name} (${c.info.timestepRange.join(', ')}]`).join('; ')}`);
+        throw new IncompatibleModelsError(
+          `no checkpoint serves t/T = ${probe}; ranges: ${checkpoints.map((c) => `${c.info.name} (${c.info.timestepRange.join(', ')}]`).join('; ')}`,
+        );
       }
     }
   }
@@ -38,7 +40,9 @@ export class TimestepRouter {
 
   /** The full-range (or widest) checkpoint: its limits bound the generation. */
   get main(): Denoiser {
-    return this.checkpoints.reduce((a, b) => (b.info.timestepRange[1] - b.info.timestepRange[0] > a.info.timestepRange[1] - a.info.timestepRange[0] ? b : a));
+    return this.checkpoints.reduce((a, b) =>
+      b.info.timestepRange[1] - b.info.timestepRange[0] > a.info.timestepRange[1] - a.info.timestepRange[0] ? b : a,
+    );
   }
 }
 

@@ -6,7 +6,7 @@
 const S = 1e-4;
 
 function r(t: number, T: number): number {
-  return Math.cos((((t / T) + S) / (1 + S)) * (Math.PI / 2)) ** 2;
+  return Math.cos(((t / T + S) / (1 + S)) * (Math.PI / 2)) ** 2;
 }
 
 export function alphaBar(t: number, T: number): number {

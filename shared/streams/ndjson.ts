@@ -32,7 +32,11 @@ export const ndjson = (value: unknown): Uint8Array => new TextEncoder().encode(`
  * the events (the headers are gone by then) becomes the stream's last line, `errorLine(err)`; a
  * reader that goes away calls `onCancel` and ends the events.
  */
-export function ndjsonStream<T>(events: AsyncIterator<T>, errorLine: (err: unknown) => unknown, onCancel?: () => void): ReadableStream<Uint8Array> {
+export function ndjsonStream<T>(
+  events: AsyncIterator<T>,
+  errorLine: (err: unknown) => unknown,
+  onCancel?: () => void,
+): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {

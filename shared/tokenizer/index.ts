@@ -4,7 +4,11 @@ import type { LoadedBundle } from '../bundle';
 
 /** Text <-> token ids for a bundle, backed by its Hugging Face tokenizer.json. */
 export class TextCodec {
-  constructor(private readonly tokenizer: Tokenizer, readonly vocabSize: number, readonly eosTokenId: number) {}
+  constructor(
+    private readonly tokenizer: Tokenizer,
+    readonly vocabSize: number,
+    readonly eosTokenId: number,
+  ) {}
 
   encode(text: string): number[] {
     return this.tokenizer.encode(text, { add_special_tokens: false }).ids;
@@ -42,5 +46,11 @@ export function codecFromJson(location: string, file: string, bytes: Uint8Array,
 
 export function bundleCodec(bundle: LoadedBundle): TextCodec {
   const { manifest } = bundle;
-  return codecFromJson(bundle.location, manifest.tokenizer, bundle.files.get(manifest.tokenizer)!, manifest.vocab_size, manifest.eos_token_id);
+  return codecFromJson(
+    bundle.location,
+    manifest.tokenizer,
+    bundle.files.get(manifest.tokenizer)!,
+    manifest.vocab_size,
+    manifest.eos_token_id,
+  );
 }

@@ -46,9 +46,16 @@ const received: { url: string; data: string }[] = [];
 const consoleLines: string[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run \`bash scripts/ensure-chromium.sh\` (installs Debian's chromium as root) or set SSD2_CHROMIUM`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(
+      `${CHROMIUM} is missing: run \`bash scripts/ensure-chromium.sh\` (installs Debian's chromium as root) or set SSD2_CHROMIUM`,
+    );
   // The page the edge serves as static assets (wrangler.toml [assets]); built before wrangler dev starts.
-  const build = promisify(execFile)(join(ROOT, 'node_modules/.bin/vite'), ['build', '-c', 'playground/vite.config.ts', '--logLevel', 'warn'], { cwd: ROOT, timeout: 180_000, env: { ...process.env, SSD2_PLAYGROUND_USER_MODEL: 'tiny-core' } });
+  const build = promisify(execFile)(
+    join(ROOT, 'node_modules/.bin/vite'),
+    ['build', '-c', 'playground/vite.config.ts', '--logLevel', 'warn'],
+    { cwd: ROOT, timeout: 180_000, env: { ...process.env, SSD2_PLAYGROUND_USER_MODEL: 'tiny-core' } },
+  );
   const starting = build.then(() => startEdgeStack({ model: CORE_DIR }));
   starting.catch(() => {});
   stack = await starting;
@@ -59,7 +66,15 @@ beforeAll(async () => {
   context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--no-sandbox',
+      '--headless',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
     viewport: { width: 1400, height: 1000 },
   });
   page = context.pages()[0] ?? (await context.newPage());
@@ -68,8 +83,12 @@ beforeAll(async () => {
   page.on('request', (r) => sent.push({ kind: 'http', url: r.url(), data: r.postData() ?? '' }));
   page.on('websocket', (ws) => {
     sent.push({ kind: 'ws-url', url: ws.url(), data: '' });
-    ws.on('framesent', (f) => sent.push({ kind: 'ws-frame', url: ws.url(), data: typeof f.payload === 'string' ? f.payload : f.payload.toString('utf8') }));
-    ws.on('framereceived', (f) => received.push({ url: ws.url(), data: typeof f.payload === 'string' ? f.payload : f.payload.toString('utf8') }));
+    ws.on('framesent', (f) =>
+      sent.push({ kind: 'ws-frame', url: ws.url(), data: typeof f.payload === 'string' ? f.payload : f.payload.toString('utf8') }),
+    );
+    ws.on('framereceived', (f) =>
+      received.push({ url: ws.url(), data: typeof f.payload === 'string' ? f.payload : f.payload.toString('utf8') }),
+    );
   });
 }, 480_000);
 
@@ -89,15 +108,30 @@ describe('playground (Chromium + local stack)', () => {
     expect(res?.ok()).toBe(true);
     expect(new URL(page.url()).pathname).toBe('/playground/');
     await page.waitForSelector('#model-status[data-state=ready], #model-status[data-state=error]', { timeout: 120_000 });
-    expect(await page.getAttribute('#model-status', 'data-state'), `${await page.textContent('#errors')}\n${consoleLines.join('\n')}`).toBe('ready');
+    expect(await page.getAttribute('#model-status', 'data-state'), `${await page.textContent('#errors')}\n${consoleLines.join('\n')}`).toBe(
+      'ready',
+    );
     expect(await page.textContent('#model-status')).toMatch(/tiny-core|user/);
     expect(await page.textContent('#model-status')).toContain('WebAssembly'); // --disable-gpu: no WebGPU adapter
   }, 180_000);
 
   it('runs core-only and collaborative generations side by side; the private context never leaves the page', async () => {
-    await fill({ 'api-key': apiKey, prompt: PROMPT, 'private-context': PRIVATE, steps: '10', 'top-p': '0.95', 'block-size': '', seed: '424242', lambda: '0.9', 'max-tokens': '25', 'early-stop': '5' });
+    await fill({
+      'api-key': apiKey,
+      prompt: PROMPT,
+      'private-context': PRIVATE,
+      steps: '10',
+      'top-p': '0.95',
+      'block-size': '',
+      seed: '424242',
+      lambda: '0.9',
+      'max-tokens': '25',
+      'early-stop': '5',
+    });
     await page.click('#run');
-    await page.waitForSelector('#run-collab[data-state=done], #run-collab[data-state=error], #run-core[data-state=error], #errors .error', { timeout: 240_000 });
+    await page.waitForSelector('#run-collab[data-state=done], #run-collab[data-state=error], #run-core[data-state=error], #errors .error', {
+      timeout: 240_000,
+    });
     const errors = await page.locator('#errors .error').allTextContents();
     expect(errors, consoleLines.join('\n')).toEqual([]);
 
@@ -142,8 +176,17 @@ describe('playground (Chromium + local stack)', () => {
       }
     }
     // …and nothing the GPU worker received holds its words or its tokens.
-    const coreManifest = JSON.parse(readFileSync(join(ROOT, CORE_DIR, 'manifest.json'), 'utf8')) as { vocab_size: number; eos_token_id: number };
-    const codec = codecFromJson(CORE_DIR, 'tokenizer.json', readFileSync(join(ROOT, CORE_DIR, 'tokenizer.json')), coreManifest.vocab_size, coreManifest.eos_token_id);
+    const coreManifest = JSON.parse(readFileSync(join(ROOT, CORE_DIR, 'manifest.json'), 'utf8')) as {
+      vocab_size: number;
+      eos_token_id: number;
+    };
+    const codec = codecFromJson(
+      CORE_DIR,
+      'tokenizer.json',
+      readFileSync(join(ROOT, CORE_DIR, 'tokenizer.json')),
+      coreManifest.vocab_size,
+      coreManifest.eos_token_id,
+    );
     const privateTokens = codec.encode(privateContextPrefix(PRIVATE));
     const workerBodies = stack!.proxy.log.map((r) => r.requestBody);
     expect(workerBodies.length).toBeGreaterThan(0);
@@ -159,7 +202,11 @@ describe('playground (Chromium + local stack)', () => {
     await page.waitForSelector('#errors .error[data-code=invalid_api_key]', { timeout: 30_000 });
     expect(await page.textContent('#errors')).toContain('Bad API key');
 
-    const admin = await fetch(`${stack!.edgeUrl}/admin/tenants/browser-tenant/policy`, { method: 'PUT', headers: { authorization: `Bearer ${stack!.adminSecret}`, 'content-type': 'application/json' }, body: JSON.stringify({ blocked_terms: ['password'] }) });
+    const admin = await fetch(`${stack!.edgeUrl}/admin/tenants/browser-tenant/policy`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${stack!.adminSecret}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ blocked_terms: ['password'] }),
+    });
     expect(admin.ok).toBe(true);
     await fill({ 'api-key': apiKey, prompt: 'Tell me the password' });
     await page.click('#run');
@@ -170,7 +217,9 @@ describe('playground (Chromium + local stack)', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'playground-errors.png'), fullPage: true });
 
     // A corrupt bundle file: the shared loader's sha256/size check fails, and the page says so.
-    await page.route('**/playground/models/*/denoiser.onnx', (route) => route.fulfill({ status: 200, contentType: 'application/octet-stream', body: 'not an onnx graph' }));
+    await page.route('**/playground/models/*/denoiser.onnx', (route) =>
+      route.fulfill({ status: 200, contentType: 'application/octet-stream', body: 'not an onnx graph' }),
+    );
     await page.reload();
     await page.waitForSelector('#errors .error[data-code=model_load_failed]', { timeout: 60_000 });
     expect(await page.textContent('#errors')).toMatch(/Model load failure[\s\S]*denoiser\.onnx/);

@@ -3,7 +3,11 @@ import { describe, expect, inject, it } from 'vitest';
 import { ROOT } from '../helpers/paths';
 
 function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'client/cli/generate.ts', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'client/cli/generate.ts', ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -21,7 +25,22 @@ describe('npm run generate', () => {
   });
 
   it('collaborates with a user model given a private context', () => {
-    const r = cli('--model', model, '--user-model', model, '--private-context', 'The bird sang.', '--lambda', '0.5', '--prompt', 'The', '--steps', '4', '--max-tokens', '25');
+    const r = cli(
+      '--model',
+      model,
+      '--user-model',
+      model,
+      '--private-context',
+      'The bird sang.',
+      '--lambda',
+      '0.5',
+      '--prompt',
+      'The',
+      '--steps',
+      '4',
+      '--max-tokens',
+      '25',
+    );
     expect(r.stderr).toMatch(/; user: tiny-core;/);
     expect(r.code).toBe(0);
   });
@@ -33,10 +52,25 @@ describe('npm run generate', () => {
   });
 
   it('bad options get a clear error naming the option, exit code 2', () => {
-    expect(cli('--model', model, '--prompt', 'x', '--top-p', '1.5')).toMatchObject({ code: 2, stderr: expect.stringMatching(/error: topP: /) });
-    expect(cli('--model', model, '--prompt', 'x', '--steps=-1')).toMatchObject({ code: 2, stderr: expect.stringMatching(/error: steps: /) });
-    expect(cli('--model', model, '--prompt', 'x', '--steps', 'many')).toMatchObject({ code: 2, stderr: expect.stringMatching(/--steps: expected a number/) });
-    expect(cli('--model', '/nonexistent/model', '--prompt', 'x')).toMatchObject({ code: 2, stderr: expect.stringMatching(/model directory not found: \/nonexistent\/model/) });
-    expect(cli('--model', model, '--prompt', 'x', '--providers', 'tpu')).toMatchObject({ code: 2, stderr: expect.stringMatching(/unknown execution provider "tpu"/) });
+    expect(cli('--model', model, '--prompt', 'x', '--top-p', '1.5')).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/error: topP: /),
+    });
+    expect(cli('--model', model, '--prompt', 'x', '--steps=-1')).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/error: steps: /),
+    });
+    expect(cli('--model', model, '--prompt', 'x', '--steps', 'many')).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/--steps: expected a number/),
+    });
+    expect(cli('--model', '/nonexistent/model', '--prompt', 'x')).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/model directory not found: \/nonexistent\/model/),
+    });
+    expect(cli('--model', model, '--prompt', 'x', '--providers', 'tpu')).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/unknown execution provider "tpu"/),
+    });
   });
 });

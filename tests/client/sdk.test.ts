@@ -3,18 +3,39 @@ import { ClientMessageSchema, ClientModelInfoSchema } from '../../shared/client-
 import { compactLogits, compactTopIds, densifyLogits } from '../../shared/protocol';
 import { privateContextPrefix } from '../../shared/prompt/instruction';
 import { blockLogits } from '../../shared/ssd2';
-import { clientModelInfo, loadUserModel, privatePrefixTokens, sseData, StepAnswerer, type StepMessage, type UserModel } from '../../client/sdk';
+import {
+  clientModelInfo,
+  loadUserModel,
+  privatePrefixTokens,
+  sseData,
+  StepAnswerer,
+  type StepMessage,
+  type UserModel,
+} from '../../client/sdk';
 import { ScriptedDenoiser } from '../helpers/scripted-denoiser';
 
 const step = (over: Partial<StepMessage> = {}): StepMessage => ({
-  type: 'step', id: 3, context: [1, 2, 3], noise: { seed: 7, block: 0, step: 1, steps: 4, estimate: [[1], [2], [3], [4]], blockLength: 4 }, selfCond: null, deadlineMs: 1000, ...over,
+  type: 'step',
+  id: 3,
+  context: [1, 2, 3],
+  noise: { seed: 7, block: 0, step: 1, steps: 4, estimate: [[1], [2], [3], [4]], blockLength: 4 },
+  selfCond: null,
+  deadlineMs: 1000,
+  ...over,
 });
 
 describe('client SDK: answering steps', () => {
   it('prepends the private context, densifies self-conditioning and answers valid compact logits for the step id', async () => {
     const model = new ScriptedDenoiser({ role: 'user' }, (req, p) => (req.context[0] === 5 ? 6 : p));
     const answerer = new StepAnswerer(model, [5, 5], 4);
-    const prev = compactLogits(blockLogits(new Float32Array(4 * 8).map((_, i) => i % 8), 4, 8), 4);
+    const prev = compactLogits(
+      blockLogits(
+        new Float32Array(4 * 8).map((_, i) => i % 8),
+        4,
+        8,
+      ),
+      4,
+    );
     const reply = await answerer.answer(step({ selfCond: prev }));
     expect(ClientMessageSchema.parse(reply)).toEqual(reply);
     expect(reply.id).toBe(3);

@@ -19,9 +19,19 @@ import { CACHE, ROOT } from '../helpers/paths';
 import { BatchClient, outcomesPerLine, type ErrorLine, type OutputLine } from './helpers/batch-client';
 
 const LINES = 40;
-const MALFORMED = new Map([[11, 'bad JSON'], [29, 'missing body']]);
+const MALFORMED = new Map([
+  [11, 'bad JSON'],
+  [29, 'missing body'],
+]);
 // Long enough lines (2 blocks x 20 steps) that the batch is still running when the worker dies.
-const body = (i: number) => ({ model: 'tiny-core', prompt: `Line ${i}: the cat sat on the`, max_tokens: 40, steps: 20, early_stop: 0, seed: 5000 + i });
+const body = (i: number) => ({
+  model: 'tiny-core',
+  prompt: `Line ${i}: the cat sat on the`,
+  max_tokens: 40,
+  steps: 20,
+  early_stop: 0,
+  seed: 5000 + i,
+});
 
 let stack: LocalStack;
 let stateDir: string;
@@ -51,24 +61,34 @@ afterAll(async () => {
 
 /** Reads the edge's local D1 with wrangler itself (the same SQLite the running `wrangler dev` writes). */
 async function d1<T>(sql: string): Promise<T[]> {
-  const { stdout } = await promisify(execFile)(bin('wrangler'), ['d1', 'execute', 'ssd2-edge', '--local', '--persist-to', join(stateDir, 'wrangler'), '--json', '--command', sql], { cwd: ROOT, env: WRANGLER_ENV, timeout: 60_000 });
+  const { stdout } = await promisify(execFile)(
+    bin('wrangler'),
+    ['d1', 'execute', 'ssd2-edge', '--local', '--persist-to', join(stateDir, 'wrangler'), '--json', '--command', sql],
+    { cwd: ROOT, env: WRANGLER_ENV, timeout: 60_000 },
+  );
   return (JSON.parse(stdout) as { results: T[] }[])[0].results;
 }
 
 async function stepsServed(workerUrl: string): Promise<number> {
   const text = await (await fetch(`${workerUrl}/metrics`, { headers: { authorization: `Bearer ${stack.metricsToken}` } })).text();
-  return text.split('\n').filter((l) => l.startsWith('ssd2_worker_steps_total')).reduce((s, l) => s + Number(l.split(' ').at(-1)), 0);
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('ssd2_worker_steps_total'))
+    .reduce((s, l) => s + Number(l.split(' ').at(-1)), 0);
 }
 
 describe('a batch survives losing its GPU worker (wrangler dev + a real worker process)', () => {
   it('kills the worker mid-batch, restarts it, and the batch completes with one outcome per line, nothing lost or duplicated', async () => {
     const client = new BatchClient(stack.edgeUrl, await stack.newKey('kill-tenant'));
     const ids = Array.from({ length: LINES }, (_, i) => `kill-${i}`);
-    const text = ids.map((custom_id, i) => {
-      if (MALFORMED.get(i) === 'bad JSON') return `{"custom_id": "${custom_id}", "method": "POST",`;
-      if (MALFORMED.get(i) === 'missing body') return JSON.stringify({ custom_id, method: 'POST', url: '/v1/completions' });
-      return JSON.stringify({ custom_id, method: 'POST', url: '/v1/completions', body: body(i) });
-    }).join('\n') + '\n';
+    const text =
+      ids
+        .map((custom_id, i) => {
+          if (MALFORMED.get(i) === 'bad JSON') return `{"custom_id": "${custom_id}", "method": "POST",`;
+          if (MALFORMED.get(i) === 'missing body') return JSON.stringify({ custom_id, method: 'POST', url: '/v1/completions' });
+          return JSON.stringify({ custom_id, method: 'POST', url: '/v1/completions', body: body(i) });
+        })
+        .join('\n') + '\n';
     const created = await client.create(await client.upload(text));
     expect(created.request_counts).toMatchObject({ total: LINES, failed: 2 });
 
@@ -100,19 +120,33 @@ describe('a batch survives losing its GPU worker (wrangler dev + a real worker p
     const errs = await client.lines<ErrorLine>(finished.error_file_id);
     expect(outcomesPerLine(ids, out, errs)).toEqual({ missing: [], duplicated: [], unknown: [] });
     expect(out).toHaveLength(LINES - 2);
-    expect(errs.map((e) => [e.error.line, e.error.code]).sort()).toEqual([[11, 'invalid_json'], [29, 'invalid_line']]);
+    expect(errs.map((e) => [e.error.line, e.error.code]).sort()).toEqual([
+      [11, 'invalid_json'],
+      [29, 'invalid_line'],
+    ]);
     for (const o of out) expect(o.response.status_code).toBe(200);
 
     // The restarted worker did the rest of the batch, and lines really failed and were retried meanwhile.
     expect(await stepsServed(restarted.url)).toBeGreaterThan(0);
-    const [retries] = await d1<{ retried_lines: number; retries: number }>(`SELECT COUNT(*) FILTER (WHERE attempts > 0) AS retried_lines, COALESCE(SUM(attempts), 0) AS retries FROM batch_lines WHERE batch_id = '${created.id}'`);
+    const [retries] = await d1<{ retried_lines: number; retries: number }>(
+      `SELECT COUNT(*) FILTER (WHERE attempts > 0) AS retried_lines, COALESCE(SUM(attempts), 0) AS retries FROM batch_lines WHERE batch_id = '${created.id}'`,
+    );
     expect(retries.retried_lines).toBeGreaterThan(0);
 
     // Ledger: one usage row per input line, charged once per output line.
-    const usage = await d1<{ n: number; ok: number; ids: number }>(`SELECT COUNT(*) AS n, SUM(status = 'ok') AS ok, COUNT(DISTINCT custom_id) AS ids FROM usage WHERE batch_id = '${created.id}'`);
+    const usage = await d1<{ n: number; ok: number; ids: number }>(
+      `SELECT COUNT(*) AS n, SUM(status = 'ok') AS ok, COUNT(DISTINCT custom_id) AS ids FROM usage WHERE batch_id = '${created.id}'`,
+    );
     expect(usage[0]).toEqual({ n: LINES, ok: LINES - 2, ids: LINES - 1 }); // the bad-JSON line has no custom_id
     const total = await client.usageTotal();
-    expect(total).toMatchObject({ calls: LINES, ok: LINES - 2, failed: 2, completion_tokens: out.reduce((s, o) => s + o.response.body.usage.completion_tokens, 0) });
-    console.log(`worker killed with ${atKill.request_counts.completed} of ${LINES - 2} lines done; ${retries.retried_lines} lines retried (${retries.retries} retries); completed`);
+    expect(total).toMatchObject({
+      calls: LINES,
+      ok: LINES - 2,
+      failed: 2,
+      completion_tokens: out.reduce((s, o) => s + o.response.body.usage.completion_tokens, 0),
+    });
+    console.log(
+      `worker killed with ${atKill.request_counts.completed} of ${LINES - 2} lines done; ${retries.retried_lines} lines retried (${retries.retries} retries); completed`,
+    );
   }, 420_000);
 });

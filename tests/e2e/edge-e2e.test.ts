@@ -86,18 +86,57 @@ describe('edge end to end (wrangler dev + GPU worker + s3rver)', () => {
     // private context in front of the user model's context: reproduce it here from the same pieces.
     collaboration = text;
     expect(text).not.toBe(coreOnly);
-    const signed: typeof fetch = async (input, init) => fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), authorization: await workerAuthorization(stack!.workerSecret, 'e2e') } });
-    const core = await RemoteDenoiser.connect({ endpoint: stack!.workerUrl, model: { name: 'tiny-core', version: '0.1.0' }, fetch: signed });
-    const wireUser: Denoiser = { info: user.denoiser.info, denoise: async (steps) => (await user.denoiser.denoise(steps)).map((l) => densifyLogits(compactLogits(l, 32))) };
-    const local = await generateAll({ core, user: wireUser }, { prompt: user.codec.encode(PROMPT), userContext: privatePrefixTokens(user, PRIVATE), maxTokens: GEN.max_tokens, seed: GEN.seed, steps: GEN.steps, topP: GEN.top_p, lambda: LAMBDA });
+    const signed: typeof fetch = async (input, init) =>
+      fetch(input, {
+        ...init,
+        headers: { ...(init?.headers as Record<string, string>), authorization: await workerAuthorization(stack!.workerSecret, 'e2e') },
+      });
+    const core = await RemoteDenoiser.connect({
+      endpoint: stack!.workerUrl,
+      model: { name: 'tiny-core', version: '0.1.0' },
+      fetch: signed,
+    });
+    const wireUser: Denoiser = {
+      info: user.denoiser.info,
+      denoise: async (steps) => (await user.denoiser.denoise(steps)).map((l) => densifyLogits(compactLogits(l, 32))),
+    };
+    const local = await generateAll(
+      { core, user: wireUser },
+      {
+        prompt: user.codec.encode(PROMPT),
+        userContext: privatePrefixTokens(user, PRIVATE),
+        maxTokens: GEN.max_tokens,
+        seed: GEN.seed,
+        steps: GEN.steps,
+        topP: GEN.top_p,
+        lambda: LAMBDA,
+      },
+    );
     expect(text).toBe(user.codec.decode(local.tokens));
   });
 
   it('the GPU worker answers 401 to anyone but the edge: no credential, or a token signed with another secret', async () => {
-    const body = JSON.stringify({ v: 1, model: { name: 'tiny-core', version: '0.1.0' }, prompt: [1, 2, 3], options: { steps: 2, maxTokens: 2 }, user: { tenant: 'dev', bundle: 'user' } });
-    const unsigned = await fetch(`${stack!.workerUrl}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const body = JSON.stringify({
+      v: 1,
+      model: { name: 'tiny-core', version: '0.1.0' },
+      prompt: [1, 2, 3],
+      options: { steps: 2, maxTokens: 2 },
+      user: { tenant: 'dev', bundle: 'user' },
+    });
+    const unsigned = await fetch(`${stack!.workerUrl}/v1/generate`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
     expect(unsigned.status).toBe(401);
-    const forged = await fetch(`${stack!.workerUrl}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: await workerAuthorization('not-the-edge-secret-0123456789abcdef', 'dev') }, body });
+    const forged = await fetch(`${stack!.workerUrl}/v1/generate`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: await workerAuthorization('not-the-edge-secret-0123456789abcdef', 'dev'),
+      },
+      body,
+    });
     expect(forged.status).toBe(401);
     expect((await fetch(`${stack!.workerUrl}/metrics`)).status).toBe(401);
     expect((await fetch(`${stack!.workerUrl}/metrics`, { headers: { authorization: `Bearer ${stack!.metricsToken}` } })).status).toBe(200);
@@ -107,7 +146,8 @@ describe('edge end to end (wrangler dev + GPU worker + s3rver)', () => {
     const key = await stack!.newKey('e2e-dropped-stream');
     const abort = new AbortController();
     const res = await fetch(`${stack!.edgeUrl}/v1/completions`, {
-      method: 'POST', signal: abort.signal,
+      method: 'POST',
+      signal: abort.signal,
       headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
       body: JSON.stringify({ ...GEN, max_tokens: 4000, steps: 100, early_stop: 0, mode: 'per_step', stream: true }),
     });
@@ -117,7 +157,8 @@ describe('edge end to end (wrangler dev + GPU worker + s3rver)', () => {
     let text = '';
     while (!/"block":/.test(text)) text += new TextDecoder().decode((await reader.read()).value);
     abort.abort();
-    const usage = async () => (await fetch(`${stack!.edgeUrl}/v1/usage`, { headers: { authorization: `Bearer ${key}` } })).json() as Promise<any>;
+    const usage = async () =>
+      (await fetch(`${stack!.edgeUrl}/v1/usage`, { headers: { authorization: `Bearer ${key}` } })).json() as Promise<any>;
     const settled = async (tries: number) => {
       for (let i = 0; i < tries; i++) {
         const u = await usage();
@@ -130,7 +171,14 @@ describe('edge end to end (wrangler dev + GPU worker + s3rver)', () => {
     // generation the other way it can (DELETE), which is charged the same.
     let report = await settled(50);
     if (report.total.calls === 0) {
-      expect((await fetch(`${stack!.edgeUrl}/v1/generations/${res.headers.get('x-ssd2-generation-id')}`, { method: 'DELETE', headers: { authorization: `Bearer ${key}` } })).status).toBe(200);
+      expect(
+        (
+          await fetch(`${stack!.edgeUrl}/v1/generations/${res.headers.get('x-ssd2-generation-id')}`, {
+            method: 'DELETE',
+            headers: { authorization: `Bearer ${key}` },
+          })
+        ).status,
+      ).toBe(200);
       report = await settled(100);
     }
     const usage_ = report;
@@ -154,7 +202,20 @@ describe('edge end to end (wrangler dev + GPU worker + s3rver)', () => {
   });
 
   it('streams the same collaboration in one call of the client SDK', async () => {
-    const run = streamClientCompletion({ baseUrl: stack!.edgeUrl, apiKey, coreModel: 'tiny-core', prompt: PROMPT, model: user, privateContext: PRIVATE, lambda: LAMBDA, maxTokens: GEN.max_tokens, seed: GEN.seed, steps: GEN.steps, topP: GEN.top_p, deadlineMs: 60_000 });
+    const run = streamClientCompletion({
+      baseUrl: stack!.edgeUrl,
+      apiKey,
+      coreModel: 'tiny-core',
+      prompt: PROMPT,
+      model: user,
+      privateContext: PRIVATE,
+      lambda: LAMBDA,
+      maxTokens: GEN.max_tokens,
+      seed: GEN.seed,
+      steps: GEN.steps,
+      topP: GEN.top_p,
+      deadlineMs: 60_000,
+    });
     const parts: string[] = [];
     for await (const t of run) parts.push(t);
     const result = await run.result;
@@ -166,9 +227,34 @@ describe('edge end to end (wrangler dev + GPU worker + s3rver)', () => {
   });
 
   it('runs the CLI example (npm run client) against the edge', async () => {
-    const args = ['client/cli/edge-client.ts', '--prompt', PROMPT, '--user-model', 'models/tiny-core', '--private-context', PRIVATE, '--lambda', String(LAMBDA),
-      '--steps', String(GEN.steps), '--max-tokens', String(GEN.max_tokens), '--seed', String(GEN.seed), '--top-p', String(GEN.top_p), '--deadline-ms', '60000', '--base-url', stack!.edgeUrl];
-    const { stdout, stderr } = await promisify(execFile)(join(ROOT, 'node_modules/.bin/tsx'), args, { cwd: ROOT, env: { ...process.env, SSD2_API_KEY: apiKey }, timeout: 90_000 });
+    const args = [
+      'client/cli/edge-client.ts',
+      '--prompt',
+      PROMPT,
+      '--user-model',
+      'models/tiny-core',
+      '--private-context',
+      PRIVATE,
+      '--lambda',
+      String(LAMBDA),
+      '--steps',
+      String(GEN.steps),
+      '--max-tokens',
+      String(GEN.max_tokens),
+      '--seed',
+      String(GEN.seed),
+      '--top-p',
+      String(GEN.top_p),
+      '--deadline-ms',
+      '60000',
+      '--base-url',
+      stack!.edgeUrl,
+    ];
+    const { stdout, stderr } = await promisify(execFile)(join(ROOT, 'node_modules/.bin/tsx'), args, {
+      cwd: ROOT,
+      env: { ...process.env, SSD2_API_KEY: apiKey },
+      timeout: 90_000,
+    });
     expect(stdout).toBe(`${PROMPT}${collaboration}\n`);
     expect(stderr).toMatch(/local model answered [1-9]\d* steps/);
   });

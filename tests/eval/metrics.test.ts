@@ -20,7 +20,8 @@ describe('evaluation metrics', () => {
     const heldOut = ['the cat sat on the mat number 3 and the dog ran to the park'];
     expect(m.perplexity(heldOut)).toBeLessThan(m.perplexity(shuffleWords(heldOut, 7)) / 3);
     let sum = 0;
-    for (const w of ['the', 'cat', 'sat', 'on', 'mat', 'number', 'and', 'dog', 'ran', 'to', 'park', '0', '1', '2', '3', '4', '</s>']) sum += m.probability('on', 'the', w);
+    for (const w of ['the', 'cat', 'sat', 'on', 'mat', 'number', 'and', 'dog', 'ran', 'to', 'park', '0', '1', '2', '3', '4', '</s>'])
+      sum += m.probability('on', 'the', w);
     expect(sum).toBeLessThanOrEqual(1 + 1e-9); // a distribution over the vocabulary (plus the unknown-word floor)
   });
 

@@ -8,10 +8,24 @@ export class ScriptedDenoiser implements Denoiser {
   readonly info: DenoiserInfo;
   readonly calls: DenoiseStep[] = [];
 
-  constructor(info: Partial<DenoiserInfo>, private readonly prefer: (req: DenoiseStep, position: number) => number) {
+  constructor(
+    info: Partial<DenoiserInfo>,
+    private readonly prefer: (req: DenoiseStep, position: number) => number,
+  ) {
     this.info = {
-      name: 'scripted', role: 'core', vocabSize: 8, blockSize: 4, maxContext: 64, simplexK: 5, schedule: 'cosine', tTrain: 5000,
-      timestepRange: [0, 1], selfConditioning: true, eosTokenId: 7, tokenizerSha256: 'x'.repeat(64), ...info,
+      name: 'scripted',
+      role: 'core',
+      vocabSize: 8,
+      blockSize: 4,
+      maxContext: 64,
+      simplexK: 5,
+      schedule: 'cosine',
+      tTrain: 5000,
+      timestepRange: [0, 1],
+      selfConditioning: true,
+      eosTokenId: 7,
+      tokenizerSha256: 'x'.repeat(64),
+      ...info,
     };
   }
 

@@ -8,7 +8,11 @@ interface Index {
 }
 
 /** Reads the tensors parity.py wrote (raw little-endian arrays + parity.json). */
-export function readParityFixtures(dir: string): { report: Index['report']; has: (name: string) => boolean; tensor: (name: string) => ort.Tensor } {
+export function readParityFixtures(dir: string): {
+  report: Index['report'];
+  has: (name: string) => boolean;
+  tensor: (name: string) => ort.Tensor;
+} {
   const index: Index = JSON.parse(readFileSync(join(dir, 'parity.json'), 'utf8'));
   return {
     report: index.report,

@@ -10,7 +10,13 @@ const TINY = 'models/tiny-core';
 const step = (len: number, i: number, selfCond = true): DenoiseStep => ({
   context: Array.from({ length: len }, (_, j) => (j * 7 + i) % 500),
   noise: { seed: 5 + i, block: i, step: 2, steps: 10, estimate: Array.from({ length: 25 }, (_, p) => [p + i]), blockLength: 25 },
-  selfCond: selfCond ? blockLogits(new Float32Array(25 * 513).map((_, k) => ((k * 31 + i) % 97) / 10), 25, 513) : null,
+  selfCond: selfCond
+    ? blockLogits(
+        new Float32Array(25 * 513).map((_, k) => ((k * 31 + i) % 97) / 10),
+        25,
+        513,
+      )
+    : null,
 });
 
 describe('OnnxDenoiser batching', () => {
@@ -55,7 +61,7 @@ describe('OnnxDenoiser batching', () => {
 describe('ContextCache', () => {
   afterEach(() => vi.restoreAllMocks());
 
-  it('confirms a hit by the tokens, so a key collision is a miss and never another context\'s cache', () => {
+  it("confirms a hit by the tokens, so a key collision is a miss and never another context's cache", () => {
     const cache = new ContextCache<string>(1e6);
     vi.spyOn(ContextCache, 'key').mockReturnValue('collide');
     cache.set([1, 2, 3], 'a', 10);
@@ -68,7 +74,16 @@ describe('ContextCache', () => {
   });
 
   it('keys differ for different contexts of one length and for prefixes', () => {
-    const keys = new Set([[1, 2, 3], [3, 2, 1], [1, 2], [1, 2, 3, 0], [0, 1, 2, 3], [65_536 + 1, 2, 3]].map((t) => ContextCache.key(t)));
+    const keys = new Set(
+      [
+        [1, 2, 3],
+        [3, 2, 1],
+        [1, 2],
+        [1, 2, 3, 0],
+        [0, 1, 2, 3],
+        [65_536 + 1, 2, 3],
+      ].map((t) => ContextCache.key(t)),
+    );
     expect(keys.size).toBe(6);
   });
 });

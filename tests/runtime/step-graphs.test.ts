@@ -1,6 +1,18 @@
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { blockLogits, generateAll, noisySimplex, nucleus, NUCLEUS_CANDIDATES, project, referenceStepMath, topKLogits, type BlockLogits, type GenerationRequest, type StepMathInput } from '../../shared/ssd2';
+import {
+  blockLogits,
+  generateAll,
+  noisySimplex,
+  nucleus,
+  NUCLEUS_CANDIDATES,
+  project,
+  referenceStepMath,
+  topKLogits,
+  type BlockLogits,
+  type GenerationRequest,
+  type StepMathInput,
+} from '../../shared/ssd2';
 import { compactBlock } from '../../shared/ssd2/compact';
 import { StepGraphs } from '../../shared/runtime/step-graph-runtime';
 import { loadLocalModel, type LocalModel } from '../../worker-gpu/src/runtime/local-model';
@@ -20,12 +32,21 @@ const graphs = StepGraphs.for(ort, (bytes) => ort.InferenceSession.create(bytes,
 /** Deterministic pseudo-random logits: `scale` sets how peaked the rows are. */
 function logits(seed: number, length: number, scale: number): BlockLogits {
   let s = seed >>> 0;
-  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-  return blockLogits(Float32Array.from({ length: length * V }, () => (rand() - 0.5) * scale), length, V);
+  const rand = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+  return blockLogits(
+    Float32Array.from({ length: length * V }, () => (rand() - 0.5) * scale),
+    length,
+    V,
+  );
 }
 
 const input = (core: BlockLogits, extra: Partial<StepMathInput> = {}): StepMathInput => ({
-  core, lambda: 0, eosTokenId: V - 1, suppressEos: 0, projection: { kind: 'greedy', topP: 0.95, seed: 3, block: 1, step: 4 }, ...extra,
+  core,
+  lambda: 0,
+  eosTokenId: V - 1,
+  suppressEos: 0,
+  projection: { kind: 'greedy', topP: 0.95, seed: 3, block: 1, step: 4 },
+  ...extra,
 });
 
 describe('step graphs against the TypeScript reference (vocabulary 50257)', () => {
@@ -76,10 +97,16 @@ describe('step graphs against the TypeScript reference (vocabulary 50257)', () =
       expect(g).toEqual(project(core, projection));
       expect(g[0]).toEqual(nucleus(core.data, 0, V, 0.9).ids);
     }
-    const flat = (await graphs.stepMath(input(logits(5, 1, 0.01), { projection: { kind: 'multihot', topP: 0.95, seed: 1, block: 0, step: 0 } }))).estimate();
+    const flat = (
+      await graphs.stepMath(input(logits(5, 1, 0.01), { projection: { kind: 'multihot', topP: 0.95, seed: 1, block: 0, step: 0 } }))
+    ).estimate();
     expect(flat[0]).toHaveLength(NUCLEUS_CANDIDATES);
     // top_p 1: every candidate, though a float32 running total reaches 1 early on a sloped row.
-    const sloped = blockLogits(Float32Array.from({ length: V }, (_, i) => -((i * 7919) % V) * 0.1), 1, V);
+    const sloped = blockLogits(
+      Float32Array.from({ length: V }, (_, i) => -((i * 7919) % V) * 0.1),
+      1,
+      V,
+    );
     const all = { kind: 'multihot' as const, topP: 1, seed: 1, block: 0, step: 0 };
     expect((await graphs.stepMath(input(sloped, { projection: all }))).estimate()).toEqual(project(sloped, all));
   });
@@ -128,15 +155,32 @@ describe('generations through the step graphs (the bundled core + user)', () => 
   let on: { core: LocalModel; user: LocalModel };
   let off: { core: LocalModel; user: LocalModel };
   beforeAll(async () => {
-    on = { core: await loadLocalModel('models/core', ['cpu'], { stepGraphs: 'on' }), user: await loadLocalModel('models/user', ['cpu'], { stepGraphs: 'on' }) };
-    off = { core: await loadLocalModel('models/core', ['cpu'], { stepGraphs: 'off' }), user: await loadLocalModel('models/user', ['cpu'], { stepGraphs: 'off' }) };
+    on = {
+      core: await loadLocalModel('models/core', ['cpu'], { stepGraphs: 'on' }),
+      user: await loadLocalModel('models/user', ['cpu'], { stepGraphs: 'on' }),
+    };
+    off = {
+      core: await loadLocalModel('models/core', ['cpu'], { stepGraphs: 'off' }),
+      user: await loadLocalModel('models/user', ['cpu'], { stepGraphs: 'off' }),
+    };
     expect(on.core.denoiser.useGraphs && !off.core.denoiser.useGraphs).toBe(true);
   });
-  const request = (extra: Partial<GenerationRequest>): GenerationRequest => ({ prompt: [464, 2106, 286], steps: 10, maxTokens: 24, minTokens: 12, seed: 3, ...extra });
+  const request = (extra: Partial<GenerationRequest>): GenerationRequest => ({
+    prompt: [464, 2106, 286],
+    steps: 10,
+    maxTokens: 24,
+    minTokens: 12,
+    seed: 3,
+    ...extra,
+  });
 
   it('greedy decoding gives the same tokens through the graphs as through the TypeScript engine, with and without the user model', async () => {
     for (const withUser of [false, true]) {
-      const run = (m: typeof on) => generateAll({ core: m.core.denoiser, user: withUser ? m.user.denoiser : undefined, math: m.core.denoiser.stepMath }, request({ projection: 'greedy', userContext: withUser ? [10, 11] : undefined }));
+      const run = (m: typeof on) =>
+        generateAll(
+          { core: m.core.denoiser, user: withUser ? m.user.denoiser : undefined, math: m.core.denoiser.stepMath },
+          request({ projection: 'greedy', userContext: withUser ? [10, 11] : undefined }),
+        );
       const [graph, ts] = [await run(on), await run(off)];
       expect(graph.tokens.length).toBeGreaterThanOrEqual(12);
       expect(graph).toEqual(ts);
@@ -144,7 +188,11 @@ describe('generations through the step graphs (the bundled core + user)', () => 
   });
 
   it('sampled decoding through the graphs: the same tokens for the same seed on every run, other tokens for another seed', async () => {
-    const run = (seed: number) => generateAll({ core: on.core.denoiser, user: on.user.denoiser, math: on.core.denoiser.stepMath }, request({ seed, userContext: [10, 11] }));
+    const run = (seed: number) =>
+      generateAll(
+        { core: on.core.denoiser, user: on.user.denoiser, math: on.core.denoiser.stepMath },
+        request({ seed, userContext: [10, 11] }),
+      );
     const first = await run(5);
     expect(await run(5)).toEqual(first);
     expect((await run(6)).tokens).not.toEqual(first.tokens);

@@ -10,7 +10,12 @@ export default async function setup(project: TestProject) {
   process.env.SSD2_TEST_CACHE = cache;
   rmSync(cache, { recursive: true, force: true });
   const log: string[] = [];
-  const { bundleDir } = await trainTinyModel({ out: resolve(cache, 'tiny'), corpus: 'tests/fixtures/tiny-corpus.txt', steps: 30, onLine: (l) => log.push(l) });
+  const { bundleDir } = await trainTinyModel({
+    out: resolve(cache, 'tiny'),
+    corpus: 'tests/fixtures/tiny-corpus.txt',
+    steps: 30,
+    onLine: (l) => log.push(l),
+  });
   project.provide('tinyBundle', bundleDir);
   project.provide('tinyTrainLog', log.join('\n'));
   return () => rmSync(cache, { recursive: true, force: true });

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { generateAll, generate, IncompatibleModelsError, InvalidArgumentError, TimestepRouter, type GenerationEvent } from '../../shared/ssd2';
+import {
+  generateAll,
+  generate,
+  IncompatibleModelsError,
+  InvalidArgumentError,
+  TimestepRouter,
+  type GenerationEvent,
+} from '../../shared/ssd2';
 import { InvalidArgumentError as InvalidArg, IncompatibleModelsError as Incompatible } from '../../shared/errors';
 import { ScriptedDenoiser } from '../helpers/scripted-denoiser';
 
@@ -41,7 +48,8 @@ describe('block loop', () => {
   it('ends a block early once the argmax is stable and reports the steps saved', async () => {
     const core = new ScriptedDenoiser({}, constant(4));
     const events: GenerationEvent[] = [];
-    for await (const e of generate({ core }, { prompt: [], steps: 20, maxTokens: 4, earlyStopPatience: 3, stepEvents: true })) events.push(e);
+    for await (const e of generate({ core }, { prompt: [], steps: 20, maxTokens: 4, earlyStopPatience: 3, stepEvents: true }))
+      events.push(e);
     const done = events.at(-1)!;
     expect(done.type === 'done' && done.result).toMatchObject({ stepsRun: 4, stepsSaved: 16 });
     expect(events.filter((e) => e.type === 'step').map((e) => e.type === 'step' && e.changed)).toEqual([4, 0, 0, 0]);
@@ -50,7 +58,10 @@ describe('block loop', () => {
   it('passes the previous estimate and each model its own self-conditioning logits', async () => {
     const core = new ScriptedDenoiser({}, constant(5));
     const user = new ScriptedDenoiser({ role: 'user', name: 'user' }, constant(6));
-    await generateAll({ core, user }, { prompt: [1], userContext: [0, 0], steps: 3, maxTokens: 4, lambda: 0.5, earlyStopPatience: 0, projection: 'greedy' });
+    await generateAll(
+      { core, user },
+      { prompt: [1], userContext: [0, 0], steps: 3, maxTokens: 4, lambda: 0.5, earlyStopPatience: 0, projection: 'greedy' },
+    );
     expect(core.calls[0].selfCond).toBeNull();
     expect(core.calls[0].noise.estimate).toBeNull();
     expect(core.calls[1].selfCond!.data[5]).toBe(10); // core's own previous logits
@@ -62,7 +73,11 @@ describe('block loop', () => {
   });
 
   it('lets the user model override the core with λ=1 and not at all with λ=0', async () => {
-    const run = (lambda: number) => generateAll({ core: new ScriptedDenoiser({}, constant(5)), user: new ScriptedDenoiser({ role: 'user' }, constant(6)) }, { prompt: [], steps: 2, maxTokens: 4, lambda });
+    const run = (lambda: number) =>
+      generateAll(
+        { core: new ScriptedDenoiser({}, constant(5)), user: new ScriptedDenoiser({ role: 'user' }, constant(6)) },
+        { prompt: [], steps: 2, maxTokens: 4, lambda },
+      );
     expect((await run(1)).tokens).toEqual([6, 6, 6, 6]);
     expect((await run(0)).tokens).toEqual([5, 5, 5, 5]);
   });
@@ -72,25 +87,46 @@ describe('block loop', () => {
     const high = new ScriptedDenoiser({ name: 'high', timestepRange: [0.8, 1] }, constant(2));
     const mid = new ScriptedDenoiser({ name: 'mid', timestepRange: [0.4, 0.6] }, constant(3));
     const seen: string[] = [];
-    for await (const e of generate({ core: [main, high, mid] }, { prompt: [], steps: 10, maxTokens: 4, earlyStopPatience: 0, stepEvents: true })) {
+    for await (const e of generate(
+      { core: [main, high, mid] },
+      { prompt: [], steps: 10, maxTokens: 4, earlyStopPatience: 0, stepEvents: true },
+    )) {
       if (e.type === 'step') seen.push(`${e.fraction.toFixed(1)}:${e.model}`);
     }
-    expect(seen).toEqual(['1.0:high', '0.9:high', '0.8:main', '0.7:main', '0.6:mid', '0.5:mid', '0.4:main', '0.3:main', '0.2:main', '0.1:main']);
+    expect(seen).toEqual([
+      '1.0:high',
+      '0.9:high',
+      '0.8:main',
+      '0.7:main',
+      '0.6:mid',
+      '0.5:mid',
+      '0.4:main',
+      '0.3:main',
+      '0.2:main',
+      '0.1:main',
+    ]);
   });
 
   it('refuses checkpoint sets that leave a timestep uncovered or do not share a vocabulary', () => {
     expect(() => new TimestepRouter([new ScriptedDenoiser({ timestepRange: [0.5, 1] }, constant(1))])).toThrow(IncompatibleModelsError);
-    expect(() => new TimestepRouter([new ScriptedDenoiser({}, constant(1)), new ScriptedDenoiser({ vocabSize: 9, name: 'v9' }, constant(1))])).toThrow(/vocab_size 9 != 8/);
+    expect(
+      () => new TimestepRouter([new ScriptedDenoiser({}, constant(1)), new ScriptedDenoiser({ vocabSize: 9, name: 'v9' }, constant(1))]),
+    ).toThrow(/vocab_size 9 != 8/);
   });
 
   it('refuses a user model with a different tokenizer', async () => {
     const user = new ScriptedDenoiser({ role: 'user', name: 'other', tokenizerSha256: 'y'.repeat(64) }, constant(1));
     await expect(generateAll({ core: new ScriptedDenoiser({}, constant(1)), user }, { prompt: [] })).rejects.toThrow(Incompatible);
-    await expect(generateAll({ core: new ScriptedDenoiser({}, constant(1)), user }, { prompt: [] })).rejects.toThrow(/user model other does not match scripted: tokenizer.json sha256/);
+    await expect(generateAll({ core: new ScriptedDenoiser({}, constant(1)), user }, { prompt: [] })).rejects.toThrow(
+      /user model other does not match scripted: tokenizer.json sha256/,
+    );
   });
 
   it('stops with reason "context" when the context is full', async () => {
-    const r = await generateAll({ core: new ScriptedDenoiser({ maxContext: 10 }, constant(2)) }, { prompt: [1, 1, 1], steps: 1, maxTokens: 100 });
+    const r = await generateAll(
+      { core: new ScriptedDenoiser({ maxContext: 10 }, constant(2)) },
+      { prompt: [1, 1, 1], steps: 1, maxTokens: 100 },
+    );
     expect(r.finishReason).toBe('context');
     expect(r.tokens.length).toBe(8);
   });

@@ -24,7 +24,7 @@ function reference(data: Float32Array, offset: number, n: number, topP: number) 
 
 function rows(seed: number, length: number, vocab: number, scale: number, levels = 0) {
   let s = seed;
-  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const rand = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
   // levels > 0 quantises the logits, so many ids tie.
   return Float32Array.from({ length: length * vocab }, () => (levels ? Math.floor(rand() * levels) / levels : rand() - 0.5) * scale);
 }

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { blockLogits, generateAll, noisySimplex, type BlockLogits, type DenoiseStep, type Denoiser, type DenoiserInfo, type GenerationRequest } from '../../shared/ssd2';
+import {
+  blockLogits,
+  generateAll,
+  noisySimplex,
+  type BlockLogits,
+  type DenoiseStep,
+  type Denoiser,
+  type DenoiserInfo,
+  type GenerationRequest,
+} from '../../shared/ssd2';
 import { wireView } from '../../shared/protocol';
 
 /**
@@ -18,8 +27,18 @@ function digest(values: Float32Array | readonly number[]): string {
 }
 
 const info: DenoiserInfo = {
-  name: 'echo', role: 'core', vocabSize: 4096, blockSize: 25, maxContext: 512, simplexK: 5, schedule: 'cosine', tTrain: 5000,
-  timestepRange: [0, 1], selfConditioning: true, eosTokenId: 4095, tokenizerSha256: 'x'.repeat(64),
+  name: 'echo',
+  role: 'core',
+  vocabSize: 4096,
+  blockSize: 25,
+  maxContext: 512,
+  simplexK: 5,
+  schedule: 'cosine',
+  tTrain: 5000,
+  timestepRange: [0, 1],
+  selfConditioning: true,
+  eosTokenId: 4095,
+  tokenizerSha256: 'x'.repeat(64),
 };
 
 /**
@@ -59,9 +78,21 @@ describe('pinned outputs at vocabulary 4096', () => {
   });
 
   const cases: [string, number, number | null, Partial<GenerationRequest>, string][] = [
-    ['sampling through the wire form, confident early stopping', 1.5, 32, { projection: 'sample', topP: 0.95, earlyStopPatience: 2 }, '8cdcd64b:23'],
+    [
+      'sampling through the wire form, confident early stopping',
+      1.5,
+      32,
+      { projection: 'sample', topP: 0.95, earlyStopPatience: 2 },
+      '8cdcd64b:23',
+    ],
     ['sampling on near-uniform raw rows', 0.15, null, { projection: 'sample', topP: 0.95, earlyStopPatience: 0 }, 'c1fae82a:24'],
-    ['sampling through the wire form on near-uniform rows, min tokens', 0.15, 32, { projection: 'sample', topP: 0.9, minTokens: 30, earlyStopPatience: 3, earlyStopConfidence: 0.01 }, 'b2859a9f:24'],
+    [
+      'sampling through the wire form on near-uniform rows, min tokens',
+      0.15,
+      32,
+      { projection: 'sample', topP: 0.9, minTokens: 30, earlyStopPatience: 3, earlyStopConfidence: 0.01 },
+      'b2859a9f:24',
+    ],
     ['multi-hot on raw rows', 0.6, null, { projection: 'multihot', topP: 0.5, earlyStopPatience: 0 }, 'cd5edca3:24'],
     ['greedy without self-conditioning', 1, 32, { projection: 'greedy', selfConditioning: false, earlyStopPatience: 2 }, '2b07930b:24'],
   ];
@@ -78,7 +109,15 @@ describe('pinned outputs at vocabulary 4096', () => {
     const userModel: Denoiser = { info: { ...info, role: 'user', name: 'echo-user' }, denoise: (steps) => user.denoise(steps) };
     const r = await generateAll(
       { core: wireView(new NoiseEchoDenoiser(1.2), 32), user: wireView(userModel, 32) },
-      { ...base, userContext: [9, 9], lambda: { start: 0.2, end: 0.7 }, projection: 'sample', topP: 0.9, earlyStopPatience: 2, earlyStopConfidence: 0.3 },
+      {
+        ...base,
+        userContext: [9, 9],
+        lambda: { start: 0.2, end: 0.7 },
+        projection: 'sample',
+        topP: 0.9,
+        earlyStopPatience: 2,
+        earlyStopConfidence: 0.3,
+      },
     );
     expect(`${digest(r.tokens)}:${r.stepsRun}`).toBe('76f5de6e:24');
   });

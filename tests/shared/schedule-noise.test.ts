@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { alphaBar, fillGaussian, noiseOffset, noiseTable, noisySimplex, estimateToSimplex, timestepFraction, NOISE_ROW_STRIDE, NOISE_TABLE_SIZE } from '../../shared/ssd2';
+import {
+  alphaBar,
+  fillGaussian,
+  noiseOffset,
+  noiseTable,
+  noisySimplex,
+  estimateToSimplex,
+  timestepFraction,
+  NOISE_ROW_STRIDE,
+  NOISE_TABLE_SIZE,
+} from '../../shared/ssd2';
 
 describe('cosine schedule', () => {
   it('runs from clean (abar 1) at t=0 to pure noise (abar 0) at t=T, decreasing', () => {
@@ -32,7 +42,12 @@ describe('counter-based noise', () => {
 
   it('differs across seed, block and step', () => {
     const base = fillGaussian(new Float32Array(64), key);
-    for (const other of [{ ...key, seed: 43 }, { ...key, block: 4 }, { ...key, step: 8 }, { ...key, seed: 42 + 2 ** 32 }]) {
+    for (const other of [
+      { ...key, seed: 43 },
+      { ...key, block: 4 },
+      { ...key, step: 8 },
+      { ...key, seed: 42 + 2 ** 32 },
+    ]) {
       expect(Array.from(fillGaussian(new Float32Array(64), other))).not.toEqual(Array.from(base));
     }
   });
@@ -71,7 +86,12 @@ describe('the noise table', () => {
     const starts = [0, 1, 2, 3].map((row) => noiseOffset(key, row, 50257));
     expect(new Set(starts).size).toBe(4);
     expect(starts.every((o) => o >= 0 && o % NOISE_ROW_STRIDE === 0 && o + 50257 <= NOISE_TABLE_SIZE)).toBe(true);
-    for (const other of [{ ...key, seed: 10 }, { ...key, block: 3 }, { ...key, step: 5 }]) expect(noiseOffset(other, 0, 50257)).not.toBe(starts[0]);
+    for (const other of [
+      { ...key, seed: 10 },
+      { ...key, block: 3 },
+      { ...key, step: 5 },
+    ])
+      expect(noiseOffset(other, 0, 50257)).not.toBe(starts[0]);
     expect(noiseOffset(key, 0, 50257)).toBe(starts[0]);
     expect(() => noiseOffset(key, 0, NOISE_TABLE_SIZE)).toThrow(/exceeds/);
   });
@@ -88,7 +108,9 @@ describe('simplex', () => {
     const first = noisySimplex(recipe, 4, 5);
     // Pure noise: each row is a window of the Gaussian table, scaled by K (abar = 0 at t = T).
     const table = noiseTable();
-    const windows = [0, 1].flatMap((p) => Array.from(table.subarray(noiseOffset(recipe, p, 4), noiseOffset(recipe, p, 4) + 4), (x) => Math.fround(x * 5)));
+    const windows = [0, 1].flatMap((p) =>
+      Array.from(table.subarray(noiseOffset(recipe, p, 4), noiseOffset(recipe, p, 4) + 4), (x) => Math.fround(x * 5)),
+    );
     expect(Array.from(first)).toEqual(windows);
     const last = noisySimplex({ ...recipe, step: 49, estimate: [[2], [0]] }, 4, 5);
     const argmax = (o: number) => [0, 1, 2, 3].reduce((a, b) => (last[o + b] > last[o + a] ? b : a), 0);

@@ -14,7 +14,14 @@ describe('decoding the tiny model with onnxruntime-node', () => {
   });
 
   // stopAtEos false: a briefly trained model may answer EOS at once, which would compare empty outputs.
-  const request = (seed: number) => ({ prompt: cached.codec.encode('The cat sat on the'), steps: 12, maxTokens: 60, seed, earlyStopPatience: 3, stopAtEos: false });
+  const request = (seed: number) => ({
+    prompt: cached.codec.encode('The cat sat on the'),
+    steps: 12,
+    maxTokens: 60,
+    seed,
+    earlyStopPatience: 3,
+    stopAtEos: false,
+  });
 
   it('decoding with the context cache gives the same tokens as re-encoding the context every step', async () => {
     for (const projection of ['sample', 'greedy', 'multihot'] as const) {

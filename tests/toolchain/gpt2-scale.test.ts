@@ -14,8 +14,28 @@ describe('a randomly initialised model on the GPT-2 vocabulary', () => {
   let model: LocalModel;
 
   beforeAll(async () => {
-    const config = { vocab_size: 50257, hidden: 64, layers: 2, heads: 4, ffn: 256, max_positions: 1024, block_size: 25, eos_token_id: 50256 };
-    await runTrainingScript('export.py', ['--random-init', JSON.stringify(config), '--tokenizer', GPT2_TOKENIZER, '--name', 'gpt2-random', '--role', 'user', '--out', DIR]);
+    const config = {
+      vocab_size: 50257,
+      hidden: 64,
+      layers: 2,
+      heads: 4,
+      ffn: 256,
+      max_positions: 1024,
+      block_size: 25,
+      eos_token_id: 50256,
+    };
+    await runTrainingScript('export.py', [
+      '--random-init',
+      JSON.stringify(config),
+      '--tokenizer',
+      GPT2_TOKENIZER,
+      '--name',
+      'gpt2-random',
+      '--role',
+      'user',
+      '--out',
+      DIR,
+    ]);
     model = await loadLocalModel(DIR);
   });
 
@@ -27,7 +47,10 @@ describe('a randomly initialised model on the GPT-2 vocabulary', () => {
   });
 
   it('runs the block loop over 50,257-way simplexes', async () => {
-    const r = await generateAll({ core: model.denoiser }, { prompt: model.codec.encode('Hello'), steps: 3, maxTokens: 25, stopAtEos: false });
+    const r = await generateAll(
+      { core: model.denoiser },
+      { prompt: model.codec.encode('Hello'), steps: 3, maxTokens: 25, stopAtEos: false },
+    );
     expect(r.tokens).toHaveLength(25);
     expect(Math.max(...r.tokens)).toBeLessThan(50257);
   });

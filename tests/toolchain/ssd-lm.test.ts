@@ -29,7 +29,11 @@ const run = promisify(execFile);
 /** `npm run convert` as a user runs it; resolves with its output, or the exit code and stderr. */
 async function convert(checkpoint: string, out: string, ...extra: string[]): Promise<{ code: number; output: string }> {
   try {
-    const { stdout, stderr } = await run(join(ROOT, 'node_modules/.bin/tsx'), ['infra/training/convert.ts', '--ssd-lm', checkpoint, '--out', out, ...extra], { cwd: ROOT, timeout: 300_000 });
+    const { stdout, stderr } = await run(
+      join(ROOT, 'node_modules/.bin/tsx'),
+      ['infra/training/convert.ts', '--ssd-lm', checkpoint, '--out', out, ...extra],
+      { cwd: ROOT, timeout: 300_000 },
+    );
     return { code: 0, output: stdout + stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -52,8 +56,24 @@ beforeAll(async () => {
 describe('SSD-LM checkpoint conversion', () => {
   it('writes a full-attention bundle: one step graph over the whole sequence, fp16 weights, the manifest says so', () => {
     const m = readJson(join(BUNDLE, 'manifest.json'));
-    expect(m).toMatchObject({ role: 'core', vocab_size: 300, eos_token_id: 2, simplex_k: 5, t_train: 5000, block_size: 25, self_conditioning: false, graphs: { denoiser: 'denoiser.onnx' } });
-    expect(m.architecture).toMatchObject({ type: 'roberta-ssd-lm', context: 'full', readout: 'aligned', dtype: 'float16', layers: 2, hidden: 64 });
+    expect(m).toMatchObject({
+      role: 'core',
+      vocab_size: 300,
+      eos_token_id: 2,
+      simplex_k: 5,
+      t_train: 5000,
+      block_size: 25,
+      self_conditioning: false,
+      graphs: { denoiser: 'denoiser.onnx' },
+    });
+    expect(m.architecture).toMatchObject({
+      type: 'roberta-ssd-lm',
+      context: 'full',
+      readout: 'aligned',
+      dtype: 'float16',
+      layers: 2,
+      hidden: 64,
+    });
     expect(m.graphs.context_encoder).toBeUndefined();
     expect(m.max_context + m.block_size).toBe(128);
     // The tokenizer comes from vocab.json + merges.txt: BPE merges apply, special tokens are known.
@@ -61,10 +81,28 @@ describe('SSD-LM checkpoint conversion', () => {
     expect(model.codec.decode(model.codec.encode('hello there'))).toBe('hello there');
   });
 
-  it('gives the reference\'s logits (≤ 1e-3) for a padded batch of contexts of different lengths', async () => {
+  it("gives the reference's logits (≤ 1e-3) for a padded batch of contexts of different lengths", async () => {
     const out = join(DIR, 'logits.json');
-    await runTrainingScript('ssd_lm_reference.py', ['logits', '--ssd-lm', CKPT, '--out', out, '--weights-dtype', 'float16', '--contexts', '4,11,1']);
-    const ref = readJson(out) as { contexts: number[][]; block: number; vocab: number; simplex: number[]; timestep: number[]; logits: number[]; padding_effect: number };
+    await runTrainingScript('ssd_lm_reference.py', [
+      'logits',
+      '--ssd-lm',
+      CKPT,
+      '--out',
+      out,
+      '--weights-dtype',
+      'float16',
+      '--contexts',
+      '4,11,1',
+    ]);
+    const ref = readJson(out) as {
+      contexts: number[][];
+      block: number;
+      vocab: number;
+      simplex: number[];
+      timestep: number[];
+      logits: number[];
+      padding_effect: number;
+    };
     expect(ref.padding_effect).toBeLessThan(1e-4); // the reference itself: padding changes nothing
     const session = await ort.InferenceSession.create(join(BUNDLE, 'denoiser.onnx'));
     const n = ref.contexts.length;
@@ -103,22 +141,37 @@ describe('SSD-LM checkpoint conversion', () => {
     const v = model.denoiser.info.vocabSize;
     const table = noiseTable();
     // The engine's Gaussian rows for (seed, block, step, position): the reference reads the same z.
-    const z = [0, 1].map((block) => Array.from({ length: steps }, (_, step) => {
-      const { offsets } = noiseRows({ seed, block, step, steps, estimate: null, blockLength: b }, v, 5);
-      return offsets.map((o) => Array.from(table.subarray(o, o + v)));
-    }));
+    const z = [0, 1].map((block) =>
+      Array.from({ length: steps }, (_, step) => {
+        const { offsets } = noiseRows({ seed, block, step, steps, estimate: null, blockLength: b }, v, 5);
+        return offsets.map((o) => Array.from(table.subarray(o, o + v)));
+      }),
+    );
     const noisePath = join(DIR, 'noise.json');
     writeFileSync(noisePath, JSON.stringify({ context: prompt, steps, block_size: b, k: 5, z }));
     const out = join(DIR, 'decode.json');
-    await runTrainingScript('ssd_lm_reference.py', ['decode', '--ssd-lm', CKPT, '--noise', noisePath, '--out', out, '--weights-dtype', 'float16']);
+    await runTrainingScript('ssd_lm_reference.py', [
+      'decode',
+      '--ssd-lm',
+      CKPT,
+      '--noise',
+      noisePath,
+      '--out',
+      out,
+      '--weights-dtype',
+      'float16',
+    ]);
     const reference = (readJson(out) as { blocks: number[][] }).blocks.flat();
 
-    const result = await generateAll({ core: model.denoiser }, { prompt, maxTokens: 2 * b, seed, steps, projection: 'greedy', earlyStopPatience: 0, stopAtEos: false });
+    const result = await generateAll(
+      { core: model.denoiser },
+      { prompt, maxTokens: 2 * b, seed, steps, projection: 'greedy', earlyStopPatience: 0, stopAtEos: false },
+    );
     expect(result.tokens).toHaveLength(2 * b);
     expect(result.tokens).toEqual(reference);
   });
 
-  it('uses the decoder\'s schedule and re-noising at T = 1000', async () => {
+  it("uses the decoder's schedule and re-noising at T = 1000", async () => {
     const out = join(DIR, 'schedule.json');
     await runTrainingScript('ssd_lm_reference.py', ['schedule', '--T', '1000', '--out', out]);
     const rows = readJson(out) as { t: number; alpha_bar: number; signal: number; noise: number }[];
@@ -144,9 +197,16 @@ describe('SSD-LM checkpoint conversion', () => {
       worker = await startTestWorker(s3, { WORKER_DEFAULT_MODEL: 'ssd-lm@1.0.0' });
       const prompt = model.codec.encode('the cat');
       const options = { steps: 6, maxTokens: 30, seed: 5, projection: 'greedy' as const };
-      const res = await signedFetch('dev')(`${worker.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ v: 1, model: { name: 'ssd-lm', version: '1.0.0' }, prompt, options }) });
+      const res = await signedFetch('dev')(`${worker.url}/v1/generate`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ v: 1, model: { name: 'ssd-lm', version: '1.0.0' }, prompt, options }),
+      });
       expect(res.status).toBe(200);
-      const events = (await res.text()).trim().split('\n').map((l) => JSON.parse(l));
+      const events = (await res.text())
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
       const done = events.at(-1);
       expect(done.type).toBe('done');
       const local = await generateAll({ core: model.denoiser }, { prompt, ...options });
@@ -167,7 +227,9 @@ describe('SSD-LM checkpoint conversion', () => {
     const external = await loadLocalModel(out);
     try {
       const request = { prompt: model.codec.encode('a dog'), maxTokens: 25, seed: 8, steps: 5, projection: 'greedy' as const };
-      expect((await generateAll({ core: external.denoiser }, request)).tokens).toEqual((await generateAll({ core: model.denoiser }, request)).tokens);
+      expect((await generateAll({ core: external.denoiser }, request)).tokens).toEqual(
+        (await generateAll({ core: model.denoiser }, request)).tokens,
+      );
     } finally {
       await external.denoiser.release();
     }
@@ -183,15 +245,23 @@ describe('SSD-LM checkpoint conversion', () => {
     };
     const cases: [string, (dir: string) => void, RegExp][] = [
       ['no-embed-sum', (d) => rmSync(join(d, 'embed_sum_layer.pt')), /embed_sum_layer\.pt: not found/],
-      ['big-vocab', (d) => {
-        const vocab = readJson(join(d, 'vocab.json'));
-        for (let i = 0; i < 50; i++) vocab[`extra${i}`] = 300 + i;
-        writeFileSync(join(d, 'vocab.json'), JSON.stringify(vocab));
-      }, /vocab\.json: 350 tokens with ids 0\.\.349 do not fit the embedding's vocabulary of 300/],
-      ['bert', (d) => {
-        const config = readJson(join(d, 'config.json'));
-        writeFileSync(join(d, 'config.json'), JSON.stringify({ ...config, architectures: ['BertForMaskedLM'], model_type: 'bert' }));
-      }, /config\.json: architecture \['BertForMaskedLM'\] \(model_type 'bert'\) is not supported/],
+      [
+        'big-vocab',
+        (d) => {
+          const vocab = readJson(join(d, 'vocab.json'));
+          for (let i = 0; i < 50; i++) vocab[`extra${i}`] = 300 + i;
+          writeFileSync(join(d, 'vocab.json'), JSON.stringify(vocab));
+        },
+        /vocab\.json: 350 tokens with ids 0\.\.349 do not fit the embedding's vocabulary of 300/,
+      ],
+      [
+        'bert',
+        (d) => {
+          const config = readJson(join(d, 'config.json'));
+          writeFileSync(join(d, 'config.json'), JSON.stringify({ ...config, architectures: ['BertForMaskedLM'], model_type: 'bert' }));
+        },
+        /config\.json: architecture \['BertForMaskedLM'\] \(model_type 'bert'\) is not supported/,
+      ],
     ];
     for (const [name, damage, message] of cases) {
       const result = await convert(broken(name, damage), join(DIR, `${name}-bundle`));

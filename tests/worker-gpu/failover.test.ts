@@ -6,10 +6,18 @@ import type { RunningWorker } from '../../worker-gpu/src/server';
 import { ROOT } from '../helpers/paths';
 import { startChildWorker } from './helpers/child-worker';
 import { startS3, type TestS3 } from './helpers/s3';
-import { metric, postJson, startTestWorker, workerEnv, workerFetch } from './helpers/worker';
+import { metric, startTestWorker, workerEnv, workerFetch } from './helpers/worker';
 
 const MODEL = { name: 'tiny-core', version: '0.1.0' };
-const REQUEST: GenerationRequest = { prompt: [40, 41, 42, 43, 44], steps: 12, maxTokens: 50, seed: 42, topP: 0.9, earlyStopPatience: 0, stopAtEos: false };
+const REQUEST: GenerationRequest = {
+  prompt: [40, 41, 42, 43, 44],
+  steps: 12,
+  maxTokens: 50,
+  seed: 42,
+  topP: 0.9,
+  earlyStopPatience: 0,
+  stopAtEos: false,
+};
 
 let s3: TestS3;
 let reference: RunningWorker;
@@ -29,11 +37,21 @@ afterAll(async () => {
 });
 
 async function fused(url: string, body: unknown): Promise<{ status: number; events: GenerateEvent[]; json?: any }> {
-  const res = await workerFetch(`${url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await workerFetch(`${url}/v1/generate`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   const text = await res.text();
   if (!res.ok) return { status: res.status, events: [], json: JSON.parse(text) };
   expect(res.headers.get('content-type')).toContain('application/x-ndjson');
-  return { status: res.status, events: text.trim().split('\n').map((l) => GenerateEventSchema.parse(JSON.parse(l))) };
+  return {
+    status: res.status,
+    events: text
+      .trim()
+      .split('\n')
+      .map((l) => GenerateEventSchema.parse(JSON.parse(l))),
+  };
 }
 
 describe('stateless workers', () => {
@@ -67,7 +85,9 @@ describe('stateless workers', () => {
         expect(first.child.exitCode ?? first.child.signalCode).toBe('SIGKILL');
         expect(fresh).toBeDefined();
         expect(resumed.tokens).toEqual(expected.tokens);
-        expect(metric(await (await workerFetch(`${fresh!.url}/metrics`)).text(), 'ssd2_worker_errors_total{code="context_unknown"}')).toBe(1);
+        expect(metric(await (await workerFetch(`${fresh!.url}/metrics`)).text(), 'ssd2_worker_errors_total{code="context_unknown"}')).toBe(
+          1,
+        );
         expect(remote.requests).toBe(24 + 1); // 2 blocks x 12 steps, plus the one re-send
       } finally {
         await fresh?.close();
@@ -75,7 +95,12 @@ describe('stateless workers', () => {
       }
 
       // Fused: the worker runs the same loop itself and streams each block.
-      const { status, events } = await fused(home.url, { v: PROTOCOL_VERSION, model: MODEL, prompt: REQUEST.prompt, options: { ...REQUEST, prompt: undefined } });
+      const { status, events } = await fused(home.url, {
+        v: PROTOCOL_VERSION,
+        model: MODEL,
+        prompt: REQUEST.prompt,
+        options: { ...REQUEST, prompt: undefined },
+      });
       expect(status).toBe(200);
       expect(events.map((e) => e.type)).toEqual(['block', 'block', 'done']);
       const done = events.at(-1)!;

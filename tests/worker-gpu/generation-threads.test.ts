@@ -23,10 +23,20 @@ afterAll(async () => {
 });
 
 async function fused(url: string, body: unknown): Promise<{ status: number; events: GenerateEvent[]; json?: any }> {
-  const res = await workerFetch(`${url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await workerFetch(`${url}/v1/generate`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   const text = await res.text();
   if (!res.ok) return { status: res.status, events: [], json: JSON.parse(text) };
-  return { status: res.status, events: text.trim().split('\n').map((l) => GenerateEventSchema.parse(JSON.parse(l))) };
+  return {
+    status: res.status,
+    events: text
+      .trim()
+      .split('\n')
+      .map((l) => GenerateEventSchema.parse(JSON.parse(l))),
+  };
 }
 
 describe('generation threads (WORKER_GENERATION_THREADS)', () => {
@@ -36,8 +46,16 @@ describe('generation threads (WORKER_GENERATION_THREADS)', () => {
   });
 
   it('give every concurrent fused generation exactly the events of the in-process loop', async () => {
-    const bodies = [1, 2, 3, 4, 5].map((seed) => ({ v: PROTOCOL_VERSION, model: MODEL, prompt: [40 + seed, 41, 42], options: { ...OPTIONS, seed } }));
-    const [expected, actual] = await Promise.all([Promise.all(bodies.map((b) => fused(inProcess.url, b))), Promise.all(bodies.map((b) => fused(threaded.url, b)))]);
+    const bodies = [1, 2, 3, 4, 5].map((seed) => ({
+      v: PROTOCOL_VERSION,
+      model: MODEL,
+      prompt: [40 + seed, 41, 42],
+      options: { ...OPTIONS, seed },
+    }));
+    const [expected, actual] = await Promise.all([
+      Promise.all(bodies.map((b) => fused(inProcess.url, b))),
+      Promise.all(bodies.map((b) => fused(threaded.url, b))),
+    ]);
     expect(actual.map((r) => r.status)).toEqual(bodies.map(() => 200));
     expect(actual.map((r) => r.events)).toEqual(expected.map((r) => r.events));
     expect(new Set(expected.map((r) => JSON.stringify(r.events.at(-1)))).size).toBe(bodies.length);
@@ -51,24 +69,48 @@ describe('generation threads (WORKER_GENERATION_THREADS)', () => {
   });
 
   it('stop a generation whose client went away, and keep serving', async () => {
-    const steps = async () => metric(await (await workerFetch(`${threaded.url}/metrics`)).text(), 'ssd2_worker_batch_size_sum{model="tiny-core@0.1.0"}');
+    const steps = async () =>
+      metric(await (await workerFetch(`${threaded.url}/metrics`)).text(), 'ssd2_worker_batch_size_sum{model="tiny-core@0.1.0"}');
     const abort = new AbortController();
     // 24 blocks of 100 steps: seconds of work if it ran on.
-    const body = { v: PROTOCOL_VERSION, model: MODEL, prompt: [7, 8, 9], options: { steps: 100, maxTokens: 600, earlyStopPatience: 0, stopAtEos: false } };
+    const body = {
+      v: PROTOCOL_VERSION,
+      model: MODEL,
+      prompt: [7, 8, 9],
+      options: { steps: 100, maxTokens: 600, earlyStopPatience: 0, stopAtEos: false },
+    };
     const before = await steps();
-    const res = await workerFetch(`${threaded.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: abort.signal });
+    const res = await workerFetch(`${threaded.url}/v1/generate`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: abort.signal,
+    });
     await res.body!.getReader().read(); // the first block
     abort.abort();
     // The stream's pending read ends with the next block; then the thread stops the loop.
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-    await expect.poll(async () => { const a = await steps(); await sleep(300); return (await steps()) - a; }, { timeout: 4000, interval: 50 }).toBe(0);
+    await expect
+      .poll(
+        async () => {
+          const a = await steps();
+          await sleep(300);
+          return (await steps()) - a;
+        },
+        { timeout: 4000, interval: 50 },
+      )
+      .toBe(0);
     expect((await steps()) - before).toBeLessThan(600);
     expect((await fused(threaded.url, { v: PROTOCOL_VERSION, model: MODEL, prompt: [5, 6], options: OPTIONS })).status).toBe(200);
   });
 
   it('answer bad input found by the block loop with the same 4xx and field', async () => {
     const base = { v: PROTOCOL_VERSION, model: MODEL, prompt: [1, 2, 3] };
-    for (const body of [{ ...base, prompt: Array(200).fill(1) }, { ...base, options: { blockSize: 30 } }, { ...base, options: { lambda: [0.5], steps: 4 } }]) {
+    for (const body of [
+      { ...base, prompt: Array(200).fill(1) },
+      { ...base, options: { blockSize: 30 } },
+      { ...base, options: { lambda: [0.5], steps: 4 } },
+    ]) {
       const [a, b] = await Promise.all([fused(inProcess.url, body), fused(threaded.url, body)]);
       expect(a.status).toBe(400);
       expect(b).toEqual(a);

@@ -7,7 +7,18 @@ import { startS3, type TestS3 } from './helpers/s3';
 import { metric, postJson, startTestWorker, workerEnv, workerFetch } from './helpers/worker';
 
 const TINY = join(ROOT, 'models/tiny-core');
-const step = (model: { name: string; version: string }) => ({ v: PROTOCOL_VERSION, model, seed: 1, block: 0, step: 0, steps: 10, blockLength: 25, estimate: null, selfCond: null, context: [1, 2] });
+const step = (model: { name: string; version: string }) => ({
+  v: PROTOCOL_VERSION,
+  model,
+  seed: 1,
+  block: 0,
+  step: 0,
+  steps: 10,
+  blockLength: 25,
+  estimate: null,
+  selfCond: null,
+  context: [1, 2],
+});
 const metrics = async (url: string) => (await workerFetch(`${url}/metrics`)).text();
 
 let s3: TestS3;
@@ -24,7 +35,9 @@ describe('model store: S3, verified, disk + memory cache', () => {
     expect(w.worker.models.store.loaded()).toEqual([]);
     try {
       expect((await fetch(`${w.url}/readyz`)).status).toBe(200); // no default model configured
-      const replies = await Promise.all(Array.from({ length: 12 }, () => postJson(`${w.url}/v1/step`, step({ name: 'tiny-core', version: '0.1.0' }))));
+      const replies = await Promise.all(
+        Array.from({ length: 12 }, () => postJson(`${w.url}/v1/step`, step({ name: 'tiny-core', version: '0.1.0' }))),
+      );
       expect(replies.map((r) => r.status)).toEqual(Array(12).fill(200));
       const text = await metrics(w.url);
       expect(metric(text, 'ssd2_worker_model_loads_total{source="s3"}')).toBe(1);
@@ -54,7 +67,10 @@ describe('model store: S3, verified, disk + memory cache', () => {
   it('releases the onnxruntime sessions of a model the memory budget evicts, and loads it again when asked', async () => {
     await s3.upload(TINY, 'models/tiny-core/0.2.0/');
     // A budget below two bundles: opening the second evicts the first.
-    const w = await startTestWorker(s3, { WORKER_DEFAULT_MODEL: '', WORKER_MODEL_MEMORY_BYTES: String(Math.ceil(1.5 * readFileSync(join(TINY, 'denoiser.onnx')).byteLength)) });
+    const w = await startTestWorker(s3, {
+      WORKER_DEFAULT_MODEL: '',
+      WORKER_MODEL_MEMORY_BYTES: String(Math.ceil(1.5 * readFileSync(join(TINY, 'denoiser.onnx')).byteLength)),
+    });
     try {
       expect((await postJson(`${w.url}/v1/step`, step({ name: 'tiny-core', version: '0.1.0' }))).status).toBe(200);
       const first = w.worker.models.store.open()[0];

@@ -5,7 +5,18 @@ import { ROOT } from '../helpers/paths';
 import { startS3, type TestS3 } from './helpers/s3';
 import { postJson, startTestWorker } from './helpers/worker';
 
-const step = (seed: number) => ({ v: PROTOCOL_VERSION, model: { name: 'tiny-core', version: '0.1.0' }, seed, block: 0, step: 0, steps: 10, blockLength: 25, estimate: null, selfCond: null, context: [1, 2, seed] });
+const step = (seed: number) => ({
+  v: PROTOCOL_VERSION,
+  model: { name: 'tiny-core', version: '0.1.0' },
+  seed,
+  block: 0,
+  step: 0,
+  steps: 10,
+  blockLength: 25,
+  estimate: null,
+  selfCond: null,
+  context: [1, 2, seed],
+});
 
 let s3: TestS3;
 beforeAll(async () => {

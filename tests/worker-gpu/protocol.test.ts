@@ -1,19 +1,52 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
-  compactLogits, compactTopIds, contextHash, decodeFloat32, decodeUint, densifyLogits, encodeFloat32, encodeUint, roundTripLogits, wireView, GenerateRequestSchema, PROTOCOL_VERSION, ProtocolError, RemoteDenoiser, StepRequestSchema, StepResponseSchema, type StepRequestInput, type StepResponse,
+  compactLogits,
+  compactTopIds,
+  contextHash,
+  decodeFloat32,
+  decodeUint,
+  densifyLogits,
+  encodeFloat32,
+  encodeUint,
+  roundTripLogits,
+  wireView,
+  GenerateRequestSchema,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  RemoteDenoiser,
+  StepRequestSchema,
+  StepResponseSchema,
+  type StepRequestInput,
+  type StepResponse,
 } from '../../shared/protocol';
 import type { DenoiserInfo } from '../../shared/ssd2';
 import { blockLogits, logSoftmax } from '../../shared/ssd2';
 
 function randomLogits(length: number, vocab: number, seed = 1) {
   let s = seed;
-  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-  return blockLogits(Float32Array.from({ length: length * vocab }, () => (rand() - 0.5) * 20), length, vocab);
+  const rand = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+  return blockLogits(
+    Float32Array.from({ length: length * vocab }, () => (rand() - 0.5) * 20),
+    length,
+    vocab,
+  );
 }
 
 function stepRequest(over: Partial<StepRequestInput> = {}): StepRequestInput {
-  return { v: PROTOCOL_VERSION, model: { name: 'tiny-core', version: '0.1.0' }, seed: 1, block: 0, step: 0, steps: 10, blockLength: 25, estimate: null, selfCond: null, context: [1, 2, 3], ...over };
+  return {
+    v: PROTOCOL_VERSION,
+    model: { name: 'tiny-core', version: '0.1.0' },
+    seed: 1,
+    block: 0,
+    step: 0,
+    steps: 10,
+    blockLength: 25,
+    estimate: null,
+    selfCond: null,
+    context: [1, 2, 3],
+    ...over,
+  };
 }
 
 describe('compact logits', () => {
@@ -49,8 +82,12 @@ describe('compact logits', () => {
     expect(compactTopIds(big)[0].every((id) => id < 70_000)).toBe(true);
   });
 
-  it('round-trips without base64 exactly as through the wire form (the fused loop\'s view)', async () => {
-    for (const [length, vocab, k] of [[25, 513, 32], [3, 40, 64], [5, 100, 1]]) {
+  it("round-trips without base64 exactly as through the wire form (the fused loop's view)", async () => {
+    for (const [length, vocab, k] of [
+      [25, 513, 32],
+      [3, 40, 64],
+      [5, 100, 1],
+    ]) {
       const dense = randomLogits(length, vocab, length + k);
       dense.data[7] = -Infinity;
       expect(roundTripLogits(dense, k).data).toEqual(densifyLogits(compactLogits(dense, k)).data);
@@ -86,7 +123,14 @@ describe('compact logits', () => {
     const c = compactLogits(randomLogits(2, 50), 8);
     expect(() => densifyLogits({ ...c, length: 3 })).toThrow(/expected 24 uint16/);
     // The same id twice in a row: which value a scatter keeps is not defined on every device.
-    const twice = compactLogits(blockLogits(Float32Array.from({ length: 2 * 50 }, (_, i) => i % 50), 2, 50), 2);
+    const twice = compactLogits(
+      blockLogits(
+        Float32Array.from({ length: 2 * 50 }, (_, i) => i % 50),
+        2,
+        50,
+      ),
+      2,
+    );
     const ids = decodeUint(twice.ids, 4, 2);
     ids[1] = ids[0];
     expect(() => densifyLogits({ ...twice, ids: encodeUint(ids, 2) })).toThrow(/more than once/);
@@ -98,8 +142,19 @@ describe('step messages', () => {
   it('fit in 16 KiB per step for B = 25 with k = 32, both directions (tiny-core and GPT-2 vocabularies)', () => {
     for (const vocab of [513, 50_257]) {
       const logits = compactLogits(randomLogits(25, vocab), 32);
-      const request = stepRequest({ estimate: Array.from({ length: 25 }, (_, i) => [i]), selfCond: logits, context: undefined, contextHash: 'a'.repeat(64) });
-      const response: StepResponse = { v: 1, model: request.model, logits, contextHash: 'a'.repeat(64), timing: { queueMs: 1.25, runMs: 3.5, totalMs: 6.75, batchSize: 4 } };
+      const request = stepRequest({
+        estimate: Array.from({ length: 25 }, (_, i) => [i]),
+        selfCond: logits,
+        context: undefined,
+        contextHash: 'a'.repeat(64),
+      });
+      const response: StepResponse = {
+        v: 1,
+        model: request.model,
+        logits,
+        contextHash: 'a'.repeat(64),
+        timing: { queueMs: 1.25, runMs: 3.5, totalMs: 6.75, batchSize: 4 },
+      };
       const bytes = JSON.stringify(request).length + JSON.stringify(response).length;
       expect(StepRequestSchema.parse(JSON.parse(JSON.stringify(request))).selfCond).toEqual(logits);
       expect(StepResponseSchema.parse(JSON.parse(JSON.stringify(response)))).toEqual(response);
@@ -121,7 +176,14 @@ describe('step messages', () => {
     expect(path(stepRequest({ model: { name: '..', version: '1' } }))).toBe('model.name');
     expect(path(stepRequest({ model: { name: 'core', version: '..' } }))).toBe('model.version');
     expect(path(stepRequest({ model: { name: '.', version: '1' } }))).toBe('model.name');
-    expect(GenerateRequestSchema.safeParse({ v: 1, model: { name: 'a', version: 'b' }, prompt: [1], options: { topP: 2 } }).error?.issues[0].path.join('.')).toBe('options.topP');
+    expect(
+      GenerateRequestSchema.safeParse({
+        v: 1,
+        model: { name: 'a', version: 'b' },
+        prompt: [1],
+        options: { topP: 2 },
+      }).error?.issues[0].path.join('.'),
+    ).toBe('options.topP');
   });
 
   it('hashes a context as sha256 of little-endian uint32 ids', async () => {
@@ -133,11 +195,25 @@ describe('step messages', () => {
 });
 
 describe('RemoteDenoiser replies', () => {
-  const info = { name: 'stub', role: 'core', vocabSize: 50, blockSize: 4, maxContext: 16, simplexK: 5, schedule: 'cosine', tTrain: 100, timestepRange: [0, 1], selfConditioning: true, eosTokenId: 49, tokenizerSha256: 'x' } as DenoiserInfo;
+  const info = {
+    name: 'stub',
+    role: 'core',
+    vocabSize: 50,
+    blockSize: 4,
+    maxContext: 16,
+    simplexK: 5,
+    schedule: 'cosine',
+    tTrain: 100,
+    timestepRange: [0, 1],
+    selfConditioning: true,
+    eosTokenId: 49,
+    tokenizerSha256: 'x',
+  } as DenoiserInfo;
   const step = { context: [1, 2], noise: { seed: 1, block: 0, step: 0, steps: 4, estimate: null, blockLength: 4 }, selfCond: null };
   /** A RemoteDenoiser whose /v1/step replies come from `reply`. */
   async function remote(reply: () => Response) {
-    const fetch = (async (url: string) => (String(url).includes('/v1/models/') ? Response.json({ info }) : reply())) as unknown as typeof globalThis.fetch;
+    const fetch = (async (url: string) =>
+      String(url).includes('/v1/models/') ? Response.json({ info }) : reply()) as unknown as typeof globalThis.fetch;
     return RemoteDenoiser.connect({ endpoint: 'http://worker', model: { name: 'stub', version: '1' }, fetch });
   }
 
@@ -150,7 +226,7 @@ describe('RemoteDenoiser replies', () => {
     expect(err.message).toContain('502 Bad Gateway');
   });
 
-  it('keeps the worker\'s JSON error, and names a 200 reply that is not a step response', async () => {
+  it("keeps the worker's JSON error, and names a 200 reply that is not a step response", async () => {
     const r = await remote(() => Response.json({ error: { code: 'invalid_argument', message: 'bad', field: 'seed' } }, { status: 400 }));
     expect(await r.denoise([step]).catch((e) => e)).toMatchObject({ status: 400, code: 'invalid_argument', field: 'seed' });
     const truncated = await remote(() => new Response('{"v":1,"logits":', { status: 200 }));
@@ -159,7 +235,14 @@ describe('RemoteDenoiser replies', () => {
 
   it('counts body bytes, not characters', async () => {
     const logits = compactLogits(randomLogits(4, 50), 8);
-    const body = JSON.stringify({ v: 1, model: { name: 'stub', version: '1' }, logits, contextHash: 'a'.repeat(64), timing: { queueMs: 0, runMs: 0, totalMs: 0, batchSize: 1 }, note: 'é✓' });
+    const body = JSON.stringify({
+      v: 1,
+      model: { name: 'stub', version: '1' },
+      logits,
+      contextHash: 'a'.repeat(64),
+      timing: { queueMs: 0, runMs: 0, totalMs: 0, batchSize: 1 },
+      note: 'é✓',
+    });
     const r = await remote(() => new Response(body, { status: 200 }));
     await r.denoise([{ ...step, context: [1, 2] }]);
     expect(r.bytesReceived).toBe(Buffer.byteLength(body));

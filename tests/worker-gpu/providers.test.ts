@@ -23,14 +23,20 @@ describe('execution providers by configuration', () => {
     expect(session.inputNames).toContain('simplex_logits');
   });
 
-  it('configures onnxruntime\'s thread pool: no spinning unless asked, intra-op threads by SSD2_INTRA_OP_THREADS', () => {
+  it("configures onnxruntime's thread pool: no spinning unless asked, intra-op threads by SSD2_INTRA_OP_THREADS", () => {
     const base = { S3_BUCKET: 'models', WORKER_AUTH_SECRETS: 'x'.repeat(32) };
     expect(loadConfig(base).threads).toEqual({ intraOpThreads: undefined, spinning: false });
-    expect(loadConfig({ ...base, SSD2_INTRA_OP_THREADS: '3', SSD2_ORT_SPINNING: 'true' }).threads).toEqual({ intraOpThreads: 3, spinning: true });
+    expect(loadConfig({ ...base, SSD2_INTRA_OP_THREADS: '3', SSD2_ORT_SPINNING: 'true' }).threads).toEqual({
+      intraOpThreads: 3,
+      spinning: true,
+    });
     expect(() => loadConfig({ ...base, SSD2_INTRA_OP_THREADS: '-1' })).toThrow(/SSD2_INTRA_OP_THREADS/);
     expect(() => loadConfig({ ...base, SSD2_ORT_SPINNING: 'yes' })).toThrow(/SSD2_ORT_SPINNING/);
     expect(sessionOptions('cpu')).toMatchObject({ extra: { session: { 'intra_op.allow_spinning': '0' } } });
     expect(sessionOptions('cpu').intraOpNumThreads).toBeUndefined();
-    expect(sessionOptions('cpu', { intraOpThreads: 2, spinning: true })).toMatchObject({ intraOpNumThreads: 2, extra: { session: { 'intra_op.allow_spinning': '1' } } });
+    expect(sessionOptions('cpu', { intraOpThreads: 2, spinning: true })).toMatchObject({
+      intraOpNumThreads: 2,
+      extra: { session: { 'intra_op.allow_spinning': '1' } },
+    });
   });
 });

@@ -14,7 +14,17 @@ const MODEL = { name: 'tiny-core', version: '0.1.0' };
 
 function request(user: Record<string, unknown>): StepRequestInput {
   return {
-    v: PROTOCOL_VERSION, model: MODEL, seed: 3, block: 0, step: 0, steps: 10, blockLength: 25, estimate: null, selfCond: null, context: [10, 11, 12], topK: 24,
+    v: PROTOCOL_VERSION,
+    model: MODEL,
+    seed: 3,
+    block: 0,
+    step: 0,
+    steps: 10,
+    blockLength: 25,
+    estimate: null,
+    selfCond: null,
+    context: [10, 11, 12],
+    topK: 24,
     user: { tenant: 'acme', bundle: 'adapters/legal', lambda: 0.3, context: [99, 98, 10, 11, 12], ...user } as StepRequestInput['user'],
   };
 }
@@ -74,7 +84,7 @@ describe('per-request user models', () => {
     ['/tenants/globex/secret'],
     ['s3://models/tenants/globex/secret'],
     ['./adapters/legal'],
-  ])('never serves another tenant\'s prefix: %s → 403', async (bundle) => {
+  ])("never serves another tenant's prefix: %s → 403", async (bundle) => {
     const res = await postJson(`${w.url}/v1/step`, request({ bundle }));
     expect(res.status).toBe(403);
     expect(res.json.error).toMatchObject({ code: 'forbidden', field: 'user.bundle' });
@@ -94,12 +104,25 @@ describe('per-request user models', () => {
   });
 
   it('runs a fused generation with the user model, and refuses the same violations there', async () => {
-    const body = { v: PROTOCOL_VERSION, model: MODEL, prompt: [10, 11, 12], options: { steps: 5, maxTokens: 10, lambda: 0.5, seed: 2 }, user: { tenant: 'acme', bundle: 'adapters/legal', context: [99, 98] } };
-    const ok = await workerFetch(`${w.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const body = {
+      v: PROTOCOL_VERSION,
+      model: MODEL,
+      prompt: [10, 11, 12],
+      options: { steps: 5, maxTokens: 10, lambda: 0.5, seed: 2 },
+      user: { tenant: 'acme', bundle: 'adapters/legal', context: [99, 98] },
+    };
+    const ok = await workerFetch(`${w.url}/v1/generate`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     expect(ok.status).toBe(200);
     const last = JSON.parse((await ok.text()).trim().split('\n').at(-1)!);
     expect(last).toMatchObject({ type: 'done', finishReason: expect.any(String) });
-    for (const [bundle, status, code] of [['tenants/globex/secret', 403, 'forbidden'], ['other-vocab', 422, 'incompatible_models']] as const) {
+    for (const [bundle, status, code] of [
+      ['tenants/globex/secret', 403, 'forbidden'],
+      ['other-vocab', 422, 'incompatible_models'],
+    ] as const) {
       const res = await postJson(`${w.url}/v1/generate`, { ...body, user: { ...body.user, bundle } });
       expect(res.status).toBe(status);
       expect(res.json.error).toMatchObject({ code, field: 'user.bundle' });

@@ -25,9 +25,17 @@ afterAll(async () => {
   await s3?.close();
 });
 
-const manifestOf = (dir: string) => JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { files: { path: string; bytes: number; sha256: string }[] };
+const manifestOf = (dir: string) =>
+  JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { files: { path: string; bytes: number; sha256: string }[] };
 
-async function putFile(tenant: string, name: string, version: number, path: string, body: Uint8Array, expected: { bytes: number; sha256: string }) {
+async function putFile(
+  tenant: string,
+  name: string,
+  version: number,
+  path: string,
+  body: Uint8Array,
+  expected: { bytes: number; sha256: string },
+) {
   const res = await signedFetch(tenant)(`${w.url}/v1/user-models/${name}/${version}/files/${path}`, {
     method: 'PUT',
     headers: { [UPLOAD_BYTES_HEADER]: String(expected.bytes), [UPLOAD_SHA256_HEADER]: expected.sha256 },
@@ -61,17 +69,28 @@ describe('user-model uploads on the worker', () => {
   it('streams the files under the tenant prefix, validates the bundle with real steps, and serves it by its version path', async () => {
     const reply = await upload('acme', 'legal', 1, TINY);
     expect(reply).toMatchObject({ status: 'ready' });
-    expect(await keys('tenants/acme/user-models/legal/1/')).toEqual(['context_encoder.onnx', 'denoiser.onnx', 'manifest.json', 'tokenizer.json']);
+    expect(await keys('tenants/acme/user-models/legal/1/')).toEqual([
+      'context_encoder.onnx',
+      'denoiser.onnx',
+      'manifest.json',
+      'tokenizer.json',
+    ]);
     const gen = await signedFetch('acme')(`${w.url}/v1/generate`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ v: 1, model: CORE, prompt: [5, 6, 7], options: { steps: 2, maxTokens: 4, seed: 1 }, user: { tenant: 'acme', bundle: 'user-models/legal/1' } }),
+      body: JSON.stringify({
+        v: 1,
+        model: CORE,
+        prompt: [5, 6, 7],
+        options: { steps: 2, maxTokens: 4, seed: 1 },
+        user: { tenant: 'acme', bundle: 'user-models/legal/1' },
+      }),
     });
     expect(gen.status).toBe(200);
     expect(await gen.text()).toMatch(/"type":"done"/);
   });
 
-  it('refuses a file whose bytes are not the manifest\'s: wrong sha256, too long, too short; nothing stays stored', async () => {
+  it("refuses a file whose bytes are not the manifest's: wrong sha256, too long, too short; nothing stays stored", async () => {
     const f = manifestOf(TINY).files.find((x) => x.path === 'tokenizer.json')!;
     const bytes = readFileSync(join(TINY, f.path));
     const corrupted = Uint8Array.from(bytes);
@@ -102,7 +121,7 @@ describe('user-model uploads on the worker', () => {
     expect(await keys('tenants/acme/user-models/wrong-graph/1/')).toEqual([]);
   });
 
-  it('fails a bundle whose tokenizer differs from the core\'s, naming the field', async () => {
+  it("fails a bundle whose tokenizer differs from the core's, naming the field", async () => {
     const dir = copyBundle(TINY);
     const tokenizer = JSON.parse(readFileSync(join(TINY, 'tokenizer.json'), 'utf8'));
     tokenizer.added_tokens = [...(tokenizer.added_tokens ?? [])];
@@ -119,12 +138,18 @@ describe('user-model uploads on the worker', () => {
     if (reply.status === 'failed') expect(reply.error.message).toMatch(/simplex_k/);
   });
 
-  it('keeps tenants apart: another tenant\'s token addresses its own prefix, so it can neither use nor delete acme\'s version', async () => {
+  it("keeps tenants apart: another tenant's token addresses its own prefix, so it can neither use nor delete acme's version", async () => {
     await upload('acme', 'private', 1, TINY);
     const gen = await signedFetch('globex')(`${w.url}/v1/generate`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ v: 1, model: CORE, prompt: [5], options: { steps: 2, maxTokens: 2, seed: 1 }, user: { tenant: 'acme', bundle: 'user-models/private/1' } }),
+      body: JSON.stringify({
+        v: 1,
+        model: CORE,
+        prompt: [5],
+        options: { steps: 2, maxTokens: 2, seed: 1 },
+        user: { tenant: 'acme', bundle: 'user-models/private/1' },
+      }),
     });
     expect(gen.status).toBe(403);
     const del = await signedFetch('globex')(`${w.url}/v1/user-models/private/1`, { method: 'DELETE' });

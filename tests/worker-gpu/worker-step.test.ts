@@ -1,6 +1,15 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compactLogits, compactTopIds, contextHash, densifyLogits, PROTOCOL_VERSION, signWorkerToken, workerAuthorization, type StepRequestInput } from '../../shared/protocol';
+import {
+  compactLogits,
+  compactTopIds,
+  contextHash,
+  densifyLogits,
+  PROTOCOL_VERSION,
+  signWorkerToken,
+  workerAuthorization,
+  type StepRequestInput,
+} from '../../shared/protocol';
 import { loadLocalModel } from '../../worker-gpu/src/runtime/local-model';
 import type { RunningWorker } from '../../worker-gpu/src/server';
 import { ROOT } from '../helpers/paths';
@@ -11,7 +20,19 @@ const TINY = join(ROOT, 'models/tiny-core');
 const MODEL = { name: 'tiny-core', version: '0.1.0' };
 
 function request(over: Partial<StepRequestInput> = {}): StepRequestInput {
-  return { v: PROTOCOL_VERSION, model: MODEL, seed: 7, block: 0, step: 0, steps: 20, blockLength: 25, estimate: null, selfCond: null, context: [5, 6, 7, 8], ...over };
+  return {
+    v: PROTOCOL_VERSION,
+    model: MODEL,
+    seed: 7,
+    block: 0,
+    step: 0,
+    steps: 20,
+    blockLength: 25,
+    estimate: null,
+    selfCond: null,
+    context: [5, 6, 7, 8],
+    ...over,
+  };
 }
 
 let s3: TestS3;
@@ -31,8 +52,19 @@ describe('POST /v1/step', () => {
   it('returns the logits a local session computes for the same step, in compact form', async () => {
     const local = await loadLocalModel(TINY, ['cpu']);
     const estimate = Array.from({ length: 25 }, (_, i) => (i === 3 ? [10, 11] : [i + 1]));
-    const prev = compactLogits((await local.denoiser.denoise([{ context: [5, 6, 7, 8], noise: { seed: 7, block: 0, step: 0, steps: 20, estimate: null, blockLength: 25 }, selfCond: null }]))[0], 32);
-    const step = { context: [5, 6, 7, 8], noise: { seed: 7, block: 0, step: 1, steps: 20, estimate, blockLength: 25 }, selfCond: densifyLogits(prev) };
+    const prev = compactLogits(
+      (
+        await local.denoiser.denoise([
+          { context: [5, 6, 7, 8], noise: { seed: 7, block: 0, step: 0, steps: 20, estimate: null, blockLength: 25 }, selfCond: null },
+        ])
+      )[0],
+      32,
+    );
+    const step = {
+      context: [5, 6, 7, 8],
+      noise: { seed: 7, block: 0, step: 1, steps: 20, estimate, blockLength: 25 },
+      selfCond: densifyLogits(prev),
+    };
     const [expected] = await local.denoiser.denoise([step]);
     const res = await postJson(`${w.url}/v1/step`, request({ step: 1, estimate, selfCond: prev, topK: 16 }));
     expect(res.status).toBe(200);
@@ -56,7 +88,11 @@ describe('POST /v1/step', () => {
 
   it('batches steps that arrive together into one inference', async () => {
     const before = await (await workerFetch(`${w.url}/metrics`)).text();
-    const replies = await Promise.all(Array.from({ length: 8 }, (_, i) => postJson(`${w.url}/v1/step`, request({ seed: i, context: Array.from({ length: 4 + 10 * i }, (_, j) => j) }))));
+    const replies = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        postJson(`${w.url}/v1/step`, request({ seed: i, context: Array.from({ length: 4 + 10 * i }, (_, j) => j) })),
+      ),
+    );
     expect(replies.map((r) => r.status)).toEqual(Array(8).fill(200));
     expect(Math.max(...replies.map((r) => r.json.timing.batchSize))).toBeGreaterThan(1);
     const after = await (await workerFetch(`${w.url}/metrics`)).text();
@@ -109,13 +145,25 @@ describe('bad input: 4xx naming the field, never a 5xx', () => {
     ['a missing field', { ...request(), steps: undefined }, 400, 'invalid_argument', 'steps'],
     ['an unknown model', request({ model: { name: 'nope', version: '1' } }), 404, 'model_not_found', 'model'],
     ['a context token outside the vocabulary', request({ context: [1, 513] }), 400, 'invalid_argument', 'context.1'],
-    ['an estimate token outside the vocabulary', request({ step: 1, estimate: Array.from({ length: 25 }, (_, i) => (i === 2 ? [1, 9999] : [1])) }), 400, 'invalid_argument', 'estimate.2.1'],
+    [
+      'an estimate token outside the vocabulary',
+      request({ step: 1, estimate: Array.from({ length: 25 }, (_, i) => (i === 2 ? [1, 9999] : [1])) }),
+      400,
+      'invalid_argument',
+      'estimate.2.1',
+    ],
     ['an oversize context', request({ context: Array(136).fill(1) }), 400, 'invalid_argument', 'context'],
     ['B above the model block size', request({ blockLength: 26 }), 400, 'invalid_argument', 'blockLength'],
     ['B zero', request({ blockLength: 0 }), 400, 'invalid_argument', 'blockLength'],
     ['k above the protocol limit', request({ topK: 257 }), 400, 'invalid_argument', 'topK'],
     ['k zero', request({ topK: 0 }), 400, 'invalid_argument', 'topK'],
-    ['self-conditioning of another vocabulary', request({ step: 1, estimate: Array(25).fill([1]), selfCond: big }), 400, 'invalid_argument', 'selfCond.vocabSize'],
+    [
+      'self-conditioning of another vocabulary',
+      request({ step: 1, estimate: Array(25).fill([1]), selfCond: big }),
+      400,
+      'invalid_argument',
+      'selfCond.vocabSize',
+    ],
     ['a step past the schedule', request({ step: 20 }), 400, 'invalid_argument', 'step'],
     ['an unknown protocol version', { ...request(), v: 99 }, 400, 'invalid_argument', 'v'],
   ])('%s', async (_what, body, status, code, field) => {
@@ -130,7 +178,8 @@ describe('bad input: 4xx naming the field, never a 5xx', () => {
 });
 
 describe('the edge credential', () => {
-  const post = (f: typeof fetch, path: string, body: unknown) => f(`${w.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const post = (f: typeof fetch, path: string, body: unknown) =>
+    f(`${w.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
   it('is required on every route but /healthz and /readyz: no token, a forged one, an expired one and another secret answer 401', async () => {
     const unsigned = await post(fetch, '/v1/step', request());
@@ -140,13 +189,19 @@ describe('the edge credential', () => {
     expect((await post(fetch, '/v1/generate', { v: PROTOCOL_VERSION, model: MODEL, prompt: [1, 2], options: {} })).status).toBe(401);
     expect((await fetch(`${w.url}/v1/models/tiny-core/0.1.0`)).status).toBe(401);
     expect((await fetch(`${w.url}/metrics`)).status).toBe(401);
-    const withToken = (token: string): typeof fetch => (input, init) => fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), authorization: `Bearer ${token}` } });
+    const withToken =
+      (token: string): typeof fetch =>
+      (input, init) =>
+        fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), authorization: `Bearer ${token}` } });
     const other = await signWorkerToken('another-secret-0123456789abcdefghijklmn', 'dev');
     expect((await post(withToken(other), '/v1/step', request())).status).toBe(401);
     const expired = await signWorkerToken(TEST_WORKER_SECRET, 'dev', Date.now() - 10 * 60_000);
     expect((await post(withToken(expired), '/v1/step', request())).status).toBe(401);
     const [head, payload, sig] = (await signWorkerToken(TEST_WORKER_SECRET, 'dev')).split('.');
-    const forged = `${head}.${btoa(JSON.stringify({ ...JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/'))), tenant: 'acme' })).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_')}.${sig}`;
+    const forged = `${head}.${btoa(JSON.stringify({ ...JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/'))), tenant: 'acme' }))
+      .replace(/=+$/, '')
+      .replace(/\+/g, '-')
+      .replace(/\//g, '_')}.${sig}`;
     expect((await post(withToken(forged), '/v1/step', request())).status).toBe(401);
     expect((await fetch(`${w.url}/healthz`)).status).toBe(200);
     expect((await fetch(`${w.url}/readyz`)).status).toBe(200);
@@ -163,14 +218,29 @@ describe('the edge credential', () => {
   it('accepts any of several secrets (rotation) and the read-only metrics token on /metrics only', async () => {
     const next = 'next-secret-0123456789abcdefghijklmnopq';
     const metricsToken = 'metrics-token-0123456789abcdefghijklmno';
-    const rotating = await startTestWorker(s3, { WORKER_AUTH_SECRETS: `${TEST_WORKER_SECRET},${next}`, WORKER_METRICS_TOKEN: metricsToken });
+    const rotating = await startTestWorker(s3, {
+      WORKER_AUTH_SECRETS: `${TEST_WORKER_SECRET},${next}`,
+      WORKER_METRICS_TOKEN: metricsToken,
+    });
     try {
       for (const secret of [TEST_WORKER_SECRET, next]) {
-        const res = await fetch(`${rotating.url}/v1/step`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: await workerAuthorization(secret, 'dev') }, body: JSON.stringify(request()) });
+        const res = await fetch(`${rotating.url}/v1/step`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: await workerAuthorization(secret, 'dev') },
+          body: JSON.stringify(request()),
+        });
         expect(res.status).toBe(200);
       }
       expect((await fetch(`${rotating.url}/metrics`, { headers: { authorization: `Bearer ${metricsToken}` } })).status).toBe(200);
-      expect((await fetch(`${rotating.url}/v1/step`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${metricsToken}` }, body: JSON.stringify(request()) })).status).toBe(401);
+      expect(
+        (
+          await fetch(`${rotating.url}/v1/step`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${metricsToken}` },
+            body: JSON.stringify(request()),
+          })
+        ).status,
+      ).toBe(401);
     } finally {
       await rotating.close();
     }

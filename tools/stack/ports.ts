@@ -14,8 +14,14 @@ export function freePort(): Promise<number> {
 
 export class PortBusyError extends Error {
   override name = 'PortBusyError';
-  constructor(readonly port: number, readonly what: string, hint: string) {
-    super(`port ${port} (${what}) is already in use on 127.0.0.1: stop whatever listens there (\`ss -ltnp 'sport = :${port}'\` shows it) or ${hint}`);
+  constructor(
+    readonly port: number,
+    readonly what: string,
+    hint: string,
+  ) {
+    super(
+      `port ${port} (${what}) is already in use on 127.0.0.1: stop whatever listens there (\`ss -ltnp 'sport = :${port}'\` shows it) or ${hint}`,
+    );
   }
 }
 
@@ -23,7 +29,9 @@ export class PortBusyError extends Error {
 export function assertPortFree(port: number, what: string, hint: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const s = createServer();
-    s.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE' || err.code === 'EACCES' ? new PortBusyError(port, what, hint) : err));
+    s.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' || err.code === 'EACCES' ? new PortBusyError(port, what, hint) : err),
+    );
     s.listen(port, '127.0.0.1', () => s.close(() => resolve()));
   });
 }

@@ -63,7 +63,13 @@ export function spawnGroup(name: string, command: string, args: string[], opts: 
 }
 
 /** Polls until `check` resolves true; throws (with `describe()`) after `timeoutMs` or when `dead()` says the process exited. */
-export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, describe: () => string, dead: () => boolean = () => false): Promise<void> {
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  describe: () => string,
+  dead: () => boolean = () => false,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (dead()) throw new Error(`${what}: the process exited\n${describe()}`);

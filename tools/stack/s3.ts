@@ -28,7 +28,14 @@ export async function startS3(port: number, directory: string): Promise<StackS3>
   const server = new S3rver({ port, address: '127.0.0.1', silent: true, directory, configureBuckets: [{ name: BUCKET }] });
   const address = await server.run();
   const endpoint = `http://127.0.0.1:${address.port}`;
-  const client = s3Client({ endpoint, region: 'us-east-1', bucket: BUCKET, prefix: '', forcePathStyle: true, credentials: { accessKeyId: S3_KEY, secretAccessKey: S3_KEY } });
+  const client = s3Client({
+    endpoint,
+    region: 'us-east-1',
+    bucket: BUCKET,
+    prefix: '',
+    forcePathStyle: true,
+    credentials: { accessKeyId: S3_KEY, secretAccessKey: S3_KEY },
+  });
   const put = async (key: string, body: Uint8Array | string) => {
     await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body }));
   };

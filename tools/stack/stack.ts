@@ -116,20 +116,30 @@ export class LocalStack {
       for (const b of opts.bundles) await s3.upload(b.dir, b.key);
       for (const t of opts.tenantBundles ?? []) await s3.upload(t.dir, `tenants/${t.tenant}/${t.path}/`);
       this.check();
-      log(`s3rver on ${s3.endpoint}: ${[...opts.bundles.map((b) => b.key), ...(opts.tenantBundles ?? []).map((t) => `tenants/${t.tenant}/${t.path}/`)].join(', ')}`);
+      log(
+        `s3rver on ${s3.endpoint}: ${[...opts.bundles.map((b) => b.key), ...(opts.tenantBundles ?? []).map((t) => `tenants/${t.tenant}/${t.path}/`)].join(', ')}`,
+      );
 
       const defaultModel = `${opts.defaultModel.name}@${opts.defaultModel.version}`;
       this.workerOpts = workerPorts.map((port, i) => ({
         name: `GPU worker ${i + 1}`,
         port,
         cacheDir: join(opts.stateDir, `worker-cache-${i + 1}`),
-        env: { ...s3WorkerEnv(s3), WORKER_DEFAULT_MODEL: defaultModel, WORKER_AUTH_SECRETS: this.workerSecret, WORKER_METRICS_TOKEN: this.metricsToken, ...opts.workerEnv },
+        env: {
+          ...s3WorkerEnv(s3),
+          WORKER_DEFAULT_MODEL: defaultModel,
+          WORKER_AUTH_SECRETS: this.workerSecret,
+          WORKER_METRICS_TOKEN: this.metricsToken,
+          ...opts.workerEnv,
+        },
       }));
       this.workers = this.workerOpts.map(startWorkerProcess);
-      const workersReady = Promise.all(this.workers.map(async (w) => {
-        await w.ready(readyMs);
-        log(`${w.name} ready on ${w.url} (pid ${w.child.pid})`);
-      }));
+      const workersReady = Promise.all(
+        this.workers.map(async (w) => {
+          await w.ready(readyMs);
+          log(`${w.name} ready on ${w.url} (pid ${w.child.pid})`);
+        }),
+      );
 
       const urls = this.workers.map((w) => w.url);
       if (opts.frontWorkers) {
@@ -151,7 +161,12 @@ export class LocalStack {
           port: edgePort,
           inspectorPort,
           persistTo,
-          vars: { ADMIN_SECRET: this.adminSecret, GPU_WORKERS: this.edgeWorkerUrls.join(','), WORKER_AUTH_SECRET: this.workerSecret, ...opts.edgeVars },
+          vars: {
+            ADMIN_SECRET: this.adminSecret,
+            GPU_WORKERS: this.edgeWorkerUrls.join(','),
+            WORKER_AUTH_SECRET: this.workerSecret,
+            ...opts.edgeVars,
+          },
         });
         await this.edge.ready(readyMs);
         log(`edge (wrangler dev) ready on ${this.edge.url}`);

@@ -22,13 +22,27 @@ export interface WorkerProcess extends GroupProcess {
  * and SIGTERM reaches its graceful shutdown directly. An empty value in `env` removes the variable.
  */
 export function startWorkerProcess(opts: WorkerProcessOptions): WorkerProcess {
-  const env: Record<string, string | undefined> = { ...process.env, WORKER_HOST: '127.0.0.1', WORKER_PORT: String(opts.port), WORKER_CACHE_DIR: opts.cacheDir, WORKER_LOG: 'info', ...opts.env };
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    WORKER_HOST: '127.0.0.1',
+    WORKER_PORT: String(opts.port),
+    WORKER_CACHE_DIR: opts.cacheDir,
+    WORKER_LOG: 'info',
+    ...opts.env,
+  };
   for (const [k, v] of Object.entries(env)) if (v === '') delete env[k];
   const group = spawnGroup(opts.name, process.execPath, ['--import', 'tsx', join(ROOT, 'worker-gpu/src/main.ts')], { cwd: ROOT, env });
   const url = `http://127.0.0.1:${opts.port}`;
   return {
     ...group,
     url,
-    ready: (timeoutMs) => waitFor(opts.name, async () => (await fetch(`${url}/readyz`)).ok, timeoutMs, group.output, () => group.child.exitCode !== null),
+    ready: (timeoutMs) =>
+      waitFor(
+        opts.name,
+        async () => (await fetch(`${url}/readyz`)).ok,
+        timeoutMs,
+        group.output,
+        () => group.child.exitCode !== null,
+      ),
   };
 }

@@ -6,8 +6,12 @@ const int = (min: number) => z.coerce.number().int().min(min);
 
 /** A comma-separated list of secrets, each at least MIN_SECRET_LENGTH characters. */
 function secretList(value: string, ctx: z.RefinementCtx): string[] {
-  const secrets = value.split(',').map((s) => s.trim()).filter(Boolean);
-  if (secrets.length === 0 || secrets.some((s) => s.length < MIN_SECRET_LENGTH)) ctx.addIssue({ code: 'custom', message: `each secret must have at least ${MIN_SECRET_LENGTH} characters` });
+  const secrets = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (secrets.length === 0 || secrets.some((s) => s.length < MIN_SECRET_LENGTH))
+    ctx.addIssue({ code: 'custom', message: `each secret must have at least ${MIN_SECRET_LENGTH} characters` });
   return secrets;
 }
 
@@ -21,8 +25,14 @@ const EnvSchema = z.object({
   S3_REGION: z.string().default('us-east-1'),
   S3_BUCKET: z.string().min(1),
   /** Key prefix of the model tree: <prefix>models/<name>/<version>/, <prefix>tenants/<tenant>/... */
-  S3_PREFIX: z.string().default('').refine((p) => p === '' || p.endsWith('/'), 'must be empty or end with "/"'),
-  S3_FORCE_PATH_STYLE: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  S3_PREFIX: z
+    .string()
+    .default('')
+    .refine((p) => p === '' || p.endsWith('/'), 'must be empty or end with "/"'),
+  S3_FORCE_PATH_STYLE: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
   AWS_ACCESS_KEY_ID: z.string().optional(),
   AWS_SECRET_ACCESS_KEY: z.string().optional(),
   /** Default model "name@version": loaded at start; /readyz waits for it. */
@@ -31,10 +41,15 @@ const EnvSchema = z.object({
    * the edge signs every request with one of them (shared/protocol/worker-auth.ts). Several allow a
    * rotation without downtime.
    */
-  WORKER_AUTH_SECRETS: z.string({ error: 'required: the secret(s) the edge signs its requests with (comma-separated, at least 32 characters each)' }).transform(secretList),
+  WORKER_AUTH_SECRETS: z
+    .string({ error: 'required: the secret(s) the edge signs its requests with (comma-separated, at least 32 characters each)' })
+    .transform(secretList),
   /** A read-only bearer token for GET /metrics (Prometheus, KEDA); unset: only edge tokens read it. */
   WORKER_METRICS_TOKEN: z.string().min(MIN_SECRET_LENGTH).optional(),
-  WORKER_DEFAULT_MODEL: z.string().regex(/^[A-Za-z0-9._-]+@[A-Za-z0-9._-]+$/, 'must be name@version').optional(),
+  WORKER_DEFAULT_MODEL: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+@[A-Za-z0-9._-]+$/, 'must be name@version')
+    .optional(),
   WORKER_CACHE_DIR: z.string().default('.cache/worker-models'),
   /** Bundle bytes kept open in memory (models, LRU). */
   WORKER_MODEL_MEMORY_BYTES: int(1).default(2 * 2 ** 30),
@@ -60,14 +75,24 @@ const EnvSchema = z.object({
   /** onnxruntime intra-op threads; 0 = its default (one per core). */
   SSD2_INTRA_OP_THREADS: int(0).max(1024).default(0),
   /** Let onnxruntime's idle threads spin between parallel sections (its default; off here). */
-  SSD2_ORT_SPINNING: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  SSD2_ORT_SPINNING: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
 });
 
 export interface WorkerConfig {
   port: number;
   host: string;
   providers: ProviderName[];
-  s3: { endpoint?: string; region: string; bucket: string; prefix: string; forcePathStyle: boolean; credentials?: { accessKeyId: string; secretAccessKey: string } };
+  s3: {
+    endpoint?: string;
+    region: string;
+    bucket: string;
+    prefix: string;
+    forcePathStyle: boolean;
+    credentials?: { accessKeyId: string; secretAccessKey: string };
+  };
   defaultModel?: { name: string; version: string };
   cacheDir: string;
   modelMemoryBytes: number;
@@ -84,7 +109,10 @@ export interface WorkerConfig {
 }
 
 export class ConfigError extends Error {
-  constructor(readonly variable: string, message: string) {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
     super(`configuration: ${variable}: ${message}`);
     this.name = 'ConfigError';
   }
@@ -105,7 +133,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError('SSD2_PROVIDERS', (err as Error).message);
   }
   if (Boolean(e.AWS_ACCESS_KEY_ID) !== Boolean(e.AWS_SECRET_ACCESS_KEY)) {
-    throw new ConfigError(e.AWS_ACCESS_KEY_ID ? 'AWS_SECRET_ACCESS_KEY' : 'AWS_ACCESS_KEY_ID', 'set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither');
+    throw new ConfigError(
+      e.AWS_ACCESS_KEY_ID ? 'AWS_SECRET_ACCESS_KEY' : 'AWS_ACCESS_KEY_ID',
+      'set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither',
+    );
   }
   const [name, version] = e.WORKER_DEFAULT_MODEL?.split('@') ?? [];
   return {

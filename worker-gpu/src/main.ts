@@ -2,7 +2,7 @@
 import { ConfigError, loadConfig } from './config';
 import { startWorker } from './server';
 
-let config;
+let config: ReturnType<typeof loadConfig>;
 try {
   config = loadConfig();
 } catch (err) {
@@ -16,6 +16,9 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     running.worker.log.info('shutting down: finishing in-flight steps', { signal });
     const force = setTimeout(() => process.exit(1), 30_000);
     force.unref();
-    running.close().then(() => process.exit(0), () => process.exit(1));
+    running.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   });
 }

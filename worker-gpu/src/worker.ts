@@ -27,13 +27,23 @@ export class Worker {
     this.admission = new Admission(config.maxQueue);
     this.metrics = new WorkerMetrics({
       queueDepth: () => this.admission.pending,
-      kvCache: () => this.models.store.open().map((m) => ({ model: `${m.bundle.manifest.name}@${m.bundle.manifest.version}`, hits: m.denoiser.cache.hits, misses: m.denoiser.cache.misses })),
-      timing: () => this.models.store.open().map((m) => ({ model: `${m.bundle.manifest.name}@${m.bundle.manifest.version}`, ...m.denoiser.timing })),
+      kvCache: () =>
+        this.models.store.open().map((m) => ({
+          model: `${m.bundle.manifest.name}@${m.bundle.manifest.version}`,
+          hits: m.denoiser.cache.hits,
+          misses: m.denoiser.cache.misses,
+        })),
+      timing: () =>
+        this.models.store.open().map((m) => ({ model: `${m.bundle.manifest.name}@${m.bundle.manifest.version}`, ...m.denoiser.timing })),
       graphBusyMs: () => graphClock.busyMs,
     });
     this.models = new Models(config, this.metrics, this.admission);
     this.steps = new StepService(this.models, new ContextStore(config.contextStoreEntries), this.metrics);
-    this.generations = new GenerateService(this.models, this.metrics, config.generationThreads ? new GenerationThreads(config.generationThreads) : undefined);
+    this.generations = new GenerateService(
+      this.models,
+      this.metrics,
+      config.generationThreads ? new GenerationThreads(config.generationThreads) : undefined,
+    );
     this.uploads = new UserModelUploads(this.models.s3, config.s3.bucket, config.s3.prefix, this.models, this.generations);
   }
 
@@ -42,7 +52,11 @@ export class Worker {
     if (!this.config.defaultModel) return;
     const t0 = performance.now();
     await this.models.core(this.config.defaultModel);
-    this.log.info('default model loaded', { model: this.config.defaultModel, ms: Math.round(performance.now() - t0), provider: this.models.provider?.provider });
+    this.log.info('default model loaded', {
+      model: this.config.defaultModel,
+      ms: Math.round(performance.now() - t0),
+      provider: this.models.provider?.provider,
+    });
   }
 
   ready(): boolean {
@@ -57,7 +71,12 @@ export class Worker {
       provider: rt?.provider ?? null,
       providersWanted: this.config.providers,
       providersSkipped: rt?.skipped ?? {},
-      models: this.models.store.open().map((m) => ({ name: m.bundle.manifest.name, version: m.bundle.manifest.version, location: m.bundle.location, kvCacheBytes: m.denoiser.cache.bytesUsed })),
+      models: this.models.store.open().map((m) => ({
+        name: m.bundle.manifest.name,
+        version: m.bundle.manifest.version,
+        location: m.bundle.location,
+        kvCacheBytes: m.denoiser.cache.bytesUsed,
+      })),
       queue: { pending: this.admission.pending, max: this.admission.max },
       generationThreads: this.generations.threadCount,
     };

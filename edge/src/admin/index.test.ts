@@ -5,7 +5,10 @@ describe('admin API', () => {
   it('answers 401 without the admin secret or with an API key', async () => {
     const { key } = await newTenant();
     for (const authorization of [undefined, 'Bearer wrong', `Bearer ${key}`]) {
-      const res = await adminFetch('/admin/tenants', { body: { id: 'x', name: 'x' }, headers: authorization ? { authorization } : { authorization: '' } });
+      const res = await adminFetch('/admin/tenants', {
+        body: { id: 'x', name: 'x' },
+        headers: authorization ? { authorization } : { authorization: '' },
+      });
       expect(res.status).toBe(401);
       expect(((await res.json()) as any).error.code).toBe('invalid_admin_secret');
     }
@@ -14,7 +17,8 @@ describe('admin API', () => {
   it('takes the read-only METRICS_TOKEN on GET /admin/queue and /admin/metrics only', async () => {
     const metrics = { authorization: 'Bearer test-metrics-token' };
     for (const path of ['/admin/queue', '/admin/metrics']) expect((await adminFetch(path, { headers: metrics })).status).toBe(200);
-    for (const path of ['/admin/tenants/x/keys', '/admin/usage', '/admin/refusals']) expect((await adminFetch(path, { headers: metrics })).status).toBe(401);
+    for (const path of ['/admin/tenants/x/keys', '/admin/usage', '/admin/refusals'])
+      expect((await adminFetch(path, { headers: metrics })).status).toBe(401);
     expect((await adminFetch('/admin/tenants', { body: { id: 'by-metrics', name: 'x' }, headers: metrics })).status).toBe(401);
   });
 

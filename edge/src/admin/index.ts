@@ -23,16 +23,30 @@ const adminAuth = () =>
   createMiddleware<AppEnv>(async (c, next) => {
     const given = bearerToken(c.req.header('authorization'));
     const metricsToken = c.env.METRICS_TOKEN;
-    if (c.req.method === 'GET' && METRICS_ROUTES.has(c.req.path) && metricsToken && given && (await timingSafeEqualStrings(given, metricsToken))) return next();
+    if (
+      c.req.method === 'GET' &&
+      METRICS_ROUTES.has(c.req.path) &&
+      metricsToken &&
+      given &&
+      (await timingSafeEqualStrings(given, metricsToken))
+    )
+      return next();
     const secret = c.env.ADMIN_SECRET;
     if (!secret || !given || !(await timingSafeEqualStrings(given, secret))) {
-      throw new ApiError(401, 'authentication_error', 'invalid_admin_secret', secret ? 'admin endpoints need "Authorization: Bearer <ADMIN_SECRET>"' : 'the admin API is disabled: ADMIN_SECRET is not set');
+      throw new ApiError(
+        401,
+        'authentication_error',
+        'invalid_admin_secret',
+        secret ? 'admin endpoints need "Authorization: Bearer <ADMIN_SECRET>"' : 'the admin API is disabled: ADMIN_SECRET is not set',
+      );
     }
     await next();
   });
 
 const TenantIdSchema = z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must match [A-Za-z0-9_-]{1,64}') });
-const CreateTenantSchema = z.object({ id: TenantIdSchema.shape.id, name: z.string().min(1).max(200), policy: PolicySchema.optional() }).strict();
+const CreateTenantSchema = z
+  .object({ id: TenantIdSchema.shape.id, name: z.string().min(1).max(200), policy: PolicySchema.optional() })
+  .strict();
 const CreateKeySchema = z
   .object({
     name: z.string().min(1).max(200),
@@ -66,7 +80,9 @@ export const admin = new Hono<AppEnv>()
     const { secret, record } = await store.createKey(id, name, scopes, rate_limit_per_minute);
     return c.json({ ...record, key: secret }, 201);
   })
-  .get('/tenants/:id/keys', validate('param', TenantIdSchema), async (c) => c.json({ object: 'list', data: await new AuthStore(c.env.DB).listKeys(c.req.valid('param').id) }))
+  .get('/tenants/:id/keys', validate('param', TenantIdSchema), async (c) =>
+    c.json({ object: 'list', data: await new AuthStore(c.env.DB).listKeys(c.req.valid('param').id) }),
+  )
   .delete('/keys/:keyId', async (c) => {
     if (!(await new AuthStore(c.env.DB).revokeKey(c.req.param('keyId')))) throw notFound('keyId', 'no such active key', 'key_not_found');
     return c.json({ id: c.req.param('keyId'), revoked: true });

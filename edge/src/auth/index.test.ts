@@ -7,7 +7,9 @@ describe('API key auth', () => {
   it('answers 401 without a key and with an unknown key, in OpenAI error shape', async () => {
     const none = await api('/v1/models', null);
     expect(none.status).toBe(401);
-    expect(await none.json()).toEqual({ error: { message: expect.stringContaining('no API key'), type: 'authentication_error', param: null, code: 'missing_api_key' } });
+    expect(await none.json()).toEqual({
+      error: { message: expect.stringContaining('no API key'), type: 'authentication_error', param: null, code: 'missing_api_key' },
+    });
     const bad = await api('/v1/models', 'sk-ssd2-not-a-real-key');
     expect(bad.status).toBe(401);
     expect(((await bad.json()) as any).error.code).toBe('invalid_api_key');

@@ -28,6 +28,7 @@ export const apiKeyAuth = () =>
 /** 403 unless the caller's key holds `scope`. */
 export const requireScope = (scope: Scope) =>
   createMiddleware<AppEnv>(async (c, next) => {
-    if (!c.var.principal.scopes.includes(scope)) throw new ApiError(403, 'permission_error', 'insufficient_scope', `this API key lacks the "${scope}" scope`);
+    if (!c.var.principal.scopes.includes(scope))
+      throw new ApiError(403, 'permission_error', 'insufficient_scope', `this API key lacks the "${scope}" scope`);
     await next();
   });

@@ -7,7 +7,10 @@ export type Scope = (typeof SCOPES)[number];
 const KEY_PREFIX = 'sk-ssd2-';
 
 function base64url(bytes: Uint8Array): string {
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  return btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_')
+    .replace(/=+$/, '');
 }
 
 /** A fresh secret key: 256 random bits. */

@@ -32,22 +32,44 @@ export class AuthStore {
   constructor(private readonly db: D1Database) {}
 
   async findActiveKey(secret: string): Promise<KeyRecord | null> {
-    const row = await this.db.prepare('SELECT * FROM api_keys WHERE hash = ? AND revoked_at IS NULL').bind(await hashKey(secret)).first<KeyRow>();
+    const row = await this.db
+      .prepare('SELECT * FROM api_keys WHERE hash = ? AND revoked_at IS NULL')
+      .bind(await hashKey(secret))
+      .first<KeyRow>();
     return row ? keyFromRow(row) : null;
   }
 
-  async createKey(tenantId: string, name: string, scopes: Scope[], rateLimitPerMinute: number | null): Promise<{ secret: string; record: KeyRecord }> {
+  async createKey(
+    tenantId: string,
+    name: string,
+    scopes: Scope[],
+    rateLimitPerMinute: number | null,
+  ): Promise<{ secret: string; record: KeyRecord }> {
     const secret = newSecretKey();
-    const record: KeyRecord = { id: newId('key'), tenant_id: tenantId, prefix: displayPrefix(secret), name, scopes, rate_limit_per_minute: rateLimitPerMinute, created_at: Date.now(), revoked_at: null };
+    const record: KeyRecord = {
+      id: newId('key'),
+      tenant_id: tenantId,
+      prefix: displayPrefix(secret),
+      name,
+      scopes,
+      rate_limit_per_minute: rateLimitPerMinute,
+      created_at: Date.now(),
+      revoked_at: null,
+    };
     await this.db
-      .prepare('INSERT INTO api_keys (id, tenant_id, hash, prefix, name, scopes, rate_limit_per_minute, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .prepare(
+        'INSERT INTO api_keys (id, tenant_id, hash, prefix, name, scopes, rate_limit_per_minute, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      )
       .bind(record.id, tenantId, await hashKey(secret), record.prefix, name, JSON.stringify(scopes), rateLimitPerMinute, record.created_at)
       .run();
     return { secret, record };
   }
 
   async listKeys(tenantId: string): Promise<KeyRecord[]> {
-    const { results } = await this.db.prepare('SELECT * FROM api_keys WHERE tenant_id = ? ORDER BY created_at').bind(tenantId).all<KeyRow>();
+    const { results } = await this.db
+      .prepare('SELECT * FROM api_keys WHERE tenant_id = ? ORDER BY created_at')
+      .bind(tenantId)
+      .all<KeyRow>();
     return results.map(keyFromRow);
   }
 
@@ -63,7 +85,10 @@ export class AuthStore {
   }
 
   async getTenant(id: string): Promise<TenantRecord | null> {
-    const row = await this.db.prepare('SELECT * FROM tenants WHERE id = ?').bind(id).first<{ id: string; name: string; policy: string; created_at: number }>();
+    const row = await this.db
+      .prepare('SELECT * FROM tenants WHERE id = ?')
+      .bind(id)
+      .first<{ id: string; name: string; policy: string; created_at: number }>();
     return row ? { ...row, policy: PolicySchema.parse(JSON.parse(row.policy)) } : null;
   }
 

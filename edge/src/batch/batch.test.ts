@@ -16,7 +16,12 @@ async function upload(key: string, text: string): Promise<any> {
 }
 
 const line = (customId: string, seed: number) =>
-  JSON.stringify({ custom_id: customId, method: 'POST', url: '/v1/completions', body: { model: 'tiny-core', prompt: `Line ${customId}`, max_tokens: 8, steps: 3, seed } });
+  JSON.stringify({
+    custom_id: customId,
+    method: 'POST',
+    url: '/v1/completions',
+    body: { model: 'tiny-core', prompt: `Line ${customId}`, max_tokens: 8, steps: 3, seed },
+  });
 
 /** n lines, of which those at `malformed` are broken in two ways (not JSON; a body the endpoint refuses). */
 function batchFile(n: number, malformed: number[]): { text: string; seeds: number[]; ids: string[] } {
@@ -26,7 +31,8 @@ function batchFile(n: number, malformed: number[]): { text: string; seeds: numbe
     const id = `req-${i}`;
     ids.push(id);
     if (malformed[0] === i) return '{"custom_id": "req-' + i + '", "method": "POST", "url": '; // not JSON
-    if (malformed.includes(i)) return JSON.stringify({ custom_id: id, method: 'POST', url: '/v1/completions', body: { model: 'tiny-core', prompt: 'x', steps: 0 } });
+    if (malformed.includes(i))
+      return JSON.stringify({ custom_id: id, method: 'POST', url: '/v1/completions', body: { model: 'tiny-core', prompt: 'x', steps: 0 } });
     const seed = uniqueSeed();
     seeds.push(seed);
     return line(id, seed);
@@ -46,7 +52,12 @@ const done = (key: string, id: string) =>
     return b.status === 'completed' || b.status === 'cancelled' ? b : undefined;
   }, 90_000);
 
-const jsonl = async (res: Response) => new TextDecoder().decode(await res.arrayBuffer()).trim().split('\n').map((l) => JSON.parse(l));
+const jsonl = async (res: Response) =>
+  new TextDecoder()
+    .decode(await res.arrayBuffer())
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
 
 describe('batch API', () => {
   it('runs 40 lines with 2 malformed: 38 outputs, 2 errors, every custom_id once, the ledger equals the lines', async () => {
@@ -63,16 +74,33 @@ describe('batch API', () => {
     const errs = await jsonl(await api(`/v1/files/${batch.error_file_id}/content`, key));
     expect(out).toHaveLength(38);
     expect(errs).toHaveLength(2);
-    expect(errs.map((e) => [e.custom_id, e.error.code, e.error.line])).toEqual([[null, 'invalid_json', 7], ['req-23', 'invalid_argument', 23]]);
+    expect(errs.map((e) => [e.custom_id, e.error.code, e.error.line])).toEqual([
+      [null, 'invalid_json', 7],
+      ['req-23', 'invalid_argument', 23],
+    ]);
     // Every input line is answered exactly once (the unparseable one by its line number).
     const answered = [...out.map((o) => o.custom_id), ...errs.map((e) => e.custom_id ?? ids[e.error.line])].sort();
     expect(answered).toEqual([...ids].sort());
-    expect(out[0]).toMatchObject({ response: { status_code: 200, body: { object: 'text_completion', usage: { completion_tokens: 8 } } }, error: null });
+    expect(out[0]).toMatchObject({
+      response: { status_code: 200, body: { object: 'text_completion', usage: { completion_tokens: 8 } } },
+      error: null,
+    });
 
     // Ledger: one usage row per line, summing to the lines' own usage at batch prices.
     const usage = (await env.DB.prepare('SELECT * FROM usage WHERE batch_id = ?').bind(created.id).all<any>()).results;
     expect(usage).toHaveLength(40);
-    const expected = out.reduce((s, o) => s + costMicroUsd(priceTable(env.PRICES), { model: 'tiny-core', promptTokens: o.response.body.usage.prompt_tokens, completionTokens: o.response.body.usage.completion_tokens, stepsRun: o.response.body.ssd2.steps_run, batch: true }), 0);
+    const expected = out.reduce(
+      (s, o) =>
+        s +
+        costMicroUsd(priceTable(env.PRICES), {
+          model: 'tiny-core',
+          promptTokens: o.response.body.usage.prompt_tokens,
+          completionTokens: o.response.body.usage.completion_tokens,
+          stepsRun: o.response.body.ssd2.steps_run,
+          batch: true,
+        }),
+      0,
+    );
     expect(usage.reduce((s, u) => s + u.cost_micro_usd, 0)).toBe(expected);
     expect(usage.filter((u) => u.status === 'failed').every((u) => u.cost_micro_usd === 0)).toBe(true);
     const report = (await (await api('/v1/usage', key)).json()) as any;
@@ -97,7 +125,9 @@ describe('batch API', () => {
     const log = await stubLog(outageSeeds[0]);
     expect(log.filter((r) => r.outcome === 'failed').length).toBeGreaterThanOrEqual(2); // both workers refused at least once
     expect(log.filter((r) => r.outcome === 'ok')).toHaveLength(1);
-    const usage = (await env.DB.prepare("SELECT COUNT(*) AS n FROM usage WHERE batch_id = ? AND status = 'ok'").bind(created.id).first<any>())!;
+    const usage = (await env.DB.prepare("SELECT COUNT(*) AS n FROM usage WHERE batch_id = ? AND status = 'ok'")
+      .bind(created.id)
+      .first<any>())!;
     expect(usage.n).toBe(12);
   }, 120_000);
 
@@ -120,11 +150,18 @@ describe('batch API', () => {
     const file = await upload(a.key, line('only', uniqueSeed()) + '\n');
     const batch = await createBatch(a.key, file.id);
     const finished = await done(a.key, batch.id);
-    for (const path of [`/v1/files/${file.id}`, `/v1/files/${file.id}/content`, `/v1/batches/${batch.id}`, `/v1/files/${finished.output_file_id}/content`]) {
+    for (const path of [
+      `/v1/files/${file.id}`,
+      `/v1/files/${file.id}/content`,
+      `/v1/batches/${batch.id}`,
+      `/v1/files/${finished.output_file_id}/content`,
+    ]) {
       expect((await api(path, b.key)).status).toBe(404);
     }
     expect((await api(`/v1/batches/${batch.id}/cancel`, b.key, {})).status).toBe(404);
-    expect((await api('/v1/batches', b.key, { input_file_id: file.id, endpoint: '/v1/completions', completion_window: '24h' })).status).toBe(404);
+    expect(
+      (await api('/v1/batches', b.key, { input_file_id: file.id, endpoint: '/v1/completions', completion_window: '24h' })).status,
+    ).toBe(404);
     expect(((await (await api('/v1/usage', b.key)).json()) as any).data).toEqual([]);
     expect(((await (await api('/v1/batches', b.key)).json()) as any).data).toEqual([]);
   }, 60_000);
@@ -150,7 +187,12 @@ describe('batch API', () => {
     expect(metrics).toMatch(/^ssd2_edge_batch_queue_oldest_age_seconds [\d.]+$/m);
   });
 
-  const principalOf = (t: { tenantId: string; keyId: string }): Principal => ({ tenantId: t.tenantId, keyId: t.keyId, scopes: ['generate'], rateLimitPerMinute: null });
+  const principalOf = (t: { tenantId: string; keyId: string }): Principal => ({
+    tenantId: t.tenantId,
+    keyId: t.keyId,
+    scopes: ['generate'],
+    rateLimitPerMinute: null,
+  });
 
   it('a creation killed half-way leaves no orphaned line: the sweep enqueues the rest and the batch completes, every line once', async () => {
     const tenant = await newTenant();
@@ -161,13 +203,28 @@ describe('batch API', () => {
     const row = (await new BatchStore(env.DB).getFile(principal.tenantId, file.id))!;
     // The queue accepts the first 100 messages, then the isolate dies.
     let sends = 0;
-    const dying = { ...env, BATCH_QUEUE: { sendBatch: async (m: unknown[]) => { if (sends++ > 0) throw new Error('isolate killed'); await env.BATCH_QUEUE.sendBatch(m as never); } } } as unknown as Env;
-    await expect(createBatchRows(dying, principal, row, text, { endpoint: '/v1/completions', completion_window: '24h' }, 'batch_killed_half_way')).rejects.toThrow('isolate killed');
-    const unqueued = async () => (await env.DB.prepare('SELECT COUNT(*) AS n FROM batch_lines WHERE batch_id = ? AND queued = 0').bind('batch_killed_half_way').first<any>())!.n;
+    const dying = {
+      ...env,
+      BATCH_QUEUE: {
+        sendBatch: async (m: unknown[]) => {
+          if (sends++ > 0) throw new Error('isolate killed');
+          await env.BATCH_QUEUE.sendBatch(m as never);
+        },
+      },
+    } as unknown as Env;
+    await expect(
+      createBatchRows(dying, principal, row, text, { endpoint: '/v1/completions', completion_window: '24h' }, 'batch_killed_half_way'),
+    ).rejects.toThrow('isolate killed');
+    const unqueued = async () =>
+      (await env.DB.prepare('SELECT COUNT(*) AS n FROM batch_lines WHERE batch_id = ? AND queued = 0')
+        .bind('batch_killed_half_way')
+        .first<any>())!.n;
     // At least the 150 never sent; the 100 sent are marked in groups, so they may be sent again (recorded once).
     expect(await unqueued()).toBeGreaterThanOrEqual(150);
     // A minute later (the lines' clock set back), reading the batch sweeps them into the queue.
-    await env.DB.prepare('UPDATE batch_lines SET enqueued_at = enqueued_at - 120000 WHERE batch_id = ?').bind('batch_killed_half_way').run();
+    await env.DB.prepare('UPDATE batch_lines SET enqueued_at = enqueued_at - 120000 WHERE batch_id = ?')
+      .bind('batch_killed_half_way')
+      .run();
     const batch = await done(key, 'batch_killed_half_way');
     expect(batch.request_counts).toEqual({ total: 250, completed: 250, failed: 0 });
     expect(await unqueued()).toBe(0);
@@ -175,20 +232,32 @@ describe('batch API', () => {
     expect(out.map((o) => o.custom_id).sort()).toEqual([...ids].sort());
   }, 120_000);
 
-  it('creates a 50,000-line batch within D1\'s 1,000 queries per invocation', async () => {
+  it("creates a 50,000-line batch within D1's 1,000 queries per invocation", async () => {
     const tenant = await newTenant();
     const text = Array.from({ length: 50_000 }, (_, i) => line(`r${i}`, i)).join('\n') + '\n';
     const file = await upload(tenant.key, text);
     const principal = principalOf(tenant);
     const row = (await new BatchStore(env.DB).getFile(principal.tenantId, file.id))!;
     let queries = 0;
-    const counted = new Proxy(env.DB, { get: (db, prop) => (prop === 'prepare' ? (sql: string) => (queries++, db.prepare(sql)) : (db as any)[prop]?.bind?.(db) ?? (db as any)[prop]) });
+    const counted = new Proxy(env.DB, {
+      get: (db, prop) =>
+        prop === 'prepare' ? (sql: string) => (queries++, db.prepare(sql)) : ((db as any)[prop]?.bind?.(db) ?? (db as any)[prop]),
+    });
     let messages = 0;
     const queue = { sendBatch: async (m: unknown[]) => void (messages += m.length) };
-    await createBatchRows({ ...env, DB: counted, BATCH_QUEUE: queue } as unknown as Env, principal, row, text, { endpoint: '/v1/completions', completion_window: '24h' }, 'batch_fifty_thousand');
+    await createBatchRows(
+      { ...env, DB: counted, BATCH_QUEUE: queue } as unknown as Env,
+      principal,
+      row,
+      text,
+      { endpoint: '/v1/completions', completion_window: '24h' },
+      'batch_fifty_thousand',
+    );
     expect(queries).toBeLessThan(1000);
     expect(messages).toBe(50_000);
-    const rows = (await env.DB.prepare('SELECT COUNT(*) AS n, SUM(queued) AS q FROM batch_lines WHERE batch_id = ?').bind('batch_fifty_thousand').first<any>())!;
+    const rows = (await env.DB.prepare('SELECT COUNT(*) AS n, SUM(queued) AS q FROM batch_lines WHERE batch_id = ?')
+      .bind('batch_fifty_thousand')
+      .first<any>())!;
     expect(rows).toEqual({ n: 50_000, q: 50_000 });
   }, 120_000);
 
@@ -219,13 +288,20 @@ describe('batch API', () => {
     const form = new FormData();
     form.append('purpose', 'batch');
     form.append('file', new File([big], 'big.jsonl'));
-    const over = await SELF.fetch('https://edge.test/v1/files', { method: 'POST', headers: { authorization: `Bearer ${a.key}` }, body: form });
+    const over = await SELF.fetch('https://edge.test/v1/files', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${a.key}` },
+      body: form,
+    });
     expect(over.status).toBe(400);
     expect(((await over.json()) as any).error).toMatchObject({ code: 'storage_quota_exceeded', param: 'file' });
     const deleted = await api(`/v1/files/${small.id}`, a.key, undefined, { method: 'DELETE' });
     expect(await deleted.json()).toEqual({ id: small.id, object: 'file', deleted: true });
     expect((await api(`/v1/files/${small.id}`, a.key)).status).toBe(404);
-    expect((await SELF.fetch('https://edge.test/v1/files', { method: 'POST', headers: { authorization: `Bearer ${a.key}` }, body: form })).status).toBe(200); // space freed
+    expect(
+      (await SELF.fetch('https://edge.test/v1/files', { method: 'POST', headers: { authorization: `Bearer ${a.key}` }, body: form }))
+        .status,
+    ).toBe(200); // space freed
     const seeds = [uniqueSeed()];
     const input = await upload(b.key, line('busy', seeds[0]) + '\n');
     await stubOutage(seeds, 2000);

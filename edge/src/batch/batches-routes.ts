@@ -37,7 +37,14 @@ export const batches = new Hono<AppEnv>()
     if (file.purpose !== 'batch') throw invalidRequest('input_file_id', 'the file was not uploaded with purpose=batch');
     const object = await c.env.FILES.get(file.r2_key);
     if (!object) throw notFound('input_file_id', `no file ${req.input_file_id}`, 'file_not_found');
-    const batch = await createBatch(c.env, c.var.principal, file, await object.text(), { endpoint: req.endpoint, completion_window: req.completion_window, metadata: req.metadata ?? undefined }, newId('batch'));
+    const batch = await createBatch(
+      c.env,
+      c.var.principal,
+      file,
+      await object.text(),
+      { endpoint: req.endpoint, completion_window: req.completion_window, metadata: req.metadata ?? undefined },
+      newId('batch'),
+    );
     return c.json(batchObject(batch, await store.counts(batch.id)), 200);
   })
   .get('/', validate('query', ListSchema), async (c) => {
@@ -65,7 +72,11 @@ export const batches = new Hono<AppEnv>()
     const { id } = c.req.valid('param');
     const { tenantId } = c.var.principal;
     if (!(await store.getBatch(tenantId, id))) throw noSuchBatch(id);
-    await c.env.DB.prepare("UPDATE batches SET status = 'cancelling', cancelling_at = ? WHERE id = ? AND tenant_id = ? AND status = 'in_progress'").bind(Date.now(), id, tenantId).run();
+    await c.env.DB.prepare(
+      "UPDATE batches SET status = 'cancelling', cancelling_at = ? WHERE id = ? AND tenant_id = ? AND status = 'in_progress'",
+    )
+      .bind(Date.now(), id, tenantId)
+      .run();
     await finalizeBatch(c.env, store, id);
     const batch = (await store.getBatch(tenantId, id))!;
     return c.json(batchObject(batch, await store.counts(id)));

@@ -13,7 +13,8 @@ import { BatchStore } from './store';
 /** The completion window batches are created with ('24h', the only one accepted): lines not run by then end as errors. */
 export const COMPLETION_WINDOW_MS = 24 * 3_600_000;
 
-const intVar = (v: string | undefined, fallback: number) => (v !== undefined && Number.isFinite(Number(v)) && v !== '' ? Number(v) : fallback);
+const intVar = (v: string | undefined, fallback: number) =>
+  v !== undefined && Number.isFinite(Number(v)) && v !== '' ? Number(v) : fallback;
 
 /** Runs `fn` over `items` with at most `limit` running at once. */
 export async function mapBounded<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -64,7 +65,13 @@ export async function consumeBatchQueue(batch: MessageBatch<unknown>, env: Env):
       }, lineTimeoutMs);
     });
     try {
-      const work = handleLine(env, store, msg, deadLetters ? 'dead_lettered' : message.attempts >= maxAttempts ? 'last' : 'retryable', abort.signal);
+      const work = handleLine(
+        env,
+        store,
+        msg,
+        deadLetters ? 'dead_lettered' : message.attempts >= maxAttempts ? 'last' : 'retryable',
+        abort.signal,
+      );
       work.catch(() => {}); // an abandoned run's late failure is not an unhandled rejection
       const outcome = await Promise.race([work, deadline]);
       if (outcome === 'timeout') {
@@ -89,36 +96,88 @@ export async function consumeBatchQueue(batch: MessageBatch<unknown>, env: Env):
 
 type Delivery = 'retryable' | 'last' | 'dead_lettered';
 
-async function handleLine(env: Env, store: BatchStore, msg: BatchMessage, delivery: Delivery, signal?: AbortSignal): Promise<'done' | 'retry'> {
+async function handleLine(
+  env: Env,
+  store: BatchStore,
+  msg: BatchMessage,
+  delivery: Delivery,
+  signal?: AbortSignal,
+): Promise<'done' | 'retry'> {
   const [line, batch] = await Promise.all([store.getLine(msg.batch_id, msg.line), store.getBatch(null, msg.batch_id)]);
   if (!line || !batch || line.status !== 'pending') return 'done'; // already recorded: a duplicate delivery
   const principal: Principal = { tenantId: batch.tenant_id, keyId: batch.key_id, scopes: ['generate'], rateLimitPerMinute: null };
   const requestId = lineRequestId(msg.batch_id, msg.line);
   const base: UsageRecord = {
-    id: requestId, tenantId: batch.tenant_id, keyId: batch.key_id, kind: 'batch', status: 'failed', errorCode: null, model: typeof msg.body.model === 'string' ? msg.body.model : '',
-    userModel: null, mode: 'fused', collaboration: 'none', promptTokens: 0, completionTokens: 0, stepsRun: 0, stepsSaved: 0, workerMs: 0, costMicroUsd: 0,
-    finishReason: '', batchId: msg.batch_id, customId: msg.custom_id, idempotencyKey: null, createdAt: Date.now(),
+    id: requestId,
+    tenantId: batch.tenant_id,
+    keyId: batch.key_id,
+    kind: 'batch',
+    status: 'failed',
+    errorCode: null,
+    model: typeof msg.body.model === 'string' ? msg.body.model : '',
+    userModel: null,
+    mode: 'fused',
+    collaboration: 'none',
+    promptTokens: 0,
+    completionTokens: 0,
+    stepsRun: 0,
+    stepsSaved: 0,
+    workerMs: 0,
+    costMicroUsd: 0,
+    finishReason: '',
+    batchId: msg.batch_id,
+    customId: msg.custom_id,
+    idempotencyKey: null,
+    createdAt: Date.now(),
   };
   const recordError = async (code: string, message: string, status?: number, body?: unknown, prepared?: PreparedGeneration) => {
-    const usage: UsageRecord = { ...base, ...(prepared ? usageFromSpec(prepared.spec) : {}), status: code === 'prompt_blocked' ? 'blocked' : 'failed', errorCode: code };
-    await env.DB.batch([insertUsage(env.DB, usage), releaseReservation(env.DB, requestId), store.finishLine(msg.batch_id, msg.line, 'error', errorLine(msg.batch_id, msg.line, msg.custom_id, { code, message, status, requestId, body }))]);
+    const usage: UsageRecord = {
+      ...base,
+      ...(prepared ? usageFromSpec(prepared.spec) : {}),
+      status: code === 'prompt_blocked' ? 'blocked' : 'failed',
+      errorCode: code,
+    };
+    await env.DB.batch([
+      insertUsage(env.DB, usage),
+      releaseReservation(env.DB, requestId),
+      store.finishLine(
+        msg.batch_id,
+        msg.line,
+        'error',
+        errorLine(msg.batch_id, msg.line, msg.custom_id, { code, message, status, requestId, body }),
+      ),
+    ]);
     return 'done' as const;
   };
 
   if (delivery === 'dead_lettered') return recordError('dead_lettered', 'the line could not be processed (dead-letter queue)', 500);
-  if (batch.status === 'cancelling' || batch.status === 'cancelled') return recordError('batch_cancelled', 'the batch was cancelled before this line ran');
-  if (Date.now() > batch.created_at + COMPLETION_WINDOW_MS) return recordError('batch_expired', 'the batch\'s 24h completion window ended before this line ran', 408);
-  if (!(await new AuthStore(env.DB).isKeyActive(batch.key_id))) return recordError('key_revoked', 'the API key that created this batch was revoked before this line ran', 401);
+  if (batch.status === 'cancelling' || batch.status === 'cancelled')
+    return recordError('batch_cancelled', 'the batch was cancelled before this line ran');
+  if (Date.now() > batch.created_at + COMPLETION_WINDOW_MS)
+    return recordError('batch_expired', "the batch's 24h completion window ended before this line ran", 408);
+  if (!(await new AuthStore(env.DB).isKeyActive(batch.key_id)))
+    return recordError('key_revoked', 'the API key that created this batch was revoked before this line ran', 401);
 
   let prepared: PreparedGeneration | undefined;
   try {
     const r = await runBatchLine(env, principal, msg, (p) => (prepared = p), signal);
     const usage: UsageRecord = {
-      ...base, ...usageFromSpec(r.prepared.spec), status: 'ok', completionTokens: r.done.tokens.length, stepsRun: r.done.stepsRun, stepsSaved: r.done.stepsSaved,
-      workerMs: r.workerMs, costMicroUsd: r.costMicroUsd, finishReason: r.done.finishReason,
+      ...base,
+      ...usageFromSpec(r.prepared.spec),
+      status: 'ok',
+      completionTokens: r.done.tokens.length,
+      stepsRun: r.done.stepsRun,
+      stepsSaved: r.done.stepsSaved,
+      workerMs: r.workerMs,
+      costMicroUsd: r.costMicroUsd,
+      finishReason: r.done.finishReason,
     };
     // The usage row, the end of the line's budget reservation and its output line: one transaction.
-    await env.DB.batch([insertUsage(env.DB, usage), releaseReservation(env.DB, requestId), store.finishLine(msg.batch_id, msg.line, 'ok', outputLine(msg.batch_id, msg.line, msg.custom_id, requestId, r.body))]);
+    await env.DB.batch([
+      insertUsage(env.DB, usage),
+      releaseReservation(env.DB, requestId),
+      store.finishLine(msg.batch_id, msg.line, 'ok', outputLine(msg.batch_id, msg.line, msg.custom_id, requestId, r.body)),
+    ]);
     return 'done';
   } catch (err) {
     const e = toApiError(err);

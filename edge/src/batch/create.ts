@@ -41,13 +41,19 @@ function* jsonChunks(rows: readonly unknown[]): Generator<string> {
  * sends. Lines whose mark never lands are sent again by the sweeper: a line may be delivered
  * twice, and its outcome is still recorded once.
  */
-export async function enqueueLines(env: Env, batchId: string, lines: readonly { index: number; custom_id: string; url: BatchEndpoint; body: Record<string, unknown> }[]): Promise<void> {
+export async function enqueueLines(
+  env: Env,
+  batchId: string,
+  lines: readonly { index: number; custom_id: string; url: BatchEndpoint; body: Record<string, unknown> }[],
+): Promise<void> {
   let chunk: MessageSendRequest<BatchMessage>[] = [];
   let bytes = 0;
   let sent: number[] = [];
   const mark = async () => {
     if (!sent.length) return;
-    await env.DB.prepare('UPDATE batch_lines SET queued = 1 WHERE batch_id = ? AND line_index IN (SELECT value FROM json_each(?))').bind(batchId, JSON.stringify(sent)).run();
+    await env.DB.prepare('UPDATE batch_lines SET queued = 1 WHERE batch_id = ? AND line_index IN (SELECT value FROM json_each(?))')
+      .bind(batchId, JSON.stringify(sent))
+      .run();
     sent = [];
   };
   const flush = async () => {
@@ -76,11 +82,26 @@ function maxBatchCost(env: Env, lines: Extract<ParsedLine, { ok: true }>[]): num
   const table = priceTable(env.PRICES);
   let total = 0;
   for (const l of lines) {
-    const b = l.body as { model?: string; max_tokens?: number | null; max_completion_tokens?: number | null; steps?: number; block_size?: number };
+    const b = l.body as {
+      model?: string;
+      max_tokens?: number | null;
+      max_completion_tokens?: number | null;
+      steps?: number;
+      block_size?: number;
+    };
     const model = MODELS.find((m) => m.id === b.model);
-    const promptBytes = new TextEncoder().encode(JSON.stringify((l.body as { prompt?: unknown; messages?: unknown }).prompt ?? (l.body as { messages?: unknown }).messages ?? '')).length;
+    const promptBytes = new TextEncoder().encode(
+      JSON.stringify((l.body as { prompt?: unknown; messages?: unknown }).prompt ?? (l.body as { messages?: unknown }).messages ?? ''),
+    ).length;
     const maxTokens = b.max_completion_tokens ?? b.max_tokens ?? (l.url === '/v1/completions' ? 16 : 64);
-    total += maxCostMicroUsd(table, { model: b.model ?? '', promptTokens: Math.min(promptBytes, model?.maxContext ?? promptBytes), maxTokens, steps: stepsFor({ steps: b.steps, blockSize: b.block_size }, model?.blockSize ?? 1), blockSize: b.block_size ?? model?.blockSize ?? 1, batch: true });
+    total += maxCostMicroUsd(table, {
+      model: b.model ?? '',
+      promptTokens: Math.min(promptBytes, model?.maxContext ?? promptBytes),
+      maxTokens,
+      steps: stepsFor({ steps: b.steps, blockSize: b.block_size }, model?.blockSize ?? 1),
+      blockSize: b.block_size ?? model?.blockSize ?? 1,
+      batch: true,
+    });
   }
   return total;
 }
@@ -90,33 +111,81 @@ function maxBatchCost(env: Env, lines: Extract<ParsedLine, { ok: true }>[]): num
  * lines, free), checks the budget against the batch's most expensive outcome and enqueues one
  * message per valid line.
  */
-export async function createBatch(env: Env, principal: Principal, file: FileRow, text: string, req: { endpoint: BatchEndpoint; completion_window: string; metadata?: Record<string, string> }, batchId: string): Promise<BatchRow> {
+export async function createBatch(
+  env: Env,
+  principal: Principal,
+  file: FileRow,
+  text: string,
+  req: { endpoint: BatchEndpoint; completion_window: string; metadata?: Record<string, string> },
+  batchId: string,
+): Promise<BatchRow> {
   const lines = parseBatchFile(text, req.endpoint);
   if (lines.length === 0) throw invalidRequest('input_file_id', 'the input file has no lines', 'empty_file');
-  if (lines.length > MAX_LINES) throw invalidRequest('input_file_id', `the input file has ${lines.length} lines; a batch takes at most ${MAX_LINES}`, 'too_many_lines');
+  if (lines.length > MAX_LINES)
+    throw invalidRequest('input_file_id', `the input file has ${lines.length} lines; a batch takes at most ${MAX_LINES}`, 'too_many_lines');
   const dup = duplicateCustomId(lines);
-  if (dup !== null) throw invalidRequest('input_file_id', `custom_id "${dup}" occurs more than once; custom_id must be unique within a batch`, 'duplicate_custom_id');
+  if (dup !== null)
+    throw invalidRequest(
+      'input_file_id',
+      `custom_id "${dup}" occurs more than once; custom_id must be unique within a batch`,
+      'duplicate_custom_id',
+    );
   const valid = lines.filter((l): l is Extract<ParsedLine, { ok: true }> => l.ok);
   await enforceBudget(env.DB, principal.keyId, maxBatchCost(env, valid));
 
   const now = Date.now();
   const store = new BatchStore(env.DB);
   const row: BatchRow = {
-    id: batchId, tenant_id: principal.tenantId, key_id: principal.keyId, endpoint: req.endpoint, input_file_id: file.id, completion_window: req.completion_window,
-    status: 'in_progress', total: lines.length, output_file_id: null, error_file_id: null, metadata: req.metadata ? JSON.stringify(req.metadata) : null,
-    created_at: now, in_progress_at: now, finalizing_at: null, completed_at: null, cancelling_at: null, cancelled_at: null,
+    id: batchId,
+    tenant_id: principal.tenantId,
+    key_id: principal.keyId,
+    endpoint: req.endpoint,
+    input_file_id: file.id,
+    completion_window: req.completion_window,
+    status: 'in_progress',
+    total: lines.length,
+    output_file_id: null,
+    error_file_id: null,
+    metadata: req.metadata ? JSON.stringify(req.metadata) : null,
+    created_at: now,
+    in_progress_at: now,
+    finalizing_at: null,
+    completed_at: null,
+    cancelling_at: null,
+    cancelled_at: null,
   };
   const malformed = lines.filter((l): l is Extract<ParsedLine, { ok: false }> => !l.ok);
   if (malformed.length > MAX_MALFORMED_LINES) {
-    throw invalidRequest('input_file_id', `${malformed.length} lines are malformed (at most ${MAX_MALFORMED_LINES} are accepted as error lines); the first, line ${malformed[0].index}: ${malformed[0].message}`, 'too_many_malformed_lines');
+    throw invalidRequest(
+      'input_file_id',
+      `${malformed.length} lines are malformed (at most ${MAX_MALFORMED_LINES} are accepted as error lines); the first, line ${malformed[0].index}: ${malformed[0].message}`,
+      'too_many_malformed_lines',
+    );
   }
   // Every line is written before any is enqueued (queued = 0), a few thousand per statement, so a
   // 50,000-line file stays within D1's queries per invocation; the batch row goes with the first chunk.
   const statements: D1PreparedStatement[] = [
-    env.DB.prepare('INSERT INTO batches (id, tenant_id, key_id, endpoint, input_file_id, completion_window, status, total, metadata, created_at, in_progress_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-      .bind(row.id, row.tenant_id, row.key_id, row.endpoint, row.input_file_id, row.completion_window, row.status, row.total, row.metadata, now, now),
+    env.DB.prepare(
+      'INSERT INTO batches (id, tenant_id, key_id, endpoint, input_file_id, completion_window, status, total, metadata, created_at, in_progress_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    ).bind(
+      row.id,
+      row.tenant_id,
+      row.key_id,
+      row.endpoint,
+      row.input_file_id,
+      row.completion_window,
+      row.status,
+      row.total,
+      row.metadata,
+      now,
+      now,
+    ),
   ];
-  const lineRows = lines.map((l) => (l.ok ? { i: l.index, c: l.custom_id, s: 'pending', r: null } : { i: l.index, c: l.custom_id, s: 'error', r: errorLine(batchId, l.index, l.custom_id, { code: l.code, message: l.message }) }));
+  const lineRows = lines.map((l) =>
+    l.ok
+      ? { i: l.index, c: l.custom_id, s: 'pending', r: null }
+      : { i: l.index, c: l.custom_id, s: 'error', r: errorLine(batchId, l.index, l.custom_id, { code: l.code, message: l.message }) },
+  );
   for (const chunk of jsonChunks(lineRows)) {
     statements.push(
       env.DB.prepare(
@@ -127,8 +196,27 @@ export async function createBatch(env: Env, principal: Principal, file: FileRow,
   }
   for (const l of malformed) {
     const usage: UsageRecord = {
-      id: lineRequestId(batchId, l.index), tenantId: principal.tenantId, keyId: principal.keyId, kind: 'batch', status: 'failed', errorCode: l.code, model: '', userModel: null, mode: 'fused',
-      collaboration: 'none', promptTokens: 0, completionTokens: 0, stepsRun: 0, stepsSaved: 0, workerMs: 0, costMicroUsd: 0, finishReason: '', batchId, customId: l.custom_id, idempotencyKey: null, createdAt: now,
+      id: lineRequestId(batchId, l.index),
+      tenantId: principal.tenantId,
+      keyId: principal.keyId,
+      kind: 'batch',
+      status: 'failed',
+      errorCode: l.code,
+      model: '',
+      userModel: null,
+      mode: 'fused',
+      collaboration: 'none',
+      promptTokens: 0,
+      completionTokens: 0,
+      stepsRun: 0,
+      stepsSaved: 0,
+      workerMs: 0,
+      costMicroUsd: 0,
+      finishReason: '',
+      batchId,
+      customId: l.custom_id,
+      idempotencyKey: null,
+      createdAt: now,
     };
     statements.push(insertUsage(env.DB, usage));
   }

@@ -1,5 +1,5 @@
 import type { Env } from '../env';
-import { BatchStore, r2KeyOf } from './store';
+import { type BatchStore, r2KeyOf } from './store';
 
 export const outputFileId = (batchId: string) => `file-${batchId}-output`;
 export const errorFileId = (batchId: string) => `file-${batchId}-errors`;
@@ -21,7 +21,7 @@ async function writeJsonl(bucket: R2Bucket, key: string, pages: AsyncIterable<st
   const take = () => {
     const out = new Uint8Array(size);
     let at = 0;
-    for (const b of buffered) (out.set(b, at), (at += b.length));
+    for (const b of buffered) out.set(b, at), (at += b.length);
     buffered = [];
     size = 0;
     return out;
@@ -57,25 +57,39 @@ export async function finalizeBatch(env: Env, store: BatchStore, batchId: string
   const counts = await store.counts(batchId);
   if (counts.pending > 0) return;
   const now = Date.now();
-  await env.DB.prepare("UPDATE batches SET status = 'finalizing', finalizing_at = COALESCE(finalizing_at, ?) WHERE id = ? AND status = 'in_progress'").bind(now, batchId).run();
+  await env.DB.prepare(
+    "UPDATE batches SET status = 'finalizing', finalizing_at = COALESCE(finalizing_at, ?) WHERE id = ? AND status = 'in_progress'",
+  )
+    .bind(now, batchId)
+    .run();
 
   const written: (string | null)[] = [];
-  for (const [id, status] of [[outputFileId(batchId), 'ok'], [errorFileId(batchId), 'error']] as const) {
+  for (const [id, status] of [
+    [outputFileId(batchId), 'ok'],
+    [errorFileId(batchId), 'error'],
+  ] as const) {
     const key = r2KeyOf(batch.tenant_id, id);
     const bytes = await writeJsonl(env.FILES, key, store.results(batchId, status));
     if (bytes === 0) {
       written.push(null);
       continue;
     }
-    await store.insertFile({ id, tenant_id: batch.tenant_id, purpose: 'batch_output', filename: `${id}.jsonl`, bytes, r2_key: key, created_at: now });
+    await store.insertFile({
+      id,
+      tenant_id: batch.tenant_id,
+      purpose: 'batch_output',
+      filename: `${id}.jsonl`,
+      bytes,
+      r2_key: key,
+      created_at: now,
+    });
     written.push(id);
   }
   const cancelled = batch.status === 'cancelling';
-  await env.DB
-    .prepare(
-      `UPDATE batches SET status = ?, output_file_id = ?, error_file_id = ?, ${cancelled ? 'cancelled_at' : 'completed_at'} = ?
+  await env.DB.prepare(
+    `UPDATE batches SET status = ?, output_file_id = ?, error_file_id = ?, ${cancelled ? 'cancelled_at' : 'completed_at'} = ?
        WHERE id = ? AND status IN ('in_progress', 'finalizing', 'cancelling')`,
-    )
+  )
     .bind(cancelled ? 'cancelled' : 'completed', written[0], written[1], now, batchId)
     .run();
 }

@@ -38,23 +38,43 @@ export function parseBatchFile(text: string, endpoint: BatchEndpoint): ParsedLin
   const lines = text.split('\n').map((l) => l.replace(/\r$/, ''));
   while (lines.length && lines[lines.length - 1].trim() === '') lines.pop();
   return lines.map((raw, index): ParsedLine => {
-    if (new TextEncoder().encode(raw).length > MAX_LINE_BYTES) return { index, ok: false, custom_id: null, code: 'line_too_large', message: `line ${index + 1} is over ${MAX_LINE_BYTES} bytes` };
+    if (new TextEncoder().encode(raw).length > MAX_LINE_BYTES)
+      return { index, ok: false, custom_id: null, code: 'line_too_large', message: `line ${index + 1} is over ${MAX_LINE_BYTES} bytes` };
     let json: unknown;
     try {
       json = JSON.parse(raw);
     } catch {
       return { index, ok: false, custom_id: null, code: 'invalid_json', message: `line ${index + 1} is not valid JSON` };
     }
-    const customId = typeof (json as { custom_id?: unknown })?.custom_id === 'string' ? ((json as { custom_id: string }).custom_id) : null;
+    const customId = typeof (json as { custom_id?: unknown })?.custom_id === 'string' ? (json as { custom_id: string }).custom_id : null;
     const line = LineSchema.safeParse(json);
     if (!line.success) {
-      return { index, ok: false, custom_id: customId, code: 'invalid_line', message: `line ${index + 1}: ${firstIssue(line.error, 'line').text}` };
+      return {
+        index,
+        ok: false,
+        custom_id: customId,
+        code: 'invalid_line',
+        message: `line ${index + 1}: ${firstIssue(line.error, 'line').text}`,
+      };
     }
-    if (line.data.url !== endpoint) return { index, ok: false, custom_id: customId, code: 'mismatched_url', message: `line ${index + 1}: url ${line.data.url} differs from the batch endpoint ${endpoint}` };
+    if (line.data.url !== endpoint)
+      return {
+        index,
+        ok: false,
+        custom_id: customId,
+        code: 'mismatched_url',
+        message: `line ${index + 1}: url ${line.data.url} differs from the batch endpoint ${endpoint}`,
+      };
     const body = schemaFor(endpoint).safeParse(line.data.body);
     if (!body.success) {
       const { field, message } = firstIssue(body.error);
-      return { index, ok: false, custom_id: customId, code: 'invalid_argument', message: `line ${index + 1}: body.${field ?? ''}: ${message}` };
+      return {
+        index,
+        ok: false,
+        custom_id: customId,
+        code: 'invalid_argument',
+        message: `line ${index + 1}: body.${field ?? ''}: ${message}`,
+      };
     }
     const refusal = batchRefusal(line.data.body);
     if (refusal) return { index, ok: false, custom_id: customId, code: 'invalid_argument', message: `line ${index + 1}: ${refusal}` };

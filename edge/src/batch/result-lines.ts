@@ -1,6 +1,11 @@
 /** The JSONL line of a finished request in the output file (OpenAI's batch output shape). */
 export function outputLine(batchId: string, line: number, customId: string, requestId: string, body: unknown): string {
-  return JSON.stringify({ id: requestLineId(batchId, line), custom_id: customId, response: { status_code: 200, request_id: requestId, body }, error: null });
+  return JSON.stringify({
+    id: requestLineId(batchId, line),
+    custom_id: customId,
+    response: { status_code: 200, request_id: requestId, body },
+    error: null,
+  });
 }
 
 /**
@@ -8,9 +13,19 @@ export function outputLine(batchId: string, line: number, customId: string, requ
  * response, `error` says why, `line` is its 0-based index), or a request the API refused or the
  * GPU pool failed (`response` carries the HTTP status and the OpenAI error body).
  */
-export function errorLine(batchId: string, line: number, customId: string | null, e: { code: string; message: string; status?: number; requestId?: string; body?: unknown }): string {
+export function errorLine(
+  batchId: string,
+  line: number,
+  customId: string | null,
+  e: { code: string; message: string; status?: number; requestId?: string; body?: unknown },
+): string {
   const response = e.status === undefined ? null : { status_code: e.status, request_id: e.requestId ?? null, body: e.body ?? null };
-  return JSON.stringify({ id: requestLineId(batchId, line), custom_id: customId, response, error: { code: e.code, message: e.message, line } });
+  return JSON.stringify({
+    id: requestLineId(batchId, line),
+    custom_id: customId,
+    response,
+    error: { code: e.code, message: e.message, line },
+  });
 }
 
 export const requestLineId = (batchId: string, line: number) => `${batchId.replace(/^batch_/, 'batch_req_')}_${line}`;

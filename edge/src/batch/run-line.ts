@@ -27,7 +27,13 @@ export interface LineSuccess {
  * GPU pool (no Durable Object: nothing joins a batch line). Throws ApiError-compatible errors;
  * `onPrepared` sees the spec before any GPU work (for metering a refusal).
  */
-export async function runBatchLine(env: Env, principal: Principal, msg: BatchMessage, onPrepared: (p: PreparedGeneration) => void, signal?: AbortSignal): Promise<LineSuccess> {
+export async function runBatchLine(
+  env: Env,
+  principal: Principal,
+  msg: BatchMessage,
+  onPrepared: (p: PreparedGeneration) => void,
+  signal?: AbortSignal,
+): Promise<LineSuccess> {
   let prepared: PreparedGeneration;
   let kind: 'completion' | 'chat';
   if (msg.url === '/v1/completions') {
@@ -37,7 +43,14 @@ export async function runBatchLine(env: Env, principal: Principal, msg: BatchMes
     kind = 'completion';
   } else {
     const body = ChatCompletionRequestSchema.parse(msg.body);
-    prepared = await prepareGeneration(env, principal, { ...body, mode: 'fused', max_tokens: body.max_completion_tokens ?? body.max_tokens }, chatPrompt(body.messages), 'messages', 64);
+    prepared = await prepareGeneration(
+      env,
+      principal,
+      { ...body, mode: 'fused', max_tokens: body.max_completion_tokens ?? body.max_tokens },
+      chatPrompt(body.messages),
+      'messages',
+      64,
+    );
     kind = 'chat';
   }
   onPrepared(prepared);
@@ -46,7 +59,13 @@ export async function runBatchLine(env: Env, principal: Principal, msg: BatchMes
 
   const { spec, model } = prepared;
   const started = Date.now();
-  const pool = new WorkerPool(parseWorkerUrls(env.GPU_WORKERS), { secret: env.WORKER_AUTH_SECRET, tenant: spec.tenantId, timeoutMs: workerTimeoutMs(env) }, undefined, undefined, signal);
+  const pool = new WorkerPool(
+    parseWorkerUrls(env.GPU_WORKERS),
+    { secret: env.WORKER_AUTH_SECRET, tenant: spec.tenantId, timeoutMs: workerTimeoutMs(env) },
+    undefined,
+    undefined,
+    signal,
+  );
   const codec = model.codec();
   const text = new TextAccumulator((ids) => codec.decode(ids), prepared.stop);
   let done: DoneEvent | null = null;
@@ -56,8 +75,24 @@ export async function runBatchLine(env: Env, principal: Principal, msg: BatchMes
   }
   if (!done) throw new ApiError(502, 'api_error', 'generation_incomplete', 'the generation ended without a result');
   const workerMs = Date.now() - started;
-  const cost = costMicroUsd(priceTable(env.PRICES), { model: spec.modelId, promptTokens: spec.prompt.length, completionTokens: done.tokens.length, stepsRun: done.stepsRun, batch: true });
+  const cost = costMicroUsd(priceTable(env.PRICES), {
+    model: spec.modelId,
+    promptTokens: spec.prompt.length,
+    completionTokens: done.tokens.length,
+    stepsRun: done.stepsRun,
+    batch: true,
+  });
   const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${msg.batch_id}-${msg.line}`;
-  const body = completionBody({ kind, id, created: Math.floor(started / 1000), model: model.id, text: text.text, finishReason: finishReasonOf(done, text.stopped), promptTokens: spec.prompt.length, done, ssd2: { seed: spec.options.seed, mode: spec.mode } });
+  const body = completionBody({
+    kind,
+    id,
+    created: Math.floor(started / 1000),
+    model: model.id,
+    text: text.text,
+    finishReason: finishReasonOf(done, text.stopped),
+    promptTokens: spec.prompt.length,
+    done,
+    ssd2: { seed: spec.options.seed, mode: spec.mode },
+  });
   return { body, done, prepared, costMicroUsd: cost, workerMs };
 }

@@ -46,7 +46,10 @@ export class BatchStore {
   constructor(readonly db: D1Database) {}
 
   async insertFile(f: FileRow): Promise<void> {
-    await this.db.prepare('INSERT OR IGNORE INTO files (id, tenant_id, purpose, filename, bytes, r2_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)').bind(f.id, f.tenant_id, f.purpose, f.filename, f.bytes, f.r2_key, f.created_at).run();
+    await this.db
+      .prepare('INSERT OR IGNORE INTO files (id, tenant_id, purpose, filename, bytes, r2_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .bind(f.id, f.tenant_id, f.purpose, f.filename, f.bytes, f.r2_key, f.created_at)
+      .run();
   }
 
   getFile(tenantId: string, id: string): Promise<FileRow | null> {
@@ -60,11 +63,19 @@ export class BatchStore {
   }
 
   async listBatches(tenantId: string, limit: number): Promise<BatchRow[]> {
-    return (await this.db.prepare('SELECT * FROM batches WHERE tenant_id = ? ORDER BY created_at DESC LIMIT ?').bind(tenantId, limit).all<BatchRow>()).results;
+    return (
+      await this.db
+        .prepare('SELECT * FROM batches WHERE tenant_id = ? ORDER BY created_at DESC LIMIT ?')
+        .bind(tenantId, limit)
+        .all<BatchRow>()
+    ).results;
   }
 
   async counts(batchId: string): Promise<LineCounts> {
-    const { results } = await this.db.prepare('SELECT status, COUNT(*) AS n FROM batch_lines WHERE batch_id = ? GROUP BY status').bind(batchId).all<{ status: keyof LineCounts; n: number }>();
+    const { results } = await this.db
+      .prepare('SELECT status, COUNT(*) AS n FROM batch_lines WHERE batch_id = ? GROUP BY status')
+      .bind(batchId)
+      .all<{ status: keyof LineCounts; n: number }>();
     const c: LineCounts = { pending: 0, ok: 0, error: 0 };
     for (const r of results) c[r.status] = r.n;
     return c;
@@ -76,7 +87,11 @@ export class BatchStore {
 
   /** The statement that records a line's outcome; it matches only while the line is pending (exactly once). */
   finishLine(batchId: string, line: number, status: 'ok' | 'error', result: string): D1PreparedStatement {
-    return this.db.prepare("UPDATE batch_lines SET status = ?, result = ?, finished_at = ? WHERE batch_id = ? AND line_index = ? AND status = 'pending'").bind(status, result, Date.now(), batchId, line);
+    return this.db
+      .prepare(
+        "UPDATE batch_lines SET status = ?, result = ?, finished_at = ? WHERE batch_id = ? AND line_index = ? AND status = 'pending'",
+      )
+      .bind(status, result, Date.now(), batchId, line);
   }
 
   async bumpAttempts(batchId: string, line: number): Promise<void> {
@@ -87,7 +102,9 @@ export class BatchStore {
   async *results(batchId: string, status: 'ok' | 'error', pageSize = 1000): AsyncGenerator<string[]> {
     for (let after = -1; ; ) {
       const { results } = await this.db
-        .prepare('SELECT line_index, result FROM batch_lines WHERE batch_id = ? AND status = ? AND line_index > ? ORDER BY line_index LIMIT ?')
+        .prepare(
+          'SELECT line_index, result FROM batch_lines WHERE batch_id = ? AND status = ? AND line_index > ? ORDER BY line_index LIMIT ?',
+        )
         .bind(batchId, status, after, pageSize)
         .all<{ line_index: number; result: string }>();
       if (results.length === 0) return;
@@ -98,7 +115,10 @@ export class BatchStore {
 
   /** Bytes of the tenant's stored files (inputs and outputs), for its storage quota. */
   async storedBytes(tenantId: string): Promise<number> {
-    const row = await this.db.prepare('SELECT COALESCE(SUM(bytes), 0) AS bytes FROM files WHERE tenant_id = ?').bind(tenantId).first<{ bytes: number }>();
+    const row = await this.db
+      .prepare('SELECT COALESCE(SUM(bytes), 0) AS bytes FROM files WHERE tenant_id = ?')
+      .bind(tenantId)
+      .first<{ bytes: number }>();
     return row?.bytes ?? 0;
   }
 
@@ -108,18 +128,27 @@ export class BatchStore {
 
   /** Whether a batch that is still running reads this input file. */
   async fileInUse(tenantId: string, fileId: string): Promise<boolean> {
-    const row = await this.db.prepare("SELECT 1 AS used FROM batches WHERE tenant_id = ? AND input_file_id = ? AND status IN ('in_progress', 'finalizing', 'cancelling') LIMIT 1").bind(tenantId, fileId).first();
+    const row = await this.db
+      .prepare(
+        "SELECT 1 AS used FROM batches WHERE tenant_id = ? AND input_file_id = ? AND status IN ('in_progress', 'finalizing', 'cancelling') LIMIT 1",
+      )
+      .bind(tenantId, fileId)
+      .first();
     return row !== null;
   }
 
   /** Lines waiting or running across every batch, and when the oldest was enqueued. */
   async queueState(): Promise<{ depth: number; oldest: number | null }> {
-    const row = await this.db.prepare("SELECT COUNT(*) AS depth, MIN(enqueued_at) AS oldest FROM batch_lines WHERE status = 'pending'").first<{ depth: number; oldest: number | null }>();
+    const row = await this.db
+      .prepare("SELECT COUNT(*) AS depth, MIN(enqueued_at) AS oldest FROM batch_lines WHERE status = 'pending'")
+      .first<{ depth: number; oldest: number | null }>();
     return { depth: row?.depth ?? 0, oldest: row?.oldest ?? null };
   }
 
   async batchesByStatus(): Promise<Record<string, number>> {
-    const { results } = await this.db.prepare('SELECT status, COUNT(*) AS n FROM batches GROUP BY status').all<{ status: string; n: number }>();
+    const { results } = await this.db
+      .prepare('SELECT status, COUNT(*) AS n FROM batches GROUP BY status')
+      .all<{ status: string; n: number }>();
     return Object.fromEntries(results.map((r) => [r.status, r.n]));
   }
 }

@@ -15,7 +15,9 @@ export const ORPHAN_AFTER_MS = 60_000;
  */
 export async function sweepOrphanedLines(env: Env, batch: BatchRow, now = Date.now()): Promise<number> {
   if (batch.status !== 'in_progress') return 0;
-  const { results } = await env.DB.prepare("SELECT line_index FROM batch_lines WHERE batch_id = ? AND queued = 0 AND status = 'pending' AND enqueued_at < ?")
+  const { results } = await env.DB.prepare(
+    "SELECT line_index FROM batch_lines WHERE batch_id = ? AND queued = 0 AND status = 'pending' AND enqueued_at < ?",
+  )
     .bind(batch.id, now - ORPHAN_AFTER_MS)
     .all<{ line_index: number }>();
   if (results.length === 0) return 0;
@@ -23,7 +25,9 @@ export async function sweepOrphanedLines(env: Env, batch: BatchRow, now = Date.n
   const object = file ? await env.FILES.get(file.r2_key) : null;
   if (!object) return 0;
   const wanted = new Set(results.map((r) => r.line_index));
-  const lines = parseBatchFile(await object.text(), batch.endpoint as BatchEndpoint).filter((l): l is Extract<ParsedLine, { ok: true }> => l.ok && wanted.has(l.index));
+  const lines = parseBatchFile(await object.text(), batch.endpoint as BatchEndpoint).filter(
+    (l): l is Extract<ParsedLine, { ok: true }> => l.ok && wanted.has(l.index),
+  );
   console.error('batch sweep: enqueueing orphaned lines again', batch.id, lines.length);
   await enqueueLines(env, batch.id, lines);
   return lines.length;

@@ -73,7 +73,16 @@ export function costMicroUsd(table: PriceTable, b: Billable): number {
 }
 
 /** The most a call can cost: every block runs every step and the output reaches max_tokens. */
-export function maxCostMicroUsd(table: PriceTable, c: { model: string; promptTokens: number; maxTokens: number; steps: number; blockSize: number; batch: boolean }): number {
+export function maxCostMicroUsd(
+  table: PriceTable,
+  c: { model: string; promptTokens: number; maxTokens: number; steps: number; blockSize: number; batch: boolean },
+): number {
   const blocks = Math.ceil(c.maxTokens / Math.max(1, c.blockSize));
-  return costMicroUsd(table, { model: c.model, promptTokens: c.promptTokens, completionTokens: c.maxTokens, stepsRun: blocks * c.steps, batch: c.batch });
+  return costMicroUsd(table, {
+    model: c.model,
+    promptTokens: c.promptTokens,
+    completionTokens: c.maxTokens,
+    stepsRun: blocks * c.steps,
+    batch: c.batch,
+  });
 }

@@ -1,5 +1,12 @@
 /** OpenAI's error `type`s that this API answers with. */
-export type ApiErrorType = 'invalid_request_error' | 'authentication_error' | 'permission_error' | 'not_found_error' | 'rate_limit_error' | 'insufficient_quota' | 'api_error';
+export type ApiErrorType =
+  | 'invalid_request_error'
+  | 'authentication_error'
+  | 'permission_error'
+  | 'not_found_error'
+  | 'rate_limit_error'
+  | 'insufficient_quota'
+  | 'api_error';
 
 /** An error with the HTTP status and the body OpenAI clients expect: `{error: {message, type, param, code}}`. */
 export class ApiError extends Error {
@@ -38,5 +45,7 @@ export interface OpenAIErrorBody {
   error: { message: string; type: string; param: string | null; code: string | null; [extra: string]: unknown };
 }
 
-export const invalidRequest = (param: string | null, message: string, code = 'invalid_argument') => new ApiError(400, 'invalid_request_error', code, message, param);
-export const notFound = (param: string | null, message: string, code = 'not_found') => new ApiError(404, 'not_found_error', code, message, param);
+export const invalidRequest = (param: string | null, message: string, code = 'invalid_argument') =>
+  new ApiError(400, 'invalid_request_error', code, message, param);
+export const notFound = (param: string | null, message: string, code = 'not_found') =>
+  new ApiError(404, 'not_found_error', code, message, param);

@@ -7,21 +7,37 @@ import { toApiError } from './to-api-error';
 describe('toApiError', () => {
   it('names engine fields as the API spells them', () => {
     const e = toApiError(new InvalidArgumentError('earlyStopPatience', 'must be >= 0'));
-    expect(e.toBody()).toEqual({ error: { message: 'early_stop: must be >= 0', type: 'invalid_request_error', param: 'early_stop', code: 'invalid_argument' } });
+    expect(e.toBody()).toEqual({
+      error: { message: 'early_stop: must be >= 0', type: 'invalid_request_error', param: 'early_stop', code: 'invalid_argument' },
+    });
   });
 
   it('makes an exhausted GPU pool a 502, a worker rejecting a user bundle a 404, and only unknown errors 500', () => {
     expect(toApiError(new WorkerPoolError('every GPU worker failed')).status).toBe(502);
-    expect(toApiError(new ProtocolError(404, 'model_not_found', 'no bundle', 'user.bundle'))).toMatchObject({ status: 404, param: 'user_model' });
+    expect(toApiError(new ProtocolError(404, 'model_not_found', 'no bundle', 'user.bundle'))).toMatchObject({
+      status: 404,
+      param: 'user_model',
+    });
     expect(toApiError(new ProtocolError(503, 'overloaded', 'busy', null)).status).toBe(502);
     expect(toApiError(new Error('boom')).status).toBe(500);
   });
 
   it('keeps internals out of the body: no worker URL, bucket key or exception text', () => {
-    const pool = toApiError(new WorkerPoolError('every GPU worker failed (2 tried): http://10.0.0.5:8080/v1/generate answered 500: TypeError at /srv/app.js'));
-    const worker = toApiError(new ProtocolError(500, 'internal', 'Cannot read properties of undefined (s3://ssd2-weights/models/core/1/denoiser.onnx)', null));
+    const pool = toApiError(
+      new WorkerPoolError('every GPU worker failed (2 tried): http://10.0.0.5:8080/v1/generate answered 500: TypeError at /srv/app.js'),
+    );
+    const worker = toApiError(
+      new ProtocolError(500, 'internal', 'Cannot read properties of undefined (s3://ssd2-weights/models/core/1/denoiser.onnx)', null),
+    );
     const missing = toApiError(new ProtocolError(404, 'model_not_found', 'no bundle at prod/tenants/acme/adapters/legal/', 'user.bundle'));
-    const invalid = toApiError(new ProtocolError(422, 'invalid_bundle', 'prod/tenants/acme/adapters/legal/manifest.json: vocab_size 9 does not match', 'user.bundle'));
+    const invalid = toApiError(
+      new ProtocolError(
+        422,
+        'invalid_bundle',
+        'prod/tenants/acme/adapters/legal/manifest.json: vocab_size 9 does not match',
+        'user.bundle',
+      ),
+    );
     const unknown = toApiError(new Error('connection string postgres://admin:hunter2@db'));
     for (const e of [pool, worker, missing, invalid, unknown]) {
       expect(e.message).not.toMatch(/http:|s3:|tenants\/|models\/|hunter2|TypeError|Cannot read/);

@@ -52,11 +52,14 @@ export function toApiError(err: unknown): ApiError {
   if (err instanceof SSD2Error) return invalidRequest(null, err.message, err.code);
   if (err instanceof ProtocolError) {
     // A user-model bundle the tenant named that does not exist or does not fit: the caller's to fix.
-    if (err.field?.startsWith('user') && err.status === 404) return new ApiError(404, 'not_found_error', err.code, 'no such user model for this tenant', 'user_model');
-    if (err.field?.startsWith('user') && err.status < 500) return new ApiError(400, 'invalid_request_error', err.code, withoutStorageKeys(err.message), 'user_model');
+    if (err.field?.startsWith('user') && err.status === 404)
+      return new ApiError(404, 'not_found_error', err.code, 'no such user model for this tenant', 'user_model');
+    if (err.field?.startsWith('user') && err.status < 500)
+      return new ApiError(400, 'invalid_request_error', err.code, withoutStorageKeys(err.message), 'user_model');
     return new ApiError(502, 'api_error', 'upstream_error', `the GPU worker could not serve this request (${err.code})`);
   }
-  if (err instanceof WorkerPoolError) return new ApiError(502, 'api_error', 'upstream_unavailable', 'no GPU worker could serve this request; retry shortly');
+  if (err instanceof WorkerPoolError)
+    return new ApiError(502, 'api_error', 'upstream_unavailable', 'no GPU worker could serve this request; retry shortly');
   return new ApiError(500, 'api_error', 'internal', 'internal error');
 }
 

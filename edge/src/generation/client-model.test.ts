@@ -12,7 +12,7 @@ async function newGeneration(key: string): Promise<string> {
 }
 
 describe('client-side user model over the WebSocket', () => {
-  it('mixes the client\'s logits into every step (λ = 1 gives the client\'s tokens)', async () => {
+  it("mixes the client's logits into every step (λ = 1 gives the client's tokens)", async () => {
     const { key } = await newTenant();
     const id = await newGeneration(key);
     const seed = uniqueSeed();
@@ -36,7 +36,13 @@ describe('client-side user model over the WebSocket', () => {
     const coreOnly = ((await (await api('/v1/completions', key, { ...base, seed, mode: 'per_step' })).json()) as any).choices[0].text;
     const id = await newGeneration(key);
     await joinAsClient(id, key, () => null);
-    const res = await api('/v1/completions', key, { ...base, seed, lambda: 0.7, generation_id: id, client_model: { deadline_ms: 20, on_timeout: 'core_only' } });
+    const res = await api('/v1/completions', key, {
+      ...base,
+      seed,
+      lambda: 0.7,
+      generation_id: id,
+      client_model: { deadline_ms: 20, on_timeout: 'core_only' },
+    });
     expect(res.status).toBe(200);
     expect(((await res.json()) as any).choices[0].text).toBe(coreOnly);
   });
@@ -44,8 +50,24 @@ describe('client-side user model over the WebSocket', () => {
   it.each([
     ['a late client, on_timeout fail', () => null, { deadline_ms: 20, on_timeout: 'fail' }, 408, 'client_timeout'],
     ['malformed logits', (m: any) => ({ type: 'logits', id: m.id, logits: { nonsense: true } }), {}, 400, 'invalid_client_message'],
-    ['the wrong vocabulary size', (m: any) => ({ type: 'logits', id: m.id, logits: { ...preferLogits(m.noise.blockLength, () => 1), vocabSize: 100 } }), {}, 400, 'invalid_client_logits'],
-    ['token ids outside the vocabulary', (m: any) => ({ type: 'logits', id: m.id, logits: { ...preferLogits(m.noise.blockLength, () => 1), ids: btoa('\xff\xff'.repeat(16 * m.noise.blockLength)) } }), {}, 400, 'invalid_client_logits'],
+    [
+      'the wrong vocabulary size',
+      (m: any) => ({ type: 'logits', id: m.id, logits: { ...preferLogits(m.noise.blockLength, () => 1), vocabSize: 100 } }),
+      {},
+      400,
+      'invalid_client_logits',
+    ],
+    [
+      'token ids outside the vocabulary',
+      (m: any) => ({
+        type: 'logits',
+        id: m.id,
+        logits: { ...preferLogits(m.noise.blockLength, () => 1), ids: btoa('\xff\xff'.repeat(16 * m.noise.blockLength)) },
+      }),
+      {},
+      400,
+      'invalid_client_logits',
+    ],
   ])('fails the generation with a 4xx for %s', async (_name, answer, clientModel, status, code) => {
     const { key } = await newTenant();
     const id = await newGeneration(key);
@@ -95,8 +117,15 @@ describe('client-side user model over the WebSocket', () => {
     const { key } = await newTenant();
     const id = await newGeneration(key);
     let answered = 0;
-    const first = await joinAsClient(id, key, (m) => (answered++ < 3 ? undefined : null));
-    const run = api('/v1/completions', key, { ...base, max_tokens: 50, steps: 12, early_stop: 0, generation_id: id, client_model: { deadline_ms: 200, on_timeout: 'core_only' } });
+    const first = await joinAsClient(id, key, (_m) => (answered++ < 3 ? undefined : null));
+    const run = api('/v1/completions', key, {
+      ...base,
+      max_tokens: 50,
+      steps: 12,
+      early_stop: 0,
+      generation_id: id,
+      client_model: { deadline_ms: 200, on_timeout: 'core_only' },
+    });
     while (first.messages.filter((m) => m.type === 'step').length < 4) await new Promise((r) => setTimeout(r, 20));
     first.ws.close(1000, 'network change');
     await first.closed;
@@ -111,7 +140,9 @@ describe('client-side user model over the WebSocket', () => {
     const { key, tenantId } = await newTenant();
     const id = await newGeneration(key);
     const stub = env.GENERATIONS.get(env.GENERATIONS.idFromString(id)) as DurableObjectStub;
-    const owner = await runInDurableObject(stub, (_instance: unknown, state: DurableObjectState) => state.storage.get<{ tenantId: string }>('owner'));
+    const owner = await runInDurableObject(stub, (_instance: unknown, state: DurableObjectState) =>
+      state.storage.get<{ tenantId: string }>('owner'),
+    );
     expect(owner).toMatchObject({ tenantId });
     // A fresh instance (as after an eviction) reads the owner back before serving anything.
     const fresh = await runInDurableObject(stub, async (_instance: unknown, state: DurableObjectState) => {

@@ -14,7 +14,8 @@ interface PendingStep {
   reject: (e: unknown) => void;
 }
 
-const clientError = (code: string, message: string, status: 400 | 408 = 400) => new ApiError(status, 'invalid_request_error', code, message, 'client_model');
+const clientError = (code: string, message: string, status: 400 | 408 = 400) =>
+  new ApiError(status, 'invalid_request_error', code, message, 'client_model');
 
 /**
  * The WebSocket of a client-side user model. Each step goes out as the step state; the answer
@@ -64,10 +65,17 @@ export class ClientSession {
   }
 
   /** Waits for the client's hello, then returns its user model as a Denoiser. `core` is tapped for core_only fallbacks. */
-  async denoiser(core: Denoiser & { latest?: Map<string, BlockLogits> }, opts: ClientOptions, signal: AbortSignal): Promise<{ user: Denoiser; core: Denoiser }> {
+  async denoiser(
+    core: Denoiser & { latest?: Map<string, BlockLogits> },
+    opts: ClientOptions,
+    signal: AbortSignal,
+  ): Promise<{ user: Denoiser; core: Denoiser }> {
     if (!this.info) {
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(clientError('client_join_timeout', `no client model joined within ${opts.joinTimeoutMs} ms`, 408)), opts.joinTimeoutMs);
+        const timer = setTimeout(
+          () => reject(clientError('client_join_timeout', `no client model joined within ${opts.joinTimeoutMs} ms`, 408)),
+          opts.joinTimeoutMs,
+        );
         const done = (f: () => void) => () => (clearTimeout(timer), f());
         this.hello = { resolve: done(resolve), reject: (e) => (clearTimeout(timer), reject(e)) };
         signal.addEventListener('abort', () => this.hello?.reject(new Error('cancelled')));
@@ -92,7 +100,12 @@ export class ClientSession {
         try {
           return [await this.step(s, opts)];
         } catch (err) {
-          if (opts.onTimeout === 'core_only' && !this.violation && err instanceof ApiError && (err.code === 'client_timeout' || err.code === 'client_disconnected')) {
+          if (
+            opts.onTimeout === 'core_only' &&
+            !this.violation &&
+            err instanceof ApiError &&
+            (err.code === 'client_timeout' || err.code === 'client_disconnected')
+          ) {
             // Core alone: with the core's logits as the user's, (1-λ)·ls(core) + λ·ls(core) = ls(core).
             const coreLogits = await coreOut.get(key(s));
             if (coreLogits) return coreLogits;
@@ -129,12 +142,19 @@ export class ClientSession {
         },
         reject: (e) => (clearTimeout(timer), reject(e)),
       };
-      this.send({ type: 'step', id, context: [...s.context], noise: { ...s.noise, estimate: s.noise.estimate ? s.noise.estimate.map((e) => [...e]) : null }, selfCond, deadlineMs: opts.deadlineMs });
+      this.send({
+        type: 'step',
+        id,
+        context: [...s.context],
+        noise: { ...s.noise, estimate: s.noise.estimate ? s.noise.estimate.map((e) => [...e]) : null },
+        selfCond,
+        deadlineMs: opts.deadlineMs,
+      });
     });
   }
 
   private onMessage(data: unknown): void {
-    let parsed;
+    let parsed: ReturnType<typeof ClientMessageSchema.safeParse>;
     try {
       parsed = ClientMessageSchema.safeParse(JSON.parse(typeof data === 'string' ? data : new TextDecoder().decode(data as ArrayBuffer)));
     } catch {
@@ -151,18 +171,29 @@ export class ClientSession {
       if (this.info && this.helloOn === this.ws) return this.reply('already_joined', 'hello was already received');
       // A client joining again must bring a model that fits the same block as before.
       if (this.info && (msg.info.vocabSize !== this.info.vocabSize || msg.info.tokenizerSha256 !== this.info.tokenizerSha256)) {
-        return this.reply('incompatible_client_model', `the model that joins again must have vocabulary ${this.info.vocabSize} and the same tokenizer`);
+        return this.reply(
+          'incompatible_client_model',
+          `the model that joins again must have vocabulary ${this.info.vocabSize} and the same tokenizer`,
+        );
       }
       this.info = msg.info;
       this.helloOn = this.ws;
       this.hello?.resolve();
       return this.send({ type: 'ready', generationId: this.generationId });
     }
-    if (!this.pending || msg.id !== this.pending.id) return this.reply('stale_step', `step ${msg.id} is not the current step${this.pending ? ` (${this.pending.id})` : ''}`);
+    if (!this.pending || msg.id !== this.pending.id)
+      return this.reply('stale_step', `step ${msg.id} is not the current step${this.pending ? ` (${this.pending.id})` : ''}`);
     const p = this.pending;
     if (msg.logits.vocabSize !== this.info?.vocabSize || msg.logits.length !== p.length) {
       this.pending = null;
-      return void p.reject(this.fail(clientError('invalid_client_logits', `step ${p.id}: logits are ${msg.logits.length} x ${msg.logits.vocabSize}, expected ${p.length} x ${this.info?.vocabSize}`)));
+      return void p.reject(
+        this.fail(
+          clientError(
+            'invalid_client_logits',
+            `step ${p.id}: logits are ${msg.logits.length} x ${msg.logits.vocabSize}, expected ${p.length} x ${this.info?.vocabSize}`,
+          ),
+        ),
+      );
     }
     this.pending = null;
     p.resolve(msg.logits);
@@ -194,4 +225,3 @@ export class ClientSession {
     }
   }
 }
-

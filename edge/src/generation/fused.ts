@@ -1,8 +1,15 @@
-import { ErrorBodySchema, GenerateEventSchema, PROTOCOL_VERSION, ProtocolError, RETRYABLE_WORKER_CODES, type GenerateEvent, type GenerateRequestInput } from '../../../shared/protocol';
+import {
+  ErrorBodySchema,
+  GenerateEventSchema,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  RETRYABLE_WORKER_CODES,
+  type GenerateEvent,
+  type GenerateRequestInput,
+} from '../../../shared/protocol';
 import { ndjsonLines } from '../../../shared/streams';
 import { POOL_ORIGIN, WorkerPoolError, type WorkerPool } from './worker-pool';
 import type { GenerationSpec } from './spec';
-
 
 /** The fused request for a spec: the GPU worker runs the whole block loop. */
 export function fusedRequest(spec: GenerationSpec): GenerateRequestInput {
@@ -54,7 +61,12 @@ export async function* runFused(pool: WorkerPool, spec: GenerationSpec): AsyncGe
       for await (const raw of withIdleTimeout(ndjsonLines(res.body!), pool.timeoutMs, () => void res.body!.cancel().catch(() => {}))) {
         const event = GenerateEventSchema.parse(raw);
         if (event.type === 'error') {
-          throw new ProtocolError(RETRYABLE_WORKER_CODES.has(event.error.code) ? 503 : 400, event.error.code, event.error.message, event.error.field);
+          throw new ProtocolError(
+            RETRYABLE_WORKER_CODES.has(event.error.code) ? 503 : 400,
+            event.error.code,
+            event.error.message,
+            event.error.field,
+          );
         }
         if (event.type === 'block' && event.block < blocksSent) continue; // replayed after a restart
         if (event.type === 'block') blocksSent = event.block + 1;
@@ -64,7 +76,10 @@ export async function* runFused(pool: WorkerPool, spec: GenerationSpec): AsyncGe
       throw new ProtocolError(503, 'stream_ended', 'the worker closed the stream before the generation was done', null);
     } catch (err) {
       const retryable = !(err instanceof ProtocolError) || err.status >= 500;
-      if (!retryable || restarts + 1 >= pool.urls.length) throw err instanceof ProtocolError || err instanceof WorkerPoolError ? err : new WorkerPoolError(`GPU worker stream failed: ${(err as Error).message}`);
+      if (!retryable || restarts + 1 >= pool.urls.length)
+        throw err instanceof ProtocolError || err instanceof WorkerPoolError
+          ? err
+          : new WorkerPoolError(`GPU worker stream failed: ${(err as Error).message}`);
       pool.advance();
     }
   }

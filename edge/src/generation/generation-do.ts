@@ -97,11 +97,24 @@ export class Generation extends DurableObject<Env> {
   }
 
   private acceptClient(tenantId: string): Response {
-    if (!this.owner || this.owner.tenantId !== tenantId) return errorResponse(new ApiError(404, 'not_found_error', 'generation_not_found', 'no such generation', 'generation_id'));
-    if (this.client?.connected) return errorResponse(new ApiError(409, 'invalid_request_error', 'client_already_joined', 'a client model has already joined this generation', 'generation_id'));
+    if (!this.owner || this.owner.tenantId !== tenantId)
+      return errorResponse(new ApiError(404, 'not_found_error', 'generation_not_found', 'no such generation', 'generation_id'));
+    if (this.client?.connected)
+      return errorResponse(
+        new ApiError(
+          409,
+          'invalid_request_error',
+          'client_already_joined',
+          'a client model has already joined this generation',
+          'generation_id',
+        ),
+      );
     // A client that lost its connection may join a running generation again and takes the next steps.
     const rejoin = this.phase === 'running' && this.client !== null;
-    if (this.phase !== 'reserved' && this.phase !== 'waiting_for_client' && !rejoin) return errorResponse(new ApiError(409, 'invalid_request_error', 'generation_not_joinable', `the generation is ${this.phase}`, 'generation_id'));
+    if (this.phase !== 'reserved' && this.phase !== 'waiting_for_client' && !rejoin)
+      return errorResponse(
+        new ApiError(409, 'invalid_request_error', 'generation_not_joinable', `the generation is ${this.phase}`, 'generation_id'),
+      );
     const pair = new WebSocketPair();
     this.client = this.client ?? new ClientSession(this.ctx.id.toString());
     this.client.attach(pair[1]);
@@ -112,15 +125,22 @@ export class Generation extends DurableObject<Env> {
     const parsed = GenerationSpecSchema.safeParse(body);
     if (!parsed.success) return errorResponse(toApiError(parsed.error));
     const spec = parsed.data;
-    if (!(await this.reserve(spec.tenantId, spec.keyId))) return errorResponse(new ApiError(404, 'not_found_error', 'generation_not_found', 'no such generation', 'generation_id'));
-    if (this.spec) return errorResponse(new ApiError(409, 'invalid_request_error', 'generation_already_started', 'this generation has already started', 'generation_id'));
+    if (!(await this.reserve(spec.tenantId, spec.keyId)))
+      return errorResponse(new ApiError(404, 'not_found_error', 'generation_not_found', 'no such generation', 'generation_id'));
+    if (this.spec)
+      return errorResponse(
+        new ApiError(409, 'invalid_request_error', 'generation_already_started', 'this generation has already started', 'generation_id'),
+      );
     this.spec = spec;
     this.phase = spec.client ? 'waiting_for_client' : 'running';
     const events = this.events(spec);
     const stream = ndjsonStream(
       events,
       (err) => {
-        const apiError = this.phase === 'cancelled' ? new ApiError(409, 'invalid_request_error', 'generation_cancelled', 'the generation was cancelled') : toApiError(err);
+        const apiError =
+          this.phase === 'cancelled'
+            ? new ApiError(409, 'invalid_request_error', 'generation_cancelled', 'the generation was cancelled')
+            : toApiError(err);
         // The caller gets a public message; the cause is logged under the generation's id.
         if (apiError.status >= 500) console.error('generation failed', this.ctx.id.toString(), (err as Error)?.stack ?? err);
         this.finish(this.phase === 'cancelled' ? 'cancelled' : 'failed');
@@ -133,7 +153,13 @@ export class Generation extends DurableObject<Env> {
   }
 
   private async *events(spec: GenerationSpec): AsyncGenerator<GenerationStreamEvent> {
-    const pool = new WorkerPool(parseWorkerUrls(this.env.GPU_WORKERS), { secret: this.env.WORKER_AUTH_SECRET, tenant: spec.tenantId, timeoutMs: workerTimeoutMs(this.env) }, undefined, undefined, this.abort.signal);
+    const pool = new WorkerPool(
+      parseWorkerUrls(this.env.GPU_WORKERS),
+      { secret: this.env.WORKER_AUTH_SECRET, tenant: spec.tenantId, timeoutMs: workerTimeoutMs(this.env) },
+      undefined,
+      undefined,
+      this.abort.signal,
+    );
     const source = spec.mode === 'fused' ? runFused(pool, spec) : this.perStep(pool, spec);
     for await (const event of source) {
       if (this.abort.signal.aborted) throw new Error('cancelled');
@@ -165,7 +191,8 @@ export class Generation extends DurableObject<Env> {
     const loop = generate({ core, user }, { ...spec.options, prompt: spec.prompt, stepEvents: spec.progress });
     for await (const e of loop as AsyncIterable<GenerationEvent>) {
       if (e.type === 'done') yield { type: 'done', ...e.result };
-      else if (e.type === 'step') yield { type: 'step', block: e.block, step: e.step, steps: e.steps, changed: e.changed, model: e.model, argmax: e.argmax };
+      else if (e.type === 'step')
+        yield { type: 'step', block: e.block, step: e.step, steps: e.steps, changed: e.changed, model: e.model, argmax: e.argmax };
       else yield e;
     }
   }

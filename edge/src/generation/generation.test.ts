@@ -95,7 +95,7 @@ describe('private context', () => {
 });
 
 describe('generations belong to their tenant', () => {
-  it('hides, and refuses to cancel or join, another tenant\'s generation', async () => {
+  it("hides, and refuses to cancel or join, another tenant's generation", async () => {
     const owner = await newTenant();
     const other = await newTenant();
     const created = await api('/v1/generations', owner.key, {});
@@ -104,7 +104,9 @@ describe('generations belong to their tenant', () => {
     expect((await api(`/v1/generations/${id}`, owner.key)).status).toBe(200);
     expect((await api(`/v1/generations/${id}`, other.key)).status).toBe(404);
     expect((await api(`/v1/generations/${id}`, other.key, undefined, { method: 'DELETE' })).status).toBe(404);
-    const join = await SELF.fetch(`https://edge.test/v1/generations/${id}/client`, { headers: { upgrade: 'websocket', authorization: `Bearer ${other.key}` } });
+    const join = await SELF.fetch(`https://edge.test/v1/generations/${id}/client`, {
+      headers: { upgrade: 'websocket', authorization: `Bearer ${other.key}` },
+    });
     expect(join.status).toBe(404);
     expect(join.webSocket).toBeNull();
     const run = await api('/v1/completions', other.key, { ...base, generation_id: id, client_model: {} });
@@ -114,7 +116,15 @@ describe('generations belong to their tenant', () => {
 
   it('lets the owner cancel a running generation, which ends the stream cleanly', async () => {
     const { key } = await newTenant();
-    const res = await api('/v1/completions', key, { ...base, max_tokens: 2000, steps: 200, early_stop: 0, mode: 'per_step', stream: true, seed: uniqueSeed() });
+    const res = await api('/v1/completions', key, {
+      ...base,
+      max_tokens: 2000,
+      steps: 200,
+      early_stop: 0,
+      mode: 'per_step',
+      stream: true,
+      seed: uniqueSeed(),
+    });
     const id = res.headers.get('x-ssd2-generation-id')!;
     const reader = res.body!.getReader();
     await reader.read();

@@ -19,7 +19,9 @@ export const GenerationSpecSchema = z.object({
   /** The user model as usage records name it: `name@version` when uploaded, else the bundle path. */
   userModelId: z.string().optional(),
   /** A client-side user model joins over this generation's WebSocket (per-step mode). */
-  client: z.object({ deadlineMs: z.number().int().min(1), onTimeout: z.enum(['core_only', 'fail']), joinTimeoutMs: z.number().int().min(1) }).optional(),
+  client: z
+    .object({ deadlineMs: z.number().int().min(1), onTimeout: z.enum(['core_only', 'fail']), joinTimeoutMs: z.number().int().min(1) })
+    .optional(),
   progress: z.boolean(),
 });
 
@@ -31,4 +33,8 @@ export type GenerationStreamEvent =
   | { type: 'step'; block: number; step: number; steps: number; changed: number; model: string; argmax: number[] }
   | { type: 'block'; block: number; tokens: number[]; stepsRun: number; stepsSaved: number }
   | { type: 'done'; tokens: number[]; finishReason: 'eos' | 'length' | 'context'; blocks: number; stepsRun: number; stepsSaved: number }
-  | { type: 'error'; status: number; error: { message: string; type: string; param: string | null; code: string | null; [extra: string]: unknown } };
+  | {
+      type: 'error';
+      status: number;
+      error: { message: string; type: string; param: string | null; code: string | null; [extra: string]: unknown };
+    };

@@ -68,7 +68,10 @@ export class WorkerPool {
       // Per attempt: aborted by the generation's signal, or when the worker does not answer in time
       // (a worker that accepts and then goes silent is failed over like one that errors).
       const attempt = new AbortController();
-      const timer = setTimeout(() => attempt.abort(new WorkerTimeoutError(`no answer from the GPU worker within ${this.timeoutMs} ms`)), this.timeoutMs);
+      const timer = setTimeout(
+        () => attempt.abort(new WorkerTimeoutError(`no answer from the GPU worker within ${this.timeoutMs} ms`)),
+        this.timeoutMs,
+      );
       const signal = this.signal ? AbortSignal.any([this.signal, attempt.signal]) : attempt.signal;
       try {
         const res = await this.fetcher(worker + path, { ...init, headers, signal });

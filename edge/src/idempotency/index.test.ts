@@ -2,7 +2,9 @@ import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { api, newTenant, sseEvents, stubLog, uniqueSeed } from '../../test/helpers';
 
-const usage = async (tenantId: string) => (await env.DB.prepare('SELECT status, cost_micro_usd FROM usage WHERE tenant_id = ? ORDER BY created_at').bind(tenantId).all<any>()).results;
+const usage = async (tenantId: string) =>
+  (await env.DB.prepare('SELECT status, cost_micro_usd FROM usage WHERE tenant_id = ? ORDER BY created_at').bind(tenantId).all<any>())
+    .results;
 
 describe('Idempotency-Key', () => {
   it('answers a retried call with the first result and charges it once', async () => {
@@ -47,10 +49,22 @@ describe('Idempotency-Key', () => {
     const req = { model: 'tiny-core', prompt: 'The cat', max_tokens: 20, steps: 5 };
     const old = (ms: number) => Date.now() - ms;
     // A response kept 25 hours ago (TTL 24 h) and a claim pending for 31 minutes (deadline 30).
-    await env.DB.prepare("INSERT INTO idempotency_keys (tenant_id, key, request_hash, state, status, content_type, body, request_id, created_at) VALUES (?, 'expired', 'x', 'done', 200, 'application/json', '{}', NULL, ?)").bind(tenantId, old(25 * 3_600_000)).run();
-    await env.DB.prepare("INSERT INTO idempotency_keys (tenant_id, key, request_hash, state, request_id, created_at) VALUES (?, 'stuck', 'x', 'pending', NULL, ?)").bind(tenantId, old(31 * 60_000)).run();
+    await env.DB.prepare(
+      "INSERT INTO idempotency_keys (tenant_id, key, request_hash, state, status, content_type, body, request_id, created_at) VALUES (?, 'expired', 'x', 'done', 200, 'application/json', '{}', NULL, ?)",
+    )
+      .bind(tenantId, old(25 * 3_600_000))
+      .run();
+    await env.DB.prepare(
+      "INSERT INTO idempotency_keys (tenant_id, key, request_hash, state, request_id, created_at) VALUES (?, 'stuck', 'x', 'pending', NULL, ?)",
+    )
+      .bind(tenantId, old(31 * 60_000))
+      .run();
     // A claim pending for a minute still holds its key.
-    await env.DB.prepare("INSERT INTO idempotency_keys (tenant_id, key, request_hash, state, request_id, created_at) VALUES (?, 'running', 'x', 'pending', NULL, ?)").bind(tenantId, old(60_000)).run();
+    await env.DB.prepare(
+      "INSERT INTO idempotency_keys (tenant_id, key, request_hash, state, request_id, created_at) VALUES (?, 'running', 'x', 'pending', NULL, ?)",
+    )
+      .bind(tenantId, old(60_000))
+      .run();
     for (const k of ['expired', 'stuck']) {
       const res = await api('/v1/completions', key, { ...req, seed: uniqueSeed() }, { headers: { 'idempotency-key': k } });
       expect(res.status).toBe(200);

@@ -34,11 +34,38 @@ export const idempotency = () =>
 
     if (!(await store.claim(tenantId, key, requestHash, c.var.meter?.requestId ?? null))) {
       const row = await store.get(tenantId, key);
-      if (!row) throw new ApiError(409, 'invalid_request_error', 'idempotency_key_in_progress', 'a call with this Idempotency-Key is being processed; retry shortly');
-      if (row.request_hash !== requestHash) throw new ApiError(422, 'invalid_request_error', 'idempotency_key_reused', 'this Idempotency-Key was used with a different request', 'Idempotency-Key');
-      if (row.state !== 'done') throw new ApiError(409, 'invalid_request_error', 'idempotency_key_in_progress', 'a call with this Idempotency-Key is being processed; retry shortly', 'Idempotency-Key');
+      if (!row)
+        throw new ApiError(
+          409,
+          'invalid_request_error',
+          'idempotency_key_in_progress',
+          'a call with this Idempotency-Key is being processed; retry shortly',
+        );
+      if (row.request_hash !== requestHash)
+        throw new ApiError(
+          422,
+          'invalid_request_error',
+          'idempotency_key_reused',
+          'this Idempotency-Key was used with a different request',
+          'Idempotency-Key',
+        );
+      if (row.state !== 'done')
+        throw new ApiError(
+          409,
+          'invalid_request_error',
+          'idempotency_key_in_progress',
+          'a call with this Idempotency-Key is being processed; retry shortly',
+          'Idempotency-Key',
+        );
       c.set('replayed', true);
-      c.res = new Response(row.body, { status: row.status ?? 200, headers: { 'content-type': row.content_type ?? 'application/json', 'idempotent-replayed': 'true', ...(row.request_id ? { 'x-original-request-id': row.request_id } : {}) } });
+      c.res = new Response(row.body, {
+        status: row.status ?? 200,
+        headers: {
+          'content-type': row.content_type ?? 'application/json',
+          'idempotent-replayed': 'true',
+          ...(row.request_id ? { 'x-original-request-id': row.request_id } : {}),
+        },
+      });
       return;
     }
 

@@ -22,7 +22,10 @@ export const PENDING_DEADLINE_MS = 30 * 60_000;
 
 /** D1 (strongly consistent, one primary) so two concurrent first calls cannot both claim a key. */
 export class IdempotencyStore {
-  constructor(private readonly db: D1Database, private readonly ttlMs = DEFAULT_IDEMPOTENCY_TTL_MS) {}
+  constructor(
+    private readonly db: D1Database,
+    private readonly ttlMs = DEFAULT_IDEMPOTENCY_TTL_MS,
+  ) {}
 
   /**
    * True when this call claimed the key; false when another call holds it. Expired rows of the
@@ -32,10 +35,14 @@ export class IdempotencyStore {
   async claim(tenantId: string, key: string, requestHash: string, requestId: string | null, now = Date.now()): Promise<boolean> {
     const [, inserted] = await this.db.batch([
       this.db
-        .prepare("DELETE FROM idempotency_keys WHERE tenant_id = ? AND ((state = 'done' AND created_at < ?) OR (state = 'pending' AND created_at < ?))")
+        .prepare(
+          "DELETE FROM idempotency_keys WHERE tenant_id = ? AND ((state = 'done' AND created_at < ?) OR (state = 'pending' AND created_at < ?))",
+        )
         .bind(tenantId, now - this.ttlMs, now - PENDING_DEADLINE_MS),
       this.db
-        .prepare("INSERT OR IGNORE INTO idempotency_keys (tenant_id, key, request_hash, state, request_id, created_at) VALUES (?, ?, ?, 'pending', ?, ?)")
+        .prepare(
+          "INSERT OR IGNORE INTO idempotency_keys (tenant_id, key, request_hash, state, request_id, created_at) VALUES (?, ?, ?, 'pending', ?, ?)",
+        )
         .bind(tenantId, key, requestHash, requestId, now),
     ]);
     return inserted.meta.changes > 0;
@@ -46,7 +53,10 @@ export class IdempotencyStore {
   }
 
   async complete(tenantId: string, key: string, status: number, contentType: string, body: string): Promise<void> {
-    await this.db.prepare("UPDATE idempotency_keys SET state = 'done', status = ?, content_type = ?, body = ? WHERE tenant_id = ? AND key = ?").bind(status, contentType, body, tenantId, key).run();
+    await this.db
+      .prepare("UPDATE idempotency_keys SET state = 'done', status = ?, content_type = ?, body = ? WHERE tenant_id = ? AND key = ?")
+      .bind(status, contentType, body, tenantId, key)
+      .run();
   }
 
   /** Forgets a claim whose call failed on our side, so a retry runs again. */

@@ -5,9 +5,16 @@ import { costMicroUsd, priceTable } from '../billing/prices';
 import { ANONYMOUS } from '.';
 
 const base = { model: 'tiny-core', prompt: 'The cat sat on the', max_tokens: 30, steps: 6 };
-const rows = async (tenantId: string) => (await env.DB.prepare('SELECT * FROM usage WHERE tenant_id = ? ORDER BY created_at').bind(tenantId).all<any>()).results;
+const rows = async (tenantId: string) =>
+  (await env.DB.prepare('SELECT * FROM usage WHERE tenant_id = ? ORDER BY created_at').bind(tenantId).all<any>()).results;
 const price = (r: { prompt_tokens: number; completion_tokens: number; steps_run: number }) =>
-  costMicroUsd(priceTable(env.PRICES), { model: 'tiny-core', promptTokens: r.prompt_tokens, completionTokens: r.completion_tokens, stepsRun: r.steps_run, batch: false });
+  costMicroUsd(priceTable(env.PRICES), {
+    model: 'tiny-core',
+    promptTokens: r.prompt_tokens,
+    completionTokens: r.completion_tokens,
+    stepsRun: r.steps_run,
+    batch: false,
+  });
 
 describe('metering: one usage record per call', () => {
   it('records a non-streamed call with its fields and price before answering', async () => {
@@ -17,8 +24,18 @@ describe('metering: one usage record per call', () => {
     const body = (await res.json()) as any;
     const [row] = await rows(tenantId);
     expect(row).toMatchObject({
-      id: res.headers.get('x-request-id'), key_id: keyId, kind: 'completion', status: 'ok', model: 'tiny-core', mode: 'fused', collaboration: 'none',
-      prompt_tokens: body.usage.prompt_tokens, completion_tokens: 30, steps_run: body.ssd2.steps_run, steps_saved: body.ssd2.steps_saved, finish_reason: 'length',
+      id: res.headers.get('x-request-id'),
+      key_id: keyId,
+      kind: 'completion',
+      status: 'ok',
+      model: 'tiny-core',
+      mode: 'fused',
+      collaboration: 'none',
+      prompt_tokens: body.usage.prompt_tokens,
+      completion_tokens: 30,
+      steps_run: body.ssd2.steps_run,
+      steps_saved: body.ssd2.steps_saved,
+      finish_reason: 'length',
     });
     expect(row.worker_ms).toBeGreaterThanOrEqual(0);
     expect(row.cost_micro_usd).toBe(price(row));
@@ -28,7 +45,15 @@ describe('metering: one usage record per call', () => {
 
   it('records a streamed call (per-step mode) before the stream ends, and its cost is in the finish chunk', async () => {
     const { tenantId, key } = await newTenant();
-    const res = await api('/v1/chat/completions', key, { model: 'tiny-core', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 20, steps: 5, mode: 'per_step', stream: true, seed: uniqueSeed() });
+    const res = await api('/v1/chat/completions', key, {
+      model: 'tiny-core',
+      messages: [{ role: 'user', content: 'Hi' }],
+      max_tokens: 20,
+      steps: 5,
+      mode: 'per_step',
+      stream: true,
+      seed: uniqueSeed(),
+    });
     const events = (await sseEvents(res)) as any[];
     expect(events.at(-1)).toBe('[DONE]');
     const [row] = await rows(tenantId); // read right after the last byte: no waiting
@@ -44,7 +69,11 @@ describe('metering: one usage record per call', () => {
       const { done, value } = await reader.read();
       if (done) throw new Error('the stream ended before a block');
       buffered += new TextDecoder().decode(value);
-      const block = buffered.split('\n').filter((l) => l.startsWith('data: {')).map((l) => JSON.parse(l.slice(6))).find((c) => c.ssd2?.block !== undefined);
+      const block = buffered
+        .split('\n')
+        .filter((l) => l.startsWith('data: {'))
+        .map((l) => JSON.parse(l.slice(6)))
+        .find((c) => c.ssd2?.block !== undefined);
       if (block) return { reader, steps: block.ssd2.steps_run };
     }
   }
@@ -54,7 +83,9 @@ describe('metering: one usage record per call', () => {
     const { tenantId, key } = await newTenant();
     const res = await api('/v1/completions', key, { ...longRun, seed: uniqueSeed() });
     const { reader, steps } = await firstBlock(res);
-    expect((await api(`/v1/generations/${res.headers.get('x-ssd2-generation-id')}`, key, undefined, { method: 'DELETE' })).status).toBe(200);
+    expect((await api(`/v1/generations/${res.headers.get('x-ssd2-generation-id')}`, key, undefined, { method: 'DELETE' })).status).toBe(
+      200,
+    );
     while (!(await reader.read()).done);
     const [row] = await rows(tenantId);
     expect(row).toMatchObject({ status: 'partial', error_code: 'generation_cancelled' });
@@ -106,7 +137,9 @@ describe('metering: one usage record per call', () => {
     const byKey = (await (await api('/v1/usage?group_by=key', a.key)).json()) as any;
     expect(byKey.data.map((r: any) => r.key_id)).toEqual([a.keyId]);
     const csv = await (await api('/v1/usage?group_by=key&format=csv', a.key)).text();
-    expect(csv.split('\n')[0]).toBe('tenant_id,key_id,calls,ok,partial,blocked,failed,replayed,prompt_tokens,completion_tokens,steps_run,steps_saved,worker_ms,cost_micro_usd,cost_usd');
+    expect(csv.split('\n')[0]).toBe(
+      'tenant_id,key_id,calls,ok,partial,blocked,failed,replayed,prompt_tokens,completion_tokens,steps_run,steps_saved,worker_ms,cost_micro_usd,cost_usd',
+    );
     expect(csv).toContain(`${a.tenantId},${a.keyId},2,2`);
     expect(csv).not.toContain(b.tenantId);
     expect((await api(`/v1/usage?tenant_id=${b.tenantId}`, a.key)).status).toBe(400);
@@ -122,11 +155,21 @@ describe('metering: refusals are calls too (one free usage record each)', () => 
   const byId = (id: string | null) => env.DB.prepare('SELECT * FROM usage WHERE id = ?').bind(id).first<any>();
 
   it('counts a 401 (no key, unknown key) per minute instead of writing a usage row, and keeps nothing of the request', async () => {
-    const refusals = async () => ((await (await adminFetch('/admin/refusals?minutes=5')).json()) as any).data.filter((r: any) => r.kind === 'chat');
+    const refusals = async () =>
+      ((await (await adminFetch('/admin/refusals?minutes=5')).json()) as any).data.filter((r: any) => r.kind === 'chat');
     const count = (rs: any[], code: string) => rs.filter((r) => r.error_code === code).reduce((a, r) => a + r.count, 0);
     const before = await refusals();
-    for (const [key, code] of [[null, 'missing_api_key'], ['sk-not-a-real-key', 'invalid_api_key'], ['sk-not-a-real-key', 'invalid_api_key']] as const) {
-      const res = await api('/v1/chat/completions', key, { model: 'tiny-core', messages: [{ role: 'user', content: 'Hi' }] }, { headers: { 'idempotency-key': 'anonymous-key-never-stored' } });
+    for (const [key, code] of [
+      [null, 'missing_api_key'],
+      ['sk-not-a-real-key', 'invalid_api_key'],
+      ['sk-not-a-real-key', 'invalid_api_key'],
+    ] as const) {
+      const res = await api(
+        '/v1/chat/completions',
+        key,
+        { model: 'tiny-core', messages: [{ role: 'user', content: 'Hi' }] },
+        { headers: { 'idempotency-key': 'anonymous-key-never-stored' } },
+      );
       expect(res.status).toBe(401);
       expect(res.headers.get('x-request-id')).toMatch(/^req_/);
       expect(((await res.json()) as any).error.code).toBe(code);
@@ -137,7 +180,9 @@ describe('metering: refusals are calls too (one free usage record each)', () => 
     expect(count(after, 'invalid_api_key') - count(before, 'invalid_api_key')).toBe(2);
     const anon = (await env.DB.prepare('SELECT COUNT(*) AS n FROM usage WHERE tenant_id = ?').bind(ANONYMOUS.tenantId).first<any>())!;
     expect(anon.n).toBe(0);
-    const stored = (await env.DB.prepare("SELECT COUNT(*) AS n FROM idempotency_keys WHERE key LIKE '%anonymous-key-never-stored%'").first<any>().catch(() => ({ n: 0 })))!;
+    const stored = (await env.DB.prepare("SELECT COUNT(*) AS n FROM idempotency_keys WHERE key LIKE '%anonymous-key-never-stored%'")
+      .first<any>()
+      .catch(() => ({ n: 0 })))!;
     expect(stored.n).toBe(0);
   });
 
@@ -145,19 +190,38 @@ describe('metering: refusals are calls too (one free usage record each)', () => 
     const readOnly = await newTenant({ scopes: ['usage'] });
     const r403 = await api('/v1/completions', readOnly.key, { ...base, seed: uniqueSeed() });
     expect(r403.status).toBe(403);
-    expect(await byId(r403.headers.get('x-request-id'))).toMatchObject({ tenant_id: readOnly.tenantId, key_id: readOnly.keyId, kind: 'completion', status: 'failed', error_code: 'insufficient_scope', cost_micro_usd: 0 });
+    expect(await byId(r403.headers.get('x-request-id'))).toMatchObject({
+      tenant_id: readOnly.tenantId,
+      key_id: readOnly.keyId,
+      kind: 'completion',
+      status: 'failed',
+      error_code: 'insufficient_scope',
+      cost_micro_usd: 0,
+    });
 
     const limited = await newTenant({ rateLimit: 1 });
     expect((await api('/v1/completions', limited.key, { ...base, seed: uniqueSeed() })).status).toBe(200);
     const r429 = await api('/v1/completions', limited.key, { ...base, seed: uniqueSeed() });
     expect(r429.status).toBe(429);
-    expect(await byId(r429.headers.get('x-request-id'))).toMatchObject({ tenant_id: limited.tenantId, key_id: limited.keyId, status: 'failed', error_code: 'rate_limit_exceeded', cost_micro_usd: 0 });
+    expect(await byId(r429.headers.get('x-request-id'))).toMatchObject({
+      tenant_id: limited.tenantId,
+      key_id: limited.keyId,
+      status: 'failed',
+      error_code: 'rate_limit_exceeded',
+      cost_micro_usd: 0,
+    });
 
     const broke = await newTenant();
     await adminFetch(`/admin/tenants/${broke.tenantId}/budget`, { method: 'PUT', body: { monthly_usd: 0 } });
     const r402 = await api('/v1/completions', broke.key, { ...base, seed: uniqueSeed() });
     expect(r402.status).toBe(402);
-    expect(await byId(r402.headers.get('x-request-id'))).toMatchObject({ tenant_id: broke.tenantId, status: 'failed', error_code: 'tenant_budget_exceeded', model: 'tiny-core', cost_micro_usd: 0 });
+    expect(await byId(r402.headers.get('x-request-id'))).toMatchObject({
+      tenant_id: broke.tenantId,
+      status: 'failed',
+      error_code: 'tenant_budget_exceeded',
+      model: 'tiny-core',
+      cost_micro_usd: 0,
+    });
     // The usage report shows them (admin: the limited key itself is still rate limited).
     const report = (await (await adminFetch(`/admin/usage?tenant_id=${limited.tenantId}`)).json()) as any;
     expect(report.total).toMatchObject({ calls: 2, ok: 1, failed: 1 });

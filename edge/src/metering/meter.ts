@@ -23,7 +23,9 @@ export function callerCaused(error: { code?: string | null; param?: string | nul
 /** Adds one to the per-minute counter of calls refused before authentication. */
 export function countAnonymousRefusal(db: D1Database, kind: UsageKind, errorCode: string, at: number): Promise<unknown> {
   return db
-    .prepare('INSERT INTO anonymous_refusals (minute, kind, error_code, count) VALUES (?, ?, ?, 1) ON CONFLICT (minute, kind, error_code) DO UPDATE SET count = count + 1')
+    .prepare(
+      'INSERT INTO anonymous_refusals (minute, kind, error_code, count) VALUES (?, ?, ?, 1) ON CONFLICT (minute, kind, error_code) DO UPDATE SET count = count + 1',
+    )
     .bind(Math.floor(at / 60_000), kind, errorCode.slice(0, 64))
     .run();
 }
@@ -77,8 +79,21 @@ export class UsageMeter {
   /** A finished generation: charged by the price table. Returns the record. */
   async complete(done: DoneEvent, workerMs: number): Promise<UsageRecord> {
     const spec = this.spec!;
-    const cost = costMicroUsd(priceTable(this.env.PRICES), { model: spec.modelId, promptTokens: spec.prompt.length, completionTokens: done.tokens.length, stepsRun: done.stepsRun, batch: false });
-    return this.write('ok', null, { completionTokens: done.tokens.length, stepsRun: done.stepsRun, stepsSaved: done.stepsSaved, workerMs, costMicroUsd: cost, finishReason: done.finishReason });
+    const cost = costMicroUsd(priceTable(this.env.PRICES), {
+      model: spec.modelId,
+      promptTokens: spec.prompt.length,
+      completionTokens: done.tokens.length,
+      stepsRun: done.stepsRun,
+      batch: false,
+    });
+    return this.write('ok', null, {
+      completionTokens: done.tokens.length,
+      stepsRun: done.stepsRun,
+      stepsSaved: done.stepsSaved,
+      workerMs,
+      costMicroUsd: cost,
+      finishReason: done.finishReason,
+    });
   }
 
   /**
@@ -89,8 +104,20 @@ export class UsageMeter {
   async partial(delivered: Delivered, errorCode: string, workerMs: number): Promise<UsageRecord> {
     const spec = this.spec!;
     if (delivered.blocks === 0) return this.fail('failed', errorCode, workerMs);
-    const cost = costMicroUsd(priceTable(this.env.PRICES), { model: spec.modelId, promptTokens: spec.prompt.length, completionTokens: delivered.tokens, stepsRun: delivered.stepsRun, batch: false });
-    return this.write('partial', errorCode, { completionTokens: delivered.tokens, stepsRun: delivered.stepsRun, stepsSaved: delivered.stepsSaved, workerMs, costMicroUsd: cost });
+    const cost = costMicroUsd(priceTable(this.env.PRICES), {
+      model: spec.modelId,
+      promptTokens: spec.prompt.length,
+      completionTokens: delivered.tokens,
+      stepsRun: delivered.stepsRun,
+      batch: false,
+    });
+    return this.write('partial', errorCode, {
+      completionTokens: delivered.tokens,
+      stepsRun: delivered.stepsRun,
+      stepsSaved: delivered.stepsSaved,
+      workerMs,
+      costMicroUsd: cost,
+    });
   }
 
   /** A blocked, refused or failed call: recorded, free. */

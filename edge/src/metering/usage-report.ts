@@ -14,7 +14,20 @@ export const UsageQuerySchema = z
   .strict();
 export type UsageQuery = z.output<typeof UsageQuerySchema>;
 
-const COLUMNS = ['calls', 'ok', 'partial', 'blocked', 'failed', 'replayed', 'prompt_tokens', 'completion_tokens', 'steps_run', 'steps_saved', 'worker_ms', 'cost_micro_usd'] as const;
+const COLUMNS = [
+  'calls',
+  'ok',
+  'partial',
+  'blocked',
+  'failed',
+  'replayed',
+  'prompt_tokens',
+  'completion_tokens',
+  'steps_run',
+  'steps_saved',
+  'worker_ms',
+  'cost_micro_usd',
+] as const;
 export type UsageRow = Record<string, string | number>;
 
 const GROUP_COLUMN = { day: 'day', key: 'key_id', tenant: 'tenant_id' } as const;

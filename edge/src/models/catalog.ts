@@ -29,7 +29,10 @@ export interface ServedModel {
   codec(): TextCodec;
 }
 
-type BundledManifest = Pick<typeof tinyCoreManifest, 'name' | 'version' | 'block_size' | 'max_context' | 'vocab_size' | 'eos_token_id' | 'tokenizer' | 'simplex_k' | 'schedule' | 'files'>;
+type BundledManifest = Pick<
+  typeof tinyCoreManifest,
+  'name' | 'version' | 'block_size' | 'max_context' | 'vocab_size' | 'eos_token_id' | 'tokenizer' | 'simplex_k' | 'schedule' | 'files'
+>;
 
 function bundled(manifest: BundledManifest, tokenizer: unknown): ServedModel {
   let codec: TextCodec | undefined;
@@ -43,7 +46,14 @@ function bundled(manifest: BundledManifest, tokenizer: unknown): ServedModel {
     simplexK: manifest.simplex_k,
     schedule: manifest.schedule,
     tokenizerSha256: manifest.files.find((f) => f.path === manifest.tokenizer)!.sha256,
-    codec: () => (codec ??= codecFromJson(manifest.name, manifest.tokenizer, new TextEncoder().encode(JSON.stringify(tokenizer)), manifest.vocab_size, manifest.eos_token_id)),
+    codec: () =>
+      (codec ??= codecFromJson(
+        manifest.name,
+        manifest.tokenizer,
+        new TextEncoder().encode(JSON.stringify(tokenizer)),
+        manifest.vocab_size,
+        manifest.eos_token_id,
+      )),
   };
 }
 
@@ -54,22 +64,38 @@ const matches = (m: ServedModel, id: string) => m.id === id || `${m.ref.name}@${
 
 /** SERVED_MODELS: `name@version` of core bundles in the model bucket served besides the bundled ones. */
 export function configuredRefs(env: Pick<Env, 'SERVED_MODELS'>): ModelRef[] {
-  return (env.SERVED_MODELS ?? '').split(',').map((s) => s.trim()).filter(Boolean).map((s) => {
-    const at = s.lastIndexOf('@');
-    if (at <= 0) throw new Error(`SERVED_MODELS: "${s}" is not name@version`);
-    return { name: s.slice(0, at), version: s.slice(at + 1) };
-  });
+  return (env.SERVED_MODELS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => {
+      const at = s.lastIndexOf('@');
+      if (at <= 0) throw new Error(`SERVED_MODELS: "${s}" is not name@version`);
+      return { name: s.slice(0, at), version: s.slice(at + 1) };
+    });
 }
 
 /** Described once per isolate: a configured model's limits and tokenizer, from a GPU worker. */
 const described = new Map<string, Promise<ServedModel>>();
 
 const WorkerModelSchema = z.object({
-  info: z.object({ vocabSize: z.number(), blockSize: z.number(), maxContext: z.number(), eosTokenId: z.number(), simplexK: z.number(), schedule: z.string(), tokenizerSha256: z.string() }),
+  info: z.object({
+    vocabSize: z.number(),
+    blockSize: z.number(),
+    maxContext: z.number(),
+    eosTokenId: z.number(),
+    simplexK: z.number(),
+    schedule: z.string(),
+    tokenizerSha256: z.string(),
+  }),
 });
 
 async function describeConfigured(env: Env, tenantId: string, ref: ModelRef): Promise<ServedModel> {
-  const pool = new WorkerPool(parseWorkerUrls(env.GPU_WORKERS), { secret: env.WORKER_AUTH_SECRET, tenant: tenantId, timeoutMs: workerTimeoutMs(env) });
+  const pool = new WorkerPool(parseWorkerUrls(env.GPU_WORKERS), {
+    secret: env.WORKER_AUTH_SECRET,
+    tenant: tenantId,
+    timeoutMs: workerTimeoutMs(env),
+  });
   const base = `${POOL_ORIGIN}/v1/models/${encodeURIComponent(ref.name)}/${encodeURIComponent(ref.version)}`;
   const infoRes = await pool.fetch(base);
   if (!infoRes.ok) throw new WorkerPoolError(`GET ${base} answered ${infoRes.status}: ${(await infoRes.text()).slice(0, 200)}`);
@@ -78,7 +104,18 @@ async function describeConfigured(env: Env, tenantId: string, ref: ModelRef): Pr
   if (!tokRes.ok) throw new WorkerPoolError(`GET ${base}/tokenizer.json answered ${tokRes.status}`);
   const tokenizer = new Uint8Array(await tokRes.arrayBuffer());
   const codec = codecFromJson(`${ref.name}@${ref.version}`, 'tokenizer.json', tokenizer, info.vocabSize, info.eosTokenId);
-  return { id: ref.name, ref, blockSize: info.blockSize, maxContext: info.maxContext, vocabSize: info.vocabSize, eosTokenId: info.eosTokenId, simplexK: info.simplexK, schedule: info.schedule, tokenizerSha256: info.tokenizerSha256, codec: () => codec };
+  return {
+    id: ref.name,
+    ref,
+    blockSize: info.blockSize,
+    maxContext: info.maxContext,
+    vocabSize: info.vocabSize,
+    eosTokenId: info.eosTokenId,
+    simplexK: info.simplexK,
+    schedule: info.schedule,
+    tokenizerSha256: info.tokenizerSha256,
+    codec: () => codec,
+  };
 }
 
 function configured(env: Env, tenantId: string, ref: ModelRef): Promise<ServedModel> {
@@ -100,10 +137,14 @@ function configured(env: Env, tenantId: string, ref: ModelRef): Promise<ServedMo
  * worker on first use; one that no worker can describe now is left out of the list).
  */
 export async function servedModels(env: Env, tenantId: string): Promise<ServedModel[]> {
-  const extra = await Promise.all(configuredRefs(env).map((ref) => configured(env, tenantId, ref).catch((err) => {
-    console.error('a configured model could not be described', `${ref.name}@${ref.version}`, (err as Error)?.message ?? err);
-    return null;
-  })));
+  const extra = await Promise.all(
+    configuredRefs(env).map((ref) =>
+      configured(env, tenantId, ref).catch((err) => {
+        console.error('a configured model could not be described', `${ref.name}@${ref.version}`, (err as Error)?.message ?? err);
+        return null;
+      }),
+    ),
+  );
   return [...MODELS, ...extra.filter((m): m is ServedModel => m !== null)];
 }
 

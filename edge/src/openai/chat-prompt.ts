@@ -13,7 +13,10 @@ export function chatPrompt(messages: readonly ChatMessage[]): string {
   if (messages[last].role !== 'user') throw invalidRequest(`messages.${last}.role`, 'the last message must come from the user');
   const instruction = text(messages[last]);
   if (!instruction.trim()) throw invalidRequest(`messages.${last}.content`, 'the last user message is empty');
-  const system = messages.slice(0, last).filter((m) => m.role === 'system' || m.role === 'developer').map(text);
+  const system = messages
+    .slice(0, last)
+    .filter((m) => m.role === 'system' || m.role === 'developer')
+    .map(text);
   const turns = messages
     .slice(0, last)
     .filter((m) => m.role === 'user' || m.role === 'assistant')

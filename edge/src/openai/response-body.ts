@@ -5,7 +5,8 @@ export type FinishReason = 'stop' | 'length';
 type DoneEvent = Extract<GenerationStreamEvent, { type: 'done' }>;
 
 /** OpenAI's finish_reason: a stop sequence or EOS is `stop`, running out of tokens is `length`. */
-export const finishReasonOf = (done: DoneEvent, stoppedBySequence: boolean): FinishReason => (stoppedBySequence || done.finishReason === 'eos' ? 'stop' : 'length');
+export const finishReasonOf = (done: DoneEvent, stoppedBySequence: boolean): FinishReason =>
+  stoppedBySequence || done.finishReason === 'eos' ? 'stop' : 'length';
 
 /** The non-streamed body of a finished completion or chat completion (also a batch line's response body). */
 export function completionBody(a: {

@@ -1,7 +1,13 @@
 import { z } from 'zod';
 
 /** Limits the edge sets for one request (the model's own limits are checked by the engine). */
-export const LIMITS = { maxTokens: 4096, steps: 1000, promptChars: 100_000, privateContextChars: 100_000, clientDeadlineMs: 60_000 } as const;
+export const LIMITS = {
+  maxTokens: 4096,
+  steps: 1000,
+  promptChars: 100_000,
+  privateContextChars: 100_000,
+  clientDeadlineMs: 60_000,
+} as const;
 
 const lambdaValue = z.number().min(0).max(1);
 
@@ -18,9 +24,14 @@ const ssd2Fields = {
   min_tokens: z.number().int().min(0).max(LIMITS.maxTokens).optional(),
   projection: z.enum(['greedy', 'sample', 'multihot']).optional(),
   /** Weight of the user model: constant, one value per step, or a linear ramp. */
-  lambda: z.union([lambdaValue, z.array(lambdaValue).min(1).max(LIMITS.steps), z.object({ start: lambdaValue, end: lambdaValue }).strict()]).optional(),
+  lambda: z
+    .union([lambdaValue, z.array(lambdaValue).min(1).max(LIMITS.steps), z.object({ start: lambdaValue, end: lambdaValue }).strict()])
+    .optional(),
   /** A user model of the caller's tenant, run on the GPU worker beside the core: an uploaded user model (`name`, `name@version`) or a bundle path under the tenant's prefix. */
-  user_model: z.string().regex(/^[A-Za-z0-9._/@-]{1,256}$/, 'must be a user model name, name@version, or a bundle path ([A-Za-z0-9._/@-]{1,256})').optional(),
+  user_model: z
+    .string()
+    .regex(/^[A-Za-z0-9._/@-]{1,256}$/, 'must be a user model name, name@version, or a bundle path ([A-Za-z0-9._/@-]{1,256})')
+    .optional(),
   /** Text only the user model sees, in front of the prompt. Never sent toward the core model. */
   private_context: z.string().max(LIMITS.privateContextChars).optional(),
   /** `fused`: the GPU worker runs the block loop; `per_step`: the edge drives every step. Default: fused unless a client model joins. */
@@ -37,7 +48,10 @@ const ssd2Fields = {
     .strict()
     .optional(),
   /** A generation created with POST /v1/generations that a client model has joined (or will join). */
-  generation_id: z.string().regex(/^[0-9a-f]{64}$/, 'not a generation id').optional(),
+  generation_id: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, 'not a generation id')
+    .optional(),
 };
 
 /** OpenAI fields the API accepts; those without effect on SSD-2 are documented as ignored. */
@@ -60,7 +74,10 @@ const openAIFields = {
 export const CompletionRequestSchema = z.object({
   ...openAIFields,
   ...ssd2Fields,
-  prompt: z.union([z.string().max(LIMITS.promptChars), z.array(z.string().max(LIMITS.promptChars)).length(1, 'only one prompt per request is supported')]),
+  prompt: z.union([
+    z.string().max(LIMITS.promptChars),
+    z.array(z.string().max(LIMITS.promptChars)).length(1, 'only one prompt per request is supported'),
+  ]),
   logprobs: z.null().optional(),
   echo: z.literal(false).nullish(),
   suffix: z.null().optional(),

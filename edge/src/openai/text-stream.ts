@@ -7,7 +7,10 @@ export class TextAccumulator {
   private sent = '';
   stopped = false;
 
-  constructor(private readonly decode: (ids: number[]) => string, private readonly stop: readonly string[]) {}
+  constructor(
+    private readonly decode: (ids: number[]) => string,
+    private readonly stop: readonly string[],
+  ) {}
 
   /** The new text after adding a block's tokens ('' when nothing new is printable yet). */
   push(tokens: readonly number[]): string {

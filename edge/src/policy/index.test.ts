@@ -9,10 +9,17 @@ describe('prompt policy', () => {
   it('finds the first rule a prompt breaks, cheapest first', () => {
     const tokens = [5, 6, 7];
     expect(findViolation({}, { text: prompt, tokens })).toBeNull();
-    expect(findViolation({ max_prompt_tokens: 2, blocked_terms: ['cat'] }, { text: prompt, tokens })).toEqual({ type: 'max_prompt_tokens', limit: 2, tokens: 3 });
+    expect(findViolation({ max_prompt_tokens: 2, blocked_terms: ['cat'] }, { text: prompt, tokens })).toEqual({
+      type: 'max_prompt_tokens',
+      limit: 2,
+      tokens: 3,
+    });
     expect(findViolation({ blocked_token_ids: [9, 7] }, { text: prompt, tokens })).toEqual({ type: 'blocked_token_id', token_id: 7 });
     expect(findViolation({ blocked_terms: ['dog', 'CAT'] }, { text: prompt, tokens })).toEqual({ type: 'blocked_term', term: 'CAT' });
-    expect(findViolation({ blocked_patterns: ['m[a-z]t$'] }, { text: prompt, tokens })).toEqual({ type: 'blocked_pattern', pattern: 'm[a-z]t$' });
+    expect(findViolation({ blocked_patterns: ['m[a-z]t$'] }, { text: prompt, tokens })).toEqual({
+      type: 'blocked_pattern',
+      pattern: 'm[a-z]t$',
+    });
     expect(findViolation({ blocked_terms: ['dog'], blocked_patterns: ['^x'] }, { text: prompt, tokens })).toBeNull();
   });
 

@@ -91,5 +91,6 @@ function describe(rule: PolicyRule): string {
 /** Throws 400 `prompt_blocked` naming the rule when the policy forbids the prompt. */
 export function enforcePolicy(policy: Policy, prompt: PromptForPolicy, param: string): void {
   const rule = findViolation(policy, prompt);
-  if (rule) throw new ApiError(400, 'invalid_request_error', 'prompt_blocked', `prompt blocked by policy: ${describe(rule)}`, param, { rule });
+  if (rule)
+    throw new ApiError(400, 'invalid_request_error', 'prompt_blocked', `prompt blocked by policy: ${describe(rule)}`, param, { rule });
 }

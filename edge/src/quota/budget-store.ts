@@ -26,10 +26,19 @@ export interface BudgetState {
 // ?1 month start, ?2 key id, ?3 the caller's own reservation id (not counted), ?4 now.
 const TENANT_SPENT = '(SELECT COALESCE(SUM(cost_micro_usd), 0) FROM usage WHERE tenant_id = t.id AND created_at >= ?1)';
 const KEY_SPENT = '(SELECT COALESCE(SUM(cost_micro_usd), 0) FROM usage WHERE key_id = k.id AND created_at >= ?1)';
-const TENANT_RESERVED = '(SELECT COALESCE(SUM(amount_micro_usd), 0) FROM budget_reservations WHERE tenant_id = t.id AND expires_at > ?4 AND id <> ?3)';
-const KEY_RESERVED = '(SELECT COALESCE(SUM(amount_micro_usd), 0) FROM budget_reservations WHERE key_id = k.id AND expires_at > ?4 AND id <> ?3)';
+const TENANT_RESERVED =
+  '(SELECT COALESCE(SUM(amount_micro_usd), 0) FROM budget_reservations WHERE tenant_id = t.id AND expires_at > ?4 AND id <> ?3)';
+const KEY_RESERVED =
+  '(SELECT COALESCE(SUM(amount_micro_usd), 0) FROM budget_reservations WHERE key_id = k.id AND expires_at > ?4 AND id <> ?3)';
 
-type StateRow = { tenant_budget: number | null; key_budget: number | null; tenant_spent: number; key_spent: number; tenant_reserved: number; key_reserved: number };
+type StateRow = {
+  tenant_budget: number | null;
+  key_budget: number | null;
+  tenant_spent: number;
+  key_spent: number;
+  tenant_reserved: number;
+  key_reserved: number;
+};
 
 function stateStatement(db: D1Database, keyId: string, ownId: string, now: number): D1PreparedStatement {
   return db
@@ -65,7 +74,11 @@ export async function readBudget(db: D1Database, keyId: string, now = Date.now()
  * calls can never both take the last of a budget. Re-reserving the same id (a redelivered batch
  * line) replaces its reservation. Also sweeps reservations past their expiry.
  */
-export async function reserve(db: D1Database, r: { id: string; keyId: string; amount: number }, now = Date.now()): Promise<{ state: BudgetState; reserved: boolean }> {
+export async function reserve(
+  db: D1Database,
+  r: { id: string; keyId: string; amount: number },
+  now = Date.now(),
+): Promise<{ state: BudgetState; reserved: boolean }> {
   const insert = db
     .prepare(
       `INSERT OR REPLACE INTO budget_reservations (id, tenant_id, key_id, amount_micro_usd, created_at, expires_at)

@@ -37,8 +37,12 @@ describe('budgets', () => {
 });
 
 describe('budget reservations: concurrent calls cannot pass a budget together', () => {
-  const spent = async (tenantId: string) => (await env.DB.prepare('SELECT COALESCE(SUM(cost_micro_usd), 0) AS s, COUNT(*) AS n FROM usage WHERE tenant_id = ?').bind(tenantId).first<{ s: number; n: number }>())!;
-  const reservations = async (tenantId: string) => (await env.DB.prepare('SELECT COUNT(*) AS n FROM budget_reservations WHERE tenant_id = ?').bind(tenantId).first<{ n: number }>())!.n;
+  const spent = async (tenantId: string) =>
+    (await env.DB.prepare('SELECT COALESCE(SUM(cost_micro_usd), 0) AS s, COUNT(*) AS n FROM usage WHERE tenant_id = ?')
+      .bind(tenantId)
+      .first<{ s: number; n: number }>())!;
+  const reservations = async (tenantId: string) =>
+    (await env.DB.prepare('SELECT COUNT(*) AS n FROM budget_reservations WHERE tenant_id = ?').bind(tenantId).first<{ n: number }>())!.n;
 
   it('lets through only the calls whose worst case fits in the tenant budget (402 for the rest, nothing sent for them)', async () => {
     const { tenantId, key } = await newTenant();
@@ -76,27 +80,48 @@ describe('budget reservations: concurrent calls cannot pass a budget together', 
     // Each batch alone fits (its worst case is checked at creation); together they do not.
     await adminFetch(`/admin/tenants/${tenantId}/budget`, { method: 'PUT', body: { monthly_usd: 0.005 } });
     const file = (n: number, tag: string) =>
-      Array.from({ length: n }, (_, i) => JSON.stringify({ custom_id: `${tag}-${i}`, method: 'POST', url: '/v1/completions', body: { model: 'tiny-core', prompt: `Line ${i}`, max_tokens: 8, steps: 3, seed: uniqueSeed() } })).join('\n') + '\n';
-    const ids = await Promise.all(['a', 'b'].map(async (tag) => {
-      const form = new FormData();
-      form.append('purpose', 'batch');
-      form.append('file', new File([file(6, tag)], 'in.jsonl'));
-      const f = (await (await SELF.fetch('https://edge.test/v1/files', { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: form })).json()) as any;
-      return f.id as string;
-    }));
-    const created = await Promise.all(ids.map((id) => api('/v1/batches', key, { input_file_id: id, endpoint: '/v1/completions', completion_window: '24h' })));
+      Array.from({ length: n }, (_, i) =>
+        JSON.stringify({
+          custom_id: `${tag}-${i}`,
+          method: 'POST',
+          url: '/v1/completions',
+          body: { model: 'tiny-core', prompt: `Line ${i}`, max_tokens: 8, steps: 3, seed: uniqueSeed() },
+        }),
+      ).join('\n') + '\n';
+    const ids = await Promise.all(
+      ['a', 'b'].map(async (tag) => {
+        const form = new FormData();
+        form.append('purpose', 'batch');
+        form.append('file', new File([file(6, tag)], 'in.jsonl'));
+        const f = (await (
+          await SELF.fetch('https://edge.test/v1/files', { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: form })
+        ).json()) as any;
+        return f.id as string;
+      }),
+    );
+    const created = await Promise.all(
+      ids.map((id) => api('/v1/batches', key, { input_file_id: id, endpoint: '/v1/completions', completion_window: '24h' })),
+    );
     expect(created.map((r) => r.status)).toEqual([200, 200]);
     const batches = await Promise.all(created.map(async (r) => ((await r.json()) as any).id as string));
-    const finished = await Promise.all(batches.map((id) => eventually(async () => {
-      const b = (await (await api(`/v1/batches/${id}`, key)).json()) as any;
-      return b.status === 'completed' ? b : undefined;
-    }, 90_000)));
+    const finished = await Promise.all(
+      batches.map((id) =>
+        eventually(async () => {
+          const b = (await (await api(`/v1/batches/${id}`, key)).json()) as any;
+          return b.status === 'completed' ? b : undefined;
+        }, 90_000),
+      ),
+    );
     const ok = finished.reduce((s, b) => s + b.request_counts.completed, 0);
     const failed = finished.reduce((s, b) => s + b.request_counts.failed, 0);
     expect(ok + failed).toBe(12);
     expect(ok).toBeGreaterThan(0);
     expect(failed).toBeGreaterThan(0);
-    const codes = (await env.DB.prepare("SELECT error_code FROM usage WHERE tenant_id = ? AND status = 'failed'").bind(tenantId).all<{ error_code: string }>()).results.map((r) => r.error_code);
+    const codes = (
+      await env.DB.prepare("SELECT error_code FROM usage WHERE tenant_id = ? AND status = 'failed'")
+        .bind(tenantId)
+        .all<{ error_code: string }>()
+    ).results.map((r) => r.error_code);
     expect(new Set(codes)).toEqual(new Set(['tenant_budget_exceeded']));
     const ledger = await spent(tenantId);
     expect(ledger.n).toBe(12);

@@ -30,10 +30,20 @@ const fmt = (micro: number) => `$${(micro / MICRO).toFixed(6)}`;
 function refusal(state: BudgetState, maxCostMicroUsd: number): ApiError | null {
   const r = remaining(state);
   if (r.tenant !== null && maxCostMicroUsd > r.tenant) {
-    return new ApiError(402, 'insufficient_quota', 'tenant_budget_exceeded', `this call may cost up to ${fmt(maxCostMicroUsd)}; the tenant's monthly budget has ${fmt(Math.max(0, r.tenant))} left`).withHeaders(budgetHeaders(state));
+    return new ApiError(
+      402,
+      'insufficient_quota',
+      'tenant_budget_exceeded',
+      `this call may cost up to ${fmt(maxCostMicroUsd)}; the tenant's monthly budget has ${fmt(Math.max(0, r.tenant))} left`,
+    ).withHeaders(budgetHeaders(state));
   }
   if (r.key !== null && maxCostMicroUsd > r.key) {
-    return new ApiError(429, 'insufficient_quota', 'key_budget_exceeded', `this call may cost up to ${fmt(maxCostMicroUsd)}; this API key's monthly budget has ${fmt(Math.max(0, r.key))} left`).withHeaders(budgetHeaders(state));
+    return new ApiError(
+      429,
+      'insufficient_quota',
+      'key_budget_exceeded',
+      `this call may cost up to ${fmt(maxCostMicroUsd)}; this API key's monthly budget has ${fmt(Math.max(0, r.key))} left`,
+    ).withHeaders(budgetHeaders(state));
   }
   return null;
 }
@@ -61,5 +71,13 @@ export async function reserveBudget(db: D1Database, call: { id: string; keyId: s
   const { state, reserved } = await reserve(db, { id: call.id, keyId: call.keyId, amount: maxCostMicroUsd });
   if (reserved || (state.tenantBudget === null && state.keyBudget === null)) return state;
   // Not reserved: the same transaction's state says which budget is short.
-  throw refusal(state, maxCostMicroUsd) ?? new ApiError(402, 'insufficient_quota', 'tenant_budget_exceeded', `this call may cost up to ${fmt(maxCostMicroUsd)}; the budget has too little left`).withHeaders(budgetHeaders(state));
+  throw (
+    refusal(state, maxCostMicroUsd) ??
+    new ApiError(
+      402,
+      'insufficient_quota',
+      'tenant_budget_exceeded',
+      `this call may cost up to ${fmt(maxCostMicroUsd)}; the budget has too little left`,
+    ).withHeaders(budgetHeaders(state))
+  );
 }

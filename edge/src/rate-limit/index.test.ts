@@ -49,7 +49,15 @@ describe('bounded work per call and per key', () => {
   it('runs at most max_concurrent_generations per key: the next gets 429 with Retry-After until one ends', async () => {
     const { key } = await newTenant({ policy: { max_concurrent_generations: 1 } });
     const other = await newTenant({ policy: { max_concurrent_generations: 1 } });
-    const long = await api('/v1/completions', key, { ...base, max_tokens: 2000, steps: 200, early_stop: 0, mode: 'per_step', stream: true, seed: uniqueSeed() });
+    const long = await api('/v1/completions', key, {
+      ...base,
+      max_tokens: 2000,
+      steps: 200,
+      early_stop: 0,
+      mode: 'per_step',
+      stream: true,
+      seed: uniqueSeed(),
+    });
     expect(long.status).toBe(200);
     const reader = long.body!.getReader();
     await reader.read();
@@ -60,7 +68,9 @@ describe('bounded work per call and per key', () => {
     // Another key is unaffected.
     expect((await api('/v1/completions', other.key, { ...base, max_tokens: 25, seed: uniqueSeed() })).status).toBe(200);
     // Once the running generation ends (cancelled here), the key may start another.
-    expect((await api(`/v1/generations/${long.headers.get('x-ssd2-generation-id')}`, key, undefined, { method: 'DELETE' })).status).toBe(200);
+    expect((await api(`/v1/generations/${long.headers.get('x-ssd2-generation-id')}`, key, undefined, { method: 'DELETE' })).status).toBe(
+      200,
+    );
     while (!(await reader.read()).done);
     expect((await api('/v1/completions', key, { ...base, max_tokens: 25, seed: uniqueSeed() })).status).toBe(200);
   });

@@ -14,7 +14,10 @@ export class TokenBucket {
   private tokens: number;
   private last: number;
 
-  constructor(private perMinute: number, now: number) {
+  constructor(
+    private perMinute: number,
+    now: number,
+  ) {
     this.tokens = perMinute;
     this.last = now;
   }

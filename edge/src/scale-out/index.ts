@@ -19,7 +19,9 @@ export function prometheusText(q: { depth: number; oldest_age_seconds: number },
     `ssd2_edge_batch_queue_oldest_age_seconds ${q.oldest_age_seconds.toFixed(3)}`,
     '# HELP ssd2_edge_batches Batches by status.',
     '# TYPE ssd2_edge_batches gauge',
-    ...['in_progress', 'finalizing', 'cancelling', 'completed', 'cancelled'].map((s) => `ssd2_edge_batches{status="${s}"} ${batches[s] ?? 0}`),
+    ...['in_progress', 'finalizing', 'cancelling', 'completed', 'cancelled'].map(
+      (s) => `ssd2_edge_batches{status="${s}"} ${batches[s] ?? 0}`,
+    ),
   ];
   return lines.join('\n') + '\n';
 }

@@ -32,7 +32,11 @@ export async function validateVersion(env: Env, row: UserModelRow): Promise<void
   } catch (err) {
     console.error('user model validation did not complete', `${row.tenant_id}/${row.name}@${row.version}`, (err as Error)?.message ?? err);
     if (row.validation_attempts + 1 >= MAX_VALIDATION_ATTEMPTS) {
-      await store.markFailed(row.tenant_id, row.name, row.version, { code: 'validation_unavailable', param: null, message: `no GPU worker could validate the bundle in ${MAX_VALIDATION_ATTEMPTS} attempts; upload it again` });
+      await store.markFailed(row.tenant_id, row.name, row.version, {
+        code: 'validation_unavailable',
+        param: null,
+        message: `no GPU worker could validate the bundle in ${MAX_VALIDATION_ATTEMPTS} attempts; upload it again`,
+      });
     }
   }
 }
@@ -56,10 +60,23 @@ export async function purgeVersion(env: Env, row: UserModelRow): Promise<boolean
  */
 export async function sweepUserModels(env: Env, now = Date.now()): Promise<number> {
   const store = new UserModelStore(env.DB);
-  const { validating, stale, unpurged } = await store.needingSweep({ validatingBefore: now - VALIDATION_RETRY_AFTER_MS, uploadingBefore: now - UPLOAD_EXPIRES_AFTER_MS }, 20);
+  const { validating, stale, unpurged } = await store.needingSweep(
+    { validatingBefore: now - VALIDATION_RETRY_AFTER_MS, uploadingBefore: now - UPLOAD_EXPIRES_AFTER_MS },
+    20,
+  );
   for (const row of validating) await validateVersion(env, row);
   for (const row of stale) {
-    await store.markFailed(row.tenant_id, row.name, row.version, { code: 'upload_expired', param: null, message: `not every file arrived within ${UPLOAD_EXPIRES_AFTER_MS / 3_600_000} hours; upload the model again` }, now);
+    await store.markFailed(
+      row.tenant_id,
+      row.name,
+      row.version,
+      {
+        code: 'upload_expired',
+        param: null,
+        message: `not every file arrived within ${UPLOAD_EXPIRES_AFTER_MS / 3_600_000} hours; upload the model again`,
+      },
+      now,
+    );
   }
   for (const row of unpurged) await purgeVersion(env, row);
   return validating.length + stale.length + unpurged.length;

@@ -26,25 +26,43 @@ export async function resolveUserModel(db: D1Database, tenantId: string, request
   if (!id) return { bundle: requested, id: requested };
   const versions = await new UserModelStore(db).versions(tenantId, id.name);
   if (versions.length === 0) {
-    if (id.version !== undefined) throw notFound('user_model', `no user model ${requested} for this tenant; GET /v1/user_models lists them`, 'user_model_not_found');
+    if (id.version !== undefined)
+      throw notFound('user_model', `no user model ${requested} for this tenant; GET /v1/user_models lists them`, 'user_model_not_found');
     return { bundle: requested, id: requested };
   }
   const live = versions.filter((v) => v.deleted_at === null);
   const row = id.version !== undefined ? live.find((v) => v.version === id.version) : (live.find((v) => v.status === 'ready') ?? live[0]);
   if (!row) {
     const what =
-      id.version === undefined ? `user model ${requested} was deleted (every version, the newest ${requested}@${versions[0].version})`
-      : versions.some((v) => v.version === id.version) ? `user model ${requested} was deleted`
-      : `no user model ${requested} for this tenant`;
+      id.version === undefined
+        ? `user model ${requested} was deleted (every version, the newest ${requested}@${versions[0].version})`
+        : versions.some((v) => v.version === id.version)
+          ? `user model ${requested} was deleted`
+          : `no user model ${requested} for this tenant`;
     throw notFound('user_model', `${what}; GET /v1/user_models lists the tenant's models`, 'user_model_not_found');
   }
   const name = `${row.name}@${row.version}`;
-  if (row.status === 'failed') throw invalidRequest('user_model', `user model ${name} failed validation (${row.error_param ? `${row.error_param}: ` : ''}${row.error_message}); upload a corrected version`, 'user_model_failed');
+  if (row.status === 'failed')
+    throw invalidRequest(
+      'user_model',
+      `user model ${name} failed validation (${row.error_param ? `${row.error_param}: ` : ''}${row.error_message}); upload a corrected version`,
+      'user_model_failed',
+    );
   if (row.status !== 'ready') {
-    throw new ApiError(409, 'invalid_request_error', 'user_model_not_ready', `user model ${name} is ${row.status}; use it once GET /v1/user_models/${name} says "ready"`, 'user_model');
+    throw new ApiError(
+      409,
+      'invalid_request_error',
+      'user_model_not_ready',
+      `user model ${name} is ${row.status}; use it once GET /v1/user_models/${name} says "ready"`,
+      'user_model',
+    );
   }
   if (!(JSON.parse(row.compatible_models) as string[]).includes(core.id)) {
-    throw invalidRequest('user_model', `user model ${name} does not fit the core ${core.id} (vocabulary, tokenizer, K or schedule differ); it fits: ${row.compatible_models}`, 'incompatible_models');
+    throw invalidRequest(
+      'user_model',
+      `user model ${name} does not fit the core ${core.id} (vocabulary, tokenizer, K or schedule differ); it fits: ${row.compatible_models}`,
+      'incompatible_models',
+    );
   }
   return { bundle: uploadedBundlePath(row.name, row.version), id: name };
 }

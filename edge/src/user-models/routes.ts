@@ -30,12 +30,16 @@ export function userModelObject(row: UserModelRow, files: readonly UserModelFile
 
 const IdParam = z.object({ id: z.string().refine((id) => parseUserModelId(id) !== null, 'not a user model id (name or name@version)') });
 
-const noSuchModel = (id: string) => notFound('id', `no user model ${id} for this tenant; GET /v1/user_models lists them`, 'user_model_not_found');
+const noSuchModel = (id: string) =>
+  notFound('id', `no user model ${id} for this tenant; GET /v1/user_models lists them`, 'user_model_not_found');
 
 /** `name@version`, or a name's newest version that is not deleted. */
 async function findVersion(store: UserModelStore, tenantId: string, id: string): Promise<UserModelRow> {
   const { name, version } = parseUserModelId(id)!;
-  const row = version !== undefined ? await store.get(tenantId, name, version) : (await store.versions(tenantId, name)).find((r) => r.deleted_at === null);
+  const row =
+    version !== undefined
+      ? await store.get(tenantId, name, version)
+      : (await store.versions(tenantId, name)).find((r) => r.deleted_at === null);
   if (!row) throw noSuchModel(id);
   return row;
 }
@@ -64,8 +68,17 @@ export const userModels = new Hono<AppEnv>()
     const { tenantId } = c.var.principal;
     const store = new UserModelStore(c.env.DB);
     const policy = (await new AuthStore(c.env.DB).getTenant(tenantId))?.policy;
-    const checked = checkUpload(manifest, await servedModels(c.env, tenantId), { ...limitsOf(c.env, policy?.max_user_model_bytes), storedBytes: await store.storedBytes(tenantId) });
-    const row = await store.create({ tenantId, name, manifest: checked.text, files: checked.manifest.files, compatibleModels: checked.compatible.map((m) => m.id) });
+    const checked = checkUpload(manifest, await servedModels(c.env, tenantId), {
+      ...limitsOf(c.env, policy?.max_user_model_bytes),
+      storedBytes: await store.storedBytes(tenantId),
+    });
+    const row = await store.create({
+      tenantId,
+      name,
+      manifest: checked.text,
+      files: checked.manifest.files,
+      compatibleModels: checked.compatible.map((m) => m.id),
+    });
     return c.json(await describeVersion(store, row), 201);
   })
   .get('/', validate('query', z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) })), async (c) => {
@@ -80,14 +93,23 @@ export const userModels = new Hono<AppEnv>()
   .put('/:id/files/:path{.+}', validate('param', IdParam.extend({ path: z.string() })), async (c) => {
     const { id, path } = c.req.valid('param');
     const { tenantId } = c.var.principal;
-    if (parseUserModelId(id)!.version === undefined) throw invalidRequest('id', `upload to a version: PUT /v1/user_models/${id}@<version>/files/${path}`);
+    if (parseUserModelId(id)!.version === undefined)
+      throw invalidRequest('id', `upload to a version: PUT /v1/user_models/${id}@<version>/files/${path}`);
     const store = new UserModelStore(c.env.DB);
     const row = await findVersion(store, tenantId, id);
-    if (row.status !== 'uploading') throw new ApiError(409, 'invalid_request_error', 'upload_closed', `${id} is ${row.status}: its files can no longer change; upload a new version`, 'id');
+    if (row.status !== 'uploading')
+      throw new ApiError(
+        409,
+        'invalid_request_error',
+        'upload_closed',
+        `${id} is ${row.status}: its files can no longer change; upload a new version`,
+        'id',
+      );
     const file = (await store.files(tenantId, row.name, row.version)).find((f) => f.path === path);
     if (!file) throw notFound('path', `${id}'s manifest lists no file "${path}"`, 'file_not_in_manifest');
     const length = c.req.header('content-length');
-    if (length !== undefined && Number(length) !== file.bytes) throw invalidRequest(path, `${path} is ${length} bytes; the manifest says ${file.bytes}`, 'file_mismatch');
+    if (length !== undefined && Number(length) !== file.bytes)
+      throw invalidRequest(path, `${path} is ${length} bytes; the manifest says ${file.bytes}`, 'file_mismatch');
     if (!c.req.raw.body) throw invalidRequest(path, `the request has no body: send the ${file.bytes} bytes of ${path}`, 'file_mismatch');
     const v = { tenantId, name: row.name, version: row.version };
     try {

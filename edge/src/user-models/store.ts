@@ -67,34 +67,54 @@ export class UserModelStore {
 
   /** A version that is not deleted. */
   get(tenantId: string, name: string, version: number): Promise<UserModelRow | null> {
-    return this.db.prepare('SELECT * FROM user_models WHERE tenant_id = ? AND name = ? AND version = ? AND deleted_at IS NULL').bind(tenantId, name, version).first<UserModelRow>();
+    return this.db
+      .prepare('SELECT * FROM user_models WHERE tenant_id = ? AND name = ? AND version = ? AND deleted_at IS NULL')
+      .bind(tenantId, name, version)
+      .first<UserModelRow>();
   }
 
   /** Every version of a name, deleted ones included, newest first. */
   async versions(tenantId: string, name: string): Promise<UserModelRow[]> {
-    const { results } = await this.db.prepare('SELECT * FROM user_models WHERE tenant_id = ? AND name = ? ORDER BY version DESC').bind(tenantId, name).all<UserModelRow>();
+    const { results } = await this.db
+      .prepare('SELECT * FROM user_models WHERE tenant_id = ? AND name = ? ORDER BY version DESC')
+      .bind(tenantId, name)
+      .all<UserModelRow>();
     return results;
   }
 
   /** The tenant's versions that are not deleted, newest first. */
   async list(tenantId: string, limit: number): Promise<UserModelRow[]> {
-    const { results } = await this.db.prepare('SELECT * FROM user_models WHERE tenant_id = ? AND deleted_at IS NULL ORDER BY created_at DESC, name, version DESC LIMIT ?').bind(tenantId, limit).all<UserModelRow>();
+    const { results } = await this.db
+      .prepare('SELECT * FROM user_models WHERE tenant_id = ? AND deleted_at IS NULL ORDER BY created_at DESC, name, version DESC LIMIT ?')
+      .bind(tenantId, limit)
+      .all<UserModelRow>();
     return results;
   }
 
   async files(tenantId: string, name: string, version: number): Promise<UserModelFileRow[]> {
-    const { results } = await this.db.prepare('SELECT path, bytes, sha256, uploaded_at FROM user_model_files WHERE tenant_id = ? AND name = ? AND version = ? ORDER BY path').bind(tenantId, name, version).all<UserModelFileRow>();
+    const { results } = await this.db
+      .prepare(
+        'SELECT path, bytes, sha256, uploaded_at FROM user_model_files WHERE tenant_id = ? AND name = ? AND version = ? ORDER BY path',
+      )
+      .bind(tenantId, name, version)
+      .all<UserModelFileRow>();
     return results;
   }
 
   /** Bytes the tenant stores in user models: every version not deleted and not failed (failed ones are removed from the bucket). */
   async storedBytes(tenantId: string): Promise<number> {
-    const row = await this.db.prepare("SELECT COALESCE(SUM(bytes), 0) AS n FROM user_models WHERE tenant_id = ? AND deleted_at IS NULL AND status != 'failed'").bind(tenantId).first<{ n: number }>();
+    const row = await this.db
+      .prepare("SELECT COALESCE(SUM(bytes), 0) AS n FROM user_models WHERE tenant_id = ? AND deleted_at IS NULL AND status != 'failed'")
+      .bind(tenantId)
+      .first<{ n: number }>();
     return row?.n ?? 0;
   }
 
   async markUploaded(tenantId: string, name: string, version: number, path: string, now = Date.now()): Promise<void> {
-    await this.db.prepare('UPDATE user_model_files SET uploaded_at = ? WHERE tenant_id = ? AND name = ? AND version = ? AND path = ?').bind(now, tenantId, name, version, path).run();
+    await this.db
+      .prepare('UPDATE user_model_files SET uploaded_at = ? WHERE tenant_id = ? AND name = ? AND version = ? AND path = ?')
+      .bind(now, tenantId, name, version, path)
+      .run();
   }
 
   /**
@@ -114,17 +134,29 @@ export class UserModelStore {
 
   /** Counts a validation attempt (the sweep gives up after a few). */
   async countAttempt(tenantId: string, name: string, version: number, now = Date.now()): Promise<void> {
-    await this.db.prepare("UPDATE user_models SET validation_attempts = validation_attempts + 1, updated_at = ? WHERE tenant_id = ? AND name = ? AND version = ? AND status = 'validating'").bind(now, tenantId, name, version).run();
+    await this.db
+      .prepare(
+        "UPDATE user_models SET validation_attempts = validation_attempts + 1, updated_at = ? WHERE tenant_id = ? AND name = ? AND version = ? AND status = 'validating'",
+      )
+      .bind(now, tenantId, name, version)
+      .run();
   }
 
   async markReady(tenantId: string, name: string, version: number, now = Date.now()): Promise<void> {
-    await this.db.prepare("UPDATE user_models SET status = 'ready', updated_at = ? WHERE tenant_id = ? AND name = ? AND version = ? AND status = 'validating'").bind(now, tenantId, name, version).run();
+    await this.db
+      .prepare(
+        "UPDATE user_models SET status = 'ready', updated_at = ? WHERE tenant_id = ? AND name = ? AND version = ? AND status = 'validating'",
+      )
+      .bind(now, tenantId, name, version)
+      .run();
   }
 
   /** A failed version's files are removed from the bucket (by the worker, or the sweep). */
   async markFailed(tenantId: string, name: string, version: number, error: UserModelFailure, now = Date.now()): Promise<void> {
     await this.db
-      .prepare("UPDATE user_models SET status = 'failed', error_code = ?, error_param = ?, error_message = ?, updated_at = ? WHERE tenant_id = ? AND name = ? AND version = ? AND status IN ('uploading', 'validating')")
+      .prepare(
+        "UPDATE user_models SET status = 'failed', error_code = ?, error_param = ?, error_message = ?, updated_at = ? WHERE tenant_id = ? AND name = ? AND version = ? AND status IN ('uploading', 'validating')",
+      )
       .bind(error.code, error.param, error.message, now, tenantId, name, version)
       .run();
   }
@@ -132,14 +164,19 @@ export class UserModelStore {
   /** Marks versions deleted (every one of the name when `version` is null); returns the rows it deleted. */
   async markDeleted(tenantId: string, name: string, version: number | null, now = Date.now()): Promise<UserModelRow[]> {
     const { results } = await this.db
-      .prepare('UPDATE user_models SET deleted_at = ?, updated_at = ? WHERE tenant_id = ? AND name = ? AND (? IS NULL OR version = ?) AND deleted_at IS NULL RETURNING *')
+      .prepare(
+        'UPDATE user_models SET deleted_at = ?, updated_at = ? WHERE tenant_id = ? AND name = ? AND (? IS NULL OR version = ?) AND deleted_at IS NULL RETURNING *',
+      )
       .bind(now, now, tenantId, name, version, version)
       .all<UserModelRow>();
     return results;
   }
 
   async markPurged(tenantId: string, name: string, version: number): Promise<void> {
-    await this.db.prepare('UPDATE user_models SET purged = 1 WHERE tenant_id = ? AND name = ? AND version = ?').bind(tenantId, name, version).run();
+    await this.db
+      .prepare('UPDATE user_models SET purged = 1 WHERE tenant_id = ? AND name = ? AND version = ?')
+      .bind(tenantId, name, version)
+      .run();
   }
 
   /**
@@ -147,11 +184,20 @@ export class UserModelStore {
    * uploads begun before `uploadingBefore` and never finished, and deleted or failed versions
    * whose files may still be in the bucket.
    */
-  async needingSweep(at: { validatingBefore: number; uploadingBefore: number }, limit: number): Promise<{ validating: UserModelRow[]; stale: UserModelRow[]; unpurged: UserModelRow[] }> {
+  async needingSweep(
+    at: { validatingBefore: number; uploadingBefore: number },
+    limit: number,
+  ): Promise<{ validating: UserModelRow[]; stale: UserModelRow[]; unpurged: UserModelRow[] }> {
     const [validating, stale, unpurged] = await this.db.batch<UserModelRow>([
-      this.db.prepare("SELECT * FROM user_models WHERE status = 'validating' AND deleted_at IS NULL AND updated_at < ? LIMIT ?").bind(at.validatingBefore, limit),
-      this.db.prepare("SELECT * FROM user_models WHERE status = 'uploading' AND deleted_at IS NULL AND created_at < ? LIMIT ?").bind(at.uploadingBefore, limit),
-      this.db.prepare("SELECT * FROM user_models WHERE purged = 0 AND (deleted_at IS NOT NULL OR status = 'failed') AND updated_at < ? LIMIT ?").bind(at.validatingBefore, limit),
+      this.db
+        .prepare("SELECT * FROM user_models WHERE status = 'validating' AND deleted_at IS NULL AND updated_at < ? LIMIT ?")
+        .bind(at.validatingBefore, limit),
+      this.db
+        .prepare("SELECT * FROM user_models WHERE status = 'uploading' AND deleted_at IS NULL AND created_at < ? LIMIT ?")
+        .bind(at.uploadingBefore, limit),
+      this.db
+        .prepare("SELECT * FROM user_models WHERE purged = 0 AND (deleted_at IS NOT NULL OR status = 'failed') AND updated_at < ? LIMIT ?")
+        .bind(at.validatingBefore, limit),
     ]);
     return { validating: validating.results, stale: stale.results, unpurged: unpurged.results };
   }

@@ -15,7 +15,7 @@ export const MAX_MANIFEST_BYTES = 256 * 1024;
 export const CreateUserModelSchema = z.object({
   name: z.string().regex(USER_MODEL_NAME, 'must match [A-Za-z0-9][A-Za-z0-9_-]{0,63} (no dot, slash or @)'),
   /** The bundle's manifest.json, as an object. */
-  manifest: z.record(z.string(), z.unknown(), { message: 'the bundle\'s manifest.json, as a JSON object' }),
+  manifest: z.record(z.string(), z.unknown(), { message: "the bundle's manifest.json, as a JSON object" }),
 });
 
 export interface UploadLimits {
@@ -54,15 +54,25 @@ export function checkUpload(raw: Record<string, unknown>, cores: readonly Served
   }
   const manifest = parsed.data;
   const text = JSON.stringify(raw, null, 2);
-  if (text.length > MAX_MANIFEST_BYTES) throw invalidRequest('manifest', `manifest.json is ${text.length} bytes; at most ${MAX_MANIFEST_BYTES}`, 'invalid_manifest');
+  if (text.length > MAX_MANIFEST_BYTES)
+    throw invalidRequest('manifest', `manifest.json is ${text.length} bytes; at most ${MAX_MANIFEST_BYTES}`, 'invalid_manifest');
   const seen = new Set<string>();
   for (const f of manifest.files) {
     if (!UPLOAD_FILE_PATH.test(f.path) || f.path === 'manifest.json') {
-      throw invalidRequest('manifest.files', `file "${f.path}": paths are relative, segments of [A-Za-z0-9._-] not starting with a dot, and not manifest.json`, 'invalid_manifest');
+      throw invalidRequest(
+        'manifest.files',
+        `file "${f.path}": paths are relative, segments of [A-Za-z0-9._-] not starting with a dot, and not manifest.json`,
+        'invalid_manifest',
+      );
     }
     if (seen.has(f.path)) throw invalidRequest('manifest.files', `file "${f.path}" is listed twice`, 'invalid_manifest');
     seen.add(f.path);
-    if (f.bytes > limits.maxFileBytes) throw invalidRequest('manifest.files', `file "${f.path}" has ${f.bytes} bytes; one file may have at most ${limits.maxFileBytes}`, 'file_too_large');
+    if (f.bytes > limits.maxFileBytes)
+      throw invalidRequest(
+        'manifest.files',
+        `file "${f.path}" has ${f.bytes} bytes; one file may have at most ${limits.maxFileBytes}`,
+        'file_too_large',
+      );
   }
   const compatible = cores.filter((core) => SHARED_FIELDS.every((s) => s.core(core) === s.user(manifest)));
   if (compatible.length === 0) {
@@ -71,11 +81,21 @@ export function checkUpload(raw: Record<string, unknown>, cores: readonly Served
       return { field: s.field, text: `${core.id} has ${s.field} ${String(s.core(core))}` };
     });
     const field = differences[0].field;
-    throw invalidRequest(`manifest.${field}`, `the user model fits no served core (${field} ${String(SHARED_FIELDS.find((s) => s.field === field)!.user(manifest))}): ${differences.map((d) => d.text).join('; ')}`, 'incompatible_models');
+    throw invalidRequest(
+      `manifest.${field}`,
+      `the user model fits no served core (${field} ${String(SHARED_FIELDS.find((s) => s.field === field)!.user(manifest))}): ${differences.map((d) => d.text).join('; ')}`,
+      'incompatible_models',
+    );
   }
   const bytes = manifest.files.reduce((n, f) => n + f.bytes, 0);
   if (limits.storedBytes + bytes > limits.quotaBytes) {
-    throw new ApiError(400, 'invalid_request_error', 'storage_quota_exceeded', `this tenant stores ${limits.storedBytes} bytes of user models; ${bytes} more would pass its quota of ${limits.quotaBytes} bytes (DELETE /v1/user_models/{id} frees space)`, 'manifest.files');
+    throw new ApiError(
+      400,
+      'invalid_request_error',
+      'storage_quota_exceeded',
+      `this tenant stores ${limits.storedBytes} bytes of user models; ${bytes} more would pass its quota of ${limits.quotaBytes} bytes (DELETE /v1/user_models/{id} frees space)`,
+      'manifest.files',
+    );
   }
   return { manifest, text, bytes, compatible };
 }

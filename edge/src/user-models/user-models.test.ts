@@ -20,12 +20,18 @@ async function bundle(tag: string): Promise<{ manifest: any; files: Map<string, 
     ['denoiser.onnx', new TextEncoder().encode(`denoiser ${tag} `.repeat(1000))],
   ]);
   const manifest = structuredClone(tinyManifest) as any;
-  manifest.files = await Promise.all([...files].map(async ([path, bytes]) => ({ path, bytes: bytes.byteLength, sha256: await sha256(bytes) })));
+  manifest.files = await Promise.all(
+    [...files].map(async ([path, bytes]) => ({ path, bytes: bytes.byteLength, sha256: await sha256(bytes) })),
+  );
   return { manifest, files };
 }
 
 const put = (key: string, id: string, path: string, body: Uint8Array) =>
-  SELF.fetch(`${BASE}/v1/user_models/${id}/files/${path}`, { method: 'PUT', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/octet-stream' }, body });
+  SELF.fetch(`${BASE}/v1/user_models/${id}/files/${path}`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/octet-stream' },
+    body,
+  });
 
 async function uploadAll(key: string, id: string, files: Map<string, Uint8Array>): Promise<any> {
   let last: any;
@@ -38,13 +44,22 @@ async function uploadAll(key: string, id: string, files: Map<string, Uint8Array>
 }
 
 const getModel = async (key: string, id: string) => (await api(`/v1/user_models/${id}`, key)).json() as Promise<any>;
-const untilSettled = (key: string, id: string) => eventually(async () => {
-  const m = await getModel(key, id);
-  return m.status === 'ready' || m.status === 'failed' ? m : undefined;
-}, 20_000);
+const untilSettled = (key: string, id: string) =>
+  eventually(async () => {
+    const m = await getModel(key, id);
+    return m.status === 'ready' || m.status === 'failed' ? m : undefined;
+  }, 20_000);
 
 function complete(key: string, userModel: string, seed: number) {
-  return api('/v1/completions', key, { model: 'tiny-core', prompt: 'The cat', max_tokens: 8, steps: 3, seed, user_model: userModel, lambda: 0.5 });
+  return api('/v1/completions', key, {
+    model: 'tiny-core',
+    prompt: 'The cat',
+    max_tokens: 8,
+    steps: 3,
+    seed,
+    user_model: userModel,
+    lambda: 0.5,
+  });
 }
 
 describe('user models: upload, validate, use, delete (edge routes in workerd, stand-in workers)', () => {
@@ -54,8 +69,20 @@ describe('user models: upload, validate, use, delete (edge routes in workerd, st
     const created = await api('/v1/user_models', key, { name: 'legal', manifest: b.manifest });
     expect(created.status).toBe(201);
     const version = (await created.json()) as any;
-    expect(version).toMatchObject({ id: 'legal@1', object: 'user_model', name: 'legal', version: 1, status: 'uploading', compatible_models: ['tiny-core'], error: null });
-    expect(version.files.map((f: any) => [f.path, f.uploaded])).toEqual([['context_encoder.onnx', false], ['denoiser.onnx', false], ['tokenizer.json', false]]);
+    expect(version).toMatchObject({
+      id: 'legal@1',
+      object: 'user_model',
+      name: 'legal',
+      version: 1,
+      status: 'uploading',
+      compatible_models: ['tiny-core'],
+      error: null,
+    });
+    expect(version.files.map((f: any) => [f.path, f.uploaded])).toEqual([
+      ['context_encoder.onnx', false],
+      ['denoiser.onnx', false],
+      ['tokenizer.json', false],
+    ]);
 
     // Not usable before it is ready.
     const early = await complete(key, 'legal', uniqueSeed());
@@ -74,20 +101,46 @@ describe('user models: upload, validate, use, delete (edge routes in workerd, st
     const generate = (await stubLog(seed)).find((r) => r.path === '/v1/generate')!;
     expect(generate.tenant).toBe(tenantId);
     expect(generate.body.user).toMatchObject({ tenant: tenantId, bundle: 'user-models/legal/1' });
-    const usage = await env.DB.prepare('SELECT user_model, collaboration FROM usage WHERE tenant_id = ? AND status = ?').bind(tenantId, 'ok').first();
+    const usage = await env.DB.prepare('SELECT user_model, collaboration FROM usage WHERE tenant_id = ? AND status = ?')
+      .bind(tenantId, 'ok')
+      .first();
     expect(usage).toEqual({ user_model: 'legal@1', collaboration: 'user_model' });
 
     // The chat route and batch lines resolve it the same way.
     const chatSeed = uniqueSeed();
-    const chat = await api('/v1/chat/completions', key, { model: 'tiny-core', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 4, steps: 3, seed: chatSeed, user_model: 'legal@1' });
+    const chat = await api('/v1/chat/completions', key, {
+      model: 'tiny-core',
+      messages: [{ role: 'user', content: 'Hi' }],
+      max_tokens: 4,
+      steps: 3,
+      seed: chatSeed,
+      user_model: 'legal@1',
+    });
     expect(chat.status, await chat.clone().text()).toBe(200);
     expect((await stubLog(chatSeed)).find((r) => r.path === '/v1/generate')!.body.user.bundle).toBe('user-models/legal/1');
     const batchSeed = uniqueSeed();
     const form = new FormData();
     form.append('purpose', 'batch');
-    form.append('file', new File([JSON.stringify({ custom_id: 'a', method: 'POST', url: '/v1/completions', body: { model: 'tiny-core', prompt: 'x', max_tokens: 4, steps: 3, seed: batchSeed, user_model: 'legal' } })], 'in.jsonl'));
-    const file = (await (await SELF.fetch(`${BASE}/v1/files`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: form })).json()) as any;
-    const batch = (await (await api('/v1/batches', key, { input_file_id: file.id, endpoint: '/v1/completions', completion_window: '24h' })).json()) as any;
+    form.append(
+      'file',
+      new File(
+        [
+          JSON.stringify({
+            custom_id: 'a',
+            method: 'POST',
+            url: '/v1/completions',
+            body: { model: 'tiny-core', prompt: 'x', max_tokens: 4, steps: 3, seed: batchSeed, user_model: 'legal' },
+          }),
+        ],
+        'in.jsonl',
+      ),
+    );
+    const file = (await (
+      await SELF.fetch(`${BASE}/v1/files`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: form })
+    ).json()) as any;
+    const batch = (await (
+      await api('/v1/batches', key, { input_file_id: file.id, endpoint: '/v1/completions', completion_window: '24h' })
+    ).json()) as any;
     const finished = await eventually(async () => {
       const b = (await (await api(`/v1/batches/${batch.id}`, key)).json()) as any;
       return b.status === 'completed' ? b : undefined;
@@ -105,7 +158,7 @@ describe('user models: upload, validate, use, delete (edge routes in workerd, st
     expect((await stubLog(seed2)).find((r) => r.path === '/v1/generate')!.body.user.bundle).toBe('user-models/legal/1');
   });
 
-  it('refuses bytes that are not the manifest\'s, files it does not list, and uploads to a closed version, naming the file', async () => {
+  it("refuses bytes that are not the manifest's, files it does not list, and uploads to a closed version, naming the file", async () => {
     const { key } = await newTenant();
     const b = await bundle('x');
     await api('/v1/user_models', key, { name: 'm', manifest: b.manifest });
@@ -133,8 +186,16 @@ describe('user models: upload, validate, use, delete (edge routes in workerd, st
     const cases: [any, string, string][] = [
       [{ ...b.manifest, simplex_k: -1 }, 'manifest.simplex_k', 'invalid_manifest'],
       [{ ...b.manifest, vocab_size: 600 }, 'manifest.vocab_size', 'incompatible_models'],
-      [{ ...b.manifest, files: [...b.manifest.files, { path: '../escape', bytes: 1, sha256: 'a'.repeat(64) }] }, 'manifest.files.3.path', 'invalid_manifest'],
-      [{ ...b.manifest, files: b.manifest.files.map((f: any) => (f.path === 'denoiser.onnx' ? { ...f, bytes: 10 ** 10 } : f)) }, 'manifest.files', 'file_too_large'],
+      [
+        { ...b.manifest, files: [...b.manifest.files, { path: '../escape', bytes: 1, sha256: 'a'.repeat(64) }] },
+        'manifest.files.3.path',
+        'invalid_manifest',
+      ],
+      [
+        { ...b.manifest, files: b.manifest.files.map((f: any) => (f.path === 'denoiser.onnx' ? { ...f, bytes: 10 ** 10 } : f)) },
+        'manifest.files',
+        'file_too_large',
+      ],
       [b.manifest, 'manifest.files', 'storage_quota_exceeded'],
     ];
     for (const [manifest, param, code] of cases) {
@@ -173,7 +234,11 @@ describe('user models: upload, validate, use, delete (edge routes in workerd, st
     }
     expect((await api('/v1/user_models/secret@1', a.key)).status).toBe(404);
     // Its files leave the bucket; the version number is not reused.
-    await eventually(async () => ((await (await fetch(`http://stub.control/uploaded?prefix=${a.tenantId}/secret/`)).json()) as string[]).length === 0 || undefined, 10_000);
+    await eventually(
+      async () =>
+        ((await (await fetch(`http://stub.control/uploaded?prefix=${a.tenantId}/secret/`)).json()) as string[]).length === 0 || undefined,
+      10_000,
+    );
     const again = (await (await api('/v1/user_models', a.key, { name: 'secret', manifest: b.manifest })).json()) as any;
     expect(again.id).toBe('secret@2');
   });
@@ -185,7 +250,13 @@ describe('user models: upload, validate, use, delete (edge routes in workerd, st
     await fetch('http://stub.control/validation-down?on=1', { method: 'POST' });
     try {
       await uploadAll(key, 'later@1', b.files);
-      await eventually(async () => ((await env.DB.prepare('SELECT validation_attempts AS n FROM user_models WHERE tenant_id = ?').bind(tenantId).first<{ n: number }>())!.n >= 1 || undefined), 10_000);
+      await eventually(
+        async () =>
+          (await env.DB.prepare('SELECT validation_attempts AS n FROM user_models WHERE tenant_id = ?')
+            .bind(tenantId)
+            .first<{ n: number }>())!.n >= 1 || undefined,
+        10_000,
+      );
       expect((await getModel(key, 'later@1')).status).toBe('validating');
     } finally {
       await fetch('http://stub.control/validation-down?on=0', { method: 'POST' });

@@ -1,4 +1,14 @@
-import { ErrorBodySchema, ProtocolError, StoredFileSchema, UPLOAD_BYTES_HEADER, UPLOAD_SHA256_HEADER, ValidateUserModelReplySchema, type ModelRef, type StoredFile, type ValidateUserModelReply } from '../../../shared/protocol';
+import {
+  ErrorBodySchema,
+  ProtocolError,
+  StoredFileSchema,
+  UPLOAD_BYTES_HEADER,
+  UPLOAD_SHA256_HEADER,
+  ValidateUserModelReplySchema,
+  type ModelRef,
+  type StoredFile,
+  type ValidateUserModelReply,
+} from '../../../shared/protocol';
 import type { Env } from '../env';
 import { parseWorkerUrls, POOL_ORIGIN, WorkerPool } from '../generation/worker-pool';
 
@@ -22,7 +32,9 @@ async function reply(res: Response): Promise<unknown> {
   const body = await res.json().catch(() => null);
   if (!res.ok) {
     const parsed = ErrorBodySchema.safeParse(body);
-    throw parsed.success ? ProtocolError.fromBody(res.status, parsed.data) : new ProtocolError(res.status, 'upstream_error', `GPU worker answered ${res.status}`, null);
+    throw parsed.success
+      ? ProtocolError.fromBody(res.status, parsed.data)
+      : new ProtocolError(res.status, 'upstream_error', `GPU worker answered ${res.status}`, null);
   }
   return body;
 }
@@ -33,11 +45,20 @@ async function reply(res: Response): Promise<unknown> {
  */
 export const workerUploads = {
   /** Streams one file; a worker answers 422 file_mismatch when its size or sha256 is not the manifest's. */
-  async putFile(env: Env, v: VersionRef, file: { path: string; bytes: number; sha256: string }, body: ReadableStream<Uint8Array>): Promise<StoredFile> {
+  async putFile(
+    env: Env,
+    v: VersionRef,
+    file: { path: string; bytes: number; sha256: string },
+    body: ReadableStream<Uint8Array>,
+  ): Promise<StoredFile> {
     // A streamed body can be sent once: no second worker is tried with it.
     const res = await pool(env, v.tenantId, UPLOAD_TIMEOUT_MS).fetch(path(v, `/files/${file.path}`), {
       method: 'PUT',
-      headers: { [UPLOAD_BYTES_HEADER]: String(file.bytes), [UPLOAD_SHA256_HEADER]: file.sha256, 'content-type': 'application/octet-stream' },
+      headers: {
+        [UPLOAD_BYTES_HEADER]: String(file.bytes),
+        [UPLOAD_SHA256_HEADER]: file.sha256,
+        'content-type': 'application/octet-stream',
+      },
       body,
       // @ts-expect-error: workerd streams a request body without `duplex`; Node's fetch needs it
       duplex: 'half',
@@ -46,7 +67,11 @@ export const workerUploads = {
   },
 
   async validate(env: Env, v: VersionRef, manifest: string, cores: readonly ModelRef[]): Promise<ValidateUserModelReply> {
-    const res = await pool(env, v.tenantId, VALIDATE_TIMEOUT_MS).fetch(path(v, '/validate'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ manifest, cores }) });
+    const res = await pool(env, v.tenantId, VALIDATE_TIMEOUT_MS).fetch(path(v, '/validate'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ manifest, cores }),
+    });
     return ValidateUserModelReplySchema.parse(await reply(res));
   },
 

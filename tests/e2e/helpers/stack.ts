@@ -70,7 +70,16 @@ export async function startEdgeStack(opts: StackOptions = {}): Promise<EdgeStack
     throw err;
   }
   return {
-    edgeUrl: stack.edgeUrl, adminSecret: stack.adminSecret, workerUrl: stack.workers[0].url, workerSecret: stack.workerSecret, metricsToken: stack.metricsToken, proxy: proxy!, s3: stack.s3!, worker: stack.workers[0], wrangler: stack.edge!, stop,
+    edgeUrl: stack.edgeUrl,
+    adminSecret: stack.adminSecret,
+    workerUrl: stack.workers[0].url,
+    workerSecret: stack.workerSecret,
+    metricsToken: stack.metricsToken,
+    proxy: proxy!,
+    s3: stack.s3!,
+    worker: stack.workers[0],
+    wrangler: stack.edge!,
+    stop,
     newKey: (tenant, scopes) => stack.newKey(tenant, scopes, 'e2e'),
   };
 }

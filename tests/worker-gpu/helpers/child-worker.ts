@@ -14,7 +14,11 @@ export interface ChildWorker {
  */
 export function startChildWorker(env: Record<string, string>, entry?: string): Promise<ChildWorker> {
   const args = entry ? [entry] : ['--import', 'tsx', 'worker-gpu/src/main.ts'];
-  const child = spawn(process.execPath, args, { cwd: process.cwd(), env: { ...process.env, ...env, WORKER_LOG: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, {
+    cwd: process.cwd(),
+    env: { ...process.env, ...env, WORKER_LOG: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let out = '';
   let err = '';
@@ -28,7 +32,14 @@ export function startChildWorker(env: Record<string, string>, entry?: string): P
         const entry = JSON.parse(line);
         if (entry.msg === 'listening') port = entry.port;
         if (entry.msg === 'default model loaded' && port) {
-          resolve({ url: `http://127.0.0.1:${port}`, child, kill: async () => { child.kill('SIGKILL'); await exited; } });
+          resolve({
+            url: `http://127.0.0.1:${port}`,
+            child,
+            kill: async () => {
+              child.kill('SIGKILL');
+              await exited;
+            },
+          });
         }
       }
     });

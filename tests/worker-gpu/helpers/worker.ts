@@ -60,7 +60,11 @@ export function startTestWorker(s3: TestS3, extra: Record<string, string> = {}):
 
 /** POST to a worker, signed (`workerFetch`). */
 export async function postJson(url: string, body: unknown): Promise<{ status: number; json: any; headers: Headers }> {
-  const res = await workerFetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const res = await workerFetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
   const text = await res.text();
   let json: any;
   try {

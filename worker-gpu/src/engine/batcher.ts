@@ -49,7 +49,10 @@ export class DynamicBatcher implements Denoiser {
   private next: ReturnType<typeof setImmediate> | null = null;
   private running = false;
 
-  constructor(private readonly inner: Denoiser, private readonly opts: BatcherOptions) {}
+  constructor(
+    private readonly inner: Denoiser,
+    private readonly opts: BatcherOptions,
+  ) {}
 
   get info() {
     return this.inner.info;

@@ -16,10 +16,15 @@ export class ContextStore {
   }
 
   /** The tokens for a request's context fields; `field` is the request path ("context", "user.context"). */
-  async resolve(tokens: readonly number[] | undefined, hash: string | undefined, field: string): Promise<{ tokens: readonly number[]; hash: string }> {
+  async resolve(
+    tokens: readonly number[] | undefined,
+    hash: string | undefined,
+    field: string,
+  ): Promise<{ tokens: readonly number[]; hash: string }> {
     if (tokens) {
       const actual = await contextHash(tokens);
-      if (hash !== undefined && hash !== actual) throw new InvalidArgumentError(`${field}Hash`, `${hash} is not the sha256 of the ${tokens.length} context tokens (${actual})`);
+      if (hash !== undefined && hash !== actual)
+        throw new InvalidArgumentError(`${field}Hash`, `${hash} is not the sha256 of the ${tokens.length} context tokens (${actual})`);
       this.byHash.set(actual, tokens, 1);
       return { tokens, hash: actual };
     }

@@ -17,7 +17,11 @@ export class GenerateService {
    * graphs on the model's provider. With `threads`, block loops run on those threads
    * (WORKER_GENERATION_THREADS) with the TypeScript step math.
    */
-  constructor(private readonly models: Models, private readonly metrics: WorkerMetrics, private readonly threads?: GenerationThreads) {}
+  constructor(
+    private readonly models: Models,
+    private readonly metrics: WorkerMetrics,
+    private readonly threads?: GenerationThreads,
+  ) {}
 
   /** Validates and starts a generation; the first event is awaited here so bad input fails before streaming. */
   async start(req: GenerateRequest): Promise<AsyncGenerator<GenerateEvent>> {
@@ -28,7 +32,10 @@ export class GenerateService {
     const request = { ...req.options, prompt: req.prompt, userContext: req.user?.context };
     const events = this.threads
       ? this.threads.generate({ core: core.batcher, user: user?.batcher }, req.topK, request)
-      : generate({ core: wireView(core.batcher, req.topK), user: user && wireView(user.batcher, req.topK), math: core.denoiser.stepMath }, request);
+      : generate(
+          { core: wireView(core.batcher, req.topK), user: user && wireView(user.batcher, req.topK), math: core.denoiser.stepMath },
+          request,
+        );
     const first = await events.next().catch((err) => Promise.reject(withField(err, 'user.bundle')));
     const metrics = this.metrics;
     return (async function* () {

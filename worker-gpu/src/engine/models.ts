@@ -8,7 +8,7 @@ import { nodeRuntime, type NodeRuntime } from '../runtime/providers';
 import { coreBundleKey, userBundleKey } from '../store/bundle-keys';
 import { ModelStore } from '../store/model-store';
 import { s3Client } from '../store/s3-source';
-import { Admission, DynamicBatcher } from './batcher';
+import { type Admission, DynamicBatcher } from './batcher';
 
 export interface OpenModel {
   bundle: LoadedBundle;
@@ -25,7 +25,11 @@ export class Models {
   private runtime: Promise<Runtime> | null = null;
   private resolvedRuntime: Runtime | null = null;
 
-  constructor(private readonly config: WorkerConfig, private readonly metrics: WorkerMetrics, private readonly admission: Admission) {
+  constructor(
+    private readonly config: WorkerConfig,
+    private readonly metrics: WorkerMetrics,
+    private readonly admission: Admission,
+  ) {
     this.s3 = s3Client(config.s3);
     this.store = new ModelStore<OpenModel>({
       client: this.s3,
@@ -55,13 +59,19 @@ export class Models {
 
   private async open(bundle: LoadedBundle): Promise<OpenModel> {
     // The provider is probed once, with the first graph this worker opens.
-    this.runtime ??= nodeRuntime(this.config.providers, graphFiles(bundle, bundle.manifest.graphs.denoiser), this.config.threads).then((rt) => {
-      this.resolvedRuntime = rt;
-      this.metrics.provider.set({ provider: rt.provider }, 1);
-      return rt;
-    });
+    this.runtime ??= nodeRuntime(this.config.providers, graphFiles(bundle, bundle.manifest.graphs.denoiser), this.config.threads).then(
+      (rt) => {
+        this.resolvedRuntime = rt;
+        this.metrics.provider.set({ provider: rt.provider }, 1);
+        return rt;
+      },
+    );
     const rt = await this.runtime;
-    const denoiser = await OnnxDenoiser.create(bundle, rt.ort, rt.createSession, { provider: rt.provider, cacheBytes: this.config.kvCacheBytes, stepGraphs: this.config.stepGraphs });
+    const denoiser = await OnnxDenoiser.create(bundle, rt.ort, rt.createSession, {
+      provider: rt.provider,
+      cacheBytes: this.config.kvCacheBytes,
+      stepGraphs: this.config.stepGraphs,
+    });
     const name = `${bundle.manifest.name}@${bundle.manifest.version}`;
     const batcher = new DynamicBatcher(denoiser, {
       windowMs: this.config.batchWindowMs,

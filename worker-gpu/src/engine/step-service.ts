@@ -13,7 +13,11 @@ import { checkBlockLength, checkContext, checkEstimate, checkTopK, selfCondLogit
  * self-conditioning next step); with a user model the mixed logits come too.
  */
 export class StepService {
-  constructor(private readonly models: Models, private readonly contexts: ContextStore, private readonly metrics: WorkerMetrics) {}
+  constructor(
+    private readonly models: Models,
+    private readonly contexts: ContextStore,
+    private readonly metrics: WorkerMetrics,
+  ) {}
 
   async step(req: StepRequest): Promise<StepResponse> {
     const t0 = performance.now();
@@ -22,7 +26,14 @@ export class StepService {
     checkBlockLength(req.blockLength, info);
     checkTopK(req.topK, info);
     checkEstimate(req.estimate, info);
-    const noise: NoisyBlockRecipe = { seed: req.seed, block: req.block, step: req.step, steps: req.steps, estimate: req.estimate, blockLength: req.blockLength };
+    const noise: NoisyBlockRecipe = {
+      seed: req.seed,
+      block: req.block,
+      step: req.step,
+      steps: req.steps,
+      estimate: req.estimate,
+      blockLength: req.blockLength,
+    };
     const selfCond = selfCondLogits(req.selfCond, info, req.blockLength, 'selfCond');
     if (req.context) checkContext(req.context, info, 'context');
     const context = await this.contexts.resolve(req.context, req.contextHash, 'context');
@@ -62,9 +73,10 @@ export class StepService {
       // Mix what the client would see, so a client mixing the two compact blocks itself agrees.
       reply.user = { logits: userLogits, contextHash: user.hash };
       const [coreWire, userWire] = [densifyLogits(logits), densifyLogits(userLogits)];
-      reply.mixed = core.denoiser.useGraphs && req.topK < info.vocabSize
-        ? encodeTopK(await core.denoiser.graphs.mixCompact(coreWire, userWire, user.lambda, req.topK))
-        : compactLogits(mixLogits(coreWire, userWire, user.lambda), req.topK);
+      reply.mixed =
+        core.denoiser.useGraphs && req.topK < info.vocabSize
+          ? encodeTopK(await core.denoiser.graphs.mixCompact(coreWire, userWire, user.lambda, req.topK))
+          : compactLogits(mixLogits(coreWire, userWire, user.lambda), req.topK);
     }
     this.metrics.steps.inc({ model: `${req.model.name}@${req.model.version}`, mode: 'step' });
     this.metrics.queueWait.observe(coreOut.queueMs / 1000);

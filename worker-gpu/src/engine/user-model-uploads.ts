@@ -3,7 +3,16 @@ import { DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand, type S3Cl
 import { Upload } from '@aws-sdk/lib-storage';
 import { ZodError } from 'zod';
 import { BundleError, firstIssue, IncompatibleModelsError, SSD2Error } from '../../../shared/errors';
-import { GenerateRequestSchema, PROTOCOL_VERSION, uploadedBundlePath, WorkerErrorCode, type StoredFile, type UserModelFailure, type ValidateUserModelReply, type ValidateUserModelRequest } from '../../../shared/protocol';
+import {
+  GenerateRequestSchema,
+  PROTOCOL_VERSION,
+  uploadedBundlePath,
+  WorkerErrorCode,
+  type StoredFile,
+  type UserModelFailure,
+  type ValidateUserModelReply,
+  type ValidateUserModelRequest,
+} from '../../../shared/protocol';
 import { assertCompatible } from '../../../shared/ssd2';
 import { WorkerError } from '../http/errors';
 import { userBundleKey } from '../store/bundle-keys';
@@ -42,7 +51,12 @@ export class UserModelUploads {
    * size and sha256 against what the manifest declared; a mismatch deletes the object and answers
    * 422 file_mismatch naming the file.
    */
-  async put(v: UploadedVersion, path: string, body: ReadableStream<Uint8Array>, expected: { bytes: number; sha256: string }): Promise<StoredFile> {
+  async put(
+    v: UploadedVersion,
+    path: string,
+    body: ReadableStream<Uint8Array>,
+    expected: { bytes: number; sha256: string },
+  ): Promise<StoredFile> {
     const key = this.keyOf(v) + path;
     const hash = createHash('sha256');
     let bytes = 0;
@@ -51,7 +65,9 @@ export class UserModelUploads {
         transform(chunk, controller) {
           bytes += chunk.byteLength;
           if (bytes > expected.bytes) {
-            controller.error(new WorkerError(422, WorkerErrorCode.fileMismatch, path, `${path} is longer than the manifest's ${expected.bytes} bytes`));
+            controller.error(
+              new WorkerError(422, WorkerErrorCode.fileMismatch, path, `${path} is longer than the manifest's ${expected.bytes} bytes`),
+            );
             return;
           }
           hash.update(chunk);
@@ -60,13 +76,21 @@ export class UserModelUploads {
       }),
     );
     try {
-      await new Upload({ client: this.s3, params: { Bucket: this.bucket, Key: key, Body: counted, ContentType: 'application/octet-stream' } }).done();
+      await new Upload({
+        client: this.s3,
+        params: { Bucket: this.bucket, Key: key, Body: counted, ContentType: 'application/octet-stream' },
+      }).done();
     } catch (err) {
       await this.deleteKeys([key]).catch(() => {});
       throw err;
     }
     const sha256 = hash.digest('hex');
-    const problem = bytes !== expected.bytes ? `${path} has ${bytes} bytes; the manifest says ${expected.bytes}` : sha256 !== expected.sha256 ? `${path} has sha256 ${sha256}; the manifest says ${expected.sha256}` : null;
+    const problem =
+      bytes !== expected.bytes
+        ? `${path} has ${bytes} bytes; the manifest says ${expected.bytes}`
+        : sha256 !== expected.sha256
+          ? `${path} has sha256 ${sha256}; the manifest says ${expected.sha256}`
+          : null;
     if (problem) {
       await this.deleteKeys([key]);
       throw new WorkerError(422, WorkerErrorCode.fileMismatch, path, problem);
@@ -83,7 +107,14 @@ export class UserModelUploads {
    */
   async validate(v: UploadedVersion, req: ValidateUserModelRequest): Promise<ValidateUserModelReply> {
     const prefix = this.keyOf(v);
-    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: `${prefix}manifest.json`, Body: new TextEncoder().encode(req.manifest), ContentType: 'application/json' }));
+    await this.s3.send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: `${prefix}manifest.json`,
+        Body: new TextEncoder().encode(req.manifest),
+        ContentType: 'application/json',
+      }),
+    );
     // A key is never reused for other bytes; still, nothing from an earlier attempt stays open.
     await this.models.store.forget(prefix);
     const ref = { tenant: v.tenant, bundle: uploadedBundlePath(v.name, v.version) };
@@ -93,9 +124,16 @@ export class UserModelUploads {
       user = await this.models.user(ref);
       const { manifest } = user.bundle;
       const info = user.denoiser.info;
-      const [logits] = await user.denoiser.denoise([{ context: [info.eosTokenId], noise: { seed: 1, block: 0, step: 0, steps: 2, estimate: null, blockLength: info.blockSize }, selfCond: null }]);
+      const [logits] = await user.denoiser.denoise([
+        {
+          context: [info.eosTokenId],
+          noise: { seed: 1, block: 0, step: 0, steps: 2, estimate: null, blockLength: info.blockSize },
+          selfCond: null,
+        },
+      ]);
       const bad = logits.data.findIndex((x) => !Number.isFinite(x));
-      if (bad >= 0) throw new ValidationFailure(manifest.graphs.denoiser, `the denoiser's logits are not finite (${logits.data[bad]} at index ${bad})`);
+      if (bad >= 0)
+        throw new ValidationFailure(manifest.graphs.denoiser, `the denoiser's logits are not finite (${logits.data[bad]} at index ${bad})`);
     } catch (err) {
       return this.fail(v, err, prefix);
     }
@@ -106,7 +144,16 @@ export class UserModelUploads {
       try {
         assertCompatible(core.denoiser, user.denoiser, 'user model');
         const info = core.denoiser.info;
-        const events = await this.generations.start(GenerateRequestSchema.parse({ v: PROTOCOL_VERSION, model: ref_, prompt: [info.eosTokenId], options: { steps: 2, maxTokens: info.blockSize, seed: 1, lambda: 0.5 }, topK: 32, user: ref }));
+        const events = await this.generations.start(
+          GenerateRequestSchema.parse({
+            v: PROTOCOL_VERSION,
+            model: ref_,
+            prompt: [info.eosTokenId],
+            options: { steps: 2, maxTokens: info.blockSize, seed: 1, lambda: 0.5 },
+            topK: 32,
+            user: ref,
+          }),
+        );
         for await (const e of events) if (e.type === 'error') throw new ValidationFailure(null, e.error.message);
       } catch (err) {
         return this.fail(v, err, prefix);
@@ -147,7 +194,10 @@ export class UserModelUploads {
 
 /** A fault of the uploaded bundle found while validating it. */
 class ValidationFailure extends Error {
-  constructor(readonly param: string | null, message: string) {
+  constructor(
+    readonly param: string | null,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -157,7 +207,9 @@ function isStorageError(err: unknown): boolean {
   if (typeof err !== 'object' || err === null) return false;
   const e = err as { $metadata?: unknown; name?: string; code?: string };
   if (e.name === 'NoSuchKey') return false;
-  return e.$metadata !== undefined || ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'].includes(e.code ?? '') || e.name === 'TimeoutError';
+  return (
+    e.$metadata !== undefined || ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'].includes(e.code ?? '') || e.name === 'TimeoutError'
+  );
 }
 
 /** The bundle's fault as the reason the edge shows: the file or field it names, never the storage key. */
@@ -167,13 +219,14 @@ function asFailure(err: unknown, prefix: string): UserModelFailure {
   if (err instanceof BundleError) return { code: err.code, param: err.file, message: withoutKeys(err.message) };
   if (err instanceof IncompatibleModelsError) {
     const field = /: (vocab_size|tokenizer\.json sha256|simplex_k|schedule) /.exec(err.message)?.[1];
-    return { code: err.code, param: field === 'tokenizer.json sha256' ? 'tokenizer' : field ?? null, message: err.message };
+    return { code: err.code, param: field === 'tokenizer.json sha256' ? 'tokenizer' : (field ?? null), message: err.message };
   }
   if (err instanceof ZodError) {
     const { field, text } = firstIssue(err);
     return { code: 'invalid_bundle', param: field, message: text };
   }
-  if (err instanceof WorkerError && err.status === 404) return { code: 'invalid_bundle', param: 'manifest.json', message: 'manifest.json could not be read back from storage' };
+  if (err instanceof WorkerError && err.status === 404)
+    return { code: 'invalid_bundle', param: 'manifest.json', message: 'manifest.json could not be read back from storage' };
   if (err instanceof WorkerError && err.status === 422) return { code: err.code, param: err.field, message: withoutKeys(err.message) };
   if (err instanceof SSD2Error) return { code: err.code, param: null, message: withoutKeys(err.message) };
   // onnxruntime refusing to run the graphs (shapes, types) with inputs of the bundle format.

@@ -3,7 +3,20 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { zValidator } from '@hono/zod-validator';
 import { z, type ZodType } from 'zod';
-import { GenerateRequestSchema, ModelRefSchema, StepRequestSchema, UPLOAD_BYTES_HEADER, UPLOAD_FILE_PATH, UPLOAD_SHA256_HEADER, USER_MODEL_NAME, ValidateUserModelRequestSchema, verifyWorkerToken, WorkerErrorCode, type GenerateEvent, type UserModelRef } from '../../../shared/protocol';
+import {
+  GenerateRequestSchema,
+  ModelRefSchema,
+  StepRequestSchema,
+  UPLOAD_BYTES_HEADER,
+  UPLOAD_FILE_PATH,
+  UPLOAD_SHA256_HEADER,
+  USER_MODEL_NAME,
+  ValidateUserModelRequestSchema,
+  verifyWorkerToken,
+  WorkerErrorCode,
+  type GenerateEvent,
+  type UserModelRef,
+} from '../../../shared/protocol';
 import { ndjsonStream } from '../../../shared/streams';
 import type { Worker } from '../worker';
 import { errorReply, forbidden, unauthorized, WorkerError } from './errors';
@@ -21,15 +34,24 @@ const json = <T extends ZodType>(schema: T) =>
 
 type Vars = { Variables: { tenant: string } };
 
-const UploadedVersionParams = z.object({ name: z.string().regex(USER_MODEL_NAME, 'not a user model name'), version: z.coerce.number().int().min(1) });
+const UploadedVersionParams = z.object({
+  name: z.string().regex(USER_MODEL_NAME, 'not a user model name'),
+  version: z.coerce.number().int().min(1),
+});
 const UploadHeadersSchema = z.object({
-  bytes: z.coerce.number({ message: `${UPLOAD_BYTES_HEADER} header: the file's size in bytes` }).int().min(0),
-  sha256: z.string({ message: `${UPLOAD_SHA256_HEADER} header: the file's sha256` }).regex(/^[0-9a-f]{64}$/, `${UPLOAD_SHA256_HEADER} header: 64 lowercase hex digits`),
+  bytes: z.coerce
+    .number({ message: `${UPLOAD_BYTES_HEADER} header: the file's size in bytes` })
+    .int()
+    .min(0),
+  sha256: z
+    .string({ message: `${UPLOAD_SHA256_HEADER} header: the file's sha256` })
+    .regex(/^[0-9a-f]{64}$/, `${UPLOAD_SHA256_HEADER} header: 64 lowercase hex digits`),
 });
 
 /** A request's user model must belong to the tenant its token was signed for. */
 function ownUserModel(user: UserModelRef | undefined, tenant: string): void {
-  if (user && user.tenant !== tenant) throw forbidden('user.tenant', `this request was authorised for tenant ${tenant}, not ${user.tenant}`);
+  if (user && user.tenant !== tenant)
+    throw forbidden('user.tenant', `this request was authorised for tenant ${tenant}, not ${user.tenant}`);
 }
 
 /**
@@ -44,8 +66,10 @@ export function createApp(worker: Worker): Hono<Vars> {
 
   app.onError((err, c) => {
     let mapped = err;
-    if (err instanceof HTTPException && err.status === 413) mapped = new WorkerError(413, WorkerErrorCode.bodyTooLarge, 'body', `request body exceeds ${MAX_BODY_BYTES} bytes`);
-    else if (err instanceof HTTPException && err.status === 400) mapped = new WorkerError(400, WorkerErrorCode.invalidJson, 'body', err.message);
+    if (err instanceof HTTPException && err.status === 413)
+      mapped = new WorkerError(413, WorkerErrorCode.bodyTooLarge, 'body', `request body exceeds ${MAX_BODY_BYTES} bytes`);
+    else if (err instanceof HTTPException && err.status === 400)
+      mapped = new WorkerError(400, WorkerErrorCode.invalidJson, 'body', err.message);
     const { status, body } = errorReply(mapped);
     worker.metrics.errors.inc({ code: body.error.code });
     if (status >= 500) worker.log.error('request failed', { path: c.req.path, error: (err as Error).stack ?? String(err) });
@@ -64,14 +88,21 @@ export function createApp(worker: Worker): Hono<Vars> {
   });
   app.use('/metrics', async (c, next) => {
     const token = bearer(c.req.header('authorization'));
-    if (!token || !((metricsToken !== undefined && token === metricsToken) || (await verifyWorkerToken(token, secrets)))) throw unauthorized('missing or invalid credential for /metrics');
+    if (!token || !((metricsToken !== undefined && token === metricsToken) || (await verifyWorkerToken(token, secrets))))
+      throw unauthorized('missing or invalid credential for /metrics');
     await next();
   });
-  app.use('/v1/*', async (c, next) => {
-    if (worker.draining) throw new WorkerError(503, WorkerErrorCode.shuttingDown, null, 'this worker is shutting down; send the step to another');
+  app.use('/v1/*', async (_c, next) => {
+    if (worker.draining)
+      throw new WorkerError(503, WorkerErrorCode.shuttingDown, null, 'this worker is shutting down; send the step to another');
     await next();
   });
-  const limitBody = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: () => { throw new HTTPException(413); } });
+  const limitBody = bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: () => {
+      throw new HTTPException(413);
+    },
+  });
   // A file upload streams to S3 and is bounded by the size its manifest declares.
   app.use('/v1/*', (c, next) => (c.req.method === 'PUT' ? next() : limitBody(c, next)));
 
@@ -111,7 +142,8 @@ export function createApp(worker: Worker): Hono<Vars> {
   };
   app.put('/v1/user-models/:name/:version/files/:path{.+}', async (c) => {
     const path = c.req.param('path');
-    if (!UPLOAD_FILE_PATH.test(path) || path === 'manifest.json') throw new WorkerError(400, WorkerErrorCode.invalidArgument, 'path', `"${path}" is not a bundle file path`);
+    if (!UPLOAD_FILE_PATH.test(path) || path === 'manifest.json')
+      throw new WorkerError(400, WorkerErrorCode.invalidArgument, 'path', `"${path}" is not a bundle file path`);
     const expected = UploadHeadersSchema.parse({ bytes: c.req.header(UPLOAD_BYTES_HEADER), sha256: c.req.header(UPLOAD_SHA256_HEADER) });
     const body = c.req.raw.body ?? new ReadableStream<Uint8Array>({ start: (controller) => controller.close() });
     return c.json(await worker.uploads.put({ tenant: c.get('tenant'), ...version(c) }, path, body, expected));
@@ -119,17 +151,25 @@ export function createApp(worker: Worker): Hono<Vars> {
   app.post('/v1/user-models/:name/:version/validate', json(ValidateUserModelRequestSchema), async (c) => {
     const v = { tenant: c.get('tenant'), ...version(c) };
     const reply = await worker.uploads.validate(v, c.req.valid('json'));
-    worker.log.info('user model validated', { ...v, status: reply.status, ...(reply.status === 'failed' ? { reason: reply.error.message } : {}) });
+    worker.log.info('user model validated', {
+      ...v,
+      status: reply.status,
+      ...(reply.status === 'failed' ? { reason: reply.error.message } : {}),
+    });
     return c.json(reply);
   });
-  app.delete('/v1/user-models/:name/:version', async (c) => c.json({ deleted: await worker.uploads.remove({ tenant: c.get('tenant'), ...version(c) }) }));
+  app.delete('/v1/user-models/:name/:version', async (c) =>
+    c.json({ deleted: await worker.uploads.remove({ tenant: c.get('tenant'), ...version(c) }) }),
+  );
 
   app.get('/healthz', (c) => c.json(worker.health()));
   app.get('/readyz', (c) => {
     const ready = worker.ready();
     return c.json({ ready, defaultModel: worker.config.defaultModel ?? null }, ready ? 200 : 503);
   });
-  app.get('/metrics', async (c) => c.text(await worker.metrics.registry.metrics(), 200, { 'content-type': worker.metrics.registry.contentType }));
+  app.get('/metrics', async (c) =>
+    c.text(await worker.metrics.registry.metrics(), 200, { 'content-type': worker.metrics.registry.contentType }),
+  );
   app.notFound((c) => c.json({ error: { code: 'not_found', message: `no route ${c.req.method} ${c.req.path}`, field: null } }, 404));
   return app;
 }

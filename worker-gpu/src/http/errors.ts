@@ -16,16 +16,19 @@ export class WorkerError extends Error {
   }
 }
 
-export const modelNotFound = (field: string, what: string) => new WorkerError(404, WorkerErrorCode.modelNotFound, field, `no bundle at ${what}`);
+export const modelNotFound = (field: string, what: string) =>
+  new WorkerError(404, WorkerErrorCode.modelNotFound, field, `no bundle at ${what}`);
 export const forbidden = (field: string, message: string) => new WorkerError(403, WorkerErrorCode.forbidden, field, message);
-export const contextUnknown = (field: string) => new WorkerError(409, CONTEXT_UNKNOWN, field, 'this worker does not hold the context with this hash; send the tokens in "context"');
+export const contextUnknown = (field: string) =>
+  new WorkerError(409, CONTEXT_UNKNOWN, field, 'this worker does not hold the context with this hash; send the tokens in "context"');
 export const unauthorized = (message: string) => new WorkerError(401, UNAUTHORIZED, null, message);
 export const overloaded = () => new WorkerError(503, WorkerErrorCode.overloaded, null, 'the step queue is full; retry shortly');
 
 /** Where in the request an error from a model (core or user) belongs. */
 export function withField(err: unknown, field: string): unknown {
   if (err instanceof BundleError) return new WorkerError(422, WorkerErrorCode.invalidBundle, field, err.message, { cause: err });
-  if (err instanceof IncompatibleModelsError) return new WorkerError(422, WorkerErrorCode.incompatibleModels, field, err.message, { cause: err });
+  if (err instanceof IncompatibleModelsError)
+    return new WorkerError(422, WorkerErrorCode.incompatibleModels, field, err.message, { cause: err });
   return err;
 }
 

@@ -20,7 +20,11 @@ function runtimeFor(providers: readonly ProviderName[], probe: GraphFiles): Prom
 }
 
 /** Loads and verifies a bundle directory and opens it with onnxruntime-node. */
-export async function loadLocalModel(dir: string, providers: readonly ProviderName[] = ['cpu'], opts: OnnxDenoiserOptions = {}): Promise<LocalModel> {
+export async function loadLocalModel(
+  dir: string,
+  providers: readonly ProviderName[] = ['cpu'],
+  opts: OnnxDenoiserOptions = {},
+): Promise<LocalModel> {
   const bundle = await loadBundle(directorySource(dir));
   const codec = bundleCodec(bundle);
   const runtime = await runtimeFor(providers, graphFiles(bundle, bundle.manifest.graphs.denoiser));

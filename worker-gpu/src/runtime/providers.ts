@@ -10,9 +10,13 @@ export const DEFAULT_PROVIDERS: readonly ProviderName[] = ['cuda', 'webgpu', 'cp
 /** Parses a comma-separated provider list such as `cuda,webgpu,cpu` (env SSD2_PROVIDERS). */
 export function parseProviders(list: string | undefined): ProviderName[] {
   if (!list) return [...DEFAULT_PROVIDERS];
-  const names = list.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const n of names) {
-    if (!DEFAULT_PROVIDERS.includes(n as ProviderName)) throw new InvalidArgumentError('providers', `unknown execution provider "${n}" (expected cuda, webgpu or cpu)`);
+    if (!DEFAULT_PROVIDERS.includes(n as ProviderName))
+      throw new InvalidArgumentError('providers', `unknown execution provider "${n}" (expected cuda, webgpu or cpu)`);
   }
   if (names.length === 0) throw new InvalidArgumentError('providers', 'empty provider list');
   return names as ProviderName[];
@@ -58,7 +62,11 @@ export function sessionOptions(provider: ProviderName, threads: ThreadOptions = 
  * Picks the first provider from `wanted` that can open a session here. A provider that is listed
  * but fails (no GPU, no CUDA library) is skipped, and the reason is kept for /healthz.
  */
-export async function nodeRuntime(wanted: readonly ProviderName[] = DEFAULT_PROVIDERS, probe?: Uint8Array | GraphFiles, threads: ThreadOptions = {}): Promise<NodeRuntime & { skipped: Record<string, string> }> {
+export async function nodeRuntime(
+  wanted: readonly ProviderName[] = DEFAULT_PROVIDERS,
+  probe?: Uint8Array | GraphFiles,
+  threads: ThreadOptions = {},
+): Promise<NodeRuntime & { skipped: Record<string, string> }> {
   const skipped: Record<string, string> = {};
   const candidates = availableProviders(wanted);
   for (const p of wanted) if (!candidates.includes(p)) skipped[p] = 'not in this onnxruntime-node build';
@@ -73,7 +81,13 @@ export async function nodeRuntime(wanted: readonly ProviderName[] = DEFAULT_PROV
         continue;
       }
     }
-    return { provider, skipped, ort, createSession: (bytes, _file, externalData) => ort.InferenceSession.create(bytes, externalData ? { ...options, externalData } : options) };
+    return {
+      provider,
+      skipped,
+      ort,
+      createSession: (bytes, _file, externalData) =>
+        ort.InferenceSession.create(bytes, externalData ? { ...options, externalData } : options),
+    };
   }
   throw new Error(`no execution provider from [${wanted.join(', ')}] works here: ${JSON.stringify(skipped)}`);
 }

@@ -23,7 +23,10 @@ export function userBundleKey(prefix: string, ref: UserModelRef, field = 'user.b
   }
   const segments = path.split('/');
   if (path === '' || !segments.every((s) => SEGMENT.test(s))) {
-    throw forbidden(field, `"${ref.bundle}" is not a path inside tenant ${ref.tenant}'s prefix ${own} (segments must match [A-Za-z0-9_-][A-Za-z0-9._-]*)`);
+    throw forbidden(
+      field,
+      `"${ref.bundle}" is not a path inside tenant ${ref.tenant}'s prefix ${own} (segments must match [A-Za-z0-9_-][A-Za-z0-9._-]*)`,
+    );
   }
   return `${prefix}${own}${segments.join('/')}/`;
 }

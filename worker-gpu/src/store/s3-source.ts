@@ -16,7 +16,12 @@ export function s3Client(cfg: WorkerConfig['s3']): S3Client {
 }
 
 /** A bundle under an S3 key prefix ("…/models/tiny-core/0.1.0/"). Missing keys reject with name NoSuchKey. */
-export function s3BundleSource(client: S3Client, bucket: string, keyPrefix: string, onRead?: (path: string, bytes: number) => void): BundleSource {
+export function s3BundleSource(
+  client: S3Client,
+  bucket: string,
+  keyPrefix: string,
+  onRead?: (path: string, bytes: number) => void,
+): BundleSource {
   return {
     location: `s3://${bucket}/${keyPrefix.replace(/\/$/, '')}`,
     async read(path: string): Promise<Uint8Array> {

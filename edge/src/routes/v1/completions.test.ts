@@ -11,8 +11,12 @@ beforeAll(async () => {
 const base = { model: 'tiny-core', prompt: 'The cat sat on the', max_tokens: 30, steps: 12 };
 
 describe('POST /v1/completions', () => {
-  it('takes two steps per token of the model\'s block (at least 10) when the request names none, and asks the worker for that many', async () => {
-    for (const [blockSize, expected] of [[undefined, Math.max(10, 2 * tinyCoreManifest.block_size)], [3, 10], [8, 16]] as const) {
+  it("takes two steps per token of the model's block (at least 10) when the request names none, and asks the worker for that many", async () => {
+    for (const [blockSize, expected] of [
+      [undefined, Math.max(10, 2 * tinyCoreManifest.block_size)],
+      [3, 10],
+      [8, 16],
+    ] as const) {
       const seed = uniqueSeed();
       const { steps: _omitted, ...noSteps } = base;
       const res = await api('/v1/completions', key, { ...noSteps, seed, early_stop: 0, ...(blockSize ? { block_size: blockSize } : {}) });
@@ -29,7 +33,11 @@ describe('POST /v1/completions', () => {
     const res = await api('/v1/completions', key, { ...base, seed });
     expect(res.status).toBe(200);
     const body = (await res.json()) as any;
-    expect(body).toMatchObject({ object: 'text_completion', model: 'tiny-core', choices: [{ index: 0, finish_reason: 'length', logprobs: null }] });
+    expect(body).toMatchObject({
+      object: 'text_completion',
+      model: 'tiny-core',
+      choices: [{ index: 0, finish_reason: 'length', logprobs: null }],
+    });
     expect(body.id).toMatch(/^cmpl-[0-9a-f]{64}$/);
     expect(body.choices[0].text.length).toBeGreaterThan(0);
     expect(body.usage.completion_tokens).toBe(30);
@@ -67,7 +75,14 @@ describe('POST /v1/completions', () => {
   });
 
   it('streams per-step progress events in the ssd2 extension field when asked', async () => {
-    const res = await api('/v1/completions', key, { ...base, seed: uniqueSeed(), mode: 'per_step', progress: true, stream: true, early_stop: 0 });
+    const res = await api('/v1/completions', key, {
+      ...base,
+      seed: uniqueSeed(),
+      mode: 'per_step',
+      progress: true,
+      stream: true,
+      early_stop: 0,
+    });
     const events = (await sseEvents(res)) as any[];
     const progress = events.filter((e) => e.ssd2?.progress);
     expect(progress.length).toBe(2 * 12); // every step of both blocks (early stopping off)
@@ -109,7 +124,16 @@ describe('POST /v1/completions', () => {
 describe('POST /v1/chat/completions', () => {
   it('sends the instruction template to the core model and answers a chat.completion', async () => {
     const seed = uniqueSeed();
-    const res = await api('/v1/chat/completions', key, { model: 'tiny-core', seed, max_tokens: 10, steps: 8, messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Name a bird.' }] });
+    const res = await api('/v1/chat/completions', key, {
+      model: 'tiny-core',
+      seed,
+      max_tokens: 10,
+      steps: 8,
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'Name a bird.' },
+      ],
+    });
     expect(res.status).toBe(200);
     const body = (await res.json()) as any;
     expect(body).toMatchObject({ object: 'chat.completion', choices: [{ message: { role: 'assistant' }, finish_reason: 'length' }] });
@@ -120,7 +144,14 @@ describe('POST /v1/chat/completions', () => {
   });
 
   it('streams chat.completion.chunk deltas, the first with the assistant role', async () => {
-    const res = await api('/v1/chat/completions', key, { model: 'tiny-core', seed: uniqueSeed(), max_tokens: 30, steps: 8, stream: true, messages: [{ role: 'user', content: 'Hi' }] });
+    const res = await api('/v1/chat/completions', key, {
+      model: 'tiny-core',
+      seed: uniqueSeed(),
+      max_tokens: 30,
+      steps: 8,
+      stream: true,
+      messages: [{ role: 'user', content: 'Hi' }],
+    });
     const events = (await sseEvents(res)) as any[];
     expect(events[0]).toMatchObject({ object: 'chat.completion.chunk', choices: [{ delta: { role: 'assistant' } }] });
     expect(events.at(-2).choices[0].finish_reason).toBe('length');
@@ -137,7 +168,13 @@ describe('POST /v1/chat/completions', () => {
 describe('GET /v1/models', () => {
   it('lists the served models in OpenAI shape', async () => {
     const res = await api('/v1/models', key);
-    expect(await res.json()).toMatchObject({ object: 'list', data: [{ id: 'core', object: 'model', owned_by: 'ssd2', ssd2: { block_size: coreManifest.block_size } }, { id: 'tiny-core', object: 'model', owned_by: 'ssd2', ssd2: { block_size: tinyCoreManifest.block_size } }] });
+    expect(await res.json()).toMatchObject({
+      object: 'list',
+      data: [
+        { id: 'core', object: 'model', owned_by: 'ssd2', ssd2: { block_size: coreManifest.block_size } },
+        { id: 'tiny-core', object: 'model', owned_by: 'ssd2', ssd2: { block_size: tinyCoreManifest.block_size } },
+      ],
+    });
     expect((await api('/v1/models/tiny-core', key)).status).toBe(200);
     expect((await api('/v1/models/nope', key)).status).toBe(404);
   });

@@ -11,10 +11,20 @@ import { runGeneration } from './run-generation';
 const DEFAULT_MAX_TOKENS = 16;
 
 /** POST /v1/completions */
-export const completions = new Hono<AppEnv>().post('/', requireScope('generate'), idempotency(), validate('json', CompletionRequestSchema), async (c) => {
-  const body = c.req.valid('json');
-  c.var.meter?.setModelHint(body.model);
-  const promptText = typeof body.prompt === 'string' ? body.prompt : body.prompt[0];
-  const prepared = await prepareGeneration(c.env, c.var.principal, body, promptText, 'prompt', DEFAULT_MAX_TOKENS);
-  return runGeneration(c, prepared, 'completion', { stream: body.stream ?? false, includeUsage: body.stream_options?.include_usage ?? false, generationId: body.generation_id });
-});
+export const completions = new Hono<AppEnv>().post(
+  '/',
+  requireScope('generate'),
+  idempotency(),
+  validate('json', CompletionRequestSchema),
+  async (c) => {
+    const body = c.req.valid('json');
+    c.var.meter?.setModelHint(body.model);
+    const promptText = typeof body.prompt === 'string' ? body.prompt : body.prompt[0];
+    const prepared = await prepareGeneration(c.env, c.var.principal, body, promptText, 'prompt', DEFAULT_MAX_TOKENS);
+    return runGeneration(c, prepared, 'completion', {
+      stream: body.stream ?? false,
+      includeUsage: body.stream_options?.include_usage ?? false,
+      generationId: body.generation_id,
+    });
+  },
+);

@@ -37,22 +37,44 @@ export interface PreparedGeneration {
  * the tenant's prompt policy (a blocked prompt stops here, before any GPU work), mode choice and
  * the engine's own option checks.
  */
-export async function prepareGeneration(env: Env, principal: Principal, body: GenerationFields, promptText: string, promptParam: string, defaultMaxTokens: number): Promise<PreparedGeneration> {
+export async function prepareGeneration(
+  env: Env,
+  principal: Principal,
+  body: GenerationFields,
+  promptText: string,
+  promptParam: string,
+  defaultMaxTokens: number,
+): Promise<PreparedGeneration> {
   const model = await findModel(env, principal.tenantId, body.model);
   const codec = model.codec();
   const prompt = codec.encode(promptText);
   const tenant = await new AuthStore(env.DB).getTenant(principal.tenantId);
   enforcePolicy(tenant?.policy ?? {}, { text: promptText, tokens: prompt }, promptParam);
 
-  if (prompt.length > model.maxContext) throw invalidRequest(promptParam, `the prompt has ${prompt.length} tokens; ${model.id} reads at most ${model.maxContext}`, 'context_length_exceeded');
-  if (body.block_size !== undefined && body.block_size > model.blockSize) throw invalidRequest('block_size', `block_size ${body.block_size} exceeds ${model.id}'s block size ${model.blockSize}`);
-  if (body.client_model && body.user_model) throw invalidRequest('user_model', 'give either user_model (run on the GPU worker) or client_model (run by the caller), not both');
-  if (body.client_model && body.mode === 'fused') throw invalidRequest('mode', 'a client model needs per_step mode (the edge mixes every step)');
-  if (body.user_model && body.mode === 'per_step') throw invalidRequest('mode', 'user_model runs in fused mode; per-step collaboration is for client models');
+  if (prompt.length > model.maxContext)
+    throw invalidRequest(
+      promptParam,
+      `the prompt has ${prompt.length} tokens; ${model.id} reads at most ${model.maxContext}`,
+      'context_length_exceeded',
+    );
+  if (body.block_size !== undefined && body.block_size > model.blockSize)
+    throw invalidRequest('block_size', `block_size ${body.block_size} exceeds ${model.id}'s block size ${model.blockSize}`);
+  if (body.client_model && body.user_model)
+    throw invalidRequest('user_model', 'give either user_model (run on the GPU worker) or client_model (run by the caller), not both');
+  if (body.client_model && body.mode === 'fused')
+    throw invalidRequest('mode', 'a client model needs per_step mode (the edge mixes every step)');
+  if (body.user_model && body.mode === 'per_step')
+    throw invalidRequest('mode', 'user_model runs in fused mode; per-step collaboration is for client models');
   if (body.private_context !== undefined && !body.user_model) {
-    throw invalidRequest('private_context', body.client_model ? 'with a client model the private context stays on the client: give it to the client SDK, not the API' : 'private_context needs a user_model');
+    throw invalidRequest(
+      'private_context',
+      body.client_model
+        ? 'with a client model the private context stays on the client: give it to the client SDK, not the API'
+        : 'private_context needs a user_model',
+    );
   }
-  if (body.generation_id !== undefined && !body.client_model) throw invalidRequest('generation_id', 'generation_id is for generations a client model joins (client_model)');
+  if (body.generation_id !== undefined && !body.client_model)
+    throw invalidRequest('generation_id', 'generation_id is for generations a client model joins (client_model)');
 
   const parsed = parseGenerateOptions({
     steps: body.steps,
@@ -69,12 +91,17 @@ export async function prepareGeneration(env: Env, principal: Principal, body: Ge
   // An absent `steps` follows the model's block size; the spec carries the number, so the worker,
   // the budget reservation and the price all use the same one.
   const options = { ...parsed, steps: stepsFor(parsed, model.blockSize) };
-  if (Array.isArray(options.lambda) && options.lambda.length !== options.steps) throw invalidRequest('lambda', `a per-step lambda needs ${options.steps} values (one per step), got ${options.lambda.length}`);
+  if (Array.isArray(options.lambda) && options.lambda.length !== options.steps)
+    throw invalidRequest('lambda', `a per-step lambda needs ${options.steps} values (one per step), got ${options.lambda.length}`);
   // The most GPU work the call can ask for, bounded before any of it runs.
   const blocks = Math.ceil(options.maxTokens / (options.blockSize ?? model.blockSize));
   const ceiling = tenant?.policy.max_steps_per_call ?? (Number(env.MAX_STEPS_PER_CALL) || DEFAULT_MAX_STEPS_PER_CALL);
   if (options.steps * blocks > ceiling) {
-    throw invalidRequest(body.max_tokens ? 'max_tokens' : 'steps', `${options.steps} steps x ${blocks} blocks of ${options.blockSize ?? model.blockSize} tokens = ${options.steps * blocks} denoising steps, above this tenant's limit of ${ceiling} per call; ask for fewer steps or tokens`, 'work_limit_exceeded');
+    throw invalidRequest(
+      body.max_tokens ? 'max_tokens' : 'steps',
+      `${options.steps} steps x ${blocks} blocks of ${options.blockSize ?? model.blockSize} tokens = ${options.steps * blocks} denoising steps, above this tenant's limit of ${ceiling} per call; ask for fewer steps or tokens`,
+      'work_limit_exceeded',
+    );
   }
 
   const mode = body.client_model ? 'per_step' : (body.mode ?? 'fused');
@@ -85,7 +112,13 @@ export async function prepareGeneration(env: Env, principal: Principal, body: Ge
     modelId: model.id,
     model: model.ref,
     prompt,
-    ...(userModel ? { userModel: userModel.bundle, userModelId: userModel.id, userContext: body.private_context ? codec.encode(privateContextPrefix(body.private_context)) : [] } : {}),
+    ...(userModel
+      ? {
+          userModel: userModel.bundle,
+          userModelId: userModel.id,
+          userContext: body.private_context ? codec.encode(privateContextPrefix(body.private_context)) : [],
+        }
+      : {}),
     options,
     mode,
     ...(body.client_model

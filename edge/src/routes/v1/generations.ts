@@ -21,7 +21,8 @@ export const generations = new Hono<AppEnv>()
     return c.json({ id: id.toString(), object: 'generation', websocket_url: url.toString() }, 201);
   })
   .get('/:id/client', requireScope('generate'), async (c) => {
-    if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') throw new ApiError(400, 'invalid_request_error', 'websocket_expected', 'connect with a WebSocket upgrade');
+    if (c.req.header('upgrade')?.toLowerCase() !== 'websocket')
+      throw new ApiError(400, 'invalid_request_error', 'websocket_expected', 'connect with a WebSocket upgrade');
     const stub = generationStub(c.env, c.req.param('id'));
     const headers = new Headers(c.req.raw.headers);
     headers.set('x-ssd2-tenant', c.var.principal.tenantId);

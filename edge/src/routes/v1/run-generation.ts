@@ -28,7 +28,14 @@ export function generationStub(env: Env, id: string): DurableObjectStub<import('
 }
 
 const errorFrom = (e: Extract<GenerationStreamEvent, { type: 'error' }>) =>
-  new ApiError(e.status as ApiError['status'], e.error.type as ApiError['type'], e.error.code ?? 'error', e.error.message, e.error.param, Object.fromEntries(Object.entries(e.error).filter(([k]) => !['message', 'type', 'param', 'code'].includes(k))));
+  new ApiError(
+    e.status as ApiError['status'],
+    e.error.type as ApiError['type'],
+    e.error.code ?? 'error',
+    e.error.message,
+    e.error.param,
+    Object.fromEntries(Object.entries(e.error).filter(([k]) => !['message', 'type', 'param', 'code'].includes(k))),
+  );
 
 async function* prepend<T>(head: T, rest: AsyncIterable<T>): AsyncGenerator<T> {
   yield head;
@@ -38,7 +45,14 @@ async function* prepend<T>(head: T, rest: AsyncIterable<T>): AsyncGenerator<T> {
 /** The most this prepared generation can cost (every step of every block, max_tokens of output). */
 export function preparedMaxCost(env: Env, prepared: PreparedGeneration, batch: boolean): number {
   const { spec, model } = prepared;
-  return maxCostMicroUsd(priceTable(env.PRICES), { model: spec.modelId, promptTokens: spec.prompt.length, maxTokens: spec.options.maxTokens, steps: stepsFor(spec.options, model.blockSize), blockSize: spec.options.blockSize ?? model.blockSize, batch });
+  return maxCostMicroUsd(priceTable(env.PRICES), {
+    model: spec.modelId,
+    promptTokens: spec.prompt.length,
+    maxTokens: spec.options.maxTokens,
+    steps: stepsFor(spec.options, model.blockSize),
+    blockSize: spec.options.blockSize ?? model.blockSize,
+    batch,
+  });
 }
 
 /**
@@ -48,7 +62,12 @@ export function preparedMaxCost(env: Env, prepared: PreparedGeneration, batch: b
  * request the engine or a worker rejects still gets a proper 4xx status. The call's usage record
  * is written before the JSON body, or before a stream's finish chunk (or its error event).
  */
-export async function runGeneration(c: Context<AppEnv>, prepared: PreparedGeneration, kind: ResponseKind, opts: RunOptions): Promise<Response> {
+export async function runGeneration(
+  c: Context<AppEnv>,
+  prepared: PreparedGeneration,
+  kind: ResponseKind,
+  opts: RunOptions,
+): Promise<Response> {
   // One of the key's concurrent-generation slots (429 when all are taken), held until the
   // generation ends, however it ends.
   const release = await takeGenerationSlot(c.env, c.var.principal, prepared.concurrencyLimit, c.var.meter?.requestId ?? newId('gen'));
@@ -68,13 +87,23 @@ interface RunOptions {
   generationId?: string;
 }
 
-async function startGeneration(c: Context<AppEnv>, prepared: PreparedGeneration, kind: ResponseKind, opts: RunOptions, release: () => Promise<void>): Promise<Response> {
+async function startGeneration(
+  c: Context<AppEnv>,
+  prepared: PreparedGeneration,
+  kind: ResponseKind,
+  opts: RunOptions,
+  release: () => Promise<void>,
+): Promise<Response> {
   const { spec, model } = prepared;
   const meter = c.var.meter;
   meter?.setSpec(spec);
   // Reserved, not just checked: concurrent calls cannot together pass a budget. The usage record
   // (meter) settles the reservation to the actual cost, whatever way the call ends.
-  const budget = await reserveBudget(c.env.DB, { id: meter?.requestId ?? newId('req'), keyId: spec.keyId }, preparedMaxCost(c.env, prepared, false));
+  const budget = await reserveBudget(
+    c.env.DB,
+    { id: meter?.requestId ?? newId('req'), keyId: spec.keyId },
+    preparedMaxCost(c.env, prepared, false),
+  );
   for (const [name, value] of Object.entries(budgetHeaders(budget))) c.header(name, value);
 
   const startedAt = Date.now();
@@ -91,7 +120,11 @@ async function startGeneration(c: Context<AppEnv>, prepared: PreparedGeneration,
   const codec = model.codec();
   const text = new TextAccumulator((ids) => codec.decode(ids), prepared.stop);
   const ssd2Base = { generation_id: generationId, seed: spec.options.seed, mode: spec.mode };
-  const usage = (completionTokens: number) => ({ prompt_tokens: spec.prompt.length, completion_tokens: completionTokens, total_tokens: spec.prompt.length + completionTokens });
+  const usage = (completionTokens: number) => ({
+    prompt_tokens: spec.prompt.length,
+    completion_tokens: completionTokens,
+    total_tokens: spec.prompt.length + completionTokens,
+  });
   c.header('x-ssd2-generation-id', generationId);
 
   // Finished blocks handed to the caller so far: what a generation the caller ends is charged for.
@@ -109,7 +142,9 @@ async function startGeneration(c: Context<AppEnv>, prepared: PreparedGeneration,
   }
   /** An error event's record: charged for what was delivered when the caller caused it, else free. */
   const ended = (error: { code?: string | null; param?: string | null }) =>
-    callerCaused(error) ? meter?.partial(delivered, error.code ?? 'error', Date.now() - startedAt) : meter?.fail('failed', error.code ?? null, Date.now() - startedAt);
+    callerCaused(error)
+      ? meter?.partial(delivered, error.code ?? 'error', Date.now() - startedAt)
+      : meter?.fail('failed', error.code ?? null, Date.now() - startedAt);
 
   if (!opts.stream) {
     let done: Extract<GenerationStreamEvent, { type: 'done' }> | null = null;
@@ -127,13 +162,46 @@ async function startGeneration(c: Context<AppEnv>, prepared: PreparedGeneration,
       for (const [name, value] of Object.entries(budgetHeaders(budget, record.costMicroUsd))) c.header(name, value);
       c.header('x-ssd2-cost-usd', (record.costMicroUsd / 1e6).toFixed(6));
     }
-    return c.json(completionBody({ kind, id, created, model: model.id, text: text.text, finishReason: finishReasonOf(done, text.stopped), promptTokens: spec.prompt.length, done, ssd2: ssd2Base }));
+    return c.json(
+      completionBody({
+        kind,
+        id,
+        created,
+        model: model.id,
+        text: text.text,
+        finishReason: finishReasonOf(done, text.stopped),
+        promptTokens: spec.prompt.length,
+        done,
+        ssd2: ssd2Base,
+      }),
+    );
   }
 
   const chunk = (delta: string | null, finish_reason: FinishReason | null, extra: Record<string, unknown> = {}, first = false) =>
     kind === 'chat'
-      ? { id, object: 'chat.completion.chunk', created, model: model.id, choices: [{ index: 0, delta: delta === null ? {} : { ...(first ? { role: 'assistant' } : {}), content: delta }, logprobs: null, finish_reason }], ...extra }
-      : { id, object: 'text_completion', created, model: model.id, choices: [{ index: 0, text: delta ?? '', logprobs: null, finish_reason }], ...extra };
+      ? {
+          id,
+          object: 'chat.completion.chunk',
+          created,
+          model: model.id,
+          choices: [
+            {
+              index: 0,
+              delta: delta === null ? {} : { ...(first ? { role: 'assistant' } : {}), content: delta },
+              logprobs: null,
+              finish_reason,
+            },
+          ],
+          ...extra,
+        }
+      : {
+          id,
+          object: 'text_completion',
+          created,
+          model: model.id,
+          choices: [{ index: 0, text: delta ?? '', logprobs: null, finish_reason }],
+          ...extra,
+        };
 
   if (meter) meter.streaming = true;
   return streamSSE(c, async (stream) => {
@@ -156,13 +224,24 @@ async function startGeneration(c: Context<AppEnv>, prepared: PreparedGeneration,
           await stream.writeSSE({ data: JSON.stringify(chunk(kind === 'chat' ? null : '', null, { ssd2: { ...ssd2Base, progress: e } })) });
         } else if (e.type === 'block') {
           const delta = text.push(e.tokens);
-          await stream.writeSSE({ data: JSON.stringify(chunk(delta, null, { ssd2: { ...ssd2Base, block: e.block, steps_run: e.stepsRun, steps_saved: e.stepsSaved } }, firstChunk)) });
+          await stream.writeSSE({
+            data: JSON.stringify(
+              chunk(delta, null, { ssd2: { ...ssd2Base, block: e.block, steps_run: e.stepsRun, steps_saved: e.stepsSaved } }, firstChunk),
+            ),
+          });
           firstChunk = false;
         } else if (e.type === 'done') {
           const record = await meter?.complete(e, Date.now() - startedAt);
           const cost = record ? { cost_usd: record.costMicroUsd / 1e6 } : {};
-          await stream.writeSSE({ data: JSON.stringify(chunk(null, finishReasonOf(e, text.stopped), { ssd2: { ...ssd2Base, blocks: e.blocks, steps_run: e.stepsRun, steps_saved: e.stepsSaved, ...cost } })) });
-          if (opts.includeUsage) await stream.writeSSE({ data: JSON.stringify({ ...chunk(null, null), choices: [], usage: usage(e.tokens.length) }) });
+          await stream.writeSSE({
+            data: JSON.stringify(
+              chunk(null, finishReasonOf(e, text.stopped), {
+                ssd2: { ...ssd2Base, blocks: e.blocks, steps_run: e.stepsRun, steps_saved: e.stepsSaved, ...cost },
+              }),
+            ),
+          });
+          if (opts.includeUsage)
+            await stream.writeSSE({ data: JSON.stringify({ ...chunk(null, null), choices: [], usage: usage(e.tokens.length) }) });
           await stream.writeSSE({ data: '[DONE]' });
           return;
         }

@@ -9,14 +9,19 @@ import { validate } from '../../openai/validator';
 const canReadUsage = () =>
   createMiddleware<AppEnv>(async (c, next) => {
     const { scopes } = c.var.principal;
-    if (!scopes.includes('usage') && !scopes.includes('generate')) throw new ApiError(403, 'permission_error', 'insufficient_scope', 'this API key lacks the "usage" scope');
+    if (!scopes.includes('usage') && !scopes.includes('generate'))
+      throw new ApiError(403, 'permission_error', 'insufficient_scope', 'this API key lacks the "usage" scope');
     await next();
   });
 
 /** GET /v1/usage: the caller's tenant only, by day or by key; JSON or CSV (`format=csv`). */
 export const usage = new Hono<AppEnv>().get('/', canReadUsage(), validate('query', UsageQuerySchema), async (c) => {
   const q = c.req.valid('query');
-  if (q.group_by === 'tenant' || q.tenant_id !== undefined) throw invalidRequest(q.tenant_id !== undefined ? 'tenant_id' : 'group_by', 'a key reads its own tenant\'s usage only (group_by day or key)');
+  if (q.group_by === 'tenant' || q.tenant_id !== undefined)
+    throw invalidRequest(
+      q.tenant_id !== undefined ? 'tenant_id' : 'group_by',
+      "a key reads its own tenant's usage only (group_by day or key)",
+    );
   const report = await usageReport(c.env.DB, c.var.principal.tenantId, q);
   if (q.format === 'csv') return c.body(usageCsv(report), 200, { 'content-type': 'text/csv; charset=utf-8' });
   return c.json(report);

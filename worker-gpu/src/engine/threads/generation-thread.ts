@@ -21,14 +21,22 @@ function proxy(info: DenoiserInfo, gen: number, model: 'core' | 'user'): Denoise
     // The loop may still read its previous logits; the main thread gets a copy.
     const selfCond = s.selfCond ? s.selfCond.data.slice() : null;
     const call = nextCall++;
-    post({ type: 'step', gen, call, model, context: [...s.context], noise: s.noise, selfCond }, selfCond ? [selfCond.buffer as ArrayBuffer] : []);
-    return new Promise<Float32Array>((resolve, reject) => waiting.set(call, { gen, resolve, reject })).then((data) => blockLogits(data, s.noise.blockLength, info.vocabSize));
+    post(
+      { type: 'step', gen, call, model, context: [...s.context], noise: s.noise, selfCond },
+      selfCond ? [selfCond.buffer as ArrayBuffer] : [],
+    );
+    return new Promise<Float32Array>((resolve, reject) => waiting.set(call, { gen, resolve, reject })).then((data) =>
+      blockLogits(data, s.noise.blockLength, info.vocabSize),
+    );
   };
   return { info, denoise: (steps) => Promise.all(steps.map(step)) };
 }
 
 async function run(m: Extract<ToThread, { type: 'start' }>): Promise<void> {
-  const models = { core: wireView(proxy(m.core, m.gen, 'core'), m.topK), user: m.user ? wireView(proxy(m.user, m.gen, 'user'), m.topK) : undefined };
+  const models = {
+    core: wireView(proxy(m.core, m.gen, 'core'), m.topK),
+    user: m.user ? wireView(proxy(m.user, m.gen, 'user'), m.topK) : undefined,
+  };
   try {
     for await (const event of generate(models, m.request)) {
       if (cancelled.has(m.gen)) break;
@@ -52,8 +60,7 @@ port.on('message', (m: ToThread) => {
       waiting.delete(call);
       w.reject(new Error('generation cancelled'));
     }
-  }
-  else {
+  } else {
     const w = waiting.get(m.call);
     waiting.delete(m.call);
     if (m.type === 'logits') w?.resolve(m.data);

@@ -69,7 +69,11 @@ export class GenerationThreads {
   }
 
   /** Like `generate` from shared/ssd2 with `wireView(model, topK)` models, on the least busy thread. */
-  async *generate(models: { core: BatchedModel; user?: BatchedModel }, topK: number, request: GenerationRequest): AsyncGenerator<GenerationEvent> {
+  async *generate(
+    models: { core: BatchedModel; user?: BatchedModel },
+    topK: number,
+    request: GenerationRequest,
+  ): AsyncGenerator<GenerationEvent> {
     const thread = this.threads.reduce((a, b) => (b.active < a.active ? b : a));
     const id = this.nextGen++;
     const gen: Generation = { thread, models, events: [], done: false, error: undefined, wake: null, computing: true, outstanding: 0 };
@@ -170,16 +174,19 @@ export class GenerationThreads {
     } catch (err) {
       pending = Promise.reject(err); // admission refuses synchronously when the queue is full
     }
-    pending.then(([logits]) => {
-      settle();
-      const data = logits.data.slice(); // a batch's items are views of one buffer
-      this.send(thread, { type: 'logits', call: m.call, data }, [data.buffer]);
-    }, (err) => {
-      settle();
-      const error = this.nextError++;
-      this.stepErrors.set(error, err);
-      this.send(thread, { type: 'step-failed', call: m.call, error, message: (err as Error)?.message ?? String(err) });
-    });
+    pending.then(
+      ([logits]) => {
+        settle();
+        const data = logits.data.slice(); // a batch's items are views of one buffer
+        this.send(thread, { type: 'logits', call: m.call, data }, [data.buffer]);
+      },
+      (err) => {
+        settle();
+        const error = this.nextError++;
+        this.stepErrors.set(error, err);
+        this.send(thread, { type: 'step-failed', call: m.call, error, message: (err as Error)?.message ?? String(err) });
+      },
+    );
   }
 
   private failThread(thread: Thread, err: unknown): void {

@@ -13,7 +13,15 @@ export type ToThread =
   | { type: 'step-failed'; call: number; error: number; message: string };
 
 export type FromThread =
-  | { type: 'step'; gen: number; call: number; model: 'core' | 'user'; context: number[]; noise: NoisyBlockRecipe; selfCond: Float32Array | null }
+  | {
+      type: 'step';
+      gen: number;
+      call: number;
+      model: 'core' | 'user';
+      context: number[];
+      noise: NoisyBlockRecipe;
+      selfCond: Float32Array | null;
+    }
   | { type: 'event'; gen: number; event: GenerationEvent }
   | { type: 'end'; gen: number }
   | { type: 'failed'; gen: number; error: WireError };
