@@ -5,7 +5,7 @@ import { runFused } from '../generation/fused';
 import { parseWorkerUrls, WorkerPool, workerTimeoutMs } from '../generation/worker-pool';
 import type { DoneEvent } from '../metering/usage-store';
 import { chatPrompt } from '../openai/chat-prompt';
-import { completionBody, finishReasonOf } from '../openai/response-body';
+import { completionBody, finishReasonOf, type CompletionBody } from '../openai/response-body';
 import { ChatCompletionRequestSchema, CompletionRequestSchema } from '../openai/schemas';
 import { TextAccumulator } from '../openai/text-stream';
 import { reserveBudget } from '../quota';
@@ -15,7 +15,7 @@ import type { BatchMessage } from './messages';
 import { lineRequestId } from './result-lines';
 
 export interface LineSuccess {
-  body: Record<string, unknown>;
+  body: CompletionBody;
   done: DoneEvent;
   prepared: PreparedGeneration;
   costMicroUsd: number;

@@ -1,3 +1,5 @@
+import type { ChatCompletion, ChatCompletionChunk } from 'openai/resources/chat/completions';
+import type { Completion, CompletionChoice } from 'openai/resources/completions';
 import type { GenerationStreamEvent } from '../generation/spec';
 
 export type ResponseKind = 'completion' | 'chat';
@@ -7,6 +9,50 @@ type DoneEvent = Extract<GenerationStreamEvent, { type: 'done' }>;
 /** OpenAI's finish_reason: a stop sequence or EOS is `stop`, running out of tokens is `length`. */
 export const finishReasonOf = (done: DoneEvent, stoppedBySequence: boolean): FinishReason =>
   stoppedBySequence || done.finishReason === 'eos' ? 'stop' : 'length';
+
+/** Every body carries the SSD-2 extension object beside OpenAI's fields. */
+type WithSSD2<T> = T & { ssd2: Record<string, unknown> };
+/** A streamed text-completion chunk: OpenAI's Completion, with finish_reason null until the last. */
+type CompletionChunk = Omit<Completion, 'choices'> & {
+  choices: (Omit<CompletionChoice, 'finish_reason'> & { finish_reason: FinishReason | null })[];
+};
+
+/** The body of one SSE chunk of a streamed completion or chat completion (`extra`: `ssd2`, `usage`). */
+export function chunkBody(a: {
+  kind: ResponseKind;
+  id: string;
+  created: number;
+  model: string;
+  /** New text; null for a chat chunk without content (the last one). */
+  delta: string | null;
+  finishReason: FinishReason | null;
+  /** The first chat chunk also says who speaks. */
+  first?: boolean;
+  extra?: Record<string, unknown>;
+}): CompletionChunk | ChatCompletionChunk {
+  const { id, created, model } = a;
+  if (a.kind === 'chat') {
+    const delta = a.delta === null ? {} : { ...(a.first ? { role: 'assistant' as const } : {}), content: a.delta };
+    return {
+      id,
+      object: 'chat.completion.chunk',
+      created,
+      model,
+      choices: [{ index: 0, delta, logprobs: null, finish_reason: a.finishReason }],
+      ...a.extra,
+    };
+  }
+  return {
+    id,
+    object: 'text_completion',
+    created,
+    model,
+    choices: [{ index: 0, text: a.delta ?? '', logprobs: null, finish_reason: a.finishReason }],
+    ...a.extra,
+  };
+}
+
+export type CompletionBody = WithSSD2<Completion> | WithSSD2<ChatCompletion>;
 
 /** The non-streamed body of a finished completion or chat completion (also a batch line's response body). */
 export function completionBody(a: {
@@ -19,18 +65,33 @@ export function completionBody(a: {
   promptTokens: number;
   done: DoneEvent;
   ssd2: Record<string, unknown>;
-}): Record<string, unknown> {
-  const choice =
-    a.kind === 'chat'
-      ? { index: 0, message: { role: 'assistant', content: a.text, refusal: null }, logprobs: null, finish_reason: a.finishReason }
-      : { index: 0, text: a.text, logprobs: null, finish_reason: a.finishReason };
+}): CompletionBody {
+  const usage = {
+    prompt_tokens: a.promptTokens,
+    completion_tokens: a.done.tokens.length,
+    total_tokens: a.promptTokens + a.done.tokens.length,
+  };
+  const ssd2 = { ...a.ssd2, blocks: a.done.blocks, steps_run: a.done.stepsRun, steps_saved: a.done.stepsSaved };
+  const { id, created, model } = a;
+  if (a.kind === 'chat') {
+    const message = { role: 'assistant' as const, content: a.text, refusal: null };
+    return {
+      id,
+      object: 'chat.completion',
+      created,
+      model,
+      choices: [{ index: 0, message, logprobs: null, finish_reason: a.finishReason }],
+      usage,
+      ssd2,
+    };
+  }
   return {
-    id: a.id,
-    object: a.kind === 'chat' ? 'chat.completion' : 'text_completion',
-    created: a.created,
-    model: a.model,
-    choices: [choice],
-    usage: { prompt_tokens: a.promptTokens, completion_tokens: a.done.tokens.length, total_tokens: a.promptTokens + a.done.tokens.length },
-    ssd2: { ...a.ssd2, blocks: a.done.blocks, steps_run: a.done.stepsRun, steps_saved: a.done.stepsSaved },
+    id,
+    object: 'text_completion',
+    created,
+    model,
+    choices: [{ index: 0, text: a.text, logprobs: null, finish_reason: a.finishReason }],
+    usage,
+    ssd2,
   };
 }

@@ -5,7 +5,7 @@ import type { AppEnv, Env } from '../../env';
 import { ApiError, notFound } from '../../errors/api-error';
 import { ndjsonLines } from '../../../../shared/streams';
 import type { GenerationStreamEvent } from '../../generation/spec';
-import { completionBody, finishReasonOf, type FinishReason, type ResponseKind } from '../../openai/response-body';
+import { chunkBody, completionBody, finishReasonOf, type FinishReason, type ResponseKind } from '../../openai/response-body';
 import { TextAccumulator } from '../../openai/text-stream';
 import { budgetHeaders, reserveBudget } from '../../quota';
 import { callerCaused, type Delivered } from '../../metering/meter';
@@ -177,31 +177,8 @@ async function startGeneration(
     );
   }
 
-  const chunk = (delta: string | null, finish_reason: FinishReason | null, extra: Record<string, unknown> = {}, first = false) =>
-    kind === 'chat'
-      ? {
-          id,
-          object: 'chat.completion.chunk',
-          created,
-          model: model.id,
-          choices: [
-            {
-              index: 0,
-              delta: delta === null ? {} : { ...(first ? { role: 'assistant' } : {}), content: delta },
-              logprobs: null,
-              finish_reason,
-            },
-          ],
-          ...extra,
-        }
-      : {
-          id,
-          object: 'text_completion',
-          created,
-          model: model.id,
-          choices: [{ index: 0, text: delta ?? '', logprobs: null, finish_reason }],
-          ...extra,
-        };
+  const chunk = (delta: string | null, finishReason: FinishReason | null, extra: Record<string, unknown> = {}, first = false) =>
+    chunkBody({ kind, id, created, model: model.id, delta, finishReason, first, extra });
 
   if (meter) meter.streaming = true;
   return streamSSE(c, async (stream) => {
