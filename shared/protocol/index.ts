@@ -7,3 +7,4 @@ export * from './remote-denoiser';
 export * from './worker-auth';
 export { encodeFloat32, decodeFloat32, encodeUint, decodeUint } from './base64';
 export * from './user-models';
+export * from './events';

@@ -1,6 +1,6 @@
 import { DurableObject } from 'cloudflare:workers';
 import { generate, type Denoiser, type GenerationEvent } from '../../../shared/ssd2';
-import { RemoteDenoiser } from '../../../shared/protocol';
+import { RemoteDenoiser, wireEvent } from '../../../shared/protocol';
 import type { Env } from '../env';
 import { toApiError } from '../errors/to-api-error';
 import { ApiError } from '../errors/api-error';
@@ -166,7 +166,7 @@ export class Generation extends DurableObject<Env> {
       if (event.type === 'block') {
         this.progress.blocksDone = event.block + 1;
         this.progress.tokens += event.tokens.length;
-        yield { type: 'block', block: event.block, tokens: event.tokens, stepsRun: event.stepsRun, stepsSaved: event.stepsSaved };
+        yield event;
       } else if (event.type === 'step') {
         this.progress.block = event.block;
         this.progress.step = event.step;
@@ -189,12 +189,7 @@ export class Generation extends DurableObject<Env> {
       this.phase = 'running';
     }
     const loop = generate({ core, user }, { ...spec.options, prompt: spec.prompt, stepEvents: spec.progress });
-    for await (const e of loop as AsyncIterable<GenerationEvent>) {
-      if (e.type === 'done') yield { type: 'done', ...e.result };
-      else if (e.type === 'step')
-        yield { type: 'step', block: e.block, step: e.step, steps: e.steps, changed: e.changed, model: e.model, argmax: e.argmax };
-      else yield e;
-    }
+    for await (const e of loop as AsyncIterable<GenerationEvent>) yield wireEvent(e);
   }
 
   private finish(phase: 'done' | 'failed' | 'cancelled'): void {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { GenerateOptionsSchema } from '../../../shared/ssd2/options';
-import { ModelRefSchema } from '../../../shared/protocol';
+import { ModelRefSchema, type BlockEvent, type DoneEvent, type StepEvent } from '../../../shared/protocol';
 
 /** What the edge route hands a Generation Durable Object: everything is already tokenized and checked. */
 export const GenerationSpecSchema = z.object({
@@ -28,11 +28,11 @@ export const GenerationSpecSchema = z.object({
 export type GenerationSpec = z.output<typeof GenerationSpecSchema>;
 export type GenerationSpecInput = z.input<typeof GenerationSpecSchema>;
 
-/** What a Generation streams back to the route, one JSON object per line. */
+/** What a Generation streams back to the route, one JSON object per line: the shared wire events (shared/protocol/events.ts) and an OpenAI-shaped error. */
 export type GenerationStreamEvent =
-  | { type: 'step'; block: number; step: number; steps: number; changed: number; model: string; argmax: number[] }
-  | { type: 'block'; block: number; tokens: number[]; stepsRun: number; stepsSaved: number }
-  | { type: 'done'; tokens: number[]; finishReason: 'eos' | 'length' | 'context'; blocks: number; stepsRun: number; stepsSaved: number }
+  | StepEvent
+  | BlockEvent
+  | DoneEvent
   | {
       type: 'error';
       status: number;

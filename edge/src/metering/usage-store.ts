@@ -1,4 +1,4 @@
-import type { GenerationSpec, GenerationStreamEvent } from '../generation/spec';
+import type { GenerationSpec } from '../generation/spec';
 
 export type UsageKind = 'completion' | 'chat' | 'batch';
 /**
@@ -34,7 +34,7 @@ export interface UsageRecord {
   createdAt: number;
 }
 
-export type DoneEvent = Extract<GenerationStreamEvent, { type: 'done' }>;
+export type { DoneEvent } from '../../../shared/protocol';
 
 /** UTC calendar day of a timestamp, as /v1/usage groups it. */
 export const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);

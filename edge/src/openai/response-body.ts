@@ -1,10 +1,9 @@
 import type { ChatCompletion, ChatCompletionChunk } from 'openai/resources/chat/completions';
 import type { Completion, CompletionChoice } from 'openai/resources/completions';
-import type { GenerationStreamEvent } from '../generation/spec';
+import type { DoneEvent } from '../../../shared/protocol';
 
 export type ResponseKind = 'completion' | 'chat';
 export type FinishReason = 'stop' | 'length';
-type DoneEvent = Extract<GenerationStreamEvent, { type: 'done' }>;
 
 /** OpenAI's finish_reason: a stop sequence or EOS is `stop`, running out of tokens is `length`. */
 export const finishReasonOf = (done: DoneEvent, stoppedBySequence: boolean): FinishReason =>

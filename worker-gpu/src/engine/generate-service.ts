@@ -1,5 +1,5 @@
-import { generate, type GenerationEvent } from '../../../shared/ssd2';
-import { wireView, type GenerateEvent, type GenerateRequest } from '../../../shared/protocol';
+import { generate } from '../../../shared/ssd2';
+import { wireEvent, wireView, type GenerateEvent, type GenerateRequest } from '../../../shared/protocol';
 import { withField } from '../http/errors';
 import type { WorkerMetrics } from '../metrics';
 import type { Models } from './models';
@@ -42,7 +42,8 @@ export class GenerateService {
       let next = first;
       try {
         while (!next.done) {
-          const event = toWire(next.value);
+          // Fused generation streams blocks and the end; step events stay inside.
+          const event = next.value.type === 'step' ? undefined : wireEvent(next.value);
           if (event) {
             if (event.type === 'block') metrics.steps.inc({ model: label, mode: 'fused' }, event.stepsRun);
             yield event;
@@ -64,10 +65,4 @@ export class GenerateService {
   async close(): Promise<void> {
     await this.threads?.close();
   }
-}
-
-function toWire(e: GenerationEvent): GenerateEvent | undefined {
-  if (e.type === 'block') return { type: 'block', block: e.block, tokens: e.tokens, stepsRun: e.stepsRun, stepsSaved: e.stepsSaved };
-  if (e.type === 'done') return { type: 'done', ...e.result };
-  return undefined;
 }
