@@ -5,14 +5,10 @@
  * steps early stopping saved. A slider replays every recorded step.
  */
 
-export interface ProgressEvent {
-  block: number;
-  step: number;
-  steps: number;
-  changed: number;
-  model: string;
-  argmax: number[];
-}
+import type { StepEvent } from '../../shared/protocol/events';
+
+/** A per-step progress event as the edge streams it (`ssd2.progress`). */
+export type ProgressEvent = Omit<StepEvent, 'type'>;
 
 interface Frame {
   block: number;
