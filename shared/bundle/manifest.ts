@@ -9,7 +9,7 @@ const relativePath = z
   .min(1)
   .refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'must be a relative path inside the bundle');
 
-export const BundleFileSchema = z.object({
+const BundleFileSchema = z.object({
   path: relativePath,
   bytes: z.number().int().min(0),
   sha256,

@@ -19,7 +19,7 @@ const PAD = 61; // '='
 const ascii = new TextDecoder();
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-export function bytesToBase64(bytes: Uint8Array): string {
+function bytesToBase64(bytes: Uint8Array): string {
   const n = bytes.length;
   const out = new Uint8Array(Math.ceil(n / 3) * 4);
   let o = 0;
@@ -43,7 +43,7 @@ export function bytesToBase64(bytes: Uint8Array): string {
 }
 
 /** Decodes padded or unpadded base64; throws RangeError on a character outside the alphabet. */
-export function base64ToBytes(text: string): Uint8Array {
+function base64ToBytes(text: string): Uint8Array {
   let end = text.length;
   while (end > 0 && text.charCodeAt(end - 1) === PAD) end--;
   if (text.length - end > 2 || end % 4 === 1) throw new RangeError('not base64: bad length or padding');

@@ -23,7 +23,7 @@ export interface CompactLogits {
   readonly floor: string;
 }
 
-export function idWidthFor(vocabSize: number): 2 | 4 {
+function idWidthFor(vocabSize: number): 2 | 4 {
   return vocabSize <= 0x10000 ? 2 : 4;
 }
 
@@ -43,7 +43,6 @@ export function roundTripLogits(logits: BlockLogits, k: number): BlockLogits {
 }
 
 export type { TopKLogits } from '../ssd2/compact';
-export { densifyTopK, topKLogits } from '../ssd2/compact';
 
 export function encodeTopK(t: TopKLogits): CompactLogits {
   const idWidth = idWidthFor(t.vocabSize);

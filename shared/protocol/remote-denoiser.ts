@@ -127,7 +127,7 @@ const utf8 = new TextEncoder();
  * JSON (a proxy's HTML 502, a truncated body) becomes a ProtocolError carrying the status and the
  * start of the body text instead of a bare SyntaxError or schema error.
  */
-export function parseReply(status: number, ok: boolean, text: string): StepResponse | ProtocolError {
+function parseReply(status: number, ok: boolean, text: string): StepResponse | ProtocolError {
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -3,11 +3,11 @@ import { GenerateOptionsSchema } from '../ssd2/options';
 
 /** Bumped when a field's meaning changes; peers refuse versions they do not know. */
 export const PROTOCOL_VERSION = 1;
-export const MAX_TOP_K = 256;
+const MAX_TOP_K = 256;
 export const DEFAULT_TOP_K = 32;
 /** Upper bounds that do not depend on the model (the worker checks the model's own limits). */
-export const MAX_BLOCK_LENGTH = 1024;
-export const MAX_CONTEXT_TOKENS = 100_000;
+const MAX_BLOCK_LENGTH = 1024;
+const MAX_CONTEXT_TOKENS = 100_000;
 
 const tokenId = z.number().int().min(0);
 const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'not base64');
@@ -43,7 +43,7 @@ export const UserModelRefSchema = z.object({
   bundle: z.string().min(1).max(512),
 });
 
-export const StepUserSchema = UserModelRefSchema.extend({
+const StepUserSchema = UserModelRefSchema.extend({
   ...contextFields,
   /** The user model's previous raw logits (its own self-conditioning state). */
   selfCond: CompactLogitsSchema.nullable().default(null),
@@ -79,7 +79,7 @@ export const StepRequestSchema = z
       ctx.addIssue({ code: 'custom', path: ['user', 'context'], message: 'give context or contextHash' });
   });
 
-export const TimingSchema = z.object({
+const TimingSchema = z.object({
   queueMs: z.number(),
   runMs: z.number(),
   totalMs: z.number(),

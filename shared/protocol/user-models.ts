@@ -11,7 +11,7 @@ import { ModelRefSchema } from './schemas';
 export const USER_MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
 /** `name` or `name@version`, as requests and routes write a registered user model. */
-export const USER_MODEL_ID = /^([A-Za-z0-9][A-Za-z0-9_-]{0,63})(?:@([1-9][0-9]{0,8}))?$/;
+const USER_MODEL_ID = /^([A-Za-z0-9][A-Za-z0-9_-]{0,63})(?:@([1-9][0-9]{0,8}))?$/;
 
 /** A file of an uploaded bundle: relative, segments of [A-Za-z0-9._-] not starting with a dot. */
 export const UPLOAD_FILE_PATH = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}(?:\/[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}){0,7}$/;

@@ -6,9 +6,9 @@ import { sign, verify } from 'hono/jwt';
  * user model only from that tenant's prefix). Workers accept any of several secrets, so a secret
  * is rotated without downtime: add the new one to the workers, move the edge to it, drop the old.
  */
-export const WORKER_TOKEN_AUDIENCE = 'ssd2-worker';
+const WORKER_TOKEN_AUDIENCE = 'ssd2-worker';
 /** Seconds a token is valid (requests are signed when sent, so this only bounds clock skew and replay). */
-export const WORKER_TOKEN_TTL_S = 120;
+const WORKER_TOKEN_TTL_S = 120;
 /** Shortest secret accepted (HS256 wants at least its 32-byte output). */
 export const MIN_SECRET_LENGTH = 32;
 

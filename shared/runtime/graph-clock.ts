@@ -3,7 +3,7 @@
  * may overlap (two models' batches, a step graph beside a denoiser); busy time counts the union,
  * so wall time minus busy time is what the host spends between graphs.
  */
-export class GraphClock {
+class GraphClock {
   busyMs = 0;
   private inFlight = 0;
   private since = 0;

@@ -38,7 +38,7 @@ export interface OnnxDenoiserOptions {
 }
 
 /** Logits per block (B·V) from which 'auto' runs a step's math in the step graphs. */
-export const STEP_GRAPHS_MIN_LOGITS = 1 << 16;
+const STEP_GRAPHS_MIN_LOGITS = 1 << 16;
 
 interface KV {
   keys: Tensor;
@@ -60,7 +60,7 @@ interface PaddedBatch {
 /** How many padded batch compositions are kept (lock-step cohorts of one model). */
 const PADDED_BATCHES_KEPT = 4;
 
-export function infoFromBundle(bundle: LoadedBundle): DenoiserInfo {
+function infoFromBundle(bundle: LoadedBundle): DenoiserInfo {
   const m = bundle.manifest;
   return {
     name: m.name,

@@ -101,7 +101,7 @@ export interface StepGraphVariant {
 }
 
 /** How many candidates the nucleus graph orders for a vocabulary: NUCLEUS_CANDIDATES, at most V. */
-export const nucleusCandidates = (vocabSize: number): number => Math.min(NUCLEUS_CANDIDATES, vocabSize);
+const nucleusCandidates = (vocabSize: number): number => Math.min(NUCLEUS_CANDIDATES, vocabSize);
 
 /**
  * The step math (StepMath in shared/ssd2/kernel.ts): mixLogits, suppressEarlyEos, argmaxTokens,

@@ -105,7 +105,7 @@ function logMeanExpOfRest(data: Float32Array, o: number, v: number, taken: Uint8
 }
 
 /** Dense logits from top-k arrays (ids must be < vocabSize). */
-export function densifyTopK(t: TopKLogits): BlockLogits {
+function densifyTopK(t: TopKLogits): BlockLogits {
   const { length, vocabSize: v, k, ids, values, floors } = t;
   const data = new Float32Array(length * v);
   for (let p = 0; p < length; p++) {

@@ -63,7 +63,7 @@ export function fillGaussian(out: Float32Array, key: NoiseKey, sd = 1, scale = 1
 /** Entries of the Gaussian table noisy blocks read from: 2^22 float32 values (16 MiB). */
 export const NOISE_TABLE_SIZE = 1 << 22;
 /** The widest row (vocabulary) a table window serves: a quarter of the table, so windows rarely overlap. */
-export const MAX_NOISE_ROW = NOISE_TABLE_SIZE >> 2;
+const MAX_NOISE_ROW = NOISE_TABLE_SIZE >> 2;
 let table: Float32Array | null = null;
 
 /**

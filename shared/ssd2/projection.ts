@@ -22,7 +22,7 @@ export interface ProjectionOptions {
   step: number;
 }
 
-export function argmaxRow(data: Float32Array, offset: number, n: number): number {
+function argmaxRow(data: Float32Array, offset: number, n: number): number {
   let best = 0;
   let bestValue = -Infinity;
   for (let v = 0; v < n; v++) {

@@ -16,7 +16,7 @@ export function alphaBar(t: number, T: number): number {
 }
 
 /** Step index s = 0..steps-1 of a block's loop runs at timestep t = steps - s. */
-export function timestepAt(step: number, steps: number): number {
+function timestepAt(step: number, steps: number): number {
   return steps - step;
 }
 

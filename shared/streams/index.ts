@@ -1,2 +1,2 @@
-export { ndjson, ndjsonLines, ndjsonStream } from './ndjson';
+export { ndjsonLines, ndjsonStream } from './ndjson';
 export { sseData } from './sse';

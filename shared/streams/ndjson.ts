@@ -25,7 +25,7 @@ export async function* ndjsonLines(body: ReadableStream<Uint8Array>): AsyncGener
   }
 }
 
-export const ndjson = (value: unknown): Uint8Array => new TextEncoder().encode(`${JSON.stringify(value)}\n`);
+const ndjson = (value: unknown): Uint8Array => new TextEncoder().encode(`${JSON.stringify(value)}\n`);
 
 /**
  * A byte stream of `events`, one JSON line each, pulled as the reader reads. An error thrown by

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 
 /** The repository root. */
 export const ROOT = resolve(import.meta.dirname, '../..');
-export const BIN = join(ROOT, 'node_modules/.bin');
+const BIN = join(ROOT, 'node_modules/.bin');
 
 /** A command from node_modules/.bin, or a clear error when the dependencies are not installed. */
 export function bin(name: string): string {

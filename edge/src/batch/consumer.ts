@@ -11,13 +11,13 @@ import { runBatchLine } from './run-line';
 import { BatchStore } from './store';
 
 /** The completion window batches are created with ('24h', the only one accepted): lines not run by then end as errors. */
-export const COMPLETION_WINDOW_MS = 24 * 3_600_000;
+const COMPLETION_WINDOW_MS = 24 * 3_600_000;
 
 const intVar = (v: string | undefined, fallback: number) =>
   v !== undefined && Number.isFinite(Number(v)) && v !== '' ? Number(v) : fallback;
 
 /** Runs `fn` over `items` with at most `limit` running at once. */
-export async function mapBounded<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+async function mapBounded<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   const lanes = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
     while (next < items.length) await fn(items[next++]);
@@ -26,7 +26,7 @@ export async function mapBounded<T>(items: readonly T[], limit: number, fn: (ite
 }
 
 /** Retry delay of a line's n-th failed delivery: base · 2^(n-1) seconds, at most 5 minutes. */
-export const backoffSeconds = (attempt: number, base: number) => Math.min(300, Math.round(base * 2 ** Math.max(0, attempt - 1)));
+const backoffSeconds = (attempt: number, base: number) => Math.min(300, Math.round(base * 2 ** Math.max(0, attempt - 1)));
 
 /**
  * The queue consumer. Each message is one batch line; a line's outcome is written exactly once

@@ -17,7 +17,7 @@ const QUEUE_CHUNK_BYTES = 200 * 1024;
 /** Bytes of JSON one INSERT ... FROM json_each(?) carries (D1 takes statements up to 100 KB). */
 const JSON_CHUNK_BYTES = 90 * 1024;
 /** Malformed lines a batch accepts as error lines (each is a usage row of its own). */
-export const MAX_MALFORMED_LINES = 200;
+const MAX_MALFORMED_LINES = 200;
 
 /** Rows as JSON arrays of at most JSON_CHUNK_BYTES each. */
 function* jsonChunks(rows: readonly unknown[]): Generator<string> {

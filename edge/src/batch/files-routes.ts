@@ -12,9 +12,9 @@ import { BatchStore, r2KeyOf, type FileRow } from './store';
 import { firstIssue } from '../../../shared/errors';
 
 /** Batch input files up to 100 MB (Workers' request body limit on the Free/Pro plans). */
-export const MAX_FILE_BYTES = 100 * 1024 * 1024;
+const MAX_FILE_BYTES = 100 * 1024 * 1024;
 /** FILES_QUOTA_BYTES's default: bytes of files (inputs and batch outputs) one tenant may store. */
-export const DEFAULT_FILES_QUOTA_BYTES = 10 * 1024 ** 3;
+const DEFAULT_FILES_QUOTA_BYTES = 10 * 1024 ** 3;
 
 const UploadSchema = z.object({
   purpose: z.literal('batch', { message: 'only purpose=batch is supported' }),

@@ -1,8 +1,8 @@
 import type { Env } from '../env';
 import { type BatchStore, r2KeyOf } from './store';
 
-export const outputFileId = (batchId: string) => `file-${batchId}-output`;
-export const errorFileId = (batchId: string) => `file-${batchId}-errors`;
+const outputFileId = (batchId: string) => `file-${batchId}-output`;
+const errorFileId = (batchId: string) => `file-${batchId}-errors`;
 
 /** R2 takes multipart parts of at least 5 MiB (but the last). */
 const PART_BYTES = 5 * 1024 * 1024;

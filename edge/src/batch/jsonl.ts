@@ -3,7 +3,7 @@ import { ChatCompletionRequestSchema, CompletionRequestSchema } from '../openai/
 import { BATCH_ENDPOINTS, type BatchEndpoint } from './messages';
 import { firstIssue } from '../../../shared/errors';
 
-export const MAX_LINE_BYTES = 64 * 1024;
+const MAX_LINE_BYTES = 64 * 1024;
 export const MAX_LINES = 50_000;
 
 const LineSchema = z

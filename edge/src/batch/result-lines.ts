@@ -28,7 +28,7 @@ export function errorLine(
   });
 }
 
-export const requestLineId = (batchId: string, line: number) => `${batchId.replace(/^batch_/, 'batch_req_')}_${line}`;
+const requestLineId = (batchId: string, line: number) => `${batchId.replace(/^batch_/, 'batch_req_')}_${line}`;
 
 /** The usage record id of a batch line: fixed, so a redelivered line is never charged twice. */
 export const lineRequestId = (batchId: string, line: number) => `${batchId}:${line}`;

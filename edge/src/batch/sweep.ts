@@ -5,7 +5,7 @@ import type { BatchEndpoint } from './messages';
 import { BatchStore, type BatchRow } from './store';
 
 /** How long a line may stay unqueued before the sweeper takes it for orphaned (its creation died). */
-export const ORPHAN_AFTER_MS = 60_000;
+const ORPHAN_AFTER_MS = 60_000;
 
 /**
  * Enqueues again the pending lines of a batch whose creation wrote them but died before sending

@@ -5,7 +5,7 @@ import { firstIssue } from '../../../shared/errors';
 const usd = z.number().min(0).max(1_000);
 
 /** What one model costs: a fee per call, per 1,000 tokens (prompt + output) and per denoising step run. */
-export const ModelPriceSchema = z
+const ModelPriceSchema = z
   .object({
     per_call_usd: usd.default(0),
     per_1k_tokens_usd: usd.default(0),
@@ -30,7 +30,7 @@ export type ModelPrice = z.output<typeof ModelPriceSchema>;
 export type PriceTable = z.output<typeof PriceTableSchema>;
 
 /** With no PRICES configured every call is free (and still metered). */
-export const FREE: PriceTable = PriceTableSchema.parse({ default: {} });
+const FREE: PriceTable = PriceTableSchema.parse({ default: {} });
 
 let cached: { raw: string; table: PriceTable } | null = null;
 

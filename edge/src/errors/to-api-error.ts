@@ -21,7 +21,7 @@ const API_FIELD: Record<string, string> = {
   userContext: 'private_context',
 };
 
-export function apiFieldName(engineField: string): string {
+function apiFieldName(engineField: string): string {
   const [head, ...rest] = engineField.split('.');
   return [API_FIELD[head] ?? head, ...rest].join('.');
 }
@@ -64,6 +64,6 @@ export function toApiError(err: unknown): ApiError {
 }
 
 /** A worker's message with bucket keys (`…/tenants/<id>/…`, `…/models/<name>/<version>/…`) cut to their last segment. */
-export function withoutStorageKeys(message: string): string {
+function withoutStorageKeys(message: string): string {
   return message.replace(/(?:[\w.-]+\/)*(?:tenants|models)\/[\w.@-]+\/(?:[\w.@-]+\/)*/g, '');
 }

@@ -12,7 +12,7 @@ import { POOL_ORIGIN, WorkerPoolError, type WorkerPool } from './worker-pool';
 import type { GenerationSpec } from './spec';
 
 /** The fused request for a spec: the GPU worker runs the whole block loop. */
-export function fusedRequest(spec: GenerationSpec): GenerateRequestInput {
+function fusedRequest(spec: GenerationSpec): GenerateRequestInput {
   return {
     v: PROTOCOL_VERSION,
     model: spec.model,

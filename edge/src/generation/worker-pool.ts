@@ -96,12 +96,12 @@ export class WorkerPoolError extends Error {
 }
 
 /** A worker that did not answer within the pool's timeout. */
-export class WorkerTimeoutError extends Error {
+class WorkerTimeoutError extends Error {
   override name = 'WorkerTimeoutError';
 }
 
 /** GPU_WORKER_TIMEOUT_MS's default. */
-export const DEFAULT_WORKER_TIMEOUT_MS = 30_000;
+const DEFAULT_WORKER_TIMEOUT_MS = 30_000;
 
 /** GPU_WORKER_TIMEOUT_MS, or the default when unset or not a positive number. */
 export function workerTimeoutMs(env: { GPU_WORKER_TIMEOUT_MS?: string }): number {

@@ -12,13 +12,13 @@ export interface IdempotencyRow {
 }
 
 /** How long a kept response is replayed for its key (IDEMPOTENCY_TTL_HOURS, default 24 h). */
-export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
+const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
 /**
  * How long a claim may stay pending (its first call running) before it counts as abandoned (an
  * isolate that died, a connection dropped before the claim was released) and the key is free
  * again: longer than any call runs (the concurrency slots' 30 minutes).
  */
-export const PENDING_DEADLINE_MS = 30 * 60_000;
+const PENDING_DEADLINE_MS = 30 * 60_000;
 
 /** D1 (strongly consistent, one primary) so two concurrent first calls cannot both claim a key. */
 export class IdempotencyStore {

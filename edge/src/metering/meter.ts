@@ -21,7 +21,7 @@ export function callerCaused(error: { code?: string | null; param?: string | nul
 }
 
 /** Adds one to the per-minute counter of calls refused before authentication. */
-export function countAnonymousRefusal(db: D1Database, kind: UsageKind, errorCode: string, at: number): Promise<unknown> {
+function countAnonymousRefusal(db: D1Database, kind: UsageKind, errorCode: string, at: number): Promise<unknown> {
   return db
     .prepare(
       'INSERT INTO anonymous_refusals (minute, kind, error_code, count) VALUES (?, ?, ?, 1) ON CONFLICT (minute, kind, error_code) DO UPDATE SET count = count + 1',

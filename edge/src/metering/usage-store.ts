@@ -37,7 +37,7 @@ export interface UsageRecord {
 export type { DoneEvent } from '../../../shared/protocol';
 
 /** UTC calendar day of a timestamp, as /v1/usage groups it. */
-export const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 /** The fields a spec determines (model, modes, prompt size). */
 export function usageFromSpec(spec: GenerationSpec): Pick<UsageRecord, 'model' | 'userModel' | 'mode' | 'collaboration' | 'promptTokens'> {

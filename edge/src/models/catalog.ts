@@ -63,7 +63,7 @@ export const MODELS: readonly ServedModel[] = [bundled(coreManifest, coreTokeniz
 const matches = (m: ServedModel, id: string) => m.id === id || `${m.ref.name}@${m.ref.version}` === id;
 
 /** SERVED_MODELS: `name@version` of core bundles in the model bucket served besides the bundled ones. */
-export function configuredRefs(env: Pick<Env, 'SERVED_MODELS'>): ModelRef[] {
+function configuredRefs(env: Pick<Env, 'SERVED_MODELS'>): ModelRef[] {
   return (env.SERVED_MODELS ?? '')
     .split(',')
     .map((s) => s.trim())

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /** Limits the edge sets for one request (the model's own limits are checked by the engine). */
-export const LIMITS = {
+const LIMITS = {
   maxTokens: 4096,
   steps: 1000,
   promptChars: 100_000,

@@ -1,5 +1,5 @@
 /** First millisecond of the UTC calendar month of `now`: budgets are per month. */
-export function monthStart(now: number): number {
+function monthStart(now: number): number {
   const d = new Date(now);
   return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
 }
@@ -8,7 +8,7 @@ export function monthStart(now: number): number {
  * How long a reservation counts when its call never settles (the isolate died mid-call): longer
  * than any generation or batch line with its retries runs.
  */
-export const RESERVATION_TTL_MS = 60 * 60 * 1000;
+const RESERVATION_TTL_MS = 60 * 60 * 1000;
 
 /**
  * Budgets (micro-USD, null = unlimited), this month's settled spend (sum of `usage.cost_micro_usd`)

@@ -4,11 +4,11 @@ import { UserModelStore, type UserModelRow } from './store';
 import { workerUploads } from './worker-calls';
 
 /** Validation attempts (each a worker call that did not answer) before a version is failed. */
-export const MAX_VALIDATION_ATTEMPTS = 5;
+const MAX_VALIDATION_ATTEMPTS = 5;
 /** A version validating with no answer for this long (longer than a validation may take) is tried again by the sweep. */
 export const VALIDATION_RETRY_AFTER_MS = 6 * 60_000;
 /** An upload whose files have not all arrived after this long is failed (and its files removed). */
-export const UPLOAD_EXPIRES_AFTER_MS = 24 * 3_600_000;
+const UPLOAD_EXPIRES_AFTER_MS = 24 * 3_600_000;
 
 const ref = (row: UserModelRow) => ({ tenantId: row.tenant_id, name: row.name, version: row.version });
 

@@ -13,7 +13,7 @@ import { checkUpload, CreateUserModelSchema, DEFAULT_MAX_FILE_BYTES, DEFAULT_QUO
 import { workerUploads } from './worker-calls';
 
 /** The wire object of one version (docs/edge.md, "User models"). */
-export function userModelObject(row: UserModelRow, files: readonly UserModelFileRow[]): UserModelObject {
+function userModelObject(row: UserModelRow, files: readonly UserModelFileRow[]): UserModelObject {
   return {
     id: `${row.name}@${row.version}`,
     object: 'user_model',

@@ -10,7 +10,7 @@ export const DEFAULT_MAX_FILE_BYTES = 100 * 1024 * 1024;
 /** USER_MODEL_QUOTA_BYTES's default: bytes of user models one tenant may store. */
 export const DEFAULT_QUOTA_BYTES = 5 * 1024 ** 3;
 /** manifest.json itself, as JSON text. */
-export const MAX_MANIFEST_BYTES = 256 * 1024;
+const MAX_MANIFEST_BYTES = 256 * 1024;
 
 export const CreateUserModelSchema = z.object({
   name: z.string().regex(USER_MODEL_NAME, 'must match [A-Za-z0-9][A-Za-z0-9_-]{0,63} (no dot, slash or @)'),

@@ -22,7 +22,7 @@ export function brownParagraphs(): { doc: string; text: string }[] {
   return out;
 }
 
-export function detokenize(words: string[]): string {
+function detokenize(words: string[]): string {
   return words
     .join(' ')
     .replace(/``\s*/g, '"')

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 
 const DIR = '/usr/share/wordnet';
-export const WORDNET_FILES = ['data.noun', 'data.verb', 'data.adj', 'data.adv'].map((f) => `${DIR}/${f}`);
+const WORDNET_FILES = ['data.noun', 'data.verb', 'data.adj', 'data.adv'].map((f) => `${DIR}/${f}`);
 
 export interface Synset {
   id: string;

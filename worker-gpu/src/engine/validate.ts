@@ -5,7 +5,7 @@ import type { BlockLogits, Estimate } from '../../../shared/ssd2/types';
 
 /** Checks that depend on the model (the wire schema has already checked types and fixed ranges). */
 
-export function checkTokens(ids: readonly number[], info: DenoiserInfo, field: string): void {
+function checkTokens(ids: readonly number[], info: DenoiserInfo, field: string): void {
   const at = ids.findIndex((id) => id >= info.vocabSize);
   if (at >= 0)
     throw new InvalidArgumentError(`${field}.${at}`, `token id ${ids[at]} is outside ${info.name}'s vocabulary [0, ${info.vocabSize})`);

@@ -10,7 +10,7 @@ export interface LocalModel {
   codec: TextCodec;
 }
 
-let runtimes = new Map<string, Promise<NodeRuntime>>();
+const runtimes = new Map<string, Promise<NodeRuntime>>();
 
 /** One runtime per provider list, probed with the first graph it is asked to open. */
 function runtimeFor(providers: readonly ProviderName[], probe: GraphFiles): Promise<NodeRuntime> {
@@ -30,8 +30,4 @@ export async function loadLocalModel(
   const runtime = await runtimeFor(providers, graphFiles(bundle, bundle.manifest.graphs.denoiser));
   const denoiser = await OnnxDenoiser.create(bundle, runtime.ort, runtime.createSession, { provider: runtime.provider, ...opts });
   return { bundle, denoiser, codec };
-}
-
-export function resetRuntimes(): void {
-  runtimes = new Map();
 }

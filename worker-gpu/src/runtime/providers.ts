@@ -5,7 +5,7 @@ import type { SessionFactory } from '../../../shared/runtime/onnx-denoiser';
 import type { GraphFiles } from '../../../shared/bundle';
 
 export type ProviderName = 'cuda' | 'webgpu' | 'cpu';
-export const DEFAULT_PROVIDERS: readonly ProviderName[] = ['cuda', 'webgpu', 'cpu'];
+const DEFAULT_PROVIDERS: readonly ProviderName[] = ['cuda', 'webgpu', 'cpu'];
 
 /** Parses a comma-separated provider list such as `cuda,webgpu,cpu` (env SSD2_PROVIDERS). */
 export function parseProviders(list: string | undefined): ProviderName[] {

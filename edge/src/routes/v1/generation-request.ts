@@ -21,7 +21,7 @@ export interface GenerationFields extends SSD2Fields {
 
 const DEFAULT_CLIENT_DEADLINE_MS = 5_000;
 /** MAX_STEPS_PER_CALL's default: e.g. 500 blocks of 100 steps. */
-export const DEFAULT_MAX_STEPS_PER_CALL = 50_000;
+const DEFAULT_MAX_STEPS_PER_CALL = 50_000;
 const DEFAULT_JOIN_TIMEOUT_MS = 30_000;
 
 export interface PreparedGeneration {
