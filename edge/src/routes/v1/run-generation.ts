@@ -87,6 +87,7 @@ interface RunOptions {
   generationId?: string;
 }
 
+/** The generation's Durable Object, started, with its first event read (a refusal is thrown here, before any header). */
 async function startGeneration(
   c: Context<AppEnv>,
   prepared: PreparedGeneration,
@@ -94,7 +95,7 @@ async function startGeneration(
   opts: RunOptions,
   release: () => Promise<void>,
 ): Promise<Response> {
-  const { spec, model } = prepared;
+  const { spec } = prepared;
   const meter = c.var.meter;
   meter?.setSpec(spec);
   // Reserved, not just checked: concurrent calls cannot together pass a budget. The usage record
@@ -114,121 +115,187 @@ async function startGeneration(
   const events = ndjsonLines(res.body!) as AsyncGenerator<GenerationStreamEvent>;
   const first = await events.next();
   if (!first.done && first.value.type === 'error') throw errorFrom(first.value);
-
-  const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${generationId}`;
-  const created = Math.floor(Date.now() / 1000);
-  const codec = model.codec();
-  const text = new TextAccumulator((ids) => codec.decode(ids), prepared.stop);
-  const ssd2Base = { generation_id: generationId, seed: spec.options.seed, mode: spec.mode };
-  const usage = (completionTokens: number) => ({
-    prompt_tokens: spec.prompt.length,
-    completion_tokens: completionTokens,
-    total_tokens: spec.prompt.length + completionTokens,
-  });
   c.header('x-ssd2-generation-id', generationId);
 
-  // Finished blocks handed to the caller so far: what a generation the caller ends is charged for.
-  const delivered: Delivered = { blocks: 0, tokens: 0, stepsRun: 0, stepsSaved: 0 };
-  async function* all(): AsyncGenerator<GenerationStreamEvent> {
-    for await (const e of first.done ? events : prepend(first.value, events)) {
+  const answer = new GenerationAnswer(c, prepared, kind, generationId, startedAt, first.done ? events : prepend(first.value, events));
+  if (!opts.stream) return answer.json(budget);
+  return answer.sse(
+    opts.includeUsage,
+    () => {
+      void events.return(undefined);
+      c.executionCtx.waitUntil(release());
+    },
+    release,
+  );
+}
+
+/**
+ * One started generation's answer in OpenAI's shape: its events become one JSON body or SSE
+ * chunks, the finished blocks handed over are counted (what a generation the caller ends is
+ * charged for), and the usage record is written before the body or the finish chunk.
+ */
+class GenerationAnswer {
+  private readonly id: string;
+  private readonly created = Math.floor(Date.now() / 1000);
+  private readonly text: TextAccumulator;
+  private readonly ssd2Base: Record<string, unknown>;
+  private readonly delivered: Delivered = { blocks: 0, tokens: 0, stepsRun: 0, stepsSaved: 0 };
+
+  constructor(
+    private readonly c: Context<AppEnv>,
+    private readonly prepared: PreparedGeneration,
+    private readonly kind: ResponseKind,
+    generationId: string,
+    private readonly startedAt: number,
+    private readonly source: AsyncIterable<GenerationStreamEvent>,
+  ) {
+    this.id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${generationId}`;
+    const codec = prepared.model.codec();
+    this.text = new TextAccumulator((ids) => codec.decode(ids), prepared.stop);
+    this.ssd2Base = { generation_id: generationId, seed: prepared.spec.options.seed, mode: prepared.spec.mode };
+  }
+
+  private get meter() {
+    return this.c.var.meter;
+  }
+
+  private elapsed(): number {
+    return Date.now() - this.startedAt;
+  }
+
+  /** The events, counting the finished blocks handed to the caller. */
+  private async *events(): AsyncGenerator<GenerationStreamEvent> {
+    for await (const e of this.source) {
       if (e.type === 'block') {
-        delivered.blocks++;
-        delivered.tokens += e.tokens.length;
-        delivered.stepsRun += e.stepsRun;
-        delivered.stepsSaved += e.stepsSaved;
+        this.delivered.blocks++;
+        this.delivered.tokens += e.tokens.length;
+        this.delivered.stepsRun += e.stepsRun;
+        this.delivered.stepsSaved += e.stepsSaved;
       }
       yield e;
     }
   }
-  /** An error event's record: charged for what was delivered when the caller caused it, else free. */
-  const ended = (error: { code?: string | null; param?: string | null }) =>
-    callerCaused(error)
-      ? meter?.partial(delivered, error.code ?? 'error', Date.now() - startedAt)
-      : meter?.fail('failed', error.code ?? null, Date.now() - startedAt);
 
-  if (!opts.stream) {
+  /** An error event's record: charged for what was delivered when the caller caused it, else free. */
+  private ended(error: { code?: string | null; param?: string | null }) {
+    return callerCaused(error)
+      ? this.meter?.partial(this.delivered, error.code ?? 'error', this.elapsed())
+      : this.meter?.fail('failed', error.code ?? null, this.elapsed());
+  }
+
+  private chunk(delta: string | null, finishReason: FinishReason | null, extra: Record<string, unknown> = {}, first = false) {
+    return chunkBody({
+      kind: this.kind,
+      id: this.id,
+      created: this.created,
+      model: this.prepared.model.id,
+      delta,
+      finishReason,
+      first,
+      extra,
+    });
+  }
+
+  /** The whole answer as one body, after the last event. */
+  async json(budget: Parameters<typeof budgetHeaders>[0]): Promise<Response> {
+    const { c, text, prepared } = this;
     let done: Extract<GenerationStreamEvent, { type: 'done' }> | null = null;
-    for await (const e of all()) {
+    for await (const e of this.events()) {
       if (e.type === 'error') {
-        await ended(e.error);
+        await this.ended(e.error);
         throw errorFrom(e);
       }
       if (e.type === 'block') text.push(e.tokens);
       if (e.type === 'done') done = e;
     }
     if (!done) throw new ApiError(502, 'api_error', 'generation_incomplete', 'the generation ended without a result');
-    const record = await meter?.complete(done, Date.now() - startedAt);
+    const record = await this.meter?.complete(done, this.elapsed());
     if (record) {
       for (const [name, value] of Object.entries(budgetHeaders(budget, record.costMicroUsd))) c.header(name, value);
       c.header('x-ssd2-cost-usd', (record.costMicroUsd / 1e6).toFixed(6));
     }
     return c.json(
       completionBody({
-        kind,
-        id,
-        created,
-        model: model.id,
+        kind: this.kind,
+        id: this.id,
+        created: this.created,
+        model: prepared.model.id,
         text: text.text,
         finishReason: finishReasonOf(done, text.stopped),
-        promptTokens: spec.prompt.length,
+        promptTokens: prepared.spec.prompt.length,
         done,
-        ssd2: ssd2Base,
+        ssd2: this.ssd2Base,
       }),
     );
   }
 
-  const chunk = (delta: string | null, finishReason: FinishReason | null, extra: Record<string, unknown> = {}, first = false) =>
-    chunkBody({ kind, id, created, model: model.id, delta, finishReason, first, extra });
-
-  if (meter) meter.streaming = true;
-  return streamSSE(c, async (stream) => {
-    let firstChunk = true;
-    stream.onAbort(() => {
-      void events.return(undefined);
-      c.executionCtx.waitUntil(release());
-      // The caller went away after GPU work ran: charged for the blocks it was sent.
-      c.executionCtx.waitUntil(meter?.partial(delivered, 'client_disconnected', Date.now() - startedAt) ?? Promise.resolve());
-    });
-    try {
-      for await (const e of all()) {
-        if (stream.aborted) return;
-        if (e.type === 'error') {
-          await ended(e.error);
-          await stream.writeSSE({ data: JSON.stringify({ error: e.error }) });
-          return;
+  /** SSE: one chunk per finished block (and per step with progress), the finish chunk, usage when asked, [DONE]. */
+  sse(includeUsage: boolean, onAbort: () => void, release: () => Promise<void>): Response {
+    const { c, kind, text, ssd2Base } = this;
+    const meter = this.meter;
+    const promptTokens = this.prepared.spec.prompt.length;
+    if (meter) meter.streaming = true;
+    return streamSSE(c, async (stream) => {
+      let firstChunk = true;
+      stream.onAbort(() => {
+        onAbort();
+        // The caller went away after GPU work ran: charged for the blocks it was sent.
+        c.executionCtx.waitUntil(meter?.partial(this.delivered, 'client_disconnected', this.elapsed()) ?? Promise.resolve());
+      });
+      try {
+        for await (const e of this.events()) {
+          if (stream.aborted) return;
+          if (e.type === 'error') {
+            await this.ended(e.error);
+            await stream.writeSSE({ data: JSON.stringify({ error: e.error }) });
+            return;
+          }
+          if (e.type === 'step') {
+            await stream.writeSSE({
+              data: JSON.stringify(this.chunk(kind === 'chat' ? null : '', null, { ssd2: { ...ssd2Base, progress: e } })),
+            });
+          } else if (e.type === 'block') {
+            const delta = text.push(e.tokens);
+            await stream.writeSSE({
+              data: JSON.stringify(
+                this.chunk(
+                  delta,
+                  null,
+                  { ssd2: { ...ssd2Base, block: e.block, steps_run: e.stepsRun, steps_saved: e.stepsSaved } },
+                  firstChunk,
+                ),
+              ),
+            });
+            firstChunk = false;
+          } else if (e.type === 'done') {
+            const record = await meter?.complete(e, this.elapsed());
+            const cost = record ? { cost_usd: record.costMicroUsd / 1e6 } : {};
+            await stream.writeSSE({
+              data: JSON.stringify(
+                this.chunk(null, finishReasonOf(e, text.stopped), {
+                  ssd2: { ...ssd2Base, blocks: e.blocks, steps_run: e.stepsRun, steps_saved: e.stepsSaved, ...cost },
+                }),
+              ),
+            });
+            if (includeUsage) {
+              const usage = {
+                prompt_tokens: promptTokens,
+                completion_tokens: e.tokens.length,
+                total_tokens: promptTokens + e.tokens.length,
+              };
+              await stream.writeSSE({ data: JSON.stringify({ ...this.chunk(null, null), choices: [], usage }) });
+            }
+            await stream.writeSSE({ data: '[DONE]' });
+            return;
+          }
         }
-        if (e.type === 'step') {
-          await stream.writeSSE({ data: JSON.stringify(chunk(kind === 'chat' ? null : '', null, { ssd2: { ...ssd2Base, progress: e } })) });
-        } else if (e.type === 'block') {
-          const delta = text.push(e.tokens);
-          await stream.writeSSE({
-            data: JSON.stringify(
-              chunk(delta, null, { ssd2: { ...ssd2Base, block: e.block, steps_run: e.stepsRun, steps_saved: e.stepsSaved } }, firstChunk),
-            ),
-          });
-          firstChunk = false;
-        } else if (e.type === 'done') {
-          const record = await meter?.complete(e, Date.now() - startedAt);
-          const cost = record ? { cost_usd: record.costMicroUsd / 1e6 } : {};
-          await stream.writeSSE({
-            data: JSON.stringify(
-              chunk(null, finishReasonOf(e, text.stopped), {
-                ssd2: { ...ssd2Base, blocks: e.blocks, steps_run: e.stepsRun, steps_saved: e.stepsSaved, ...cost },
-              }),
-            ),
-          });
-          if (opts.includeUsage)
-            await stream.writeSSE({ data: JSON.stringify({ ...chunk(null, null), choices: [], usage: usage(e.tokens.length) }) });
-          await stream.writeSSE({ data: '[DONE]' });
-          return;
-        }
+        await meter?.fail('failed', 'generation_incomplete', this.elapsed());
+      } catch (err) {
+        await meter?.fail('failed', err instanceof ApiError ? err.code : 'internal', this.elapsed());
+        throw err;
+      } finally {
+        await release();
       }
-      await meter?.fail('failed', 'generation_incomplete', Date.now() - startedAt);
-    } catch (err) {
-      await meter?.fail('failed', err instanceof ApiError ? err.code : 'internal', Date.now() - startedAt);
-      throw err;
-    } finally {
-      await release();
-    }
-  });
+    });
+  }
 }
