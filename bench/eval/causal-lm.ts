@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { argmaxTokens, blockLogits, mixLogits, project, suppressEarlyEos, type BlockLogits } from '../../shared/ssd2';
+import { argmaxTokens, blockLogits, logSoftmax, mixLogits, project, suppressEarlyEos, type BlockLogits } from '../../shared/ssd2';
 
 interface BaselineManifest {
   name: string;
@@ -36,6 +36,34 @@ export class CausalLm {
     const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as BaselineManifest;
     const session = await ort.InferenceSession.create(join(dir, 'lm.onnx'), { executionProviders: ['cpu'] });
     return new CausalLm(manifest, session);
+  }
+
+  /**
+   * The summed negative log-likelihood of `continuation` after `context` under this model (one
+   * pass over both; positions past max_positions are left out) and how many tokens it covers: the
+   * generative perplexity of SSD-LM and block-diffusion papers is exp(nll / tokens).
+   */
+  async negLogLikelihood(context: readonly number[], continuation: readonly number[]): Promise<{ nll: number; tokens: number }> {
+    const all = [...context, ...continuation].slice(0, this.manifest.max_positions);
+    const scored = all.length - context.length;
+    if (context.length === 0 || scored <= 0) return { nll: 0, tokens: 0 };
+    const { layers, heads, head_dim: d } = this.manifest.architecture;
+    const empty = new ort.Tensor('float32', new Float32Array(0), [layers, 1, heads, 0, d]);
+    const out = await this.session.run({
+      input_ids: new ort.Tensor('int64', BigInt64Array.from(all.map(BigInt)), [1, all.length]),
+      position_ids: new ort.Tensor('int64', BigInt64Array.from(all.map((_, i) => BigInt(i))), [1, all.length]),
+      past_keys: empty,
+      past_values: empty,
+      attention_mask: new ort.Tensor('float32', new Float32Array(all.length).fill(1), [1, all.length]),
+    });
+    const V = this.manifest.vocab_size;
+    // Row i of the logits predicts token i + 1.
+    const rows = logSoftmax(
+      blockLogits((out.logits.data as Float32Array).slice((context.length - 1) * V, (all.length - 1) * V), scored, V),
+    );
+    let nll = 0;
+    for (let j = 0; j < scored; j++) nll -= rows.data[j * V + all[context.length + j]];
+    return { nll, tokens: scored };
   }
 
   /** Feeds `tokens` after `state` (or from nothing) and returns the state with the next-token logits. */
