@@ -17,8 +17,8 @@ export interface Env {
   /** A read-only bearer token for GET /admin/queue and /admin/metrics (the autoscaler's); opens nothing else. */
   METRICS_TOKEN?: string;
   /**
-   * Core models served besides the bundled ones, comma-separated `name@version` of bundles in the
-   * model bucket (e.g. a converted SSD-LM checkpoint); their limits and tokenizer come from a GPU worker.
+   * The core models served, comma-separated `name@version` of bundles in the model bucket, the
+   * default first (wrangler.toml); their limits and tokenizer come from a GPU worker on first use.
    */
   SERVED_MODELS?: string;
   /** Comma-separated base URLs of GPU workers. */

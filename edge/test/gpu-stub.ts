@@ -41,6 +41,28 @@ export const STUB_INFO: DenoiserInfo = {
   tokenizerSha256: manifest.files[0].sha256,
 };
 
+/** What the stub describes to the edge (GET /v1/models/{name}/{version} and its tokenizer.json): the bundles the edge serves. */
+const DESCRIBED = new Map<string, { info: DenoiserInfo; tokenizer: Uint8Array }>(
+  ['tiny-core', 'core'].map((dir) => {
+    const m = JSON.parse(readFileSync(new URL(`../../models/${dir}/manifest.json`, import.meta.url), 'utf8'));
+    const tokenizer = new Uint8Array(readFileSync(new URL(`../../models/${dir}/tokenizer.json`, import.meta.url)));
+    const sha256 = m.files.find((f: { path: string }) => f.path === m.tokenizer).sha256;
+    const info: DenoiserInfo =
+      dir === 'tiny-core'
+        ? STUB_INFO
+        : {
+            ...STUB_INFO,
+            name: m.name,
+            vocabSize: m.vocab_size,
+            blockSize: m.block_size,
+            maxContext: m.max_context,
+            eosTokenId: m.eos_token_id,
+            tokenizerSha256: sha256,
+          };
+    return [`${m.name}@${m.version}`, { info, tokenizer }] as const;
+  }),
+);
+
 /** The scripted core prefers a token that depends on the context; the scripted user model prefers 300 + position. */
 export const coreToken = (context: readonly number[], p: number) => ((context.reduce((a, b) => a + b, 0) + 7 * p) % 500) + 5;
 export const userToken = (_context: readonly number[], p: number) => 300 + (p % 10);
@@ -112,9 +134,13 @@ export async function gpuStub(request: Request): Promise<Response> {
     record.outcome = 'failed';
     return protocolError(503, 'overloaded', null, 'stub: failing once on cue');
   }
-  if (url.pathname === `/v1/models/${STUB_INFO.name}/${manifest.version}`)
-    return json({ model: { name: STUB_INFO.name, version: manifest.version }, info: STUB_INFO, provider: 'stub' });
-  if (url.pathname.startsWith('/v1/models/')) return protocolError(404, 'model_not_found', 'model', `no bundle at ${url.pathname}`);
+  const described = /^\/v1\/models\/([^/]+)\/([^/]+)(\/tokenizer\.json)?$/.exec(url.pathname);
+  if (described) {
+    const model = DESCRIBED.get(`${described[1]}@${described[2]}`);
+    if (!model) return protocolError(404, 'model_not_found', 'model', `no bundle at ${url.pathname}`);
+    if (described[3]) return new Response(model.tokenizer, { headers: { 'content-type': 'application/json' } });
+    return json({ model: { name: described[1], version: described[2] }, info: model.info, provider: 'stub' });
+  }
   if (url.pathname === '/v1/step') return step(url.hostname, body, record);
   if (url.pathname === '/v1/generate' && seed !== null && hangOnce.delete(seed)) {
     record.outcome = 'aborted';

@@ -11,6 +11,8 @@ export interface LocalBundle {
   blockSize: number;
   /** S3 key prefix of a core bundle: models/<name>/<version>/ */
   key: string;
+  /** A core model the edge can serve on its own (role core, every timestep; not a timestep variant or a user model). */
+  servable: boolean;
 }
 
 /** A bundle directory's name, version and block size from its manifest.json (validated by shared/bundle). */
@@ -18,7 +20,8 @@ export function readBundle(dir: string): LocalBundle {
   const path = join(dir, 'manifest.json');
   if (!existsSync(path)) throw new Error(`${dir} is not a model bundle (no manifest.json)`);
   const m = parseManifest(dir, readFileSync(path));
-  return { dir, name: m.name, version: m.version, blockSize: m.block_size, key: `models/${m.name}/${m.version}/` };
+  const servable = m.role === 'core' && m.timestep_range[0] === 0 && m.timestep_range[1] === 1;
+  return { dir, name: m.name, version: m.version, blockSize: m.block_size, key: `models/${m.name}/${m.version}/`, servable };
 }
 
 /** Every directory directly under `modelsDir` that holds a manifest.json (tiny-core, core, core-hi, user, …). */

@@ -165,6 +165,8 @@ export class LocalStack {
             ADMIN_SECRET: this.adminSecret,
             GPU_WORKERS: this.edgeWorkerUrls.join(','),
             WORKER_AUTH_SECRET: this.workerSecret,
+            // The edge serves the servable core bundles in the bucket, the default first.
+            SERVED_MODELS: servedModels(opts.defaultModel, opts.bundles),
             ...opts.edgeVars,
           },
         });
@@ -226,4 +228,10 @@ export async function workerProvider(url: string): Promise<string> {
   const res = await fetch(`${url}/healthz`);
   const body = (await res.json()) as { provider?: string | null };
   return body.provider ?? 'unknown';
+}
+
+/** SERVED_MODELS for the edge: the default core first, then every other servable core bundle. */
+function servedModels(defaultModel: LocalBundle, bundles: readonly LocalBundle[]): string {
+  const refs = [defaultModel, ...bundles.filter((b) => b.servable && b !== defaultModel)].map((b) => `${b.name}@${b.version}`);
+  return [...new Set(refs)].join(',');
 }

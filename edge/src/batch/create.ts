@@ -3,7 +3,7 @@ import { maxCostMicroUsd, priceTable } from '../billing/prices';
 import type { Env, Principal } from '../env';
 import { invalidRequest } from '../errors/api-error';
 import { insertUsage, type UsageRecord } from '../metering/usage-store';
-import { MODELS } from '../models/catalog';
+import { servedModels, type ServedModel } from '../models/catalog';
 import { enforceBudget } from '../quota';
 import { finalizeBatch } from './finalize';
 import { duplicateCustomId, MAX_LINES, parseBatchFile, type ParsedLine } from './jsonl';
@@ -78,7 +78,7 @@ export async function enqueueLines(
  * An upper bound of what the valid lines can cost, without tokenizing (a prompt has at most as
  * many tokens as UTF-8 bytes), so creating a 50,000-line batch stays cheap.
  */
-function maxBatchCost(env: Env, lines: Extract<ParsedLine, { ok: true }>[]): number {
+function maxBatchCost(env: Env, lines: Extract<ParsedLine, { ok: true }>[], models: readonly ServedModel[]): number {
   const table = priceTable(env.PRICES);
   let total = 0;
   for (const l of lines) {
@@ -89,7 +89,7 @@ function maxBatchCost(env: Env, lines: Extract<ParsedLine, { ok: true }>[]): num
       steps?: number;
       block_size?: number;
     };
-    const model = MODELS.find((m) => m.id === b.model);
+    const model = models.find((m) => m.id === b.model);
     const promptBytes = new TextEncoder().encode(
       JSON.stringify((l.body as { prompt?: unknown; messages?: unknown }).prompt ?? (l.body as { messages?: unknown }).messages ?? ''),
     ).length;
@@ -131,7 +131,7 @@ export async function createBatch(
       'duplicate_custom_id',
     );
   const valid = lines.filter((l): l is Extract<ParsedLine, { ok: true }> => l.ok);
-  await enforceBudget(env.DB, principal.keyId, maxBatchCost(env, valid));
+  await enforceBudget(env.DB, principal.keyId, maxBatchCost(env, valid, await servedModels(env, principal.tenantId)));
 
   const now = Date.now();
   const store = new BatchStore(env.DB);

@@ -1,18 +1,15 @@
-import { codecFromJson, type TextCodec } from '../../../shared/tokenizer';
-import type { ModelRef } from '../../../shared/protocol';
-import coreManifest from '../../../models/core/manifest.json';
-import coreTokenizer from '../../../models/core/tokenizer.json';
-import tinyCoreManifest from '../../../models/tiny-core/manifest.json';
-import tinyCoreTokenizer from '../../../models/tiny-core/tokenizer.json';
 import { z } from 'zod';
+import type { ModelRef } from '../../../shared/protocol';
+import { codecFromJson, type TextCodec } from '../../../shared/tokenizer';
 import type { Env } from '../env';
 import { notFound } from '../errors/api-error';
 import { parseWorkerUrls, POOL_ORIGIN, WorkerPool, WorkerPoolError, workerTimeoutMs } from '../generation/worker-pool';
 
 /**
- * A core model the edge serves. The edge needs only its tokenizer and limits (bundled into the
- * Worker, or read from a GPU worker for SERVED_MODELS); weights live with the GPU workers, which
- * fetch the bundle by name and version.
+ * A core model the edge serves. The edge needs only its limits and tokenizer, which it reads from
+ * a GPU worker the first time a model is named (the bundle's manifest and tokenizer.json); the
+ * weights stay with the GPU workers, which load the bundle by name and version. Nothing about a
+ * model is compiled into the edge: serving another one is a change of SERVED_MODELS.
  */
 export interface ServedModel {
   /** What clients put in `model`. */
@@ -29,40 +26,7 @@ export interface ServedModel {
   codec(): TextCodec;
 }
 
-type BundledManifest = Pick<
-  typeof tinyCoreManifest,
-  'name' | 'version' | 'block_size' | 'max_context' | 'vocab_size' | 'eos_token_id' | 'tokenizer' | 'simplex_k' | 'schedule' | 'files'
->;
-
-function bundled(manifest: BundledManifest, tokenizer: unknown): ServedModel {
-  let codec: TextCodec | undefined;
-  return {
-    id: manifest.name,
-    ref: { name: manifest.name, version: manifest.version },
-    blockSize: manifest.block_size,
-    maxContext: manifest.max_context,
-    vocabSize: manifest.vocab_size,
-    eosTokenId: manifest.eos_token_id,
-    simplexK: manifest.simplex_k,
-    schedule: manifest.schedule,
-    tokenizerSha256: manifest.files.find((f) => f.path === manifest.tokenizer)!.sha256,
-    codec: () =>
-      (codec ??= codecFromJson(
-        manifest.name,
-        manifest.tokenizer,
-        new TextEncoder().encode(JSON.stringify(tokenizer)),
-        manifest.vocab_size,
-        manifest.eos_token_id,
-      )),
-  };
-}
-
-/** The bundled core models, the bundled core first: it is what `npm start` and the docs use by default. */
-export const MODELS: readonly ServedModel[] = [bundled(coreManifest, coreTokenizer), bundled(tinyCoreManifest, tinyCoreTokenizer)];
-
-const matches = (m: ServedModel, id: string) => m.id === id || `${m.ref.name}@${m.ref.version}` === id;
-
-/** SERVED_MODELS: `name@version` of core bundles in the model bucket served besides the bundled ones. */
+/** SERVED_MODELS: the `name@version` core bundles in the model bucket this edge serves, the default first. */
 function configuredRefs(env: Pick<Env, 'SERVED_MODELS'>): ModelRef[] {
   return (env.SERVED_MODELS ?? '')
     .split(',')
@@ -75,7 +39,7 @@ function configuredRefs(env: Pick<Env, 'SERVED_MODELS'>): ModelRef[] {
     });
 }
 
-/** Described once per isolate: a configured model's limits and tokenizer, from a GPU worker. */
+/** Described once per isolate: a model's limits and tokenizer, from a GPU worker. */
 const described = new Map<string, Promise<ServedModel>>();
 
 const WorkerModelSchema = z.object({
@@ -90,7 +54,7 @@ const WorkerModelSchema = z.object({
   }),
 });
 
-async function describeConfigured(env: Env, tenantId: string, ref: ModelRef): Promise<ServedModel> {
+async function describe(env: Env, tenantId: string, ref: ModelRef): Promise<ServedModel> {
   const pool = new WorkerPool(parseWorkerUrls(env.GPU_WORKERS), {
     secret: env.WORKER_AUTH_SECRET,
     tenant: tenantId,
@@ -118,12 +82,12 @@ async function describeConfigured(env: Env, tenantId: string, ref: ModelRef): Pr
   };
 }
 
-function configured(env: Env, tenantId: string, ref: ModelRef): Promise<ServedModel> {
+function served(env: Env, tenantId: string, ref: ModelRef): Promise<ServedModel> {
   const key = `${ref.name}@${ref.version}`;
   let pending = described.get(key);
   if (!pending) {
     // A failure is not remembered: the next request asks a worker again.
-    pending = describeConfigured(env, tenantId, ref).catch((err) => {
+    pending = describe(env, tenantId, ref).catch((err) => {
       described.delete(key);
       throw err;
     });
@@ -132,27 +96,22 @@ function configured(env: Env, tenantId: string, ref: ModelRef): Promise<ServedMo
   return pending;
 }
 
-/**
- * Every core model this edge serves: the bundled ones, then SERVED_MODELS (described by a GPU
- * worker on first use; one that no worker can describe now is left out of the list).
- */
+/** Every core model this edge serves (SERVED_MODELS order); one no worker can describe now is left out. */
 export async function servedModels(env: Env, tenantId: string): Promise<ServedModel[]> {
-  const extra = await Promise.all(
+  const models = await Promise.all(
     configuredRefs(env).map((ref) =>
-      configured(env, tenantId, ref).catch((err) => {
-        console.error('a configured model could not be described', `${ref.name}@${ref.version}`, (err as Error)?.message ?? err);
+      served(env, tenantId, ref).catch((err) => {
+        console.error('a served model could not be described', `${ref.name}@${ref.version}`, (err as Error)?.message ?? err);
         return null;
       }),
     ),
   );
-  return [...MODELS, ...extra.filter((m): m is ServedModel => m !== null)];
+  return models.filter((m): m is ServedModel => m !== null);
 }
 
 /** The model a request names, as `name` or `name@version`; 404 `model_not_found` otherwise. */
 export async function findModel(env: Env, tenantId: string, id: string): Promise<ServedModel> {
-  const local = MODELS.find((m) => matches(m, id));
-  if (local) return local;
   const ref = configuredRefs(env).find((r) => r.name === id || `${r.name}@${r.version}` === id);
   if (!ref) throw notFound('model', `the model "${id}" does not exist; GET /v1/models lists the served models`, 'model_not_found');
-  return configured(env, tenantId, ref);
+  return served(env, tenantId, ref);
 }
