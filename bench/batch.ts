@@ -208,7 +208,8 @@ try {
     if (s - lastLogged >= 10) {
       lastLogged = s;
       say(
-        `${b.status}: ${b.request_counts.completed} ok, ${b.request_counts.failed} failed of ${b.request_counts.total}; queue depth ${q.depth}`,
+        `${b.status}: ${b.request_counts.completed} ok, ${b.request_counts.failed} failed of ${b.request_counts.total}; queue depth ` +
+          `${q.depth}`,
       );
     }
   });
@@ -333,7 +334,11 @@ try {
       {
         heading: 'Throughput',
         rows: summary,
-        note: `One GPU worker process (CPU provider, tiny-core, WORKER_BATCH_WINDOW_MS ${WINDOW}), wrangler dev (workerd; local D1, R2 and Queues; queue consumer max_batch_size 50 from wrangler.toml, BATCH_CONCURRENCY ${CONCURRENCY}). Lines: /v1/completions, max_tokens ${MAX_TOKENS}, ${STEPS} steps per block (one block), fused mode, early stopping at its default. The queue depth is D1's pending batch lines (running lines count as waiting). Code: ${codeVersion()}.`,
+        note:
+          `One GPU worker process (CPU provider, tiny-core, WORKER_BATCH_WINDOW_MS ${WINDOW}), wrangler dev (workerd; local D1, R2 ` +
+          `and Queues; queue consumer max_batch_size 50 from wrangler.toml, BATCH_CONCURRENCY ${CONCURRENCY}). Lines: /v1/completions, ` +
+          `max_tokens ${MAX_TOKENS}, ${STEPS} steps per block (one block), fused mode, early stopping at its default. The queue depth is ` +
+          `D1's pending batch lines (running lines count as waiting). Code: ${codeVersion()}.`,
       },
       {
         heading: 'Worker batch sizes (ssd2_worker_batch_size histogram, this batch only)',

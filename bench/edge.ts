@@ -231,13 +231,21 @@ try {
     'Edge benchmark (wrangler dev on loopback)',
     [
       {
-        heading: `Throughput: fused vs per-step (tiny-core, ${steps} steps per block, early stop off, ${BODY.max_tokens} tokens, median of ${repeats})`,
+        heading:
+          `Throughput: fused vs per-step (tiny-core, ${steps} steps per block, early stop off, ${BODY.max_tokens} tokens, median ` +
+          `of ${repeats})`,
         rows: throughput,
       },
       {
         heading: 'Per-step orchestration overhead',
         rows: overhead,
-        note: "Worker step = the recording proxy's round trip to the worker (HTTP + batching + the model); \"edge ms between steps\" = from a step's reply leaving the proxy to the next step's request reaching it: the Durable Object's densify, mix, early-stop check, projection, compact encoding and its fetch (two loopback hops through the proxy). With a client model the gap also holds waiting for the client (the core and the client run in parallel). Request setup = request sent → first step at the worker (auth, D1, rate limit DO, Generation DO, model info from the worker; with a client model also reserving the generation and the WebSocket join).",
+        note:
+          'Worker step = the recording proxy\'s round trip to the worker (HTTP + batching + the model); "edge ms between steps" = ' +
+          "from a step's reply leaving the proxy to the next step's request reaching it: the Durable Object's densify, mix, early-stop " +
+          'check, projection, compact encoding and its fetch (two loopback hops through the proxy). With a client model the gap also ' +
+          'holds waiting for the client (the core and the client run in parallel). Request setup = request sent → first step at the ' +
+          'worker (auth, D1, rate limit DO, Generation DO, model info from the worker; with a client model also reserving ' +
+          'the generation and the WebSocket join).',
       },
       { heading: 'Bytes per step', rows: bytes },
     ],

@@ -156,9 +156,13 @@ writeReport(
   'Engine benchmark',
   [
     {
-      heading: `Denoising step latency (random model, hidden ${hidden}, ${layers} layers, vocab 513, block 25, provider ${cached.denoiser.provider}, median of ${repeats})`,
+      heading:
+        `Denoising step latency (random model, hidden ${hidden}, ${layers} layers, vocab 513, block 25, provider ` +
+        `${cached.denoiser.provider}, median of ${repeats})`,
       rows: latency,
-      note: 'With the cache a step runs only the 25 block positions against the cached keys/values, so its cost barely depends on the context; without it the whole context is re-encoded every step.',
+      note:
+        'With the cache a step runs only the 25 block positions against the cached keys/values, so its cost barely depends on the ' +
+        'context; without it the whole context is re-encoded every step.',
     },
     { heading: 'Generation throughput (prompt 32 tokens, 100 tokens, 50 steps per block)', rows: throughput },
     { heading: 'Steps saved by early stopping (100 steps per block, 50 tokens, 3 seeds)', rows: early },

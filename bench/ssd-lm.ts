@@ -156,7 +156,9 @@ async function throughEdge(): Promise<{ rows: Row[]; note: string }> {
           finish: json.choices?.[0]?.finish_reason ?? '?',
         },
       ],
-      note: `Request: \`${JSON.stringify(body)}\`. Text (random weights, so not language): ${JSON.stringify(json.choices?.[0]?.text ?? '').slice(0, 200)}`,
+      note:
+        `Request: \`${JSON.stringify(body)}\`. Text (random weights, so not language): ` +
+        `${JSON.stringify(json.choices?.[0]?.text ?? '').slice(0, 200)}`,
     };
   } finally {
     await stack.stop();
@@ -183,14 +185,20 @@ writeReport(
           'load s': Math.round(loadS),
         },
       ],
-      note: 'write: the random checkpoint in the published layout (write_ssd_lm_checkpoint.py); convert: `npm run convert` (PyTorch export to ONNX, float16 weights); load: sha256 of every file + onnxruntime session.',
+      note:
+        'write: the random checkpoint in the published layout (write_ssd_lm_checkpoint.py); convert: `npm run convert` (PyTorch ' +
+        'export to ONNX, float16 weights); load: sha256 of every file + onnxruntime session.',
     },
     {
       heading: `One denoising step (${model.denoiser.provider}, block of ${info.blockSize}, full attention over context + block)`,
       rows,
-      note: "Median of the repeats after one warm-up step. The whole sequence runs at every step (SSD-LM attends the context to the block), so the cost grows with the context; the last column is steps x step time for one block at the decoder's T = 1000, per generation.",
+      note:
+        'Median of the repeats after one warm-up step. The whole sequence runs at every step (SSD-LM attends the context to the ' +
+        "block), so the cost grows with the context; the last column is steps x step time for one block at the decoder's T = 1000, per " +
+        'generation.',
     },
     ...(edge ? [{ heading: 'Through the edge (s3rver → GPU worker → wrangler dev, SERVED_MODELS)', ...edge }] : []),
   ],
-  `npm run bench:ssd-lm -- --config ${config} --contexts ${values.contexts} --batches ${values.batches}${values.edge ? ` --edge --edge-steps ${values['edge-steps']}` : ''}`,
+  `npm run bench:ssd-lm -- --config ${config} --contexts ${values.contexts} --batches ` +
+    `${values.batches}${values.edge ? ` --edge --edge-steps ${values['edge-steps']}` : ''}`,
 );

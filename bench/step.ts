@@ -147,7 +147,11 @@ for (const name of values.suites!.split(',')) {
   sections.push({
     heading: s.name,
     rows,
-    note: `${steps} lock-step steps per generation after one warm-up step, the median of ${repeats} runs, early stopping off, λ 0.5, a prompt of 16 tokens. step ms: wall time per step of the whole batch; graph ms: wall time during which an onnxruntime session ran (denoiser, context encoder, step graphs); host ms: the rest (JavaScript). x greedy: step ms over the greedy step's at the same batch. reference: the same steps with the TypeScript step math (\`referenceStepMath\`).`,
+    note:
+      `${steps} lock-step steps per generation after one warm-up step, the median of ${repeats} runs, early stopping off, λ 0.5, a ` +
+      `prompt of 16 tokens. step ms: wall time per step of the whole batch; graph ms: wall time during which an onnxruntime session ran ` +
+      `(denoiser, context encoder, step graphs); host ms: the rest (JavaScript). x greedy: step ms over the greedy step's at the same ` +
+      `batch. reference: the same steps with the TypeScript step math (\`referenceStepMath\`).`,
   });
 }
 writeReport(

@@ -362,32 +362,53 @@ try {
     'GPU worker benchmark',
     [
       {
-        heading: `Throughput (${MODEL.name}, provider ${health.provider}, ${steps} steps/block, 2 blocks of ${manifest.block_size} per generation, batch window ${values.window} ms, best of ${rounds} interleaved rounds)`,
+        heading:
+          `Throughput (${MODEL.name}, provider ${health.provider}, ${steps} steps/block, 2 blocks of ${manifest.block_size} per ` +
+          `generation, batch window ${values.window} ms, best of ${rounds} interleaved rounds)`,
         rows: throughput,
         note: [
-          'Step mode: every step is one POST /v1/step from the shared block loop (RemoteDenoiser) in the benchmark process; the worker is a separate process. Step latency is measured at the client and includes HTTP and JSON. Bytes per step = request + response body bytes with the default k = 32; the context goes as tokens once per block and as a hash afterwards.',
+          'Step mode: every step is one POST /v1/step from the shared block loop (RemoteDenoiser) in the benchmark process; the worker ' +
+            'is a separate process. Step latency is measured at the client and includes HTTP and JSON. Bytes per step = request + ' +
+            'response body bytes with the default k = 32; the context goes as tokens once per block and as a hash afterwards.',
           ...(threadedWorker
             ? [
-                `fused, ${generationThreads} generation threads: the same fused requests to a second worker process started with WORKER_GENERATION_THREADS=${generationThreads} (block loops on worker threads, steps batched on the main thread; the same tokens).`,
+                `fused, ${generationThreads} generation threads: the same fused requests to a second worker process started with ` +
+                  `WORKER_GENERATION_THREADS=${generationThreads} (block loops on worker threads, steps batched on the main thread; the ` +
+                  `same tokens).`,
               ]
             : []),
-          "worker CPU ms/step: CPU time of the worker process (all threads, onnxruntime included) per step; onnx ms/step: wall time inside the denoiser graph per step (one batch's time shared by its steps); worker outside onnxruntime %: the share of the run's wall time during which no onnxruntime session ran in the worker (its JavaScript, HTTP and idle time); client CPU ms/step: the benchmark process (the clients, the engine loop in step mode). \"x vs 1 by worker CPU\" is how much less worker CPU a step costs than at one generation, which the shared machine's load does not skew.",
+          'worker CPU ms/step: CPU time of the worker process (all threads, onnxruntime included) per step; onnx ms/step: wall time ' +
+            "inside the denoiser graph per step (one batch's time shared by its steps); worker outside onnxruntime %: the share of the " +
+            "run's wall time during which no onnxruntime session ran in the worker (its JavaScript, HTTP and idle time); client CPU " +
+            'ms/step: the benchmark process (the clients, the engine loop in step mode). "x vs 1 by worker CPU" is how much less worker ' +
+            "CPU a step costs than at one generation, which the shared machine's load does not skew.",
         ].join('\n\n'),
       },
       {
         heading: `Where the time goes: the fused loop in one process (${MODEL.name}, lock-step generations)`,
         rows: split,
-        note: 'onnx ms: inside session.run of the denoiser graph (onnxruntime uses every core); input prep: building the batch inputs (noise and self-conditioning, by graph or in JavaScript, padded caches); any graph busy: wall time during which some onnxruntime session ran (denoiser, encoder, the step graphs for blocks of 2^16 logits or more); host: the rest of the wall time (the engine loop in JavaScript, batcher waits). "onnx-only bound" is the speed-up batching could give if every cost outside the denoiser were zero: onnx ms per item at one generation over onnx ms per item at n.',
+        note:
+          'onnx ms: inside session.run of the denoiser graph (onnxruntime uses every core); input prep: building the batch inputs ' +
+          '(noise and self-conditioning, by graph or in JavaScript, padded caches); any graph busy: wall time during which some ' +
+          'onnxruntime session ran (denoiser, encoder, the step graphs for blocks of 2^16 logits or more); host: the rest of the wall ' +
+          'time (the engine loop in JavaScript, batcher waits). "onnx-only bound" is the speed-up batching could give if every cost ' +
+          'outside the denoiser were zero: onnx ms per item at one generation over onnx ms per item at n.',
       },
       {
         heading: `Context length in a batch: 16 lock-step generations, one context each (${MODEL.name}, in one process)`,
         rows: batched,
-        note: 'Contexts of length, length-1, length-2, length-3 tokens (padded to the longest, masked). prep ms: building the batch inputs, padded key/value caches included; onnx ms: inside the denoiser graph. "padding every step" disables the reuse of padded caches per batch composition (batchCacheBytes 0), as the worker did before.',
+        note:
+          'Contexts of length, length-1, length-2, length-3 tokens (padded to the longest, masked). prep ms: building the batch ' +
+          'inputs, padded key/value caches included; onnx ms: inside the denoiser graph. "padding every step" disables the reuse of ' +
+          'padded caches per batch composition (batchCacheBytes 0), as the worker did before.',
       },
       {
         heading: 'Context length: step latency (median of 30 single steps)',
         rows: contexts,
-        note: 'steady: the same context step after step, as in a generation (hash only, key/value cache hit); onnx ms (steady): time inside the denoiser graph per such step. after an encode: the cached context again right after a new context of the same length was encoded. uncached: a new context each step (tokens sent and encoded).',
+        note:
+          'steady: the same context step after step, as in a generation (hash only, key/value cache hit); onnx ms (steady): time ' +
+          'inside the denoiser graph per such step. after an encode: the cached context again right after a new context of the same ' +
+          'length was encoded. uncached: a new context each step (tokens sent and encoded).',
       },
     ],
     `npm run bench:worker -- ${process.argv.slice(2).join(' ')}`.trim(),

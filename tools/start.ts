@@ -109,7 +109,8 @@ async function main(): Promise<void> {
   process.on('SIGHUP', () => shutdown('SIGHUP'));
 
   say(
-    `SSD-2 local stack: ${bundles.length} bundle(s) from models/, core ${core.name}@${core.version}, ${opts.ports.workers.length} GPU worker(s), state in ${opts.stateDir}`,
+    `SSD-2 local stack: ${bundles.length} bundle(s) from models/, core ${core.name}@${core.version}, ${opts.ports.workers.length} GPU ` +
+      `worker(s), state in ${opts.stateDir}`,
   );
   const userModel: Promise<UserModel> | undefined = opts.demo ? loadUserModel(userDir) : undefined;
   userModel?.catch(() => {});
@@ -120,7 +121,8 @@ async function main(): Promise<void> {
   say();
   for (const [i, w] of stack.workers.entries()) say(`worker   ${w.url}  pid ${w.child.pid}  provider ${providers[i]}`);
   say(
-    `metrics  token ${stack.metricsToken}  (GET <worker>/metrics with Authorization: Bearer <token>; every other worker route takes only the edge's signed requests)`,
+    `metrics  token ${stack.metricsToken}  (GET <worker>/metrics with Authorization: Bearer <token>; every other worker route takes only ` +
+      `the edge's signed requests)`,
   );
   say(`s3       ${stack.s3!.endpoint}  bucket models`);
   say(`admin    Authorization: Bearer ${stack.adminSecret}`);
@@ -165,7 +167,8 @@ async function main(): Promise<void> {
     const r = await run.result;
     say(`  done: ${JSON.stringify(opts.prompt + r.text)}`);
     say(
-      `  ${r.usage?.completion_tokens ?? '?'} tokens, seed ${r.seed}, ${r.client.stepsAnswered} steps answered by the local user model (finish: ${r.finishReason})`,
+      `  ${r.usage?.completion_tokens ?? '?'} tokens, seed ${r.seed}, ${r.client.stepsAnswered} steps answered by the local user model ` +
+        `(finish: ${r.finishReason})`,
     );
   } catch (err) {
     if (stopping) return;

@@ -173,7 +173,10 @@ sections.push({
   heading:
     'Fluency (perplexity under a word-trigram model of the validation text, and under the autoregressive baseline; lower is more fluent)',
   rows: fluencyRows,
-  note: 'Generative perplexity: exp of the mean negative log-likelihood of each continuation after its prompt under models/baselines/core-ar (the standard measure of SSD-LM and block-diffusion papers). core-ar scores its own samples too, which flatters that row.',
+  note:
+    'Generative perplexity: exp of the mean negative log-likelihood of each continuation after its prompt under ' +
+    'models/baselines/core-ar (the standard measure of SSD-LM and block-diffusion papers). core-ar scores its own samples too, which ' +
+    'flatters that row.',
 });
 results.fluency = fluencyRows;
 log('fluency done');
@@ -273,7 +276,11 @@ results.collaborationGain = { diffusion: gain(f1ByLambda), autoregressive: basel
 sections.push({
   heading: `Collaboration on context QA (${N.qa} held-out Jargon File questions; token F1 against the first sentence of the definition)`,
   rows: qaRowsOut,
-  note: `Best core+user F1 over core-alone F1 (λ in 0.25/0.5/0.75): diffusion ${gain(f1ByLambda).toFixed(2)}x${baselines ? `, autoregressive ${gain(arF1ByLambda).toFixed(2)}x` : ''}. The AR baseline is the same network trained by the same script on the same data with a causal objective (models/baselines/), decoded greedily token by token, mixing log-probabilities with the same λ.`,
+  note:
+    `Best core+user F1 over core-alone F1 (λ in 0.25/0.5/0.75): diffusion ` +
+    `${gain(f1ByLambda).toFixed(2)}x${baselines ? `, autoregressive ${gain(arF1ByLambda).toFixed(2)}x` : ''}. The AR baseline is the ` +
+    `same network trained by the same script on the same data with a causal objective (models/baselines/), decoded greedily token by ` +
+    `token, mixing log-probabilities with the same λ.`,
 });
 results.qa = qaRowsOut;
 results.f1ByLambda = f1ByLambda;
@@ -302,11 +309,18 @@ await ablate('with core-hi variant for t/T in (0.8,1]', [core.denoiser, variant.
 const shiftedSingle = (m: LocalModel) => m.bundle.manifest.architecture.readout === 'shifted' && lossBlock === 1;
 const selfCondNote = !shiftedSingle(core)
   ? undefined
-  : `The core${shiftedSingle(user) ? ' and the user model read' : ' reads'} each block out shifted (docs/model-bundle.md) and the blocks hold one token: the logits are the prior given the context${core.bundle.manifest.architecture.likelihood ? ' plus the noisy evidence' : ''}, so self-conditioning, which enters through the block's own input, cannot change them${shiftedSingle(user) ? '' : ' (fluency); in the QA column it still reaches the user model'}.`;
+  : `The core${shiftedSingle(user) ? ' and the user model read' : ' reads'} each block out shifted (docs/model-bundle.md) and the blocks ` +
+    `hold one token: the logits are the prior given the ` +
+    `context${core.bundle.manifest.architecture.likelihood ? ' plus the noisy evidence' : ''}, so self-conditioning, which enters ` +
+    `through the block's own input, cannot change ` +
+    `them${shiftedSingle(user) ? '' : ' (fluency); in the QA column it still reaches the user model'}.`;
 const [defaultRow, fullSchedule] = ablationRows;
 const saved = defaultRow['steps saved'] as number;
 const scheduled = (defaultRow['steps run (fluency)'] as number) + saved;
-const earlyStopping = `Early stopping (k = 5) saved ${saved} of the ${scheduled} steps its blocks were scheduled (${((100 * saved) / scheduled).toFixed(1)} %), at fluency ${(defaultRow['fluency ppl'] as number).toFixed(0)} against ${(fullSchedule['fluency ppl'] as number).toFixed(0)} for the full schedule.`;
+const earlyStopping =
+  `Early stopping (k = 5) saved ${saved} of the ${scheduled} steps its blocks were scheduled ` +
+  `(${((100 * saved) / scheduled).toFixed(1)} %), at fluency ${(defaultRow['fluency ppl'] as number).toFixed(0)} against ` +
+  `${(fullSchedule['fluency ppl'] as number).toFixed(0)} for the full schedule.`;
 sections.push({
   heading: `Ablations (${N.ablation} prompts / questions each, ${defaultSteps} steps per block of ${lossBlock})`,
   rows: ablationRows,
@@ -388,7 +402,10 @@ const seconds = (performance.now() - started) / 1000;
 const md = [
   '# Evaluation of the bundled models',
   '',
-  `Command: \`npm run eval${quick ? ' -- --quick' : ''}\` · ${seconds.toFixed(0)} s on CPU · models: ${[core, variant, user].map((m) => `${m.bundle.manifest.name} (${(m.bundle.manifest.architecture.parameters / 1e6).toFixed(2)} M)`).join(', ')}`,
+  `Command: \`npm run eval${quick ? ' -- --quick' : ''}\` · ${seconds.toFixed(0)} s on CPU · models: ` +
+    [core, variant, user]
+      .map((m) => `${m.bundle.manifest.name} (${(m.bundle.manifest.architecture.parameters / 1e6).toFixed(2)} M)`)
+      .join(', '),
   '',
   ...sections.flatMap((s) => [`## ${s.heading}`, '', markdownTable(s.rows), '', ...(s.note ? [s.note, ''] : [])]),
   '## Samples',

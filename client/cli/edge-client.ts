@@ -85,8 +85,10 @@ async function main() {
   const r = await run.result;
   const secs = (performance.now() - started) / 1000;
   console.error(
-    `[${r.finishReason}] generation ${r.generationId}, seed ${r.seed}, ${r.usage?.completion_tokens ?? '?'} tokens in ${secs.toFixed(2)}s; ` +
-      `local model answered ${r.client.stepsAnswered} steps (${r.client.modelMs.toFixed(0)} ms), ${r.client.bytesReceived} B in / ${r.client.bytesSent} B out over the WebSocket`,
+    `[${r.finishReason}] generation ${r.generationId}, seed ${r.seed}, ${r.usage?.completion_tokens ?? '?'} tokens in ` +
+      `${secs.toFixed(2)}s; ` +
+      `local model answered ${r.client.stepsAnswered} steps (${r.client.modelMs.toFixed(0)} ms), ${r.client.bytesReceived} B in / ` +
+      `${r.client.bytesSent} B out over the WebSocket`,
   );
 }
 

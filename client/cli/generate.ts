@@ -85,7 +85,8 @@ async function main() {
   const prompt = codec.encode(text);
   const names = [core, ...variants].map((m) => `${m.bundle.manifest.name} (${m.bundle.manifest.timestep_range.join('-')})`).join(', ');
   console.error(
-    `core: ${names}${user ? `; user: ${user.bundle.manifest.name}` : ''}; provider ${core.denoiser.provider}; prompt ${prompt.length} tokens`,
+    `core: ${names}${user ? `; user: ${user.bundle.manifest.name}` : ''}; provider ${core.denoiser.provider}; prompt ${prompt.length} ` +
+      `tokens`,
   );
   const maxTokens = num('max-tokens', values['max-tokens']) ?? 100;
   const blockSize = num('block-size', values['block-size']) ?? core.bundle.manifest.block_size;
@@ -120,7 +121,8 @@ async function main() {
   for await (const ev of events) {
     if (ev.type === 'step')
       progress(
-        `block ${ev.block + 1}/${totalBlocks} step ${ev.step + 1}/${ev.steps} (t/T ${ev.fraction.toFixed(2)}, ${ev.model}) changed ${ev.changed} saved ${saved}`,
+        `block ${ev.block + 1}/${totalBlocks} step ${ev.step + 1}/${ev.steps} (t/T ${ev.fraction.toFixed(2)}, ${ev.model}) changed ` +
+          `${ev.changed} saved ${saved}`,
       );
     if (ev.type === 'block') {
       saved += ev.stepsSaved;
@@ -133,7 +135,8 @@ async function main() {
       const secs = (performance.now() - started) / 1000;
       process.stdout.write('\n');
       console.error(
-        `[${r.finishReason}] ${r.tokens.length} tokens in ${r.blocks} blocks, ${r.stepsRun} steps run, ${r.stepsSaved} saved by early stopping, ${secs.toFixed(2)}s (${(r.tokens.length / secs).toFixed(1)} tok/s)`,
+        `[${r.finishReason}] ${r.tokens.length} tokens in ${r.blocks} blocks, ${r.stepsRun} steps run, ${r.stepsSaved} saved by early ` +
+          `stopping, ${secs.toFixed(2)}s (${(r.tokens.length / secs).toFixed(1)} tok/s)`,
       );
     }
   }

@@ -48,7 +48,8 @@ async function readBundleDir(dir: string): Promise<{ manifest: Record<string, un
     manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8'));
   } catch (err) {
     throw new Error(
-      `${join(dir, 'manifest.json')}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found (a bundle directory has a manifest.json)' : (err as Error).message}`,
+      `${join(dir, 'manifest.json')}: ` +
+        ((err as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found (a bundle directory has a manifest.json)' : (err as Error).message),
     );
   }
   if (!Array.isArray(manifest.files)) throw new Error(`${join(dir, 'manifest.json')}: has no "files" list`);
@@ -118,7 +119,8 @@ export async function uploadUserModel(opts: UploadUserModelOptions): Promise<Use
     opts.onProgress?.({ phase: 'validating', id: version.id });
     if (Date.now() > deadline)
       throw new Error(
-        `${version.id} is still ${version.status} after ${Math.round((opts.timeoutMs ?? 600_000) / 1000)} s; GET /v1/user_models/${version.id} tells when it ends`,
+        `${version.id} is still ${version.status} after ${Math.round((opts.timeoutMs ?? 600_000) / 1000)} s; GET ` +
+          `/v1/user_models/${version.id} tells when it ends`,
       );
     await new Promise((r) => setTimeout(r, opts.pollMs ?? 1000));
     version = await call(`/v1/user_models/${version.id}`);

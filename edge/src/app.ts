@@ -22,7 +22,10 @@ import { userModels } from './user-models/routes';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
-/** The edge API: OpenAI-compatible /v1 (completions, chat, batches, files, user models, usage) behind key auth and per-key rate limits; /admin behind ADMIN_SECRET. */
+/**
+ * The edge API: OpenAI-compatible /v1 (completions, chat, batches, files, user models, usage)
+ * behind key auth and per-key rate limits; /admin behind ADMIN_SECRET.
+ */
 export function createApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 

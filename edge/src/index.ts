@@ -13,7 +13,10 @@ export { RateLimiter } from './rate-limit/rate-limiter';
  */
 export default Object.assign(createApp(), {
   queue: (batch: MessageBatch<unknown>, env: Env): Promise<void> => consumeBatchQueue(batch, env),
-  /** The cron (wrangler.toml): batch lines a dead creation left unqueued are enqueued again; user-model validations and deletions are finished. */
+  /**
+   * The cron (wrangler.toml): batch lines a dead creation left unqueued are enqueued again;
+   * user-model validations and deletions are finished.
+   */
   scheduled: async (_controller: ScheduledController, env: Env): Promise<void> => {
     await Promise.all([sweepAllBatches(env), sweepUserModels(env)]);
   },

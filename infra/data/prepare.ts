@@ -153,7 +153,8 @@ export async function prepare(out: string, vocab: number, log: (s: string) => vo
   writeFileSync(join(out, 'manifest.json'), JSON.stringify(manifest, null, 2));
   for (const f of files)
     log(
-      `${f.path.padEnd(28)} ${String(f.items).padStart(7)} items ${String(f.tokens ?? '').padStart(9)} tokens ${(f.bytes / 1e6).toFixed(2)} MB`,
+      `${f.path.padEnd(28)} ${String(f.items).padStart(7)} items ${String(f.tokens ?? '').padStart(9)} tokens ` +
+        `${(f.bytes / 1e6).toFixed(2)} MB`,
     );
   return manifest;
 }

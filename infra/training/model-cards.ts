@@ -44,7 +44,10 @@ const cards = ['core', 'core-hi', 'user', 'core-ar', 'user-ar', 'tiny-core']
       const budget = `${device} ${last.elapsed_s ? (last.elapsed_s / 60).toFixed(1) : minutes[device as 'cpu' | 'gpu']}`;
       const vals = rows.filter((r) => r.val_loss !== undefined);
       const best = vals.length ? vals.reduce((a, b) => (b.val_loss < a.val_loss ? b : a)) : null;
-      return `| ${stage} | ${budget} | ${last.step} | ${last.tokens_seen} | ${last.loss.toFixed(3)} | ${best ? `${best.val_loss.toFixed(3)} at step ${best.step} (exported / next stage's start)` : '-'} |`;
+      return (
+        `| ${stage} | ${budget} | ${last.step} | ${last.tokens_seen} | ${last.loss.toFixed(3)} | ` +
+        `${best ? `${best.val_loss.toFixed(3)} at step ${best.step} (exported / next stage's start)` : '-'} |`
+      );
     });
     const baseline = m.format === 'causal-lm-baseline';
     const bytes2 = baseline
@@ -54,12 +57,23 @@ const cards = ['core', 'core-hi', 'user', 'core-ar', 'user-ar', 'tiny-core']
       `## ${name}`,
       '',
       baseline
-        ? `**Autoregressive baseline** (evaluation only, \`${dirOf(name)}/lm.onnx\`, not a servable bundle): the same network as the ${name.replace('-ar', '')} model trained by the same script on the same data with \`--objective causal-lm\` · ${(a.parameters / 1e6).toFixed(2)} M parameters in use (${a.layers} layers × ${a.hidden} hidden, ${a.heads} heads, FFN ${a.ffn}; the diffusion model's extra simplex input layer is absent) · weights stored as ${a.dtype} (${(bytes2 / 2 ** 20).toFixed(1)} MiB on disk).`
-        : `Role **${m.role}** · ${(a.parameters / 1e6).toFixed(2)} M parameters (${a.layers} layers × ${a.hidden} hidden, ${a.heads} heads, FFN ${a.ffn}) · vocabulary ${m.vocab_size} · block ${m.block_size} · readout ${a.readout ?? 'aligned'}${a.likelihood ? ' + noisy evidence' : ''} · context ${m.max_context} tokens · t/T range (${m.timestep_range.join(', ')}] · self-conditioning ${m.self_conditioning ? 'yes' : 'no'} · weights stored as ${a.dtype} (${(bytes / 2 ** 20).toFixed(1)} MiB on disk).`,
+        ? `**Autoregressive baseline** (evaluation only, \`${dirOf(name)}/lm.onnx\`, not a servable bundle): the same network as the ` +
+          `${name.replace('-ar', '')} model trained by the same script on the same data with \`--objective causal-lm\` · ` +
+          `${(a.parameters / 1e6).toFixed(2)} M parameters in use (${a.layers} layers × ${a.hidden} hidden, ${a.heads} heads, FFN ` +
+          `${a.ffn}; the diffusion model's extra simplex input layer is absent) · weights stored as ${a.dtype} ` +
+          `(${(bytes2 / 2 ** 20).toFixed(1)} MiB on disk).`
+        : `Role **${m.role}** · ${(a.parameters / 1e6).toFixed(2)} M parameters (${a.layers} layers × ${a.hidden} hidden, ${a.heads} ` +
+          `heads, FFN ${a.ffn}) · vocabulary ${m.vocab_size} · block ${m.block_size} · readout ` +
+          `${a.readout ?? 'aligned'}${a.likelihood ? ' + noisy evidence' : ''} · context ${m.max_context} tokens · t/T range ` +
+          `(${m.timestep_range.join(', ')}] · self-conditioning ${m.self_conditioning ? 'yes' : 'no'} · weights stored as ${a.dtype} ` +
+          `(${(bytes / 2 ** 20).toFixed(1)} MiB on disk).`,
       '',
       name === 'tiny-core'
-        ? 'A placeholder that proves the pipeline: `npm run train:tiny -- --steps 800 --hidden 96` on `tests/fixtures/tiny-corpus.txt` (20 lines), 513-token tokenizer.'
-        : `Stages ${chain.join(' → ')} (\`infra/training/train-models.ts\` lists every flag). Final stage: ${t.step ?? '?'} steps, ${t.tokens_seen ?? '?'} tokens, ${((t.elapsed_s ?? 0) / 60).toFixed(1)} min, final training loss ${t.final_loss?.toFixed?.(3) ?? '?'}${t.val_loss ? `, validation loss ${t.val_loss.toFixed(3)}` : ''}.`,
+        ? 'A placeholder that proves the pipeline: `npm run train:tiny -- --steps 800 --hidden 96` on `tests/fixtures/tiny-corpus.txt` ' +
+          '(20 lines), 513-token tokenizer.'
+        : `Stages ${chain.join(' → ')} (\`infra/training/train-models.ts\` lists every flag). Final stage: ${t.step ?? '?'} steps, ` +
+          `${t.tokens_seen ?? '?'} tokens, ${((t.elapsed_s ?? 0) / 60).toFixed(1)} min, final training loss ` +
+          `${t.final_loss?.toFixed?.(3) ?? '?'}${t.val_loss ? `, validation loss ${t.val_loss.toFixed(3)}` : ''}.`,
       '',
       ...(name === 'tiny-core'
         ? []
@@ -80,16 +94,27 @@ const sources = data
       '',
       `Documents by source after deduplication: ${Object.entries(data.documents_by_source)
         .map(([k, v]) => `${k} ${v}`)
-        .join(
-          ', ',
-        )}. Tokenizer: a byte-level BPE of ${data.vocab_size} tokens (<|endoftext|> = ${data.eos_token_id}) trained on the training split (general text, Jargon File, instruction rows) with Hugging Face \`tokenizers\` (infra/data/train_tokenizer.py), read by @huggingface/tokenizers at serving time.`,
+        .join(', ')}. Tokenizer: a byte-level BPE of ${data.vocab_size} tokens (<|endoftext|> = ${data.eos_token_id}) trained on the ` +
+        'training split (general text, Jargon File, instruction rows) with Hugging Face `tokenizers` ' +
+        '(infra/data/train_tokenizer.py), read by @huggingface/tokenizers at serving time.',
     ]
   : ['(run `npm run prepare:data` and `npm run train:models`)'];
 
 const md = [
   '# Bundled models',
   '',
-  "Hardware: the autoregressive chains (core-ar, user-ar) were trained on one NVIDIA H100 80GB (PyTorch 2.11, CUDA 13, bf16 autocast), in about 5 minutes of wall time: `npm run prepare:data && npm run train:models -- --gpu-plan .gpu-train --only core-ar,core-ar-sft,user-ar,user-ar-sft` wrote a script and the tokenized data, `bash .gpu-train/run.sh OUT` ran the chains side by side on the one GPU, the weights came back as float16 .npz files and `npm run train:models -- --import OUT --export-only` exported them here (PyTorch 1.13, CPU). The core, core-hi and user models are those AR models (core-ar-sft, user-ar-sft) adapted into diffusion models with a shifted readout, the noisy evidence and blocks of one token (docs/model-bundle.md), on this project's CPU (2 cores; `npm run train:models -- --only core,core-hi,user`, 20 minutes, starting from the AR runs in `.cache/runs`). The first diffusion models, trained from scratch with blocks of 25 (stages aligned*, user-aligned*), wrote repeated frequent words (and, with the user model, repeated letters) and are no longer bundled. `npm run train:models` without flags runs every bundled stage on the CPU with the `cpu` budgets. Quality is measured in [EVAL.md](EVAL.md): the core writes English shaped like sentences, about as fluent as the AR baseline of the same size and rarely meaningful; these are small, briefly trained models.",
+  'Hardware: the autoregressive chains (core-ar, user-ar) were trained on one NVIDIA H100 80GB (PyTorch 2.11, CUDA 13, bf16 autocast), ' +
+    'in about 5 minutes of wall time: `npm run prepare:data && npm run train:models -- --gpu-plan .gpu-train --only ' +
+    'core-ar,core-ar-sft,user-ar,user-ar-sft` wrote a script and the tokenized data, `bash .gpu-train/run.sh OUT` ran the chains side by ' +
+    'side on the one GPU, the weights came back as float16 .npz files and `npm run train:models -- --import OUT --export-only` exported ' +
+    'them here (PyTorch 1.13, CPU). The core, core-hi and user models are those AR models (core-ar-sft, user-ar-sft) ' +
+    'adapted into diffusion models with a shifted readout, the noisy evidence and blocks of one token ' +
+    '(docs/model-bundle.md), on a 2-core CPU (`npm run train:models -- --only core,core-hi,user`, 20 minutes, starting ' +
+    'from the AR runs in `.cache/runs`). Diffusion models trained from scratch with blocks of 25 (stages aligned*, ' +
+    'user-aligned*, not bundled) write repeated frequent words (and, with the user model, repeated letters). ' +
+    '`npm run train:models` without flags runs every bundled stage on the CPU with the `cpu` budgets. Quality is ' +
+    'measured in [EVAL.md](EVAL.md): the core writes English shaped like sentences, rarely meaningful; these are ' +
+    'small, briefly trained models.',
   '',
   '## Data',
   '',
@@ -97,7 +122,9 @@ const md = [
   '',
   '## Chat format',
   '',
-  "The core is instruction-tuned on `Instruction: <instruction>\\n[Context: <context>\\n]Response:` followed by one space, the response and `<|endoftext|>` (`shared/prompt/instruction.ts`; /v1/chat/completions uses the same template). A user model's private context goes in front of the same prompt as `Context: <text>\\n` and only the user model sees it.",
+  'The core is instruction-tuned on `Instruction: <instruction>\\n[Context: <context>\\n]Response:` followed by one space, the response ' +
+    "and `<|endoftext|>` (`shared/prompt/instruction.ts`; /v1/chat/completions uses the same template). A user model's private context " +
+    'goes in front of the same prompt as `Context: <text>\\n` and only the user model sees it.',
   '',
   ...cards,
 ].join('\n');

@@ -473,7 +473,8 @@ async function writeGpuPlan(dir: string, run: RunOptions, stages: Stage[]) {
     '#   bash DIR/run.sh OUT      (weights come back as OUT/<stage>.npz, logs as OUT/logs.tar.gz)',
     'set -u; OUT=${1:?OUT}; DIR=$(dirname "$0"); mkdir -p .cache/data "$OUT" .cache/runs',
     '${PYTHON:-python3} -c "import tarfile,sys; tarfile.open(sys.argv[1]).extractall(sys.argv[2])" "$DIR/data.tar.xz" .cache/data',
-    'nvidia-smi --query-gpu=name,memory.total --format=csv,noheader; ${PYTHON:-python3} -c "import torch; print(torch.__version__, torch.cuda.is_available())"',
+    'nvidia-smi --query-gpu=name,memory.total --format=csv,noheader; ${PYTHON:-python3} -c "import torch; print(torch.__version__, ' +
+      'torch.cuda.is_available())"',
     'PY=${PYTHON:-python3}; T="$PY infra/training/train.py"; export PYTHONUNBUFFERED=1',
     ...inits.map(
       (name) =>

@@ -102,7 +102,9 @@ export class DenoiseView {
   /** The whole generation ended. */
   done(stepsRun: number, stepsSaved: number, blocks: number): void {
     const total = stepsRun + stepsSaved;
-    this.statusEl.textContent = `${blocks} block${blocks === 1 ? '' : 's'}, ${stepsRun} steps run, ${stepsSaved} saved by early stopping${total ? ` (${Math.round((100 * stepsSaved) / total)} %)` : ''}`;
+    this.statusEl.textContent =
+      `${blocks} block${blocks === 1 ? '' : 's'}, ${stepsRun} steps run, ${stepsSaved} saved by early ` +
+      `stopping${total ? ` (${Math.round((100 * stepsSaved) / total)} %)` : ''}`;
     this.root.dataset.state = 'done';
   }
 
@@ -131,7 +133,8 @@ export class DenoiseView {
     if (this.followLive) b.lastFrame = f;
     this.renderBlock(b, f, i !== this.frames.length - 1 || !this.followLive ? false : b.finalTokens !== undefined);
     for (const [index, other] of this.blocks) if (index < f.block) this.renderBlock(other, other.lastFrame, true);
-    this.statusEl.textContent = `block ${f.block + 1} · step ${f.step + 1}/${f.steps} · ${f.changed} position${f.changed === 1 ? '' : 's'} changed`;
+    this.statusEl.textContent =
+      `block ${f.block + 1} · step ${f.step + 1}/${f.steps} · ${f.changed} ` + `position${f.changed === 1 ? '' : 's'} changed`;
   }
 
   private renderBlock(b: BlockState, f: Frame | undefined, final: boolean): void {

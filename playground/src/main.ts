@@ -54,7 +54,8 @@ async function loadModel(
     model = m;
     const mf = m.bundle.manifest;
     setModelStatus(
-      `${mf.name}@${mf.version} (${mf.role}, ${mf.architecture.parameters.toLocaleString()} parameters) on ${m.provider === 'webgpu' ? 'WebGPU' : 'WebAssembly'} · ${Math.round(performance.now() - started)} ms`,
+      `${mf.name}@${mf.version} (${mf.role}, ${mf.architecture.parameters.toLocaleString()} parameters) on ` +
+        `${m.provider === 'webgpu' ? 'WebGPU' : 'WebAssembly'} · ${Math.round(performance.now() - started)} ms`,
       'ready',
     );
     return m;
@@ -188,7 +189,9 @@ async function generate(): Promise<void> {
       const r = await runCollaborative(settings, m, privateContext, lambda, collabPanel.onChunk, controller.signal);
       collabPanel.finish(r.text);
       collab.dataset.stepsAnswered = String(r.stepsAnswered ?? 0);
-      note.textContent = `(${m.bundle.manifest.name} on ${m.provider === 'webgpu' ? 'WebGPU' : 'WebAssembly'} answered ${r.stepsAnswered ?? 0} steps, λ = ${lambda}${privateContext.trim() ? ', private context' : ''})`;
+      note.textContent =
+        `(${m.bundle.manifest.name} on ${m.provider === 'webgpu' ? 'WebGPU' : 'WebAssembly'} answered ` +
+        `${r.stepsAnswered ?? 0} steps, λ = ${lambda}${privateContext.trim() ? ', private context' : ''})`;
     } catch (err) {
       showError(describeError(err, 'the collaborative run'), collab);
     }

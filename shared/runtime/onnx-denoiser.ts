@@ -292,7 +292,10 @@ export class OnnxDenoiser implements Denoiser {
     return results;
   }
 
-  /** A cached-context step's feeds: block positions after each context, the padded key/value caches and, when shifted, the context's last hidden state. */
+  /**
+   * A cached-context step's feeds: block positions after each context, the padded key/value caches
+   * and, when shifted, the context's last hidden state.
+   */
   private cachedContextFeeds(steps: readonly DenoiseStep[], caches: KV[], b: number): Record<string, Tensor> {
     const { Tensor: T } = this.ort;
     const n = steps.length;

@@ -123,7 +123,8 @@ export class StepGraphs {
     blocks.forEach((t, i) => {
       if (t.length !== b || t.k !== k || t.vocabSize !== this.vocabSize)
         throw new RangeError(
-          `compact blocks of different shapes in one batch (${t.length} x ${t.k} of ${t.vocabSize}, expected ${b} x ${k} of ${this.vocabSize})`,
+          `compact blocks of different shapes in one batch (${t.length} x ${t.k} of ${t.vocabSize}, expected ${b} x ${k} of ` +
+            `${this.vocabSize})`,
         );
       for (let j = 0; j < b * k; j++) ids[i * b * k + j] = BigInt(t.ids[j]);
       values.set(t.values, i * b * k);

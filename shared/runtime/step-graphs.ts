@@ -34,7 +34,8 @@ export function noisyBlockGraph(vocabSize: number, table: Float32Array): Uint8Ar
       [chunks],
     ),
   ]);
-  const rows = g.op('Gather', [g.constant(table, [table.length / NOISE_ROW_STRIDE, NOISE_ROW_STRIDE]), index], { axis: 0 }); // [n,B,chunks,stride]
+  // [n,B,chunks,stride]
+  const rows = g.op('Gather', [g.constant(table, [table.length / NOISE_ROW_STRIDE, NOISE_ROW_STRIDE]), index], { axis: 0 });
   const flat = g.op('Reshape', [rows, g.ints([0, 0, chunks * NOISE_ROW_STRIDE])]);
   const window = chunks * NOISE_ROW_STRIDE === vocabSize ? flat : g.op('Slice', [flat, g.ints([0]), g.ints([vocabSize]), g.ints([2])]);
   const noise = g.op('Mul', [window, perItem(g, scale)]);

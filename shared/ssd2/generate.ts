@@ -72,7 +72,8 @@ export async function* generate(models: GenerationModels, request: GenerationReq
   if (user && userPrefix.length + prompt.length > user.info.maxContext) {
     throw new InvalidArgumentError(
       'userContext',
-      `private context + prompt (${userPrefix.length + prompt.length} tokens) exceed the user model's context of ${user.info.maxContext} tokens`,
+      `private context + prompt (${userPrefix.length + prompt.length} tokens) exceed the user model's context of ${user.info.maxContext} ` +
+        `tokens`,
     );
   }
   for (const [field, ids] of [

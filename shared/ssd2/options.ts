@@ -32,7 +32,10 @@ export const GenerateOptionsSchema = z.object({
  */
 export const defaultStepsFor = (blockSize: number): number => Math.max(10, 2 * blockSize);
 
-/** The steps per block a generation runs: its own, else `defaultStepsFor` its block size (the model's unless it asks for smaller blocks). */
+/**
+ * The steps per block a generation runs: its own, else `defaultStepsFor` its block size (the
+ * model's unless it asks for smaller blocks).
+ */
 export const stepsFor = (options: { steps?: number; blockSize?: number }, modelBlockSize: number): number =>
   options.steps ?? defaultStepsFor(options.blockSize ?? modelBlockSize);
 

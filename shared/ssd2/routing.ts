@@ -17,7 +17,8 @@ export class TimestepRouter {
     for (const probe of [1, 0.8, 0.6, 0.4, 0.2, 1e-9]) {
       if (!this.tryPick(probe)) {
         throw new IncompatibleModelsError(
-          `no checkpoint serves t/T = ${probe}; ranges: ${checkpoints.map((c) => `${c.info.name} (${c.info.timestepRange.join(', ')}]`).join('; ')}`,
+          `no checkpoint serves t/T = ${probe}; ranges: ` +
+            `${checkpoints.map((c) => `${c.info.name} (${c.info.timestepRange.join(', ')}]`).join('; ')}`,
         );
       }
     }

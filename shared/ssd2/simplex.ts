@@ -26,7 +26,10 @@ export interface NoisyBlockRecipe {
   blockLength: number;
 }
 
-/** The float32 numbers that, with the estimate, define a noisy block: each row's window in the noise table, the noise scale K·sqrt(1-abar) and the signal sqrt(abar)·K. */
+/**
+ * The float32 numbers that, with the estimate, define a noisy block: each row's window in the noise
+ * table, the noise scale K·sqrt(1-abar) and the signal sqrt(abar)·K.
+ */
 export interface NoiseRows {
   offsets: number[];
   scale: number;

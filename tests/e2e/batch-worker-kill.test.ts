@@ -129,7 +129,8 @@ describe('a batch survives losing its GPU worker (wrangler dev + a real worker p
     // The restarted worker did the rest of the batch, and lines really failed and were retried meanwhile.
     expect(await stepsServed(restarted.url)).toBeGreaterThan(0);
     const [retries] = await d1<{ retried_lines: number; retries: number }>(
-      `SELECT COUNT(*) FILTER (WHERE attempts > 0) AS retried_lines, COALESCE(SUM(attempts), 0) AS retries FROM batch_lines WHERE batch_id = '${created.id}'`,
+      `SELECT COUNT(*) FILTER (WHERE attempts > 0) AS retried_lines, COALESCE(SUM(attempts), 0) AS retries FROM batch_lines WHERE ` +
+        `batch_id = '${created.id}'`,
     );
     expect(retries.retried_lines).toBeGreaterThan(0);
 
@@ -146,7 +147,8 @@ describe('a batch survives losing its GPU worker (wrangler dev + a real worker p
       completion_tokens: out.reduce((s, o) => s + o.response.body.usage.completion_tokens, 0),
     });
     console.log(
-      `worker killed with ${atKill.request_counts.completed} of ${LINES - 2} lines done; ${retries.retried_lines} lines retried (${retries.retries} retries); completed`,
+      `worker killed with ${atKill.request_counts.completed} of ${LINES - 2} lines done; ${retries.retried_lines} lines retried ` +
+        `(${retries.retries} retries); completed`,
     );
   }, 420_000);
 });

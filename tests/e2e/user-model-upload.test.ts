@@ -60,39 +60,43 @@ const upload = (dir: string, name: string) =>
   uploadUserModel({ baseUrl: stack!.edgeUrl, apiKey: key, dir, name, pollMs: 200, timeoutMs: 120_000 });
 
 describe('user-model uploads end to end (wrangler dev + GPU worker + s3rver)', () => {
-  it('uploads the bundled user model with the CLI; a completion naming it mixes it in, token for token as the same bundle placed by an operator', async () => {
-    const { stdout, stderr } = await promisify(execFile)(
-      join(ROOT, 'node_modules/.bin/tsx'),
-      ['client/cli/edge-client.ts', 'upload-user-model', 'models/user', '--name', 'legal', '--base-url', stack!.edgeUrl],
-      {
-        cwd: ROOT,
-        env: { ...process.env, SSD2_API_KEY: key },
-        timeout: 180_000,
-      },
-    );
-    expect(stdout.trim()).toBe('legal@1');
-    expect(stderr).toMatch(/denoiser\.onnx: 1\.3 MB \/ 1\.3 MB \(100%\)/);
-    expect(stderr).toMatch(/legal@1 is ready; use it as "user_model": "legal" with core/);
-    expect(await keysUnder('tenants/uploader/user-models/legal/1/')).toEqual([
-      'context_encoder.onnx',
-      'denoiser.onnx',
-      'manifest.json',
-      'tokenizer.json',
-    ]);
+  it(
+    'uploads the bundled user model with the CLI; a completion naming it mixes it in, token for token as the same bundle placed by an ' +
+      'operator',
+    async () => {
+      const { stdout, stderr } = await promisify(execFile)(
+        join(ROOT, 'node_modules/.bin/tsx'),
+        ['client/cli/edge-client.ts', 'upload-user-model', 'models/user', '--name', 'legal', '--base-url', stack!.edgeUrl],
+        {
+          cwd: ROOT,
+          env: { ...process.env, SSD2_API_KEY: key },
+          timeout: 180_000,
+        },
+      );
+      expect(stdout.trim()).toBe('legal@1');
+      expect(stderr).toMatch(/denoiser\.onnx: 1\.3 MB \/ 1\.3 MB \(100%\)/);
+      expect(stderr).toMatch(/legal@1 is ready; use it as "user_model": "legal" with core/);
+      expect(await keysUnder('tenants/uploader/user-models/legal/1/')).toEqual([
+        'context_encoder.onnx',
+        'denoiser.onnx',
+        'manifest.json',
+        'tokenizer.json',
+      ]);
 
-    await stack!.s3.upload(USER, 'tenants/uploader/placed-by-operator/');
-    const uploaded = await complete(key, 'legal');
-    const placed = await complete(key, 'placed-by-operator');
-    const coreOnly = await api('/v1/completions', key, {
-      body: { model: GEN.model, prompt: GEN.prompt, max_tokens: GEN.max_tokens, seed: GEN.seed, steps: GEN.steps },
-    });
-    expect(uploaded.status, JSON.stringify(uploaded.json)).toBe(200);
-    expect(placed.status, JSON.stringify(placed.json)).toBe(200);
-    expect(uploaded.json.choices[0].text).toBe(placed.json.choices[0].text);
-    expect(uploaded.json.choices[0].text).not.toBe(coreOnly.json.choices[0].text);
-    const sent = stack!.proxy.log.filter((r) => r.path === '/v1/generate').map((r) => JSON.parse(r.requestBody));
-    expect(sent.some((b) => b.user?.bundle === 'user-models/legal/1' && b.user?.tenant === 'uploader')).toBe(true);
-  });
+      await stack!.s3.upload(USER, 'tenants/uploader/placed-by-operator/');
+      const uploaded = await complete(key, 'legal');
+      const placed = await complete(key, 'placed-by-operator');
+      const coreOnly = await api('/v1/completions', key, {
+        body: { model: GEN.model, prompt: GEN.prompt, max_tokens: GEN.max_tokens, seed: GEN.seed, steps: GEN.steps },
+      });
+      expect(uploaded.status, JSON.stringify(uploaded.json)).toBe(200);
+      expect(placed.status, JSON.stringify(placed.json)).toBe(200);
+      expect(uploaded.json.choices[0].text).toBe(placed.json.choices[0].text);
+      expect(uploaded.json.choices[0].text).not.toBe(coreOnly.json.choices[0].text);
+      const sent = stack!.proxy.log.filter((r) => r.path === '/v1/generate').map((r) => JSON.parse(r.requestBody));
+      expect(sent.some((b) => b.user?.bundle === 'user-models/legal/1' && b.user?.tenant === 'uploader')).toBe(true);
+    },
+  );
 
   it('ends a bad upload failed or 4xx with a reason naming the file or field, and never serves it', async () => {
     // A graph onnxruntime cannot read (its sha256 is the manifest's: only loading it finds the fault).

@@ -75,19 +75,22 @@ describe('step graphs against the TypeScript reference (vocabulary 50257)', () =
     expect(dense).toEqual(compactBlock(ref).data);
   });
 
-  it('greedy step math: the same argmax and estimate, top probabilities within 1e-5, with EOS suppressed and a user model mixed in', async () => {
-    const core = logits(2, 5, 6);
-    const user = logits(3, 5, 6);
-    // EOS the best token of every position, so suppressing it changes the argmax.
-    for (let p = 0; p < 5; p++) core.data[p * V + V - 1] = 50;
-    for (const extra of [{}, { suppressEos: 3 }, { user, lambda: 0.4, suppressEos: 2 }]) {
-      const g = await graphs.stepMath(input(core, extra));
-      const r = await referenceStepMath.run(input(core, extra));
-      expect(g.argmax).toEqual(r.argmax);
-      expect(g.estimate()).toEqual(r.estimate());
-      expect(Math.abs(g.leastTopProbability() - r.leastTopProbability())).toBeLessThan(1e-5);
-    }
-  });
+  it(
+    'greedy step math: the same argmax and estimate, top probabilities within 1e-5, with EOS suppressed and a user model mixed ' + 'in',
+    async () => {
+      const core = logits(2, 5, 6);
+      const user = logits(3, 5, 6);
+      // EOS the best token of every position, so suppressing it changes the argmax.
+      for (let p = 0; p < 5; p++) core.data[p * V + V - 1] = 50;
+      for (const extra of [{}, { suppressEos: 3 }, { user, lambda: 0.4, suppressEos: 2 }]) {
+        const g = await graphs.stepMath(input(core, extra));
+        const r = await referenceStepMath.run(input(core, extra));
+        expect(g.argmax).toEqual(r.argmax);
+        expect(g.estimate()).toEqual(r.estimate());
+        expect(Math.abs(g.leastTopProbability() - r.leastTopProbability())).toBeLessThan(1e-5);
+      }
+    },
+  );
 
   it('multi-hot: the same nucleus ids as the reference, sharp to flat rows (a flat row keeps NUCLEUS_CANDIDATES)', async () => {
     for (const scale of [40, 8, 0.5]) {
@@ -111,35 +114,39 @@ describe('step graphs against the TypeScript reference (vocabulary 50257)', () =
     expect((await graphs.stepMath(input(sloped, { projection: all }))).estimate()).toEqual(project(sloped, all));
   });
 
-  it('sampling: the graph draws the same ids as the reference for the same uniforms, and both follow the nucleus distribution (total variation < 0.06 over 2000 draws)', async () => {
-    // One fixed row whose 0.9-nucleus holds about a dozen tokens. With 2000 draws over ~12 tokens,
-    // sampling noise alone gives a total variation of about 0.03 from the exact distribution.
-    const row = logits(42, 1, 4);
-    for (let j = 0; j < 14; j++) row.data[(j * 3571) % V] += 16 + j * 0.15;
-    const { ids, probs } = nucleus(row.data, 0, V, 0.9);
-    expect(ids.length).toBeGreaterThan(5);
-    expect(ids.length).toBeLessThan(20);
-    const total = probs.reduce((a, b) => a + b, 0);
-    const exact = new Map(ids.map((id, i) => [id, probs[i] / total]));
-    const counts = { graph: new Map<number, number>(), reference: new Map<number, number>() };
-    let same = 0;
-    const draws = 2000;
-    for (let step = 0; step < draws; step++) {
-      const projection = { kind: 'sample' as const, topP: 0.9, seed: 11, block: 0, step };
-      const [[g]] = (await graphs.stepMath(input(row, { projection }))).estimate();
-      const [[r]] = project(row, projection);
-      if (g === r) same++;
-      counts.graph.set(g, (counts.graph.get(g) ?? 0) + 1);
-      counts.reference.set(r, (counts.reference.get(r) ?? 0) + 1);
-    }
-    expect(same / draws).toBeGreaterThan(0.995);
-    for (const c of [counts.graph, counts.reference]) {
-      for (const id of c.keys()) expect(exact.has(id)).toBe(true);
-      let tv = 0;
-      for (const [id, p] of exact) tv += Math.abs((c.get(id) ?? 0) / draws - p);
-      expect(tv / 2).toBeLessThan(0.06);
-    }
-  });
+  it(
+    'sampling: the graph draws the same ids as the reference for the same uniforms, and both follow the nucleus distribution (total ' +
+      'variation < 0.06 over 2000 draws)',
+    async () => {
+      // One fixed row whose 0.9-nucleus holds about a dozen tokens. With 2000 draws over ~12 tokens,
+      // sampling noise alone gives a total variation of about 0.03 from the exact distribution.
+      const row = logits(42, 1, 4);
+      for (let j = 0; j < 14; j++) row.data[(j * 3571) % V] += 16 + j * 0.15;
+      const { ids, probs } = nucleus(row.data, 0, V, 0.9);
+      expect(ids.length).toBeGreaterThan(5);
+      expect(ids.length).toBeLessThan(20);
+      const total = probs.reduce((a, b) => a + b, 0);
+      const exact = new Map(ids.map((id, i) => [id, probs[i] / total]));
+      const counts = { graph: new Map<number, number>(), reference: new Map<number, number>() };
+      let same = 0;
+      const draws = 2000;
+      for (let step = 0; step < draws; step++) {
+        const projection = { kind: 'sample' as const, topP: 0.9, seed: 11, block: 0, step };
+        const [[g]] = (await graphs.stepMath(input(row, { projection }))).estimate();
+        const [[r]] = project(row, projection);
+        if (g === r) same++;
+        counts.graph.set(g, (counts.graph.get(g) ?? 0) + 1);
+        counts.reference.set(r, (counts.reference.get(r) ?? 0) + 1);
+      }
+      expect(same / draws).toBeGreaterThan(0.995);
+      for (const c of [counts.graph, counts.reference]) {
+        for (const id of c.keys()) expect(exact.has(id)).toBe(true);
+        let tv = 0;
+        for (const [id, p] of exact) tv += Math.abs((c.get(id) ?? 0) / draws - p);
+        expect(tv / 2).toBeLessThan(0.06);
+      }
+    },
+  );
 
   it('compact inputs are densified in the graph: the same outcome as their dense rows', async () => {
     const t = topKLogits(logits(6, 4, 10), 32);
@@ -174,18 +181,21 @@ describe('generations through the step graphs (the bundled core + user)', () => 
     ...extra,
   });
 
-  it('greedy decoding gives the same tokens through the graphs as through the TypeScript engine, with and without the user model', async () => {
-    for (const withUser of [false, true]) {
-      const run = (m: typeof on) =>
-        generateAll(
-          { core: m.core.denoiser, user: withUser ? m.user.denoiser : undefined, math: m.core.denoiser.stepMath },
-          request({ projection: 'greedy', userContext: withUser ? [10, 11] : undefined }),
-        );
-      const [graph, ts] = [await run(on), await run(off)];
-      expect(graph.tokens.length).toBeGreaterThanOrEqual(12);
-      expect(graph).toEqual(ts);
-    }
-  });
+  it(
+    'greedy decoding gives the same tokens through the graphs as through the TypeScript engine, with and without the user ' + 'model',
+    async () => {
+      for (const withUser of [false, true]) {
+        const run = (m: typeof on) =>
+          generateAll(
+            { core: m.core.denoiser, user: withUser ? m.user.denoiser : undefined, math: m.core.denoiser.stepMath },
+            request({ projection: 'greedy', userContext: withUser ? [10, 11] : undefined }),
+          );
+        const [graph, ts] = [await run(on), await run(off)];
+        expect(graph.tokens.length).toBeGreaterThanOrEqual(12);
+        expect(graph).toEqual(ts);
+      }
+    },
+  );
 
   it('sampled decoding through the graphs: the same tokens for the same seed on every run, other tokens for another seed', async () => {
     const run = (seed: number) =>

@@ -59,7 +59,10 @@ describe('bad bundles get errors that name the file and field', () => {
     const dir = copyBundle(tiny);
     editManifest(dir, (m) => (m.graphs.denoiser = 'context_encoder.onnx'));
     await expect(load(dir)).rejects.toThrow(
-      /context_encoder\.onnx: graph does not match the bundle format: missing inputs simplex_logits, self_cond_logits, timestep, past_mask; unexpected inputs input_ids, attention_mask/,
+      new RegExp(
+        'context_encoder\\.onnx: graph does not match the bundle format: missing inputs simplex_logits, self_cond_logits, ' +
+          'timestep, past_mask; unexpected inputs input_ids, attention_mask',
+      ),
     );
   });
 

@@ -56,56 +56,60 @@ async function fused(url: string, body: unknown): Promise<{ status: number; even
 
 describe('stateless workers', () => {
   for (const mode of ['auto', 'on'] as const) {
-    it(`a generation driven step by step survives killing its worker mid-block: same tokens as an uninterrupted run and as a fused run (step graphs ${mode})`, async () => {
-      const env = mode === 'on' ? GRAPHS : {};
-      const home = mode === 'on' ? graphWorker : reference;
-      // Uninterrupted: the shared block loop on this machine, every step on one worker over HTTP.
-      const steady = await RemoteDenoiser.connect({ endpoint: home.url, model: MODEL, fetch: workerFetch });
-      const expected = await generateAll({ core: steady }, REQUEST);
-      expect(expected.tokens).toHaveLength(50);
+    it(
+      `a generation driven step by step survives killing its worker mid-block: same tokens as an uninterrupted run and as a fused run ` +
+        `(step graphs ${mode})`,
+      async () => {
+        const env = mode === 'on' ? GRAPHS : {};
+        const home = mode === 'on' ? graphWorker : reference;
+        // Uninterrupted: the shared block loop on this machine, every step on one worker over HTTP.
+        const steady = await RemoteDenoiser.connect({ endpoint: home.url, model: MODEL, fetch: workerFetch });
+        const expected = await generateAll({ core: steady }, REQUEST);
+        expect(expected.tokens).toHaveLength(50);
 
-      // Interrupted: steps go to a worker process that is killed (SIGKILL) before step 17 (block 1, step 5);
-      // the rest go to a fresh worker with empty caches, which asks for the context again (409).
-      const first = await startChildWorker(workerEnv(s3, env));
-      let target = first.url;
-      let fresh: RunningWorker | undefined;
-      let steps = 0;
-      const failover: typeof fetch = async (input, init) => {
-        const url = String(input);
-        if (url.endsWith('/v1/step') && ++steps === 17) {
-          await first.kill();
-          fresh = await startTestWorker(s3, env);
-          target = fresh.url;
+        // Interrupted: steps go to a worker process that is killed (SIGKILL) before step 17 (block 1, step 5);
+        // the rest go to a fresh worker with empty caches, which asks for the context again (409).
+        const first = await startChildWorker(workerEnv(s3, env));
+        let target = first.url;
+        let fresh: RunningWorker | undefined;
+        let steps = 0;
+        const failover: typeof fetch = async (input, init) => {
+          const url = String(input);
+          if (url.endsWith('/v1/step') && ++steps === 17) {
+            await first.kill();
+            fresh = await startTestWorker(s3, env);
+            target = fresh.url;
+          }
+          return workerFetch(url.replace('http://worker', target), init);
+        };
+        try {
+          const remote = await RemoteDenoiser.connect({ endpoint: 'http://worker', model: MODEL, fetch: failover });
+          const resumed = await generateAll({ core: remote }, REQUEST);
+          expect(first.child.exitCode ?? first.child.signalCode).toBe('SIGKILL');
+          expect(fresh).toBeDefined();
+          expect(resumed.tokens).toEqual(expected.tokens);
+          expect(
+            metric(await (await workerFetch(`${fresh!.url}/metrics`)).text(), 'ssd2_worker_errors_total{code="context_unknown"}'),
+          ).toBe(1);
+          expect(remote.requests).toBe(24 + 1); // 2 blocks x 12 steps, plus the one re-send
+        } finally {
+          await fresh?.close();
+          if (first.child.exitCode === null && first.child.signalCode === null) await first.kill();
         }
-        return workerFetch(url.replace('http://worker', target), init);
-      };
-      try {
-        const remote = await RemoteDenoiser.connect({ endpoint: 'http://worker', model: MODEL, fetch: failover });
-        const resumed = await generateAll({ core: remote }, REQUEST);
-        expect(first.child.exitCode ?? first.child.signalCode).toBe('SIGKILL');
-        expect(fresh).toBeDefined();
-        expect(resumed.tokens).toEqual(expected.tokens);
-        expect(metric(await (await workerFetch(`${fresh!.url}/metrics`)).text(), 'ssd2_worker_errors_total{code="context_unknown"}')).toBe(
-          1,
-        );
-        expect(remote.requests).toBe(24 + 1); // 2 blocks x 12 steps, plus the one re-send
-      } finally {
-        await fresh?.close();
-        if (first.child.exitCode === null && first.child.signalCode === null) await first.kill();
-      }
 
-      // Fused: the worker runs the same loop itself and streams each block.
-      const { status, events } = await fused(home.url, {
-        v: PROTOCOL_VERSION,
-        model: MODEL,
-        prompt: REQUEST.prompt,
-        options: { ...REQUEST, prompt: undefined },
-      });
-      expect(status).toBe(200);
-      expect(events.map((e) => e.type)).toEqual(['block', 'block', 'done']);
-      const done = events.at(-1)!;
-      expect(done.type === 'done' && done.tokens).toEqual(expected.tokens);
-    });
+        // Fused: the worker runs the same loop itself and streams each block.
+        const { status, events } = await fused(home.url, {
+          v: PROTOCOL_VERSION,
+          model: MODEL,
+          prompt: REQUEST.prompt,
+          options: { ...REQUEST, prompt: undefined },
+        });
+        expect(status).toBe(200);
+        expect(events.map((e) => e.type)).toEqual(['block', 'block', 'done']);
+        const done = events.at(-1)!;
+        expect(done.type === 'done' && done.tokens).toEqual(expected.tokens);
+      },
+    );
   }
 
   it('answers bad fused requests with 4xx before streaming', async () => {

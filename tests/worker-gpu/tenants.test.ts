@@ -60,22 +60,25 @@ describe('per-request user models', () => {
     expect(again.json.user.logits).toEqual(user.logits);
   });
 
-  it('mixes in the step graphs too (WORKER_STEP_GRAPHS=on): the same ids as mixLogits, values within 1e-4; λ = 0 is the core as it is', async () => {
-    const graphs = await startTestWorker(s3, { WORKER_STEP_GRAPHS: 'on' });
-    try {
-      const res = await postJson(`${graphs.url}/v1/step`, request({}));
-      expect(res.status, JSON.stringify(res.json)).toBe(200);
-      const { logits, user, mixed } = res.json;
-      const reference = compactLogits(mixLogits(densifyLogits(logits), densifyLogits(user.logits), 0.3), 24);
-      expect(compactTopIds(mixed)).toEqual(compactTopIds(reference));
-      const values = (c: typeof mixed) => densifyLogits(c).data;
-      expect(maxAbsDiff(values(mixed), values(reference))).toBeLessThan(1e-4);
-      const coreOnly = await postJson(`${graphs.url}/v1/step`, request({ lambda: 0 }));
-      expect(coreOnly.json.mixed).toEqual(coreOnly.json.logits);
-    } finally {
-      await graphs.close();
-    }
-  });
+  it(
+    'mixes in the step graphs too (WORKER_STEP_GRAPHS=on): the same ids as mixLogits, values within 1e-4; λ = 0 is the core as it ' + 'is',
+    async () => {
+      const graphs = await startTestWorker(s3, { WORKER_STEP_GRAPHS: 'on' });
+      try {
+        const res = await postJson(`${graphs.url}/v1/step`, request({}));
+        expect(res.status, JSON.stringify(res.json)).toBe(200);
+        const { logits, user, mixed } = res.json;
+        const reference = compactLogits(mixLogits(densifyLogits(logits), densifyLogits(user.logits), 0.3), 24);
+        expect(compactTopIds(mixed)).toEqual(compactTopIds(reference));
+        const values = (c: typeof mixed) => densifyLogits(c).data;
+        expect(maxAbsDiff(values(mixed), values(reference))).toBeLessThan(1e-4);
+        const coreOnly = await postJson(`${graphs.url}/v1/step`, request({ lambda: 0 }));
+        expect(coreOnly.json.mixed).toEqual(coreOnly.json.logits);
+      } finally {
+        await graphs.close();
+      }
+    },
+  );
 
   it.each([
     ['../globex/secret'],

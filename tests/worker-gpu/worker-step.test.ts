@@ -181,32 +181,35 @@ describe('the edge credential', () => {
   const post = (f: typeof fetch, path: string, body: unknown) =>
     f(`${w.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
-  it('is required on every route but /healthz and /readyz: no token, a forged one, an expired one and another secret answer 401', async () => {
-    const unsigned = await post(fetch, '/v1/step', request());
-    expect(unsigned.status).toBe(401);
-    expect(unsigned.headers.get('www-authenticate')).toContain('Bearer');
-    expect((await unsigned.json()).error.code).toBe('unauthorized');
-    expect((await post(fetch, '/v1/generate', { v: PROTOCOL_VERSION, model: MODEL, prompt: [1, 2], options: {} })).status).toBe(401);
-    expect((await fetch(`${w.url}/v1/models/tiny-core/0.1.0`)).status).toBe(401);
-    expect((await fetch(`${w.url}/metrics`)).status).toBe(401);
-    const withToken =
-      (token: string): typeof fetch =>
-      (input, init) =>
-        fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), authorization: `Bearer ${token}` } });
-    const other = await signWorkerToken('another-secret-0123456789abcdefghijklmn', 'dev');
-    expect((await post(withToken(other), '/v1/step', request())).status).toBe(401);
-    const expired = await signWorkerToken(TEST_WORKER_SECRET, 'dev', Date.now() - 10 * 60_000);
-    expect((await post(withToken(expired), '/v1/step', request())).status).toBe(401);
-    const [head, payload, sig] = (await signWorkerToken(TEST_WORKER_SECRET, 'dev')).split('.');
-    const forged = `${head}.${btoa(JSON.stringify({ ...JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/'))), tenant: 'acme' }))
-      .replace(/=+$/, '')
-      .replace(/\+/g, '-')
-      .replace(/\//g, '_')}.${sig}`;
-    expect((await post(withToken(forged), '/v1/step', request())).status).toBe(401);
-    expect((await fetch(`${w.url}/healthz`)).status).toBe(200);
-    expect((await fetch(`${w.url}/readyz`)).status).toBe(200);
-    expect((await post(workerFetch, '/v1/step', request())).status).toBe(200);
-  });
+  it(
+    'is required on every route but /healthz and /readyz: no token, a forged one, an expired one and another secret answer ' + '401',
+    async () => {
+      const unsigned = await post(fetch, '/v1/step', request());
+      expect(unsigned.status).toBe(401);
+      expect(unsigned.headers.get('www-authenticate')).toContain('Bearer');
+      expect((await unsigned.json()).error.code).toBe('unauthorized');
+      expect((await post(fetch, '/v1/generate', { v: PROTOCOL_VERSION, model: MODEL, prompt: [1, 2], options: {} })).status).toBe(401);
+      expect((await fetch(`${w.url}/v1/models/tiny-core/0.1.0`)).status).toBe(401);
+      expect((await fetch(`${w.url}/metrics`)).status).toBe(401);
+      const withToken =
+        (token: string): typeof fetch =>
+        (input, init) =>
+          fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), authorization: `Bearer ${token}` } });
+      const other = await signWorkerToken('another-secret-0123456789abcdefghijklmn', 'dev');
+      expect((await post(withToken(other), '/v1/step', request())).status).toBe(401);
+      const expired = await signWorkerToken(TEST_WORKER_SECRET, 'dev', Date.now() - 10 * 60_000);
+      expect((await post(withToken(expired), '/v1/step', request())).status).toBe(401);
+      const [head, payload, sig] = (await signWorkerToken(TEST_WORKER_SECRET, 'dev')).split('.');
+      const forged = `${head}.${btoa(JSON.stringify({ ...JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/'))), tenant: 'acme' }))
+        .replace(/=+$/, '')
+        .replace(/\+/g, '-')
+        .replace(/\//g, '_')}.${sig}`;
+      expect((await post(withToken(forged), '/v1/step', request())).status).toBe(401);
+      expect((await fetch(`${w.url}/healthz`)).status).toBe(200);
+      expect((await fetch(`${w.url}/readyz`)).status).toBe(200);
+      expect((await post(workerFetch, '/v1/step', request())).status).toBe(200);
+    },
+  );
 
   it('names the tenant: a user model of another tenant is refused with 403', async () => {
     const body = request({ user: { tenant: 'acme', bundle: 'adapters/x', lambda: 0.5, context: [1], selfCond: null } });

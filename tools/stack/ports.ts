@@ -20,7 +20,8 @@ export class PortBusyError extends Error {
     hint: string,
   ) {
     super(
-      `port ${port} (${what}) is already in use on 127.0.0.1: stop whatever listens there (\`ss -ltnp 'sport = :${port}'\` shows it) or ${hint}`,
+      `port ${port} (${what}) is already in use on 127.0.0.1: stop whatever listens there (\`ss -ltnp 'sport = :${port}'\` shows it) or ` +
+        `${hint}`,
     );
   }
 }

@@ -117,7 +117,8 @@ export class LocalStack {
       for (const t of opts.tenantBundles ?? []) await s3.upload(t.dir, `tenants/${t.tenant}/${t.path}/`);
       this.check();
       log(
-        `s3rver on ${s3.endpoint}: ${[...opts.bundles.map((b) => b.key), ...(opts.tenantBundles ?? []).map((t) => `tenants/${t.tenant}/${t.path}/`)].join(', ')}`,
+        `s3rver on ${s3.endpoint}: ` +
+          `${[...opts.bundles.map((b) => b.key), ...(opts.tenantBundles ?? []).map((t) => `tenants/${t.tenant}/${t.path}/`)].join(', ')}`,
       );
 
       const defaultModel = `${opts.defaultModel.name}@${opts.defaultModel.version}`;

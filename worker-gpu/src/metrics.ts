@@ -113,7 +113,9 @@ export class WorkerMetrics {
     });
     this.graphBusySeconds = new Gauge({
       name: 'ssd2_worker_graph_busy_seconds_total',
-      help: 'Wall time during which any onnxruntime session ran (denoisers, context encoders, step graphs), cumulative; the rest of the wall time is host work and idle time',
+      help:
+        'Wall time during which any onnxruntime session ran (denoisers, context encoders, step graphs), cumulative; the rest of the ' +
+        'wall time is host work and idle time',
       registers: [this.registry],
       collect() {
         this.set((sources.graphBusyMs?.() ?? 0) / 1000);

@@ -58,7 +58,8 @@ export class AuthStore {
     };
     await this.db
       .prepare(
-        'INSERT INTO api_keys (id, tenant_id, hash, prefix, name, scopes, rate_limit_per_minute, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO api_keys (id, tenant_id, hash, prefix, name, scopes, rate_limit_per_minute, created_at) VALUES (?, ?, ?, ?, ?, ?, ' +
+          '?, ?)',
       )
       .bind(record.id, tenantId, await hashKey(secret), record.prefix, name, JSON.stringify(scopes), rateLimitPerMinute, record.created_at)
       .run();

@@ -194,7 +194,8 @@ describe('batch API', () => {
     rateLimitPerMinute: null,
   });
 
-  it('a creation killed half-way leaves no orphaned line: the sweep enqueues the rest and the batch completes, every line once', async () => {
+  it('a creation killed half-way leaves no orphaned line: the sweep enqueues the rest and the batch completes, every line ' +
+    'once', async () => {
     const tenant = await newTenant();
     const { key } = tenant;
     const { text, ids } = batchFile(250, []);

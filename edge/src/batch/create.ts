@@ -158,7 +158,8 @@ export async function createBatch(
   if (malformed.length > MAX_MALFORMED_LINES) {
     throw invalidRequest(
       'input_file_id',
-      `${malformed.length} lines are malformed (at most ${MAX_MALFORMED_LINES} are accepted as error lines); the first, line ${malformed[0].index}: ${malformed[0].message}`,
+      `${malformed.length} lines are malformed (at most ${MAX_MALFORMED_LINES} are accepted as error lines); the first, line ` +
+        `${malformed[0].index}: ${malformed[0].message}`,
       'too_many_malformed_lines',
     );
   }
@@ -166,7 +167,8 @@ export async function createBatch(
   // 50,000-line file stays within D1's queries per invocation; the batch row goes with the first chunk.
   const statements: D1PreparedStatement[] = [
     env.DB.prepare(
-      'INSERT INTO batches (id, tenant_id, key_id, endpoint, input_file_id, completion_window, status, total, metadata, created_at, in_progress_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO batches (id, tenant_id, key_id, endpoint, input_file_id, completion_window, status, total, metadata, created_at, ' +
+        'in_progress_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ).bind(
       row.id,
       row.tenant_id,
@@ -190,7 +192,8 @@ export async function createBatch(
     statements.push(
       env.DB.prepare(
         `INSERT INTO batch_lines (batch_id, line_index, custom_id, status, result, enqueued_at, finished_at, queued)
-         SELECT ?1, j.value ->> '$.i', j.value ->> '$.c', j.value ->> '$.s', j.value ->> '$.r', ?2, CASE WHEN j.value ->> '$.s' = 'error' THEN ?2 END, 0 FROM json_each(?3) AS j`,
+         SELECT ?1, j.value ->> '$.i', j.value ->> '$.c', j.value ->> '$.s', j.value ->> '$.r', ?2,
+         CASE WHEN j.value ->> '$.s' = 'error' THEN ?2 END, 0 FROM json_each(?3) AS j`,
       ).bind(batchId, now, chunk),
     );
   }

@@ -33,7 +33,10 @@ const fileObject = (f: FileRow) => ({
 });
 const noSuchFile = (id: string) => notFound('file_id', `no file ${id}`, 'file_not_found');
 
-/** Files (R2): upload a batch input (multipart, purpose=batch; a storage quota per tenant), read metadata, download content, delete. Per tenant. */
+/**
+ * Files (R2): upload a batch input (multipart, purpose=batch; a storage quota per tenant), read
+ * metadata, download content, delete. Per tenant.
+ */
 export const files = new Hono<AppEnv>()
   .post(
     '/',
@@ -66,7 +69,8 @@ export const files = new Hono<AppEnv>()
       if (stored + file.size > quota) {
         throw invalidRequest(
           'file',
-          `this tenant stores ${stored} bytes of files; ${file.size} more would pass its quota of ${quota} bytes (DELETE /v1/files/{id} frees space)`,
+          `this tenant stores ${stored} bytes of files; ${file.size} more would pass its quota of ${quota} bytes (DELETE /v1/files/{id} ` +
+            `frees space)`,
           'storage_quota_exceeded',
         );
       }

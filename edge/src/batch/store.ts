@@ -130,7 +130,8 @@ export class BatchStore {
   async fileInUse(tenantId: string, fileId: string): Promise<boolean> {
     const row = await this.db
       .prepare(
-        "SELECT 1 AS used FROM batches WHERE tenant_id = ? AND input_file_id = ? AND status IN ('in_progress', 'finalizing', 'cancelling') LIMIT 1",
+        "SELECT 1 AS used FROM batches WHERE tenant_id = ? AND input_file_id = ? AND status IN ('in_progress', 'finalizing', " +
+          "'cancelling') LIMIT 1",
       )
       .bind(tenantId, fileId)
       .first();

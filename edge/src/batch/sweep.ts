@@ -36,7 +36,8 @@ export async function sweepOrphanedLines(env: Env, batch: BatchRow, now = Date.n
 /** The cron's sweep: every batch in progress that has orphaned lines. */
 export async function sweepAllBatches(env: Env, now = Date.now()): Promise<number> {
   const { results } = await env.DB.prepare(
-    "SELECT DISTINCT b.* FROM batches b JOIN batch_lines l ON l.batch_id = b.id WHERE b.status = 'in_progress' AND l.queued = 0 AND l.status = 'pending' AND l.enqueued_at < ? LIMIT 20",
+    "SELECT DISTINCT b.* FROM batches b JOIN batch_lines l ON l.batch_id = b.id WHERE b.status = 'in_progress' AND l.queued = 0 AND " +
+      "l.status = 'pending' AND l.enqueued_at < ? LIMIT 20",
   )
     .bind(now - ORPHAN_AFTER_MS)
     .all<BatchRow>();

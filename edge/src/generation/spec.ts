@@ -28,7 +28,10 @@ export const GenerationSpecSchema = z.object({
 export type GenerationSpec = z.output<typeof GenerationSpecSchema>;
 export type GenerationSpecInput = z.input<typeof GenerationSpecSchema>;
 
-/** What a Generation streams back to the route, one JSON object per line: the shared wire events (shared/protocol/events.ts) and an OpenAI-shaped error. */
+/**
+ * What a Generation streams back to the route, one JSON object per line: the shared wire events
+ * (shared/protocol/events.ts) and an OpenAI-shaped error.
+ */
 export type GenerationStreamEvent =
   | StepEvent
   | BlockEvent

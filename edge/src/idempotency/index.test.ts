@@ -50,18 +50,21 @@ describe('Idempotency-Key', () => {
     const old = (ms: number) => Date.now() - ms;
     // A response kept 25 hours ago (TTL 24 h) and a claim pending for 31 minutes (deadline 30).
     await env.DB.prepare(
-      "INSERT INTO idempotency_keys (tenant_id, key, request_hash, state, status, content_type, body, request_id, created_at) VALUES (?, 'expired', 'x', 'done', 200, 'application/json', '{}', NULL, ?)",
+      'INSERT INTO idempotency_keys (tenant_id, key, request_hash, state, status, content_type, body, request_id, created_at) VALUES (?, ' +
+        "'expired', 'x', 'done', 200, 'application/json', '{}', NULL, ?)",
     )
       .bind(tenantId, old(25 * 3_600_000))
       .run();
     await env.DB.prepare(
-      "INSERT INTO idempotency_keys (tenant_id, key, request_hash, state, request_id, created_at) VALUES (?, 'stuck', 'x', 'pending', NULL, ?)",
+      "INSERT INTO idempotency_keys (tenant_id, key, request_hash, state, request_id, created_at) VALUES (?, 'stuck', 'x', 'pending', " +
+        'NULL, ?)',
     )
       .bind(tenantId, old(31 * 60_000))
       .run();
     // A claim pending for a minute still holds its key.
     await env.DB.prepare(
-      "INSERT INTO idempotency_keys (tenant_id, key, request_hash, state, request_id, created_at) VALUES (?, 'running', 'x', 'pending', NULL, ?)",
+      "INSERT INTO idempotency_keys (tenant_id, key, request_hash, state, request_id, created_at) VALUES (?, 'running', 'x', 'pending', " +
+        'NULL, ?)',
     )
       .bind(tenantId, old(60_000))
       .run();

@@ -36,12 +36,14 @@ export class IdempotencyStore {
     const [, inserted] = await this.db.batch([
       this.db
         .prepare(
-          "DELETE FROM idempotency_keys WHERE tenant_id = ? AND ((state = 'done' AND created_at < ?) OR (state = 'pending' AND created_at < ?))",
+          "DELETE FROM idempotency_keys WHERE tenant_id = ? AND ((state = 'done' AND created_at < ?) OR (state = 'pending' AND " +
+            'created_at < ?))',
         )
         .bind(tenantId, now - this.ttlMs, now - PENDING_DEADLINE_MS),
       this.db
         .prepare(
-          "INSERT OR IGNORE INTO idempotency_keys (tenant_id, key, request_hash, state, request_id, created_at) VALUES (?, ?, ?, 'pending', ?, ?)",
+          'INSERT OR IGNORE INTO idempotency_keys (tenant_id, key, request_hash, state, request_id, created_at) VALUES (?, ?, ?, ' +
+            "'pending', ?, ?)",
         )
         .bind(tenantId, key, requestHash, requestId, now),
     ]);

@@ -138,7 +138,8 @@ describe('metering: one usage record per call', () => {
     expect(byKey.data.map((r: any) => r.key_id)).toEqual([a.keyId]);
     const csv = await (await api('/v1/usage?group_by=key&format=csv', a.key)).text();
     expect(csv.split('\n')[0]).toBe(
-      'tenant_id,key_id,calls,ok,partial,blocked,failed,replayed,prompt_tokens,completion_tokens,steps_run,steps_saved,worker_ms,cost_micro_usd,cost_usd',
+      'tenant_id,key_id,calls,ok,partial,blocked,failed,replayed,' +
+        'prompt_tokens,completion_tokens,steps_run,steps_saved,worker_ms,cost_micro_usd,cost_usd',
     );
     expect(csv).toContain(`${a.tenantId},${a.keyId},2,2`);
     expect(csv).not.toContain(b.tenantId);

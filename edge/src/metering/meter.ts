@@ -24,7 +24,8 @@ export function callerCaused(error: { code?: string | null; param?: string | nul
 function countAnonymousRefusal(db: D1Database, kind: UsageKind, errorCode: string, at: number): Promise<unknown> {
   return db
     .prepare(
-      'INSERT INTO anonymous_refusals (minute, kind, error_code, count) VALUES (?, ?, ?, 1) ON CONFLICT (minute, kind, error_code) DO UPDATE SET count = count + 1',
+      'INSERT INTO anonymous_refusals (minute, kind, error_code, count) VALUES (?, ?, ?, 1) ON CONFLICT (minute, kind, error_code) DO ' +
+        'UPDATE SET count = count + 1',
     )
     .bind(Math.floor(at / 60_000), kind, errorCode.slice(0, 64))
     .run();

@@ -51,8 +51,10 @@ export async function usageReport(db: D1Database, tenantId: string | null, q: Us
     .prepare(
       `SELECT ${q.group_by === 'key' ? 'tenant_id, key_id' : group},
          COUNT(*) AS calls,
-         SUM(status = 'ok') AS ok, SUM(status = 'partial') AS partial, SUM(status = 'blocked') AS blocked, SUM(status = 'failed') AS failed, SUM(status = 'replayed') AS replayed,
-         SUM(prompt_tokens) AS prompt_tokens, SUM(completion_tokens) AS completion_tokens, SUM(steps_run) AS steps_run, SUM(steps_saved) AS steps_saved,
+         SUM(status = 'ok') AS ok, SUM(status = 'partial') AS partial, SUM(status = 'blocked') AS blocked,
+         SUM(status = 'failed') AS failed, SUM(status = 'replayed') AS replayed,
+         SUM(prompt_tokens) AS prompt_tokens, SUM(completion_tokens) AS completion_tokens, SUM(steps_run) AS steps_run,
+         SUM(steps_saved) AS steps_saved,
          SUM(worker_ms) AS worker_ms, SUM(cost_micro_usd) AS cost_micro_usd
        FROM usage WHERE ${where} GROUP BY ${groupKey} ORDER BY ${groupKey}`,
     )

@@ -57,7 +57,8 @@ export function usageFromSpec(spec: GenerationSpec): Pick<UsageRecord, 'model' |
 export function insertUsage(db: D1Database, r: UsageRecord): D1PreparedStatement {
   return db
     .prepare(
-      `INSERT OR IGNORE INTO usage (id, tenant_id, key_id, kind, status, error_code, model, user_model, mode, collaboration, prompt_tokens, completion_tokens,
+      `INSERT OR IGNORE INTO usage (id, tenant_id, key_id, kind, status, error_code, model, user_model, mode, collaboration,
+      prompt_tokens, completion_tokens,
         steps_run, steps_saved, worker_ms, cost_micro_usd, finish_reason, batch_id, custom_id, idempotency_key, created_at, day)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     )

@@ -27,7 +27,10 @@ const ssd2Fields = {
   lambda: z
     .union([lambdaValue, z.array(lambdaValue).min(1).max(LIMITS.steps), z.object({ start: lambdaValue, end: lambdaValue }).strict()])
     .optional(),
-  /** A user model of the caller's tenant, run on the GPU worker beside the core: an uploaded user model (`name`, `name@version`) or a bundle path under the tenant's prefix. */
+  /**
+   * A user model of the caller's tenant, run on the GPU worker beside the core: an uploaded user
+   * model (`name`, `name@version`) or a bundle path under the tenant's prefix.
+   */
   user_model: z
     .string()
     .regex(/^[A-Za-z0-9._/@-]{1,256}$/, 'must be a user model name, name@version, or a bundle path ([A-Za-z0-9._/@-]{1,256})')

@@ -13,7 +13,8 @@ playground.get('*', (c, next) => {
   if (!/^\/playground\/?(index\.html)?$/.test(c.req.path)) return next();
   return c.html(
     '<!doctype html><meta charset="utf-8"><title>SSD-2 playground: not built</title>' +
-      '<p>The playground is not built. Run <code>npm run build:playground</code> (<code>npm start</code> does it for you), then reload.</p>',
+      '<p>The playground is not built. Run <code>npm run build:playground</code> (<code>npm start</code> does it for you), then ' +
+      'reload.</p>',
     503,
   );
 });

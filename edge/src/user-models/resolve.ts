@@ -45,7 +45,8 @@ export async function resolveUserModel(db: D1Database, tenantId: string, request
   if (row.status === 'failed')
     throw invalidRequest(
       'user_model',
-      `user model ${name} failed validation (${row.error_param ? `${row.error_param}: ` : ''}${row.error_message}); upload a corrected version`,
+      `user model ${name} failed validation (${row.error_param ? `${row.error_param}: ` : ''}${row.error_message}); upload a corrected ` +
+        `version`,
       'user_model_failed',
     );
   if (row.status !== 'ready') {
@@ -60,7 +61,8 @@ export async function resolveUserModel(db: D1Database, tenantId: string, request
   if (!(JSON.parse(row.compatible_models) as string[]).includes(core.id)) {
     throw invalidRequest(
       'user_model',
-      `user model ${name} does not fit the core ${core.id} (vocabulary, tokenizer, K or schedule differ); it fits: ${row.compatible_models}`,
+      `user model ${name} does not fit the core ${core.id} (vocabulary, tokenizer, K or schedule differ); it fits: ` +
+        `${row.compatible_models}`,
       'incompatible_models',
     );
   }

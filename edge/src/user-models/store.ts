@@ -58,7 +58,8 @@ export class UserModelStore {
     await this.db
       .prepare(
         `INSERT INTO user_model_files (tenant_id, name, version, path, bytes, sha256)
-         SELECT ?1, ?2, ?3, json_extract(value, '$.path'), json_extract(value, '$.bytes'), json_extract(value, '$.sha256') FROM json_each(?4)`,
+         SELECT ?1, ?2, ?3, json_extract(value, '$.path'), json_extract(value, '$.bytes'), json_extract(value, '$.sha256')
+         FROM json_each(?4)`,
       )
       .bind(v.tenantId, v.name, row!.version, JSON.stringify(v.files))
       .run();
@@ -124,8 +125,10 @@ export class UserModelStore {
   async startValidation(tenantId: string, name: string, version: number, now = Date.now()): Promise<boolean> {
     const r = await this.db
       .prepare(
-        `UPDATE user_models SET status = 'validating', updated_at = ?4 WHERE tenant_id = ?1 AND name = ?2 AND version = ?3 AND status = 'uploading' AND deleted_at IS NULL
-         AND NOT EXISTS (SELECT 1 FROM user_model_files f WHERE f.tenant_id = ?1 AND f.name = ?2 AND f.version = ?3 AND f.uploaded_at IS NULL)`,
+        `UPDATE user_models SET status = 'validating', updated_at = ?4 WHERE tenant_id = ?1 AND name = ?2 AND version = ?3
+        AND status = 'uploading' AND deleted_at IS NULL
+         AND NOT EXISTS (SELECT 1 FROM user_model_files f WHERE f.tenant_id = ?1 AND f.name = ?2 AND f.version = ?3
+         AND f.uploaded_at IS NULL)`,
       )
       .bind(tenantId, name, version, now)
       .run();
@@ -136,7 +139,8 @@ export class UserModelStore {
   async countAttempt(tenantId: string, name: string, version: number, now = Date.now()): Promise<void> {
     await this.db
       .prepare(
-        "UPDATE user_models SET validation_attempts = validation_attempts + 1, updated_at = ? WHERE tenant_id = ? AND name = ? AND version = ? AND status = 'validating'",
+        'UPDATE user_models SET validation_attempts = validation_attempts + 1, updated_at = ? WHERE tenant_id = ? AND name = ? AND ' +
+          "version = ? AND status = 'validating'",
       )
       .bind(now, tenantId, name, version)
       .run();
@@ -145,7 +149,8 @@ export class UserModelStore {
   async markReady(tenantId: string, name: string, version: number, now = Date.now()): Promise<void> {
     await this.db
       .prepare(
-        "UPDATE user_models SET status = 'ready', updated_at = ? WHERE tenant_id = ? AND name = ? AND version = ? AND status = 'validating'",
+        "UPDATE user_models SET status = 'ready', updated_at = ? WHERE tenant_id = ? AND name = ? AND version = ? AND status = " +
+          "'validating'",
       )
       .bind(now, tenantId, name, version)
       .run();
@@ -155,7 +160,8 @@ export class UserModelStore {
   async markFailed(tenantId: string, name: string, version: number, error: UserModelFailure, now = Date.now()): Promise<void> {
     await this.db
       .prepare(
-        "UPDATE user_models SET status = 'failed', error_code = ?, error_param = ?, error_message = ?, updated_at = ? WHERE tenant_id = ? AND name = ? AND version = ? AND status IN ('uploading', 'validating')",
+        "UPDATE user_models SET status = 'failed', error_code = ?, error_param = ?, error_message = ?, updated_at = ? WHERE tenant_id = " +
+          "? AND name = ? AND version = ? AND status IN ('uploading', 'validating')",
       )
       .bind(error.code, error.param, error.message, now, tenantId, name, version)
       .run();
@@ -165,7 +171,8 @@ export class UserModelStore {
   async markDeleted(tenantId: string, name: string, version: number | null, now = Date.now()): Promise<UserModelRow[]> {
     const { results } = await this.db
       .prepare(
-        'UPDATE user_models SET deleted_at = ?, updated_at = ? WHERE tenant_id = ? AND name = ? AND (? IS NULL OR version = ?) AND deleted_at IS NULL RETURNING *',
+        'UPDATE user_models SET deleted_at = ?, updated_at = ? WHERE tenant_id = ? AND name = ? AND (? IS NULL OR version = ?) AND ' +
+          'deleted_at IS NULL RETURNING *',
       )
       .bind(now, now, tenantId, name, version, version)
       .all<UserModelRow>();

@@ -83,7 +83,8 @@ export function checkUpload(raw: Record<string, unknown>, cores: readonly Served
     const field = differences[0].field;
     throw invalidRequest(
       `manifest.${field}`,
-      `the user model fits no served core (${field} ${String(SHARED_FIELDS.find((s) => s.field === field)!.user(manifest))}): ${differences.map((d) => d.text).join('; ')}`,
+      `the user model fits no served core (${field} ${String(SHARED_FIELDS.find((s) => s.field === field)!.user(manifest))}): ` +
+        `${differences.map((d) => d.text).join('; ')}`,
       'incompatible_models',
     );
   }
@@ -93,7 +94,8 @@ export function checkUpload(raw: Record<string, unknown>, cores: readonly Served
       400,
       'invalid_request_error',
       'storage_quota_exceeded',
-      `this tenant stores ${limits.storedBytes} bytes of user models; ${bytes} more would pass its quota of ${limits.quotaBytes} bytes (DELETE /v1/user_models/{id} frees space)`,
+      `this tenant stores ${limits.storedBytes} bytes of user models; ${bytes} more would pass its quota of ${limits.quotaBytes} bytes ` +
+        `(DELETE /v1/user_models/{id} frees space)`,
       'manifest.files',
     );
   }

@@ -12,7 +12,10 @@ async function sha256(bytes: Uint8Array): Promise<string> {
   return [...new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-/** A bundle in tiny-core's shape: its real tokenizer (so it fits tiny-core) and stand-in graph bytes (the stub worker does not run them). */
+/**
+ * A bundle in tiny-core's shape: its real tokenizer (so it fits tiny-core) and stand-in graph bytes
+ * (the stub worker does not run them).
+ */
 async function bundle(tag: string): Promise<{ manifest: any; files: Map<string, Uint8Array> }> {
   const files = new Map<string, Uint8Array>([
     ['tokenizer.json', new TextEncoder().encode(tinyTokenizer)],
@@ -180,33 +183,36 @@ describe('user models: upload, validate, use, delete (edge routes in workerd, st
     expect(((await closed.json()) as any).error.code).toBe('upload_closed');
   });
 
-  it('checks the manifest before any byte is stored: schema, vocabulary against the served cores, file size, the tenant quota', async () => {
-    const { key } = await newTenant({ policy: { max_user_model_bytes: 5_000 } });
-    const b = await bundle('q');
-    const cases: [any, string, string][] = [
-      [{ ...b.manifest, simplex_k: -1 }, 'manifest.simplex_k', 'invalid_manifest'],
-      [{ ...b.manifest, vocab_size: 600 }, 'manifest.vocab_size', 'incompatible_models'],
-      [
-        { ...b.manifest, files: [...b.manifest.files, { path: '../escape', bytes: 1, sha256: 'a'.repeat(64) }] },
-        'manifest.files.3.path',
-        'invalid_manifest',
-      ],
-      [
-        { ...b.manifest, files: b.manifest.files.map((f: any) => (f.path === 'denoiser.onnx' ? { ...f, bytes: 10 ** 10 } : f)) },
-        'manifest.files',
-        'file_too_large',
-      ],
-      [b.manifest, 'manifest.files', 'storage_quota_exceeded'],
-    ];
-    for (const [manifest, param, code] of cases) {
-      const res = await api('/v1/user_models', key, { name: 'q', manifest });
-      expect(res.status, code).toBe(400);
-      expect(((await res.json()) as any).error, code).toMatchObject({ param, code });
-    }
-    const badName = await api('/v1/user_models', key, { name: 'a/b', manifest: b.manifest });
-    expect(((await badName.json()) as any).error.param).toBe('name');
-    expect(((await (await api('/v1/user_models', key)).json()) as any).data).toEqual([]);
-  });
+  it(
+    'checks the manifest before any byte is stored: schema, vocabulary against the served cores, file size, the tenant ' + 'quota',
+    async () => {
+      const { key } = await newTenant({ policy: { max_user_model_bytes: 5_000 } });
+      const b = await bundle('q');
+      const cases: [any, string, string][] = [
+        [{ ...b.manifest, simplex_k: -1 }, 'manifest.simplex_k', 'invalid_manifest'],
+        [{ ...b.manifest, vocab_size: 600 }, 'manifest.vocab_size', 'incompatible_models'],
+        [
+          { ...b.manifest, files: [...b.manifest.files, { path: '../escape', bytes: 1, sha256: 'a'.repeat(64) }] },
+          'manifest.files.3.path',
+          'invalid_manifest',
+        ],
+        [
+          { ...b.manifest, files: b.manifest.files.map((f: any) => (f.path === 'denoiser.onnx' ? { ...f, bytes: 10 ** 10 } : f)) },
+          'manifest.files',
+          'file_too_large',
+        ],
+        [b.manifest, 'manifest.files', 'storage_quota_exceeded'],
+      ];
+      for (const [manifest, param, code] of cases) {
+        const res = await api('/v1/user_models', key, { name: 'q', manifest });
+        expect(res.status, code).toBe(400);
+        expect(((await res.json()) as any).error, code).toMatchObject({ param, code });
+      }
+      const badName = await api('/v1/user_models', key, { name: 'a/b', manifest: b.manifest });
+      expect(((await badName.json()) as any).error.param).toBe('name');
+      expect(((await (await api('/v1/user_models', key)).json()) as any).data).toEqual([]);
+    },
+  );
 
   it('keeps tenants apart and makes a deleted version fail the next request with a clear 404', async () => {
     const a = await newTenant();

@@ -11,22 +11,25 @@ beforeAll(async () => {
 const base = { model: 'tiny-core', prompt: 'The cat sat on the', max_tokens: 30, steps: 12 };
 
 describe('POST /v1/completions', () => {
-  it("takes two steps per token of the model's block (at least 10) when the request names none, and asks the worker for that many", async () => {
-    for (const [blockSize, expected] of [
-      [undefined, Math.max(10, 2 * tinyCoreManifest.block_size)],
-      [3, 10],
-      [8, 16],
-    ] as const) {
-      const seed = uniqueSeed();
-      const { steps: _omitted, ...noSteps } = base;
-      const res = await api('/v1/completions', key, { ...noSteps, seed, early_stop: 0, ...(blockSize ? { block_size: blockSize } : {}) });
-      expect(res.status).toBe(200);
-      const body = (await res.json()) as any;
-      const [generate] = (await stubLog(seed)).filter((r) => r.path === '/v1/generate');
-      expect(generate.body.options.steps).toBe(expected);
-      expect(body.ssd2.steps_run).toBe(expected * body.ssd2.blocks);
-    }
-  });
+  it(
+    "takes two steps per token of the model's block (at least 10) when the request names none, and asks the worker for that " + 'many',
+    async () => {
+      for (const [blockSize, expected] of [
+        [undefined, Math.max(10, 2 * tinyCoreManifest.block_size)],
+        [3, 10],
+        [8, 16],
+      ] as const) {
+        const seed = uniqueSeed();
+        const { steps: _omitted, ...noSteps } = base;
+        const res = await api('/v1/completions', key, { ...noSteps, seed, early_stop: 0, ...(blockSize ? { block_size: blockSize } : {}) });
+        expect(res.status).toBe(200);
+        const body = (await res.json()) as any;
+        const [generate] = (await stubLog(seed)).filter((r) => r.path === '/v1/generate');
+        expect(generate.body.options.steps).toBe(expected);
+        expect(body.ssd2.steps_run).toBe(expected * body.ssd2.blocks);
+      }
+    },
+  );
 
   it('answers a text_completion with usage and the SSD-2 extension', async () => {
     const seed = uniqueSeed();

@@ -99,7 +99,8 @@ export async function prepareGeneration(
   if (options.steps * blocks > ceiling) {
     throw invalidRequest(
       body.max_tokens ? 'max_tokens' : 'steps',
-      `${options.steps} steps x ${blocks} blocks of ${options.blockSize ?? model.blockSize} tokens = ${options.steps * blocks} denoising steps, above this tenant's limit of ${ceiling} per call; ask for fewer steps or tokens`,
+      `${options.steps} steps x ${blocks} blocks of ${options.blockSize ?? model.blockSize} tokens = ${options.steps * blocks} denoising ` +
+        `steps, above this tenant's limit of ${ceiling} per call; ask for fewer steps or tokens`,
       'work_limit_exceeded',
     );
   }

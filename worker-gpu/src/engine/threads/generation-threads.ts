@@ -23,7 +23,10 @@ interface Generation {
 
 type StepMessage = Extract<FromThread, { type: 'step' }>;
 
-/** How long a round's first step waits at most for the rest of the round (a safety net: rounds end when every generation has sent its step). */
+/**
+ * How long a round's first step waits at most for the rest of the round (a safety net: rounds end
+ * when every generation has sent its step).
+ */
 const ROUND_WAIT_MS = 1000;
 
 interface Thread {
