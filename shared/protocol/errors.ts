@@ -62,3 +62,11 @@ export const CONTEXT_UNKNOWN = WorkerErrorCode.contextUnknown;
 
 /** The code a worker answers (HTTP 401) to a request without a valid edge credential. */
 export const UNAUTHORIZED = WorkerErrorCode.unauthorized;
+
+/**
+ * A worker's message with bucket locations (`s3://<bucket>/…/tenants/<id>/…`, `…/models/<name>/<version>/…`)
+ * cut to their last segment, so what a caller reads names the file, never where it is stored.
+ */
+export function withoutStorageKeys(message: string): string {
+  return message.replace(/(?:s3:\/\/)?(?:[\w.-]+\/)*(?:tenants|models)\/[\w.@-]+\/(?:[\w.@-]+\/)*/g, '');
+}

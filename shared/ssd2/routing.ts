@@ -1,5 +1,5 @@
 import { IncompatibleModelsError } from '../errors';
-import type { Denoiser } from './denoiser';
+import type { Denoiser, DenoiserInfo } from './denoiser';
 
 /**
  * Routes each step to the timestep-specialised checkpoint whose range holds t/T (SSD-2 §3.1:
@@ -47,17 +47,33 @@ export class TimestepRouter {
   }
 }
 
+/** What models that share a noisy block must agree on. */
+export type SharedSimplex = Pick<DenoiserInfo, 'vocabSize' | 'tokenizerSha256' | 'simplexK' | 'schedule'>;
+
+/** Each shared property with the manifest field that holds it and the name messages give it. */
+const SHARED: readonly { field: string; label: string; of: (m: SharedSimplex) => unknown }[] = [
+  { field: 'vocab_size', label: 'vocab_size', of: (m) => m.vocabSize },
+  { field: 'tokenizer', label: 'tokenizer.json sha256', of: (m) => m.tokenizerSha256 },
+  { field: 'simplex_k', label: 'simplex_k', of: (m) => m.simplexK },
+  { field: 'schedule', label: 'schedule', of: (m) => m.schedule },
+];
+
+/** The first property `b` does not share with `a` (the models could not mix), or null. */
+export function incompatibility(
+  a: SharedSimplex,
+  b: SharedSimplex,
+): { field: string; label: string; expected: unknown; actual: unknown } | null {
+  const s = SHARED.find((s) => s.of(a) !== s.of(b));
+  return s ? { field: s.field, label: s.label, expected: s.of(a), actual: s.of(b) } : null;
+}
+
 /** Models that share a noisy block must share vocabulary, tokenizer, K and schedule. */
 export function assertCompatible(a: Denoiser, b: Denoiser, what: string): void {
-  const x = a.info;
-  const y = b.info;
-  const checks: [string, unknown, unknown][] = [
-    ['vocab_size', x.vocabSize, y.vocabSize],
-    ['tokenizer.json sha256', x.tokenizerSha256, y.tokenizerSha256],
-    ['simplex_k', x.simplexK, y.simplexK],
-    ['schedule', x.schedule, y.schedule],
-  ];
-  for (const [field, u, v] of checks) {
-    if (u !== v) throw new IncompatibleModelsError(`${what} ${y.name} does not match ${x.name}: ${field} ${String(v)} != ${String(u)}`);
+  const d = incompatibility(a.info, b.info);
+  if (d) {
+    throw new IncompatibleModelsError(
+      `${what} ${b.info.name} does not match ${a.info.name}: ${d.label} ${String(d.actual)} != ${String(d.expected)}`,
+      d.field,
+    );
   }
 }

@@ -1,7 +1,7 @@
 import { HTTPException } from 'hono/http-exception';
 import { ZodError } from 'zod';
 import { BundleError, firstIssue, IncompatibleModelsError, InvalidArgumentError, SSD2Error } from '../../../shared/errors';
-import { ProtocolError } from '../../../shared/protocol';
+import { ProtocolError, withoutStorageKeys } from '../../../shared/protocol';
 import { WorkerPoolError } from '../generation/worker-pool';
 import { ApiError, invalidRequest } from './api-error';
 
@@ -61,9 +61,4 @@ export function toApiError(err: unknown): ApiError {
   if (err instanceof WorkerPoolError)
     return new ApiError(502, 'api_error', 'upstream_unavailable', 'no GPU worker could serve this request; retry shortly');
   return new ApiError(500, 'api_error', 'internal', 'internal error');
-}
-
-/** A worker's message with bucket keys (`…/tenants/<id>/…`, `…/models/<name>/<version>/…`) cut to their last segment. */
-function withoutStorageKeys(message: string): string {
-  return message.replace(/(?:[\w.-]+\/)*(?:tenants|models)\/[\w.@-]+\/(?:[\w.@-]+\/)*/g, '');
 }

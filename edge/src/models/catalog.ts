@@ -1,5 +1,4 @@
-import { z } from 'zod';
-import type { ModelRef } from '../../../shared/protocol';
+import { RemoteDenoiser, type ModelRef } from '../../../shared/protocol';
 import { codecFromJson, type TextCodec } from '../../../shared/tokenizer';
 import type { Env } from '../env';
 import { notFound } from '../errors/api-error';
@@ -42,32 +41,25 @@ function configuredRefs(env: Pick<Env, 'SERVED_MODELS'>): ModelRef[] {
 /** Described once per isolate: a model's limits and tokenizer, from a GPU worker. */
 const described = new Map<string, Promise<ServedModel>>();
 
-const WorkerModelSchema = z.object({
-  info: z.object({
-    vocabSize: z.number(),
-    blockSize: z.number(),
-    maxContext: z.number(),
-    eosTokenId: z.number(),
-    simplexK: z.number(),
-    schedule: z.string(),
-    tokenizerSha256: z.string(),
-  }),
-});
-
 async function describe(env: Env, tenantId: string, ref: ModelRef): Promise<ServedModel> {
   const pool = new WorkerPool(parseWorkerUrls(env.GPU_WORKERS), {
     secret: env.WORKER_AUTH_SECRET,
     tenant: tenantId,
     timeoutMs: workerTimeoutMs(env),
   });
-  const base = `${POOL_ORIGIN}/v1/models/${encodeURIComponent(ref.name)}/${encodeURIComponent(ref.version)}`;
-  const infoRes = await pool.fetch(base);
-  if (!infoRes.ok) throw new WorkerPoolError(`GET ${base} answered ${infoRes.status}: ${(await infoRes.text()).slice(0, 200)}`);
-  const { info } = WorkerModelSchema.parse(await infoRes.json());
-  const tokRes = await pool.fetch(`${base}/tokenizer.json`);
-  if (!tokRes.ok) throw new WorkerPoolError(`GET ${base}/tokenizer.json answered ${tokRes.status}`);
-  const tokenizer = new Uint8Array(await tokRes.arrayBuffer());
-  const codec = codecFromJson(`${ref.name}@${ref.version}`, 'tokenizer.json', tokenizer, info.vocabSize, info.eosTokenId);
+  // The model's description as the per-step loop reads it, then its tokenizer.
+  const { info } = await RemoteDenoiser.connect({ endpoint: POOL_ORIGIN, model: ref, fetch: pool.fetch });
+  const res = await pool.fetch(
+    `${POOL_ORIGIN}/v1/models/${encodeURIComponent(ref.name)}/${encodeURIComponent(ref.version)}/tokenizer.json`,
+  );
+  if (!res.ok) throw new WorkerPoolError(`GET tokenizer.json of ${ref.name}@${ref.version} answered ${res.status}`);
+  const codec = codecFromJson(
+    `${ref.name}@${ref.version}`,
+    'tokenizer.json',
+    new Uint8Array(await res.arrayBuffer()),
+    info.vocabSize,
+    info.eosTokenId,
+  );
   return {
     id: ref.name,
     ref,

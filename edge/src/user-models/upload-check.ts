@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ManifestSchema, type Manifest } from '../../../shared/bundle/manifest';
 import { firstIssue } from '../../../shared/errors';
+import { incompatibility } from '../../../shared/ssd2/routing';
 import { UPLOAD_FILE_PATH, USER_MODEL_NAME } from '../../../shared/protocol';
 import { ApiError, invalidRequest } from '../errors/api-error';
 import type { ServedModel } from '../models/catalog';
@@ -32,14 +33,6 @@ export interface CheckedUpload {
   /** The served cores it may be mixed with (vocabulary, tokenizer, K and schedule agree). */
   compatible: ServedModel[];
 }
-
-/** A field of the core that a user model mixed with it must share, with the manifest field that holds it. */
-const SHARED_FIELDS: readonly { field: string; core: (m: ServedModel) => unknown; user: (m: Manifest) => unknown }[] = [
-  { field: 'vocab_size', core: (m) => m.vocabSize, user: (m) => m.vocab_size },
-  { field: 'tokenizer', core: (m) => m.tokenizerSha256, user: (m) => m.files.find((f) => f.path === m.tokenizer)?.sha256 },
-  { field: 'simplex_k', core: (m) => m.simplexK, user: (m) => m.simplex_k },
-  { field: 'schedule', core: (m) => m.schedule, user: (m) => m.schedule },
-];
 
 /**
  * Everything about an upload that its manifest alone decides, before any byte is stored: the
@@ -74,17 +67,21 @@ export function checkUpload(raw: Record<string, unknown>, cores: readonly Served
         'file_too_large',
       );
   }
-  const compatible = cores.filter((core) => SHARED_FIELDS.every((s) => s.core(core) === s.user(manifest)));
+  // The fields a user model must share with a core to be mixed with it (shared/ssd2/routing.ts).
+  const user = {
+    vocabSize: manifest.vocab_size,
+    tokenizerSha256: manifest.files.find((f) => f.path === manifest.tokenizer)?.sha256 ?? '',
+    simplexK: manifest.simplex_k,
+    schedule: manifest.schedule,
+  };
+  const compatible = cores.filter((core) => incompatibility(core, user) === null);
   if (compatible.length === 0) {
-    const differences = cores.map((core) => {
-      const s = SHARED_FIELDS.find((s) => s.core(core) !== s.user(manifest))!;
-      return { field: s.field, text: `${core.id} has ${s.field} ${String(s.core(core))}` };
-    });
-    const field = differences[0].field;
+    const differences = cores.map((core) => ({ core, d: incompatibility(core, user)! }));
+    const { field, label, actual } = differences[0].d;
     throw invalidRequest(
       `manifest.${field}`,
-      `the user model fits no served core (${field} ${String(SHARED_FIELDS.find((s) => s.field === field)!.user(manifest))}): ` +
-        `${differences.map((d) => d.text).join('; ')}`,
+      `the user model fits no served core (${label} ${String(actual)}): ` +
+        differences.map(({ core, d }) => `${core.id} has ${d.label} ${String(d.expected)}`).join('; '),
       'incompatible_models',
     );
   }

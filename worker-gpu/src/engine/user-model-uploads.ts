@@ -8,6 +8,7 @@ import {
   PROTOCOL_VERSION,
   uploadedBundlePath,
   WorkerErrorCode,
+  withoutStorageKeys,
   type StoredFile,
   type UserModelFailure,
   type ValidateUserModelReply,
@@ -135,7 +136,7 @@ export class UserModelUploads {
       if (bad >= 0)
         throw new ValidationFailure(manifest.graphs.denoiser, `the denoiser's logits are not finite (${logits.data[bad]} at index ${bad})`);
     } catch (err) {
-      return this.fail(v, err, prefix);
+      return this.fail(v, err);
     }
     const stepMs = performance.now() - t0;
     for (const ref_ of req.cores) {
@@ -156,16 +157,16 @@ export class UserModelUploads {
         );
         for await (const e of events) if (e.type === 'error') throw new ValidationFailure(null, e.error.message);
       } catch (err) {
-        return this.fail(v, err, prefix);
+        return this.fail(v, err);
       }
     }
     return { status: 'ready', stepMs };
   }
 
   /** A fault of the bundle deletes it and becomes the `failed` reply; storage trouble is thrown. */
-  private async fail(v: UploadedVersion, err: unknown, prefix: string): Promise<ValidateUserModelReply> {
+  private async fail(v: UploadedVersion, err: unknown): Promise<ValidateUserModelReply> {
     if (isStorageError(err) || (err instanceof BundleError && isStorageError(err.cause))) throw err;
-    const error = asFailure(err, prefix);
+    const error = asFailure(err);
     await this.remove(v);
     return { status: 'failed', error };
   }
@@ -213,22 +214,19 @@ function isStorageError(err: unknown): boolean {
 }
 
 /** The bundle's fault as the reason the edge shows: the file or field it names, never the storage key. */
-function asFailure(err: unknown, prefix: string): UserModelFailure {
-  const withoutKeys = (message: string) => message.replaceAll(/s3:\/\/\S+?\/(?=[^/\s]+: )/g, '').replaceAll(prefix, '');
+function asFailure(err: unknown): UserModelFailure {
   if (err instanceof ValidationFailure) return { code: 'invalid_bundle', param: err.param, message: err.message };
-  if (err instanceof BundleError) return { code: err.code, param: err.file, message: withoutKeys(err.message) };
-  if (err instanceof IncompatibleModelsError) {
-    const field = /: (vocab_size|tokenizer\.json sha256|simplex_k|schedule) /.exec(err.message)?.[1];
-    return { code: err.code, param: field === 'tokenizer.json sha256' ? 'tokenizer' : (field ?? null), message: err.message };
-  }
+  if (err instanceof BundleError) return { code: err.code, param: err.file, message: withoutStorageKeys(err.message) };
+  if (err instanceof IncompatibleModelsError) return { code: err.code, param: err.field ?? null, message: err.message };
   if (err instanceof ZodError) {
     const { field, text } = firstIssue(err);
     return { code: 'invalid_bundle', param: field, message: text };
   }
   if (err instanceof WorkerError && err.status === 404)
     return { code: 'invalid_bundle', param: 'manifest.json', message: 'manifest.json could not be read back from storage' };
-  if (err instanceof WorkerError && err.status === 422) return { code: err.code, param: err.field, message: withoutKeys(err.message) };
-  if (err instanceof SSD2Error) return { code: err.code, param: null, message: withoutKeys(err.message) };
+  if (err instanceof WorkerError && err.status === 422)
+    return { code: err.code, param: err.field, message: withoutStorageKeys(err.message) };
+  if (err instanceof SSD2Error) return { code: err.code, param: null, message: withoutStorageKeys(err.message) };
   // onnxruntime refusing to run the graphs (shapes, types) with inputs of the bundle format.
-  return { code: 'invalid_bundle', param: null, message: withoutKeys((err as Error)?.message ?? String(err)) };
+  return { code: 'invalid_bundle', param: null, message: withoutStorageKeys((err as Error)?.message ?? String(err)) };
 }
