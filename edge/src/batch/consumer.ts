@@ -2,7 +2,7 @@ import { AuthStore } from '../auth/store';
 import type { Env, Principal } from '../env';
 import { toApiError } from '../errors/to-api-error';
 import type { PreparedGeneration } from '../routes/v1/generation-request';
-import { insertUsage, usageFromSpec, type UsageRecord } from '../metering/usage-store';
+import { batchLineUsage, insertUsage, usageFromSpec, type UsageRecord } from '../metering/usage-store';
 import { releaseReservation } from '../quota';
 import { finalizeBatch } from './finalize';
 import { BatchMessageSchema, type BatchMessage } from './messages';
@@ -107,29 +107,15 @@ async function handleLine(
   if (!line || !batch || line.status !== 'pending') return 'done'; // already recorded: a duplicate delivery
   const principal: Principal = { tenantId: batch.tenant_id, keyId: batch.key_id, scopes: ['generate'], rateLimitPerMinute: null };
   const requestId = lineRequestId(msg.batch_id, msg.line);
-  const base: UsageRecord = {
+  const base = batchLineUsage({
     id: requestId,
     tenantId: batch.tenant_id,
     keyId: batch.key_id,
-    kind: 'batch',
-    status: 'failed',
-    errorCode: null,
-    model: typeof msg.body.model === 'string' ? msg.body.model : '',
-    userModel: null,
-    mode: 'fused',
-    collaboration: 'none',
-    promptTokens: 0,
-    completionTokens: 0,
-    stepsRun: 0,
-    stepsSaved: 0,
-    workerMs: 0,
-    costMicroUsd: 0,
-    finishReason: '',
     batchId: msg.batch_id,
     customId: msg.custom_id,
-    idempotencyKey: null,
+    model: typeof msg.body.model === 'string' ? msg.body.model : '',
     createdAt: Date.now(),
-  };
+  });
   const recordError = async (code: string, message: string, status?: number, body?: unknown, prepared?: PreparedGeneration) => {
     const usage: UsageRecord = {
       ...base,

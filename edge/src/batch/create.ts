@@ -2,7 +2,7 @@ import { stepsFor } from '../../../shared/ssd2/options';
 import { maxCostMicroUsd, priceTable } from '../billing/prices';
 import type { Env, Principal } from '../env';
 import { invalidRequest } from '../errors/api-error';
-import { insertUsage, type UsageRecord } from '../metering/usage-store';
+import { batchLineUsage, insertUsage } from '../metering/usage-store';
 import { servedModels, type ServedModel } from '../models/catalog';
 import { enforceBudget } from '../quota';
 import { finalizeBatch } from './finalize';
@@ -198,30 +198,16 @@ export async function createBatch(
     );
   }
   for (const l of malformed) {
-    const usage: UsageRecord = {
+    const usage = batchLineUsage({
       id: lineRequestId(batchId, l.index),
       tenantId: principal.tenantId,
       keyId: principal.keyId,
-      kind: 'batch',
-      status: 'failed',
-      errorCode: l.code,
-      model: '',
-      userModel: null,
-      mode: 'fused',
-      collaboration: 'none',
-      promptTokens: 0,
-      completionTokens: 0,
-      stepsRun: 0,
-      stepsSaved: 0,
-      workerMs: 0,
-      costMicroUsd: 0,
-      finishReason: '',
       batchId,
       customId: l.custom_id,
-      idempotencyKey: null,
+      model: '',
       createdAt: now,
-    };
-    statements.push(insertUsage(env.DB, usage));
+    });
+    statements.push(insertUsage(env.DB, { ...usage, errorCode: l.code }));
   }
   for (let i = 0; i < statements.length; i += D1_CHUNK) await env.DB.batch(statements.slice(i, i + D1_CHUNK));
   await enqueueLines(env, batchId, valid);

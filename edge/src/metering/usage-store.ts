@@ -36,6 +36,35 @@ export interface UsageRecord {
 
 export type { DoneEvent } from '../../../shared/protocol';
 
+/** A batch line's usage row before any work ran (failed, free); callers fill in what they know. */
+export function batchLineUsage(line: {
+  id: string;
+  tenantId: string;
+  keyId: string;
+  batchId: string;
+  customId: string | null;
+  model: string;
+  createdAt: number;
+}): UsageRecord {
+  return {
+    ...line,
+    kind: 'batch',
+    status: 'failed',
+    errorCode: null,
+    userModel: null,
+    mode: 'fused',
+    collaboration: 'none',
+    promptTokens: 0,
+    completionTokens: 0,
+    stepsRun: 0,
+    stepsSaved: 0,
+    workerMs: 0,
+    costMicroUsd: 0,
+    finishReason: '',
+    idempotencyKey: null,
+  };
+}
+
 /** UTC calendar day of a timestamp, as /v1/usage groups it. */
 const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
