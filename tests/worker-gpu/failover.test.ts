@@ -5,7 +5,7 @@ import { generateAll, type GenerationRequest } from '../../shared/ssd2';
 import type { RunningWorker } from '../../worker-gpu/src/server';
 import { ROOT } from '../helpers/paths';
 import { startChildWorker } from './helpers/child-worker';
-import { startS3, type TestS3 } from './helpers/s3';
+import { startS3WithTinyCore, type TestS3 } from './helpers/s3';
 import { metric, startTestWorker, workerEnv, workerFetch } from './helpers/worker';
 
 const MODEL = { name: 'tiny-core', version: '0.1.0' };
@@ -25,8 +25,7 @@ let reference: RunningWorker;
 let graphWorker: RunningWorker;
 const GRAPHS = { WORKER_STEP_GRAPHS: 'on' };
 beforeAll(async () => {
-  s3 = await startS3();
-  await s3.upload(join(ROOT, 'models/tiny-core'), 'models/tiny-core/0.1.0/');
+  s3 = await startS3WithTinyCore();
   reference = await startTestWorker(s3);
   graphWorker = await startTestWorker(s3, GRAPHS);
 });

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GenerateEventSchema, PROTOCOL_VERSION, type GenerateEvent } from '../../shared/protocol';
 import type { RunningWorker } from '../../worker-gpu/src/server';
 import { ROOT } from '../helpers/paths';
-import { startS3, type TestS3 } from './helpers/s3';
+import { startS3WithTinyCore, type TestS3 } from './helpers/s3';
 import { metric, startTestWorker, workerFetch } from './helpers/worker';
 
 const MODEL = { name: 'tiny-core', version: '0.1.0' };
@@ -13,8 +13,7 @@ let s3: TestS3;
 let inProcess: RunningWorker;
 let threaded: RunningWorker;
 beforeAll(async () => {
-  s3 = await startS3();
-  await s3.upload(join(ROOT, 'models/tiny-core'), 'models/tiny-core/0.1.0/');
+  s3 = await startS3WithTinyCore();
   [inProcess, threaded] = await Promise.all([startTestWorker(s3), startTestWorker(s3, { WORKER_GENERATION_THREADS: '2' })]);
 });
 afterAll(async () => {

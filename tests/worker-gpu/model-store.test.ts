@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION } from '../../shared/protocol';
 import { ROOT } from '../helpers/paths';
-import { startS3, type TestS3 } from './helpers/s3';
+import { startS3WithTinyCore, type TestS3 } from './helpers/s3';
 import { metric, postJson, startTestWorker, workerEnv, workerFetch } from './helpers/worker';
 
 const TINY = join(ROOT, 'models/tiny-core');
@@ -23,8 +23,7 @@ const metrics = async (url: string) => (await workerFetch(`${url}/metrics`)).tex
 
 let s3: TestS3;
 beforeAll(async () => {
-  s3 = await startS3();
-  await s3.upload(TINY, 'models/tiny-core/0.1.0/');
+  s3 = await startS3WithTinyCore();
 });
 afterAll(async () => s3?.close());
 

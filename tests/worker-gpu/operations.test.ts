@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION } from '../../shared/protocol';
 import { ROOT } from '../helpers/paths';
-import { startS3, type TestS3 } from './helpers/s3';
+import { startS3WithTinyCore, type TestS3 } from './helpers/s3';
 import { postJson, startTestWorker } from './helpers/worker';
 
 const step = (seed: number) => ({
@@ -20,8 +20,7 @@ const step = (seed: number) => ({
 
 let s3: TestS3;
 beforeAll(async () => {
-  s3 = await startS3();
-  await s3.upload(join(ROOT, 'models/tiny-core'), 'models/tiny-core/0.1.0/');
+  s3 = await startS3WithTinyCore();
 });
 afterAll(async () => s3?.close());
 

@@ -6,7 +6,7 @@ import type { RunningWorker } from '../../worker-gpu/src/server';
 import { copyBundle, editManifest } from '../helpers/bundle-copy';
 import { maxAbsDiff } from '../helpers/tensors';
 import { ROOT } from '../helpers/paths';
-import { startS3, type TestS3 } from './helpers/s3';
+import { startS3WithTinyCore, type TestS3 } from './helpers/s3';
 import { postJson, startTestWorker, workerFetch } from './helpers/worker';
 
 const TINY = join(ROOT, 'models/tiny-core');
@@ -32,8 +32,7 @@ function request(user: Record<string, unknown>): StepRequestInput {
 let s3: TestS3;
 let w: RunningWorker;
 beforeAll(async () => {
-  s3 = await startS3();
-  await s3.upload(TINY, 'models/tiny-core/0.1.0/');
+  s3 = await startS3WithTinyCore();
   await s3.upload(TINY, 'tenants/acme/adapters/legal/');
   await s3.upload(TINY, 'tenants/globex/secret/');
   const otherVocab = copyBundle(TINY);

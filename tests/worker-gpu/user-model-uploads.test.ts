@@ -7,7 +7,7 @@ import { UPLOAD_BYTES_HEADER, UPLOAD_SHA256_HEADER, type ValidateUserModelReply 
 import type { RunningWorker } from '../../worker-gpu/src/server';
 import { copyBundle, editManifest, replaceFile } from '../helpers/bundle-copy';
 import { ROOT } from '../helpers/paths';
-import { BUCKET, startS3, type TestS3 } from './helpers/s3';
+import { BUCKET, startS3WithTinyCore, type TestS3 } from './helpers/s3';
 import { signedFetch, startTestWorker } from './helpers/worker';
 
 const TINY = join(ROOT, 'models/tiny-core');
@@ -16,8 +16,7 @@ const CORE = { name: 'tiny-core', version: '0.1.0' };
 let s3: TestS3;
 let w: RunningWorker;
 beforeAll(async () => {
-  s3 = await startS3();
-  await s3.upload(TINY, 'models/tiny-core/0.1.0/');
+  s3 = await startS3WithTinyCore();
   w = await startTestWorker(s3);
 });
 afterAll(async () => {

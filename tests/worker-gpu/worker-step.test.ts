@@ -13,7 +13,7 @@ import {
 import { loadLocalModel } from '../../worker-gpu/src/runtime/local-model';
 import type { RunningWorker } from '../../worker-gpu/src/server';
 import { ROOT } from '../helpers/paths';
-import { startS3, type TestS3 } from './helpers/s3';
+import { startS3WithTinyCore, type TestS3 } from './helpers/s3';
 import { metric, postJson, signedFetch, startTestWorker, TEST_WORKER_SECRET, workerFetch } from './helpers/worker';
 
 const TINY = join(ROOT, 'models/tiny-core');
@@ -39,8 +39,7 @@ let s3: TestS3;
 let w: RunningWorker;
 
 beforeAll(async () => {
-  s3 = await startS3();
-  await s3.upload(TINY, 'models/tiny-core/0.1.0/');
+  s3 = await startS3WithTinyCore();
   w = await startTestWorker(s3);
 });
 afterAll(async () => {

@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BUCKET, S3_KEY, startS3 as startStackS3, type StackS3 } from '../../../tools/stack/s3';
-import { CACHE } from '../../helpers/paths';
+import { CACHE, ROOT } from '../../helpers/paths';
 
 export { BUCKET, S3_KEY };
 export type TestS3 = StackS3;
@@ -18,4 +18,11 @@ export async function startS3(): Promise<TestS3> {
       rmSync(directory, { recursive: true, force: true });
     },
   };
+}
+
+/** The test S3 server with the tests' core model, tiny-core, at models/tiny-core/0.1.0/ (what test workers load by default). */
+export async function startS3WithTinyCore(): Promise<TestS3> {
+  const s3 = await startS3();
+  await s3.upload(join(ROOT, 'models/tiny-core'), 'models/tiny-core/0.1.0/');
+  return s3;
 }
