@@ -39,10 +39,10 @@ def finish_graph(tmp_path, out_dir, name, weights_dtype, external):
     """Loads the exported graph (with any external tensors torch wrote), stores large weights as
     float16 when asked, and saves it as `name` (+ `name.data` when it must or `external` says so)."""
     import onnx
-    from ssd2.export import store_weights_fp16
-    if weights_dtype == "float16":
-        store_weights_fp16(tmp_path)
+    from ssd2.export import weights_fp16
     model = onnx.load(tmp_path)
+    if weights_dtype == "float16":
+        weights_fp16(model)
     size = sum(len(t.raw_data) for t in model.graph.initializer)
     path = os.path.join(out_dir, name)
     files = [name]

@@ -120,11 +120,10 @@ export const userModels = new Hono<AppEnv>()
     }
     await store.markUploaded(tenantId, row.name, row.version, path);
     // The last file in starts the validation; the caller polls GET /v1/user_models/{id} for its end.
-    if (await store.startValidation(tenantId, row.name, row.version)) {
-      const validating = (await store.get(tenantId, row.name, row.version))!;
-      c.executionCtx.waitUntil(validateVersion(c.env, validating));
-    }
-    return c.json(await describeVersion(store, (await store.get(tenantId, row.name, row.version))!));
+    const started = await store.startValidation(tenantId, row.name, row.version);
+    const current = (await store.get(tenantId, row.name, row.version))!;
+    if (started) c.executionCtx.waitUntil(validateVersion(c.env, current));
+    return c.json(await describeVersion(store, current));
   })
   .delete('/:id', validate('param', IdParam), async (c) => {
     const { id } = c.req.valid('param');

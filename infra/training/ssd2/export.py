@@ -75,10 +75,16 @@ def _export(module, args, path, names, dynamic_axes, opset):
 def store_weights_fp16(path):
     """Stores large float32 initializers as float16 followed by a Cast to float32: half the file
     size, same float32 arithmetic (onnxruntime folds the casts when it loads the graph)."""
-    import numpy as np
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
     model = onnx.load(path)
+    weights_fp16(model)
+    onnx.save(model, path)
+
+
+def weights_fp16(model):
+    """store_weights_fp16 on a loaded graph, in place."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
     graph = model.graph
     inits, casts = [], []
     for init in graph.initializer:
@@ -93,7 +99,6 @@ def store_weights_fp16(path):
     nodes = casts + list(graph.node)
     del graph.node[:]
     graph.node.extend(nodes)
-    onnx.save(model, path)
 
 
 def export_causal_lm(model: SSD2Model, out_dir, tokenizer_path, name, training=None, opset=17,
