@@ -9,7 +9,8 @@
  * Writes bench/results/step.md (+ .json). Not a test: compare ratios measured in one run.
  */
 import { parseArgs } from 'node:util';
-import { generateAll, referenceStepMath, type Denoiser, type StepMath } from '../shared/ssd2';
+import { denseStepMath, generateAll, referenceStepMath, type Denoiser, type StepMath } from '../shared/ssd2';
+import { DEFAULT_TOP_K, wireView } from '../shared/protocol';
 import { graphClock } from '../shared/runtime/graph-clock';
 import { Admission, DynamicBatcher } from '../worker-gpu/src/engine/batcher';
 import { loadLocalModel, type LocalModel } from '../worker-gpu/src/runtime/local-model';
@@ -77,9 +78,12 @@ async function measure(
   projection: 'greedy' | 'sample' | 'multihot',
   withUser: boolean,
   math: StepMath,
+  /** Logits in the wire form (top k + floor), as the edge's per-step loop and a worker's fused loop see them. */
+  wire = false,
 ): Promise<{ stepMs: number; graphMs: number }> {
-  const core = batcher(s.core);
-  const user = withUser ? batcher(s.user) : undefined;
+  const view = (d: Denoiser) => (wire ? wireView(d, DEFAULT_TOP_K) : d);
+  const core = view(batcher(s.core));
+  const user = withUser ? view(batcher(s.user)) : undefined;
   const request = (i: number, count: number) => ({
     prompt: Array.from({ length: 16 }, (_, j) => (i * 97 + j * 31 + 1) % 1000),
     userContext: withUser ? [11, 12, 13] : undefined,
@@ -144,6 +148,26 @@ for (const name of values.suites!.split(',')) {
       rows.push(row);
     }
   }
+  // The TypeScript step math on wire-form logits (what the edge's per-step loop runs): from the top
+  // k and floors alone (`referenceStepMath`) against the same math on the densified rows.
+  const wireRows: Row[] = [];
+  for (const withUser of [false, true]) {
+    for (const projection of projections) {
+      const compact = await measure(s, 1, projection, withUser, referenceStepMath, true);
+      const dense = await measure(s, 1, projection, withUser, denseStepMath, true);
+      const row: Row = {
+        user: withUser ? 'yes' : 'no',
+        projection,
+        'step ms': compact.stepMs,
+        'host ms': compact.stepMs - compact.graphMs,
+        'densified: step ms': dense.stepMs,
+        'densified: host ms': dense.stepMs - dense.graphMs,
+        'host time saved': `${((dense.stepMs - dense.graphMs) / Math.max(compact.stepMs - compact.graphMs, 1e-3)).toFixed(1)}x`,
+      };
+      console.error(JSON.stringify({ suite: name, wire: true, ...row }));
+      wireRows.push(row);
+    }
+  }
   sections.push({
     heading: s.name,
     rows,
@@ -152,6 +176,14 @@ for (const name of values.suites!.split(',')) {
       `prompt of 16 tokens. step ms: wall time per step of the whole batch; graph ms: wall time during which an onnxruntime session ran ` +
       `(denoiser, context encoder, step graphs); host ms: the rest (JavaScript). x greedy: step ms over the greedy step's at the same ` +
       `batch. reference: the same steps with the TypeScript step math (\`referenceStepMath\`).`,
+  });
+  sections.push({
+    heading: `${s.name}: TypeScript step math on wire-form logits (top ${DEFAULT_TOP_K} + floor)`,
+    rows: wireRows,
+    note:
+      `One generation, the models' logits in the wire form, as the edge's per-step loop (a client-side user model) and a worker's ` +
+      `fused loop without step graphs see them. step ms / host ms: \`referenceStepMath\`, which reads only the top k and floors; ` +
+      `densified: \`denseStepMath\` on the same logits expanded to B x V rows. Both give the same tokens.`,
   });
 }
 writeReport(

@@ -1,3 +1,4 @@
+import { compactStep } from './compact-math';
 import { leastTopProbability } from './early-stop';
 import { mixLogits } from './mixing';
 import { argmaxTokens, project, type ProjectionOptions } from './projection';
@@ -42,8 +43,21 @@ export function suppressEarlyEos(logits: BlockLogits, eos: number, positions: nu
   return blockLogits(data, logits.length, logits.vocabSize);
 }
 
-/** The step math in TypeScript over dense rows: the engine's reference. */
+/**
+ * The step math in TypeScript: the engine's reference. Over dense rows it reads B x V values; when
+ * the logits are compact blocks (a remote worker's or a client's wire form, a worker's `wireView`)
+ * it reads only their top k and floors (shared/ssd2/compact-math.ts), with the same results.
+ */
 export const referenceStepMath: StepMath = {
+  async run({ core, user, lambda, eosTokenId, suppressEos, projection }) {
+    const compact = compactStep(core, user, lambda, eosTokenId, suppressEos);
+    if (compact) return { ...compact, estimate: () => compact.estimate(projection) };
+    return denseStepMath.run({ core, user, lambda, eosTokenId, suppressEos, projection });
+  },
+};
+
+/** The step math over dense rows (compact blocks are densified on read). */
+export const denseStepMath: StepMath = {
   async run({ core, user, lambda, eosTokenId, suppressEos, projection }) {
     const mixed = suppressEarlyEos(user ? mixLogits(core, user, lambda) : core, eosTokenId, suppressEos);
     return {

@@ -1,20 +1,17 @@
 import type { BlockLogits } from './types';
 
 /**
- * Σ exp(x - max) over one row, summed in id order. A run of equal logits (the tail of a
- * densified compact row) costs one exp, not one per id; the sum is the same to the bit.
+ * Σ exp(x - max) over one row, in id order, one term per run of equal logits: a run of n costs one
+ * exp and adds n·exp(x - max) (the tail of a densified compact row is such a run), so the same sum
+ * is computed from the compact form alone (shared/ssd2/compact-math.ts) to the bit.
  */
 export function sumExpRow(data: Float32Array, offset: number, n: number, max: number): number {
   let sum = 0;
-  let lastX = NaN;
-  let e = 0;
-  for (let v = 0; v < n; v++) {
-    const x = data[offset + v];
-    if (x !== lastX) {
-      lastX = x;
-      e = Math.exp(x - max);
-    }
-    sum += e;
+  let runStart = 0;
+  for (let v = 1; v <= n; v++) {
+    if (v < n && data[offset + v] === data[offset + runStart]) continue;
+    sum += Math.exp(data[offset + runStart] - max) * (v - runStart);
+    runStart = v;
   }
   return sum;
 }

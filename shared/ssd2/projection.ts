@@ -138,8 +138,9 @@ function nucleusCut(data: Float32Array, offset: number, n: number, topP: number)
   let max = -Infinity;
   for (let v = 0; v < n; v++) max = Math.max(max, data[offset + v]);
   let sum = 0;
-  // A run of equal logits (the tail of a densified compact row) needs one exp, not one per id.
-  // The bucket masses only pick a threshold (any gives the same result), so a run's is added at once.
+  // A run of equal logits (the tail of a densified compact row) needs one exp, not one per id, and
+  // adds its mass at once, as `sumExpRow` does. The bucket masses only pick a threshold (any gives
+  // the same result).
   let lastX = NaN;
   let e = 0;
   let runStart = 0;
@@ -147,14 +148,15 @@ function nucleusCut(data: Float32Array, offset: number, n: number, topP: number)
     const x = data[offset + v];
     if (x !== lastX) {
       bucketMass[bucketOf(e)] += e * (v - runStart);
+      sum += e * (v - runStart);
       runStart = v;
       e = Math.exp(x - max);
       lastX = x;
     }
     probs[v] = e;
-    sum += e;
   }
   bucketMass[bucketOf(e)] += e * (n - runStart);
+  sum += e * (n - runStart);
   if (Number.isNaN(sum)) return { above: nucleusBySort(probs, sum, NaN, topP).ids, last: NaN, atCount: 0, probs, sum };
   // Only candidates within exp(-30) of the max can matter for any topP < 1 - 1e-13.
   const lowest = topP >= 1 ? -Infinity : sum * 1e-13;

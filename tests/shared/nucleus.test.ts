@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { NUCLEUS_CANDIDATES, nucleus, nucleusBySort, project } from '../../shared/ssd2/projection';
 import { NoiseStream, streamKey, uniformAt } from '../../shared/ssd2/noise';
 import { compactLogits, densifyLogits } from '../../shared/protocol';
-import { blockLogits } from '../../shared/ssd2';
+import { blockLogits, sumExpRow } from '../../shared/ssd2';
 
 /**
  * The full-sort nucleus (softmax here, the sort in nucleusBySort) kept to its first
@@ -12,12 +12,9 @@ function reference(data: Float32Array, offset: number, n: number, topP: number) 
   let max = -Infinity;
   for (let v = 0; v < n; v++) max = Math.max(max, data[offset + v]);
   const probs = new Float64Array(n);
-  let sum = 0;
-  for (let v = 0; v < n; v++) {
-    const e = Math.exp(data[offset + v] - max);
-    probs[v] = e;
-    sum += e;
-  }
+  for (let v = 0; v < n; v++) probs[v] = Math.exp(data[offset + v] - max);
+  // The normaliser is the softmax's: one term per run of equal logits, in id order.
+  const sum = sumExpRow(data, offset, n, max);
   const full = nucleusBySort(probs, sum, sum * 1e-13, topP);
   return { ids: full.ids.slice(0, NUCLEUS_CANDIDATES), probs: full.probs.slice(0, NUCLEUS_CANDIDATES) };
 }
