@@ -241,7 +241,7 @@ try {
         rows: overhead,
         note:
           'Worker step = the recording proxy\'s round trip to the worker (HTTP + batching + the model); "edge ms between steps" = ' +
-          "from a step's reply leaving the proxy to the next step's request reaching it: the Durable Object's densify, mix, early-stop " +
+          "from a step's reply leaving the proxy to the next step's request reaching it: the Durable Object's decoding of the compact reply, mix, early-stop " +
           'check, projection, compact encoding and its fetch (two loopback hops through the proxy). With a client model the gap also ' +
           'holds waiting for the client (the core and the client run in parallel). Request setup = request sent → first step at the ' +
           'worker (auth, D1, rate limit DO, Generation DO, model info from the worker; with a client model also reserving ' +
