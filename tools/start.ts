@@ -72,8 +72,8 @@ async function main(): Promise<void> {
   const bundles = findBundles(modelsDir);
   if (bundles.length === 0) throw new Error(`no model bundles (directories with a manifest.json) under ${modelsDir}`);
   const core = readBundle(defaultBundleDir(modelsDir, 'core'));
-  // The default every path takes: two steps per token of a block, at least 10.
-  const demoSteps = defaultStepsFor(core.blockSize);
+  // The default every path takes (two steps per token of a block, at least 10; a window per token when staggered).
+  const demoSteps = defaultStepsFor(core.blockSize, core.blockSchedule);
   const userDir = defaultBundleDir(modelsDir, 'user');
   const userPath = basename(userDir);
 

@@ -112,7 +112,8 @@ const paragraphs = testText.filter((t) => t.split(' ').length >= 45);
 const prompts = paragraphs.map((t) => t.split(' ').slice(0, 12).join(' '));
 const human = paragraphs.map((t) => t.split(' ').slice(12, 42).join(' '));
 // Denoising steps per block: two per token, at least 10 (50 for blocks of 25).
-const defaultSteps = defaultStepsFor(lossBlock);
+const lossSchedule = core.denoiser.info.blockSchedule;
+const defaultSteps = defaultStepsFor(lossBlock, lossSchedule);
 const base: Partial<GenerationRequest> = { steps: defaultSteps, maxTokens: 40, topP: 0.95, projection: 'sample', earlyStopPatience: 5 };
 
 async function continuations(models: { core: Denoiser | Denoiser[] }, n: number, extra: Partial<GenerationRequest> = {}) {
@@ -357,11 +358,11 @@ log('steps sweep done');
 
 // 6. Quality against block size: how many tokens the core denoises at once (the same prompts as 4 and 5).
 const blockRows: Row[] = [];
-for (const blockSize of (quick ? [1] : [1, 5]).filter((b) => b < lossBlock)) {
-  const flu = await continuations({ core: core.denoiser }, N.ablation, { blockSize, steps: defaultStepsFor(blockSize) });
+for (const blockSize of (quick ? [1] : [1, 2, 4, 8, 16]).filter((b) => b < lossBlock)) {
+  const flu = await continuations({ core: core.denoiser }, N.ablation, { blockSize, steps: defaultStepsFor(blockSize, lossSchedule) });
   blockRows.push({
     'block size': blockSize,
-    'steps per block': defaultStepsFor(blockSize),
+    'steps per block': defaultStepsFor(blockSize, lossSchedule),
     'fluency ppl': trigram.perplexity(flu.texts),
     'distinct-2': distinctN(flu.texts),
     'steps run': flu.stepsRun,

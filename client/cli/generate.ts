@@ -90,7 +90,7 @@ async function main() {
   );
   const maxTokens = num('max-tokens', values['max-tokens']) ?? 100;
   const blockSize = num('block-size', values['block-size']) ?? core.bundle.manifest.block_size;
-  const steps = num('steps', values.steps) ?? defaultStepsFor(blockSize);
+  const steps = num('steps', values.steps) ?? defaultStepsFor(blockSize, core.denoiser.info.blockSchedule);
   const totalBlocks = Math.ceil(maxTokens / blockSize);
   const started = performance.now();
   process.stdout.write(text);

@@ -26,5 +26,6 @@ export function clientModelInfo(info: DenoiserInfo, privatePrefixTokens: number)
     eosTokenId: info.eosTokenId,
     tokenizerSha256: info.tokenizerSha256,
     readout: info.readout,
+    blockSchedule: info.blockSchedule,
   };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BlockScheduleSchema } from '../ssd2/schedule';
 
 /** Bundle format version this code reads. See docs/model-bundle.md. */
 export const BUNDLE_FORMAT_VERSION = 1;
@@ -35,6 +36,13 @@ export const ManifestSchema = z
     max_context: z.number().int().min(1),
     timestep_range: z.tuple([z.number().min(0), z.number().max(1)]).refine(([lo, hi]) => lo < hi, 'lo must be < hi'),
     self_conditioning: z.boolean(),
+    /**
+     * How a block's positions share the noise level (docs/model-bundle.md, "Block schedule"):
+     * `shared` (SSD-2) one timestep per step for the whole block; `staggered` position j runs its own
+     * `window` steps from pure noise to clean after the positions before it, and denoiser.onnx takes
+     * a timestep per position [n, B]. Absent means shared.
+     */
+    block_schedule: BlockScheduleSchema.default({ kind: 'shared' }),
     architecture: z.object({
       type: z.string(),
       layers: z.number().int().min(1),
@@ -63,6 +71,8 @@ export const ManifestSchema = z
        * every step and a step's cost grows with the context. Absent means cached.
        */
       context: z.enum(['cached', 'full']).default('cached'),
+      /** Attention among a block's positions (informational: it happens inside denoiser.onnx). Absent means bidirectional. */
+      block_attention: z.enum(['bidirectional', 'causal']).default('bidirectional'),
       parameters: z.number().int().min(0),
       dtype: z.enum(['float32', 'float16']).default('float32'),
     }),
@@ -82,6 +92,12 @@ export const ManifestSchema = z
       });
     }
     const full = m.architecture.context === 'full';
+    if (full && m.block_schedule.kind !== 'shared')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['block_schedule'],
+        message: 'a full-attention bundle takes one timestep per block ("shared")',
+      });
     if (!full && !m.graphs.context_encoder)
       ctx.addIssue({ code: 'custom', path: ['graphs', 'context_encoder'], message: 'required unless architecture.context is "full"' });
     if (full && m.graphs.context_encoder)

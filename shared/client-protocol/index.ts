@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { CompactLogitsSchema } from '../protocol/schemas';
+import { BlockScheduleSchema } from '../ssd2/schedule';
 
 /**
  * Messages of the client-model WebSocket (edge <-> a caller's user model). The edge sends the
@@ -26,6 +27,8 @@ export const ClientModelInfoSchema = z.object({
   tokenizerSha256: z.string(),
   /** 'shifted': the engine starts an empty prompt after EOS for it (docs/model-bundle.md). */
   readout: z.enum(['aligned', 'shifted']).optional(),
+  /** How the block's positions share the noise level (absent: shared); must match the core's. */
+  blockSchedule: BlockScheduleSchema.optional(),
 });
 
 export const ClientMessageSchema = z.discriminatedUnion('type', [

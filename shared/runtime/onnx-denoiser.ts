@@ -5,6 +5,7 @@ import type { DenoiseStep, Denoiser, DenoiserInfo } from '../ssd2/denoiser';
 import { compactBlock, topKOf, type TopKLogits } from '../ssd2/compact';
 import { referenceStepMath, type StepMath } from '../ssd2/kernel';
 import { noisySimplex } from '../ssd2/simplex';
+import { positionNoise } from '../ssd2/schedule';
 import { blockLogits, type BlockLogits } from '../ssd2/types';
 import { graphClock } from './graph-clock';
 import { ByteLru } from '../cache/byte-lru';
@@ -76,6 +77,7 @@ function infoFromBundle(bundle: LoadedBundle): DenoiserInfo {
     eosTokenId: m.eos_token_id,
     tokenizerSha256: bundle.digests.get(m.tokenizer)!,
     readout: m.architecture.readout,
+    blockSchedule: m.block_schedule,
   };
 }
 
@@ -248,20 +250,28 @@ export class OnnxDenoiser implements Denoiser {
     const order = Array.from(input.keys());
     if (unordered) order.sort((i, j) => unordered[i].id - unordered[j].id || i - j);
     const steps = order.map((i) => input[i]);
-    const timestep = new Float32Array(n);
-    steps.forEach((s, i) => (timestep[i] = (s.noise.steps - s.noise.step) / s.noise.steps));
+    // t/T per item, or per position under a staggered block schedule.
+    const schedule = this.info.blockSchedule;
+    const perPosition = schedule?.kind === 'staggered';
+    const timestep = new Float32Array(perPosition ? n * b : n);
+    steps.forEach((s, i) => {
+      const { fractions } = positionNoise(s.noise.step, s.noise.steps, b, schedule);
+      if (perPosition) timestep.set(fractions, i * b);
+      else timestep[i] = fractions[0];
+    });
     // With the step graphs the noisy simplices are drawn on the model's provider (the host sends
     // offsets and ids); without, by the same arithmetic in TypeScript (bit-identical).
     const simplex = this.useGraphs
       ? await this.graphs.noisyBlocks(
           steps.map((s) => s.noise),
           this.info.simplexK,
+          schedule,
         )
       : this.noisyBlocksHere(steps, b);
     const selfCond = this.info.selfConditioning ? await this.selfConditioning(steps, simplex) : null;
     const feeds: Record<string, Tensor> = {
       simplex_logits: simplex,
-      timestep: new T('float32', timestep, [n]),
+      timestep: new T('float32', timestep, perPosition ? [n, b] : [n]),
       ...(unordered
         ? this.cachedContextFeeds(
             steps,
@@ -403,7 +413,9 @@ export class OnnxDenoiser implements Denoiser {
   private noisyBlocksHere(steps: readonly DenoiseStep[], b: number): Tensor {
     const rows = b * this.info.vocabSize;
     const simplex = new Float32Array(steps.length * rows);
-    steps.forEach((s, i) => noisySimplex(s.noise, this.info.vocabSize, this.info.simplexK, simplex.subarray(i * rows, (i + 1) * rows)));
+    steps.forEach((s, i) =>
+      noisySimplex(s.noise, this.info.vocabSize, this.info.simplexK, simplex.subarray(i * rows, (i + 1) * rows), this.info.blockSchedule),
+    );
     return new this.ort.Tensor('float32', simplex, [steps.length, b, this.info.vocabSize]);
   }
 

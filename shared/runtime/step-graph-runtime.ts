@@ -3,6 +3,7 @@ import { topKOf, type TopKLogits } from '../ssd2/compact';
 import type { StepMath, StepMathInput, StepMathResult } from '../ssd2/kernel';
 import { NOISE_ROW_STRIDE, NoiseStream, noiseTable, streamKey, uniformAt } from '../ssd2/noise';
 import { noiseRows, type NoisyBlockRecipe } from '../ssd2/simplex';
+import type { BlockSchedule } from '../ssd2/schedule';
 import type { BlockLogits, Estimate } from '../ssd2/types';
 import { graphClock } from './graph-clock';
 import { compactGraph, densifyGraph, mixGraph, noisyBlockGraph, stepGraph, type StepGraphVariant } from './step-graphs';
@@ -75,7 +76,7 @@ export class StepGraphs {
   }
 
   /** The noisy simplices of a batch of blocks of one length, as `noisySimplex` draws them: [n, B, V]. */
-  async noisyBlocks(recipes: readonly NoisyBlockRecipe[], k: number): Promise<Tensor> {
+  async noisyBlocks(recipes: readonly NoisyBlockRecipe[], k: number, schedule?: BlockSchedule): Promise<Tensor> {
     const v = this.vocabSize;
     const n = recipes.length;
     const b = recipes[0].blockLength;
@@ -83,12 +84,12 @@ export class StepGraphs {
     const offsets = new BigInt64Array(n * b);
     const hot = new BigInt64Array(n * b * width);
     const weight = new Float32Array(n * b * width);
-    const scale = new Float32Array(n);
-    const signal = new Float32Array(n);
+    const scale = new Float32Array(n * b);
+    const signal = new Float32Array(n * b);
     recipes.forEach((r, i) => {
-      const rows = noiseRows(r, v, k);
-      scale[i] = rows.scale;
-      signal[i] = rows.signal;
+      const rows = noiseRows(r, v, k, schedule);
+      scale.set(rows.scales, i * b);
+      signal.set(rows.signals, i * b);
       for (let p = 0; p < b; p++) {
         offsets[i * b + p] = BigInt(rows.offsets[p] / NOISE_ROW_STRIDE);
         const ids = r.estimate?.[p] ?? [];
@@ -107,8 +108,8 @@ export class StepGraphs {
       offsets: this.tensor('int64', offsets, [n, b]),
       hot: this.tensor('int64', hot, [n, b, width]),
       hot_weight: this.tensor('float32', weight, [n, b, width]),
-      scale: this.tensor('float32', scale, [n]),
-      signal: this.tensor('float32', signal, [n]),
+      scale: this.tensor('float32', scale, [n, b]),
+      signal: this.tensor('float32', signal, [n, b]),
     });
     return out.simplex;
   }

@@ -13,7 +13,7 @@ const B = 'b';
 
 /**
  * noisySimplex: offsets [n,B] (each row's window in the noise table, in chunks of NOISE_ROW_STRIDE), hot [n,B,m] (the estimate's
- * ids) with hot_weight [n,B,m] (1 for an id, 0 for padding), scale [n], signal [n] -> simplex
+ * ids) with hot_weight [n,B,m] (1 for an id, 0 for padding), scale [n,B], signal [n,B] (per row) -> simplex
  * [n,B,V] with entry fround(fround(table[offset + v]·scale) ± signal): −signal everywhere, then the
  * estimate's entries written again with +signal (padding writes its entry's −signal value again).
  */
@@ -24,8 +24,8 @@ export function noisyBlockGraph(vocabSize: number, table: Float32Array): Uint8Ar
   const offsets = g.input('offsets', 'int64', [N, B]); // the window's first chunk
   const hot = g.input('hot', 'int64', [N, B, 'm']);
   const weight = g.input('hot_weight', 'float32', [N, B, 'm']);
-  const scale = g.input('scale', 'float32', [N]);
-  const signal = g.input('signal', 'float32', [N]);
+  const scale = g.input('scale', 'float32', [N, B]);
+  const signal = g.input('signal', 'float32', [N, B]);
   const chunks = Math.ceil(vocabSize / NOISE_ROW_STRIDE);
   const index = g.op('Add', [
     g.op('Unsqueeze', [offsets, g.ints([2])]),
@@ -38,8 +38,9 @@ export function noisyBlockGraph(vocabSize: number, table: Float32Array): Uint8Ar
   const rows = g.op('Gather', [g.constant(table, [table.length / NOISE_ROW_STRIDE, NOISE_ROW_STRIDE]), index], { axis: 0 });
   const flat = g.op('Reshape', [rows, g.ints([0, 0, chunks * NOISE_ROW_STRIDE])]);
   const window = chunks * NOISE_ROW_STRIDE === vocabSize ? flat : g.op('Slice', [flat, g.ints([0]), g.ints([vocabSize]), g.ints([2])]);
-  const noise = g.op('Mul', [window, perItem(g, scale)]);
-  const s = perItem(g, signal);
+  const perRow = (x: string) => g.op('Unsqueeze', [x, g.ints([2])]);
+  const noise = g.op('Mul', [window, perRow(scale)]);
+  const s = perRow(signal);
   // Both sums are single float32 roundings of the same operands as the TypeScript's.
   const base = g.op('Sub', [noise, s]);
   const sign = g.op('Sub', [g.op('Mul', [weight, g.float(2)]), g.float(1)]); // exactly ±1

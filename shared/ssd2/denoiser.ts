@@ -1,3 +1,4 @@
+import type { BlockSchedule } from './schedule';
 import type { NoisyBlockRecipe } from './simplex';
 import type { BlockLogits } from './types';
 
@@ -20,6 +21,8 @@ export interface DenoiserInfo {
   readonly tokenizerSha256: string;
   /** 'shifted': position 0 is read out from the last context token, so the context must not be empty (absent: aligned). */
   readonly readout?: 'aligned' | 'shifted';
+  /** How the block's positions share the noise level (absent: shared, SSD-2's one timestep per block). */
+  readonly blockSchedule?: BlockSchedule;
 }
 
 /** One denoising step for one block. Everything needed is in the request: denoisers keep no

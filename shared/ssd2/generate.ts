@@ -57,7 +57,7 @@ export async function* generate(models: GenerationModels, request: GenerationReq
   const blockSize = opts.blockSize ?? main.blockSize;
   if (blockSize > main.blockSize)
     throw new InvalidArgumentError('blockSize', `${blockSize} exceeds the model's block size ${main.blockSize}`);
-  const steps = stepsFor(opts, main.blockSize);
+  const steps = stepsFor(opts, main);
   if (Array.isArray(opts.lambda) && opts.lambda.length !== steps) {
     throw new InvalidArgumentError('lambda', `a per-step schedule needs ${steps} values (one per step), got ${opts.lambda.length}`);
   }

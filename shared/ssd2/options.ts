@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { firstIssue, InvalidArgumentError } from '../errors';
+import type { BlockSchedule } from './schedule';
 
 const lambdaValue = z.number().min(0).max(1);
 
@@ -28,16 +29,21 @@ export const GenerateOptionsSchema = z.object({
 
 /**
  * Steps per block when a request names none (the API, batches, the worker, the CLI and the eval
- * alike): two per token of the block, at least 10. Small blocks settle in few steps (models/EVAL.md).
+ * alike): two per token of the block, at least 10 (small blocks settle in few steps, models/EVAL.md);
+ * under a staggered block schedule, one window per position, so the windows do not overlap.
  */
-export const defaultStepsFor = (blockSize: number): number => Math.max(10, 2 * blockSize);
+export const defaultStepsFor = (blockSize: number, schedule?: BlockSchedule): number =>
+  schedule?.kind === 'staggered' ? schedule.window * blockSize : Math.max(10, 2 * blockSize);
+
+/** What the default steps depend on: the model's block size and block schedule. */
+export type StepsModel = { readonly blockSize: number; readonly blockSchedule?: BlockSchedule };
 
 /**
  * The steps per block a generation runs: its own, else `defaultStepsFor` its block size (the
- * model's unless it asks for smaller blocks).
+ * model's unless it asks for smaller blocks) and the model's block schedule.
  */
-export const stepsFor = (options: { steps?: number; blockSize?: number }, modelBlockSize: number): number =>
-  options.steps ?? defaultStepsFor(options.blockSize ?? modelBlockSize);
+export const stepsFor = (options: { steps?: number; blockSize?: number }, model: StepsModel): number =>
+  options.steps ?? defaultStepsFor(options.blockSize ?? model.blockSize, model.blockSchedule);
 
 export type GenerateOptionsInput = z.input<typeof GenerateOptionsSchema>;
 export type GenerateOptions = z.output<typeof GenerateOptionsSchema>;

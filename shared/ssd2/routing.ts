@@ -48,7 +48,10 @@ export class TimestepRouter {
 }
 
 /** What models that share a noisy block must agree on. */
-export type SharedSimplex = Pick<DenoiserInfo, 'vocabSize' | 'tokenizerSha256' | 'simplexK' | 'schedule'>;
+export type SharedSimplex = Pick<DenoiserInfo, 'vocabSize' | 'tokenizerSha256' | 'simplexK' | 'schedule' | 'blockSchedule'>;
+
+/** A block schedule as messages and comparisons name it. */
+const scheduleName = (s: DenoiserInfo['blockSchedule']) => (s?.kind === 'staggered' ? `staggered (window ${s.window})` : 'shared');
 
 /** Each shared property with the manifest field that holds it and the name messages give it. */
 const SHARED: readonly { field: string; label: string; of: (m: SharedSimplex) => unknown }[] = [
@@ -56,6 +59,7 @@ const SHARED: readonly { field: string; label: string; of: (m: SharedSimplex) =>
   { field: 'tokenizer', label: 'tokenizer.json sha256', of: (m) => m.tokenizerSha256 },
   { field: 'simplex_k', label: 'simplex_k', of: (m) => m.simplexK },
   { field: 'schedule', label: 'schedule', of: (m) => m.schedule },
+  { field: 'block_schedule', label: 'block_schedule', of: (m) => scheduleName(m.blockSchedule) },
 ];
 
 /** The first property `b` does not share with `a` (the models could not mix), or null. */
@@ -67,7 +71,7 @@ export function incompatibility(
   return s ? { field: s.field, label: s.label, expected: s.of(a), actual: s.of(b) } : null;
 }
 
-/** Models that share a noisy block must share vocabulary, tokenizer, K and schedule. */
+/** Models that share a noisy block must share vocabulary, tokenizer, K, the noise schedule and the block schedule. */
 export function assertCompatible(a: Denoiser, b: Denoiser, what: string): void {
   const d = incompatibility(a.info, b.info);
   if (d) {

@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 /**
  * Cosine noise schedule (SSD-LM): abar(t) = r(t)/r(0), r(t) = cos²(((t/T)+s)/(1+s)·π/2), s = 1e-4.
  * Decoding with fewer steps than T_train passes T_dec as T (SSD-LM decode): abar is recomputed on
@@ -23,4 +25,45 @@ function timestepAt(step: number, steps: number): number {
 /** The model's timestep feature t/T for loop step s. */
 export function timestepFraction(step: number, steps: number): number {
   return timestepAt(step, steps) / steps;
+}
+
+/**
+ * How a block's positions share the noise level (a bundle's `block_schedule`). `shared` (SSD-2): at
+ * loop step s every position is at t = steps - s. `staggered`: position j runs its own `window`
+ * steps from pure noise to clean, starting at step round(j · (steps - window) / (B - 1)): earlier
+ * positions denoise first (as in AR-Diffusion), a position before its window is pure noise and one
+ * after it is clean. The model then takes a timestep per position.
+ */
+export const BlockScheduleSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('shared') }),
+  z.object({ kind: z.literal('staggered'), window: z.number().int().min(1) }),
+]);
+export type BlockSchedule = z.output<typeof BlockScheduleSchema>;
+
+export const SHARED_SCHEDULE: BlockSchedule = { kind: 'shared' };
+
+/** Per block position at loop step s: the model's timestep feature t/T and the signal level abar. */
+export interface PositionNoise {
+  fractions: number[];
+  alphaBars: number[];
+}
+
+export function positionNoise(step: number, steps: number, blockLength: number, schedule: BlockSchedule = SHARED_SCHEDULE): PositionNoise {
+  if (schedule.kind === 'shared') {
+    const fraction = timestepFraction(step, steps);
+    const ab = alphaBar(timestepAt(step, steps), steps);
+    return { fractions: new Array<number>(blockLength).fill(fraction), alphaBars: new Array<number>(blockLength).fill(ab) };
+  }
+  const window = Math.min(schedule.window, steps);
+  const fractions: number[] = [];
+  const alphaBars: number[] = [];
+  for (let j = 0; j < blockLength; j++) {
+    const start = blockLength > 1 ? Math.round((j * (steps - window)) / (blockLength - 1)) : 0;
+    const local = step - start;
+    // Before its window a position is pure noise (t = T), after it clean (t = 0).
+    const t = local < 0 ? window : local >= window ? 0 : window - local;
+    fractions.push(t / window);
+    alphaBars.push(alphaBar(t, window));
+  }
+  return { fractions, alphaBars };
 }

@@ -1,4 +1,4 @@
-import { alphaBar } from './schedule';
+import { positionNoise, SHARED_SCHEDULE, type BlockSchedule } from './schedule';
 import { noiseOffset, noiseTable } from './noise';
 import type { Estimate } from './types';
 
@@ -28,23 +28,24 @@ export interface NoisyBlockRecipe {
 
 /**
  * The float32 numbers that, with the estimate, define a noisy block: each row's window in the noise
- * table, the noise scale K·sqrt(1-abar) and the signal sqrt(abar)·K.
+ * table, its noise scale K·sqrt(1-abar) and its signal sqrt(abar)·K (one abar for the whole block
+ * under the shared schedule, one per position under a staggered one).
  */
 export interface NoiseRows {
   offsets: number[];
-  scale: number;
-  signal: number;
+  scales: number[];
+  signals: number[];
 }
 
-export function noiseRows(recipe: NoisyBlockRecipe, vocabSize: number, k: number): NoiseRows {
+export function noiseRows(recipe: NoisyBlockRecipe, vocabSize: number, k: number, schedule: BlockSchedule = SHARED_SCHEDULE): NoiseRows {
   const { seed, block, step, steps, estimate, blockLength } = recipe;
-  const ab = alphaBar(steps - step, steps);
+  const { alphaBars } = positionNoise(step, steps, blockLength, schedule);
   const key = { seed, block, step };
   return {
     offsets: Array.from({ length: blockLength }, (_, p) => noiseOffset(key, p, vocabSize)),
-    scale: Math.fround(k * Math.sqrt(1 - ab)),
+    scales: alphaBars.map((ab) => Math.fround(k * Math.sqrt(1 - ab))),
     // Without an estimate the block is pure noise.
-    signal: estimate === null ? 0 : Math.fround(Math.sqrt(ab) * k),
+    signals: alphaBars.map((ab) => (estimate === null ? 0 : Math.fround(Math.sqrt(ab) * k))),
   };
 }
 
@@ -54,14 +55,22 @@ export function noiseRows(recipe: NoisyBlockRecipe, vocabSize: number, k: number
  * and +signal where the estimate puts +K: float32 operations a graph performs to the same bits.
  * Written into `out` (blockLength * vocabSize entries, e.g. a batch tensor's slice) when given.
  */
-export function noisySimplex(recipe: NoisyBlockRecipe, vocabSize: number, k: number, out?: Float32Array): Float32Array {
+export function noisySimplex(
+  recipe: NoisyBlockRecipe,
+  vocabSize: number,
+  k: number,
+  out?: Float32Array,
+  schedule: BlockSchedule = SHARED_SCHEDULE,
+): Float32Array {
   const { estimate, blockLength } = recipe;
   const w = out ?? new Float32Array(blockLength * vocabSize);
   if (w.length !== blockLength * vocabSize) throw new RangeError(`noisy simplex needs ${blockLength * vocabSize} entries, got ${w.length}`);
-  const { offsets, scale, signal } = noiseRows(recipe, vocabSize, k);
+  const { offsets, scales, signals } = noiseRows(recipe, vocabSize, k, schedule);
   const table = noiseTable();
   for (let p = 0; p < blockLength; p++) {
     const o = offsets[p];
+    const scale = scales[p];
+    const signal = signals[p];
     const row = p * vocabSize;
     for (let v = 0; v < vocabSize; v++) w[row + v] = Math.fround(table[o + v] * scale) - signal;
     for (const id of estimate?.[p] ?? []) w[row + id] = Math.fround(table[o + id] * scale) + signal;

@@ -7,6 +7,12 @@ import {
   noisySimplex,
   estimateToSimplex,
   timestepFraction,
+  positionNoise,
+  noiseRows,
+  defaultStepsFor,
+  stepsFor,
+  incompatibility,
+  SHARED_SCHEDULE,
   NOISE_ROW_STRIDE,
   NOISE_TABLE_SIZE,
 } from '../../shared/ssd2';
@@ -115,5 +121,71 @@ describe('simplex', () => {
     const last = noisySimplex({ ...recipe, step: 49, estimate: [[2], [0]] }, 4, 5);
     const argmax = (o: number) => [0, 1, 2, 3].reduce((a, b) => (last[o + b] > last[o + a] ? b : a), 0);
     expect([argmax(0), argmax(4)]).toEqual([2, 0]);
+  });
+});
+
+describe('block schedules', () => {
+  const staggered = { kind: 'staggered', window: 2 } as const;
+
+  it('shared: every position at the block timestep, as the loop step gives it', () => {
+    for (const step of [0, 7, 15]) {
+      const { fractions, alphaBars } = positionNoise(step, 16, 8);
+      expect(fractions).toEqual(new Array(8).fill(timestepFraction(step, 16)));
+      expect(alphaBars).toEqual(new Array(8).fill(alphaBar(16 - step, 16)));
+    }
+  });
+
+  it('staggered: position j runs its window after the positions before it, pure noise before and clean after', () => {
+    const table = Array.from({ length: 16 }, (_, step) => positionNoise(step, 16, 8, staggered).fractions);
+    for (let j = 0; j < 8; j++) {
+      const column = table.map((row) => row[j]);
+      expect(column).toEqual(Array.from({ length: 16 }, (_, s) => (s <= 2 * j ? 1 : s === 2 * j + 1 ? 0.5 : 0)));
+    }
+    const last = positionNoise(15, 16, 8, staggered);
+    expect(last.alphaBars.slice(0, 7)).toEqual(new Array(7).fill(1));
+    expect(last.alphaBars[7]).toBe(alphaBar(1, 2));
+    // Fewer steps than positions x window: the windows overlap but still start in order and end clean.
+    const short = Array.from({ length: 6 }, (_, step) => positionNoise(step, 6, 8, staggered).fractions);
+    for (let j = 1; j < 8; j++) expect(short.findIndex((r) => r[j] < 1)).toBeGreaterThanOrEqual(short.findIndex((r) => r[j - 1] < 1));
+    expect(positionNoise(5, 6, 8, staggered).fractions[0]).toBe(0);
+  });
+
+  it('noise rows follow the schedule: clean positions carry the estimate exactly, pure-noise ones only noise', () => {
+    const recipe = { seed: 4, block: 1, step: 6, steps: 16, estimate: [[1], [2], [3], [0]], blockLength: 4 };
+    const rows = noiseRows(recipe, 8, 5, staggered);
+    const { alphaBars } = positionNoise(6, 16, 4, staggered);
+    expect(rows.scales).toEqual(alphaBars.map((ab) => Math.fround(5 * Math.sqrt(1 - ab))));
+    expect(rows.signals).toEqual(alphaBars.map((ab) => Math.fround(5 * Math.sqrt(ab))));
+    const w = noisySimplex(recipe, 8, 5, undefined, staggered);
+    // Windows start at steps 0, 5, 9 and 14: at step 6 position 0 is clean (exactly ±K), position 1
+    // half-way, positions 2 and 3 pure noise (no signal).
+    expect(Array.from(w.subarray(0, 8))).toEqual([-5, 5, -5, -5, -5, -5, -5, -5]);
+    expect(alphaBars[1]).toBe(alphaBar(1, 2));
+    expect(rows.signals.slice(2)).toEqual([0, 0]);
+    expect(rows.scales.slice(2)).toEqual([5, 5]);
+    // The shared schedule's rows are the same numbers for every position.
+    const shared = noiseRows(recipe, 8, 5);
+    expect(new Set(shared.scales).size).toBe(1);
+    expect(noisySimplex(recipe, 8, 5)).toEqual(noisySimplex(recipe, 8, 5, undefined, SHARED_SCHEDULE));
+  });
+
+  it('default steps: two per token (at least 10) when shared, one window per position when staggered', () => {
+    expect(defaultStepsFor(1)).toBe(10);
+    expect(defaultStepsFor(25)).toBe(50);
+    expect(defaultStepsFor(8, staggered)).toBe(16);
+    expect(defaultStepsFor(8, { kind: 'staggered', window: 3 })).toBe(24);
+    expect(stepsFor({ blockSize: 4 }, { blockSize: 8, blockSchedule: staggered })).toBe(8);
+    expect(stepsFor({ steps: 5 }, { blockSize: 8, blockSchedule: staggered })).toBe(5);
+  });
+
+  it('models mixed in one block must share the block schedule', () => {
+    const base = { vocabSize: 8, tokenizerSha256: 'x', simplexK: 5, schedule: 'cosine' };
+    expect(incompatibility({ ...base, blockSchedule: staggered }, { ...base, blockSchedule: staggered })).toBeNull();
+    expect(incompatibility(base, { ...base, blockSchedule: SHARED_SCHEDULE })).toBeNull();
+    expect(incompatibility({ ...base, blockSchedule: staggered }, base)).toMatchObject({
+      field: 'block_schedule',
+      expected: 'staggered (window 2)',
+      actual: 'shared',
+    });
   });
 });

@@ -182,8 +182,8 @@ describe('SSD-LM checkpoint conversion', () => {
       // Step s + 1 of the engine draws x_{t-1}: √ᾱ_{t-1}·K at the estimate's token, K·√(1-ᾱ_{t-1}) on the noise.
       if (s + 1 < 1000) {
         const next = noiseRows({ seed: 1, block: 0, step: s + 1, steps: 1000, estimate: [[0]], blockLength: 1 }, 300, k);
-        expect(next.signal).toBeCloseTo(Math.fround(row.signal * k), 5);
-        expect(next.scale).toBeCloseTo(Math.fround(row.noise * k), 5);
+        expect(next.signals[0]).toBeCloseTo(Math.fround(row.signal * k), 5);
+        expect(next.scales[0]).toBeCloseTo(Math.fround(row.noise * k), 5);
       }
     }
   });

@@ -98,7 +98,7 @@ function maxBatchCost(env: Env, lines: Extract<ParsedLine, { ok: true }>[], mode
       model: b.model ?? '',
       promptTokens: Math.min(promptBytes, model?.maxContext ?? promptBytes),
       maxTokens,
-      steps: stepsFor({ steps: b.steps, blockSize: b.block_size }, model?.blockSize ?? 1),
+      steps: stepsFor({ steps: b.steps, blockSize: b.block_size }, model ?? { blockSize: 1 }),
       blockSize: b.block_size ?? model?.blockSize ?? 1,
       batch: true,
     });

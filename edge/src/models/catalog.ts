@@ -1,5 +1,6 @@
 import { RemoteDenoiser, type ModelRef } from '../../../shared/protocol';
 import { codecFromJson, type TextCodec } from '../../../shared/tokenizer';
+import type { BlockSchedule } from '../../../shared/ssd2';
 import type { Env } from '../env';
 import { notFound } from '../errors/api-error';
 import { parseWorkerUrls, POOL_ORIGIN, WorkerPool, WorkerPoolError, workerTimeoutMs } from '../generation/worker-pool';
@@ -21,6 +22,8 @@ export interface ServedModel {
   /** What a user model mixed with it must share (shared/ssd2/routing.ts assertCompatible). */
   simplexK: number;
   schedule: string;
+  /** How its blocks' positions share the noise level (the default steps follow it). */
+  blockSchedule?: BlockSchedule;
   tokenizerSha256: string;
   codec(): TextCodec;
 }
@@ -69,6 +72,7 @@ async function describe(env: Env, tenantId: string, ref: ModelRef): Promise<Serv
     eosTokenId: info.eosTokenId,
     simplexK: info.simplexK,
     schedule: info.schedule,
+    blockSchedule: info.blockSchedule,
     tokenizerSha256: info.tokenizerSha256,
     codec: () => codec,
   };

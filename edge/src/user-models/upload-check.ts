@@ -73,6 +73,7 @@ export function checkUpload(raw: Record<string, unknown>, cores: readonly Served
     tokenizerSha256: manifest.files.find((f) => f.path === manifest.tokenizer)?.sha256 ?? '',
     simplexK: manifest.simplex_k,
     schedule: manifest.schedule,
+    blockSchedule: manifest.block_schedule,
   };
   const compatible = cores.filter((core) => incompatibility(core, user) === null);
   if (compatible.length === 0) {

@@ -35,6 +35,15 @@ class ModelConfig:
     # position's input except through attention; with the evidence a block settles as the noise
     # falls (the tokens stop changing) instead of being resampled from its neighbours at every step.
     likelihood: bool = False
+    # How a block's positions share the noise level. 0: one t per step for the whole block (SSD-2).
+    # W > 0, staggered: position j runs its own W steps from pure noise to clean, starting after the
+    # positions before it (earlier positions denoise first, as in AR-Diffusion); the denoiser then
+    # takes a timestep per position [n, B] (docs/model-bundle.md, "Block schedule").
+    stagger_window: int = 0
+    # Attention among a block's positions: "bidirectional" (SSD-2), or "causal" (position i sees the
+    # positions up to i: with the shifted readout, block position i + 1 is predicted as a causal LM
+    # predicts the next token from the block's current estimates of the tokens before it).
+    block_attention: str = "bidirectional"
     objective: str = "diffusion"  # or "causal-lm": the autoregressive baseline (same network, same data)
 
     def to_dict(self):

@@ -42,7 +42,8 @@ def example_inputs(model, n=2, past=3, s=4):
     ctx = (torch.randint(0, c.vocab_size, (n, s)), torch.arange(past, past + s).repeat(n, 1), kv, kv.clone(),
            torch.ones(n, past + s))
     b = c.block_size
-    den = (torch.randn(n, b, c.vocab_size), torch.randn(n, b, c.vocab_size), torch.rand(n),
+    timestep = torch.rand(n, b) if c.stagger_window else torch.rand(n)
+    den = (torch.randn(n, b, c.vocab_size), torch.randn(n, b, c.vocab_size), timestep,
            torch.arange(past, past + b).repeat(n, 1), kv, kv.clone(), torch.ones(n, past))
     if c.shifted:
         den += (torch.randn(n, c.hidden),)
@@ -55,7 +56,7 @@ def bundle_io(cfg):
     den_in, den_out = DENOISER_IO
     ctx_axes = dict(CONTEXT_ENCODER_AXES)
     den_axes = {"simplex_logits": {0: "batch", 1: "block"}, "self_cond_logits": {0: "batch", 1: "block"},
-                "timestep": {0: "batch"}, "position_ids": {0: "batch", 1: "block"}, "past_keys": KV_AXES,
+                "timestep": {0: "batch", 1: "block"} if cfg.stagger_window else {0: "batch"}, "position_ids": {0: "batch", 1: "block"}, "past_keys": KV_AXES,
                 "past_values": KV_AXES, "past_mask": {0: "batch", 1: "past"}, "logits": {0: "batch", 1: "block"}}
     if cfg.shifted:
         ctx_out, den_in = ctx_out + [LAST_HIDDEN], den_in + [CONTEXT_HIDDEN]
@@ -172,6 +173,7 @@ def export_bundle(model: SSD2Model, out_dir, tokenizer_path, name, role, max_con
         "max_context": max_context if max_context is not None else c.max_positions - c.block_size,
         "timestep_range": list(c.timestep_range),
         "self_conditioning": c.self_conditioning,
+        "block_schedule": {"kind": "staggered", "window": c.stagger_window} if c.stagger_window else {"kind": "shared"},
         "architecture": {
             "type": "ssd2-transformer",
             "layers": c.layers,
@@ -183,6 +185,7 @@ def export_bundle(model: SSD2Model, out_dir, tokenizer_path, name, role, max_con
             "positions": c.positions,
             "readout": "shifted" if c.shifted else "aligned",
             "likelihood": c.likelihood,
+            "block_attention": c.block_attention,
             "parameters": sum(p.numel() for p in model.parameters()),
             "dtype": weights_dtype,  # of the stored weights; arithmetic is float32
         },

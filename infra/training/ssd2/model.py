@@ -187,7 +187,11 @@ class SSD2Model(nn.Module):
         starts = block_start.unsqueeze(-1).expand(n, nb, B).reshape(n, nb * B)  # per noisy query
         noisy_clean = (i.view(1, 1, L) < starts.unsqueeze(-1)) & kv.unsqueeze(1)  # [N,nbB,L]
         blk = torch.arange(nb, device=dev).repeat_interleave(B)
-        noisy_noisy = (blk.unsqueeze(1) == blk.unsqueeze(0)).unsqueeze(0).expand(n, -1, -1)
+        noisy_noisy = blk.unsqueeze(1) == blk.unsqueeze(0)
+        if self.cfg.block_attention == "causal":
+            within = torch.arange(nb * B, device=dev) % B
+            noisy_noisy = noisy_noisy & (within.unsqueeze(1) >= within.unsqueeze(0))
+        noisy_noisy = noisy_noisy.unsqueeze(0).expand(n, -1, -1)
         noisy_noisy = noisy_noisy & block_valid.bool().repeat_interleave(B, dim=1).unsqueeze(1)
         top = torch.cat([clean_clean, torch.zeros(n, L, nb * B, dtype=torch.bool, device=dev)], dim=2)
         bottom = torch.cat([noisy_clean, noisy_noisy], dim=2)
@@ -244,19 +248,28 @@ class SSD2Model(nn.Module):
 
     def denoise(self, simplex_logits, self_cond_logits, timestep, position_ids, past_keys, past_values, past_mask,
                 context_hidden=None):
-        """simplex_logits/self_cond_logits [N,B,V]; timestep [N]; position_ids [N,B]; past_mask [N,P];
-        context_hidden [N,H] (shifted models: encode_context's hidden state of the last context token).
-        Block tokens see the valid cache and each other (bidirectional). Returns logits [N,B,V]."""
+        """simplex_logits/self_cond_logits [N,B,V]; timestep [N] (t/T of the block), or [N,B] (per position:
+        a staggered schedule); position_ids [N,B]; past_mask [N,P]; context_hidden [N,H] (shifted models:
+        encode_context's hidden state of the last context token). Block tokens see the valid cache and
+        each other (bidirectional), or the block tokens up to themselves (causal). Returns logits [N,B,V]."""
         n, b, _ = simplex_logits.shape
-        x = self.block_input(simplex_logits, self_cond_logits, timestep.unsqueeze(-1).unsqueeze(-1)) + self.position_input(position_ids)
+        t = timestep.view(n, 1, 1) if timestep.dim() == 1 else timestep.unsqueeze(-1)
+        x = self.block_input(simplex_logits, self_cond_logits, t) + self.position_input(position_ids)
         allowed = torch.cat([past_mask, torch.ones(n, b, dtype=past_mask.dtype, device=past_mask.device)], dim=1)
-        bias = ((1.0 - allowed) * NEG).view(n, 1, 1, -1)
+        if self.cfg.block_attention == "causal":
+            total = allowed.shape[1]
+            keys = torch.arange(total, device=allowed.device)
+            queries = torch.arange(b, device=allowed.device) + (total - b)
+            visible = (keys.unsqueeze(0) <= queries.unsqueeze(1)).to(allowed.dtype)  # [B, P+B]
+            bias = ((1.0 - allowed.view(n, 1, 1, -1) * visible.view(1, 1, b, -1)) * NEG)
+        else:
+            bias = ((1.0 - allowed) * NEG).view(n, 1, 1, -1)
         rope = self.rope(position_ids)
         for li, layer in enumerate(self.layers):
             x, _, _ = layer(x, bias, rope, past_keys[li], past_values[li])
         if self.cfg.shifted:
             x = self.shift_readout(x, context_hidden)
-        return self.block_logits(x, simplex_logits, timestep.view(n, 1, 1))
+        return self.block_logits(x, simplex_logits, t)
 
     def empty_cache(self, n, device=None):
         c = self.cfg

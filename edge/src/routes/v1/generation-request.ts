@@ -90,7 +90,7 @@ export async function prepareGeneration(
   });
   // An absent `steps` follows the model's block size; the spec carries the number, so the worker,
   // the budget reservation and the price all use the same one.
-  const options = { ...parsed, steps: stepsFor(parsed, model.blockSize) };
+  const options = { ...parsed, steps: stepsFor(parsed, model) };
   if (Array.isArray(options.lambda) && options.lambda.length !== options.steps)
     throw invalidRequest('lambda', `a per-step lambda needs ${options.steps} values (one per step), got ${options.lambda.length}`);
   // The most GPU work the call can ask for, bounded before any of it runs.

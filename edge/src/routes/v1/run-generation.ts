@@ -49,7 +49,7 @@ export function preparedMaxCost(env: Env, prepared: PreparedGeneration, batch: b
     model: spec.modelId,
     promptTokens: spec.prompt.length,
     maxTokens: spec.options.maxTokens,
-    steps: stepsFor(spec.options, model.blockSize),
+    steps: stepsFor(spec.options, model),
     blockSize: spec.options.blockSize ?? model.blockSize,
     batch,
   });
