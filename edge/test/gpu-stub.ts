@@ -58,6 +58,7 @@ const DESCRIBED = new Map<string, { info: DenoiserInfo; tokenizer: Uint8Array }>
             maxContext: m.max_context,
             eosTokenId: m.eos_token_id,
             tokenizerSha256: sha256,
+            blockSchedule: m.block_schedule,
           };
     return [`${m.name}@${m.version}`, { info, tokenizer }] as const;
   }),

@@ -38,8 +38,13 @@ const SFT = (rows: string, seqLen: number) => ['--sft', `${DATA}/${rows}`, '--se
 const MIX = ['--mix-data', `${DATA}/general.train.bin`, '--mix-prob', '0.3'];
 const AR = ['--objective', 'causal-lm'];
 const from = (stage: string) => ['--init', `${RUNS}/${stage}`];
-/** Tokens per block of the bundled core and user model. */
+/** Tokens per block the bundled core and user model are trained on (one: the causal LM's next token plus the evidence). */
 const CORE_BLOCK = 1;
+/**
+ * How the bundled core, core-hi and user model are served: their one-token weights re-exported with
+ * blocks of 8 under a staggered schedule of 3 steps per position (stagger_bundle.py; docs/model-bundle.md).
+ */
+const SERVED_BLOCKS = { blockSize: 8, window: 3, version: '0.2.0' };
 /** Adapting an AR run into a diffusion model that keeps its next-token readout and adds the noisy evidence. */
 const ADAPT_WITH_EVIDENCE = (blockSize: number) => [
   '--objective',
@@ -76,8 +81,11 @@ export interface Stage {
   /** Sequences per step on this CPU and on one GPU. */
   batch: { cpu: number; gpu: number };
   args: string[];
-  /** candidate: exported under .cache/candidates/, not over a bundled model. */
-  export?: { name: string; role: 'core' | 'user' | 'baseline'; candidate?: boolean };
+  /**
+   * candidate: exported under .cache/candidates/, not over a bundled model. stagger: the export
+   * re-exported with multi-token blocks under a staggered schedule (stagger_bundle.py).
+   */
+  export?: { name: string; role: 'core' | 'user' | 'baseline'; candidate?: boolean; stagger?: typeof SERVED_BLOCKS };
 }
 
 export const STAGES: Stage[] = [
@@ -130,7 +138,7 @@ export const STAGES: Stage[] = [
       '--warmup',
       '50',
     ],
-    export: { name: 'core', role: 'core' },
+    export: { name: 'core', role: 'core', stagger: SERVED_BLOCKS },
   },
   {
     name: 'core-hi',
@@ -138,7 +146,7 @@ export const STAGES: Stage[] = [
     minutes: { cpu: 5, gpu: 0.5 },
     batch: { cpu: 16, gpu: 128 },
     args: HIGH_NOISE('core', '3e-4'),
-    export: { name: 'core-hi', role: 'core' },
+    export: { name: 'core-hi', role: 'core', stagger: SERVED_BLOCKS },
   },
   // The user model the same way: user-ar-sft adapted, on its private-context QA rows.
   {
@@ -155,7 +163,7 @@ export const STAGES: Stage[] = [
       '--warmup',
       '20',
     ],
-    export: { name: 'user', role: 'user' },
+    export: { name: 'user', role: 'user', stagger: SERVED_BLOCKS },
   },
   // Experiments (run only when --only names them; infra/training/README.md has their results):
   // the core adapted from the trained AR baseline (as SSD-LM starts from RoBERTa), with and
@@ -545,6 +553,8 @@ async function main() {
     if (existsSync(log)) cpSync(log, `models/training-logs/${stage.name}.loss.jsonl`);
     if (stage.export) {
       const role = stage.export.role === 'baseline' ? 'core' : stage.export.role;
+      const { stagger } = stage.export;
+      const out = stagger ? join('.cache/one-token', stage.export.name) : exportDir(stage);
       await runTrainingScript(
         'export.py',
         [
@@ -559,10 +569,16 @@ async function main() {
           '--weights-dtype',
           'float16',
           '--out',
-          exportDir(stage),
+          out,
         ],
         (l) => console.log(`  ${l}`),
       );
+      if (stagger) {
+        const args = ['--bundle', out, '--block-size', String(stagger.blockSize), '--window', String(stagger.window)];
+        await runTrainingScript('stagger_bundle.py', [...args, '--version', stagger.version, '--out', exportDir(stage)], (l) =>
+          console.log(`  ${l}`),
+        );
+      }
     }
   }
   mkdirSync('models/eval-data', { recursive: true });

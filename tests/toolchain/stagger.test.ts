@@ -57,7 +57,7 @@ describe('staggered blocks from a one-token core', () => {
       max_context: 376,
       architecture: { readout: 'shifted', likelihood: true, block_attention: 'causal', parameters: 3430912 },
     });
-    expect(m.training.staggered_from).toMatchObject({ bundle: 'core@0.1.0', block_size: 8, window: 2 });
+    expect(m.training.staggered_from).toMatchObject({ block_size: 8, window: 2 });
     expect(staggered.denoiser.info.blockSchedule).toEqual({ kind: 'staggered', window: 2 });
   });
 
