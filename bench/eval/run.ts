@@ -24,6 +24,8 @@ const { values } = parseArgs({
     'user-ar': { type: 'string', default: 'models/baselines/user-ar' },
     data: { type: 'string', default: 'models/eval-data' },
     out: { type: 'string', default: 'models/EVAL.md' },
+    /** Denoising steps per block of the core's size (default: `defaultStepsFor` the core). */
+    steps: { type: 'string' },
   },
 });
 const quick = values.quick!;
@@ -113,32 +115,40 @@ const prompts = paragraphs.map((t) => t.split(' ').slice(0, 12).join(' '));
 const human = paragraphs.map((t) => t.split(' ').slice(12, 42).join(' '));
 // Denoising steps per block: two per token, at least 10 (50 for blocks of 25).
 const lossSchedule = core.denoiser.info.blockSchedule;
-const defaultSteps = defaultStepsFor(lossBlock, lossSchedule);
+const defaultSteps = values.steps ? Number(values.steps) : defaultStepsFor(lossBlock, lossSchedule);
+if (!Number.isInteger(defaultSteps) || defaultSteps < 1) throw new Error(`--steps: expected a positive integer, got "${values.steps}"`);
 const base: Partial<GenerationRequest> = { steps: defaultSteps, maxTokens: 40, topP: 0.95, projection: 'sample', earlyStopPatience: 5 };
 
 async function continuations(models: { core: Denoiser | Denoiser[] }, n: number, extra: Partial<GenerationRequest> = {}) {
   const texts: string[] = [];
   let stepsRun = 0;
   let stepsSaved = 0;
+  let tokens = 0;
+  const t0 = performance.now();
   for (let i = 0; i < n; i++) {
     const r = await generateAll(models, { ...base, ...extra, prompt: codec.encode(prompts[i]), seed: i });
     texts.push(codec.decode(r.tokens).replace(/\s+/g, ' ').trim());
     stepsRun += r.stepsRun;
     stepsSaved += r.stepsSaved;
+    tokens += r.tokens.length;
   }
-  return { texts, stepsRun, stepsSaved };
+  return { texts, stepsRun, stepsSaved, tokens, seconds: (performance.now() - t0) / 1000 };
 }
 const gen = await continuations({ core: core.denoiser }, N.fluency);
 results.samples = gen.texts.slice(0, 5).map((t, i) => ({ prompt: prompts[i], continuation: t }));
 const arTexts: string[] = [];
+const arSpeed = { tokens: 0, seconds: 0 };
 if (baselines) {
+  const t0 = performance.now();
   for (let i = 0; i < N.fluency; i++) {
     const tokens = await generateCausal(
       { core: baselines.core },
       { prompt: codec.encode(prompts[i]), maxTokens: base.maxTokens!, projection: 'sample', topP: base.topP, seed: i },
     );
     arTexts.push(codec.decode(tokens).replace(/\s+/g, ' ').trim());
+    arSpeed.tokens += tokens.length;
   }
+  arSpeed.seconds = (performance.now() - t0) / 1000;
   results.arSamples = arTexts.slice(0, 3).map((t, i) => ({ prompt: prompts[i], continuation: t }));
 }
 /** Generative perplexity: each continuation scored after its prompt by the autoregressive baseline core. */
@@ -180,6 +190,31 @@ sections.push({
     'flatters that row.',
 });
 results.fluency = fluencyRows;
+// Speed of the same continuations on this runtime (onnxruntime-node, CPU, one generation at a time).
+const speedRows: Row[] = [
+  {
+    model: `core (blocks of ${lossBlock}, ${defaultSteps} steps per block, early stopping on)`,
+    'tokens generated': gen.tokens,
+    'denoiser calls per token': gen.stepsRun / Math.max(1, gen.tokens),
+    'tokens/s': gen.tokens / gen.seconds,
+  },
+  ...(baselines
+    ? [
+        {
+          model: 'AR baseline core-ar (KV cache)',
+          'tokens generated': arSpeed.tokens,
+          'denoiser calls per token': 1,
+          'tokens/s': arSpeed.tokens / arSpeed.seconds,
+        },
+      ]
+    : []),
+];
+sections.push({
+  heading: 'Speed (the fluency continuations above, this runtime)',
+  rows: speedRows,
+  note: 'A denoiser call runs one step for one block of the core; the AR baseline runs one step per token.',
+});
+results.speed = speedRows;
 log('fluency done');
 
 // 3. Context QA: the answer is only in the private context the user model sees.

@@ -63,7 +63,8 @@ const cards = ['core', 'core-hi', 'user', 'core-ar', 'user-ar', 'tiny-core']
           `${a.ffn}; the diffusion model's extra simplex input layer is absent) · weights stored as ${a.dtype} ` +
           `(${(bytes2 / 2 ** 20).toFixed(1)} MiB on disk).`
         : `Role **${m.role}** · ${(a.parameters / 1e6).toFixed(2)} M parameters (${a.layers} layers × ${a.hidden} hidden, ${a.heads} ` +
-          `heads, FFN ${a.ffn}) · vocabulary ${m.vocab_size} · block ${m.block_size} · readout ` +
+          `heads, FFN ${a.ffn}) · vocabulary ${m.vocab_size} · block ${m.block_size}` +
+          `${m.block_schedule?.kind === 'staggered' ? ` (staggered: ${m.block_schedule.window} steps per position, causal inside the block)` : ''} · readout ` +
           `${a.readout ?? 'aligned'}${a.likelihood ? ' + noisy evidence' : ''} · context ${m.max_context} tokens · t/T range ` +
           `(${m.timestep_range.join(', ')}] · self-conditioning ${m.self_conditioning ? 'yes' : 'no'} · weights stored as ${a.dtype} ` +
           `(${(bytes / 2 ** 20).toFixed(1)} MiB on disk).`,
@@ -110,7 +111,9 @@ const md = [
     'them here (PyTorch 1.13, CPU). The core, core-hi and user models are those AR models (core-ar-sft, user-ar-sft) ' +
     'adapted into diffusion models with a shifted readout, the noisy evidence and blocks of one token ' +
     '(docs/model-bundle.md), on a 2-core CPU (`npm run train:models -- --only core,core-hi,user`, 20 minutes, starting ' +
-    'from the AR runs in `.cache/runs`). Diffusion models trained from scratch with blocks of 25 (stages aligned*, ' +
+    'from the AR runs in `.cache/runs`), then served with blocks of 8 under a staggered schedule: each position runs 3 denoising ' +
+    'steps after the positions before it, with causal attention inside the block (`npm run convert -- --stagger`, the same weights; ' +
+    'docs/model-bundle.md, "Block schedule"). Diffusion models trained from scratch with blocks of 25 (stages aligned*, ' +
     'user-aligned*, not bundled) write repeated frequent words (and, with the user model, repeated letters). ' +
     '`npm run train:models` without flags runs every bundled stage on the CPU with the `cpu` budgets. Quality is ' +
     'measured in [EVAL.md](EVAL.md): the core writes English shaped like sentences, rarely meaningful; these are ' +

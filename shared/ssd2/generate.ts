@@ -5,7 +5,7 @@ import { referenceStepMath, type StepMath } from './kernel';
 import { lambdaAt } from './mixing';
 import { parseGenerateOptions, stepsFor, type GenerateOptionsInput } from './options';
 import { assertCompatible, TimestepRouter } from './routing';
-import { timestepFraction } from './schedule';
+import { cleanPrefix, timestepFraction } from './schedule';
 import type { BlockLogits, Estimate } from './types';
 
 export interface GenerationModels {
@@ -130,7 +130,12 @@ export async function* generate(models: GenerationModels, request: GenerationReq
       const { changed, settled } = stability.observe(argmax, outcome.leastTopProbability);
       run = step + 1;
       if (request.stepEvents) yield { type: 'step', block, step, steps: steps, fraction, model: core.info.name, argmax, changed };
-      if (settled || step === steps - 1) {
+      // Under a staggered schedule the block is decided once every position the output keeps (up
+      // to the first EOS, within max_tokens) is clean: the rest of the schedule cannot change them.
+      const eosAt = opts.stopAtEos ? argmax.indexOf(main.eosTokenId) : -1;
+      const kept = Math.min(blockSize, opts.maxTokens - output.length, eosAt >= 0 ? eosAt + 1 : blockSize);
+      const decided = cleanPrefix(step, steps, blockSize, main.blockSchedule) >= kept;
+      if (settled || decided || step === steps - 1) {
         final = argmax; // SSD-LM: the block's tokens are the argmax of the last step's logits
         break;
       }

@@ -67,3 +67,15 @@ export function positionNoise(step: number, steps: number, blockLength: number, 
   }
   return { fractions, alphaBars };
 }
+
+/**
+ * How many leading positions of the block are clean at loop step s (past their window under a
+ * staggered schedule; none under the shared one, whose last step is still at t = 1). A clean
+ * position's tokens are final: its noisy simplex is exactly its ±K estimate, whose evidence
+ * outweighs any prior, and with causal attention nothing after it reaches it.
+ */
+export function cleanPrefix(step: number, steps: number, blockLength: number, schedule: BlockSchedule = SHARED_SCHEDULE): number {
+  const { alphaBars } = positionNoise(step, steps, blockLength, schedule);
+  const first = alphaBars.findIndex((ab) => ab < 1);
+  return first < 0 ? blockLength : first;
+}

@@ -8,6 +8,7 @@ import {
   estimateToSimplex,
   timestepFraction,
   positionNoise,
+  cleanPrefix,
   noiseRows,
   defaultStepsFor,
   stepsFor,
@@ -167,6 +168,13 @@ describe('block schedules', () => {
     const shared = noiseRows(recipe, 8, 5);
     expect(new Set(shared.scales).size).toBe(1);
     expect(noisySimplex(recipe, 8, 5)).toEqual(noisySimplex(recipe, 8, 5, undefined, SHARED_SCHEDULE));
+  });
+
+  it('clean prefix: the leading positions past their windows (none under the shared schedule)', () => {
+    expect(Array.from({ length: 16 }, (_, s) => cleanPrefix(s, 16, 8, staggered))).toEqual([
+      0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7,
+    ]);
+    expect(Array.from({ length: 16 }, (_, s) => cleanPrefix(s, 16, 8))).toEqual(new Array(16).fill(0));
   });
 
   it('default steps: two per token (at least 10) when shared, one window per position when staggered', () => {

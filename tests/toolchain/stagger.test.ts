@@ -103,6 +103,11 @@ describe('staggered blocks from a one-token core', () => {
     expect(first.blocks).toBe(3);
     expect(first.stepsRun).toBe(48);
     expect(again.tokens).toEqual(first.tokens);
+    // A block ends once the positions it keeps are clean, with the tokens the full schedule gives.
+    const shorter = await generateAll({ core: staggered.denoiser }, { ...request, maxTokens: 20 });
+    expect(shorter.tokens).toEqual(first.tokens.slice(0, 20));
+    expect(shorter.stepsSaved).toBe(16 - 9);
+    expect(shorter.stepsRun).toBe(32 + 9);
   });
 
   it('refuses a bundle that is not a shifted-readout causal LM, naming its manifest', async () => {
