@@ -354,7 +354,8 @@ const [defaultRow, fullSchedule] = ablationRows;
 const saved = defaultRow['steps saved'] as number;
 const scheduled = (defaultRow['steps run (fluency)'] as number) + saved;
 const earlyStopping =
-  `Early stopping (k = 5) saved ${saved} of the ${scheduled} steps its blocks were scheduled ` +
+  `Early stopping (k = 5)${lossSchedule?.kind === 'staggered' ? ', and blocks ending once the positions they keep were clean,' : ''} ` +
+  `saved ${saved} of the ${scheduled} steps its blocks were scheduled ` +
   `(${((100 * saved) / scheduled).toFixed(1)} %), at fluency ${(defaultRow['fluency ppl'] as number).toFixed(0)} against ` +
   `${(fullSchedule['fluency ppl'] as number).toFixed(0)} for the full schedule.`;
 sections.push({
