@@ -183,48 +183,129 @@ export class StepGraphs {
     return this.tensor('float32', logits.data, [1, logits.length, logits.vocabSize]);
   }
 
-  /** The step math of one item (StepMath) inside onnxruntime. */
-  async stepMath({ core, user, lambda, eosTokenId, suppressEos, projection }: StepMathInput): Promise<StepMathResult> {
-    const b = core.length;
-    const variant: StepGraphVariant = { user: user !== undefined, eos: suppressEos > 0, nucleus: projection.kind !== 'greedy' };
-    const feeds: Record<string, Tensor> = { core: await this.feed(core) };
-    if (user) {
-      feeds.user = await this.feed(user);
-      feeds.lambda = this.tensor('float32', Float32Array.of(lambda), [1]);
-    }
-    if (variant.eos)
-      feeds.suppress = this.tensor(
-        'bool',
-        Uint8Array.from({ length: b }, (_, p) => (p < suppressEos ? 1 : 0)),
-        [1, b],
-      );
-    if (variant.nucleus) {
-      const key = streamKey({ seed: projection.seed, block: projection.block, step: projection.step, stream: NoiseStream.sampling });
-      feeds.uniforms = this.tensor(
-        'float32',
-        Float32Array.from({ length: b }, (_, p) => uniformAt(key, p)),
-        [1, b],
-      );
-      // top_p 1 takes every candidate: a float32 running total may reach 1 before the last one does.
-      feeds.top_p = this.tensor('float32', Float32Array.of(projection.topP >= 1 ? Infinity : projection.topP), [1]);
-    }
-    const key = `step-${this.vocabSize}-${eosTokenId}-${variant.user ? 'u' : ''}${variant.eos ? 'e' : ''}${variant.nucleus ? 'n' : ''}`;
-    const out = await this.run(key, () => stepGraph(this.vocabSize, eosTokenId, variant), feeds);
-    const argmax = Array.from(out.argmax.data as BigInt64Array, Number);
-    const topProb = out.top_prob.data as Float32Array;
-    const estimate = (): Estimate => {
-      if (projection.kind === 'greedy') return argmax.map((id) => [id]);
-      if (projection.kind === 'sample') return Array.from(out.sampled.data as BigInt64Array, (id) => [Number(id)]);
-      const ids = out.nucleus_ids.data as BigInt64Array;
-      const sizes = out.nucleus_size.data as BigInt64Array;
-      const c = ids.length / b;
-      return Array.from({ length: b }, (_, p) => Array.from(ids.subarray(p * c, p * c + Number(sizes[p])), Number));
-    };
-    return { argmax, leastTopProbability: () => Math.min(1, ...topProb), estimate };
+  /** Blocks of one shape as one graph input [n, B, V]: compact ones densified by one graph run, dense ones copied side by side. */
+  private async feedMany(blocks: readonly BlockLogits[]): Promise<Feed> {
+    if (blocks.length === 1) return this.feed(blocks[0]);
+    const held = blocks.map((l) => topKOf(l));
+    if (held.every((t) => t !== undefined && t.k === held[0]!.k)) return this.densify(held as TopKLogits[]);
+    const { length: b, vocabSize: v } = blocks[0];
+    const data = new Float32Array(blocks.length * b * v);
+    blocks.forEach((l, i) => data.set(l.data, i * b * v));
+    return this.tensor('float32', data, [blocks.length, b, v]);
   }
 
-  /** `StepMath` backed by these graphs. */
+  /**
+   * The step math of n items in one run of the step graph. The items share the graph variant, the
+   * EOS id and the block length (`stepMathKey`); λ, top-p, the EOS mask and the draws are per item.
+   */
+  async stepMathBatch(inputs: readonly StepMathInput[]): Promise<StepMathResult[]> {
+    const n = inputs.length;
+    const [first] = inputs;
+    const b = first.core.length;
+    const variant = stepVariant(first);
+    const feeds: Record<string, Tensor> = { core: await this.feedMany(inputs.map((i) => i.core)) };
+    if (variant.user) {
+      feeds.user = await this.feedMany(inputs.map((i) => i.user!));
+      feeds.lambda = this.tensor(
+        'float32',
+        Float32Array.from(inputs, (i) => i.lambda),
+        [n],
+      );
+    }
+    if (variant.eos) {
+      const suppress = new Uint8Array(n * b);
+      inputs.forEach((i, j) => suppress.fill(1, j * b, j * b + Math.min(b, i.suppressEos)));
+      feeds.suppress = this.tensor('bool', suppress, [n, b]);
+    }
+    if (variant.nucleus) {
+      const uniforms = new Float32Array(n * b);
+      inputs.forEach(({ projection: p }, j) => {
+        const key = streamKey({ seed: p.seed, block: p.block, step: p.step, stream: NoiseStream.sampling });
+        for (let q = 0; q < b; q++) uniforms[j * b + q] = uniformAt(key, q);
+      });
+      feeds.uniforms = this.tensor('float32', uniforms, [n, b]);
+      // top_p 1 takes every candidate: a float32 running total may reach 1 before the last one does.
+      feeds.top_p = this.tensor(
+        'float32',
+        Float32Array.from(inputs, (i) => (i.projection.topP >= 1 ? Infinity : i.projection.topP)),
+        [n],
+      );
+    }
+    const key = `step-${this.vocabSize}-${first.eosTokenId}-${variant.user ? 'u' : ''}${variant.eos ? 'e' : ''}${variant.nucleus ? 'n' : ''}`;
+    const out = await this.run(key, () => stepGraph(this.vocabSize, first.eosTokenId, variant), feeds);
+    const argmaxAll = out.argmax.data as BigInt64Array;
+    const topProb = out.top_prob.data as Float32Array;
+    return inputs.map(({ projection }, j): StepMathResult => {
+      const argmax = Array.from(argmaxAll.subarray(j * b, (j + 1) * b), Number);
+      const estimate = (): Estimate => {
+        if (projection.kind === 'greedy') return argmax.map((id) => [id]);
+        if (projection.kind === 'sample')
+          return Array.from((out.sampled.data as BigInt64Array).subarray(j * b, (j + 1) * b), (id) => [Number(id)]);
+        const ids = out.nucleus_ids.data as BigInt64Array;
+        const sizes = out.nucleus_size.data as BigInt64Array;
+        const c = ids.length / (n * b);
+        return Array.from({ length: b }, (_, p) => {
+          const row = (j * b + p) * c;
+          return Array.from(ids.subarray(row, row + Number(sizes[j * b + p])), Number);
+        });
+      };
+      return { argmax, leastTopProbability: () => Math.min(1, ...topProb.subarray(j * b, (j + 1) * b)), estimate };
+    });
+  }
+
+  /** The step math of one item in one run. */
+  async stepMath(input: StepMathInput): Promise<StepMathResult> {
+    const [result] = await this.stepMathBatch([input]);
+    return result;
+  }
+
+  /** Step math calls waiting for the event loop's next turn. */
+  private queued: { input: StepMathInput; resolve: (r: StepMathResult) => void; reject: (err: unknown) => void }[] = [];
+
+  /** Runs the queued calls: those that share a graph variant, EOS id and block length in one batch. */
+  private flush(): void {
+    const groups = new Map<string, typeof this.queued>();
+    for (const q of this.queued) {
+      const key = stepMathKey(q.input);
+      groups.set(key, [...(groups.get(key) ?? []), q]);
+    }
+    this.queued = [];
+    for (const group of groups.values()) {
+      this.stepMathBatch(group.map((q) => q.input)).then(
+        (results) => group.forEach((q, i) => q.resolve(results[i])),
+        (err) => group.forEach((q) => q.reject(err)),
+      );
+    }
+  }
+
+  /**
+   * `StepMath` backed by these graphs. Calls made in one turn of the event loop (the generations of
+   * one dynamic batch, whose logits arrive together) run as one batch: one densify and one step
+   * graph run for all of them instead of one each.
+   */
   get math(): StepMath {
-    return { run: (input) => this.stepMath(input) };
+    return {
+      run: (input) =>
+        new Promise<StepMathResult>((resolve, reject) => {
+          this.queued.push({ input, resolve, reject });
+          if (this.queued.length === 1) nextTurn(() => this.flush());
+        }),
+    };
   }
 }
+
+/** Which step graph an input needs. */
+function stepVariant({ user, suppressEos, projection }: StepMathInput): StepGraphVariant {
+  return { user: user !== undefined, eos: suppressEos > 0, nucleus: projection.kind !== 'greedy' };
+}
+
+/** Inputs with the same key run in one batch of the same step graph. */
+function stepMathKey(input: StepMathInput): string {
+  const v = stepVariant(input);
+  const compactK = topKOf(input.core)?.k ?? 0;
+  return `${input.eosTokenId}/${input.core.length}/${v.user}/${v.eos}/${v.nucleus}/${compactK}`;
+}
+
+/** Runs `f` after the current turn of the event loop (every microtask first). */
+const nextTurn: (f: () => void) => void =
+  typeof globalThis.setImmediate === 'function' ? (f) => globalThis.setImmediate(f) : (f) => setTimeout(f, 0);

@@ -12,6 +12,7 @@ import {
   type BlockLogits,
   type GenerationRequest,
   type StepMathInput,
+  type StepMathResult,
 } from '../../shared/ssd2';
 import { compactBlock } from '../../shared/ssd2/compact';
 import { StepGraphs } from '../../shared/runtime/step-graph-runtime';
@@ -147,6 +148,38 @@ describe('step graphs against the TypeScript reference (vocabulary 50257)', () =
       }
     },
   );
+
+  it('one batch of several generations gives each the outcome of its own run; concurrent calls share one graph run', async () => {
+    const user = logits(31, 3, 6);
+    const items: StepMathInput[] = [
+      input(logits(21, 3, 6), { user, lambda: 0.5, suppressEos: 2, projection: { kind: 'sample', topP: 0.9, seed: 1, block: 0, step: 2 } }),
+      input(logits(22, 3, 0.01), {
+        user,
+        lambda: 0.25,
+        suppressEos: 1,
+        projection: { kind: 'multihot', topP: 0.95, seed: 2, block: 3, step: 0 },
+      }),
+      input(logits(23, 3, 12), { user, lambda: 1, suppressEos: 3, projection: { kind: 'sample', topP: 1, seed: 3, block: 1, step: 7 } }),
+    ];
+    const outcome = async (r: Promise<StepMathResult>) => {
+      const x = await r;
+      return { argmax: x.argmax, top: x.leastTopProbability(), estimate: x.estimate() };
+    };
+    const alone = [];
+    for (const item of items) alone.push(await outcome(graphs.stepMath(item)));
+    const batch = await graphs.stepMathBatch(items);
+    expect(await Promise.all(batch.map((r) => outcome(Promise.resolve(r))))).toEqual(alone);
+    // Calls made together through `math` run as one batch: one graph run for the three.
+    const runs = graphs.timing.runs;
+    const together = await Promise.all(items.map((item) => outcome(graphs.math.run(item))));
+    expect(together).toEqual(alone);
+    expect(graphs.timing.runs - runs).toBe(1);
+    // Calls that need different graphs (no user model here) run in their own batches, with the same outcomes.
+    const mixed = [items[0], input(items[1].core, { projection: items[1].projection })];
+    const single = await outcome(graphs.stepMath(mixed[1]));
+    const both = await Promise.all(mixed.map((item) => outcome(graphs.math.run(item))));
+    expect(both).toEqual([alone[0], single]);
+  });
 
   it('compact inputs are densified in the graph: the same outcome as their dense rows', async () => {
     const t = topKLogits(logits(6, 4, 10), 32);
