@@ -183,22 +183,45 @@ export class StepGraphs {
     return this.tensor('float32', logits.data, [1, logits.length, logits.vocabSize]);
   }
 
-  /** Blocks of one shape as one graph input [n, B, V]: compact ones densified by one graph run, dense ones copied side by side. */
+  /**
+   * Blocks of one shape as one graph input [n, B, V]: compact ones densified by one graph run;
+   * dense ones as they lie when they are consecutive rows of one buffer (a denoiser batch's
+   * output, in its order), else copied side by side.
+   */
   private async feedMany(blocks: readonly BlockLogits[]): Promise<Feed> {
     if (blocks.length === 1) return this.feed(blocks[0]);
     const held = blocks.map((l) => topKOf(l));
     if (held.every((t) => t !== undefined && t.k === held[0]!.k)) return this.densify(held as TopKLogits[]);
     const { length: b, vocabSize: v } = blocks[0];
+    const dims = [blocks.length, b, v];
+    if (held.every((t) => t === undefined)) {
+      const first = blocks[0].data;
+      const adjacent = blocks.every(
+        (l, i) => l.data.buffer === first.buffer && l.data.byteOffset === first.byteOffset + i * b * v * 4 && l.data.length === b * v,
+      );
+      if (adjacent) return this.tensor('float32', new Float32Array(first.buffer, first.byteOffset, blocks.length * b * v), dims);
+    }
     const data = new Float32Array(blocks.length * b * v);
     blocks.forEach((l, i) => data.set(l.data, i * b * v));
-    return this.tensor('float32', data, [blocks.length, b, v]);
+    return this.tensor('float32', data, dims);
   }
 
   /**
    * The step math of n items in one run of the step graph. The items share the graph variant, the
    * EOS id and the block length (`stepMathKey`); λ, top-p, the EOS mask and the draws are per item.
    */
-  async stepMathBatch(inputs: readonly StepMathInput[]): Promise<StepMathResult[]> {
+  async stepMathBatch(items: readonly StepMathInput[]): Promise<StepMathResult[]> {
+    // Dense core logits in their order in the buffer, so a denoiser batch's output is fed as it lies
+    // (compact blocks are never densified here: their order does not matter).
+    const offset = (l: BlockLogits) => (topKOf(l) ? 0 : l.data.byteOffset);
+    const order = Array.from(items.keys()).sort((i, j) => offset(items[i].core) - offset(items[j].core) || i - j);
+    const sorted = await this.stepMathInOrder(order.map((i) => items[i]));
+    const results: StepMathResult[] = new Array(items.length);
+    order.forEach((i, j) => (results[i] = sorted[j]));
+    return results;
+  }
+
+  private async stepMathInOrder(inputs: readonly StepMathInput[]): Promise<StepMathResult[]> {
     const n = inputs.length;
     const [first] = inputs;
     const b = first.core.length;

@@ -169,6 +169,13 @@ describe('step graphs against the TypeScript reference (vocabulary 50257)', () =
     for (const item of items) alone.push(await outcome(graphs.stepMath(item)));
     const batch = await graphs.stepMathBatch(items);
     expect(await Promise.all(batch.map((r) => outcome(Promise.resolve(r))))).toEqual(alone);
+    // Rows of one buffer (a denoiser batch's output), given in another order: fed as they lie, the same outcomes.
+    const rows = 3 * V;
+    const shared = new Float32Array(3 * rows);
+    items.forEach((item, i) => shared.set(item.core.data, i * rows));
+    const views = items.map((item, i) => ({ ...item, core: blockLogits(shared.subarray(i * rows, (i + 1) * rows), 3, V) }));
+    const reversed = await graphs.stepMathBatch([...views].reverse());
+    expect(await Promise.all(reversed.reverse().map((r) => outcome(Promise.resolve(r))))).toEqual(alone);
     // Calls made together through `math` run as one batch: one graph run for the three.
     const runs = graphs.timing.runs;
     const together = await Promise.all(items.map((item) => outcome(graphs.math.run(item))));
