@@ -282,6 +282,11 @@ export class StepGraphs {
     return result;
   }
 
+  /** `StepMath` with one run of the step graphs per call. */
+  get itemMath(): StepMath {
+    return { run: (input) => this.stepMath(input) };
+  }
+
   /** Step math calls waiting for the event loop's next turn. */
   private queued: { input: StepMathInput; resolve: (r: StepMathResult) => void; reject: (err: unknown) => void }[] = [];
 
