@@ -122,13 +122,12 @@ for (const name of values.suites!.split(',')) {
   for (const { withUser, n } of combos)
     for (const projection of projections)
       graph.set(key(withUser, n, projection), await measure(s, n, projection, withUser, s.core.denoiser.stepMath));
-  // As served, the generations of one dynamic batch share a run of the step graphs on an
-  // accelerator and run one each on the CPU; several generations are measured the other way too.
-  const batchedServed = s.core.denoiser.provider !== 'cpu';
-  const otherWay = batchedServed ? s.core.denoiser.graphs.itemMath : s.core.denoiser.graphs.math;
-  const other = new Map<string, { stepMs: number; graphMs: number }>();
+  // As served, the generations of one dynamic batch share a run of the step graphs; several
+  // generations are also measured with one run each.
+  const each = new Map<string, { stepMs: number; graphMs: number }>();
   for (const { withUser, n } of combos.filter((c) => c.n > 1))
-    for (const projection of projections) other.set(key(withUser, n, projection), await measure(s, n, projection, withUser, otherWay));
+    for (const projection of projections)
+      each.set(key(withUser, n, projection), await measure(s, n, projection, withUser, s.core.denoiser.graphs.itemMath));
   const ref = new Map<string, { stepMs: number; graphMs: number }>();
   for (const { withUser, n } of combos.filter((c) => referenceBatches.has(c.n)))
     for (const projection of projections)
@@ -148,8 +147,7 @@ for (const name of values.suites!.split(',')) {
         'host %': `${Math.round((100 * (g.stepMs - g.graphMs)) / g.stepMs)}`,
         'x greedy': g.stepMs / greedyMs,
         'ms per item-step': g.stepMs / n,
-        'one run per batch: step ms': n > 1 ? (batchedServed ? g.stepMs : other.get(key(withUser, n, projection))!.stepMs) : '-',
-        'one run per generation: step ms': n > 1 ? (batchedServed ? other.get(key(withUser, n, projection))!.stepMs : g.stepMs) : '-',
+        'one run per generation: step ms': each.get(key(withUser, n, projection))?.stepMs ?? '-',
         'reference step ms': r ? r.stepMs : '-',
         'reference host %': r ? `${Math.round((100 * (r.stepMs - r.graphMs)) / r.stepMs)}` : '-',
       };
@@ -184,9 +182,8 @@ for (const name of values.suites!.split(',')) {
       `${steps} lock-step steps per generation after one warm-up step, the median of ${repeats} runs, early stopping off, λ 0.5, a ` +
       `prompt of 16 tokens. step ms: wall time per step of the whole batch; graph ms: wall time during which an onnxruntime session ran ` +
       `(denoiser, context encoder, step graphs); host ms: the rest (JavaScript). x greedy: step ms over the greedy step's at the same ` +
-      `batch. The step graphs run the step math of one dynamic batch's generations in one run on an accelerator, one run per ` +
-      `generation on the CPU; the two columns before reference give both (one of them is step ms). reference: the same steps with ` +
-      `the TypeScript step math (\`referenceStepMath\`).`,
+      `batch. The step graphs run the step math of one dynamic batch's generations in one run; one run per generation: the same ` +
+      `steps with a run of the step graphs for each. reference: the same steps with the TypeScript step math (\`referenceStepMath\`).`,
   });
   sections.push({
     heading: `${s.name}: TypeScript step math on wire-form logits (top ${DEFAULT_TOP_K} + floor)`,

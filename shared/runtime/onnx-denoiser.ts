@@ -421,13 +421,11 @@ export class OnnxDenoiser implements Denoiser {
 
   /**
    * The step math for `generate` with this model as the core: the step graphs on this model's
-   * provider, or the TypeScript reference when the step graphs are off for it (small blocks). On an
-   * accelerator the generations of one dynamic batch share a run of the step graphs; on the CPU each
-   * runs its own, which measured faster there (bench:step, "one at a time").
+   * provider (the generations of one dynamic batch share a run), or the TypeScript reference when
+   * the step graphs are off for it (small blocks).
    */
   get stepMath(): StepMath {
-    if (!this.useGraphs) return referenceStepMath;
-    return this.provider === 'cpu' ? this.graphs.itemMath : this.graphs.math;
+    return this.useGraphs ? this.graphs.math : referenceStepMath;
   }
 
   /**
