@@ -52,6 +52,8 @@ def read_bundle(bundle):
     if a.get("readout") != "shifted" or not a.get("likelihood"):
         fail(f"{bundle}/manifest.json: needs architecture.readout \"shifted\" and likelihood true "
              "(the causal LM view the staggered blocks read)")
+    if not m["self_conditioning"]:
+        fail(f"{bundle}/manifest.json: needs self_conditioning true (a settled position's input is rescaled for it)")
     if a.get("context", "cached") != "cached" or a.get("positions", "learned") != "learned":
         fail(f"{bundle}/manifest.json: needs a cached context and learned positions")
     cfg = ModelConfig(vocab_size=m["vocab_size"], hidden=a["hidden"], layers=a["layers"], heads=a["heads"],

@@ -98,6 +98,9 @@ export const ManifestSchema = z
         path: ['block_schedule'],
         message: 'a full-attention bundle takes one timestep per block ("shared")',
       });
+    // A clean position is final only because its evidence outweighs any prior (docs/model-bundle.md).
+    if (m.block_schedule.kind === 'staggered' && !m.architecture.likelihood)
+      ctx.addIssue({ code: 'custom', path: ['block_schedule'], message: 'a staggered schedule needs architecture.likelihood true' });
     if (!full && !m.graphs.context_encoder)
       ctx.addIssue({ code: 'custom', path: ['graphs', 'context_encoder'], message: 'required unless architecture.context is "full"' });
     if (full && m.graphs.context_encoder)

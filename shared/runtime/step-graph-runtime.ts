@@ -292,12 +292,13 @@ export class StepGraphs {
 
   /** Runs the queued calls: those that share a graph variant, EOS id and block length in one batch. */
   private flush(): void {
-    const groups = new Map<string, typeof this.queued>();
-    for (const q of this.queued) {
+    const queued = this.queued;
+    this.queued = [];
+    const groups = new Map<string, typeof queued>();
+    for (const q of queued) {
       const key = stepMathKey(q.input);
       groups.set(key, [...(groups.get(key) ?? []), q]);
     }
-    this.queued = [];
     for (const group of groups.values()) {
       this.stepMathBatch(group.map((q) => q.input)).then(
         (results) => group.forEach((q, i) => q.resolve(results[i])),

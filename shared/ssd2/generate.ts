@@ -131,10 +131,11 @@ export async function* generate(models: GenerationModels, request: GenerationReq
       run = step + 1;
       if (request.stepEvents) yield { type: 'step', block, step, steps: steps, fraction, model: core.info.name, argmax, changed };
       // Under a staggered schedule the block is decided once every position the output keeps (up
-      // to the first EOS, within max_tokens) is clean: the rest of the schedule cannot change them.
+      // to the first EOS, within max_tokens) is clean: the rest of the schedule cannot change them
+      // (a clean position's one-hot estimate outweighs any prior; a multi-hot one does not).
       const eosAt = opts.stopAtEos ? argmax.indexOf(main.eosTokenId) : -1;
       const kept = Math.min(blockSize, opts.maxTokens - output.length, eosAt >= 0 ? eosAt + 1 : blockSize);
-      const decided = cleanPrefix(step, steps, blockSize, main.blockSchedule) >= kept;
+      const decided = opts.projection !== 'multihot' && cleanPrefix(step, steps, blockSize, main.blockSchedule) >= kept;
       if (settled || decided || step === steps - 1) {
         final = argmax; // SSD-LM: the block's tokens are the argmax of the last step's logits
         break;
@@ -143,8 +144,10 @@ export async function* generate(models: GenerationModels, request: GenerationReq
     }
     stepsRun += run;
     stepsSaved += steps - run;
-    const eosAt = opts.stopAtEos ? final.indexOf(main.eosTokenId) : -1;
-    const kept = (eosAt >= 0 ? final.slice(0, eosAt) : final).slice(0, opts.maxTokens - output.length);
+    // Only the positions max_tokens leaves room for count: an EOS after them does not end the text.
+    const room = final.slice(0, opts.maxTokens - output.length);
+    const eosAt = opts.stopAtEos ? room.indexOf(main.eosTokenId) : -1;
+    const kept = eosAt >= 0 ? room.slice(0, eosAt) : room;
     output.push(...kept);
     yield { type: 'block', block, tokens: kept, stepsRun: run, stepsSaved: steps - run };
     if (eosAt >= 0) {

@@ -45,6 +45,25 @@ describe('block loop', () => {
     expect(r.finishReason).toBe('eos');
   });
 
+  it('an EOS after the positions max_tokens leaves room for does not end the text: finish reason length', async () => {
+    const core = new ScriptedDenoiser({}, (_req, p) => (p === 3 ? 7 : 2));
+    const r = await generateAll({ core }, { prompt: [1], steps: 3, maxTokens: 3, earlyStopPatience: 0 });
+    expect(r.tokens).toEqual([2, 2, 2]);
+    expect(r.finishReason).toBe('length');
+    const eos = await generateAll({ core }, { prompt: [1], steps: 3, maxTokens: 4, earlyStopPatience: 0 });
+    expect(eos.tokens).toEqual([2, 2, 2]);
+    expect(eos.finishReason).toBe('eos');
+  });
+
+  it('staggered blocks end once the positions they keep are clean, except with multi-hot estimates', async () => {
+    const schedule = { kind: 'staggered', window: 2 } as const;
+    const core = new ScriptedDenoiser({ blockSchedule: schedule }, constant(3));
+    const base = { prompt: [1], maxTokens: 2, earlyStopPatience: 0 };
+    // Blocks of 4 at 8 steps: position 1 is clean from step 4, so the block ends after 5 steps.
+    expect((await generateAll({ core }, { ...base, projection: 'sample' })).stepsRun).toBe(5);
+    expect((await generateAll({ core }, { ...base, projection: 'multihot' })).stepsRun).toBe(8);
+  });
+
   it('ends a block early once the argmax is stable and reports the steps saved', async () => {
     const core = new ScriptedDenoiser({}, constant(4));
     const events: GenerationEvent[] = [];

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   alphaBar,
@@ -17,6 +19,7 @@ import {
   NOISE_ROW_STRIDE,
   NOISE_TABLE_SIZE,
 } from '../../shared/ssd2';
+import { ManifestSchema } from '../../shared/bundle/manifest';
 
 describe('cosine schedule', () => {
   it('runs from clean (abar 1) at t=0 to pure noise (abar 0) at t=T, decreasing', () => {
@@ -184,6 +187,17 @@ describe('block schedules', () => {
     expect(defaultStepsFor(8, { kind: 'staggered', window: 3 })).toBe(24);
     expect(stepsFor({ blockSize: 4 }, { blockSize: 8, blockSchedule: staggered })).toBe(8);
     expect(stepsFor({ steps: 5 }, { blockSize: 8, blockSchedule: staggered })).toBe(5);
+  });
+
+  it('a staggered bundle must have the noisy evidence (what makes a clean position final)', () => {
+    const m = JSON.parse(readFileSync(join(__dirname, '../../models/core/manifest.json'), 'utf8'));
+    expect(ManifestSchema.safeParse(m).success).toBe(true);
+    const without = ManifestSchema.safeParse({ ...m, architecture: { ...m.architecture, likelihood: false } });
+    expect(without.success).toBe(false);
+    expect(without.error?.issues[0]).toMatchObject({
+      path: ['block_schedule'],
+      message: 'a staggered schedule needs architecture.likelihood true',
+    });
   });
 
   it('models mixed in one block must share the block schedule', () => {

@@ -1,6 +1,6 @@
 import { ClientMessageSchema, type ClientModelInfo, type ServerMessage } from '../../../shared/client-protocol';
 import { compactLogits, densifyLogits, type CompactLogits } from '../../../shared/protocol';
-import type { BlockLogits, DenoiseStep, Denoiser, DenoiserInfo } from '../../../shared/ssd2';
+import { incompatibility, type BlockLogits, type DenoiseStep, type Denoiser, type DenoiserInfo } from '../../../shared/ssd2';
 import { ApiError } from '../errors/api-error';
 import type { GenerationSpec } from './spec';
 import { firstIssue } from '../../../shared/errors';
@@ -170,10 +170,11 @@ export class ClientSession {
     if (msg.type === 'hello') {
       if (this.info && this.helloOn === this.ws) return this.reply('already_joined', 'hello was already received');
       // A client joining again must bring a model that fits the same block as before.
-      if (this.info && (msg.info.vocabSize !== this.info.vocabSize || msg.info.tokenizerSha256 !== this.info.tokenizerSha256)) {
+      const differs = this.info && incompatibility(this.info, msg.info);
+      if (differs) {
         return this.reply(
           'incompatible_client_model',
-          `the model that joins again must have vocabulary ${this.info.vocabSize} and the same tokenizer`,
+          `the model that joins again must share the first one's ${differs.label}: ${String(differs.actual)} != ${String(differs.expected)}`,
         );
       }
       this.info = msg.info;
