@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
-import { defaultStepsFor, generateAll, logSoftmax, type Denoiser, type GenerationRequest } from '../../shared/ssd2';
+import { defaultStepsFor, generateAll, logSoftmax, parseGenerateOptions, type Denoiser, type GenerationRequest } from '../../shared/ssd2';
 import { instructionPrompt, privateContextPrefix } from '../../shared/prompt/instruction';
 import { loadLocalModel, type LocalModel } from '../../worker-gpu/src/runtime/local-model';
 import { pythonExecutable } from '../../infra/training/python';
@@ -26,6 +26,8 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'models/EVAL.md' },
     /** Denoising steps per block of the core's size (default: `defaultStepsFor` the core). */
     steps: { type: 'string' },
+    /** The commit_confidence of every generation (default: the engine's). */
+    'commit-confidence': { type: 'string' },
   },
 });
 const quick = values.quick!;
@@ -122,7 +124,20 @@ const human = paragraphs.map((t) => t.split(' ').slice(12, 42).join(' '));
 const lossSchedule = core.denoiser.info.blockSchedule;
 const defaultSteps = values.steps ? Number(values.steps) : defaultStepsFor(lossBlock, lossSchedule);
 if (!Number.isInteger(defaultSteps) || defaultSteps < 1) throw new Error(`--steps: expected a positive integer, got "${values.steps}"`);
-const base: Partial<GenerationRequest> = { steps: defaultSteps, maxTokens: 40, topP: 0.95, projection: 'sample', earlyStopPatience: 5 };
+const commitFlag = values['commit-confidence'];
+if (commitFlag !== undefined && !(Number(commitFlag) >= 0 && Number(commitFlag) <= 1))
+  throw new Error(`--commit-confidence: expected a probability in [0, 1], got "${commitFlag}"`);
+const commitConfidence = parseGenerateOptions({
+  commitConfidence: commitFlag === undefined ? undefined : Number(commitFlag),
+}).commitConfidence;
+const base: Partial<GenerationRequest> = {
+  steps: defaultSteps,
+  maxTokens: 40,
+  topP: 0.95,
+  projection: 'sample',
+  earlyStopPatience: 5,
+  commitConfidence,
+};
 
 async function continuations(models: { core: Denoiser | Denoiser[] }, n: number, extra: Partial<GenerationRequest> = {}) {
   const texts: string[] = [];
@@ -196,13 +211,16 @@ sections.push({
 });
 results.fluency = fluencyRows;
 // Speed of the same continuations on this runtime (onnxruntime-node, CPU, one generation at a time).
+const fullSchedule = await continuations({ core: core.denoiser }, N.fluency, { earlyStopPatience: 0 });
+const speedRow = (setting: string, r: typeof gen): Row => ({
+  model: `core (blocks of ${lossBlock}, ${defaultSteps} steps per block, ${setting})`,
+  'tokens generated': r.tokens,
+  'denoiser calls per token': r.stepsRun / Math.max(1, r.tokens),
+  'tokens/s': r.tokens / r.seconds,
+});
 const speedRows: Row[] = [
-  {
-    model: `core (blocks of ${lossBlock}, ${defaultSteps} steps per block, early stopping on)`,
-    'tokens generated': gen.tokens,
-    'denoiser calls per token': gen.stepsRun / Math.max(1, gen.tokens),
-    'tokens/s': gen.tokens / gen.seconds,
-  },
+  speedRow('early stopping on', gen),
+  speedRow('early stopping off', fullSchedule),
   ...(baselines
     ? [
         {
@@ -217,7 +235,12 @@ const speedRows: Row[] = [
 sections.push({
   heading: 'Speed (the fluency continuations above, this runtime)',
   rows: speedRows,
-  note: 'A denoiser call runs one step for one block of the core; the AR baseline runs one step per token.',
+  note:
+    'A denoiser call runs one step for one block of the core; the AR baseline runs one step per token.' +
+    (lossSchedule?.kind === 'staggered'
+      ? ` With early stopping on, a position whose top token is already at least ${commitConfidence} ` +
+        'probable ends its window at once (commit_confidence); off, every position runs its whole window.'
+      : ''),
 });
 results.speed = speedRows;
 log('fluency done');
@@ -355,19 +378,21 @@ const selfCondNote = !shiftedSingle(core)
     `context${core.bundle.manifest.architecture.likelihood ? ' plus the noisy evidence' : ''}, so self-conditioning, which enters ` +
     `through the block's own input, cannot change ` +
     `them${shiftedSingle(user) ? '' : ' (fluency); in the QA column it still reaches the user model'}.`;
-const [defaultRow, fullSchedule] = ablationRows;
+const [defaultRow, noEarlyStop] = ablationRows;
 const saved = defaultRow['steps saved'] as number;
 const scheduled = (defaultRow['steps run (fluency)'] as number) + saved;
 const staggeredNote =
   lossSchedule?.kind === 'staggered'
-    ? ' Under the staggered schedule both rows also end a block once the positions it keeps are clean (the same tokens), which ' +
-      'saved steps in both.'
+    ? ' Under the staggered schedule both rows end a block once the positions it keeps are clean (the same tokens), which ' +
+      'saves steps in both; with early stopping on, a confident position also ends its window at once (commit_confidence), ' +
+      'which changes the tokens that follow it.'
     : '';
 const earlyStopping =
-  `Early stopping (k = 5)${lossSchedule?.kind === 'staggered' ? ', and blocks ending once the positions they keep were clean,' : ''} ` +
+  `Early stopping (k = 5${lossSchedule?.kind === 'staggered' ? ', confident positions committed' : ''})` +
+  `${lossSchedule?.kind === 'staggered' ? ', and blocks ending once the positions they keep were clean,' : ''} ` +
   `saved ${saved} of the ${scheduled} steps its blocks were scheduled ` +
   `(${((100 * saved) / scheduled).toFixed(1)} %), at fluency ${(defaultRow['fluency ppl'] as number).toFixed(0)} against ` +
-  `${(fullSchedule['fluency ppl'] as number).toFixed(0)} with early stopping off.${staggeredNote}`;
+  `${(noEarlyStop['fluency ppl'] as number).toFixed(0)} with early stopping off.${staggeredNote}`;
 sections.push({
   heading: `Ablations (${N.ablation} prompts / questions each, ${defaultSteps} steps per block of ${lossBlock})`,
   rows: ablationRows,
@@ -449,7 +474,7 @@ const seconds = (performance.now() - started) / 1000;
 const md = [
   '# Evaluation of the bundled models',
   '',
-  `Command: \`npm run eval${quick ? ' -- --quick' : ''}\` · ${seconds.toFixed(0)} s on CPU · models: ` +
+  `Command: \`npm run eval${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\` · ${seconds.toFixed(0)} s on CPU · models: ` +
     [core, variant, user]
       .map((m) => `${m.bundle.manifest.name} (${(m.bundle.manifest.architecture.parameters / 1e6).toFixed(2)} M)`)
       .join(', '),

@@ -31,6 +31,8 @@ const HELP = `usage: npm run generate -- --prompt TEXT [options]
   --early-stop K         stop a block after K unchanged steps, 0 = off (default 5)
   --early-stop-confidence P  count a step only when every position's top token has
                          probability >= P (default 0.5)
+  --commit-confidence P  staggered-block models: a position is final once its top token
+                         has probability >= P, ending its window early (default 0.9)
   --min-tokens N         suppress end-of-text until N tokens were generated (default 0)
   --providers LIST       onnxruntime providers to try in order (default cpu)
   --step-math WHERE      graph: the per-step math in onnxruntime next to the model (default);
@@ -60,6 +62,7 @@ async function main() {
       'block-size': { type: 'string' },
       'early-stop': { type: 'string' },
       'early-stop-confidence': { type: 'string' },
+      'commit-confidence': { type: 'string' },
       'min-tokens': { type: 'string' },
       providers: { type: 'string', default: 'cpu' },
       'step-math': { type: 'string', default: 'graph' },
@@ -113,6 +116,7 @@ async function main() {
       projection: values.projection as 'sample' | undefined,
       earlyStopPatience: num('early-stop', values['early-stop']),
       earlyStopConfidence: num('early-stop-confidence', values['early-stop-confidence']),
+      commitConfidence: num('commit-confidence', values['commit-confidence']),
       minTokens: num('min-tokens', values['min-tokens']),
       stepEvents: true,
     },

@@ -272,7 +272,7 @@ export class StepGraphs {
           return Array.from(ids.subarray(row, row + Number(sizes[j * b + p])), Number);
         });
       };
-      return { argmax, leastTopProbability: () => Math.min(1, ...topProb.subarray(j * b, (j + 1) * b)), estimate };
+      return { argmax, topProbability: (p) => topProb[j * b + p], estimate };
     });
   }
 

@@ -134,7 +134,7 @@ function argmax(row: Row, vocabSize: number): number {
   return best;
 }
 
-/** `leastTopProbability`'s term for one row: 1 / Σ exp(x - max), max taken with `>`. */
+/** `topProbability` of one row: 1 / Σ exp(x - max), max taken with `>`. */
 function topProbability(row: Row, vocabSize: number): number {
   let max = -Infinity;
   for (const x of row.values) if (x > max) max = x;
@@ -226,7 +226,7 @@ function summable(row: Row, vocabSize: number): boolean {
 /** One step's outcome computed from compact rows. */
 export interface CompactStep {
   argmax: number[];
-  leastTopProbability(): number;
+  topProbability(p: number): number;
   estimate(opts: ProjectionOptions): Estimate;
 }
 
@@ -256,7 +256,7 @@ export function compactStep(
   if (!rows.every((row) => summable(row, vocabSize))) return null;
   return {
     argmax: rows.map((row) => argmax(row, vocabSize)),
-    leastTopProbability: () => rows.reduce((least, row) => Math.min(least, topProbability(row, vocabSize)), 1),
+    topProbability: (p) => topProbability(rows[p], vocabSize),
     estimate: (opts) => projectRows(rows, vocabSize, opts),
   };
 }

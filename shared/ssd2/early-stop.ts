@@ -18,10 +18,11 @@ export class ArgmaxStability {
   ) {}
 
   /**
-   * Feed this step's argmax (and the least top-token probability of the logits it came from, asked
-   * for only when it decides); returns how many positions changed and whether the block is settled.
+   * Feed this step's argmax (and the top-token probability per position of the logits it came
+   * from, asked for only when it decides); returns how many positions changed and whether the block
+   * is settled.
    */
-  observe(tokens: readonly number[], confidence?: () => number): { changed: number; settled: boolean } {
+  observe(tokens: readonly number[], topProbability?: (p: number) => number): { changed: number; settled: boolean } {
     let changed = tokens.length;
     if (this.previous) {
       changed = 0;
@@ -33,22 +34,27 @@ export class ArgmaxStability {
       this.patience > 0 &&
       this.previous !== null &&
       changed === 0 &&
-      (this.minConfidence <= 0 || !confidence || confidence() >= this.minConfidence);
+      (this.minConfidence <= 0 || !topProbability || confident(tokens.length, topProbability, this.minConfidence));
     this.unchanged = stable ? this.unchanged + 1 : 0;
     this.previous = [...tokens];
     return { changed, settled: this.patience > 0 && this.unchanged >= this.patience };
   }
 }
 
-/** The smallest, over positions, of the softmax probability of the position's top token. */
-export function leastTopProbability(logits: BlockLogits): number {
-  const { data, vocabSize, length } = logits;
-  let least = 1;
-  for (let p = 0; p < length; p++) {
-    const offset = p * vocabSize;
-    let max = -Infinity;
-    for (let v = 0; v < vocabSize; v++) if (data[offset + v] > max) max = data[offset + v];
-    least = Math.min(least, 1 / sumExpRow(data, offset, vocabSize, max));
-  }
-  return least;
+/** The softmax probability of position p's top token. */
+export function topProbability(logits: BlockLogits, p: number): number {
+  const { data, vocabSize } = logits;
+  const offset = p * vocabSize;
+  let max = -Infinity;
+  for (let v = 0; v < vocabSize; v++) if (data[offset + v] > max) max = data[offset + v];
+  return 1 / sumExpRow(data, offset, vocabSize, max);
+}
+
+/**
+ * Whether every position's top token has at least probability `min`. The last positions are asked
+ * first: under a staggered schedule they are the noisiest, and the first unsure one decides.
+ */
+function confident(positions: number, topProbability: (p: number) => number, min: number): boolean {
+  for (let p = positions - 1; p >= 0; p--) if (topProbability(p) < min) return false;
+  return true;
 }

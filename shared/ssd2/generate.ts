@@ -1,11 +1,11 @@
 import { InvalidArgumentError } from '../errors';
 import type { Denoiser } from './denoiser';
 import { ArgmaxStability } from './early-stop';
-import { referenceStepMath, type StepMath } from './kernel';
+import { referenceStepMath, type StepMath, type StepMathResult } from './kernel';
 import { lambdaAt } from './mixing';
-import { parseGenerateOptions, stepsFor, type GenerateOptionsInput } from './options';
+import { parseGenerateOptions, stepsFor, type GenerateOptions, type GenerateOptionsInput } from './options';
 import { assertCompatible, TimestepRouter } from './routing';
-import { cleanPrefix, timestepFraction } from './schedule';
+import { cleanPrefix, positionWindow, timestepFraction, type BlockSchedule } from './schedule';
 import type { BlockLogits, Estimate } from './types';
 
 export interface GenerationModels {
@@ -102,7 +102,7 @@ export async function* generate(models: GenerationModels, request: GenerationReq
     let userSelf: BlockLogits | null = null;
     let final: number[] = [];
     let run = 0;
-    for (let step = 0; step < steps; step++) {
+    for (let step = 0; step < steps; ) {
       const fraction = timestepFraction(step, steps);
       const core = router.pick(fraction);
       const noise = { seed: opts.seed, block, step, steps: steps, estimate, blockLength: blockSize };
@@ -127,20 +127,22 @@ export async function* generate(models: GenerationModels, request: GenerationReq
         projection,
       });
       const { argmax } = outcome;
-      const { changed, settled } = stability.observe(argmax, outcome.leastTopProbability);
-      run = step + 1;
+      const { changed, settled } = stability.observe(argmax, outcome.topProbability);
+      run++;
       if (request.stepEvents) yield { type: 'step', block, step, steps: steps, fraction, model: core.info.name, argmax, changed };
       // Under a staggered schedule the block is decided once every position the output keeps (up
       // to the first EOS, within max_tokens) is clean: the rest of the schedule cannot change them
       // (a clean position's one-hot estimate outweighs any prior; a multi-hot one does not).
       const eosAt = opts.stopAtEos ? argmax.indexOf(main.eosTokenId) : -1;
       const kept = Math.min(blockSize, opts.maxTokens - output.length, eosAt >= 0 ? eosAt + 1 : blockSize);
-      const decided = opts.projection !== 'multihot' && cleanPrefix(step, steps, blockSize, main.blockSchedule) >= kept;
-      if (settled || decided || step === steps - 1) {
+      const clean = opts.projection === 'multihot' ? 0 : cleanPrefix(step, steps, blockSize, main.blockSchedule);
+      const next = clean >= kept ? steps : nextStep(step, steps, clean, kept, outcome, opts, main.blockSchedule, blockSize);
+      if (settled || next >= steps) {
         final = argmax; // SSD-LM: the block's tokens are the argmax of the last step's logits
         break;
       }
       estimate = outcome.estimate();
+      step = next;
     }
     stepsRun += run;
     stepsSaved += steps - run;
@@ -159,6 +161,37 @@ export async function* generate(models: GenerationModels, request: GenerationReq
   const result: GenerationResult = { tokens: output, finishReason, blocks: block, stepsRun, stepsSaved };
   yield { type: 'done', result };
   return result;
+}
+
+/**
+ * The loop step after `step`. Under a staggered schedule with early stopping on, the leading noisy
+ * position (`clean` positions before it are clean) ends its window at once when its top token is
+ * already at least `commitConfidence` probable: its estimate is committed (from the next step on
+ * it is clean) and the loop jumps to where the schedule would have made it so, which starts the
+ * next position's window sooner. When it is the last position the block keeps, the block is done.
+ * (Our rule, the per-position form of early stopping; a one-hot estimate only: a multi-hot one is
+ * never clean.)
+ */
+function nextStep(
+  step: number,
+  steps: number,
+  clean: number,
+  kept: number,
+  outcome: Pick<StepMathResult, 'topProbability'>,
+  opts: Pick<GenerateOptions, 'earlyStopPatience' | 'commitConfidence' | 'projection'>,
+  schedule: BlockSchedule | undefined,
+  blockSize: number,
+): number {
+  const window = schedule && positionWindow(clean, steps, blockSize, schedule);
+  const commits =
+    window !== null &&
+    window !== undefined &&
+    opts.earlyStopPatience > 0 &&
+    opts.projection !== 'multihot' &&
+    window.start <= step &&
+    outcome.topProbability(clean) >= opts.commitConfidence;
+  if (!commits) return step + 1;
+  return clean + 1 >= kept ? steps : Math.max(step + 1, window.cleanFrom);
 }
 
 /** Runs `generate` to completion and returns its result. */

@@ -1,5 +1,5 @@
 import { compactStep } from './compact-math';
-import { leastTopProbability } from './early-stop';
+import { topProbability } from './early-stop';
 import { mixLogits } from './mixing';
 import { argmaxTokens, project, type ProjectionOptions } from './projection';
 import { blockLogits, type BlockLogits, type Estimate } from './types';
@@ -20,8 +20,8 @@ export interface StepMathInput {
 export interface StepMathResult {
   /** Argmax token per position of the mixed logits. */
   argmax: number[];
-  /** The smallest, over positions, of the top token's probability (for early stopping). */
-  leastTopProbability(): number;
+  /** The top token's probability at position p (for early stopping; computed when asked). */
+  topProbability(p: number): number;
   /** The projection of the mixed logits (the next step's estimate). */
   estimate(): Estimate;
 }
@@ -62,7 +62,7 @@ export const denseStepMath: StepMath = {
     const mixed = suppressEarlyEos(user ? mixLogits(core, user, lambda) : core, eosTokenId, suppressEos);
     return {
       argmax: argmaxTokens(mixed),
-      leastTopProbability: () => leastTopProbability(mixed),
+      topProbability: (p) => topProbability(mixed, p),
       estimate: () => project(mixed, projection),
     };
   },

@@ -20,6 +20,12 @@ export const GenerateOptionsSchema = z.object({
   earlyStopPatience: z.number().int().min(0).default(5),
   /** Early stopping counts a step only when every position's top token has at least this probability. */
   earlyStopConfidence: z.number().min(0).max(1).default(0.5),
+  /**
+   * Under a staggered block schedule, the leading noisy position is final as soon as its top token
+   * has at least this probability (its window ends at once); part of early stopping, off with
+   * `earlyStopPatience` 0. 1 waits out every window.
+   */
+  commitConfidence: z.number().min(0).max(1).default(0.9),
   stopAtEos: z.boolean().default(true),
   /** EOS is suppressed until this many tokens have been generated (a logits processor). */
   minTokens: z.number().int().min(0).default(0),

@@ -48,6 +48,11 @@ export interface PositionNoise {
   alphaBars: number[];
 }
 
+/** The loop step at which position j's window of a staggered schedule starts. */
+function windowStart(j: number, steps: number, blockLength: number, window: number): number {
+  return blockLength > 1 ? Math.round((j * (steps - window)) / (blockLength - 1)) : 0;
+}
+
 export function positionNoise(step: number, steps: number, blockLength: number, schedule: BlockSchedule = SHARED_SCHEDULE): PositionNoise {
   if (schedule.kind === 'shared') {
     const fraction = timestepFraction(step, steps);
@@ -58,8 +63,7 @@ export function positionNoise(step: number, steps: number, blockLength: number, 
   const fractions: number[] = [];
   const alphaBars: number[] = [];
   for (let j = 0; j < blockLength; j++) {
-    const start = blockLength > 1 ? Math.round((j * (steps - window)) / (blockLength - 1)) : 0;
-    const local = step - start;
+    const local = step - windowStart(j, steps, blockLength, window);
     // Before its window a position is pure noise (t = T), after it clean (t = 0).
     const t = local < 0 ? window : local >= window ? 0 : window - local;
     fractions.push(t / window);
@@ -79,4 +83,22 @@ export function cleanPrefix(step: number, steps: number, blockLength: number, sc
   const { alphaBars } = positionNoise(step, steps, blockLength, schedule);
   const first = alphaBars.findIndex((ab) => ab < 1);
   return first < 0 ? blockLength : first;
+}
+
+/**
+ * Under a staggered schedule, the loop step from which block position j is clean (its window's
+ * end; `steps` or more: not within the loop), and the step its window starts. The loop may jump to
+ * the end when the position's estimate is already certain (early stopping, generate.ts). Under the
+ * shared schedule no position is clean within the loop: null.
+ */
+export function positionWindow(
+  j: number,
+  steps: number,
+  blockLength: number,
+  schedule: BlockSchedule,
+): { start: number; cleanFrom: number } | null {
+  if (schedule.kind === 'shared') return null;
+  const window = Math.min(schedule.window, steps);
+  const start = windowStart(j, steps, blockLength, window);
+  return { start, cleanFrom: start + window };
 }

@@ -2,7 +2,8 @@ import { blockLogits, type BlockLogits, type DenoiseStep, type Denoiser, type De
 
 /**
  * A deterministic Denoiser for testing the block loop's control flow (EOS, limits, routing,
- * mixing, early stopping) without a network. It favours `prefer(step, position, request)`.
+ * mixing, early stopping) without a network. It favours `prefer(request, position)` by a logit
+ * margin of `margin(request, position)` (default 10: a top probability of 0.9994 over 8 tokens).
  */
 export class ScriptedDenoiser implements Denoiser {
   readonly info: DenoiserInfo;
@@ -11,6 +12,7 @@ export class ScriptedDenoiser implements Denoiser {
   constructor(
     info: Partial<DenoiserInfo>,
     private readonly prefer: (req: DenoiseStep, position: number) => number,
+    private readonly margin: (req: DenoiseStep, position: number) => number = () => 10,
   ) {
     this.info = {
       name: 'scripted',
@@ -35,7 +37,7 @@ export class ScriptedDenoiser implements Denoiser {
       const { blockLength } = req.noise;
       const v = this.info.vocabSize;
       const data = new Float32Array(blockLength * v);
-      for (let p = 0; p < blockLength; p++) data[p * v + this.prefer(req, p)] = 10;
+      for (let p = 0; p < blockLength; p++) data[p * v + this.prefer(req, p)] = this.margin(req, p);
       return blockLogits(data, blockLength, v);
     });
   }

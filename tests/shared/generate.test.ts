@@ -64,6 +64,28 @@ describe('block loop', () => {
     expect((await generateAll({ core }, { ...base, projection: 'multihot' })).stepsRun).toBe(8);
   });
 
+  it('under a staggered schedule with early stopping on, a confident leading position ends its window at once', async () => {
+    const schedule = { kind: 'staggered', window: 2 } as const;
+    // Blocks of 4 at the default 8 steps (position j's window is steps 2j, 2j + 1); position 1's top
+    // token has probability e / (e + 7) = 0.28, the others 0.9994.
+    const core = new ScriptedDenoiser({ blockSchedule: schedule }, constant(3), (_req, p) => (p === 1 ? 1 : 10));
+    const stepsOf = async (opts: { earlyStopPatience?: number; commitConfidence?: number }) => {
+      const events: GenerationEvent[] = [];
+      for await (const e of generate({ core }, { prompt: [1], maxTokens: 4, stepEvents: true, ...opts })) events.push(e);
+      const done = events.at(-1)!;
+      return { steps: events.flatMap((e) => (e.type === 'step' ? [e.step] : [])), result: done.type === 'done' ? done.result : null };
+    };
+    // Position 0 commits at step 0 (the loop jumps to step 2, where position 1's window starts);
+    // position 1 runs its window; positions 2 and 3 commit at their first step, and the last ends the block.
+    const on = await stepsOf({});
+    expect(on.steps).toEqual([0, 2, 3, 4, 6]);
+    expect(on.result).toMatchObject({ tokens: [3, 3, 3, 3], stepsRun: 5, stepsSaved: 3 });
+    expect((await stepsOf({ commitConfidence: 0.2 })).steps).toEqual([0, 2, 4, 6]);
+    expect((await stepsOf({ earlyStopPatience: 0 })).steps).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    // The noise of a step follows its schedule step: a jump skips steps, it does not renumber them.
+    expect(core.calls.slice(0, 5).map((c) => c.noise.step)).toEqual([0, 2, 3, 4, 6]);
+  });
+
   it('ends a block early once the argmax is stable and reports the steps saved', async () => {
     const core = new ScriptedDenoiser({}, constant(4));
     const events: GenerationEvent[] = [];

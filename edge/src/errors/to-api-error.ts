@@ -15,6 +15,7 @@ const API_FIELD: Record<string, string> = {
   lambda: 'lambda',
   earlyStopPatience: 'early_stop',
   earlyStopConfidence: 'early_stop_confidence',
+  commitConfidence: 'commit_confidence',
   minTokens: 'min_tokens',
   projection: 'projection',
   prompt: 'prompt',

@@ -20,6 +20,8 @@ const ssd2Fields = {
   early_stop: z.number().int().min(0).max(LIMITS.steps).optional(),
   /** Early stopping counts a step only when every position's top token has at least this probability (default 0.5). */
   early_stop_confidence: z.number().min(0).max(1).optional(),
+  /** Staggered-block models: the leading noisy position is final once its top token has at least this probability (default 0.9). */
+  commit_confidence: z.number().min(0).max(1).optional(),
   /** End-of-text is suppressed until this many tokens were generated (default 0). */
   min_tokens: z.number().int().min(0).max(LIMITS.maxTokens).optional(),
   projection: z.enum(['greedy', 'sample', 'multihot']).optional(),

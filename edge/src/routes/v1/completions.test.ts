@@ -101,6 +101,7 @@ describe('POST /v1/completions', () => {
     ['n > 1', { ...base, n: 2 }, 400, 'n', 'invalid_argument'],
     ['steps out of range', { ...base, steps: 0 }, 400, 'steps', 'invalid_argument'],
     ['early_stop_confidence above 1', { ...base, early_stop_confidence: 1.5 }, 400, 'early_stop_confidence', 'invalid_argument'],
+    ['commit_confidence below 0', { ...base, commit_confidence: -0.1 }, 400, 'commit_confidence', 'invalid_argument'],
     ['negative min_tokens', { ...base, min_tokens: -1 }, 400, 'min_tokens', 'invalid_argument'],
     ['too many steps', { ...base, steps: 100000 }, 400, 'steps', 'invalid_argument'],
     ['block size over the model', { ...base, block_size: 26 }, 400, 'block_size', 'invalid_argument'],

@@ -86,6 +86,7 @@ export async function prepareGeneration(
     lambda: body.lambda,
     earlyStopPatience: body.early_stop,
     earlyStopConfidence: body.early_stop_confidence,
+    commitConfidence: body.commit_confidence,
     minTokens: body.min_tokens,
   });
   // An absent `steps` follows the model's block size; the spec carries the number, so the worker,
