@@ -169,6 +169,8 @@ export async function* generate(models: GenerationModels, request: GenerationReq
  * already at least `commitConfidence` probable: its estimate is committed (from the next step on
  * it is clean) and the loop jumps to where the schedule would have made it so, which starts the
  * next position's window sooner. When it is the last position the block keeps, the block is done.
+ * With overlapping windows (fewer steps than window × B) only that last case applies: jumping
+ * would cut the next position's window short.
  * (Our rule, the per-position form of early stopping; a one-hot estimate only: a multi-hot one is
  * never clean.)
  */
@@ -183,15 +185,13 @@ function nextStep(
   blockSize: number,
 ): number {
   const window = schedule && positionWindow(clean, steps, blockSize, schedule);
-  const commits =
-    window !== null &&
-    window !== undefined &&
-    opts.earlyStopPatience > 0 &&
-    opts.projection !== 'multihot' &&
-    window.start <= step &&
-    outcome.topProbability(clean) >= opts.commitConfidence;
-  if (!commits) return step + 1;
-  return clean + 1 >= kept ? steps : Math.max(step + 1, window.cleanFrom);
+  if (!window || opts.earlyStopPatience === 0 || opts.projection === 'multihot' || window.start > step) return step + 1;
+  const last = clean + 1 >= kept;
+  // With overlapping windows the jump would cut the next position's window short: no commit.
+  const following = last ? null : positionWindow(clean + 1, steps, blockSize, schedule);
+  if (following && following.start < window.cleanFrom) return step + 1;
+  if (outcome.topProbability(clean) < opts.commitConfidence) return step + 1;
+  return last ? steps : Math.max(step + 1, window.cleanFrom);
 }
 
 /** Runs `generate` to completion and returns its result. */

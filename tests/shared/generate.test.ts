@@ -86,6 +86,23 @@ describe('block loop', () => {
     expect(core.calls.slice(0, 5).map((c) => c.noise.step)).toEqual([0, 2, 3, 4, 6]);
   });
 
+  it('with overlapping windows only the last kept position commits (a jump would cut the next window short)', async () => {
+    // Window 2 at 5 steps per block of 4 (fewer than window × B): position j's window starts at step
+    // j, and it is clean from step j + 2.
+    const schedule = { kind: 'staggered', window: 2 } as const;
+    const core = new ScriptedDenoiser({ blockSchedule: schedule }, constant(3));
+    const stepsOf = async (earlyStopPatience: number) => {
+      const steps: number[] = [];
+      for await (const e of generate({ core }, { prompt: [1], steps: 5, maxTokens: 2, stepEvents: true, earlyStopPatience }))
+        if (e.type === 'step') steps.push(e.step);
+      return steps;
+    };
+    // Position 0 is sure at steps 0 and 1 but position 1's window has started: no jump. At step 2
+    // position 1, the last kept, is sure: the block ends a step before position 1 would be clean.
+    expect(await stepsOf(5)).toEqual([0, 1, 2]);
+    expect(await stepsOf(0)).toEqual([0, 1, 2, 3]);
+  });
+
   it('ends a block early once the argmax is stable and reports the steps saved', async () => {
     const core = new ScriptedDenoiser({}, constant(4));
     const events: GenerationEvent[] = [];
