@@ -1,11 +1,11 @@
 import { InvalidArgumentError } from '../errors';
 import type { Denoiser } from './denoiser';
 import { ArgmaxStability } from './early-stop';
-import { referenceStepMath, type StepMath, type StepMathResult } from './kernel';
+import { referenceStepMath, type StepMath } from './kernel';
 import { lambdaAt } from './mixing';
-import { parseGenerateOptions, stepsFor, type GenerateOptions, type GenerateOptionsInput } from './options';
+import { parseGenerateOptions, stepsFor, type GenerateOptionsInput } from './options';
 import { assertCompatible, TimestepRouter } from './routing';
-import { cleanPrefix, positionWindow, timestepFraction, type BlockSchedule } from './schedule';
+import { cleanPrefix, commitJump, timestepFraction } from './schedule';
 import type { BlockLogits, Estimate } from './types';
 
 export interface GenerationModels {
@@ -135,8 +135,14 @@ export async function* generate(models: GenerationModels, request: GenerationReq
       // (a clean position's one-hot estimate outweighs any prior; a multi-hot one does not).
       const eosAt = opts.stopAtEos ? argmax.indexOf(main.eosTokenId) : -1;
       const kept = Math.min(blockSize, opts.maxTokens - output.length, eosAt >= 0 ? eosAt + 1 : blockSize);
-      const clean = opts.projection === 'multihot' ? 0 : cleanPrefix(step, steps, blockSize, main.blockSchedule);
-      const next = clean >= kept ? steps : nextStep(step, steps, clean, kept, outcome, opts, main.blockSchedule, blockSize);
+      const oneHot = opts.projection !== 'multihot';
+      const clean = oneHot ? cleanPrefix(step, steps, blockSize, main.blockSchedule) : 0;
+      // With early stopping on, a leading position the model is already sure of ends its window at
+      // once (our rule, the per-position form of early stopping): its one-hot estimate is committed
+      // and the loop jumps to where the schedule makes it clean (`commitJump`).
+      const jump =
+        oneHot && opts.earlyStopPatience > 0 && clean < kept ? commitJump(step, steps, clean, kept, blockSize, main.blockSchedule) : null;
+      const next = clean >= kept ? steps : jump !== null && outcome.topProbability(clean) >= opts.commitConfidence ? jump : step + 1;
       if (settled || next >= steps) {
         final = argmax; // SSD-LM: the block's tokens are the argmax of the last step's logits
         break;
@@ -161,37 +167,6 @@ export async function* generate(models: GenerationModels, request: GenerationReq
   const result: GenerationResult = { tokens: output, finishReason, blocks: block, stepsRun, stepsSaved };
   yield { type: 'done', result };
   return result;
-}
-
-/**
- * The loop step after `step`. Under a staggered schedule with early stopping on, the leading noisy
- * position (`clean` positions before it are clean) ends its window at once when its top token is
- * already at least `commitConfidence` probable: its estimate is committed (from the next step on
- * it is clean) and the loop jumps to where the schedule would have made it so, which starts the
- * next position's window sooner. When it is the last position the block keeps, the block is done.
- * With overlapping windows (fewer steps than window × B) only that last case applies: jumping
- * would cut the next position's window short.
- * (Our rule, the per-position form of early stopping; a one-hot estimate only: a multi-hot one is
- * never clean.)
- */
-function nextStep(
-  step: number,
-  steps: number,
-  clean: number,
-  kept: number,
-  outcome: Pick<StepMathResult, 'topProbability'>,
-  opts: Pick<GenerateOptions, 'earlyStopPatience' | 'commitConfidence' | 'projection'>,
-  schedule: BlockSchedule | undefined,
-  blockSize: number,
-): number {
-  const window = schedule && positionWindow(clean, steps, blockSize, schedule);
-  if (!window || opts.earlyStopPatience === 0 || opts.projection === 'multihot' || window.start > step) return step + 1;
-  const last = clean + 1 >= kept;
-  // With overlapping windows the jump would cut the next position's window short: no commit.
-  const following = last ? null : positionWindow(clean + 1, steps, blockSize, schedule);
-  if (following && following.start < window.cleanFrom) return step + 1;
-  if (outcome.topProbability(clean) < opts.commitConfidence) return step + 1;
-  return last ? steps : Math.max(step + 1, window.cleanFrom);
 }
 
 /** Runs `generate` to completion and returns its result. */

@@ -87,9 +87,8 @@ export function cleanPrefix(step: number, steps: number, blockLength: number, sc
 
 /**
  * Under a staggered schedule, the loop step from which block position j is clean (its window's
- * end; `steps` or more: not within the loop), and the step its window starts. The loop may jump to
- * the end when the position's estimate is already certain (early stopping, generate.ts). Under the
- * shared schedule no position is clean within the loop: null.
+ * end; `steps` or more: not within the loop), and the step its window starts. Under the shared
+ * schedule no position is clean within the loop: null.
  */
 export function positionWindow(
   j: number,
@@ -101,4 +100,27 @@ export function positionWindow(
   const window = Math.min(schedule.window, steps);
   const start = windowStart(j, steps, blockLength, window);
   return { start, cleanFrom: start + window };
+}
+
+/**
+ * Where the loop goes when it commits the leading noisy position (the first `clean` positions are
+ * clean) at loop step s, keeping its estimate from then on: the step from which the schedule makes
+ * that position clean, or `steps` (the block is done) when it is the last of the `kept` positions
+ * the block keeps. Null when the position cannot be committed at s: the shared schedule (no
+ * windows), a position whose window has not started, or windows that overlap (fewer steps than
+ * window × B), where the jump would cut the next position's window short.
+ */
+export function commitJump(
+  step: number,
+  steps: number,
+  clean: number,
+  kept: number,
+  blockLength: number,
+  schedule: BlockSchedule = SHARED_SCHEDULE,
+): number | null {
+  const window = positionWindow(clean, steps, blockLength, schedule);
+  if (!window || window.start > step) return null;
+  if (clean + 1 >= kept) return steps;
+  const following = positionWindow(clean + 1, steps, blockLength, schedule)!;
+  return following.start < window.cleanFrom ? null : Math.max(step + 1, window.cleanFrom);
 }

@@ -11,6 +11,7 @@ import {
   timestepFraction,
   positionNoise,
   cleanPrefix,
+  commitJump,
   noiseRows,
   defaultStepsFor,
   stepsFor,
@@ -178,6 +179,20 @@ describe('block schedules', () => {
       0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7,
     ]);
     expect(Array.from({ length: 16 }, (_, s) => cleanPrefix(s, 16, 8))).toEqual(new Array(16).fill(0));
+  });
+
+  it('commitJump: to where the committed position is clean, the end after the last kept one, never across a window', () => {
+    // Blocks of 4, window 2, 8 steps: position j's window is steps 2j, 2j + 1.
+    expect(commitJump(0, 8, 0, 4, 4, staggered)).toBe(2);
+    expect(commitJump(1, 8, 0, 4, 4, staggered)).toBe(2);
+    expect(commitJump(2, 8, 1, 4, 4, staggered)).toBe(4);
+    expect(commitJump(6, 8, 3, 4, 4, staggered)).toBe(8);
+    expect(commitJump(2, 8, 1, 2, 4, staggered)).toBe(8); // the last position the block keeps
+    expect(commitJump(0, 8, 1, 4, 4, staggered)).toBeNull(); // its window has not started
+    // 5 steps: the windows overlap (position j at steps j, j + 1), so only the last kept one commits.
+    expect(commitJump(0, 5, 0, 4, 4, staggered)).toBeNull();
+    expect(commitJump(2, 5, 1, 2, 4, staggered)).toBe(5);
+    expect(commitJump(0, 8, 0, 4, 4, SHARED_SCHEDULE)).toBeNull();
   });
 
   it('default steps: two per token (at least 10) when shared, one window per position when staggered', () => {
