@@ -21,8 +21,8 @@ const HELP = `usage: npm run generate -- --prompt TEXT [options]
   --user-model DIR       user model bundle to collaborate with
   --private-context TEXT context only the user model sees
   --lambda X             user model weight in [0,1] (default 0.5)
-  --steps N              denoising steps per block (default 2 per token of a block, at least 10; window x block size
-                         for a model with a staggered block schedule)
+  --steps N              denoising steps per block (default 2 per token of a block, at least 10; for a model
+                         with a staggered block schedule, a window start every stride steps plus the last window)
   --top-p P              nucleus for sampling, in (0,1] (default 0.95)
   --projection KIND      sample | greedy | multihot (default sample)
   --seed S               seed (default 0)

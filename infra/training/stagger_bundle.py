@@ -19,7 +19,6 @@ MatMul weights in graph order, checked by shape and against the context encoder'
 """
 import argparse
 import json
-import math
 import os
 import sys
 
@@ -30,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ssd2.config import ModelConfig  # noqa: E402
 from ssd2.export import export_bundle  # noqa: E402
 from ssd2.model import SSD2Model  # noqa: E402
+from ssd2.stagger import stagger  # noqa: E402
 
 
 def fail(message):
@@ -82,28 +82,6 @@ def read_bundle(bundle):
         fail(f"{bundle}: weights not found in the graphs: {', '.join(missing)}")
     model.load_state_dict({k: state[k] for k in model.state_dict()})
     return m, model
-
-
-def settled_weight(k, v):
-    """The weight of a settled token in the block input: 0.5 · (its softmax share on a ±K simplex + 1)."""
-    share = math.exp(k) / (math.exp(k) + (v - 1) * math.exp(-k))
-    return 0.5 * (share + 1)
-
-
-def stagger(model, block_size, window):
-    c = model.cfg
-    cfg = ModelConfig(**{**c.to_dict(), "block_size": block_size, "stagger_window": window, "block_attention": "causal"})
-    out = SSD2Model(cfg)
-    out.load_state_dict(model.state_dict())
-    a = settled_weight(c.simplex_k, c.vocab_size)
-    with torch.no_grad():
-        e = out.tok_emb.weight
-        # simplex_in(p) + t_emb(t) = (E^T p - (1 - a) · mean(E)) / a: the token's embedding when p is
-        # a on the token and (1 - a) spread evenly over the others.
-        out.simplex_in.weight.copy_(e.t() / a)
-        out.t_emb.weight.zero_()
-        out.t_emb.bias.copy_(-(1 - a) / a * e.mean(0))
-    return out.eval()
 
 
 def main():

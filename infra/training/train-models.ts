@@ -148,6 +148,36 @@ export const STAGES: Stage[] = [
     args: HIGH_NOISE('core', '3e-4'),
     export: { name: 'core-hi', role: 'core', stagger: SERVED_BLOCKS },
   },
+  // The one-token core trained on its staggered blocks (a t per position, as the sampler visits
+  // them), on windows that follow one another and on overlapping ones, so that several positions can
+  // denoise at once: a candidate served with a window start every step (B + 2 steps per block of 8).
+  {
+    name: 'overlap',
+    chain: 'core-ar',
+    optional: true,
+    minutes: { cpu: 15, gpu: 3.0 },
+    batch: { cpu: 16, gpu: 128 },
+    args: [
+      ...from('core'),
+      '--stagger',
+      String(SERVED_BLOCKS.window),
+      '--block-size',
+      String(SERVED_BLOCKS.blockSize),
+      '--stagger-strides',
+      '1,2,3',
+      '--stagger-stride',
+      '1',
+      '--lm-weight',
+      '0.5',
+      ...SFT('instructions.train.ids.jsonl', 100),
+      ...MIX,
+      '--lr',
+      '1e-4',
+      '--warmup',
+      '20',
+    ],
+    export: { name: 'core-overlap', role: 'core', candidate: true },
+  },
   // The user model the same way: user-ar-sft adapted, on its private-context QA rows.
   {
     name: 'user',

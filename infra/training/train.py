@@ -22,6 +22,7 @@ from ssd2.config import ModelConfig  # noqa: E402
 from ssd2.data import InstructionBatches, StreamBatches, load_stream  # noqa: E402
 from ssd2.model import SSD2Model  # noqa: E402
 from ssd2.objective import causal_lm_loss, diffusion_loss  # noqa: E402
+from ssd2.stagger import rescale_block_input  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -51,6 +52,15 @@ def parse_args(argv=None):
                    help="read block position i out from the hidden state one position to its left, as a causal LM "
                         "does (from scratch, or when adapting a causal-lm checkpoint; see ModelConfig.shifted)")
     p.add_argument("--no-self-cond", action="store_true")
+    p.add_argument("--stagger", type=int, metavar="W",
+                   help="train a one-token shifted --init in blocks of --block-size under a staggered schedule of W steps "
+                        "per position: a t per position, as the sampler visits them (docs/model-bundle.md)")
+    p.add_argument("--stagger-strides", type=lambda s: tuple(int(x) for x in s.split(",")), metavar="R,R,...",
+                   help="with --stagger: the strides between window starts to train on (default: --stagger-stride)")
+    p.add_argument("--stagger-stride", type=int, default=0, metavar="R",
+                   help="with --stagger: the stride the bundle's default steps use (default: W, windows in turn)")
+    p.add_argument("--block-attention", choices=["causal", "bidirectional"],
+                   help="attention among a block's positions (with --stagger, default causal)")
     p.add_argument("--objective", choices=["diffusion", "causal-lm"],
                    help="causal-lm trains the autoregressive baseline (same network and data), from scratch; "
                         "diffusion with --init of a causal-lm checkpoint adapts that AR model into a diffusion one "
@@ -102,7 +112,20 @@ def build_config(args, init_ckpt):
         cfg.likelihood = cfg.likelihood or args.likelihood
         if args.block_size:
             cfg.block_size = args.block_size
+        if args.stagger:
+            if not (cfg.shifted and cfg.likelihood and cfg.self_conditioning):
+                fail("--stagger: the --init model needs a shifted readout, the evidence (--likelihood) and self-conditioning")
+            if not args.block_size:
+                fail("--stagger needs --block-size")
+            cfg.stagger_window = args.stagger
+            cfg.stagger_stride = args.stagger_stride
+        if args.block_attention:
+            cfg.block_attention = args.block_attention
+        elif args.stagger:
+            cfg.block_attention = "causal"
     else:
+        if args.stagger:
+            fail("--stagger needs --init: a trained one-token model with a shifted readout")
         if not args.vocab_size:
             fail("--vocab-size is required when training from scratch")
         cfg = ModelConfig(vocab_size=args.vocab_size, hidden=args.hidden, layers=args.layers, heads=args.heads,
@@ -110,6 +133,10 @@ def build_config(args, init_ckpt):
                           block_size=args.block_size or ModelConfig.block_size, self_conditioning=not args.no_self_cond,
                           eos_token_id=args.eos_id, positions=args.positions, objective=args.objective or "diffusion",
                           shifted=args.shifted, likelihood=args.likelihood)
+    if args.stagger_strides and not cfg.stagger_window:
+        fail("--stagger-strides is for a staggered model (--stagger)")
+    if any(r < 1 for r in args.stagger_strides or ()) or args.stagger_stride < 0 or (args.stagger is not None and args.stagger < 1):
+        fail("--stagger, --stagger-strides and --stagger-stride take positive integers")
     if args.t_range:
         lo, hi = args.t_range
         if not (0 <= lo < hi <= 1):
@@ -167,6 +194,11 @@ def main(argv=None):
             with torch.no_grad():
                 model.simplex_in.weight.copy_(model.tok_emb.weight.t())
             print("adapting the causal LM into a diffusion model (simplex input from its word embeddings)", flush=True)
+        if cfg.stagger_window and not init["config"].get("stagger_window"):
+            # The block input becomes the token embeddings for a settled position (stagger_bundle.py).
+            rescale_block_input(model)
+            print(f"staggering: blocks of {cfg.block_size}, {cfg.stagger_window} steps per position, "
+                  f"{cfg.block_attention} attention in the block", flush=True)
     def stream_batches(flag, path):
         stream = load_stream(path)
         if stream.numel() and int(stream.max()) >= cfg.vocab_size:
@@ -180,7 +212,7 @@ def main(argv=None):
     if args.mix_prob and not args.mix_data:
         fail("--mix-prob needs --mix-data")
     mixed = stream_batches("mix-data", args.mix_data) if args.mix_data else None
-    objective = causal_lm_loss if cfg.objective == "causal-lm" else (lambda m, b: diffusion_loss(m, b, g, t_range, lm_weight=args.lm_weight))
+    objective = causal_lm_loss if cfg.objective == "causal-lm" else (lambda m, b: diffusion_loss(m, b, g, t_range, lm_weight=args.lm_weight, stagger_strides=args.stagger_strides))
     use_amp = args.amp and args.device.startswith("cuda")
     if args.device.startswith("cuda"):
         torch.backends.cuda.matmul.allow_tf32 = True

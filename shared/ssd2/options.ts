@@ -36,10 +36,11 @@ export const GenerateOptionsSchema = z.object({
 /**
  * Steps per block when a request names none (the API, batches, the worker, the CLI and the eval
  * alike): two per token of the block, at least 10 (small blocks settle in few steps, models/EVAL.md);
- * under a staggered block schedule, one window per position, so the windows do not overlap.
+ * under a staggered block schedule, a window start every `stride` steps (default: the window, so
+ * the windows do not overlap) and the last position's whole window.
  */
 export const defaultStepsFor = (blockSize: number, schedule?: BlockSchedule): number =>
-  schedule?.kind === 'staggered' ? schedule.window * blockSize : Math.max(10, 2 * blockSize);
+  schedule?.kind === 'staggered' ? (blockSize - 1) * (schedule.stride ?? schedule.window) + schedule.window : Math.max(10, 2 * blockSize);
 
 /** What the default steps depend on: the model's block size and block schedule. */
 export type StepsModel = { readonly blockSize: number; readonly blockSchedule?: BlockSchedule };

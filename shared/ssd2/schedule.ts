@@ -32,11 +32,13 @@ export function timestepFraction(step: number, steps: number): number {
  * loop step s every position is at t = steps - s. `staggered`: position j runs its own `window`
  * steps from pure noise to clean, starting at step round(j · (steps - window) / (B - 1)): earlier
  * positions denoise first (as in AR-Diffusion), a position before its window is pure noise and one
- * after it is clean. The model then takes a timestep per position.
+ * after it is clean. The model then takes a timestep per position. `stride`: the steps between two
+ * positions' window starts at the default steps per block (absent: the window, so the windows
+ * follow one another; smaller: they overlap, for a model trained on overlapping windows).
  */
 export const BlockScheduleSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('shared') }),
-  z.object({ kind: z.literal('staggered'), window: z.number().int().min(1) }),
+  z.object({ kind: z.literal('staggered'), window: z.number().int().min(1), stride: z.number().int().min(1).optional() }),
 ]);
 export type BlockSchedule = z.output<typeof BlockScheduleSchema>;
 

@@ -10,6 +10,7 @@ import {
   estimateToSimplex,
   timestepFraction,
   positionNoise,
+  positionWindow,
   cleanPrefix,
   commitJump,
   noiseRows,
@@ -200,6 +201,14 @@ describe('block schedules', () => {
     expect(defaultStepsFor(25)).toBe(50);
     expect(defaultStepsFor(8, staggered)).toBe(16);
     expect(defaultStepsFor(8, { kind: 'staggered', window: 3 })).toBe(24);
+    // Overlapping windows: a start every stride steps, plus the last position's window.
+    const overlapping = { kind: 'staggered', window: 3, stride: 1 } as const;
+    expect(defaultStepsFor(8, overlapping)).toBe(10);
+    expect(Array.from({ length: 8 }, (_, j) => positionWindow(j, 10, 8, overlapping))).toEqual(
+      Array.from({ length: 8 }, (_, j) => ({ start: j, cleanFrom: j + 3 })),
+    );
+    // Position 2 at step 3: one step into its window (t/T 2/3), position 3 at its first (t/T 1).
+    expect(positionNoise(3, 10, 8, overlapping).fractions.slice(0, 5)).toEqual([0, 1 / 3, 2 / 3, 1, 1]);
     expect(stepsFor({ blockSize: 4 }, { blockSize: 8, blockSchedule: staggered })).toBe(8);
     expect(stepsFor({ steps: 5 }, { blockSize: 8, blockSchedule: staggered })).toBe(5);
   });

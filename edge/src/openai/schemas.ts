@@ -13,7 +13,7 @@ const lambdaValue = z.number().min(0).max(1);
 
 /** SSD-2 options, as extension fields beside OpenAI's own. */
 const ssd2Fields = {
-  /** Denoising steps per block; absent: `defaultStepsFor` the model (two per token of the block, at least 10; window × B when staggered). */
+  /** Denoising steps per block; absent: `defaultStepsFor` the model (two per token of the block, at least 10; (B − 1) · stride + window when staggered). */
   steps: z.number().int().min(1).max(LIMITS.steps).optional(),
   block_size: z.number().int().min(1).max(1024).optional(),
   /** Steps of unchanged argmax that end a block early; 0 runs every step. */

@@ -40,6 +40,10 @@ class ModelConfig:
     # positions before it (earlier positions denoise first, as in AR-Diffusion); the denoiser then
     # takes a timestep per position [n, B] (docs/model-bundle.md, "Block schedule").
     stagger_window: int = 0
+    # Staggered schedules: steps between two positions' window starts at the default steps per
+    # block (0: the window, so the windows follow one another; smaller: they overlap, for a model
+    # trained on overlapping windows, train.py --stagger-strides).
+    stagger_stride: int = 0
     # Attention among a block's positions: "bidirectional" (SSD-2), or "causal" (position i sees the
     # positions up to i: with the shifted readout, block position i + 1 is predicted as a causal LM
     # predicts the next token from the block's current estimates of the tokens before it).

@@ -65,6 +65,14 @@ def bundle_io(cfg):
     return (ctx_in, ctx_out), ctx_axes, (den_in, den_out), den_axes
 
 
+def staggered_schedule(cfg):
+    """The manifest's block_schedule of a staggered model (docs/model-bundle.md)."""
+    schedule = {"kind": "staggered", "window": cfg.stagger_window}
+    if cfg.stagger_stride and cfg.stagger_stride != cfg.stagger_window:
+        schedule["stride"] = cfg.stagger_stride
+    return schedule
+
+
 def _export(module, args, path, names, dynamic_axes, opset):
     kwargs = {}
     if "dynamo" in inspect.signature(torch.onnx.export).parameters:
@@ -173,7 +181,7 @@ def export_bundle(model: SSD2Model, out_dir, tokenizer_path, name, role, max_con
         "max_context": max_context if max_context is not None else c.max_positions - c.block_size,
         "timestep_range": list(c.timestep_range),
         "self_conditioning": c.self_conditioning,
-        "block_schedule": {"kind": "staggered", "window": c.stagger_window} if c.stagger_window else {"kind": "shared"},
+        "block_schedule": staggered_schedule(c) if c.stagger_window else {"kind": "shared"},
         "architecture": {
             "type": "ssd2-transformer",
             "layers": c.layers,

@@ -138,7 +138,8 @@ class SSD2Model(nn.Module):
     def forward_train(self, ids, key_valid, block_start, block_valid, simplex_logits, self_cond_logits, timestep,
                       with_clean_logits=False):
         """ids [N,L] clean tokens; key_valid [N,L]; block_start [N,nb]; block_valid [N,nb];
-        simplex_logits [N,nb*B,V]; self_cond_logits same or None; timestep [N,nb] (t/T per block).
+        simplex_logits [N,nb*B,V]; self_cond_logits same or None; timestep [N,nb] (t/T per block) or
+        [N,nb,B] (per position: a staggered schedule).
         Returns logits [N,nb*B,V] for the noisy positions (and, with_clean_logits, the clean
         positions' next-token logits [N,L,V], which the auxiliary LM loss reads)."""
         n, L = ids.shape
@@ -150,7 +151,7 @@ class SSD2Model(nn.Module):
         noisy_pos = (block_start.unsqueeze(-1) + offs).reshape(n, nb * B).clamp(max=self.cfg.max_positions - 1)
         clean_pos = torch.arange(L, device=dev).unsqueeze(0).expand(n, L)
         # The timestep differs per block: one t/T per noisy position.
-        t_per_pos = timestep.unsqueeze(-1).expand(n, nb, B).reshape(n, nb * B, 1)
+        t_per_pos = (timestep if timestep.dim() == 3 else timestep.unsqueeze(-1).expand(n, nb, B)).reshape(n, nb * B, 1)
         noisy_x = self.block_input(simplex_logits, self_cond_logits, t_per_pos) + self.position_input(noisy_pos)
         clean_x = self.tok_emb(ids) + self.position_input(clean_pos)
         x = torch.cat([clean_x, noisy_x], dim=1)

@@ -1,5 +1,8 @@
-"""The SSD-2 training loss: simplex noising with an independent t per block, optional
-self-conditioning (p=0.5, previous estimate from a no-grad pass), cross-entropy on noisy blocks."""
+"""The SSD-2 training loss: simplex noising with an independent t per block (a staggered model: a
+t per position, as its sampler visits them), optional self-conditioning (p=0.5, previous estimate
+from a no-grad pass), cross-entropy on the noisy positions."""
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -13,8 +16,44 @@ def block_targets(ids, block_start, block_size):
     return pos, torch.gather(ids, 1, pos.reshape(n, nb * block_size))
 
 
-def diffusion_loss(model, batch, generator, t_range=(0.0, 1.0), self_cond_prob=0.5, lm_weight=0.0):
-    """lm_weight > 0 adds that times the next-token loss on the clean tokens (an auxiliary loss, free
+def _window_start(j, block_size, window, steps):
+    """The loop step at which position j's window starts (Math.round, as the engine: halves go up)."""
+    return math.floor(j * (steps - window) / (block_size - 1) + 0.5) if block_size > 1 else 0
+
+
+def staggered_fractions(block_size, window, steps, step):
+    """t/T of each block position at loop step `step` of `steps` under the staggered schedule (the
+    twin of positionNoise in shared/ssd2/schedule.ts), and whether the position is inside its
+    window then (started, not yet clean)."""
+    window = min(window, steps)
+    fractions, inside = [], []
+    for j in range(block_size):
+        local = step - _window_start(j, block_size, window, steps)
+        t = window if local < 0 else 0 if local >= window else window - local
+        fractions.append(t / window)
+        inside.append(0 <= local < window)
+    return fractions, inside
+
+
+def staggered_timesteps(n, nb, block_size, window, strides, generator):
+    """t/T [n, nb, B] of random states of the staggered sampler and which positions are inside
+    their window then ([n, nb, B] bool): per block a stride r between window starts (so
+    (B - 1)·r + window steps) and a loop step, both uniform."""
+    fractions = torch.empty(n, nb, block_size)
+    inside = torch.zeros(n, nb, block_size, dtype=torch.bool)
+    picks = torch.randint(0, 1 << 30, (n, nb, 2), generator=generator).tolist()
+    for i in range(n):
+        for b in range(nb):
+            steps = (block_size - 1) * strides[picks[i][b][0] % len(strides)] + window
+            f, w = staggered_fractions(block_size, window, steps, picks[i][b][1] % steps)
+            fractions[i, b], inside[i, b] = torch.tensor(f), torch.tensor(w)
+    return fractions, inside
+
+
+def diffusion_loss(model, batch, generator, t_range=(0.0, 1.0), self_cond_prob=0.5, lm_weight=0.0,
+                   stagger_strides=None):
+    """stagger_strides: a staggered model's strides between window starts to train on (default:
+    its stagger_stride, else its window). lm_weight > 0 adds that times the next-token loss on the clean tokens (an auxiliary loss, free
     in this layout: the clean stream is computed anyway). It keeps the cached context predictive of
     what follows, which the noisy block needs at high noise, where its own input carries nothing."""
     cfg = model.cfg
@@ -25,10 +64,17 @@ def diffusion_loss(model, batch, generator, t_range=(0.0, 1.0), self_cond_prob=0
     pos, targets = block_targets(ids, block_start, B)
     lo = max(1, int(round(t_range[0] * T)) + 1)
     hi = max(lo, int(round(t_range[1] * T)))
-    t = torch.randint(lo, hi + 1, (n, nb), generator=generator).to(dev)
-    w = noisy_simplex(targets.view(n, nb, B), t.float(), T, cfg.vocab_size, cfg.simplex_k,
+    inside = None
+    if cfg.stagger_window:
+        strides = stagger_strides or (cfg.stagger_stride or cfg.stagger_window,)
+        timestep, inside = staggered_timesteps(n, nb, B, cfg.stagger_window, strides, generator)
+        timestep, inside = timestep.to(dev), inside.to(dev)
+        t = timestep * T
+    else:
+        t = torch.randint(lo, hi + 1, (n, nb), generator=generator).to(dev).float()
+        timestep = t / T
+    w = noisy_simplex(targets.view(n, nb, B), t, T, cfg.vocab_size, cfg.simplex_k,
                       generator=generator if dev.type == "cpu" else None).view(n, nb * B, -1)
-    timestep = t.float() / T
     self_cond = None
     if cfg.self_conditioning and self_cond_prob > 0:
         # Without self-conditioning the previous estimate equals the current input; the extra
@@ -43,6 +89,10 @@ def diffusion_loss(model, batch, generator, t_range=(0.0, 1.0), self_cond_prob=0
                               with_clean_logits=lm_weight > 0)
     logits = out[0] if lm_weight > 0 else out
     mask = block_valid.repeat_interleave(B, dim=1).float() * torch.gather(weight, 1, pos.reshape(n, nb * B))
+    if inside is not None:
+        # Only positions inside their window: before it a position's logits are never read, after
+        # it the position is clean.
+        mask = mask * inside.reshape(n, nb * B).float()
     ce = F.cross_entropy(logits.reshape(-1, cfg.vocab_size), targets.reshape(-1), reduction="none")
     loss = (ce * mask.reshape(-1)).sum() / mask.sum().clamp(min=1)
     if lm_weight > 0:
