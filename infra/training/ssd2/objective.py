@@ -1,8 +1,6 @@
 """The SSD-2 training loss: simplex noising with an independent t per block (a staggered model: a
 t per position, as its sampler visits them), optional self-conditioning (p=0.5, previous estimate
 from a no-grad pass), cross-entropy on the noisy positions."""
-import math
-
 import torch
 import torch.nn.functional as F
 
@@ -16,38 +14,35 @@ def block_targets(ids, block_start, block_size):
     return pos, torch.gather(ids, 1, pos.reshape(n, nb * block_size))
 
 
-def _window_start(j, block_size, window, steps):
-    """The loop step at which position j's window starts (Math.round, as the engine: halves go up)."""
-    return math.floor(j * (steps - window) / (block_size - 1) + 0.5) if block_size > 1 else 0
+def staggered_state(block_size, window, steps, step):
+    """t/T of each block position at loop step `step` of `steps` under the staggered schedule (the
+    twin of positionNoise in shared/ssd2/schedule.ts) and whether it is inside its window then
+    (started, not yet clean). steps and step: integer tensors of one shape S (steps >= window);
+    returns two tensors of shape S + [B]. Position j's window starts at round(j · (steps - window) /
+    (B - 1)), halves up as the engine's Math.round, computed exactly in integers."""
+    j = torch.arange(block_size)
+    steps, step = steps.unsqueeze(-1), step.unsqueeze(-1)
+    start = (2 * j * (steps - window) + (block_size - 1)) // (2 * (block_size - 1)) if block_size > 1 else 0 * j
+    local = step - start
+    t = torch.where(local < 0, torch.full_like(local, window), torch.where(local >= window, torch.zeros_like(local), window - local))
+    return t.double() / window, (local >= 0) & (local < window)
 
 
 def staggered_fractions(block_size, window, steps, step):
-    """t/T of each block position at loop step `step` of `steps` under the staggered schedule (the
-    twin of positionNoise in shared/ssd2/schedule.ts), and whether the position is inside its
-    window then (started, not yet clean)."""
-    window = min(window, steps)
-    fractions, inside = [], []
-    for j in range(block_size):
-        local = step - _window_start(j, block_size, window, steps)
-        t = window if local < 0 else 0 if local >= window else window - local
-        fractions.append(t / window)
-        inside.append(0 <= local < window)
-    return fractions, inside
+    """staggered_state for one loop step, as lists."""
+    fractions, inside = staggered_state(block_size, min(window, steps), torch.tensor(steps), torch.tensor(step))
+    return fractions.tolist(), inside.tolist()
 
 
 def staggered_timesteps(n, nb, block_size, window, strides, generator):
     """t/T [n, nb, B] of random states of the staggered sampler and which positions are inside
     their window then ([n, nb, B] bool): per block a stride r between window starts (so
     (B - 1)·r + window steps) and a loop step, both uniform."""
-    fractions = torch.empty(n, nb, block_size)
-    inside = torch.zeros(n, nb, block_size, dtype=torch.bool)
-    picks = torch.randint(0, 1 << 30, (n, nb, 2), generator=generator).tolist()
-    for i in range(n):
-        for b in range(nb):
-            steps = (block_size - 1) * strides[picks[i][b][0] % len(strides)] + window
-            f, w = staggered_fractions(block_size, window, steps, picks[i][b][1] % steps)
-            fractions[i, b], inside[i, b] = torch.tensor(f), torch.tensor(w)
-    return fractions, inside
+    r = torch.tensor(strides)[torch.randint(0, len(strides), (n, nb), generator=generator)]
+    steps = (block_size - 1) * r + window
+    step = torch.randint(0, 1 << 30, (n, nb), generator=generator) % steps
+    fractions, inside = staggered_state(block_size, window, steps, step)
+    return fractions.float(), inside
 
 
 def diffusion_loss(model, batch, generator, t_range=(0.0, 1.0), self_cond_prob=0.5, lm_weight=0.0,
