@@ -12,6 +12,12 @@ const data = existsSync('models/eval-data/data-manifest.json') ? read('models/ev
  * ~300 k tokens/s, this CPU under 1 k). */
 const deviceOf = (row: { device?: string; tokens_per_s: number }) => row.device ?? (row.tokens_per_s > 20_000 ? 'gpu' : 'cpu');
 
+/** A staggered schedule in words: the window, the stride when windows overlap, the block attention. */
+const staggeredNote = (schedule: { kind: string; window?: number; stride?: number } | undefined, attention = 'bidirectional') =>
+  schedule?.kind === 'staggered'
+    ? ` (staggered: up to ${schedule.window} steps per position${schedule.stride ? `, a window start every ${schedule.stride}` : ''}, ` +
+      `${attention} attention inside the block)`
+    : '';
 const dirOf = (name: string) => {
   const stage = STAGES.find((s) => s.export?.name === name);
   return stage ? exportDir(stage) : `models/${name}`;
@@ -64,7 +70,7 @@ const cards = ['core', 'core-hi', 'user', 'core-ar', 'user-ar', 'tiny-core']
           `(${(bytes2 / 2 ** 20).toFixed(1)} MiB on disk).`
         : `Role **${m.role}** · ${(a.parameters / 1e6).toFixed(2)} M parameters (${a.layers} layers × ${a.hidden} hidden, ${a.heads} ` +
           `heads, FFN ${a.ffn}) · vocabulary ${m.vocab_size} · block ${m.block_size}` +
-          `${m.block_schedule?.kind === 'staggered' ? ` (staggered: ${m.block_schedule.window} steps per position, causal inside the block)` : ''} · readout ` +
+          `${staggeredNote(m.block_schedule, a.block_attention)} · readout ` +
           `${a.readout ?? 'aligned'}${a.likelihood ? ' + noisy evidence' : ''} · context ${m.max_context} tokens · t/T range ` +
           `(${m.timestep_range.join(', ')}] · self-conditioning ${m.self_conditioning ? 'yes' : 'no'} · weights stored as ${a.dtype} ` +
           `(${(bytes / 2 ** 20).toFixed(1)} MiB on disk).`,
