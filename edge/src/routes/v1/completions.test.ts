@@ -31,6 +31,22 @@ describe('POST /v1/completions', () => {
     },
   );
 
+  it('passes early_stop_confidence and commit_confidence to the worker, with the engine defaults when absent', async () => {
+    for (const [extra, expected] of [
+      [
+        { early_stop_confidence: 0.3, commit_confidence: 0.7 },
+        { earlyStopConfidence: 0.3, commitConfidence: 0.7 },
+      ],
+      [{}, { earlyStopConfidence: 0.5, commitConfidence: 0.9 }],
+    ] as const) {
+      const seed = uniqueSeed();
+      const res = await api('/v1/completions', key, { ...base, seed, ...extra });
+      expect(res.status).toBe(200);
+      const [generate] = (await stubLog(seed)).filter((r) => r.path === '/v1/generate');
+      expect(generate.body.options).toMatchObject(expected);
+    }
+  });
+
   it('answers a text_completion with usage and the SSD-2 extension', async () => {
     const seed = uniqueSeed();
     const res = await api('/v1/completions', key, { ...base, seed });
