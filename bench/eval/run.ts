@@ -127,9 +127,7 @@ if (!Number.isInteger(defaultSteps) || defaultSteps < 1) throw new Error(`--step
 const commitFlag = values['commit-confidence'];
 if (commitFlag !== undefined && !(Number(commitFlag) >= 0 && Number(commitFlag) <= 1))
   throw new Error(`--commit-confidence: expected a probability in [0, 1], got "${commitFlag}"`);
-const commitConfidence = parseGenerateOptions({
-  commitConfidence: commitFlag === undefined ? undefined : Number(commitFlag),
-}).commitConfidence;
+const commitConfidence = commitFlag === undefined ? parseGenerateOptions({}).commitConfidence : Number(commitFlag);
 const base: Partial<GenerationRequest> = {
   steps: defaultSteps,
   maxTokens: 40,

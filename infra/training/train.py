@@ -110,19 +110,23 @@ def build_config(args, init_ckpt):
                  "from a causal-lm checkpoint")
         cfg.shifted = cfg.shifted or args.shifted
         cfg.likelihood = cfg.likelihood or args.likelihood
-        if args.block_size:
-            cfg.block_size = args.block_size
         if args.stagger:
             if not (cfg.shifted and cfg.likelihood and cfg.self_conditioning):
                 fail("--stagger: the --init model needs a shifted readout, the evidence (--likelihood) and self-conditioning")
+            if cfg.block_size != 1 and not cfg.stagger_window:
+                fail(f"--stagger: the --init model has blocks of {cfg.block_size}; it needs one-token blocks (a causal LM "
+                     "read out shifted) or a staggered model to train further")
             if not args.block_size:
                 fail("--stagger needs --block-size")
+            if args.t_range:
+                fail("--t-range: a staggered model is trained over its whole schedule (each position's t follows the sampler)")
             cfg.stagger_window = args.stagger
             cfg.stagger_stride = args.stagger_stride
+            cfg.block_attention = args.block_attention or "causal"
+        if args.block_size:
+            cfg.block_size = args.block_size
         if args.block_attention:
             cfg.block_attention = args.block_attention
-        elif args.stagger:
-            cfg.block_attention = "causal"
     else:
         if args.stagger:
             fail("--stagger needs --init: a trained one-token model with a shifted readout")
@@ -132,11 +136,16 @@ def build_config(args, init_ckpt):
                           ffn=args.ffn or 4 * args.hidden, max_positions=args.max_positions,
                           block_size=args.block_size or ModelConfig.block_size, self_conditioning=not args.no_self_cond,
                           eos_token_id=args.eos_id, positions=args.positions, objective=args.objective or "diffusion",
-                          shifted=args.shifted, likelihood=args.likelihood)
-    if args.stagger_strides and not cfg.stagger_window:
-        fail("--stagger-strides is for a staggered model (--stagger)")
+                          shifted=args.shifted, likelihood=args.likelihood,
+                          block_attention=args.block_attention or "bidirectional")
+    if (args.stagger_strides or args.stagger_stride) and not args.stagger:
+        fail("--stagger-strides and --stagger-stride are for training in staggered blocks (--stagger)")
     if any(r < 1 for r in args.stagger_strides or ()) or args.stagger_stride < 0 or (args.stagger is not None and args.stagger < 1):
-        fail("--stagger, --stagger-strides and --stagger-stride take positive integers")
+        fail("--stagger and --stagger-strides take positive integers, --stagger-stride a positive integer or 0 (the window)")
+    trained = args.stagger_strides or (args.stagger_stride or args.stagger,)
+    if args.stagger and (args.stagger_stride or args.stagger) not in trained:
+        fail(f"--stagger-stride {args.stagger_stride or args.stagger}: the bundle's default steps would use a stride "
+             f"--stagger-strides {','.join(map(str, trained))} does not train")
     if args.t_range:
         lo, hi = args.t_range
         if not (0 <= lo < hi <= 1):
@@ -183,6 +192,8 @@ def main(argv=None):
         model.load_state_dict(resume["model"])
         opt.load_state_dict(resume["optimizer"])
         g.set_state(resume["rng"])
+        # A resumed run trains the strides it started with unless the command names others.
+        args.stagger_strides = args.stagger_strides or resume.get("stagger_strides")
         step, tokens_seen, elapsed = resume["step"], resume["tokens_seen"], resume["elapsed_s"]
         print(f"resuming {ckpt_path} at step {step}", flush=True)
     elif init:
@@ -236,6 +247,7 @@ def main(argv=None):
 
     def save(path=ckpt_path, weights_only=False):
         state = {"config": cfg.to_dict(), "model": model.state_dict(), "step": step, "tokens_seen": tokens_seen,
+                 "stagger_strides": args.stagger_strides,
                  "elapsed_s": trained_s(), "final_loss": final_loss, "val_loss": val_loss,
                  "best_val": best_val}
         if not weights_only:

@@ -23,7 +23,7 @@ export const GenerateOptionsSchema = z.object({
   /**
    * Under a staggered block schedule, the leading noisy position is final as soon as its top token
    * has at least this probability (its window ends at once); part of early stopping, off with
-   * `earlyStopPatience` 0. 1 waits out every window.
+   * `earlyStopPatience` 0.
    */
   commitConfidence: z.number().min(0).max(1).default(0.9),
   stopAtEos: z.boolean().default(true),

@@ -3,7 +3,7 @@ import { blockLogits, type BlockLogits, type DenoiseStep, type Denoiser, type De
 /**
  * A deterministic Denoiser for testing the block loop's control flow (EOS, limits, routing,
  * mixing, early stopping) without a network. It favours `prefer(request, position)` by a logit
- * margin of `margin(request, position)` (default 10: a top probability of 0.9994 over 8 tokens).
+ * margin of `margin(request, position)` (default 10: a top probability of 0.9997 over 8 tokens).
  */
 export class ScriptedDenoiser implements Denoiser {
   readonly info: DenoiserInfo;

@@ -67,7 +67,7 @@ describe('block loop', () => {
   it('under a staggered schedule with early stopping on, a confident leading position ends its window at once', async () => {
     const schedule = { kind: 'staggered', window: 2 } as const;
     // Blocks of 4 at the default 8 steps (position j's window is steps 2j, 2j + 1); position 1's top
-    // token has probability e / (e + 7) = 0.28, the others 0.9994.
+    // token has probability e / (e + 7) = 0.28, the others 0.9997.
     const core = new ScriptedDenoiser({ blockSchedule: schedule }, constant(3), (_req, p) => (p === 1 ? 1 : 10));
     const stepsOf = async (opts: { earlyStopPatience?: number; commitConfidence?: number }) => {
       const events: GenerationEvent[] = [];

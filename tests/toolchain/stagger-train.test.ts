@@ -105,14 +105,18 @@ describe('training in staggered blocks', () => {
     await model.denoiser.release();
   });
 
-  it('refuses --stagger without a one-token shifted model to start from, naming the flag', async () => {
-    const err: string[] = [];
-    await expect(
-      runTrainingScript(
-        'train.py',
-        ['--out', join(WORK, 'bad'), ...data(), '--vocab-size', '513', '--stagger', '2', '--block-size', '4', '--steps', '1'],
-        (l) => err.push(l),
-      ),
-    ).rejects.toThrow(/--stagger needs --init/);
+  it('refuses flags that cannot train what they say, naming them', async () => {
+    const oneToken = join(WORK, 'one-token'); // trained by the test above
+    const run = (args: string[]) =>
+      runTrainingScript('train.py', ['--out', join(WORK, 'bad'), ...data(), '--steps', '1', '--threads', '2', ...args]);
+    await expect(run(['--vocab-size', '513', '--stagger', '2', '--block-size', '4'])).rejects.toThrow(/--stagger needs --init/);
+    const staggered = ['--init', oneToken, '--stagger', '2', '--block-size', '4'];
+    await expect(run([...staggered, '--stagger-strides', '2', '--stagger-stride', '1'])).rejects.toThrow(
+      /--stagger-stride 1: the bundle's default steps would use a stride --stagger-strides 2 does not train/,
+    );
+    await expect(run([...staggered, '--t-range', '0.8', '1.0'])).rejects.toThrow(
+      /--t-range: a staggered model is trained over its whole schedule/,
+    );
+    await expect(run(['--init', oneToken, '--stagger-stride', '1'])).rejects.toThrow(/are for training in staggered blocks \(--stagger\)/);
   });
 });
