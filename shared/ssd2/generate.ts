@@ -140,9 +140,11 @@ export async function* generate(models: GenerationModels, request: GenerationReq
       // With early stopping on, a leading position the model is already sure of ends its window at
       // once (our rule, the per-position form of early stopping): its one-hot estimate is committed
       // and the loop jumps to where the schedule makes it clean (`commitJump`).
-      const jump =
-        oneHot && opts.earlyStopPatience > 0 && clean < kept ? commitJump(step, steps, clean, kept, blockSize, main.blockSchedule) : null;
-      const next = clean >= kept ? steps : jump !== null && outcome.topProbability(clean) >= opts.commitConfidence ? jump : step + 1;
+      let next = clean >= kept ? steps : step + 1;
+      if (next < steps && oneHot && opts.earlyStopPatience > 0) {
+        const jump = commitJump(step, steps, clean, kept, blockSize, main.blockSchedule);
+        if (jump !== null && outcome.topProbability(clean) >= opts.commitConfidence) next = jump;
+      }
       if (settled || next >= steps) {
         final = argmax; // SSD-LM: the block's tokens are the argmax of the last step's logits
         break;

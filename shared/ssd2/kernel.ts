@@ -60,9 +60,11 @@ export const referenceStepMath: StepMath = {
 export const denseStepMath: StepMath = {
   async run({ core, user, lambda, eosTokenId, suppressEos, projection }) {
     const mixed = suppressEarlyEos(user ? mixLogits(core, user, lambda) : core, eosTokenId, suppressEos);
+    // Early stopping and the commit rule may both ask for a row: each is read once.
+    const tops: number[] = [];
     return {
       argmax: argmaxTokens(mixed),
-      topProbability: (p) => topProbability(mixed, p),
+      topProbability: (p) => (tops[p] ??= topProbability(mixed, p)),
       estimate: () => project(mixed, projection),
     };
   },

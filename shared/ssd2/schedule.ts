@@ -81,10 +81,9 @@ export function positionNoise(step: number, steps: number, blockLength: number, 
  * outweighs any prior, and with causal attention nothing after it reaches it.
  */
 export function cleanPrefix(step: number, steps: number, blockLength: number, schedule: BlockSchedule = SHARED_SCHEDULE): number {
-  if (schedule.kind === 'shared') return 0;
-  const { alphaBars } = positionNoise(step, steps, blockLength, schedule);
-  const first = alphaBars.findIndex((ab) => ab < 1);
-  return first < 0 ? blockLength : first;
+  let clean = 0;
+  while (clean < blockLength && (positionWindow(clean, steps, blockLength, schedule)?.cleanFrom ?? Infinity) <= step) clean++;
+  return clean;
 }
 
 /**
