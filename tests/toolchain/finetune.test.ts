@@ -6,6 +6,7 @@ import { readInstructions, writeInstructionIds } from '../../infra/data/instruct
 import { runTrainingScript } from '../../infra/training/python';
 import { loadLocalModel } from '../../worker-gpu/src/runtime/local-model';
 import { CACHE, TINY_DIR, TINY_RUN } from '../helpers/paths';
+import { exportRun } from '../helpers/export';
 
 const WORK = join(CACHE, 'finetune');
 const base = ['--steps', '4', '--batch', '4', '--log-every', '2', '--threads', '2'];
@@ -26,18 +27,7 @@ describe('fine-tuning: timestep range, instructions, resume', () => {
     );
     expect(lines.join('\n')).toMatch(/t-range \(0\.8, 1\.0\)/);
     const bundle = join(WORK, 'hi-bundle');
-    await runTrainingScript('export.py', [
-      '--checkpoint',
-      join(run, 'checkpoint.pt'),
-      '--tokenizer',
-      join(TINY_DIR, 'tokenizer.json'),
-      '--name',
-      'tiny-core-hi',
-      '--role',
-      'core',
-      '--out',
-      bundle,
-    ]);
+    await exportRun(run, bundle, { name: 'tiny-core-hi' });
     const [main, hi] = await Promise.all([loadLocalModel(inject('tinyBundle')), loadLocalModel(bundle)]);
     expect(hi.bundle.manifest.timestep_range).toEqual([0.8, 1]);
     const served: string[] = [];
@@ -137,18 +127,7 @@ describe('fine-tuning: timestep range, instructions, resume', () => {
     expect(out.join('\n')).toMatch(/initialised from .*ar\/checkpoint\.pt/);
     expect(out.join('\n')).toMatch(/adapting the causal LM into a diffusion model/);
     const bundle = join(WORK, 'adapted-bundle');
-    await runTrainingScript('export.py', [
-      '--checkpoint',
-      join(adapted, 'checkpoint.pt'),
-      '--tokenizer',
-      join(TINY_DIR, 'tokenizer.json'),
-      '--name',
-      'adapted',
-      '--role',
-      'core',
-      '--out',
-      bundle,
-    ]);
+    await exportRun(adapted, bundle, { name: 'adapted' });
     expect(JSON.parse(readFileSync(join(bundle, 'manifest.json'), 'utf8')).graphs.denoiser).toBe('denoiser.onnx');
     await expect(
       runTrainingScript('train.py', ['--out', join(WORK, 'back'), '--init', adapted, '--objective', 'causal-lm', ...args, '--steps', '1']),

@@ -8,6 +8,7 @@ import { readParityFixtures, maxAbsDiff } from '../helpers/tensors';
 import { loadLocalModel } from '../../worker-gpu/src/runtime/local-model';
 import { CACHE, TINY_RUN } from '../helpers/paths';
 import { trainTinyModel } from '../../infra/training/tiny';
+import { exportRun } from '../helpers/export';
 
 const FIXTURES = join(CACHE, 'parity');
 type Fixtures = ReturnType<typeof readParityFixtures>;
@@ -78,20 +79,11 @@ describe('PyTorch <-> onnxruntime-node parity (fp32)', () => {
 
   it('float16 weight storage halves the bundle and keeps the logits close', async () => {
     const half = join(CACHE, 'tiny-fp16');
-    await runTrainingScript('export.py', [
-      '--checkpoint',
-      join(TINY_RUN, 'checkpoint.pt'),
-      '--tokenizer',
-      join(bundle, 'tokenizer.json'),
-      '--name',
-      'tiny-fp16',
-      '--role',
-      'core',
-      '--weights-dtype',
-      'float16',
-      '--out',
-      half,
-    ]);
+    await exportRun(TINY_RUN, half, {
+      name: 'tiny-fp16',
+      tokenizer: join(bundle, 'tokenizer.json'),
+      extra: ['--weights-dtype', 'float16'],
+    });
     const size = (dir: string) =>
       JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')).files.reduce((s: number, f: { bytes: number }) => s + f.bytes, 0);
     expect(size(half)).toBeLessThan(0.6 * size(bundle));

@@ -11,6 +11,7 @@ import { generateAll, positionNoise, positionWindow } from '../../shared/ssd2';
 import { pythonExecutable, runTrainingScript } from '../../infra/training/python';
 import { loadLocalModel } from '../../worker-gpu/src/runtime/local-model';
 import { CACHE, ROOT, TINY_DIR } from '../helpers/paths';
+import { exportRun } from '../helpers/export';
 
 const WORK = join(CACHE, 'stagger-train');
 const small = ['--hidden', '32', '--layers', '1', '--heads', '2', '--ffn', '64', '--seq-len', '40', '--batch', '4', '--threads', '2'];
@@ -79,18 +80,7 @@ describe('training in staggered blocks', () => {
     );
     expect(lines.join('\n')).toMatch(/staggering: blocks of 4, 2 steps per position, causal attention in the block/);
     const bundle = join(WORK, 'bundle');
-    await runTrainingScript('export.py', [
-      '--checkpoint',
-      join(staggered, 'checkpoint.pt'),
-      '--tokenizer',
-      join(TINY_DIR, 'tokenizer.json'),
-      '--name',
-      'tiny-staggered',
-      '--role',
-      'core',
-      '--out',
-      bundle,
-    ]);
+    await exportRun(staggered, bundle, { name: 'tiny-staggered' });
     const m = JSON.parse(readFileSync(join(bundle, 'manifest.json'), 'utf8'));
     expect(m).toMatchObject({ block_size: 4, block_schedule: { kind: 'staggered', window: 2, stride: 1 } });
     expect(m.architecture).toMatchObject({ readout: 'shifted', likelihood: true, block_attention: 'causal' });
