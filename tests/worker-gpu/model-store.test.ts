@@ -1,24 +1,13 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROTOCOL_VERSION } from '../../shared/protocol';
 import { ROOT } from '../helpers/paths';
+import { stepRequest } from '../helpers/step-request';
 import { startS3WithTinyCore, type TestS3 } from './helpers/s3';
 import { metric, postJson, startTestWorker, workerEnv, workerFetch } from './helpers/worker';
 
 const TINY = join(ROOT, 'models/tiny-core');
-const step = (model: { name: string; version: string }) => ({
-  v: PROTOCOL_VERSION,
-  model,
-  seed: 1,
-  block: 0,
-  step: 0,
-  steps: 10,
-  blockLength: 25,
-  estimate: null,
-  selfCond: null,
-  context: [1, 2],
-});
+const step = (model: { name: string; version: string }) => stepRequest({ model, context: [1, 2] });
 const metrics = async (url: string) => (await workerFetch(`${url}/metrics`)).text();
 
 let s3: TestS3;

@@ -1,22 +1,9 @@
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROTOCOL_VERSION } from '../../shared/protocol';
-import { ROOT } from '../helpers/paths';
+import { stepRequest } from '../helpers/step-request';
 import { startS3WithTinyCore, type TestS3 } from './helpers/s3';
 import { postJson, startTestWorker } from './helpers/worker';
 
-const step = (seed: number) => ({
-  v: PROTOCOL_VERSION,
-  model: { name: 'tiny-core', version: '0.1.0' },
-  seed,
-  block: 0,
-  step: 0,
-  steps: 10,
-  blockLength: 25,
-  estimate: null,
-  selfCond: null,
-  context: [1, 2, seed],
-});
+const step = (seed: number) => stepRequest({ seed, context: [1, 2, seed] });
 
 let s3: TestS3;
 beforeAll(async () => {

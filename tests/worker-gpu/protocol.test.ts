@@ -12,16 +12,15 @@ import {
   roundTripLogits,
   wireView,
   GenerateRequestSchema,
-  PROTOCOL_VERSION,
   ProtocolError,
   RemoteDenoiser,
   StepRequestSchema,
   StepResponseSchema,
-  type StepRequestInput,
   type StepResponse,
 } from '../../shared/protocol';
 import type { DenoiserInfo } from '../../shared/ssd2';
 import { blockLogits, logSoftmax } from '../../shared/ssd2';
+import { stepRequest } from '../helpers/step-request';
 
 function randomLogits(length: number, vocab: number, seed = 1) {
   let s = seed;
@@ -31,22 +30,6 @@ function randomLogits(length: number, vocab: number, seed = 1) {
     length,
     vocab,
   );
-}
-
-function stepRequest(over: Partial<StepRequestInput> = {}): StepRequestInput {
-  return {
-    v: PROTOCOL_VERSION,
-    model: { name: 'tiny-core', version: '0.1.0' },
-    seed: 1,
-    block: 0,
-    step: 0,
-    steps: 10,
-    blockLength: 25,
-    estimate: null,
-    selfCond: null,
-    context: [1, 2, 3],
-    ...over,
-  };
 }
 
 describe('compact logits', () => {

@@ -6,27 +6,19 @@ import type { RunningWorker } from '../../worker-gpu/src/server';
 import { copyBundle, editManifest } from '../helpers/bundle-copy';
 import { maxAbsDiff } from '../helpers/tensors';
 import { ROOT } from '../helpers/paths';
+import { stepRequest, TINY_CORE } from '../helpers/step-request';
 import { startS3WithTinyCore, type TestS3 } from './helpers/s3';
 import { postJson, startTestWorker, workerFetch } from './helpers/worker';
 
 const TINY = join(ROOT, 'models/tiny-core');
-const MODEL = { name: 'tiny-core', version: '0.1.0' };
 
 function request(user: Record<string, unknown>): StepRequestInput {
-  return {
-    v: PROTOCOL_VERSION,
-    model: MODEL,
+  return stepRequest({
     seed: 3,
-    block: 0,
-    step: 0,
-    steps: 10,
-    blockLength: 25,
-    estimate: null,
-    selfCond: null,
     context: [10, 11, 12],
     topK: 24,
     user: { tenant: 'acme', bundle: 'adapters/legal', lambda: 0.3, context: [99, 98, 10, 11, 12], ...user } as StepRequestInput['user'],
-  };
+  });
 }
 
 let s3: TestS3;
@@ -108,7 +100,7 @@ describe('per-request user models', () => {
   it('runs a fused generation with the user model, and refuses the same violations there', async () => {
     const body = {
       v: PROTOCOL_VERSION,
-      model: MODEL,
+      model: TINY_CORE,
       prompt: [10, 11, 12],
       options: { steps: 5, maxTokens: 10, lambda: 0.5, seed: 2 },
       user: { tenant: 'acme', bundle: 'adapters/legal', context: [99, 98] },

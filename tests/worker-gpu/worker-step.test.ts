@@ -13,27 +13,13 @@ import {
 import { loadLocalModel } from '../../worker-gpu/src/runtime/local-model';
 import type { RunningWorker } from '../../worker-gpu/src/server';
 import { ROOT } from '../helpers/paths';
+import { stepRequest, TINY_CORE } from '../helpers/step-request';
 import { startS3WithTinyCore, type TestS3 } from './helpers/s3';
 import { metric, postJson, signedFetch, startTestWorker, TEST_WORKER_SECRET, workerFetch } from './helpers/worker';
 
 const TINY = join(ROOT, 'models/tiny-core');
-const MODEL = { name: 'tiny-core', version: '0.1.0' };
 
-function request(over: Partial<StepRequestInput> = {}): StepRequestInput {
-  return {
-    v: PROTOCOL_VERSION,
-    model: MODEL,
-    seed: 7,
-    block: 0,
-    step: 0,
-    steps: 20,
-    blockLength: 25,
-    estimate: null,
-    selfCond: null,
-    context: [5, 6, 7, 8],
-    ...over,
-  };
-}
+const request = (over: Partial<StepRequestInput> = {}) => stepRequest({ seed: 7, steps: 20, context: [5, 6, 7, 8], ...over });
 
 let s3: TestS3;
 let w: RunningWorker;
@@ -187,7 +173,7 @@ describe('the edge credential', () => {
       expect(unsigned.status).toBe(401);
       expect(unsigned.headers.get('www-authenticate')).toContain('Bearer');
       expect((await unsigned.json()).error.code).toBe('unauthorized');
-      expect((await post(fetch, '/v1/generate', { v: PROTOCOL_VERSION, model: MODEL, prompt: [1, 2], options: {} })).status).toBe(401);
+      expect((await post(fetch, '/v1/generate', { v: PROTOCOL_VERSION, model: TINY_CORE, prompt: [1, 2], options: {} })).status).toBe(401);
       expect((await fetch(`${w.url}/v1/models/tiny-core/0.1.0`)).status).toBe(401);
       expect((await fetch(`${w.url}/metrics`)).status).toBe(401);
       const withToken =
