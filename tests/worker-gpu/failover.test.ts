@@ -1,12 +1,12 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GenerateEventSchema, PROTOCOL_VERSION, RemoteDenoiser, type GenerateEvent } from '../../shared/protocol';
+import { PROTOCOL_VERSION, RemoteDenoiser } from '../../shared/protocol';
 import { generateAll, type GenerationRequest } from '../../shared/ssd2';
 import type { RunningWorker } from '../../worker-gpu/src/server';
 import { ROOT } from '../helpers/paths';
 import { startChildWorker } from './helpers/child-worker';
 import { startS3WithTinyCore, type TestS3 } from './helpers/s3';
-import { metric, startTestWorker, workerEnv, workerFetch } from './helpers/worker';
+import { metric, postGenerate, startTestWorker, workerEnv, workerFetch } from './helpers/worker';
 
 const MODEL = { name: 'tiny-core', version: '0.1.0' };
 const REQUEST: GenerationRequest = {
@@ -34,24 +34,6 @@ afterAll(async () => {
   await graphWorker?.close();
   await s3?.close();
 });
-
-async function fused(url: string, body: unknown): Promise<{ status: number; events: GenerateEvent[]; json?: any }> {
-  const res = await workerFetch(`${url}/v1/generate`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) return { status: res.status, events: [], json: JSON.parse(text) };
-  expect(res.headers.get('content-type')).toContain('application/x-ndjson');
-  return {
-    status: res.status,
-    events: text
-      .trim()
-      .split('\n')
-      .map((l) => GenerateEventSchema.parse(JSON.parse(l))),
-  };
-}
 
 describe('stateless workers', () => {
   for (const mode of ['auto', 'on'] as const) {
@@ -97,7 +79,7 @@ describe('stateless workers', () => {
         }
 
         // Fused: the worker runs the same loop itself and streams each block.
-        const { status, events } = await fused(home.url, {
+        const { status, events } = await postGenerate(home.url, {
           v: PROTOCOL_VERSION,
           model: MODEL,
           prompt: REQUEST.prompt,
@@ -122,7 +104,7 @@ describe('stateless workers', () => {
       [{ ...base, model: { name: 'missing', version: '1' } }, 404, 'model'],
     ];
     for (const [body, status, field] of cases) {
-      const res = await fused(reference.url, body);
+      const res = await postGenerate(reference.url, body);
       expect({ status: res.status, field: res.json?.error?.field }, JSON.stringify(res.json)).toEqual({ status, field });
     }
   });

@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GenerateEventSchema, PROTOCOL_VERSION, type GenerateEvent } from '../../shared/protocol';
+import { PROTOCOL_VERSION } from '../../shared/protocol';
 import type { RunningWorker } from '../../worker-gpu/src/server';
 import { ROOT } from '../helpers/paths';
 import { startS3WithTinyCore, type TestS3 } from './helpers/s3';
-import { metric, startTestWorker, workerFetch } from './helpers/worker';
+import { metric, postGenerate, startTestWorker, workerFetch } from './helpers/worker';
 
 const MODEL = { name: 'tiny-core', version: '0.1.0' };
 const OPTIONS = { steps: 8, maxTokens: 30, topP: 0.9, earlyStopPatience: 3, stopAtEos: false };
@@ -21,23 +21,6 @@ afterAll(async () => {
   await s3?.close();
 });
 
-async function fused(url: string, body: unknown): Promise<{ status: number; events: GenerateEvent[]; json?: any }> {
-  const res = await workerFetch(`${url}/v1/generate`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) return { status: res.status, events: [], json: JSON.parse(text) };
-  return {
-    status: res.status,
-    events: text
-      .trim()
-      .split('\n')
-      .map((l) => GenerateEventSchema.parse(JSON.parse(l))),
-  };
-}
-
 describe('generation threads (WORKER_GENERATION_THREADS)', () => {
   it('are reported at /healthz', async () => {
     expect((await (await fetch(`${threaded.url}/healthz`)).json()).generationThreads).toBe(2);
@@ -52,8 +35,8 @@ describe('generation threads (WORKER_GENERATION_THREADS)', () => {
       options: { ...OPTIONS, seed },
     }));
     const [expected, actual] = await Promise.all([
-      Promise.all(bodies.map((b) => fused(inProcess.url, b))),
-      Promise.all(bodies.map((b) => fused(threaded.url, b))),
+      Promise.all(bodies.map((b) => postGenerate(inProcess.url, b))),
+      Promise.all(bodies.map((b) => postGenerate(threaded.url, b))),
     ]);
     expect(actual.map((r) => r.status)).toEqual(bodies.map(() => 200));
     expect(actual.map((r) => r.events)).toEqual(expected.map((r) => r.events));
@@ -100,7 +83,7 @@ describe('generation threads (WORKER_GENERATION_THREADS)', () => {
       )
       .toBe(0);
     expect((await steps()) - before).toBeLessThan(600);
-    expect((await fused(threaded.url, { v: PROTOCOL_VERSION, model: MODEL, prompt: [5, 6], options: OPTIONS })).status).toBe(200);
+    expect((await postGenerate(threaded.url, { v: PROTOCOL_VERSION, model: MODEL, prompt: [5, 6], options: OPTIONS })).status).toBe(200);
   });
 
   it('answer bad input found by the block loop with the same 4xx and field', async () => {
@@ -110,7 +93,7 @@ describe('generation threads (WORKER_GENERATION_THREADS)', () => {
       { ...base, options: { blockSize: 30 } },
       { ...base, options: { lambda: [0.5], steps: 4 } },
     ]) {
-      const [a, b] = await Promise.all([fused(inProcess.url, body), fused(threaded.url, body)]);
+      const [a, b] = await Promise.all([postGenerate(inProcess.url, body), postGenerate(threaded.url, body)]);
       expect(a.status).toBe(400);
       expect(b).toEqual(a);
     }

@@ -2,7 +2,9 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../../worker-gpu/src/config';
 import { startWorker, type RunningWorker } from '../../../worker-gpu/src/server';
+import { GenerateEventSchema, type GenerateEvent } from '../../../shared/protocol';
 import { workerAuthorization } from '../../../shared/protocol/worker-auth';
+import { ndjsonLines } from '../../../shared/streams';
 import { CACHE } from '../../helpers/paths';
 import { BUCKET, S3_KEY, type TestS3 } from './s3';
 
@@ -79,4 +81,22 @@ export async function postJson(url: string, body: unknown): Promise<{ status: nu
 export function metric(text: string, name: string): number {
   const line = text.split('\n').find((l) => l.startsWith(`${name} `));
   return line ? Number(line.slice(name.length + 1)) : 0;
+}
+
+/**
+ * POST /v1/generate, signed: on success the NDJSON events, each checked against the protocol's
+ * schema (a reply of another content type throws); otherwise the error body in `json`.
+ */
+export async function postGenerate(url: string, body: unknown): Promise<{ status: number; events: GenerateEvent[]; json?: any }> {
+  const res = await workerFetch(`${url}/v1/generate`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (!res.ok) return { status: res.status, events: [], json: await res.json() };
+  const type = res.headers.get('content-type') ?? '';
+  if (!type.includes('application/x-ndjson') || !res.body) throw new Error(`/v1/generate answered ${res.status} with content-type ${type}`);
+  const events: GenerateEvent[] = [];
+  for await (const line of ndjsonLines(res.body)) events.push(GenerateEventSchema.parse(line));
+  return { status: res.status, events };
 }
