@@ -2,7 +2,7 @@ import { costMicroUsd, priceTable } from '../billing/prices';
 import type { Env, Principal } from '../env';
 import { releaseReservation } from '../quota';
 import type { GenerationSpec } from '../generation/spec';
-import { insertUsage, usageFromSpec, type DoneEvent, type UsageKind, type UsageRecord, type UsageStatus } from './usage-store';
+import { insertUsage, NO_WORK, usageFromSpec, type DoneEvent, type UsageKind, type UsageRecord, type UsageStatus } from './usage-store';
 
 /** What a generation delivered before it ended: finished blocks, their tokens and steps. */
 export interface Delivered {
@@ -141,14 +141,8 @@ export class UsageMeter {
       userModel: null,
       mode: '',
       collaboration: 'none',
-      promptTokens: 0,
+      ...NO_WORK,
       ...(this.spec ? usageFromSpec(this.spec) : {}),
-      completionTokens: 0,
-      stepsRun: 0,
-      stepsSaved: 0,
-      workerMs: 0,
-      costMicroUsd: 0,
-      finishReason: '',
       batchId: null,
       customId: null,
       idempotencyKey: this.idempotencyKey,

@@ -36,6 +36,17 @@ export interface UsageRecord {
 
 export type { DoneEvent } from '../../../shared/protocol';
 
+/** The counters of a call that did no work: nothing generated, nothing charged. */
+export const NO_WORK = {
+  promptTokens: 0,
+  completionTokens: 0,
+  stepsRun: 0,
+  stepsSaved: 0,
+  workerMs: 0,
+  costMicroUsd: 0,
+  finishReason: '',
+} as const satisfies Partial<UsageRecord>;
+
 /** A batch line's usage row before any work ran (failed, free); callers fill in what they know. */
 export function batchLineUsage(line: {
   id: string;
@@ -54,13 +65,7 @@ export function batchLineUsage(line: {
     userModel: null,
     mode: 'fused',
     collaboration: 'none',
-    promptTokens: 0,
-    completionTokens: 0,
-    stepsRun: 0,
-    stepsSaved: 0,
-    workerMs: 0,
-    costMicroUsd: 0,
-    finishReason: '',
+    ...NO_WORK,
     idempotencyKey: null,
   };
 }
