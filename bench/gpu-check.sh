@@ -18,8 +18,11 @@
 #        5 x: bring .gpu-cuda/stage5.sh + .gpu-cuda/split/partN, run  bash .gpu-cuda/stage5.sh
 #        then bring .gpu-cuda/base + models/core, run   OUT=$OUT MODEL=models/core bash bench/gpu-check.sh run
 #   (one after the other without a pause: the machine keeps /tmp only while it stays busy)
-#        results: $OUT/{step,worker}-gpu-{cuda,webgpu,cpu}-*.md (Markdown only: at most 8 files come back;
-#        9 reports are written, the cpu provider's worker report on MODEL is left out).
+#        results: $OUT/step-gpu-{cuda,webgpu,cpu}.md, $OUT/worker-gpu-{cuda,webgpu,cpu}-real-shape.md,
+#        $OUT/worker-gpu-cuda-$(basename MODEL).md and the run's log $OUT/gpu-check.log (8 files: at
+#        most 8 come back). Each benchmark has a time cap, and all of them together fit BUDGET_S
+#        (default 480 s), so one call of 10 minutes returns whatever finished; a report is copied to
+#        $OUT as soon as its benchmark ends. cuda runs every batch size, webgpu and cpu 1 and 16.
 set -euo pipefail
 ROOT=$(git rev-parse --show-toplevel 2>/dev/null || pwd); cd "$ROOT"
 APP=.gpu-cuda/base/app
@@ -44,7 +47,8 @@ EOS
     # ESM bundles still call require() for Node built-ins inside CommonJS dependencies.
     banner="import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);"
     # generation-thread.mjs beside worker.mjs: the worker's generation threads load it from there.
-    for pair in worker-gpu/src/main.ts:worker.mjs worker-gpu/src/engine/threads/generation-thread.ts:generation-thread.mjs bench/worker.ts:bench-worker.mjs bench/step.ts:bench-step.mjs; do
+    for pair in worker-gpu/src/main.ts:worker.mjs worker-gpu/src/engine/threads/generation-thread.ts:generation-thread.mjs \
+      bench/worker.ts:bench-worker.mjs bench/step.ts:bench-step.mjs bench/real-shape.ts:real-shape.mjs; do
       npx esbuild "${pair%%:*}" --bundle --platform=node --format=esm --target=node22 \
         --external:onnxruntime-node --banner:js="$banner" --outfile="$APP/${pair##*:}" --log-level=warning
     done
@@ -52,23 +56,44 @@ EOS
     du -sh .gpu-cuda/base
     ;;
   run)
+    out=${OUT:-bench/results}
+    mkdir -p "$out"
+    exec > >(tee -a "$out/gpu-check.log") 2>&1
+    start=$SECONDS
+    deadline=$((start + ${BUDGET_S:-480}))
     # shellcheck disable=SC1091
     source .gpu-cuda/base/setup.sh
     # The bundled benchmarks export the real-shape bundles with this tree's infra/training scripts.
     export SSD2_TRAINING_DIR="$ROOT/infra/training" SSD2_PYTHON="${SSD2_PYTHON:-python3}" GPT2_TOKENIZER="$APP/gpt2-tokenizer.json"
-    out=${OUT:-bench/results}
+    scratch=$(mktemp -d)
+    # bench NAME CAP_S ARGS...: runs one bundled benchmark for at most CAP_S seconds (less when the
+    # budget is nearly spent), then copies its report NAME.md to $out.
+    bench() {
+      local name=$1 cap=$2; shift 2
+      local left=$((deadline - SECONDS))
+      [ "$cap" -le "$left" ] || cap=$left
+      if [ "$cap" -lt 10 ]; then echo "== $name: skipped, the time budget is spent"; return; fi
+      echo "== $name (at most ${cap} s, $((SECONDS - start)) s into the run)"
+      local t=$SECONDS
+      if timeout "$cap" node "$@" --out "$scratch/$name.md"; then cp "$scratch/$name.md" "$out/"; echo "== $name: $((SECONDS - t)) s"
+      else echo "== $name: failed or ran past ${cap} s (exit $?)"; fi
+    }
+    echo "== exporting the real-shape bundles"
+    timeout 240 node "$APP/real-shape.mjs" || echo "== exporting the real-shape bundles failed (exit $?)"
     for provider in cuda webgpu cpu; do
-      echo "== provider $provider"
       # A provider that cannot open a session falls through to the next one in the list; the
       # report's heading names the provider actually used (from /healthz).
       list=$provider; [ "$provider" = cpu ] || list="$provider,cpu"
-      node "$APP/bench-step.mjs" --providers "$list" --reference-batches 1,16 --out "$out/step-gpu-$provider.md" || echo "bench:step on $provider failed"
-      node "$APP/bench-worker.mjs" --model real-shape --modes fused --steps 5 --rounds 1 --providers "$list" --worker-entry "$APP/worker.mjs" \
-        --out "$out/worker-gpu-$provider-real-shape.md" || echo "bench:worker (real shape) on $provider failed"
-      node "$APP/bench-worker.mjs" --model "$MODEL" --providers "$list" --worker-entry "$APP/worker.mjs" --generation-threads 8 \
-        --out "$out/worker-gpu-$provider-$(basename "$MODEL").md" || echo "bench:worker on $provider failed"
+      sizes=1,16; [ "$provider" = cuda ] && sizes=1,4,16
+      bench "step-gpu-$provider" 110 "$APP/bench-step.mjs" --providers "$list" --suites real-shape --batches "$sizes" --repeats 2 --steps 4
+      bench "worker-gpu-$provider-real-shape" 70 "$APP/bench-worker.mjs" --model real-shape --modes fused --steps 5 --rounds 1 \
+        --concurrency "$sizes" --providers "$list" --worker-entry "$APP/worker.mjs"
+      if [ "$provider" = cuda ]; then
+        bench "worker-gpu-cuda-$(basename "$MODEL")" 80 "$APP/bench-worker.mjs" --model "$MODEL" --providers "$list" \
+          --worker-entry "$APP/worker.mjs" --generation-threads 8
+      fi
     done
-    rm -f "$out"/*.json "$out/worker-gpu-cpu-$(basename "$MODEL").md"
+    echo "== done in $((SECONDS - start)) s"
     ;;
   *)
     echo "usage: bash bench/gpu-check.sh prepare|run" >&2
