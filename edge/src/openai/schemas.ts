@@ -68,12 +68,33 @@ const openAIFields = {
   stream_options: z.object({ include_usage: z.boolean().optional() }).nullish(),
   seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullish(),
   top_p: z.number().gt(0).max(1).nullish(),
-  /** Accepted for compatibility; SSD-2 decoding is controlled by top_p and projection. */
+  /** 0 asks for greedy decoding (`projection: greedy` when no projection is given); other values are accepted and ignored: SSD-2 decoding is controlled by top_p and projection. */
   temperature: z.number().min(0).max(2).nullish(),
   presence_penalty: z.number().min(-2).max(2).nullish(),
   frequency_penalty: z.number().min(-2).max(2).nullish(),
   stop: z.union([z.string().min(1), z.array(z.string().min(1)).max(4)]).nullish(),
   user: z.string().max(256).nullish(),
+  /** Refused unless empty: SSD-2 has no token-level bias hook. */
+  logit_bias: z
+    .record(z.string(), z.number())
+    .refine((bias) => Object.keys(bias).length === 0, 'logit_bias is not supported by SSD-2 models')
+    .nullish(),
+};
+
+/** Chat fields for features SSD-2 models do not have: refused by name, so a caller never gets plain text where it asked for more. */
+const noTools = 'function calling is not supported by SSD-2 models';
+const unsupportedChatFields = {
+  tools: z.array(z.unknown()).max(0, noTools).nullish(),
+  functions: z.array(z.unknown()).max(0, noTools).nullish(),
+  tool_choice: z.literal('none', { error: noTools }).nullish(),
+  function_call: z.literal('none', { error: noTools }).nullish(),
+  response_format: z
+    .object({
+      type: z.literal('text', {
+        error: 'only response_format {"type": "text"} is supported: SSD-2 models do not constrain output to JSON',
+      }),
+    })
+    .nullish(),
 };
 
 export const CompletionRequestSchema = z.object({
@@ -89,7 +110,10 @@ export const CompletionRequestSchema = z.object({
   best_of: z.literal(1).nullish(),
 });
 
-const textPart = z.object({ type: z.literal('text'), text: z.string() });
+const textPart = z.object({
+  type: z.literal('text', { error: 'only text content parts ({"type": "text", "text": ...}) are supported' }),
+  text: z.string(),
+});
 
 export const ChatMessageSchema = z.object({
   role: z.enum(['system', 'developer', 'user', 'assistant']),
@@ -100,6 +124,7 @@ export const ChatMessageSchema = z.object({
 export const ChatCompletionRequestSchema = z.object({
   ...openAIFields,
   ...ssd2Fields,
+  ...unsupportedChatFields,
   messages: z.array(ChatMessageSchema).min(1).max(256),
   max_completion_tokens: z.number().int().min(1).max(LIMITS.maxTokens).nullish(),
   logprobs: z.literal(false).nullish(),

@@ -47,6 +47,20 @@ describe('POST /v1/completions', () => {
     }
   });
 
+  it('decodes greedily for temperature 0 unless a projection is given, and leaves other temperatures to the default', async () => {
+    for (const [extra, projection] of [
+      [{ temperature: 0 }, 'greedy'],
+      [{ temperature: 0, projection: 'multihot' }, 'multihot'],
+      [{ temperature: 0.7 }, 'sample'],
+      [{}, 'sample'],
+    ] as const) {
+      const seed = uniqueSeed();
+      expect((await api('/v1/completions', key, { ...base, seed, ...extra })).status).toBe(200);
+      const [generate] = (await stubLog(seed)).filter((r) => r.path === '/v1/generate');
+      expect(generate.body.options.projection).toBe(projection);
+    }
+  });
+
   it('answers a text_completion with usage and the SSD-2 extension', async () => {
     const seed = uniqueSeed();
     const res = await api('/v1/completions', key, { ...base, seed });
@@ -126,6 +140,8 @@ describe('POST /v1/completions', () => {
     ['lambda of the wrong length', { ...base, lambda: [0.1, 0.2] }, 400, 'lambda', 'invalid_argument'],
     ['private context without a user model', { ...base, private_context: 'secret' }, 400, 'private_context', 'invalid_argument'],
     ['top_p out of range', { ...base, top_p: 0 }, 400, 'top_p', 'invalid_argument'],
+    ['a logit_bias', { ...base, logit_bias: { '5': 10 } }, 400, 'logit_bias', 'invalid_argument'],
+    ['two prompts', { ...base, prompt: ['a', 'b'] }, 400, 'prompt', 'invalid_argument'],
   ])('answers %s with a 4xx in OpenAI error shape', async (_name, body, status, param, code) => {
     const res = await api('/v1/completions', key, body);
     expect(res.status).toBe(status);
@@ -176,6 +192,40 @@ describe('POST /v1/chat/completions', () => {
     expect(events[0]).toMatchObject({ object: 'chat.completion.chunk', choices: [{ delta: { role: 'assistant' } }] });
     expect(events.at(-2).choices[0].finish_reason).toBe('length');
     expect(events.at(-1)).toBe('[DONE]');
+  });
+
+  it.each([
+    ['tools', { tools: [{ type: 'function', function: { name: 'f', parameters: {} } }] }, 'tools', /function calling is not supported/],
+    ['tool_choice', { tool_choice: 'auto' }, 'tool_choice', /function calling is not supported/],
+    ['a JSON response_format', { response_format: { type: 'json_object' } }, 'response_format.type', /do not constrain output to JSON/],
+    [
+      'an image part',
+      { messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://example.com/a.png' } }] }] },
+      'messages.0.content.0.type',
+      /only text content parts/,
+    ],
+    ['content of no accepted type', { messages: [{ role: 'user', content: 5 }] }, 'messages.0.content', /expected string or array/],
+  ])('refuses %s by name instead of ignoring it', async (_name, extra, param, message) => {
+    const res = await api('/v1/chat/completions', key, { model: 'tiny-core', messages: [{ role: 'user', content: 'Hi' }], ...extra });
+    expect(res.status).toBe(400);
+    const { error } = (await res.json()) as any;
+    expect(error).toMatchObject({ param, code: 'invalid_argument', type: 'invalid_request_error' });
+    expect(error.message).toMatch(message);
+  });
+
+  it('accepts the neutral values of those fields', async () => {
+    const res = await api('/v1/chat/completions', key, {
+      model: 'tiny-core',
+      seed: uniqueSeed(),
+      max_tokens: 5,
+      steps: 8,
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'Hi' }] }],
+      tools: [],
+      tool_choice: 'none',
+      response_format: { type: 'text' },
+      logit_bias: {},
+    });
+    expect(res.status).toBe(200);
   });
 
   it('refuses a conversation that does not end with a user message', async () => {

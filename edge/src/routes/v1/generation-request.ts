@@ -15,6 +15,7 @@ export interface GenerationFields extends SSD2Fields {
   max_tokens?: number | null;
   seed?: number | null;
   top_p?: number | null;
+  temperature?: number | null;
   stop?: string | string[] | null;
   generation_id?: string;
 }
@@ -80,7 +81,8 @@ export async function prepareGeneration(
     steps: body.steps,
     maxTokens: body.max_tokens ?? defaultMaxTokens,
     blockSize: body.block_size,
-    projection: body.projection,
+    // temperature 0 is how OpenAI clients ask for the most likely tokens.
+    projection: body.projection ?? (body.temperature === 0 ? 'greedy' : undefined),
     topP: body.top_p ?? undefined,
     seed: body.seed ?? randomSeed(),
     lambda: body.lambda,
