@@ -81,6 +81,8 @@ const openAIFields = {
     .nullish(),
 };
 
+const NO_LOGPROBS = 'logprobs are not supported by this API';
+
 /** Chat fields for features SSD-2 models do not have: refused by name, so a caller never gets plain text where it asked for more. */
 const noTools = 'function calling is not supported by SSD-2 models';
 const unsupportedChatFields = {
@@ -104,10 +106,10 @@ export const CompletionRequestSchema = z.object({
     z.string().max(LIMITS.promptChars),
     z.array(z.string().max(LIMITS.promptChars)).length(1, 'only one prompt per request is supported'),
   ]),
-  logprobs: z.null().optional(),
-  echo: z.literal(false).nullish(),
-  suffix: z.null().optional(),
-  best_of: z.literal(1).nullish(),
+  logprobs: z.null({ error: NO_LOGPROBS }).optional(),
+  echo: z.literal(false, { error: 'echo is not supported: the completion holds only the generated text' }).nullish(),
+  suffix: z.null({ error: 'suffix (text after the insertion point) is not supported' }).optional(),
+  best_of: z.literal(1, { error: 'only best_of = 1 is supported' }).nullish(),
 });
 
 const textPart = z.object({
@@ -127,7 +129,9 @@ export const ChatCompletionRequestSchema = z.object({
   ...unsupportedChatFields,
   messages: z.array(ChatMessageSchema).min(1).max(256),
   max_completion_tokens: z.number().int().min(1).max(LIMITS.maxTokens).nullish(),
-  logprobs: z.literal(false).nullish(),
+  logprobs: z.literal(false, { error: NO_LOGPROBS }).nullish(),
+  top_logprobs: z.literal(0, { error: NO_LOGPROBS }).nullish(),
+  modalities: z.array(z.literal('text', { error: 'only the text modality is supported' })).nullish(),
 });
 
 export type CompletionRequest = z.infer<typeof CompletionRequestSchema>;

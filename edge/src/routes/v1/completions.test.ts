@@ -142,6 +142,8 @@ describe('POST /v1/completions', () => {
     ['top_p out of range', { ...base, top_p: 0 }, 400, 'top_p', 'invalid_argument'],
     ['a logit_bias', { ...base, logit_bias: { '5': 10 } }, 400, 'logit_bias', 'invalid_argument'],
     ['two prompts', { ...base, prompt: ['a', 'b'] }, 400, 'prompt', 'invalid_argument'],
+    ['logprobs', { ...base, logprobs: 5 }, 400, 'logprobs', 'invalid_argument'],
+    ['echo', { ...base, echo: true }, 400, 'echo', 'invalid_argument'],
   ])('answers %s with a 4xx in OpenAI error shape', async (_name, body, status, param, code) => {
     const res = await api('/v1/completions', key, body);
     expect(res.status).toBe(status);
@@ -204,6 +206,8 @@ describe('POST /v1/chat/completions', () => {
       'messages.0.content.0.type',
       /only text content parts/,
     ],
+    ['top_logprobs', { top_logprobs: 2 }, 'top_logprobs', /logprobs are not supported/],
+    ['an audio modality', { modalities: ['text', 'audio'] }, 'modalities.1', /only the text modality/],
     ['content of no accepted type', { messages: [{ role: 'user', content: 5 }] }, 'messages.0.content', /expected string or array/],
   ])('refuses %s by name instead of ignoring it', async (_name, extra, param, message) => {
     const res = await api('/v1/chat/completions', key, { model: 'tiny-core', messages: [{ role: 'user', content: 'Hi' }], ...extra });
