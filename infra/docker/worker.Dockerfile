@@ -10,8 +10,8 @@
 #   ORT_CUDA=cuda13 (default)  onnxruntime-node pinned to 1.29.0 plus libonnxruntime_providers_cuda.so and
 #                              libonnxruntime_providers_shared.so (ORT 1.29.0 built for CUDA 13, Microsoft's MIT
 #                              binaries) taken from the npm package com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9.
-#                              Only the npm registry is needed. This is the combination measured on an H100
-#                              (../shared/gpu/README.md, docs/gpu.md).
+#                              Only the npm registry is needed. This is the combination that has run on an
+#                              H100 (docs/gpu.md).
 #   ORT_CUDA=cuda12            onnxruntime-node as locked in package-lock.json, with its own installer fetching the
 #                              CUDA 12 provider from its package feed (the build network must reach it). That
 #                              provider needs CUDA 12 libraries:
