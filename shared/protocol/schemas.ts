@@ -121,7 +121,8 @@ export const GenerateEventSchema = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('done'),
     tokens: z.array(z.number().int()),
-    finishReason: z.enum(['eos', 'length', 'context']),
+    /** The engine's reason; `stop` only where the edge ended the generation at a caller's stop sequence (a worker never sends it). */
+    finishReason: z.enum(['eos', 'length', 'context', 'stop']),
     blocks: z.number().int(),
     stepsRun: z.number().int(),
     stepsSaved: z.number().int(),

@@ -1,9 +1,7 @@
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION, RemoteDenoiser } from '../../shared/protocol';
 import { generateAll, type GenerationRequest } from '../../shared/ssd2';
 import type { RunningWorker } from '../../worker-gpu/src/server';
-import { ROOT } from '../helpers/paths';
 import { startChildWorker } from './helpers/child-worker';
 import { startS3WithTinyCore, type TestS3 } from './helpers/s3';
 import { metric, postGenerate, startTestWorker, workerEnv, workerFetch } from './helpers/worker';

@@ -1,8 +1,6 @@
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION } from '../../shared/protocol';
 import type { RunningWorker } from '../../worker-gpu/src/server';
-import { ROOT } from '../helpers/paths';
 import { startS3WithTinyCore, type TestS3 } from './helpers/s3';
 import { metric, postGenerate, startTestWorker, workerFetch } from './helpers/worker';
 

@@ -7,7 +7,7 @@ import type { DoneEvent } from '../metering/usage-store';
 import { chatPrompt } from '../openai/chat-prompt';
 import { completionBody, finishReasonOf, type CompletionBody } from '../openai/response-body';
 import { ChatCompletionRequestSchema, CompletionRequestSchema } from '../openai/schemas';
-import { TextAccumulator } from '../openai/text-stream';
+import { TextAccumulator, withText } from '../openai/text-stream';
 import { reserveBudget } from '../quota';
 import { prepareGeneration, type PreparedGeneration } from '../routes/v1/generation-request';
 import { preparedMaxCost } from '../routes/v1/run-generation';
@@ -69,10 +69,7 @@ export async function runBatchLine(
   const codec = model.codec();
   const text = new TextAccumulator((ids) => codec.decode(ids), prepared.stop);
   let done: DoneEvent | null = null;
-  for await (const e of runFused(pool, spec)) {
-    if (e.type === 'block') text.push(e.tokens);
-    if (e.type === 'done') done = e;
-  }
+  for await (const e of withText(runFused(pool, spec), text)) if (e.type === 'done') done = e;
   if (!done) throw new ApiError(502, 'api_error', 'generation_incomplete', 'the generation ended without a result');
   const workerMs = Date.now() - started;
   const cost = costMicroUsd(priceTable(env.PRICES), {
@@ -89,7 +86,7 @@ export async function runBatchLine(
     created: Math.floor(started / 1000),
     model: model.id,
     text: text.text,
-    finishReason: finishReasonOf(done, text.stopped),
+    finishReason: finishReasonOf(done),
     promptTokens: spec.prompt.length,
     done,
     ssd2: { seed: spec.options.seed, mode: spec.mode },

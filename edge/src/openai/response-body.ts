@@ -6,8 +6,8 @@ export type ResponseKind = 'completion' | 'chat';
 export type FinishReason = 'stop' | 'length';
 
 /** OpenAI's finish_reason: a stop sequence or EOS is `stop`, running out of tokens is `length`. */
-export const finishReasonOf = (done: DoneEvent, stoppedBySequence: boolean): FinishReason =>
-  stoppedBySequence || done.finishReason === 'eos' ? 'stop' : 'length';
+export const finishReasonOf = (done: DoneEvent): FinishReason =>
+  done.finishReason === 'eos' || done.finishReason === 'stop' ? 'stop' : 'length';
 
 /** Every body carries the SSD-2 extension object beside OpenAI's fields. */
 type WithSSD2<T> = T & { ssd2: Record<string, unknown> };

@@ -61,6 +61,33 @@ describe('POST /v1/completions', () => {
     }
   });
 
+  it('ends the generation at a stop sequence: the text before it, finish_reason stop, only the blocks generated so far', async () => {
+    const seed = uniqueSeed();
+    const request = { ...base, seed, early_stop: 0 };
+    // Blocks of 25: 30 tokens are two blocks. The stop sequence comes from the first block's text.
+    const full = (await sseEvents(await api('/v1/completions', key, { ...request, stream: true }))) as any[];
+    const firstBlock: string = full[0].choices[0].text;
+    // Three characters that first occur at least four characters in.
+    const at = Array.from({ length: firstBlock.length - 6 }, (_, i) => i + 4).find(
+      (i) => firstBlock.indexOf(firstBlock.slice(i, i + 3)) === i,
+    );
+    expect(at, JSON.stringify(firstBlock)).toBeDefined();
+    const stop = firstBlock.slice(at, at! + 3);
+    const before = firstBlock.slice(0, at);
+
+    const body = (await (await api('/v1/completions', key, { ...request, stop })).json()) as any;
+    expect(body.choices[0]).toMatchObject({ text: before, finish_reason: 'stop' });
+    expect(body.usage.completion_tokens).toBe(25);
+
+    const events = (await sseEvents(
+      await api('/v1/completions', key, { ...request, stop: [stop], stream: true, stream_options: { include_usage: true } }),
+    )) as any[];
+    expect(events.map((e) => (e === '[DONE]' ? e : e.choices[0]?.text))).toEqual([before, '', undefined, '[DONE]']);
+    expect(events[1].choices[0].finish_reason).toBe('stop');
+    expect(events[1].ssd2.blocks).toBe(1);
+    expect(events[2].usage.completion_tokens).toBe(25);
+  });
+
   it('answers a text_completion with usage and the SSD-2 extension', async () => {
     const seed = uniqueSeed();
     const res = await api('/v1/completions', key, { ...base, seed });

@@ -6,7 +6,7 @@ import { ApiError, notFound } from '../../errors/api-error';
 import { ndjsonLines } from '../../../../shared/streams';
 import type { GenerationStreamEvent } from '../../generation/spec';
 import { chunkBody, completionBody, finishReasonOf, type FinishReason, type ResponseKind } from '../../openai/response-body';
-import { TextAccumulator } from '../../openai/text-stream';
+import { TextAccumulator, withText } from '../../openai/text-stream';
 import { budgetHeaders, reserveBudget } from '../../quota';
 import { callerCaused, type Delivered } from '../../metering/meter';
 import { takeGenerationSlot } from '../../rate-limit';
@@ -163,9 +163,9 @@ class GenerationAnswer {
     return Date.now() - this.startedAt;
   }
 
-  /** The events, counting the finished blocks handed to the caller. */
-  private async *events(): AsyncGenerator<GenerationStreamEvent> {
-    for await (const e of this.source) {
+  /** The events with each block's text, up to a stop sequence, counting the finished blocks handed to the caller. */
+  private async *events() {
+    for await (const e of withText(this.source, this.text)) {
       if (e.type === 'block') {
         this.delivered.blocks++;
         this.delivered.tokens += e.tokens.length;
@@ -205,7 +205,6 @@ class GenerationAnswer {
         await this.ended(e.error);
         throw errorFrom(e);
       }
-      if (e.type === 'block') text.push(e.tokens);
       if (e.type === 'done') done = e;
     }
     if (!done) throw new ApiError(502, 'api_error', 'generation_incomplete', 'the generation ended without a result');
@@ -221,7 +220,7 @@ class GenerationAnswer {
         created: this.created,
         model: prepared.model.id,
         text: text.text,
-        finishReason: finishReasonOf(done, text.stopped),
+        finishReason: finishReasonOf(done),
         promptTokens: prepared.spec.prompt.length,
         done,
         ssd2: this.ssd2Base,
@@ -231,7 +230,7 @@ class GenerationAnswer {
 
   /** SSE: one chunk per finished block (and per step with progress), the finish chunk, usage when asked, [DONE]. */
   sse(includeUsage: boolean, onAbort: () => void, release: () => Promise<void>): Response {
-    const { c, kind, text, ssd2Base } = this;
+    const { c, kind, ssd2Base } = this;
     const meter = this.meter;
     const promptTokens = this.prepared.spec.prompt.length;
     if (meter) meter.streaming = true;
@@ -255,11 +254,10 @@ class GenerationAnswer {
               data: JSON.stringify(this.chunk(kind === 'chat' ? null : '', null, { ssd2: { ...ssd2Base, progress: e } })),
             });
           } else if (e.type === 'block') {
-            const delta = text.push(e.tokens);
             await stream.writeSSE({
               data: JSON.stringify(
                 this.chunk(
-                  delta,
+                  e.delta,
                   null,
                   { ssd2: { ...ssd2Base, block: e.block, steps_run: e.stepsRun, steps_saved: e.stepsSaved } },
                   firstChunk,
@@ -272,7 +270,7 @@ class GenerationAnswer {
             const cost = record ? { cost_usd: record.costMicroUsd / 1e6 } : {};
             await stream.writeSSE({
               data: JSON.stringify(
-                this.chunk(null, finishReasonOf(e, text.stopped), {
+                this.chunk(null, finishReasonOf(e), {
                   ssd2: { ...ssd2Base, blocks: e.blocks, steps_run: e.stepsRun, steps_saved: e.stepsSaved, ...cost },
                 }),
               ),
