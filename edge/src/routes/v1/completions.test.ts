@@ -179,6 +179,20 @@ describe('POST /v1/completions', () => {
     expect(typeof json.error.message).toBe('string');
   });
 
+  it('asks for the JSON content type instead of reporting the fields of a body it did not read', async () => {
+    for (const type of ['application/x-www-form-urlencoded', 'text/plain']) {
+      const res = await api('/v1/completions', key, base, { headers: { 'content-type': type } });
+      expect(res.status).toBe(400);
+      const { error } = (await res.json()) as any;
+      expect(error).toMatchObject({ code: 'invalid_content_type', param: null, type: 'invalid_request_error' });
+      expect(error.message).toContain(type);
+    }
+    const seed = uniqueSeed();
+    expect(
+      (await api('/v1/completions', key, { ...base, seed }, { headers: { 'content-type': 'application/json; charset=utf-8' } })).status,
+    ).toBe(200);
+  });
+
   it('answers a prompt longer than the model context with 400 context_length_exceeded', async () => {
     const res = await api('/v1/completions', key, { ...base, prompt: 'the cat sat '.repeat(200) });
     expect(res.status).toBe(400);
