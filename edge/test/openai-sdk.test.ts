@@ -65,4 +65,38 @@ describe('the official openai SDK', () => {
     expect(bad).toBeInstanceOf(OpenAI.BadRequestError);
     expect(bad.param).toBe('n');
   });
+
+  it('refuses function calling with a typed error naming tools, and stops a stream at a stop sequence', async () => {
+    const tools = await client.chat.completions
+      .create({
+        model: 'tiny-core',
+        messages: [{ role: 'user', content: 'Hi' }],
+        tools: [{ type: 'function', function: { name: 'lookup', parameters: { type: 'object', properties: {} } } }],
+      })
+      .catch((e) => e);
+    expect(tools).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(tools.param).toBe('tools');
+
+    const seed = uniqueSeed();
+    const request = {
+      model: 'tiny-core',
+      prompt: 'The cat',
+      max_tokens: 60,
+      seed,
+      steps: 8,
+      early_stop: 0,
+    } as OpenAI.CompletionCreateParamsNonStreaming;
+    const full = await client.completions.create(request);
+    const text = full.choices[0].text;
+    const stop = text.slice(text.length - 3);
+    const stopped = await client.completions.create({ ...request, stop, stream: true });
+    let joined = '';
+    let finish: string | null = null;
+    for await (const chunk of stopped) {
+      joined += chunk.choices[0]?.text ?? '';
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    expect(joined).toBe(text.slice(0, text.indexOf(stop)));
+    expect(finish).toBe('stop');
+  });
 });
