@@ -1,6 +1,6 @@
 /**
  * npm run generate -- --prompt "..." [--model DIR] [--user-model DIR --lambda 0.5 --private-context "..."]
- *                     [--variant DIR ...] [--steps N] [--top-p P] [--seed S] [--max-tokens N] [--providers cpu]
+ *                     [--variant DIR ...] [--steps N] [--top-p P] [--temperature T] [--seed S] [--max-tokens N] [--providers cpu]
  * Streams each finished block to stdout; a progress line (block, step, early-stop savings) goes to stderr.
  */
 import { parseArgs } from 'node:util';
@@ -24,6 +24,7 @@ const HELP = `usage: npm run generate -- --prompt TEXT [options]
   --steps N              denoising steps per block (default 2 per token of a block, at least 10; for a model
                          with a staggered block schedule, a window start every stride steps plus the last window)
   --top-p P              nucleus for sampling, in (0,1] (default 0.95)
+  --temperature T        the nucleus is taken over logits / T, in [0,2] (default 1; 0 is greedy)
   --projection KIND      sample | greedy | multihot (default sample)
   --seed S               seed (default 0)
   --max-tokens N         length budget (default 100)
@@ -56,6 +57,7 @@ async function main() {
       lambda: { type: 'string' },
       steps: { type: 'string' },
       'top-p': { type: 'string' },
+      temperature: { type: 'string' },
       projection: { type: 'string' },
       seed: { type: 'string' },
       'max-tokens': { type: 'string' },
@@ -111,6 +113,7 @@ async function main() {
       maxTokens,
       blockSize,
       topP: num('top-p', values['top-p']),
+      temperature: num('temperature', values.temperature),
       seed: num('seed', values.seed),
       lambda: num('lambda', values.lambda),
       projection: values.projection as 'sample' | undefined,

@@ -2,6 +2,7 @@ import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { topKOf, type TopKLogits } from '../ssd2/compact';
 import type { StepMath, StepMathInput, StepMathResult } from '../ssd2/kernel';
 import { NOISE_ROW_STRIDE, NoiseStream, noiseTable, streamKey, uniformAt } from '../ssd2/noise';
+import { temperatureOf } from '../ssd2/projection';
 import { noiseRows, type NoisyBlockRecipe } from '../ssd2/simplex';
 import type { BlockSchedule } from '../ssd2/schedule';
 import type { BlockLogits, Estimate } from '../ssd2/types';
@@ -251,6 +252,11 @@ export class StepGraphs {
       feeds.top_p = this.tensor(
         'float32',
         Float32Array.from(inputs, (i) => (i.projection.topP >= 1 ? Infinity : i.projection.topP)),
+        [n],
+      );
+      feeds.temperature = this.tensor(
+        'float32',
+        Float32Array.from(inputs, (i) => temperatureOf(i.projection)),
         [n],
       );
     }

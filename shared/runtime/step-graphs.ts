@@ -98,7 +98,7 @@ export interface StepGraphVariant {
   user: boolean;
   /** Suppress EOS where suppress [n,B] is true. */
   eos: boolean;
-  /** Compute the top-p nucleus and a draw from it: inputs uniforms [n,B], top_p [n]. */
+  /** Compute the top-p nucleus of logits / temperature and a draw from it: inputs uniforms [n,B], top_p [n], temperature [n]. */
   nucleus: boolean;
 }
 
@@ -134,9 +134,12 @@ export function stepGraph(vocabSize: number, eosTokenId: number, variant: StepGr
   if (variant.nucleus) {
     const uniforms = g.input('uniforms', 'float32', [N, B]);
     const topP = perItem(g, g.input('top_p', 'float32', [N]));
+    // The nucleus is taken over x / temperature (a division by 1 changes nothing).
+    const scaled = g.op('Div', [x, perItem(g, g.input('temperature', 'float32', [N]))]);
+    const scaledLse = g.op('ReduceLogSumExp', [scaled], { axes: [2], keepdims: 1 });
     const c = nucleusCandidates(vocabSize);
-    const [values, ids] = g.node('TopK', [x, g.ints([c])], { axis: 2, largest: 1, sorted: 1 }, 2);
-    const mass = g.op('CumSum', [g.op('Exp', [g.op('Sub', [values, lse])]), g.ints(2)]);
+    const [values, ids] = g.node('TopK', [scaled, g.ints([c])], { axis: 2, largest: 1, sorted: 1 }, 2);
+    const mass = g.op('CumSum', [g.op('Exp', [g.op('Sub', [values, scaledLse])]), g.ints(2)]);
     const countBelow = (limit: string) =>
       g.op('ReduceSum', [g.op('Cast', [g.op('Less', [mass, limit])], { to: 1 }), g.ints([2])], { keepdims: 1 });
     // The nucleus is the shortest prefix whose mass reaches top_p (all c candidates at most).

@@ -1,5 +1,5 @@
 import { topKOf, type TopKLogits } from './compact';
-import { NUCLEUS_CANDIDATES, type ProjectionOptions } from './projection';
+import { NUCLEUS_CANDIDATES, tempered, temperatureOf, type ProjectionOptions } from './projection';
 import { NoiseStream, streamKey, uniformAt } from './noise';
 import type { BlockLogits, Estimate } from './types';
 
@@ -199,9 +199,13 @@ function* unlistedIds(row: Row, vocabSize: number): Generator<number> {
 /** `project` on compact rows. */
 function projectRows(rows: readonly Row[], vocabSize: number, opts: ProjectionOptions): Estimate {
   const key = opts.kind === 'sample' ? streamKey({ seed: opts.seed, block: opts.block, step: opts.step, stream: NoiseStream.sampling }) : 0;
+  const t = temperatureOf(opts);
+  // `project` divides the dense row: every listed value and the floor, as the densified row holds them.
+  const scaled = (row: Row): Row =>
+    t === 1 ? row : { ids: row.ids, values: row.values.map((x) => tempered(x, t)), floor: tempered(row.floor, t) };
   return rows.map((row, p) => {
     if (opts.kind === 'greedy') return [argmax(row, vocabSize)];
-    const { ids, probs } = cappedNucleus(row, vocabSize, opts.topP);
+    const { ids, probs } = cappedNucleus(scaled(row), vocabSize, opts.topP);
     if (opts.kind === 'multihot') return ids;
     // `sampleNucleus`: the walk over the list with a seeded uniform, the list's last id if none is reached.
     let total = 0;

@@ -117,7 +117,9 @@ export async function* generate(models: GenerationModels, request: GenerationReq
       const lambda = lambdaAt(opts.lambda, step, steps);
       // λ = 0 leaves the core's logits as they are (core-only decoding is bit-identical).
       const userOut = lambda === 0 ? undefined : userLogits?.[0];
-      const projection = { kind: opts.projection, topP: opts.topP, seed: opts.seed, block, step };
+      // Temperature 0 is the nucleus's limit: the argmax.
+      const kind = opts.temperature === 0 ? 'greedy' : opts.projection;
+      const projection = { kind, topP: opts.topP, temperature: opts.temperature, seed: opts.seed, block, step };
       const outcome = await math.run({
         core: coreLogits,
         user: userOut,

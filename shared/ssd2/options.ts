@@ -13,6 +13,12 @@ export const GenerateOptionsSchema = z.object({
   blockSize: z.number().int().min(1).optional(),
   projection: z.enum(['greedy', 'sample', 'multihot']).default('sample'),
   topP: z.number().gt(0).max(1).default(0.95),
+  /**
+   * The projection's nucleus is taken over logits / temperature: below 1 sharper, above 1 flatter;
+   * 0 is the limit, the argmax (greedy). Argmax, early stopping and the commit rule read the
+   * logits themselves.
+   */
+  temperature: z.number().min(0).max(2).default(1),
   seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
   /** Collaboration weight of the user model: constant, per step, or a linear ramp. */
   lambda: z.union([lambdaValue, z.array(lambdaValue).min(1), z.object({ start: lambdaValue, end: lambdaValue })]).default(0.5),

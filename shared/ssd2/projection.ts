@@ -17,6 +17,8 @@ export type ProjectionKind = 'greedy' | 'sample' | 'multihot';
 export interface ProjectionOptions {
   kind: ProjectionKind;
   topP: number;
+  /** The nucleus is taken over logits / temperature (float32, as a graph divides); absent: 1. Above 0: `generate` turns 0 into the greedy projection. */
+  temperature?: number;
   seed: number;
   block: number;
   step: number;
@@ -278,8 +280,16 @@ export function nucleusBySort(probs: Float64Array, sum: number, floor: number, t
   return { ids, probs: kept };
 }
 
+/** A logit divided by the temperature, rounded to float32 (`temperature` already float32). */
+export const tempered = (x: number, temperature: number): number => Math.fround(x / temperature);
+
+/** The temperature a projection divides by, as a float32; 1 where it divides by nothing. */
+export const temperatureOf = (opts: ProjectionOptions): number => (opts.kind === 'greedy' ? 1 : Math.fround(opts.temperature ?? 1));
+
 export function project(logits: BlockLogits, opts: ProjectionOptions): Estimate {
-  const { length, vocabSize, data } = logits;
+  const { length, vocabSize } = logits;
+  const t = temperatureOf(opts);
+  const data = t === 1 ? logits.data : Float32Array.from(logits.data, (x) => tempered(x, t));
   const out: number[][] = [];
   const key = opts.kind === 'sample' ? streamKey({ seed: opts.seed, block: opts.block, step: opts.step, stream: NoiseStream.sampling }) : 0;
   for (let p = 0; p < length; p++) {

@@ -115,6 +115,32 @@ describe('step graphs against the TypeScript reference (vocabulary 50257)', () =
     expect((await graphs.stepMath(input(sloped, { projection: all }))).estimate()).toEqual(project(sloped, all));
   });
 
+  it('temperature: the nucleus of logits / temperature in the graph and the reference alike, narrower below 1 and wider above', async () => {
+    // Rows with 14 raised tokens: a nucleus of a few at temperature 1.
+    const core = logits(77, 2, 4);
+    for (let p = 0; p < 2; p++) for (let j = 0; j < 14; j++) core.data[p * V + ((j * 3571 + p) % V)] += 16 + j * 0.3;
+    const sizes: number[] = [];
+    for (const temperature of [0.5, 1, 1.5]) {
+      const multihot = { kind: 'multihot' as const, topP: 0.9, temperature, seed: 1, block: 0, step: 0 };
+      const g = (await graphs.stepMath(input(core, { projection: multihot }))).estimate();
+      expect(g).toEqual(project(core, multihot));
+      sizes.push(g[0].length);
+      const sample = { ...multihot, kind: 'sample' as const, seed: 5 };
+      const drawn = (await graphs.stepMath(input(core, { projection: sample }))).estimate();
+      expect(drawn).toEqual(project(core, sample));
+      drawn.forEach(([id], p) => expect(g[p]).toContain(id));
+    }
+    expect(sizes[0]).toBeLessThan(sizes[1]);
+    expect(sizes[1]).toBeLessThan(sizes[2]);
+    // The logits themselves still give the argmax and the top probability.
+    const cold = await graphs.stepMath(
+      input(core, { projection: { kind: 'sample', topP: 0.9, temperature: 0.5, seed: 1, block: 0, step: 0 } }),
+    );
+    const plain = await graphs.stepMath(input(core, { projection: { kind: 'sample', topP: 0.9, seed: 1, block: 0, step: 0 } }));
+    expect(cold.argmax).toEqual(plain.argmax);
+    expect(cold.topProbability(0)).toBe(plain.topProbability(0));
+  });
+
   it(
     'sampling: the graph draws the same ids as the reference for the same uniforms, and both follow the nucleus distribution (total ' +
       'variation < 0.06 over 2000 draws)',

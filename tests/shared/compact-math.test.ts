@@ -84,7 +84,8 @@ describe('step math on compact logits (O(B·k))', () => {
                 lambda: 0.35,
                 eosTokenId: vocabSize - 1 - seed,
                 suppressEos: seed,
-                projection: { kind, topP, seed: 7 + seed, block: 2, step: 3 },
+                // A temperature per seed: the nucleus of logits / temperature, listed values and floor divided alike.
+                projection: { kind, topP, temperature: [1, 0.6, 1.7][seed - 1], seed: 7 + seed, block: 2, step: 3 },
               };
               const [fast, dense] = await both(input);
               expect(fast.argmax).toEqual(dense.argmax);

@@ -130,6 +130,19 @@ describe('block loop', () => {
     expect(core.calls[1].noise.estimate).toEqual(user.calls[1].noise.estimate);
   });
 
+  it('takes the sampled estimate from logits / temperature: a weak preference spreads at 1, holds at 0.1, and 0 is the argmax', async () => {
+    // Token 5 leads by one logit over 7 others: probability 0.28 at temperature 1.
+    const offTarget = async (temperature: number) => {
+      const core = new ScriptedDenoiser({}, constant(5), () => 1);
+      const request = { prompt: [1], steps: 12, maxTokens: 8, earlyStopPatience: 0, projection: 'sample' as const, temperature, seed: 3 };
+      await generateAll({ core }, request);
+      return core.calls.flatMap((c) => c.noise.estimate ?? []).filter((ids) => ids.length !== 1 || ids[0] !== 5).length;
+    };
+    expect(await offTarget(1)).toBeGreaterThan(10);
+    expect(await offTarget(0.1)).toBe(0);
+    expect(await offTarget(0)).toBe(0);
+  });
+
   it('lets the user model override the core with λ=1 and not at all with λ=0', async () => {
     const run = (lambda: number) =>
       generateAll(

@@ -68,7 +68,7 @@ const openAIFields = {
   stream_options: z.object({ include_usage: z.boolean().optional() }).nullish(),
   seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullish(),
   top_p: z.number().gt(0).max(1).nullish(),
-  /** 0 asks for greedy decoding (`projection: greedy` when no projection is given); other values are accepted and ignored: SSD-2 decoding is controlled by top_p and projection. */
+  /** The projection's nucleus is taken over logits / temperature (default 1); 0 decodes greedily. */
   temperature: z.number().min(0).max(2).nullish(),
   presence_penalty: z.number().min(-2).max(2).nullish(),
   frequency_penalty: z.number().min(-2).max(2).nullish(),

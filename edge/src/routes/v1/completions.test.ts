@@ -47,17 +47,16 @@ describe('POST /v1/completions', () => {
     }
   });
 
-  it('decodes greedily for temperature 0 unless a projection is given, and leaves other temperatures to the default', async () => {
-    for (const [extra, projection] of [
-      [{ temperature: 0 }, 'greedy'],
-      [{ temperature: 0, projection: 'multihot' }, 'multihot'],
-      [{ temperature: 0.7 }, 'sample'],
-      [{}, 'sample'],
+  it('passes temperature to the worker, 1 when absent', async () => {
+    for (const [extra, temperature] of [
+      [{ temperature: 0 }, 0],
+      [{ temperature: 0.7 }, 0.7],
+      [{}, 1],
     ] as const) {
       const seed = uniqueSeed();
       expect((await api('/v1/completions', key, { ...base, seed, ...extra })).status).toBe(200);
       const [generate] = (await stubLog(seed)).filter((r) => r.path === '/v1/generate');
-      expect(generate.body.options.projection).toBe(projection);
+      expect(generate.body.options.temperature).toBe(temperature);
     }
   });
 
@@ -167,6 +166,7 @@ describe('POST /v1/completions', () => {
     ['lambda of the wrong length', { ...base, lambda: [0.1, 0.2] }, 400, 'lambda', 'invalid_argument'],
     ['private context without a user model', { ...base, private_context: 'secret' }, 400, 'private_context', 'invalid_argument'],
     ['top_p out of range', { ...base, top_p: 0 }, 400, 'top_p', 'invalid_argument'],
+    ['temperature above 2', { ...base, temperature: 2.5 }, 400, 'temperature', 'invalid_argument'],
     ['a logit_bias', { ...base, logit_bias: { '5': 10 } }, 400, 'logit_bias', 'invalid_argument'],
     ['two prompts', { ...base, prompt: ['a', 'b'] }, 400, 'prompt', 'invalid_argument'],
     ['logprobs', { ...base, logprobs: 5 }, 400, 'logprobs', 'invalid_argument'],

@@ -81,9 +81,9 @@ export async function prepareGeneration(
     steps: body.steps,
     maxTokens: body.max_tokens ?? defaultMaxTokens,
     blockSize: body.block_size,
-    // temperature 0 is how OpenAI clients ask for the most likely tokens.
-    projection: body.projection ?? (body.temperature === 0 ? 'greedy' : undefined),
+    projection: body.projection,
     topP: body.top_p ?? undefined,
+    temperature: body.temperature ?? undefined,
     seed: body.seed ?? randomSeed(),
     lambda: body.lambda,
     earlyStopPatience: body.early_stop,
