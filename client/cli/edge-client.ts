@@ -19,7 +19,7 @@ const HELP = `usage: npm run client -- --prompt TEXT --user-model DIR [options]
   --user-model DIR       user model bundle, run here with onnxruntime-node
   --private-context TEXT context only the local user model reads
   --lambda X             user model weight in [0,1] (default 0.5)
-  --steps N --max-tokens N --seed S --top-p P --block-size N --early-stop K
+  --steps N --max-tokens N --seed S --top-p P --temperature T --block-size N --early-stop K
   --deadline-ms N        per-step deadline for this client's answers
   --on-timeout MODE      fail | core_only
   --providers LIST       onnxruntime providers (default cpu)
@@ -46,6 +46,7 @@ async function main() {
       'max-tokens': { type: 'string' },
       seed: { type: 'string' },
       'top-p': { type: 'string' },
+      temperature: { type: 'string' },
       'block-size': { type: 'string' },
       'early-stop': { type: 'string' },
       'deadline-ms': { type: 'string' },
@@ -74,6 +75,7 @@ async function main() {
     maxTokens: num(values['max-tokens']),
     seed: num(values.seed),
     topP: num(values['top-p']),
+    temperature: num(values.temperature),
     blockSize: num(values['block-size']),
     earlyStop: num(values['early-stop']),
     deadlineMs: num(values['deadline-ms']),

@@ -15,6 +15,8 @@ export interface ClientCompletionOptions extends Pick<JoinOptions, 'model' | 'pr
   steps?: number;
   seed?: number;
   topP?: number;
+  /** The nucleus is taken over logits / temperature (0-2, default 1; 0 is greedy). */
+  temperature?: number;
   blockSize?: number;
   earlyStop?: number;
   projection?: 'sample' | 'greedy' | 'multihot';
@@ -92,6 +94,7 @@ export function streamClientCompletion(opts: ClientCompletionOptions): ClientCom
         ...(opts.steps !== undefined ? { steps: opts.steps } : {}),
         ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
         ...(opts.topP !== undefined ? { top_p: opts.topP } : {}),
+        ...(opts.temperature !== undefined ? { temperature: opts.temperature } : {}),
         ...(opts.blockSize !== undefined ? { block_size: opts.blockSize } : {}),
         ...(opts.earlyStop !== undefined ? { early_stop: opts.earlyStop } : {}),
         ...(opts.projection !== undefined ? { projection: opts.projection } : {}),
