@@ -28,6 +28,8 @@ const { values } = parseArgs({
     steps: { type: 'string' },
     /** The commit_confidence of every generation (default: the engine's). */
     'commit-confidence': { type: 'string' },
+    /** The temperature of every SSD-2 generation (default: the engine's, 1). */
+    temperature: { type: 'string' },
   },
 });
 const quick = values.quick!;
@@ -128,6 +130,10 @@ const commitFlag = values['commit-confidence'];
 if (commitFlag !== undefined && !(Number(commitFlag) >= 0 && Number(commitFlag) <= 1))
   throw new Error(`--commit-confidence: expected a probability in [0, 1], got "${commitFlag}"`);
 const commitConfidence = commitFlag === undefined ? parseGenerateOptions({}).commitConfidence : Number(commitFlag);
+const temperatureFlag = values.temperature;
+if (temperatureFlag !== undefined && !(Number(temperatureFlag) >= 0 && Number(temperatureFlag) <= 2))
+  throw new Error(`--temperature: expected a number in [0, 2], got "${temperatureFlag}"`);
+const temperature = temperatureFlag === undefined ? parseGenerateOptions({}).temperature : Number(temperatureFlag);
 const base: Partial<GenerationRequest> = {
   steps: defaultSteps,
   maxTokens: 40,
@@ -135,6 +141,7 @@ const base: Partial<GenerationRequest> = {
   projection: 'sample',
   earlyStopPatience: 5,
   commitConfidence,
+  temperature,
 };
 
 async function continuations(models: { core: Denoiser | Denoiser[] }, n: number, extra: Partial<GenerationRequest> = {}) {

@@ -132,6 +132,7 @@ async function generate(): Promise<void> {
       prompt: $<HTMLTextAreaElement>('prompt').value,
       steps: numberField('steps', 'steps', { min: 1, max: 1000, integer: true }),
       topP: numberField('top-p', 'top-p', { min: 0.01, max: 1 }),
+      temperature: numberField('temperature', 'temperature', { min: 0, max: 2 }),
       blockSize: optionalNumberField('block-size', 'block size', { min: 1, max: 1000, integer: true }),
       seed: numberField('seed', 'seed', { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true }),
       maxTokens: numberField('max-tokens', 'max tokens', { min: 1, max: 1000, integer: true }),

@@ -16,6 +16,8 @@ export interface RunSettings {
   prompt: string;
   steps: number;
   topP: number;
+  /** The nucleus is taken over logits / temperature (0 = greedy). */
+  temperature: number;
   /** Tokens per block; undefined = the core model's own. */
   blockSize?: number;
   seed: number;
@@ -38,6 +40,7 @@ function body(s: RunSettings): Record<string, unknown> {
     progress: true,
     steps: s.steps,
     top_p: s.topP,
+    temperature: s.temperature,
     block_size: s.blockSize,
     seed: s.seed,
     max_tokens: s.maxTokens,

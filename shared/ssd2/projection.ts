@@ -286,10 +286,17 @@ export const tempered = (x: number, temperature: number): number => Math.fround(
 /** The temperature a projection divides by, as a float32; 1 where it divides by nothing. */
 export const temperatureOf = (opts: ProjectionOptions): number => (opts.kind === 'greedy' ? 1 : Math.fround(opts.temperature ?? 1));
 
+/** Every logit divided by the temperature into a new float32 array (a Float32Array store rounds as `tempered` does). */
+function temperedRows(data: Float32Array, t: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let i = 0; i < data.length; i++) out[i] = data[i] / t;
+  return out;
+}
+
 export function project(logits: BlockLogits, opts: ProjectionOptions): Estimate {
   const { length, vocabSize } = logits;
   const t = temperatureOf(opts);
-  const data = t === 1 ? logits.data : Float32Array.from(logits.data, (x) => tempered(x, t));
+  const data = t === 1 ? logits.data : temperedRows(logits.data, t);
   const out: number[][] = [];
   const key = opts.kind === 'sample' ? streamKey({ seed: opts.seed, block: opts.block, step: opts.step, stream: NoiseStream.sampling }) : 0;
   for (let p = 0; p < length; p++) {
