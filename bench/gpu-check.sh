@@ -21,7 +21,8 @@
 #        $OUT/worker-gpu-cuda-$(basename MODEL).md and the run's log $OUT/gpu-check.log (8 files: at
 #        most 8 come back). Each benchmark has a time cap, and all of them together fit BUDGET_S
 #        (default 480 s), so one call of 10 minutes returns whatever finished; a report is copied to
-#        $OUT as soon as its benchmark ends. cuda runs every batch size, webgpu and cpu 1 and 16.
+#        $OUT as soon as its benchmark ends (bench:step stopped at its cap reports the configurations
+#        it measured). cuda runs every batch size, webgpu and cpu 1 and 16.
 set -euo pipefail
 ROOT=$(git rev-parse --show-toplevel 2>/dev/null || pwd); cd "$ROOT"
 APP=.gpu-cuda/base/app
@@ -126,9 +127,11 @@ EOS
       [ "$cap" -le "$left" ] || cap=$left
       if [ "$cap" -lt 10 ]; then echo "== $name: skipped, the time budget is spent"; return; fi
       echo "== $name (at most ${cap} s, $((SECONDS - start)) s into the run)"
-      local t=$SECONDS
-      if timeout "$cap" node "$@" --out "$scratch/$name.md"; then cp "$scratch/$name.md" "$out/"; echo "== $name: $((SECONDS - t)) s"
-      else echo "== $name: failed or ran past ${cap} s (exit $?)"; fi
+      local t=$SECONDS rc=0
+      timeout "$cap" node "$@" --out "$scratch/$name.md" || rc=$?
+      # bench:step writes what it measured when stopped at the cap (exit 124).
+      [ -f "$scratch/$name.md" ] && cp "$scratch/$name.md" "$out/"
+      echo "== $name: exit $rc after $((SECONDS - t)) s$([ -f "$scratch/$name.md" ] || echo ', no report')"
     }
     echo "== exporting the real-shape bundles"
     timeout 240 node "$APP/real-shape.mjs" || echo "== exporting the real-shape bundles failed (exit $?)"

@@ -53,13 +53,18 @@ async function suite(name: string): Promise<Suite> {
   if (name === 'real-shape') {
     const core = await load(await realShapeBundle('core'));
     const user = await load(await realShapeBundle('user'));
-    return { name: 'real shape (V 50257, B 25, hidden 768, 2 layers; user hidden 128)', core, user, blockSize: 25 };
+    return {
+      name: `real shape (V 50257, B 25, hidden 768, 2 layers; user hidden 128), on ${core.denoiser.provider}`,
+      core,
+      user,
+      blockSize: 25,
+    };
   }
   if (name === 'bundled') {
     const core = await load('models/core');
     const user = await load('models/user');
     return {
-      name: `bundled core + user (V ${core.bundle.manifest.vocab_size}, B ${core.bundle.manifest.block_size})`,
+      name: `bundled core + user (V ${core.bundle.manifest.vocab_size}, B ${core.bundle.manifest.block_size}), on ${core.denoiser.provider}`,
       core,
       user,
       blockSize: core.bundle.manifest.block_size,
@@ -110,51 +115,69 @@ async function measure(
 }
 
 const sections: { heading: string; rows: Row[]; note?: string }[] = [];
+const title = 'Denoising step: graph time and host time';
+const command = `npm run bench:step -- --providers ${values.providers} --step-graphs ${stepGraphs}`;
+/** The suite being measured: its heading and the rows of the configurations measured so far. */
+let current: { heading: string; rows: () => Row[] } | null = null;
+// Stopped (bench/gpu-check.sh caps each benchmark's time): the report of what was measured.
+process.once('SIGTERM', () => {
+  const partial = current
+    ? [...sections, { heading: `${current.heading} (stopped: the configurations measured so far)`, rows: current.rows() }]
+    : sections;
+  const measured = partial.filter((p) => p.rows.length > 0);
+  if (measured.length > 0) writeReport(values.out!, title, measured, `${command} (stopped before the end)`);
+  process.exit(143);
+});
 for (const name of values.suites!.split(',')) {
   const s = await suite(name);
-  const rows: Row[] = [];
   const projections = ['greedy', 'sample', 'multihot'] as const;
   const combos = [false, true].flatMap((withUser) => batches.map((n) => ({ withUser, n })));
   const key = (withUser: boolean, n: number, projection: string) => `${withUser}-${n}-${projection}`;
+  const graph = new Map<string, { stepMs: number; graphMs: number }>();
+  const each = new Map<string, { stepMs: number; graphMs: number }>();
+  const ref = new Map<string, { stepMs: number; graphMs: number }>();
+  /** The rows of the configurations measured so far (all of them once the three maps are filled). */
+  const rowsSoFar = (): Row[] =>
+    combos.flatMap(({ withUser, n }) => {
+      const greedy = graph.get(key(withUser, n, 'greedy'));
+      return projections.flatMap((projection): Row[] => {
+        const g = graph.get(key(withUser, n, projection));
+        if (!greedy || !g) return [];
+        const r = ref.get(key(withUser, n, projection));
+        return [
+          {
+            user: withUser ? 'yes' : 'no',
+            batch: n,
+            projection,
+            'step ms': g.stepMs,
+            'graph ms': g.graphMs,
+            'host ms': g.stepMs - g.graphMs,
+            'host %': `${Math.round((100 * (g.stepMs - g.graphMs)) / g.stepMs)}`,
+            'x greedy': g.stepMs / greedy.stepMs,
+            'ms per item-step': g.stepMs / n,
+            'one run per generation: step ms': each.get(key(withUser, n, projection))?.stepMs ?? '-',
+            'reference step ms': r ? r.stepMs : '-',
+            'reference host %': r ? `${Math.round((100 * (r.stepMs - r.graphMs)) / r.stepMs)}` : '-',
+          },
+        ];
+      });
+    });
+  current = { heading: s.name, rows: rowsSoFar };
   // Every step-graph measurement first, then the TypeScript reference: the reference's B x V
   // garbage would otherwise be collected during the graph measurements that follow it.
-  const graph = new Map<string, { stepMs: number; graphMs: number }>();
   for (const { withUser, n } of combos)
     for (const projection of projections)
       graph.set(key(withUser, n, projection), await measure(s, n, projection, withUser, s.core.denoiser.stepMath));
   // As served, the generations of one dynamic batch share a run of the step graphs; several
   // generations are also measured with one run each.
-  const each = new Map<string, { stepMs: number; graphMs: number }>();
   for (const { withUser, n } of combos.filter((c) => c.n > 1))
     for (const projection of projections)
       each.set(key(withUser, n, projection), await measure(s, n, projection, withUser, s.core.denoiser.graphs.itemMath));
-  const ref = new Map<string, { stepMs: number; graphMs: number }>();
   for (const { withUser, n } of combos.filter((c) => referenceBatches.has(c.n)))
     for (const projection of projections)
       ref.set(key(withUser, n, projection), await measure(s, n, projection, withUser, referenceStepMath));
-  for (const { withUser, n } of combos) {
-    const greedyMs = graph.get(key(withUser, n, 'greedy'))!.stepMs;
-    for (const projection of projections) {
-      const g = graph.get(key(withUser, n, projection))!;
-      const r = ref.get(key(withUser, n, projection));
-      const row: Row = {
-        user: withUser ? 'yes' : 'no',
-        batch: n,
-        projection,
-        'step ms': g.stepMs,
-        'graph ms': g.graphMs,
-        'host ms': g.stepMs - g.graphMs,
-        'host %': `${Math.round((100 * (g.stepMs - g.graphMs)) / g.stepMs)}`,
-        'x greedy': g.stepMs / greedyMs,
-        'ms per item-step': g.stepMs / n,
-        'one run per generation: step ms': each.get(key(withUser, n, projection))?.stepMs ?? '-',
-        'reference step ms': r ? r.stepMs : '-',
-        'reference host %': r ? `${Math.round((100 * (r.stepMs - r.graphMs)) / r.stepMs)}` : '-',
-      };
-      console.error(JSON.stringify({ suite: name, ...row }));
-      rows.push(row);
-    }
-  }
+  const rows = rowsSoFar();
+  for (const row of rows) console.error(JSON.stringify({ suite: name, ...row }));
   // The TypeScript step math on wire-form logits (what the edge's per-step loop runs): from the top
   // k and floors alone (`referenceStepMath`) against the same math on the densified rows.
   const wireRows: Row[] = [];
@@ -193,10 +216,6 @@ for (const name of values.suites!.split(',')) {
       `fused loop without step graphs see them. step ms / host ms: \`referenceStepMath\`, which reads only the top k and floors; ` +
       `densified: \`denseStepMath\` on the same logits expanded to B x V rows. Both give the same tokens.`,
   });
+  current = null;
 }
-writeReport(
-  values.out!,
-  'Denoising step: graph time and host time',
-  sections,
-  `npm run bench:step -- --providers ${values.providers} --step-graphs ${stepGraphs}`,
-);
+writeReport(values.out!, title, sections, command);
