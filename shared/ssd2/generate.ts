@@ -5,6 +5,7 @@ import { referenceStepMath, type StepMath } from './kernel';
 import { lambdaAt } from './mixing';
 import { parseGenerateOptions, stepsFor, type GenerateOptionsInput } from './options';
 import { assertCompatible, TimestepRouter } from './routing';
+import { GREEDY_BELOW_TEMPERATURE } from './projection';
 import { cleanPrefix, commitJump, timestepFraction } from './schedule';
 import type { BlockLogits, Estimate } from './types';
 
@@ -96,6 +97,8 @@ export async function* generate(models: GenerationModels, request: GenerationReq
       break;
     }
     const userCtx = user ? [...userPrefix, ...context] : [];
+    // A temperature near 0 is the nucleus's limit, the argmax: greedy (a float32 division by it would overflow).
+    const kind = opts.temperature < GREEDY_BELOW_TEMPERATURE ? 'greedy' : opts.projection;
     const stability = new ArgmaxStability(opts.earlyStopPatience, opts.earlyStopConfidence);
     let estimate: Estimate | null = null;
     let coreSelf: BlockLogits | null = null;
@@ -117,8 +120,6 @@ export async function* generate(models: GenerationModels, request: GenerationReq
       const lambda = lambdaAt(opts.lambda, step, steps);
       // λ = 0 leaves the core's logits as they are (core-only decoding is bit-identical).
       const userOut = lambda === 0 ? undefined : userLogits?.[0];
-      // Temperature 0 is the nucleus's limit: the argmax.
-      const kind = opts.temperature === 0 ? 'greedy' : opts.projection;
       const projection = { kind, topP: opts.topP, temperature: opts.temperature, seed: opts.seed, block, step };
       const outcome = await math.run({
         core: coreLogits,
@@ -137,7 +138,7 @@ export async function* generate(models: GenerationModels, request: GenerationReq
       // (a clean position's one-hot estimate outweighs any prior; a multi-hot one does not).
       const eosAt = opts.stopAtEos ? argmax.indexOf(main.eosTokenId) : -1;
       const kept = Math.min(blockSize, opts.maxTokens - output.length, eosAt >= 0 ? eosAt + 1 : blockSize);
-      const oneHot = opts.projection !== 'multihot';
+      const oneHot = kind !== 'multihot';
       const clean = oneHot ? cleanPrefix(step, steps, blockSize, main.blockSchedule) : 0;
       // With early stopping on, a leading position the model is already sure of ends its window at
       // once (our rule, the per-position form of early stopping): its one-hot estimate is committed

@@ -15,8 +15,8 @@ export const GenerateOptionsSchema = z.object({
   topP: z.number().gt(0).max(1).default(0.95),
   /**
    * The projection's nucleus is taken over logits / temperature: below 1 sharper, above 1 flatter;
-   * 0 is the limit, the argmax (greedy). Argmax, early stopping and the commit rule read the
-   * logits themselves.
+   * 0 (and anything below 0.001) is the limit, the argmax (greedy). Argmax, early stopping and the
+   * commit rule read the logits themselves.
    */
   temperature: z.number().min(0).max(2).default(1),
   seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),

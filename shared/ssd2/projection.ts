@@ -17,7 +17,7 @@ export type ProjectionKind = 'greedy' | 'sample' | 'multihot';
 export interface ProjectionOptions {
   kind: ProjectionKind;
   topP: number;
-  /** The nucleus is taken over logits / temperature (float32, as a graph divides); absent: 1. Above 0: `generate` turns 0 into the greedy projection. */
+  /** The nucleus is taken over logits / temperature (float32, as a graph divides); absent: 1. At least GREEDY_BELOW_TEMPERATURE: `generate` decodes lower ones greedily. */
   temperature?: number;
   seed: number;
   block: number;
@@ -279,6 +279,9 @@ export function nucleusBySort(probs: Float64Array, sum: number, floor: number, t
   }
   return { ids, probs: kept };
 }
+
+/** Temperatures below this decode greedily: logits / temperature would leave float32's range. */
+export const GREEDY_BELOW_TEMPERATURE = 1e-3;
 
 /** A logit divided by the temperature, rounded to float32 (`temperature` already float32). */
 export const tempered = (x: number, temperature: number): number => Math.fround(x / temperature);

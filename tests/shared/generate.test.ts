@@ -141,6 +141,17 @@ describe('block loop', () => {
     expect(await offTarget(1)).toBeGreaterThan(10);
     expect(await offTarget(0.1)).toBe(0);
     expect(await offTarget(0)).toBe(0);
+    expect(await offTarget(1e-40)).toBe(0); // logits / 1e-40 would overflow float32: greedy
+  });
+
+  it('decodes temperature 0 greedily whatever the projection asked for, multi-hot included (staggered blocks end early as greedy ones do)', async () => {
+    const core = new ScriptedDenoiser({ blockSchedule: { kind: 'staggered', window: 2 } }, constant(5));
+    // Blocks of 4 at 8 steps keeping 2 positions: a one-hot block ends after 5 steps, a multi-hot one runs all 8.
+    const run = (extra: Record<string, unknown>) =>
+      generateAll({ core }, { prompt: [1], maxTokens: 2, earlyStopPatience: 0, seed: 3, ...extra });
+    const greedy = await run({ projection: 'greedy' });
+    expect(greedy.stepsRun).toBe(5);
+    for (const projection of ['sample', 'multihot']) expect(await run({ projection, temperature: 0 })).toEqual(greedy);
   });
 
   it('lets the user model override the core with λ=1 and not at all with λ=0', async () => {

@@ -28,21 +28,30 @@ function fusedRequest(spec: GenerationSpec): GenerateRequestInput {
  * takes longer than `ms`: a worker that stops sending mid-stream is failed over.
  */
 async function* withIdleTimeout<T>(source: AsyncGenerator<T>, ms: number, onTimeout: () => void): AsyncGenerator<T> {
-  for (;;) {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const silent = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        onTimeout();
-        reject(new ProtocolError(504, 'worker_timeout', `the GPU worker sent nothing for ${ms} ms`, null));
-      }, ms);
-    });
-    try {
-      const next = await Promise.race([source.next(), silent]);
-      if (next.done) return;
-      yield next.value;
-    } finally {
-      clearTimeout(timer);
+  let ended = false;
+  try {
+    for (;;) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const silent = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          onTimeout();
+          reject(new ProtocolError(504, 'worker_timeout', `the GPU worker sent nothing for ${ms} ms`, null));
+        }, ms);
+      });
+      try {
+        const next = await Promise.race([source.next(), silent]);
+        if (next.done) {
+          ended = true;
+          return;
+        }
+        yield next.value;
+      } finally {
+        clearTimeout(timer);
+      }
     }
+  } finally {
+    // Left early (a stop sequence, a caller gone): close the source, which cancels the worker's stream.
+    if (!ended) void source.return(undefined).catch(() => {});
   }
 }
 
