@@ -60,7 +60,7 @@ case "${1:-}" in
       tar cf - -C "$tmp/nm" node_modules | xz -T2 -6 > "$D/base/ort.tar.xz"
     fi
     # The node@22 devDependency's binary, the Node every npm script here runs.
-    [ -f "$D/base/node.tar.xz" ] || tar cf - -C node_modules/node/bin node | xz -T2 -6 > "$D/base/node.tar.xz"
+    [ -f "$D/base/node.tar.xz" ] || { tar cf - -C node_modules/node/bin node | xz -T2 -6 > "$tmp/node.tar.xz" && mv "$tmp/node.tar.xz" "$D/base/"; }
     if ! ls "$D"/base/libvulkan1_*.deb >/dev/null 2>&1; then
       apt_opts=(-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists="$tmp/lists")
       mkdir -p "$tmp/lists/partial"
@@ -81,10 +81,11 @@ mkdir -p /tmp/gpu-node /tmp/gpu-ort
 [ -d /tmp/gpu-ort/node_modules ] || tar xJf "\$B/ort.tar.xz" -C /tmp/gpu-ort
 [ -d "\$B/app" ] || tar xJf "\$B/app.tar.xz" -C "\$B"
 X=/tmp/gpu-ort/node_modules/onnxruntime-node/bin/napi-v6/linux/x64
-[ -f "\$X/libonnxruntime_providers_cuda.so" ] || cat /tmp/gpu-stage/p0 /tmp/gpu-stage/p1 /tmp/gpu-stage/p2 /tmp/gpu-stage/p3 /tmp/gpu-stage/p4 > "\$X/libonnxruntime_providers_cuda.so"
+# Joined into a temporary file first: a missing part leaves no truncated library behind (cuda then falls through to the next provider).
+[ -f "\$X/libonnxruntime_providers_cuda.so" ] || { cat /tmp/gpu-stage/p0 /tmp/gpu-stage/p1 /tmp/gpu-stage/p2 /tmp/gpu-stage/p3 /tmp/gpu-stage/p4 > "\$X/cuda.so.part" && mv "\$X/cuda.so.part" "\$X/libonnxruntime_providers_cuda.so"; } || echo "CUDA provider parts missing in /tmp/gpu-stage"
 cp "\$B/libonnxruntime_providers_shared.so" "\$X/"
-[ "\$(stat -c %s "\$X/libonnxruntime_providers_cuda.so")" = $(cat "$D"/part*/p* | wc -c) ] || echo "CUDA provider incomplete: stage the five parts first"
-for f in "\$B"/*.deb; do dpkg -x "\$f" /; done; ldconfig
+[ "\$(stat -c %s "\$X/libonnxruntime_providers_cuda.so" 2>/dev/null)" = $(cat "$D"/part*/p* | wc -c) ] || echo "CUDA provider incomplete: stage the five parts first"
+for f in "\$B"/*.deb; do [ -f "\$f" ] && dpkg -x "\$f" /; done; ldconfig
 export PATH=/tmp/gpu-node:\$PATH VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 NV=/opt/torch/.venv/lib/python3.12/site-packages/nvidia
 export LD_LIBRARY_PATH=/usr/local/cuda-13.0/targets/x86_64-linux/lib:\$NV/cu13/lib:\$NV/cudnn/lib\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}
@@ -128,13 +129,13 @@ EOS
       if [ "$cap" -lt 10 ]; then echo "== $name: skipped, the time budget is spent"; return; fi
       echo "== $name (at most ${cap} s, $((SECONDS - start)) s into the run)"
       local t=$SECONDS rc=0
-      timeout "$cap" node "$@" --out "$scratch/$name.md" || rc=$?
+      timeout -k 10 "$cap" node "$@" --out "$scratch/$name.md" || rc=$?
       # bench:step writes what it measured when stopped at the cap (exit 124).
       [ -f "$scratch/$name.md" ] && cp "$scratch/$name.md" "$out/"
       echo "== $name: exit $rc after $((SECONDS - t)) s$([ -f "$scratch/$name.md" ] || echo ', no report')"
     }
     echo "== exporting the real-shape bundles"
-    timeout 240 node "$APP/real-shape.mjs" || echo "== exporting the real-shape bundles failed (exit $?)"
+    timeout -k 10 240 node "$APP/real-shape.mjs" || echo "== exporting the real-shape bundles failed (exit $?)"
     for provider in cuda webgpu cpu; do
       # A provider that cannot open a session falls through to the next one in the list; the
       # report's heading names the provider actually used (from /healthz).

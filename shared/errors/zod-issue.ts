@@ -5,6 +5,8 @@ interface Issue {
   code?: string;
   /** `invalid_type`: the type that was expected. */
   expected?: string;
+  /** `invalid_value`: the values that were allowed. */
+  values?: readonly unknown[];
   /** `invalid_union`: each alternative's issues. */
   errors?: readonly (readonly Issue[])[];
 }
@@ -14,24 +16,34 @@ interface IssueList {
   issues: readonly Issue[];
 }
 
+/** A value of the wrong type or outside a set: says what the value is not, not what is wrong inside it. */
+const mismatch = (i: Issue) => i.code === 'invalid_type' || i.code === 'invalid_value';
+
 /**
  * Where a value fits none of a union's alternatives, the issue of the alternative it came closest
- * to (the deepest path: a list of parts fails inside a part, not at "expected a string"), its path
- * joined to the union's.
+ * to, its path joined to the union's: the one that got deepest into the value (a list of parts
+ * fails inside a part, not at "expected a string"), then the one with the fewest issues, then a
+ * failed check over a type mismatch. When every alternative refuses the value's type outright,
+ * the message lists what they expected.
  */
 function closest(issue: Issue): Issue {
-  const branches = (issue.errors ?? []).map((issues) => issues[0]).filter((i): i is Issue => i !== undefined);
+  const branches = (issue.errors ?? []).filter((b) => b.length > 0);
   if (branches.length === 0) return issue;
-  const best = branches.reduce((a, b) => (b.path.length > a.path.length ? b : a));
-  if (best.path.length === 0) {
-    // All at the value itself: an alternative of the right type that failed a check says why;
-    // otherwise the value is of none of the types, and the message lists them.
-    const checked = branches.find((b) => b.code !== 'invalid_type');
-    if (checked) return { ...checked, path: issue.path };
-    const types = [...new Set(branches.map((b) => b.expected).filter((t) => t !== undefined))];
-    return types.length > 0 ? { ...issue, message: `expected ${types.join(' or ')}` } : issue;
+  const [best] = [...branches].sort(
+    (a, b) => b[0].path.length - a[0].path.length || a.length - b.length || Number(mismatch(a[0])) - Number(mismatch(b[0])),
+  );
+  const first = best[0];
+  if (first.path.length === 0 && mismatch(first)) {
+    const expected = branches.flatMap(([i]) =>
+      i.code === 'invalid_type' && i.expected
+        ? [i.expected]
+        : i.code === 'invalid_value'
+          ? (i.values ?? []).map((v) => JSON.stringify(v))
+          : [],
+    );
+    return expected.length > 0 ? { ...issue, message: `expected ${[...new Set(expected)].join(' or ')}` } : issue;
   }
-  const inner = closest(best);
+  const inner = first.code === 'invalid_union' ? closest(first) : first;
   return { ...inner, path: [...issue.path, ...inner.path] };
 }
 

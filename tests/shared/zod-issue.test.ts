@@ -38,5 +38,16 @@ describe('firstIssue', () => {
     expect(text(prompt, { prompt: ['a', 'b'] })).toMatchObject({ field: 'prompt', message: 'one prompt only' });
     expect(text(prompt, { prompt: 5 })).toMatchObject({ field: 'prompt', message: 'expected string or array' });
     expect(text(content, { content: 5 })).toMatchObject({ field: 'content', message: 'expected string or array' });
+    expect(text(z.object({ width: z.union([z.literal(2), z.literal(4)]) }), { width: 3 })).toMatchObject({
+      field: 'width',
+      message: 'expected 2 or 4',
+    });
+  });
+
+  it('prefers the alternative with the fewest issues among equally deep ones, and looks into a union inside a union', () => {
+    const tagged = z.union([z.object({ kind: z.literal('x'), a: z.string() }), z.object({ kind: z.literal('y'), b: z.string() })]);
+    expect(text(z.object({ v: tagged }), { v: { kind: 'y', b: 5 } })).toMatchObject({ field: 'v.b' });
+    const nested = z.union([z.number(), z.union([z.string(), z.array(z.string().max(2, 'at most 2 characters'))])]);
+    expect(text(z.object({ n: nested }), { n: ['abc'] })).toMatchObject({ field: 'n.0', message: 'at most 2 characters' });
   });
 });

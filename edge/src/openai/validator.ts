@@ -11,7 +11,8 @@ import { firstIssue } from '../../../shared/errors';
  */
 const jsonContentType: MiddlewareHandler = async (c, next) => {
   const type = c.req.header('content-type') ?? '';
-  if (!/^application\/([\w.+-]*\+)?json\b/i.test(type))
+  // The media type Hono's JSON validator reads: application/json or application/<something>+json, parameters aside.
+  if (!/^application\/([\w.-]+\+)?json$/.test(type.split(';')[0].trim().toLowerCase()))
     throw invalidRequest(
       null,
       `the body must be JSON sent with "Content-Type: application/json"${type ? ` (got "${type}")` : ' (none was sent)'}`,

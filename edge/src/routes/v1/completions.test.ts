@@ -180,7 +180,7 @@ describe('POST /v1/completions', () => {
   });
 
   it('asks for the JSON content type instead of reporting the fields of a body it did not read', async () => {
-    for (const type of ['application/x-www-form-urlencoded', 'text/plain']) {
+    for (const type of ['application/x-www-form-urlencoded', 'text/plain', 'application/json-seq']) {
       const res = await api('/v1/completions', key, base, { headers: { 'content-type': type } });
       expect(res.status).toBe(400);
       const { error } = (await res.json()) as any;
@@ -189,7 +189,7 @@ describe('POST /v1/completions', () => {
     }
     const seed = uniqueSeed();
     expect(
-      (await api('/v1/completions', key, { ...base, seed }, { headers: { 'content-type': 'application/json; charset=utf-8' } })).status,
+      (await api('/v1/completions', key, { ...base, seed }, { headers: { 'content-type': 'Application/JSON; charset=utf-8' } })).status,
     ).toBe(200);
   });
 
