@@ -87,6 +87,14 @@ export class Generation extends DurableObject<Env> {
     return true;
   }
 
+  /**
+   * The caller ended the generation at one of its stop sequences: it is done (a client model's
+   * session closes normally), and closing the stream then stops the GPU work.
+   */
+  stopped(tenantId: string): void {
+    if (this.owner?.tenantId === tenantId) this.finish('done');
+  }
+
   override async fetch(request: Request): Promise<Response> {
     const url = new URL(request.url);
     if (url.pathname === '/run' && request.method === 'POST') return this.run(await request.json());

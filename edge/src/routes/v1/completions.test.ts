@@ -74,9 +74,13 @@ describe('POST /v1/completions', () => {
     const stop = firstBlock.slice(at, at! + 3);
     const before = firstBlock.slice(0, at);
 
-    const body = (await (await api('/v1/completions', key, { ...request, stop })).json()) as any;
+    const res = await api('/v1/completions', key, { ...request, stop });
+    const body = (await res.json()) as any;
     expect(body.choices[0]).toMatchObject({ text: before, finish_reason: 'stop' });
     expect(body.usage.completion_tokens).toBe(25);
+    // The generation ended as done, not cancelled.
+    const status = (await (await api(`/v1/generations/${res.headers.get('x-ssd2-generation-id')}`, key)).json()) as any;
+    expect(status).toMatchObject({ phase: 'done', blocksDone: 1 });
 
     const events = (await sseEvents(
       await api('/v1/completions', key, { ...request, stop: [stop], stream: true, stream_options: { include_usage: true } }),

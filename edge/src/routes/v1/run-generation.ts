@@ -117,7 +117,9 @@ async function startGeneration(
   if (!first.done && first.value.type === 'error') throw errorFrom(first.value);
   c.header('x-ssd2-generation-id', generationId);
 
-  const answer = new GenerationAnswer(c, prepared, kind, generationId, startedAt, first.done ? events : prepend(first.value, events));
+  const answer = new GenerationAnswer(c, prepared, kind, generationId, startedAt, first.done ? events : prepend(first.value, events), () =>
+    stub.stopped(spec.tenantId),
+  );
   if (!opts.stream) return answer.json(budget);
   return answer.sse(
     opts.includeUsage,
@@ -148,6 +150,8 @@ class GenerationAnswer {
     generationId: string,
     private readonly startedAt: number,
     private readonly source: AsyncIterable<GenerationStreamEvent>,
+    /** Tells the generation a stop sequence ended it (before its stream is closed). */
+    private readonly onStop: () => Promise<void>,
   ) {
     this.id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${generationId}`;
     const codec = prepared.model.codec();
@@ -166,6 +170,7 @@ class GenerationAnswer {
   /** The events with each block's text, up to a stop sequence, counting the finished blocks handed to the caller. */
   private async *events() {
     for await (const e of withText(this.source, this.text)) {
+      if (e.type === 'done' && e.finishReason === 'stop') await this.onStop();
       if (e.type === 'block') {
         this.delivered.blocks++;
         this.delivered.tokens += e.tokens.length;
