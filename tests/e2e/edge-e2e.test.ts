@@ -187,6 +187,29 @@ describe('edge end to end (wrangler dev + GPU worker + s3rver)', () => {
     expect(usage_.total.cost_micro_usd).toBeGreaterThan(0);
   });
 
+  it('ends the GPU work at a stop sequence: the worker runs the block where the stop appeared, not the rest', async () => {
+    const stepsServed = async () =>
+      (await (await fetch(`${stack!.workerUrl}/metrics`, { headers: { authorization: `Bearer ${stack!.metricsToken}` } })).text())
+        .split('\n')
+        .filter((l) => l.startsWith('ssd2_worker_steps_total{'))
+        .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
+    // 4 blocks of 25 at 200 steps, none ended early: a block takes long enough that the stop lands while the worker runs the next.
+    const request = { ...GEN, seed: 777, steps: 200, max_tokens: 100, min_tokens: 100, early_stop: 0 };
+    const before = await stepsServed();
+    const full = await openai.completions.create(request as OpenAI.Completions.CompletionCreateParamsNonStreaming);
+    expect(full.usage?.completion_tokens).toBe(100);
+    expect((await stepsServed()) - before).toBe(800);
+    const text = full.choices[0].text;
+    const stop = text.slice(2, 5);
+    const start = await stepsServed();
+    const stopped = await openai.completions.create({ ...request, stop } as OpenAI.Completions.CompletionCreateParamsNonStreaming);
+    expect(stopped.choices[0]).toMatchObject({ text: text.slice(0, text.indexOf(stop)), finish_reason: 'stop' });
+    expect(stopped.usage?.completion_tokens).toBe(25);
+    await new Promise((r) => setTimeout(r, 2_000)); // what the worker would still run, it runs now
+    // The block with the stop, and the one the worker was running when the cancel reached it.
+    expect((await stepsServed()) - start).toBeLessThanOrEqual(400);
+  });
+
   it('never sends the private context toward the GPU worker', () => {
     const prefix = privatePrefixTokens(user, PRIVATE);
     expect(stack!.proxy.log.length).toBeGreaterThan(0);

@@ -89,10 +89,12 @@ export class Generation extends DurableObject<Env> {
 
   /**
    * The caller ended the generation at one of its stop sequences: it is done (a client model's
-   * session closes normally), and closing the stream then stops the GPU work.
+   * session closes normally), and the GPU work stops now rather than when the stream is next read.
    */
   stopped(tenantId: string): void {
-    if (this.owner?.tenantId === tenantId) this.finish('done');
+    if (this.owner?.tenantId !== tenantId) return;
+    this.finish('done');
+    this.abort.abort();
   }
 
   override async fetch(request: Request): Promise<Response> {

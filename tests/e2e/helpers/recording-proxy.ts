@@ -74,6 +74,10 @@ export async function startRecordingProxy(target: string): Promise<RecordingProx
         if (!res.headersSent) res.writeHead(502);
         res.end();
       });
+      // The edge hung up before the answer ended (a stop sequence, a caller gone): so does the proxy, as a direct connection would.
+      res.on('close', () => {
+        if (!res.writableFinished) upstream.destroy();
+      });
       upstream.end(body);
     });
   });
