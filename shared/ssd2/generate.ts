@@ -85,6 +85,8 @@ export async function* generate(models: GenerationModels, request: GenerationReq
     if (bad !== undefined) throw new InvalidArgumentError(field, `token id ${bad} is outside the vocabulary [0, ${main.vocabSize})`);
   }
 
+  // A temperature near 0 is the nucleus's limit, the argmax: greedy (a float32 division by it would overflow).
+  const kind = opts.temperature < GREEDY_BELOW_TEMPERATURE ? 'greedy' : opts.projection;
   const output: number[] = [];
   let stepsRun = 0;
   let stepsSaved = 0;
@@ -97,8 +99,6 @@ export async function* generate(models: GenerationModels, request: GenerationReq
       break;
     }
     const userCtx = user ? [...userPrefix, ...context] : [];
-    // A temperature near 0 is the nucleus's limit, the argmax: greedy (a float32 division by it would overflow).
-    const kind = opts.temperature < GREEDY_BELOW_TEMPERATURE ? 'greedy' : opts.projection;
     const stability = new ArgmaxStability(opts.earlyStopPatience, opts.earlyStopConfidence);
     let estimate: Estimate | null = null;
     let coreSelf: BlockLogits | null = null;

@@ -28,7 +28,6 @@ function fusedRequest(spec: GenerationSpec): GenerateRequestInput {
  * takes longer than `ms`: a worker that stops sending mid-stream is failed over.
  */
 async function* withIdleTimeout<T>(source: AsyncGenerator<T>, ms: number, onTimeout: () => void): AsyncGenerator<T> {
-  let ended = false;
   try {
     for (;;) {
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -40,18 +39,15 @@ async function* withIdleTimeout<T>(source: AsyncGenerator<T>, ms: number, onTime
       });
       try {
         const next = await Promise.race([source.next(), silent]);
-        if (next.done) {
-          ended = true;
-          return;
-        }
+        if (next.done) return;
         yield next.value;
       } finally {
         clearTimeout(timer);
       }
     }
   } finally {
-    // Left early (a stop sequence, a caller gone): close the source, which cancels the worker's stream.
-    if (!ended) void source.return(undefined).catch(() => {});
+    // Left early (a stop sequence, a caller gone), this cancels the worker's stream; after the end it does nothing.
+    void source.return(undefined).catch(() => {});
   }
 }
 

@@ -1,4 +1,5 @@
 import type { BlockEvent, DoneEvent } from '../../../shared/protocol';
+import type { Delivered } from '../metering/meter';
 
 /**
  * Turns the growing token list into text deltas. Text is decoded from all tokens so far (a token
@@ -39,35 +40,41 @@ export class TextAccumulator {
   get tokenCount(): number {
     return this.tokens.length;
   }
+
+  /** Every token pushed so far. */
+  get tokenIds(): readonly number[] {
+    return this.tokens;
+  }
 }
 
 /** A finished block with the text it adds to the answer. */
 export type TextBlockEvent = BlockEvent & { delta: string };
 
 /**
- * A generation's events with each block's text (`text` is fed every block). Once a stop sequence
- * appears, a `done` event for the tokens generated so far (finish reason `stop`) ends them, and
- * the source is closed: the generation is cancelled, so no GPU work runs past the stop and the
- * caller gets its answer without waiting for the rest.
+ * A generation's events with each block's text (`text` is fed every block, `delivered` counts
+ * them). Once a stop sequence appears, a `done` event for the tokens generated so far (finish
+ * reason `stop`) ends them, and the source is closed: the generation is cancelled, and the caller
+ * gets its answer without waiting for the rest.
  */
 export async function* withText<E extends { type: string }>(
   events: AsyncIterable<E>,
   text: TextAccumulator,
+  delivered: Delivered = { blocks: 0, tokens: 0, stepsRun: 0, stepsSaved: 0 },
 ): AsyncGenerator<Exclude<E, BlockEvent> | TextBlockEvent | DoneEvent> {
-  const sofar = { tokens: [] as number[], blocks: 0, stepsRun: 0, stepsSaved: 0 };
   for await (const e of events) {
     if (e.type !== 'block') {
       yield e as Exclude<E, BlockEvent>;
       continue;
     }
     const block = e as unknown as BlockEvent;
-    sofar.tokens.push(...block.tokens);
-    sofar.blocks++;
-    sofar.stepsRun += block.stepsRun;
-    sofar.stepsSaved += block.stepsSaved;
+    delivered.blocks++;
+    delivered.tokens += block.tokens.length;
+    delivered.stepsRun += block.stepsRun;
+    delivered.stepsSaved += block.stepsSaved;
     yield { ...block, delta: text.push(block.tokens) };
     if (text.stopped) {
-      yield { type: 'done', finishReason: 'stop', ...sofar };
+      const { blocks, stepsRun, stepsSaved } = delivered;
+      yield { type: 'done', finishReason: 'stop', tokens: [...text.tokenIds], blocks, stepsRun, stepsSaved };
       return;
     }
   }

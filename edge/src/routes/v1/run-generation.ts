@@ -169,14 +169,8 @@ class GenerationAnswer {
 
   /** The events with each block's text, up to a stop sequence, counting the finished blocks handed to the caller. */
   private async *events() {
-    for await (const e of withText(this.source, this.text)) {
+    for await (const e of withText(this.source, this.text, this.delivered)) {
       if (e.type === 'done' && e.finishReason === 'stop') await this.onStop();
-      if (e.type === 'block') {
-        this.delivered.blocks++;
-        this.delivered.tokens += e.tokens.length;
-        this.delivered.stepsRun += e.stepsRun;
-        this.delivered.stepsSaved += e.stepsSaved;
-      }
       yield e;
     }
   }
