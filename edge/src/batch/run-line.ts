@@ -7,7 +7,8 @@ import type { DoneEvent } from '../metering/usage-store';
 import { chatPrompt } from '../openai/chat-prompt';
 import { completionBody, finishReasonOf, type CompletionBody } from '../openai/response-body';
 import { ChatCompletionRequestSchema, CompletionRequestSchema } from '../openai/schemas';
-import { TextAccumulator, withText } from '../openai/text-stream';
+import { withText } from '../openai/text-stream';
+import { TextAccumulator } from '../../../shared/tokenizer/text-accumulator';
 import { reserveBudget } from '../quota';
 import { prepareGeneration, type PreparedGeneration } from '../routes/v1/generation-request';
 import { preparedMaxCost } from '../routes/v1/run-generation';
@@ -67,7 +68,7 @@ export async function runBatchLine(
     signal,
   );
   const codec = model.codec();
-  const text = new TextAccumulator((ids) => codec.decode(ids), prepared.stop);
+  const text = new TextAccumulator((ids) => codec.decode(ids), prepared.stop, kind === 'chat');
   let done: DoneEvent | null = null;
   for await (const e of withText(runFused(pool, spec), text)) if (e.type === 'done') done = e;
   if (!done) throw new ApiError(502, 'api_error', 'generation_incomplete', 'the generation ended without a result');

@@ -6,7 +6,8 @@ import { ApiError, notFound } from '../../errors/api-error';
 import { ndjsonLines } from '../../../../shared/streams';
 import type { GenerationStreamEvent } from '../../generation/spec';
 import { chunkBody, completionBody, finishReasonOf, type FinishReason, type ResponseKind } from '../../openai/response-body';
-import { TextAccumulator, withText } from '../../openai/text-stream';
+import { withText } from '../../openai/text-stream';
+import { TextAccumulator } from '../../../../shared/tokenizer/text-accumulator';
 import { budgetHeaders, reserveBudget } from '../../quota';
 import { callerCaused, type Delivered } from '../../metering/meter';
 import { takeGenerationSlot } from '../../rate-limit';
@@ -155,7 +156,7 @@ class GenerationAnswer {
   ) {
     this.id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${generationId}`;
     const codec = prepared.model.codec();
-    this.text = new TextAccumulator((ids) => codec.decode(ids), prepared.stop);
+    this.text = new TextAccumulator((ids) => codec.decode(ids), prepared.stop, kind === 'chat');
     this.ssd2Base = { generation_id: generationId, seed: prepared.spec.options.seed, mode: prepared.spec.mode };
   }
 
@@ -265,6 +266,7 @@ class GenerationAnswer {
             });
             firstChunk = false;
           } else if (e.type === 'done') {
+            if (e.delta) await stream.writeSSE({ data: JSON.stringify(this.chunk(e.delta, null, { ssd2: ssd2Base }, firstChunk)) });
             const record = await meter?.complete(e, this.elapsed());
             const cost = record ? { cost_usd: record.costMicroUsd / 1e6 } : {};
             await stream.writeSSE({
