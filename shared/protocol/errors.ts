@@ -5,10 +5,11 @@ export class ProtocolError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
-    message: string,
+    /** The worker's own message (`message` adds the status, code and field in front). */
+    readonly detail: string,
     readonly field: string | null,
   ) {
-    super(`${status} ${code}${field ? ` (${field})` : ''}: ${message}`);
+    super(`${status} ${code}${field ? ` (${field})` : ''}: ${detail}`);
     this.name = 'ProtocolError';
   }
 

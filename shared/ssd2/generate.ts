@@ -85,8 +85,9 @@ export async function* generate(models: GenerationModels, request: GenerationReq
     if (bad !== undefined) throw new InvalidArgumentError(field, `token id ${bad} is outside the vocabulary [0, ${main.vocabSize})`);
   }
 
-  // A temperature near 0 is the nucleus's limit, the argmax: greedy (a float32 division by it would overflow).
-  const kind = opts.temperature < GREEDY_BELOW_TEMPERATURE ? 'greedy' : opts.projection;
+  // A temperature near 0 is the nucleus's limit, the argmax: greedy (a float32 division by it would
+  // overflow); so is a nucleus of no mass, which keeps the most probable token alone.
+  const kind = opts.temperature < GREEDY_BELOW_TEMPERATURE || opts.topP === 0 ? 'greedy' : opts.projection;
   const output: number[] = [];
   let stepsRun = 0;
   let stepsSaved = 0;

@@ -12,7 +12,8 @@ export const GenerateOptionsSchema = z.object({
   /** Tokens per block; at most the model's trained block size. */
   blockSize: z.number().int().min(1).optional(),
   projection: z.enum(['greedy', 'sample', 'multihot']).default('sample'),
-  topP: z.number().gt(0).max(1).default(0.95),
+  /** The projection's nucleus mass; 0 keeps only the most probable token: greedy. */
+  topP: z.number().min(0).max(1).default(0.95),
   /**
    * The projection's nucleus is taken over logits / temperature: below 1 sharper, above 1 flatter;
    * 0 (and anything below 0.001) is the limit, the argmax (greedy). Argmax, early stopping and the

@@ -144,14 +144,17 @@ describe('block loop', () => {
     expect(await offTarget(1e-40)).toBe(0); // logits / 1e-40 would overflow float32: greedy
   });
 
-  it('decodes temperature 0 greedily whatever the projection asked for, multi-hot included (staggered blocks end early as greedy ones do)', async () => {
+  it('decodes temperature 0 and top-p 0 greedily whatever the projection asked for, multi-hot included (staggered blocks end early as greedy ones do)', async () => {
     const core = new ScriptedDenoiser({ blockSchedule: { kind: 'staggered', window: 2 } }, constant(5));
     // Blocks of 4 at 8 steps keeping 2 positions: a one-hot block ends after 5 steps, a multi-hot one runs all 8.
     const run = (extra: Record<string, unknown>) =>
       generateAll({ core }, { prompt: [1], maxTokens: 2, earlyStopPatience: 0, seed: 3, ...extra });
     const greedy = await run({ projection: 'greedy' });
     expect(greedy.stepsRun).toBe(5);
-    for (const projection of ['sample', 'multihot']) expect(await run({ projection, temperature: 0 })).toEqual(greedy);
+    for (const projection of ['sample', 'multihot']) {
+      expect(await run({ projection, temperature: 0 })).toEqual(greedy);
+      expect(await run({ projection, topP: 0 })).toEqual(greedy);
+    }
   });
 
   it('lets the user model override the core with λ=1 and not at all with λ=0', async () => {
@@ -217,7 +220,7 @@ describe('block loop', () => {
 describe('bad input names the field', () => {
   const core = new ScriptedDenoiser({ maxContext: 10 }, constant(2));
   const cases: [string, object, RegExp][] = [
-    ['top-p zero', { topP: 0 }, /^topP: /],
+    ['negative top-p', { topP: -0.1 }, /^topP: /],
     ['top-p above one', { topP: 1.5 }, /^topP: /],
     ['negative steps', { steps: -3 }, /^steps: /],
     ['fractional steps', { steps: 2.5 }, /^steps: /],

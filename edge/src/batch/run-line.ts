@@ -6,7 +6,7 @@ import { parseWorkerUrls, WorkerPool, workerTimeoutMs } from '../generation/work
 import type { DoneEvent } from '../metering/usage-store';
 import { chatPrompt } from '../openai/chat-prompt';
 import { completionBody, finishReasonOf, type CompletionBody } from '../openai/response-body';
-import { ChatCompletionRequestSchema, CompletionRequestSchema } from '../openai/schemas';
+import { ChatCompletionRequestSchema, CompletionRequestSchema, completionPrompt } from '../openai/schemas';
 import { withText } from '../openai/text-stream';
 import { TextAccumulator } from '../../../shared/tokenizer/text-accumulator';
 import { reserveBudget } from '../quota';
@@ -39,8 +39,7 @@ export async function runBatchLine(
   let kind: 'completion' | 'chat';
   if (msg.url === '/v1/completions') {
     const body = CompletionRequestSchema.parse(msg.body);
-    const promptText = typeof body.prompt === 'string' ? body.prompt : body.prompt[0];
-    prepared = await prepareGeneration(env, principal, { ...body, mode: 'fused' }, promptText, 'prompt', 16);
+    prepared = await prepareGeneration(env, principal, { ...body, mode: 'fused' }, completionPrompt(body.prompt), 'prompt', 16);
     kind = 'completion';
   } else {
     const body = ChatCompletionRequestSchema.parse(msg.body);

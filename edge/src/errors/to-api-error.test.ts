@@ -42,7 +42,17 @@ describe('toApiError', () => {
     for (const e of [pool, worker, missing, invalid, unknown]) {
       expect(e.message).not.toMatch(/http:|s3:|tenants\/|models\/|hunter2|TypeError|Cannot read/);
     }
-    expect(invalid.message).toContain('manifest.json: vocab_size 9 does not match');
+    expect(invalid.message).toBe('manifest.json: vocab_size 9 does not match');
     expect([pool.status, worker.status, missing.status, invalid.status, unknown.status]).toEqual([502, 502, 404, 400, 500]);
+  });
+
+  it("answers a user model that is not the tenant's as one that does not exist: 404 user_model_not_found", () => {
+    for (const err of [
+      new ProtocolError(404, 'model_not_found', 'no bundle at prod/tenants/acme/nope/', 'user.bundle'),
+      new ProtocolError(403, 'forbidden', '"user" is outside tenant acme\'s prefix ', 'user.bundle'),
+    ]) {
+      expect(toApiError(err).toBody().error).toMatchObject({ code: 'user_model_not_found', param: 'user_model', type: 'not_found_error' });
+      expect(toApiError(err).message).not.toMatch(/acme|40[34]/);
+    }
   });
 });

@@ -3,7 +3,7 @@ import { ZodError } from 'zod';
 import { BundleError, firstIssue, IncompatibleModelsError, InvalidArgumentError, SSD2Error } from '../../../shared/errors';
 import { ProtocolError, withoutStorageKeys } from '../../../shared/protocol';
 import { WorkerPoolError } from '../generation/worker-pool';
-import { ApiError, invalidRequest } from './api-error';
+import { ApiError, invalidRequest, notFound } from './api-error';
 
 /** Engine option names (camelCase) as the API spells them. */
 const API_FIELD: Record<string, string> = {
@@ -52,11 +52,17 @@ export function toApiError(err: unknown): ApiError {
   if (err instanceof BundleError) return new ApiError(502, 'api_error', err.code, 'the model bundle could not be loaded');
   if (err instanceof SSD2Error) return invalidRequest(null, err.message, err.code);
   if (err instanceof ProtocolError) {
-    // A user-model bundle the tenant named that does not exist or does not fit: the caller's to fix.
-    if (err.field?.startsWith('user') && err.status === 404)
-      return new ApiError(404, 'not_found_error', err.code, 'no such user model for this tenant', 'user_model');
+    // A user-model bundle the tenant named that does not exist (or is not the tenant's: the same
+    // answer, so nothing says whether another tenant's exists) or does not fit: the caller's to fix.
+    if (err.field?.startsWith('user') && (err.status === 404 || err.status === 403))
+      return notFound(
+        'user_model',
+        'no user model by that name for this tenant: neither an uploaded one (GET /v1/user_models lists them) nor a bundle placed under ' +
+          "the tenant's prefix",
+        'user_model_not_found',
+      );
     if (err.field?.startsWith('user') && err.status < 500)
-      return new ApiError(400, 'invalid_request_error', err.code, withoutStorageKeys(err.message), 'user_model');
+      return new ApiError(400, 'invalid_request_error', err.code, withoutStorageKeys(err.detail).trim(), 'user_model');
     return new ApiError(502, 'api_error', 'upstream_error', `the GPU worker could not serve this request (${err.code})`);
   }
   if (err instanceof WorkerPoolError)

@@ -1,4 +1,4 @@
-import { env, runInDurableObject } from 'cloudflare:test';
+import { env, runInDurableObject, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { api, newTenant, stubLog, uniqueSeed } from '../../test/helpers';
 import { joinAsClient, preferLogits } from '../../test/client-model';
@@ -94,6 +94,41 @@ describe('client-side user model over the WebSocket', () => {
     expect(client.messages.some((m) => m.type === 'error' && m.code === 'stale_step')).toBe(true);
   });
 
+  it('cancels a non-streamed generation whose caller goes away, and records the call as ended by the caller', async () => {
+    const { key } = await newTenant();
+    const id = await newGeneration(key);
+    let stepArrived!: () => void;
+    const firstStep = new Promise<void>((resolve) => {
+      stepArrived = resolve;
+    });
+    await joinAsClient(id, key, () => {
+      stepArrived();
+      return null; // never answers: the generation waits on its client until the caller gives up
+    });
+    const abort = new AbortController();
+    const call = SELF.fetch('https://edge.test/v1/completions', {
+      method: 'POST',
+      signal: abort.signal,
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ ...base, generation_id: id, client_model: { deadline_ms: 60_000 } }),
+    });
+    await firstStep;
+    abort.abort();
+    await expect(call).rejects.toThrow();
+    let status: any;
+    for (let i = 0; i < 50 && status?.phase !== 'cancelled'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      status = await (await api(`/v1/generations/${id}`, key)).json();
+    }
+    expect(status.phase).toBe('cancelled');
+    let usage: any;
+    for (let i = 0; i < 50 && !usage?.total.calls; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      usage = await (await api('/v1/usage', key)).json();
+    }
+    expect(usage.total).toMatchObject({ calls: 1, ok: 0, failed: 1 });
+  });
+
   it('fails cleanly when the client disconnects mid-generation', async () => {
     const { key } = await newTenant();
     const id = await newGeneration(key);
@@ -108,7 +143,8 @@ describe('client-side user model over the WebSocket', () => {
 
   it('times out when no client joins', async () => {
     const { key } = await newTenant();
-    const res = await api('/v1/completions', key, { ...base, client_model: { join_timeout_ms: 30 } });
+    const id = await newGeneration(key);
+    const res = await api('/v1/completions', key, { ...base, generation_id: id, client_model: { join_timeout_ms: 30 } });
     expect(res.status).toBe(408);
     expect(((await res.json()) as any).error.code).toBe('client_join_timeout');
   });

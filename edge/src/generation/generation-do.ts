@@ -139,7 +139,14 @@ export class Generation extends DurableObject<Env> {
       return errorResponse(new ApiError(404, 'not_found_error', 'generation_not_found', 'no such generation', 'generation_id'));
     if (this.spec)
       return errorResponse(
-        new ApiError(409, 'invalid_request_error', 'generation_already_started', 'this generation has already started', 'generation_id'),
+        new ApiError(
+          409,
+          'invalid_request_error',
+          'generation_already_started',
+          `this generation has already ${this.phase === 'running' || this.phase === 'waiting_for_client' ? 'started' : `ended (${this.phase})`}: ` +
+            'a generation runs once; reserve a new one with POST /v1/generations',
+          'generation_id',
+        ),
       );
     this.spec = spec;
     this.phase = spec.client ? 'waiting_for_client' : 'running';

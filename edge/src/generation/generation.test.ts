@@ -90,7 +90,7 @@ describe('private context', () => {
     const { key } = await newTenant();
     const res = await api('/v1/completions', key, { ...base, user_model: 'missing' });
     expect(res.status).toBe(404);
-    expect(((await res.json()) as any).error).toMatchObject({ param: 'user_model', code: 'model_not_found' });
+    expect(((await res.json()) as any).error).toMatchObject({ param: 'user_model', code: 'user_model_not_found' });
   });
 });
 

@@ -67,7 +67,8 @@ const openAIFields = {
   stream: z.boolean().nullish(),
   stream_options: z.object({ include_usage: z.boolean().optional() }).nullish(),
   seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullish(),
-  top_p: z.number().gt(0).max(1).nullish(),
+  /** 0 keeps only the most probable token: greedy. */
+  top_p: z.number().min(0).max(1).nullish(),
   /** The projection's nucleus is taken over logits / temperature (default 1); 0 decodes greedily. */
   temperature: z.number().min(0).max(2).nullish(),
   presence_penalty: z.number().min(-2).max(2).nullish(),
@@ -99,18 +100,36 @@ const unsupportedChatFields = {
     .nullish(),
 };
 
-export const CompletionRequestSchema = z.object({
-  ...openAIFields,
-  ...ssd2Fields,
-  prompt: z.union([
-    z.string().max(LIMITS.promptChars),
-    z.array(z.string().max(LIMITS.promptChars)).length(1, 'only one prompt per request is supported'),
-  ]),
-  logprobs: z.null({ error: NO_LOGPROBS }).optional(),
-  echo: z.literal(false, { error: 'echo is not supported: the completion holds only the generated text' }).nullish(),
-  suffix: z.null({ error: 'suffix (text after the insertion point) is not supported' }).optional(),
-  best_of: z.literal(1, { error: 'only best_of = 1 is supported' }).nullish(),
-});
+/** A prompt as the model's own token ids. */
+const tokenIds = z.array(z.number().int().min(0)).max(LIMITS.promptChars);
+
+/** stream_options is about a stream: refused without `stream: true`, as OpenAI does. */
+const streamOptionsNeedStream = (body: { stream?: boolean | null; stream_options?: unknown }, ctx: z.RefinementCtx) => {
+  if (body.stream_options != null && body.stream !== true)
+    ctx.addIssue({ code: 'custom', path: ['stream_options'], message: 'stream_options is only allowed with "stream": true' });
+};
+
+export const CompletionRequestSchema = z
+  .object({
+    ...openAIFields,
+    ...ssd2Fields,
+    /** Text or the model's token ids; a list of one of either is the same prompt (several prompts in one request are not supported). */
+    prompt: z.union([
+      z.string().max(LIMITS.promptChars),
+      z
+        .array(z.union([z.string().max(LIMITS.promptChars), tokenIds, z.number().int().min(0)]))
+        .max(LIMITS.promptChars)
+        .refine(
+          (p) => p.every((x) => typeof x === 'number') || (p.length === 1 && typeof p[0] !== 'number'),
+          'only one prompt per request is supported: its text, its token ids, or a list of one of either',
+        ),
+    ]),
+    logprobs: z.null({ error: NO_LOGPROBS }).optional(),
+    echo: z.literal(false, { error: 'echo is not supported: the completion holds only the generated text' }).nullish(),
+    suffix: z.null({ error: 'suffix (text after the insertion point) is not supported' }).optional(),
+    best_of: z.literal(1, { error: 'only best_of = 1 is supported' }).nullish(),
+  })
+  .superRefine(streamOptionsNeedStream);
 
 const textPart = z.object({
   type: z.literal('text', { error: 'only text content parts ({"type": "text", "text": ...}) are supported' }),
@@ -123,18 +142,27 @@ export const ChatMessageSchema = z.object({
   name: z.string().optional(),
 });
 
-export const ChatCompletionRequestSchema = z.object({
-  ...openAIFields,
-  ...ssd2Fields,
-  ...unsupportedChatFields,
-  messages: z.array(ChatMessageSchema).min(1).max(256),
-  max_completion_tokens: z.number().int().min(1).max(LIMITS.maxTokens).nullish(),
-  logprobs: z.literal(false, { error: NO_LOGPROBS }).nullish(),
-  top_logprobs: z.literal(0, { error: NO_LOGPROBS }).nullish(),
-  modalities: z.array(z.literal('text', { error: 'only the text modality is supported' })).nullish(),
-});
+export const ChatCompletionRequestSchema = z
+  .object({
+    ...openAIFields,
+    ...ssd2Fields,
+    ...unsupportedChatFields,
+    messages: z.array(ChatMessageSchema).min(1).max(256),
+    max_completion_tokens: z.number().int().min(1).max(LIMITS.maxTokens).nullish(),
+    logprobs: z.literal(false, { error: NO_LOGPROBS }).nullish(),
+    top_logprobs: z.literal(0, { error: NO_LOGPROBS }).nullish(),
+    modalities: z.array(z.literal('text', { error: 'only the text modality is supported' })).nullish(),
+  })
+  .superRefine(streamOptionsNeedStream);
 
 export type CompletionRequest = z.infer<typeof CompletionRequestSchema>;
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequestSchema>;
 export type ChatMessage = z.infer<typeof ChatMessageSchema>;
 export type SSD2Fields = Pick<CompletionRequest, keyof typeof ssd2Fields>;
+
+/** A completion request's one prompt: its text, or the model's token ids. */
+export function completionPrompt(prompt: CompletionRequest['prompt']): string | number[] {
+  if (typeof prompt === 'string') return prompt;
+  const [first] = prompt;
+  return typeof first === 'number' || first === undefined ? (prompt as number[]) : first;
+}

@@ -167,9 +167,14 @@ describe('POST /v1/completions', () => {
     ['block size over the model', { ...base, block_size: 26 }, 400, 'block_size', 'invalid_argument'],
     ['unknown model', { ...base, model: 'gpt-17' }, 404, 'model', 'model_not_found'],
     ['missing prompt', { model: 'tiny-core' }, 400, 'prompt', 'invalid_argument'],
-    ['lambda of the wrong length', { ...base, lambda: [0.1, 0.2] }, 400, 'lambda', 'invalid_argument'],
+    ['lambda of the wrong length', { ...base, user_model: 'user', lambda: [0.1, 0.2] }, 400, 'lambda', 'invalid_argument'],
     ['private context without a user model', { ...base, private_context: 'secret' }, 400, 'private_context', 'invalid_argument'],
-    ['top_p out of range', { ...base, top_p: 0 }, 400, 'top_p', 'invalid_argument'],
+    ['top_p out of range', { ...base, top_p: -0.5 }, 400, 'top_p', 'invalid_argument'],
+    ['a token id outside the vocabulary', { ...base, prompt: [1, 513] }, 400, 'prompt', 'invalid_argument'],
+    ['stream_options without a stream', { ...base, stream_options: { include_usage: true } }, 400, 'stream_options', 'invalid_argument'],
+    ['a client model without its generation', { ...base, client_model: {} }, 400, 'generation_id', 'invalid_argument'],
+    ['lambda without a user model', { ...base, lambda: 0.5 }, 400, 'lambda', 'invalid_argument'],
+    ['progress in fused mode', { ...base, progress: true }, 400, 'progress', 'invalid_argument'],
     ['temperature above 2', { ...base, temperature: 2.5 }, 400, 'temperature', 'invalid_argument'],
     ['a logit_bias', { ...base, logit_bias: { '5': 10 } }, 400, 'logit_bias', 'invalid_argument'],
     ['two prompts', { ...base, prompt: ['a', 'b'] }, 400, 'prompt', 'invalid_argument'],
@@ -195,6 +200,32 @@ describe('POST /v1/completions', () => {
     expect(
       (await api('/v1/completions', key, { ...base, seed }, { headers: { 'content-type': 'Application/JSON; charset=utf-8' } })).status,
     ).toBe(200);
+  });
+
+  it("takes the prompt as the model's token ids, alone or as a list of one, as the same prompt as its text", async () => {
+    const { codecOf } = await import('../../../test/codec');
+    const ids = codecOf().encode(base.prompt);
+    const prompts: [string, unknown][] = [
+      ['text', base.prompt],
+      ['ids', ids],
+      ['[ids]', [ids]],
+      ['[text]', [base.prompt]],
+    ];
+    const texts = new Map<string, string>();
+    for (const [name, prompt] of prompts) {
+      const seed = 4242;
+      const res = await api('/v1/completions', key, { ...base, seed, prompt });
+      expect(res.status, name).toBe(200);
+      texts.set(name, ((await res.json()) as any).choices[0].text);
+    }
+    expect(new Set(texts.values()).size).toBe(1);
+  });
+
+  it('decodes top_p 0 greedily: the same text as the greedy projection', async () => {
+    const seed = uniqueSeed();
+    const run = async (extra: object) =>
+      ((await (await api('/v1/completions', key, { ...base, seed, ...extra })).json()) as any).choices[0].text;
+    expect(await run({ top_p: 0 })).toBe(await run({ projection: 'greedy' }));
   });
 
   it('answers a prompt longer than the model context with 400 context_length_exceeded', async () => {
@@ -277,10 +308,39 @@ describe('POST /v1/chat/completions', () => {
     expect(res.status).toBe(200);
   });
 
-  it('refuses a conversation that does not end with a user message', async () => {
-    const res = await api('/v1/chat/completions', key, { model: 'tiny-core', messages: [{ role: 'assistant', content: 'Hi' }] });
-    expect(res.status).toBe(400);
-    expect(((await res.json()) as any).error.param).toBe('messages.0.role');
+  it('refuses a conversation without a user message, or with an assistant message after the last one', async () => {
+    for (const [messages, param] of [
+      [[{ role: 'assistant', content: 'Hi' }], 'messages'],
+      [
+        [
+          { role: 'user', content: 'Hi' },
+          { role: 'assistant', content: 'Hello' },
+        ],
+        'messages.1.role',
+      ],
+    ] as const) {
+      const res = await api('/v1/chat/completions', key, { model: 'tiny-core', messages });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as any).error.param).toBe(param);
+    }
+  });
+
+  it('reads a system message after the last user message as context', async () => {
+    const seed = uniqueSeed();
+    const res = await api('/v1/chat/completions', key, {
+      model: 'tiny-core',
+      seed,
+      max_tokens: 5,
+      steps: 8,
+      messages: [
+        { role: 'user', content: 'Name a bird.' },
+        { role: 'system', content: 'Be brief.' },
+      ],
+    });
+    expect(res.status).toBe(200);
+    const [generate] = await stubLog(seed);
+    const { codecOf } = await import('../../../test/codec');
+    expect(codecOf().decode(generate.body.prompt)).toBe('Instruction: Name a bird.\nContext: Be brief.\nResponse:');
   });
 });
 

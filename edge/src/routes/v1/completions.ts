@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import type { AppEnv } from '../../env';
 import { requireScope } from '../../auth';
 import { idempotency } from '../../idempotency';
-import { CompletionRequestSchema } from '../../openai/schemas';
+import { CompletionRequestSchema, completionPrompt } from '../../openai/schemas';
 import { validate } from '../../openai/validator';
 import { prepareGeneration } from './generation-request';
 import { runGeneration } from './run-generation';
@@ -19,8 +19,7 @@ export const completions = new Hono<AppEnv>().post(
   async (c) => {
     const body = c.req.valid('json');
     c.var.meter?.setModelHint(body.model);
-    const promptText = typeof body.prompt === 'string' ? body.prompt : body.prompt[0];
-    const prepared = await prepareGeneration(c.env, c.var.principal, body, promptText, 'prompt', DEFAULT_MAX_TOKENS);
+    const prepared = await prepareGeneration(c.env, c.var.principal, body, completionPrompt(body.prompt), 'prompt', DEFAULT_MAX_TOKENS);
     return runGeneration(c, prepared, 'completion', {
       stream: body.stream ?? false,
       includeUsage: body.stream_options?.include_usage ?? false,

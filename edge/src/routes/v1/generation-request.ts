@@ -42,13 +42,25 @@ export async function prepareGeneration(
   env: Env,
   principal: Principal,
   body: GenerationFields,
-  promptText: string,
+  /** The prompt's text, or the model's token ids. */
+  promptInput: string | readonly number[],
   promptParam: string,
   defaultMaxTokens: number,
 ): Promise<PreparedGeneration> {
   const model = await findModel(env, principal.tenantId, body.model);
   const codec = model.codec();
-  const prompt = codec.encode(promptText);
+  let prompt: number[];
+  let promptText: string;
+  if (typeof promptInput === 'string') {
+    promptText = promptInput;
+    prompt = codec.encode(promptText);
+  } else {
+    const outside = promptInput.find((id) => id >= codec.vocabSize);
+    if (outside !== undefined)
+      throw invalidRequest(promptParam, `token id ${outside} is outside ${model.id}'s vocabulary [0, ${codec.vocabSize})`);
+    prompt = [...promptInput];
+    promptText = codec.decode(prompt);
+  }
   const tenant = await new AuthStore(env.DB).getTenant(principal.tenantId);
   enforcePolicy(tenant?.policy ?? {}, { text: promptText, tokens: prompt }, promptParam);
 
@@ -76,6 +88,15 @@ export async function prepareGeneration(
   }
   if (body.generation_id !== undefined && !body.client_model)
     throw invalidRequest('generation_id', 'generation_id is for generations a client model joins (client_model)');
+  if (body.client_model && body.generation_id === undefined)
+    throw invalidRequest(
+      'generation_id',
+      'a client model joins a reserved generation: create one with POST /v1/generations, join its WebSocket, then pass its id as generation_id',
+    );
+  if (body.lambda !== undefined && !body.user_model && !body.client_model)
+    throw invalidRequest('lambda', 'lambda weighs a user model: give user_model (or client_model) with it');
+  if (body.progress && !body.client_model && body.mode !== 'per_step')
+    throw invalidRequest('progress', 'progress events come from per-step mode: add "mode": "per_step"');
 
   const parsed = parseGenerateOptions({
     steps: body.steps,

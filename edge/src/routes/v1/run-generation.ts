@@ -111,25 +111,43 @@ async function startGeneration(
   const startedAt = Date.now();
   const stub = opts.generationId ? generationStub(c.env, opts.generationId) : c.env.GENERATIONS.get(c.env.GENERATIONS.newUniqueId());
   const generationId = opts.generationId ?? stub.id.toString();
-  const res = await stub.fetch('https://generation/run', { method: 'POST', body: JSON.stringify(spec) });
-  if (!res.ok) throw errorFrom((await res.json()) as Extract<GenerationStreamEvent, { type: 'error' }>);
-  const events = ndjsonLines(res.body!) as AsyncGenerator<GenerationStreamEvent>;
-  const first = await events.next();
-  if (!first.done && first.value.type === 'error') throw errorFrom(first.value);
-  c.header('x-ssd2-generation-id', generationId);
+  const delivered: Delivered = { blocks: 0, tokens: 0, stepsRun: 0, stepsSaved: 0 };
+  // A caller that goes away before its answer is out (a JSON body, or a stream's headers): charged
+  // for the blocks finished until then, and the generation is cancelled. A stream's own abort
+  // handling takes over once it has started.
+  const signal = c.req.raw.signal;
+  const disconnected = () =>
+    c.executionCtx.waitUntil(
+      (async () => {
+        await meter?.partial(delivered, 'client_disconnected', Date.now() - startedAt);
+        await stub.cancel(spec.tenantId);
+      })(),
+    );
+  signal.addEventListener('abort', disconnected, { once: true });
+  try {
+    const res = await stub.fetch('https://generation/run', { method: 'POST', body: JSON.stringify(spec) });
+    if (!res.ok) throw errorFrom((await res.json()) as Extract<GenerationStreamEvent, { type: 'error' }>);
+    const events = ndjsonLines(res.body!) as AsyncGenerator<GenerationStreamEvent>;
+    const first = await events.next();
+    if (!first.done && first.value.type === 'error') throw errorFrom(first.value);
+    c.header('x-ssd2-generation-id', generationId);
 
-  const answer = new GenerationAnswer(c, prepared, kind, generationId, startedAt, first.done ? events : prepend(first.value, events), () =>
-    stub.stopped(spec.tenantId),
-  );
-  if (!opts.stream) return answer.json(budget);
-  return answer.sse(
-    opts.includeUsage,
-    () => {
-      void events.return(undefined);
-      c.executionCtx.waitUntil(release());
-    },
-    release,
-  );
+    const source = first.done ? events : prepend(first.value, events);
+    const answer = new GenerationAnswer(c, prepared, kind, { generationId, startedAt, delivered }, source, () =>
+      stub.stopped(spec.tenantId),
+    );
+    if (!opts.stream) return await answer.json(budget);
+    return answer.sse(
+      opts.includeUsage,
+      () => {
+        void events.return(undefined);
+        c.executionCtx.waitUntil(release());
+      },
+      release,
+    );
+  } finally {
+    signal.removeEventListener('abort', disconnected);
+  }
 }
 
 /**
@@ -142,19 +160,22 @@ class GenerationAnswer {
   private readonly created = Math.floor(Date.now() / 1000);
   private readonly text: TextAccumulator;
   private readonly ssd2Base: Record<string, unknown>;
-  private readonly delivered: Delivered = { blocks: 0, tokens: 0, stepsRun: 0, stepsSaved: 0 };
+  private readonly startedAt: number;
+  /** The finished blocks handed to the caller (what a generation the caller ends is charged for). */
+  private readonly delivered: Delivered;
 
   constructor(
     private readonly c: Context<AppEnv>,
     private readonly prepared: PreparedGeneration,
     private readonly kind: ResponseKind,
-    generationId: string,
-    private readonly startedAt: number,
+    { generationId, startedAt, delivered }: { generationId: string; startedAt: number; delivered: Delivered },
     private readonly source: AsyncIterable<GenerationStreamEvent>,
     /** Tells the generation a stop sequence ended it (before its stream is closed). */
     private readonly onStop: () => Promise<void>,
   ) {
     this.id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${generationId}`;
+    this.startedAt = startedAt;
+    this.delivered = delivered;
     const codec = prepared.model.codec();
     this.text = new TextAccumulator((ids) => codec.decode(ids), prepared.stop, kind === 'chat');
     this.ssd2Base = { generation_id: generationId, seed: prepared.spec.options.seed, mode: prepared.spec.mode };
