@@ -280,6 +280,27 @@ describe('batch API', () => {
     }
   }, 120_000);
 
+  it("lists a tenant's files newest first, a page at a time (OpenAI's files.list)", async () => {
+    const a = await newTenant();
+    const b = await newTenant();
+    const ids: string[] = [];
+    for (const n of [1, 2, 3]) ids.push((await upload(a.key, line(`f${n}`, uniqueSeed()) + '\n')).id);
+    const list = async (key: string, query = '') => (await (await api(`/v1/files${query}`, key)).json()) as any;
+    const all = await list(a.key);
+    expect(all).toMatchObject({ object: 'list', has_more: false, first_id: ids[2], last_id: ids[0] });
+    expect(all.data.map((f: any) => f.id)).toEqual([...ids].reverse());
+    expect(all.data[0]).toMatchObject({ object: 'file', purpose: 'batch', filename: 'input.jsonl' });
+    const first = await list(a.key, '?limit=2');
+    expect(first).toMatchObject({ has_more: true, last_id: ids[1] });
+    expect((await list(a.key, `?limit=2&after=${first.last_id}`)).data.map((f: any) => f.id)).toEqual([ids[0]]);
+    expect((await list(a.key, '?order=asc')).data.map((f: any) => f.id)).toEqual(ids);
+    expect((await list(a.key, '?purpose=batch_output')).data).toEqual([]);
+    expect((await list(b.key)).data).toEqual([]);
+    const bad = await api('/v1/files?limit=0', a.key);
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as any).error.param).toBe('limit');
+  });
+
   it('deletes a file (404 for another tenant, 409 while a running batch reads it) and enforces the storage quota', async () => {
     const a = await newTenant({ policy: { max_stored_file_bytes: 2000 } });
     const b = await newTenant();

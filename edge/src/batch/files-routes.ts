@@ -32,6 +32,12 @@ const fileObject = (f: FileRow) => ({
   status: 'processed',
 });
 const noSuchFile = (id: string) => notFound('file_id', `no file ${id}`, 'file_not_found');
+const ListFilesSchema = z.object({
+  limit: z.coerce.number().int().min(1).max(10_000).default(10_000),
+  order: z.enum(['asc', 'desc']).default('desc'),
+  after: FileIdSchema.shape.id.optional(),
+  purpose: z.enum(['batch', 'batch_output']).optional(),
+});
 
 /**
  * Files (R2): upload a batch input (multipart, purpose=batch; a storage quota per tenant), read
@@ -108,6 +114,15 @@ export const files = new Hono<AppEnv>()
     await c.env.FILES.delete(f.r2_key);
     await store.deleteFile(tenantId, id);
     return c.json({ id, object: 'file', deleted: true });
+  })
+  .get('/', requireScope('generate'), validate('query', ListFilesSchema), async (c) => {
+    const { after, ...q } = c.req.valid('query');
+    const store = new BatchStore(c.env.DB);
+    const cursor = after ? await store.getFile(c.var.principal.tenantId, after) : undefined;
+    if (cursor === null) throw notFound('after', `no file ${after}`, 'file_not_found');
+    const { rows, hasMore } = await store.listFiles(c.var.principal.tenantId, { ...q, after: cursor });
+    const data = rows.map(fileObject);
+    return c.json({ object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: hasMore });
   })
   .get('/:id', requireScope('generate'), validate('param', FileIdSchema), async (c) => {
     const f = await new BatchStore(c.env.DB).getFile(c.var.principal.tenantId, c.req.valid('param').id);

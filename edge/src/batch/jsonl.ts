@@ -35,16 +35,19 @@ function batchRefusal(body: Record<string, unknown>): string | null {
  * endpoint would refuse is kept as an error entry: it becomes an error line, never a GPU call.
  */
 export function parseBatchFile(text: string, endpoint: BatchEndpoint): ParsedLine[] {
-  const lines = text.split('\n').map((l) => l.replace(/\r$/, ''));
-  while (lines.length && lines[lines.length - 1].trim() === '') lines.pop();
-  return lines.map((raw, index): ParsedLine => {
+  // Messages name the line of the file (1-based, blank lines counted); `index` numbers the entries.
+  const lines = text
+    .split('\n')
+    .map((l, i) => ({ raw: l.replace(/\r$/, ''), fileLine: i }))
+    .filter(({ raw }) => raw.trim() !== '');
+  return lines.map(({ raw, fileLine }, index): ParsedLine => {
     if (new TextEncoder().encode(raw).length > MAX_LINE_BYTES)
-      return { index, ok: false, custom_id: null, code: 'line_too_large', message: `line ${index + 1} is over ${MAX_LINE_BYTES} bytes` };
+      return { index, ok: false, custom_id: null, code: 'line_too_large', message: `line ${fileLine + 1} is over ${MAX_LINE_BYTES} bytes` };
     let json: unknown;
     try {
       json = JSON.parse(raw);
     } catch {
-      return { index, ok: false, custom_id: null, code: 'invalid_json', message: `line ${index + 1} is not valid JSON` };
+      return { index, ok: false, custom_id: null, code: 'invalid_json', message: `line ${fileLine + 1} is not valid JSON` };
     }
     const customId = typeof (json as { custom_id?: unknown })?.custom_id === 'string' ? (json as { custom_id: string }).custom_id : null;
     const line = LineSchema.safeParse(json);
@@ -54,7 +57,7 @@ export function parseBatchFile(text: string, endpoint: BatchEndpoint): ParsedLin
         ok: false,
         custom_id: customId,
         code: 'invalid_line',
-        message: `line ${index + 1}: ${firstIssue(line.error, 'line').text}`,
+        message: `line ${fileLine + 1}: ${firstIssue(line.error, 'line').text}`,
       };
     }
     if (line.data.url !== endpoint)
@@ -63,7 +66,7 @@ export function parseBatchFile(text: string, endpoint: BatchEndpoint): ParsedLin
         ok: false,
         custom_id: customId,
         code: 'mismatched_url',
-        message: `line ${index + 1}: url ${line.data.url} differs from the batch endpoint ${endpoint}`,
+        message: `line ${fileLine + 1}: url ${line.data.url} differs from the batch endpoint ${endpoint}`,
       };
     const body = schemaFor(endpoint).safeParse(line.data.body);
     if (!body.success) {
@@ -73,11 +76,11 @@ export function parseBatchFile(text: string, endpoint: BatchEndpoint): ParsedLin
         ok: false,
         custom_id: customId,
         code: 'invalid_argument',
-        message: `line ${index + 1}: body.${field ?? ''}: ${message}`,
+        message: `line ${fileLine + 1}: body.${field ?? ''}: ${message}`,
       };
     }
     const refusal = batchRefusal(line.data.body);
-    if (refusal) return { index, ok: false, custom_id: customId, code: 'invalid_argument', message: `line ${index + 1}: ${refusal}` };
+    if (refusal) return { index, ok: false, custom_id: customId, code: 'invalid_argument', message: `line ${fileLine + 1}: ${refusal}` };
     return { index, ok: true, custom_id: line.data.custom_id, url: endpoint, body: line.data.body };
   });
 }

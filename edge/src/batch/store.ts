@@ -52,6 +52,25 @@ export class BatchStore {
       .run();
   }
 
+  /**
+   * A page of the tenant's files, newest first (or oldest with `order: 'asc'`), after the file
+   * `after` in that order; one more row than `limit` tells whether there are more.
+   */
+  async listFiles(
+    tenantId: string,
+    q: { limit: number; order: 'asc' | 'desc'; after?: FileRow; purpose?: FileRow['purpose'] },
+  ): Promise<{ rows: FileRow[]; hasMore: boolean }> {
+    const cmp = q.order === 'asc' ? '>' : '<';
+    const { results } = await this.db
+      .prepare(
+        `SELECT * FROM files WHERE tenant_id = ?1 AND (?2 IS NULL OR purpose = ?2) AND (?3 IS NULL OR (created_at, id) ${cmp} (?3, ?4)) ` +
+          `ORDER BY created_at ${q.order}, id ${q.order} LIMIT ?5`,
+      )
+      .bind(tenantId, q.purpose ?? null, q.after?.created_at ?? null, q.after?.id ?? null, q.limit + 1)
+      .all<FileRow>();
+    return { rows: results.slice(0, q.limit), hasMore: results.length > q.limit };
+  }
+
   getFile(tenantId: string, id: string): Promise<FileRow | null> {
     return this.db.prepare('SELECT * FROM files WHERE id = ? AND tenant_id = ?').bind(id, tenantId).first<FileRow>();
   }

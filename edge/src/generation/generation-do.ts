@@ -17,11 +17,13 @@ export interface GenerationStatus {
   phase: GenerationPhase;
   mode: GenerationSpec['mode'] | null;
   model: string | null;
-  blocksDone: number;
+  blocks_done: number;
+  /** The block being denoised. */
   block: number;
-  step: number;
+  /** Its current step; null in fused mode (the GPU worker runs the steps and reports finished blocks). */
+  step: number | null;
   tokens: number;
-  clientConnected: boolean;
+  client_connected: boolean;
 }
 
 /** How long a generation's owner is kept in storage (then an alarm deletes it). */
@@ -69,22 +71,30 @@ export class Generation extends DurableObject<Env> {
   /** Status for its own tenant; null (looks like "no such generation") for anyone else. */
   status(tenantId: string): GenerationStatus | null {
     if (!this.owner || this.owner.tenantId !== tenantId) return null;
+    const { blocksDone, block, step, tokens } = this.progress;
     return {
       id: this.ctx.id.toString(),
       phase: this.phase,
       mode: this.spec?.mode ?? null,
       model: this.spec?.modelId ?? null,
-      ...this.progress,
-      clientConnected: this.client?.connected ?? false,
+      blocks_done: blocksDone,
+      block: this.spec?.mode === 'fused' ? blocksDone : block,
+      step: this.spec?.mode === 'fused' ? null : step,
+      tokens,
+      client_connected: this.client?.connected ?? false,
     };
   }
 
-  /** Cancels a running generation of this tenant; false when it is not theirs or not running. */
-  cancel(tenantId: string): boolean {
-    if (!this.owner || this.owner.tenantId !== tenantId) return false;
-    if (this.phase === 'done' || this.phase === 'failed' || this.phase === 'cancelled') return false;
+  /**
+   * Cancels a generation of this tenant that has not ended. Null when it is not theirs; otherwise
+   * its phase when asked (`done`, `failed` or `cancelled`: nothing was cancelled).
+   */
+  cancel(tenantId: string): GenerationPhase | null {
+    if (!this.owner || this.owner.tenantId !== tenantId) return null;
+    const phase = this.phase;
+    if (phase === 'done' || phase === 'failed' || phase === 'cancelled') return phase;
     this.finish('cancelled');
-    return true;
+    return phase;
   }
 
   /**

@@ -138,6 +138,21 @@ describe('generations belong to their tenant', () => {
     }
     expect(rest).toContain('generation_cancelled');
     const status = (await (await api(`/v1/generations/${id}`, key)).json()) as any;
-    expect(status.phase).toBe('cancelled');
+    expect(status).toMatchObject({ phase: 'cancelled', mode: 'per_step', client_connected: false });
+    const again = await api(`/v1/generations/${id}`, key, undefined, { method: 'DELETE' });
+    expect(again.status).toBe(409);
+    expect(((await again.json()) as any).error).toMatchObject({ code: 'generation_ended', param: 'generation_id' });
+  });
+
+  it("reports a fused generation's finished blocks, the block it is on, and no step (the worker runs them)", async () => {
+    const { key } = await newTenant();
+    const res = await api('/v1/completions', key, { ...base, max_tokens: 50, seed: uniqueSeed() });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as any;
+    const status = (await (await api(`/v1/generations/${res.headers.get('x-ssd2-generation-id')}`, key)).json()) as any;
+    expect(status).toMatchObject({ object: 'generation', phase: 'done', mode: 'fused', step: null });
+    expect(status.blocks_done).toBe(body.ssd2.blocks);
+    expect(status.block).toBe(body.ssd2.blocks);
+    expect(status.tokens).toBe(body.usage.completion_tokens);
   });
 });

@@ -144,6 +144,18 @@ describe('metering: one usage record per call', () => {
     expect(csv).toContain(`${a.tenantId},${a.keyId},2,2`);
     expect(csv).not.toContain(b.tenantId);
     expect((await api(`/v1/usage?tenant_id=${b.tenantId}`, a.key)).status).toBe(400);
+    for (const [query, param, message] of [
+      ['group_by=tenant', 'group_by', /day or key/],
+      ['from=2026-13-01', 'from', /YYYY-MM-DD/],
+      ['to=2026-02-30', 'to', /YYYY-MM-DD/],
+      ['from=2026-03-02&to=2026-03-01', 'from', /after/],
+    ] as const) {
+      const res = await api(`/v1/usage?${query}`, a.key);
+      expect(res.status, query).toBe(400);
+      const { error } = (await res.json()) as any;
+      expect(error.param, query).toBe(param);
+      expect(error.message, query).toMatch(message);
+    }
     const all = (await (await adminFetch('/admin/usage?group_by=tenant')).json()) as any;
     const tenants = all.data.map((r: any) => r.tenant_id);
     expect(tenants).toEqual(expect.arrayContaining([a.tenantId, b.tenantId]));

@@ -1,17 +1,30 @@
 import { z } from 'zod';
 
-const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be YYYY-MM-DD');
+const day = z.iso.date({ error: 'must be a date, YYYY-MM-DD' });
 
-/** Query of GET /v1/usage and GET /admin/usage. */
-export const UsageQuerySchema = z
+const usageQuery = {
+  group_by: z.enum(['day', 'key', 'tenant']).default('day'),
+  from: day.optional(),
+  to: day.optional(),
+  format: z.enum(['json', 'csv']).default('json'),
+  tenant_id: z.string().max(64).optional(),
+};
+
+const fromNotAfterTo = (q: { from?: string; to?: string }, ctx: z.RefinementCtx) => {
+  if (q.from && q.to && q.from > q.to) ctx.addIssue({ code: 'custom', path: ['from'], message: `from ${q.from} is after to ${q.to}` });
+};
+
+/** Query of GET /admin/usage (every tenant, or one). */
+export const UsageQuerySchema = z.object(usageQuery).strict().superRefine(fromNotAfterTo);
+/** Query of GET /v1/usage: the key's own tenant, by day or by key. */
+export const TenantUsageQuerySchema = z
   .object({
-    group_by: z.enum(['day', 'key', 'tenant']).default('day'),
-    from: day.optional(),
-    to: day.optional(),
-    format: z.enum(['json', 'csv']).default('json'),
-    tenant_id: z.string().max(64).optional(),
+    ...usageQuery,
+    group_by: z.enum(['day', 'key'], { error: "group_by: day or key (a key reads its own tenant's usage only)" }).default('day'),
+    tenant_id: z.never({ error: "a key reads its own tenant's usage only" }).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine(fromNotAfterTo);
 export type UsageQuery = z.output<typeof UsageQuerySchema>;
 
 const COLUMNS = [

@@ -80,7 +80,7 @@ describe('POST /v1/completions', () => {
     expect(body.usage.completion_tokens).toBe(25);
     // The generation ended as done, not cancelled.
     const status = (await (await api(`/v1/generations/${res.headers.get('x-ssd2-generation-id')}`, key)).json()) as any;
-    expect(status).toMatchObject({ phase: 'done', blocksDone: 1 });
+    expect(status).toMatchObject({ phase: 'done', blocks_done: 1 });
 
     const events = (await sseEvents(
       await api('/v1/completions', key, { ...request, stop: [stop], stream: true, stream_options: { include_usage: true } }),

@@ -34,7 +34,9 @@ export const generations = new Hono<AppEnv>()
     return c.json({ object: 'generation', ...status });
   })
   .delete('/:id', requireScope('generations'), async (c) => {
-    const cancelled = await generationStub(c.env, c.req.param('id')).cancel(c.var.principal.tenantId);
-    if (!cancelled) throw noSuchGeneration(c.req.param('id'));
+    const phase = await generationStub(c.env, c.req.param('id')).cancel(c.var.principal.tenantId);
+    if (!phase) throw noSuchGeneration(c.req.param('id'));
+    if (phase === 'done' || phase === 'failed' || phase === 'cancelled')
+      throw new ApiError(409, 'invalid_request_error', 'generation_ended', `the generation has already ended (${phase})`, 'generation_id');
     return c.json({ id: c.req.param('id'), object: 'generation', cancelled: true });
   });

@@ -1,8 +1,8 @@
 import { Hono } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import type { AppEnv } from '../../env';
-import { ApiError, invalidRequest } from '../../errors/api-error';
-import { UsageQuerySchema, usageCsv, usageReport } from '../../metering/usage-report';
+import { ApiError } from '../../errors/api-error';
+import { TenantUsageQuerySchema, usageCsv, usageReport } from '../../metering/usage-report';
 import { validate } from '../../openai/validator';
 
 /** Billing can be read with a read-only `usage` key or with any key that can spend (`generate`). */
@@ -15,13 +15,8 @@ const canReadUsage = () =>
   });
 
 /** GET /v1/usage: the caller's tenant only, by day or by key; JSON or CSV (`format=csv`). */
-export const usage = new Hono<AppEnv>().get('/', canReadUsage(), validate('query', UsageQuerySchema), async (c) => {
+export const usage = new Hono<AppEnv>().get('/', canReadUsage(), validate('query', TenantUsageQuerySchema), async (c) => {
   const q = c.req.valid('query');
-  if (q.group_by === 'tenant' || q.tenant_id !== undefined)
-    throw invalidRequest(
-      q.tenant_id !== undefined ? 'tenant_id' : 'group_by',
-      "a key reads its own tenant's usage only (group_by day or key)",
-    );
   const report = await usageReport(c.env.DB, c.var.principal.tenantId, q);
   if (q.format === 'csv') return c.body(usageCsv(report), 200, { 'content-type': 'text/csv; charset=utf-8' });
   return c.json(report);
