@@ -1,6 +1,7 @@
 import { newId } from './auth/keys';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
 import { BUNDLE_FORMAT_VERSION } from '../../shared/bundle/manifest';
 import { admin } from './admin';
@@ -54,6 +55,25 @@ export function createApp(): Hono<AppEnv> {
       throw new HTTPException(413, { message: `request body exceeds ${MAX_BODY_BYTES} bytes` });
     },
   });
+  // Browsers may call the API from any origin (a preflight is answered before authentication): it
+  // authenticates by bearer key, never by cookie, so no origin can act for a user without the key.
+  app.use(
+    '/v1/*',
+    cors({
+      origin: '*',
+      exposeHeaders: [
+        'x-ssd2-generation-id',
+        'x-ssd2-cost-usd',
+        'x-ssd2-budget-key-remaining-usd',
+        'x-ssd2-budget-tenant-remaining-usd',
+        'x-ratelimit-limit-requests',
+        'x-ratelimit-remaining-requests',
+        'retry-after',
+        'x-request-id',
+      ],
+      maxAge: 86_400,
+    }),
+  );
   // File uploads have their own, larger limits (batch/files-routes.ts, user-models/upload-check.ts).
   // Generation calls are metered from the first middleware on, so refusals (401, 403, 429, 413) write their usage record too.
   app.use('/v1/completions', meter('completion'));
@@ -63,6 +83,13 @@ export function createApp(): Hono<AppEnv> {
   app.use('/v1/*', (c, next) => (ownLimit(c) ? next() : limitBody(c, next)), apiKeyAuth(), rateLimit());
   app.route('/v1/completions', completions);
   app.route('/v1/chat/completions', chatCompletions);
+  for (const path of ['/v1/completions', '/v1/chat/completions'])
+    app.all(path, (c) => {
+      throw new ApiError(405, 'invalid_request_error', 'method_not_allowed', `${c.req.method} ${path}: this route takes POST`).withHeader(
+        'allow',
+        'POST',
+      );
+    });
   app.route('/v1/models', models);
   app.route('/v1/generations', generations);
   app.route('/v1/usage', usage);

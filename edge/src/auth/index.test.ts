@@ -1,4 +1,4 @@
-import { env } from 'cloudflare:test';
+import { env, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { adminFetch, api, newTenant } from '../../test/helpers';
 import { hashKey } from './keys';
@@ -36,5 +36,35 @@ describe('API key auth', () => {
     const res = await api('/v1/completions', key, { model: 'tiny-core', prompt: 'hi' });
     expect(res.status).toBe(403);
     expect(((await res.json()) as any).error).toMatchObject({ type: 'permission_error', code: 'insufficient_scope' });
+  });
+});
+
+describe('browsers and methods', () => {
+  it("answers a CORS preflight before authentication, and exposes the API's own headers", async () => {
+    const preflight = await SELF.fetch('https://edge.test/v1/chat/completions', {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'https://app.example',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization,content-type',
+      },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
+    expect(preflight.headers.get('access-control-allow-headers')).toMatch(/authorization/i);
+    const { key } = await newTenant();
+    const res = await SELF.fetch('https://edge.test/v1/models', {
+      headers: { origin: 'https://app.example', authorization: `Bearer ${key}` },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('access-control-expose-headers')).toContain('x-ssd2-generation-id');
+  });
+
+  it('answers another method on a POST route with 405 and Allow', async () => {
+    const { key } = await newTenant();
+    const res = await api('/v1/completions', key);
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('POST');
+    expect(((await res.json()) as any).error.code).toBe('method_not_allowed');
   });
 });

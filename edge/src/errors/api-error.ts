@@ -11,7 +11,7 @@ export type ApiErrorType =
 /** An error with the HTTP status and the body OpenAI clients expect: `{error: {message, type, param, code}}`. */
 export class ApiError extends Error {
   constructor(
-    readonly status: 400 | 401 | 402 | 403 | 404 | 408 | 409 | 413 | 422 | 429 | 500 | 502 | 503,
+    readonly status: 400 | 401 | 402 | 403 | 404 | 405 | 408 | 409 | 413 | 422 | 429 | 500 | 502 | 503,
     readonly type: ApiErrorType,
     readonly code: string,
     message: string,
