@@ -1,18 +1,38 @@
 import { spawnSync } from 'node:child_process';
-import { describe, expect, inject, it } from 'vitest';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import { ROOT } from '../helpers/paths';
 
+const CLI = ['--import', 'tsx', 'client/cli/generate.ts'];
+
 function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'client/cli/generate.ts', ...args], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    timeout: 120_000,
-  });
+  return cliWith({}, ...args);
+}
+
+function cliWith(o: { input?: string }, ...args: string[]) {
+  const r = spawnSync(process.execPath, [...CLI, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000, input: o.input });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** The text a reader sees when stdout and stderr are the same file (as on a terminal). */
+function cliToOneFile(file: string, ...args: string[]) {
+  const fd = openSync(file, 'w');
+  try {
+    const r = spawnSync(process.execPath, [...CLI, ...args], { cwd: ROOT, stdio: ['ignore', fd, fd], timeout: 120_000 });
+    return { code: r.status, output: readFileSync(file, 'utf8') };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const hasScript = spawnSync('script', ['--version']).status === 0;
+
 describe('npm run generate', () => {
   const model = inject('tinyBundle');
+  const scratch = mkdtempSync(join(tmpdir(), 'generate-cli-'));
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
   it('streams the prompt and each finished block, with progress and early-stop savings', () => {
     const r = cli('--model', model, '--prompt', 'The cat', '--steps', '8', '--max-tokens', '40', '--seed', '3');
@@ -51,26 +71,121 @@ describe('npm run generate', () => {
     expect(a.stdout).toBe(b.stdout);
   });
 
-  it('bad options get a clear error naming the option, exit code 2', () => {
-    expect(cli('--model', model, '--prompt', 'x', '--top-p', '1.5')).toMatchObject({
-      code: 2,
-      stderr: expect.stringMatching(/error: topP: /),
-    });
-    expect(cli('--model', model, '--prompt', 'x', '--steps=-1')).toMatchObject({
-      code: 2,
-      stderr: expect.stringMatching(/error: steps: /),
-    });
-    expect(cli('--model', model, '--prompt', 'x', '--steps', 'many')).toMatchObject({
-      code: 2,
-      stderr: expect.stringMatching(/--steps: expected a number/),
-    });
+  it('bad options get a clear error naming the flag, exit code 2, before any model loads or text is printed', () => {
+    const bad = (args: string[], message: string) =>
+      expect(cli('--model', model, '--prompt', 'x', ...args)).toMatchObject({ code: 2, stdout: '', stderr: `error: ${message}\n` });
+    bad(['--top-p', '1.5'], '--top-p: Too big: expected number to be <=1');
+    bad(['--steps=-1'], '--steps: Too small: expected number to be >=1');
+    bad(['--steps', 'many'], '--steps: expected an integer, got "many"');
+    bad(['--max-tokens', '0'], '--max-tokens: Too small: expected number to be >=1');
+    bad(['--block-size', '0'], '--block-size: Too small: expected number to be >=1');
+    bad(['--block-size', '26'], "--block-size: 26 exceeds the model's block size 25");
+    bad(['--early-stop=-1'], '--early-stop: Too small: expected number to be >=0');
+    bad(['--early-stop', '-1'], '--early-stop: a value that starts with - is given as --early-stop=VALUE');
+    bad(['--seed', ''], '--seed: expected an integer, got ""');
+    bad(['--providers', ''], '--providers: an empty value');
+    bad(['--providers', 'tpu'], '--providers: unknown execution provider "tpu" (expected cuda, webgpu or cpu)');
+    bad(['--projection', 'argmax'], '--projection: expected sample or greedy or multihot, got "argmax"');
+    bad(['--lambda', '0.3'], '--lambda applies to a user model: give --user-model DIR too');
+    bad(['--private-context', 'secret'], '--private-context applies to a user model: give --user-model DIR too');
+    bad(['--context', 'c'], '--context is a line of the --chat format: give --chat too');
+    bad(
+      ['--variant', model],
+      `--variant: ${model} serves t/T (0, 1], no narrower than --model's (0, 1], so it would never be used (a variant is timestep-specialised)`,
+    );
+    bad(['--bogus'], 'unknown option --bogus (--help lists the options)');
     expect(cli('--model', '/nonexistent/model', '--prompt', 'x')).toMatchObject({
       code: 2,
-      stderr: expect.stringMatching(/model directory not found: \/nonexistent\/model/),
+      stderr: 'error: --model: model directory not found: /nonexistent/model\n',
     });
-    expect(cli('--model', model, '--prompt', 'x', '--providers', 'tpu')).toMatchObject({
+    expect(cli('--model', model, '--prompt', 'x', '--user-model', model, '--lambda', '2')).toMatchObject({
       code: 2,
-      stderr: expect.stringMatching(/unknown execution provider "tpu"/),
+      stderr: 'error: --lambda: Too big: expected number to be <=1\n',
     });
+    // Checked once the model is known: the prompt is not printed before the error.
+    expect(cli('--model', model, '--prompt', 'The cat sat. '.repeat(60))).toMatchObject({
+      code: 2,
+      stdout: '',
+      stderr: expect.stringMatching(/error: --prompt: \d+ tokens exceed the core model's context of \d+ tokens\n$/),
+    });
+  });
+
+  it('a user-role bundle is refused as --model and --variant', () => {
+    const user = join(scratch, 'user-role');
+    spawnSync('cp', ['-r', model, user]);
+    const manifest = JSON.parse(readFileSync(join(user, 'manifest.json'), 'utf8'));
+    writeFileSync(join(user, 'manifest.json'), JSON.stringify({ ...manifest, role: 'user' }));
+    expect(cli('--model', user, '--prompt', 'x')).toMatchObject({
+      code: 2,
+      stderr: `error: --model: ${user} is a user model; give it as --user-model\n`,
+    });
+    expect(cli('--model', model, '--variant', user, '--prompt', 'x')).toMatchObject({
+      code: 2,
+      stderr: `error: --variant: ${user} is a user model, not a core checkpoint\n`,
+    });
+  });
+
+  it('reads the prompt and the private context from a file or stdin', () => {
+    const args = ['--model', model, '--steps', '4', '--max-tokens', '10', '--seed', '5'];
+    const direct = cli(...args, '--prompt', 'The cat');
+    const file = join(scratch, 'prompt.txt');
+    writeFileSync(file, 'The cat\n');
+    expect(cli(...args, '--prompt-file', file).stdout).toBe(direct.stdout);
+    expect(cliWith({ input: 'The cat\n' }, ...args, '--prompt', '-').stdout).toBe(direct.stdout);
+    expect(cliWith({ input: 'The cat' }, ...args, '--prompt-file', '-').stdout).toBe(direct.stdout);
+    const user = ['--user-model', model, '--lambda', '0.5'];
+    const withContext = cli(...args, ...user, '--prompt', 'The cat', '--private-context', 'The bird sang.');
+    expect(withContext.code).toBe(0);
+    expect(cliWith({ input: 'The bird sang.\n' }, ...args, ...user, '--prompt', 'The cat', '--private-context-file', '-').stdout).toBe(
+      withContext.stdout,
+    );
+    expect(cliWith({ input: 'x' }, ...args, '--prompt', '-', '--user-model', model, '--private-context', '-')).toMatchObject({
+      code: 2,
+      stderr: 'error: --private-context -: stdin is already read for --prompt\n',
+    });
+    expect(cli(...args, '--prompt', 'x', '--prompt-file', file)).toMatchObject({
+      code: 2,
+      stderr: 'error: give --prompt or --prompt-file, not both\n',
+    });
+    expect(cli(...args, '--prompt-file', join(scratch, 'absent.txt'))).toMatchObject({
+      code: 2,
+      stderr: `error: --prompt-file: no such file: ${join(scratch, 'absent.txt')}\n`,
+    });
+  });
+
+  it('with stdout and stderr in one place, progress does not cut into the text', () => {
+    const args = ['--model', model, '--prompt', 'The cat', '--steps', '6', '--max-tokens', '60', '--seed', '3'];
+    const text = cli(...args).stdout;
+    const r = cliToOneFile(join(scratch, 'both.txt'), ...args);
+    expect(r.code).toBe(0);
+    const lines = r.output.split('\n');
+    expect(lines[0]).toMatch(/^core: tiny-core/);
+    expect(`${lines[1]}\n`).toBe(text);
+    expect(lines[2]).toMatch(/^\[(length|eos|context)\] \d+ tokens/);
+    expect(lines).toHaveLength(4);
+  });
+
+  it.skipIf(!hasScript)('on a terminal the streamed text stays (no line erasing)', () => {
+    const args = ['--model', model, '--prompt', 'The cat', '--steps', '6', '--max-tokens', '60', '--seed', '3'];
+    const text = cli(...args).stdout.trimEnd();
+    const command = [process.execPath, ...CLI, ...args].map((a) => `'${a}'`).join(' ');
+    const r = spawnSync('script', ['-qc', command, '/dev/null'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+    expect(r.stdout).not.toContain('\x1b[2K');
+    expect(r.stdout.replace(/\r/g, '')).toContain(`${text}\n`);
+  });
+
+  it('a reader that stops early ends the run quietly', () => {
+    const command = `'${process.execPath}' ${CLI.join(' ')} --model '${model}' --prompt 'The cat' --steps 2 --max-tokens 200 | head -c 3`;
+    const r = spawnSync('bash', ['-o', 'pipefail', '-c', command], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+    expect(r.stdout).toBe('The');
+    expect(r.stderr).not.toMatch(/EPIPE|Error/);
+    expect(r.status).toBe(0);
+  });
+
+  it('--help lists every flag and how progress is shown', () => {
+    const r = cli('--help');
+    expect(r.code).toBe(0);
+    for (const flag of ['--prompt-file', '--private-context-file', '--variant', '--step-math']) expect(r.stdout).toContain(flag);
+    expect(r.stdout).toMatch(/same terminal or file, nothing until the summary/);
   });
 });
