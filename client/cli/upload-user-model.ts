@@ -3,15 +3,20 @@
  * Uploads a user-model bundle directory as a new version of NAME and waits for its validation.
  * Progress goes to stderr; the version id (`legal@3`) goes to stdout once it is ready.
  */
-import { parseArgs } from 'node:util';
+import { parseCli, usageError } from '../../shared/cli/args';
 import { uploadUserModel, type UploadProgress } from '../sdk/upload';
 
-export const UPLOAD_HELP = `usage: npm run client -- upload-user-model DIR --name NAME [options]
-  DIR                    a bundle directory (manifest.json and the files it lists)
-  --name NAME            the name requests use as user_model ([A-Za-z0-9][A-Za-z0-9_-]*)
-  --base-url URL         the edge (default $SSD2_BASE_URL or http://127.0.0.1:8787)
-  --api-key KEY          an API key with the models scope (default $SSD2_API_KEY)
-  --timeout-s N          how long to wait for validation (default 600)`;
+export const UPLOAD_CLI = {
+  usage: 'npm run client -- upload-user-model DIR --name NAME [options]',
+  about: 'DIR is a bundle directory (manifest.json and the files it lists).',
+  flags: {
+    name: { type: 'string', arg: 'NAME', help: 'the name requests use as user_model ([A-Za-z0-9][A-Za-z0-9_-]*)' },
+    'base-url': { type: 'string', arg: 'URL', help: 'the edge (default $SSD2_BASE_URL, else http://127.0.0.1:8787)' },
+    'api-key': { type: 'string', arg: 'KEY', help: 'an API key with the models scope (default $SSD2_API_KEY)' },
+    'timeout-s': { type: 'int', min: 1, default: 600, help: 'how long to wait for validation, in seconds' },
+  },
+  positionals: true,
+} as const;
 
 const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
 
@@ -42,28 +47,17 @@ function progressPrinter(): (p: UploadProgress) => void {
 }
 
 export async function uploadCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      name: { type: 'string' },
-      'base-url': { type: 'string', default: process.env.SSD2_BASE_URL ?? 'http://127.0.0.1:8787' },
-      'api-key': { type: 'string', default: process.env.SSD2_API_KEY },
-      'timeout-s': { type: 'string', default: '600' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help || positionals.length !== 1 || !values.name) {
-    console.log(UPLOAD_HELP);
-    return values.help ? 0 : 2;
-  }
-  if (!values['api-key']) throw new Error('give --api-key or set SSD2_API_KEY');
+  const { values, positionals } = parseCli(UPLOAD_CLI, args);
+  if (positionals.length !== 1) usageError(`give one bundle directory, got ${positionals.length} (--help lists the options)`);
+  if (!values.name) usageError('give --name NAME');
+  const apiKey = values['api-key'] ?? process.env.SSD2_API_KEY;
+  if (!apiKey) usageError('give --api-key or set SSD2_API_KEY');
   const version = await uploadUserModel({
-    baseUrl: values['base-url']!,
-    apiKey: values['api-key'],
+    baseUrl: values['base-url'] ?? process.env.SSD2_BASE_URL ?? 'http://127.0.0.1:8787',
+    apiKey,
     dir: positionals[0],
     name: values.name,
-    timeoutMs: Number(values['timeout-s']) * 1000,
+    timeoutMs: values['timeout-s'] * 1000,
     onProgress: progressPrinter(),
   });
   if (version.status !== 'ready') {

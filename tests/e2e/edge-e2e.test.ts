@@ -252,6 +252,8 @@ describe('edge end to end (wrangler dev + GPU worker + s3rver)', () => {
   it('runs the CLI example (npm run client) against the edge', async () => {
     const args = [
       'client/cli/edge-client.ts',
+      '--model',
+      'tiny-core',
       '--prompt',
       PROMPT,
       '--user-model',
