@@ -3,7 +3,14 @@
  * recorded by export.py), the stage definitions of train-models.ts and the data manifest.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { parseCli } from '../../shared/cli/args';
 import { exportDir, initStageName, STAGES } from './train-models';
+
+parseCli({
+  usage: 'npm run model-cards',
+  about: 'Writes models/README.md (and prints it) from the bundles in models/, their training logs and the data manifest.',
+  flags: {},
+});
 
 const read = (p: string) => JSON.parse(readFileSync(p, 'utf8'));
 const data = existsSync('models/eval-data/data-manifest.json') ? read('models/eval-data/data-manifest.json') : null;
@@ -76,8 +83,8 @@ const cards = ['core', 'core-hi', 'user', 'core-ar', 'user-ar', 'tiny-core']
           `(${(bytes / 2 ** 20).toFixed(1)} MiB on disk).`,
       '',
       name === 'tiny-core'
-        ? 'A placeholder that proves the pipeline: `npm run train:tiny -- --steps 800 --hidden 96` on `tests/fixtures/tiny-corpus.txt` ' +
-          '(20 lines), 513-token tokenizer.'
+        ? `A placeholder that proves the pipeline: \`npm run train:tiny -- --steps ${t.step} --hidden ${a.hidden} --layers ${a.layers}\` on ` +
+          ` \`tests/fixtures/tiny-corpus.txt\` (20 lines), ${m.vocab_size}-token tokenizer.`
         : `Stages ${chain.join(' → ')} (\`infra/training/train-models.ts\` lists every flag). Final stage: ${t.step ?? '?'} steps, ` +
           `${t.tokens_seen ?? '?'} tokens, ${((t.elapsed_s ?? 0) / 60).toFixed(1)} min, final training loss ` +
           `${t.final_loss?.toFixed?.(3) ?? '?'}${t.val_loss ? `, validation loss ${t.val_loss.toFixed(3)}` : ''}.`,
