@@ -4,32 +4,42 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCli } from '../../shared/cli/args';
 import { spawnSync } from 'node:child_process';
 import { defaultStepsFor, generateAll, logSoftmax, parseGenerateOptions, type Denoiser, type GenerationRequest } from '../../shared/ssd2';
 import { instructionPrompt, privateContextPrefix } from '../../shared/prompt/instruction';
 import { loadLocalModel, type LocalModel } from '../../worker-gpu/src/runtime/local-model';
 import { pythonExecutable } from '../../infra/training/python';
+import { trainedBlockSize } from '../../infra/training/train-models';
 import { distinctN, shuffleWords, tokenF1, TrigramModel } from './metrics';
 import { CausalLm, generateCausal, type CausalRequest } from './causal-lm';
 import { markdownTable, type Row } from '../lib/table';
 
-const { values } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    core: { type: 'string', default: 'models/core' },
-    variant: { type: 'string', default: 'models/core-hi' },
-    user: { type: 'string', default: 'models/user' },
-    'core-ar': { type: 'string', default: 'models/baselines/core-ar' },
-    'user-ar': { type: 'string', default: 'models/baselines/user-ar' },
-    data: { type: 'string', default: 'models/eval-data' },
-    out: { type: 'string', default: 'models/EVAL.md' },
-    /** Denoising steps per block of the core's size (default: `defaultStepsFor` the core). */
-    steps: { type: 'string' },
-    /** The commit_confidence of every generation (default: the engine's). */
-    'commit-confidence': { type: 'string' },
-    /** The temperature of every SSD-2 generation (default: the engine's, 1). */
-    temperature: { type: 'string' },
+const { values } = parseCli({
+  usage: 'npm run eval [-- options]',
+  flags: {
+    quick: { type: 'boolean', help: 'a few samples per section (a smoke run, minutes)' },
+    core: { type: 'string', arg: 'DIR', default: 'models/core', help: 'the core bundle' },
+    variant: { type: 'string', arg: 'DIR', default: 'models/core-hi', help: 'its timestep-specialised checkpoint' },
+    user: { type: 'string', arg: 'DIR', default: 'models/user', help: 'the user model bundle' },
+    'core-ar': {
+      type: 'string',
+      arg: 'DIR',
+      default: 'models/baselines/core-ar',
+      help: "the core's autoregressive baseline (used when present)",
+    },
+    'user-ar': { type: 'string', arg: 'DIR', default: 'models/baselines/user-ar', help: "the user model's autoregressive baseline" },
+    data: { type: 'string', arg: 'DIR', default: 'models/eval-data', help: 'the evaluation text' },
+    out: { type: 'string', arg: 'PATH', default: 'models/EVAL.md', help: 'the report (tables and pictures go to eval/ beside it)' },
+    steps: { type: 'int', min: 1, help: "denoising steps per block of the core's size (default: the engine's default for the core)" },
+    'commit-confidence': {
+      type: 'number',
+      arg: 'P',
+      min: 0,
+      max: 1,
+      help: "the commit_confidence of every generation (default: the engine's)",
+    },
+    temperature: { type: 'number', arg: 'T', min: 0, max: 2, help: "the temperature of every SSD-2 generation (default: the engine's, 1)" },
   },
 });
 const quick = values.quick!;
@@ -124,16 +134,9 @@ const prompts = paragraphs.map((t) => t.split(' ').slice(0, 12).join(' '));
 const human = paragraphs.map((t) => t.split(' ').slice(12, 42).join(' '));
 // Denoising steps per block: two per token, at least 10 (50 for blocks of 25).
 const lossSchedule = core.denoiser.info.blockSchedule;
-const defaultSteps = values.steps ? Number(values.steps) : defaultStepsFor(lossBlock, lossSchedule);
-if (!Number.isInteger(defaultSteps) || defaultSteps < 1) throw new Error(`--steps: expected a positive integer, got "${values.steps}"`);
-const commitFlag = values['commit-confidence'];
-if (commitFlag !== undefined && !(Number(commitFlag) >= 0 && Number(commitFlag) <= 1))
-  throw new Error(`--commit-confidence: expected a probability in [0, 1], got "${commitFlag}"`);
-const commitConfidence = commitFlag === undefined ? parseGenerateOptions({}).commitConfidence : Number(commitFlag);
-const temperatureFlag = values.temperature;
-if (temperatureFlag !== undefined && !(Number(temperatureFlag) >= 0 && Number(temperatureFlag) <= 2))
-  throw new Error(`--temperature: expected a number in [0, 2], got "${temperatureFlag}"`);
-const temperature = temperatureFlag === undefined ? parseGenerateOptions({}).temperature : Number(temperatureFlag);
+const defaultSteps = values.steps ?? defaultStepsFor(lossBlock, lossSchedule);
+const commitConfidence = values['commit-confidence'] ?? parseGenerateOptions({}).commitConfidence;
+const temperature = values.temperature ?? parseGenerateOptions({}).temperature;
 const base: Partial<GenerationRequest> = {
   steps: defaultSteps,
   maxTokens: 40,
@@ -452,13 +455,21 @@ blockRows.push({
   'distinct-2': distinctN(defaultFluency.texts),
   'steps run': defaultRow['steps run (fluency)'],
 });
+// A bundle re-exported with a staggered schedule (stagger_bundle.py) was trained on the blocks of its source's stage.
+const staggeredFrom = (core.bundle.manifest.training?.staggered_from as { bundle?: string } | undefined)?.bundle;
+const trainedBlock = staggeredFrom ? trainedBlockSize(staggeredFrom.split('@')[0]) : lossBlock;
+const served = staggeredFrom
+  ? ` and is served with blocks of ${lossBlock} under a staggered schedule (${staggeredFrom}, the same weights)`
+  : '';
 sections.push({
   heading: 'Quality against block size',
   rows: blockRows,
   note:
-    lossBlock === 1
-      ? 'The core was trained on blocks of 1, the smallest; infra/training/README.md compares cores trained on larger blocks.'
-      : `The core was trained on blocks of ${lossBlock}; a smaller block at generation reads fewer tokens out at once.`,
+    trainedBlock === undefined
+      ? `The core is ${staggeredFrom} served with blocks of ${lossBlock} under a staggered schedule.`
+      : trainedBlock === 1
+        ? `The core was trained on blocks of 1, the smallest${served}; infra/training/README.md compares cores trained on larger blocks.`
+        : `The core was trained on blocks of ${trainedBlock}${served}; a smaller block at generation reads fewer tokens out at once.`,
 });
 results.blockSizes = blockRows;
 log('block size sweep done');

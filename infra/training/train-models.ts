@@ -15,7 +15,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCli, usageError } from '../../shared/cli/args';
 import { runTrainingScript } from './python';
 
 const DATA = '.cache/data';
@@ -402,6 +402,13 @@ export const STAGES: Stage[] = [
   },
 ];
 
+/** The block size the stage exporting bundle `name` trains on (its --block-size), if a stage exports it. */
+export function trainedBlockSize(name: string): number | undefined {
+  const args = STAGES.find((s) => s.export?.name === name)?.args;
+  const i = args?.indexOf('--block-size') ?? -1;
+  return i >= 0 ? Number(args![i + 1]) : undefined;
+}
+
 /** Where a stage's exported model goes: servable bundles in models/, baselines in models/baselines/. */
 export function exportDir(stage: Stage): string {
   if (stage.export!.candidate) return `.cache/candidates/${stage.export!.name}`;
@@ -554,29 +561,37 @@ async function importGpuRun(dir: string) {
 }
 
 async function main() {
-  const { values } = parseArgs({
-    options: {
-      only: { type: 'string' },
-      scale: { type: 'string', default: '1' },
-      positions: { type: 'string' },
-      'export-only': { type: 'boolean', default: false },
-      'gpu-plan': { type: 'string' },
-      import: { type: 'string' },
+  const { values } = parseCli({
+    usage: 'npm run train:models [-- options]',
+    about: 'Trains the stages of STAGES (infra/training/train-models.ts) in order on this machine and exports their bundles.',
+    flags: {
+      only: { type: 'string', arg: 'LIST', help: 'the stages to run, comma-separated (default: every bundled stage)' },
+      scale: { type: 'number', above: 0, default: 1, help: "multiplies every stage's minutes budget" },
+      positions: {
+        type: 'string',
+        arg: 'KIND',
+        choices: ['learned', 'rotary'],
+        help: 'position encoding of the models trained from scratch (default: learned)',
+      },
+      'export-only': { type: 'boolean', help: 'export the stages from their existing runs, without training' },
+      'gpu-plan': { type: 'string', arg: 'DIR', help: 'write a script and the tokenized data for a GPU machine to DIR instead' },
+      import: { type: 'string', arg: 'DIR', help: "bring a GPU run's weights and logs back, then export" },
     },
   });
-  if (!existsSync(`${DATA}/manifest.json`)) throw new Error(`${DATA}/manifest.json not found: run npm run prepare:data first`);
-  const scale = Number(values.scale);
-  const positions = values.positions;
-  if (positions !== undefined && positions !== 'learned' && positions !== 'rotary')
-    throw new Error(`--positions must be learned or rotary, got ${positions}`);
-  const run: RunOptions = { scale, positions };
-  const stages = selectedStages(values.only?.split(','));
+  let stages: Stage[] = [];
+  try {
+    stages = selectedStages(values.only?.split(','));
+  } catch (err) {
+    usageError((err as Error).message);
+  }
+  if (!existsSync(`${DATA}/manifest.json`)) usageError(`${DATA}/manifest.json not found: run npm run prepare:data first`);
+  const run: RunOptions = { scale: values.scale, positions: values.positions as RunOptions['positions'] };
   if (values['gpu-plan']) return writeGpuPlan(values['gpu-plan'], run, stages);
   if (values.import) await importGpuRun(values.import);
   mkdirSync('models/training-logs', { recursive: true });
   for (const stage of stages) {
     if (!values['export-only'] && !values.import) {
-      console.log(`== ${stage.name}: up to ${stage.minutes.cpu * scale} min`);
+      console.log(`== ${stage.name}: up to ${stage.minutes.cpu * run.scale} min`);
       await runTrainingScript('train.py', trainArgs(stage, 'cpu', run), (l) => console.log(`  ${l}`));
     }
     const log = join(RUNS, stage.name, 'loss.jsonl');
