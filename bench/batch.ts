@@ -12,58 +12,34 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCli } from '../shared/cli/args';
 import { costMicroUsd, PriceTableSchema } from '../edge/src/billing/prices';
 import { BatchClient, outcomesPerLine, type BatchObject, type ErrorLine, type OutputLine } from '../tests/e2e/helpers/batch-client';
 import { LocalStack, readBundle, ROOT } from '../tools/stack';
 import { writeReport, type Row } from './lib/table';
 
-const HELP = `npm run bench:batch [-- options]
-
-  --lines N          input lines (default 1000; 5 % of them, rounded, are malformed)
-  --max-tokens N     max_tokens per line (default 8)
-  --steps N          denoising steps per block (default 5)
-  --concurrency N    BATCH_CONCURRENCY: lines one queue delivery runs at once (default 16)
-  --window MS        WORKER_BATCH_WINDOW_MS of the GPU worker (default 2)
-  --timeout-s N      give up waiting for the batch after N seconds (default 1800)
-  --stall-s N        give up when no line was recorded for N seconds (default 180)
-  --out PATH         report path (default bench/results/batch.md; .json beside it)
-  --help`;
-
-const { values } = parseArgs({
-  options: {
-    lines: { type: 'string', default: '1000' },
-    'max-tokens': { type: 'string', default: '8' },
-    steps: { type: 'string', default: '5' },
-    concurrency: { type: 'string', default: '16' },
-    window: { type: 'string', default: '2' },
-    'timeout-s': { type: 'string', default: '1800' },
-    'stall-s': { type: 'string', default: '180' },
-    out: { type: 'string', default: 'bench/results/batch.md' },
-    help: { type: 'boolean', default: false },
+const { values } = parseCli({
+  usage: 'npm run bench:batch [-- options]',
+  flags: {
+    lines: { type: 'int', min: 1, default: 1000, help: 'input lines (5 % of them, rounded, are malformed)' },
+    'max-tokens': { type: 'int', min: 1, default: 8, help: 'max_tokens per line' },
+    steps: { type: 'int', min: 1, default: 5, help: 'denoising steps per block' },
+    concurrency: { type: 'int', min: 1, default: 16, help: 'BATCH_CONCURRENCY: lines one queue delivery runs at once' },
+    window: { type: 'int', arg: 'MS', min: 0, default: 2, help: 'WORKER_BATCH_WINDOW_MS of the GPU worker' },
+    'timeout-s': { type: 'int', min: 1, default: 1800, help: 'give up waiting for the batch after N seconds' },
+    'stall-s': { type: 'int', min: 1, default: 180, help: 'give up when no line was recorded for N seconds' },
+    out: { type: 'string', arg: 'PATH', default: 'bench/results/batch.md', help: 'report path (.json beside it)' },
   },
 });
-if (values.help) {
-  console.log(HELP);
-  process.exit(0);
-}
-const positiveInt = (name: string, v: string | undefined): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) {
-    console.error(`--${name} must be a positive integer, got ${JSON.stringify(v)}\n\n${HELP}`);
-    process.exit(2);
-  }
-  return n;
-};
-const N = positiveInt('lines', values.lines);
-const MAX_TOKENS = positiveInt('max-tokens', values['max-tokens']);
-const STEPS = positiveInt('steps', values.steps);
-const CONCURRENCY = positiveInt('concurrency', values.concurrency);
-const TIMEOUT_MS = positiveInt('timeout-s', values['timeout-s']) * 1000;
-const WINDOW = values.window!;
+const N = values.lines;
+const MAX_TOKENS = values['max-tokens'];
+const STEPS = values.steps;
+const CONCURRENCY = values.concurrency;
+const TIMEOUT_MS = values['timeout-s'] * 1000;
+const WINDOW = String(values.window);
 const MALFORMED = Math.round(N * 0.05);
 /** No line recorded for this long = stalled: give up with the processes' output. */
-const STALL_MS = positiveInt('stall-s', values['stall-s']) * 1000;
+const STALL_MS = values['stall-s'] * 1000;
 
 // The price table the edge runs with (passed as its PRICES var), so the ledger can be recomputed here.
 const PRICES = { default: { per_call_usd: 0.0001, per_1k_tokens_usd: 0.002, per_step_usd: 0.000001 }, batch_multiplier: 0.5 };

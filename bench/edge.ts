@@ -6,7 +6,7 @@
  * step each way (edge <-> worker and edge <-> client model). Writes bench/results/edge.md (+ .json).
  * Not a test: numbers depend on the machine and on what else runs on it.
  */
-import { parseArgs } from 'node:util';
+import { parseCli } from '../shared/cli/args';
 import { loadUserModel, streamClientCompletion } from '../client/sdk';
 import { contextHash, densifyLogits, workerAuthorization, type CompactLogits } from '../shared/protocol';
 import { generateAll, type Denoiser } from '../shared/ssd2';
@@ -14,21 +14,22 @@ import { startEdgeStack } from '../tests/e2e/helpers/stack';
 import type { ProxiedRequest } from '../tests/e2e/helpers/recording-proxy';
 import { writeReport, type Row } from './lib/table';
 
-const { values } = parseArgs({
-  options: {
-    steps: { type: 'string', default: '20' },
-    'max-tokens': { type: 'string', default: '50' },
-    repeats: { type: 'string', default: '3' },
-    window: { type: 'string', default: '0' },
-    out: { type: 'string', default: 'bench/results/edge.md' },
+const { values } = parseCli({
+  usage: 'npm run bench:edge [-- options]',
+  flags: {
+    steps: { type: 'int', min: 1, default: 20, help: 'denoising steps per block' },
+    'max-tokens': { type: 'int', min: 1, default: 50, help: 'max_tokens of each completion' },
+    repeats: { type: 'int', min: 1, default: 3, help: 'completions per mode' },
+    window: { type: 'int', arg: 'MS', min: 0, default: 0, help: "the GPU worker's WORKER_BATCH_WINDOW_MS" },
+    out: { type: 'string', arg: 'PATH', default: 'bench/results/edge.md', help: 'report path (.json beside it)' },
   },
 });
-const steps = Number(values.steps);
-const repeats = Number(values.repeats);
+const steps = values.steps;
+const repeats = values.repeats;
 const BODY = {
   model: 'tiny-core',
   prompt: 'The cat sat on the',
-  max_tokens: Number(values['max-tokens']),
+  max_tokens: values['max-tokens'],
   steps,
   early_stop: 0,
   seed: 7,
@@ -48,7 +49,7 @@ interface Run {
   wsOut?: number;
 }
 
-const stack = await startEdgeStack({ workerEnv: { WORKER_BATCH_WINDOW_MS: values.window! } });
+const stack = await startEdgeStack({ workerEnv: { WORKER_BATCH_WINDOW_MS: String(values.window) } });
 try {
   const apiKey = await stack.newKey('bench');
   const user = await loadUserModel('models/tiny-core');

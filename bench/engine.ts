@@ -5,31 +5,32 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { generateAll, type DenoiseStep } from '../shared/ssd2';
 import { runTrainingScript } from '../infra/training/python';
 import { loadLocalModel, type LocalModel } from '../worker-gpu/src/runtime/local-model';
-import { parseProviders } from '../worker-gpu/src/runtime/providers';
+import { parseCli } from '../shared/cli/args';
+import { providersArg } from '../client/cli/common';
 import { writeReport, type Row } from './lib/table';
 
-const { values } = parseArgs({
-  options: {
-    contexts: { type: 'string', default: '32,128,512' },
-    repeats: { type: 'string', default: '20' },
-    hidden: { type: 'string', default: '512' },
-    layers: { type: 'string', default: '4' },
-    providers: { type: 'string', default: 'cpu' },
-    model: { type: 'string', default: 'models/tiny-core' },
-    out: { type: 'string', default: 'bench/results/engine.md' },
+const { values } = parseCli({
+  usage: 'npm run bench:engine [-- options]',
+  flags: {
+    contexts: { type: 'ints', min: 1, default: [32, 128, 512], help: 'context lengths to time a step at' },
+    repeats: { type: 'int', min: 1, default: 20, help: 'timed steps per configuration (the median is reported)' },
+    hidden: { type: 'int', min: 64, default: 512, help: 'hidden size of the random model timed (a multiple of 64)' },
+    layers: { type: 'int', min: 1, default: 4, help: 'layers of the random model timed' },
+    providers: { type: 'string', arg: 'LIST', default: 'cpu', help: 'onnxruntime providers to try in order (cuda, webgpu, cpu)' },
+    model: { type: 'string', arg: 'DIR', default: 'models/tiny-core', help: 'the trained bundle (tokenizer; throughput, early stopping)' },
+    out: { type: 'string', arg: 'PATH', default: 'bench/results/engine.md', help: 'report path (.json beside it)' },
   },
 });
-const contexts = values.contexts!.split(',').map(Number);
-const repeats = Number(values.repeats);
-const providers = parseProviders(values.providers);
+const contexts = values.contexts;
+const repeats = values.repeats;
+const providers = providersArg(values.providers);
 
 // Latency is about shapes, not weights: a randomly initialised model with room for 512 tokens.
-const hidden = Number(values.hidden);
-const layers = Number(values.layers);
+const hidden = values.hidden;
+const layers = values.layers;
 const benchDir = join('.cache', 'bench', `random-h${hidden}-l${layers}`);
 if (!existsSync(join(benchDir, 'manifest.json'))) {
   const config = {

@@ -8,29 +8,38 @@
  */
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { runTrainingScript } from '../infra/training/python';
 import type { DenoiseStep } from '../shared/ssd2';
 import { loadLocalModel } from '../worker-gpu/src/runtime/local-model';
-import { parseProviders } from '../worker-gpu/src/runtime/providers';
+import { parseCli } from '../shared/cli/args';
+import { providersArg } from '../client/cli/common';
 import { LocalStack, readBundle } from '../tools/stack';
 import { writeReport, type Row } from './lib/table';
 
-const { values } = parseArgs({
-  options: {
-    config: { type: 'string', default: 'roberta-large' },
-    contexts: { type: 'string', default: '50,200,400' },
-    batches: { type: 'string', default: '1' },
-    repeats: { type: 'string', default: '3' },
-    providers: { type: 'string', default: 'cpu' },
-    /** Write and convert again even when the checkpoint and bundle exist. */
-    fresh: { type: 'boolean', default: false },
-    /** Also serve the bundle through the local stack (s3rver → GPU worker → wrangler dev) and time one /v1/completions. */
-    edge: { type: 'boolean', default: false },
-    'edge-steps': { type: 'string', default: '10' },
-    out: { type: 'string' },
+const { values } = parseCli({
+  usage: 'npm run bench:ssd-lm [-- options]',
+  flags: {
+    config: {
+      type: 'string',
+      arg: 'NAME',
+      choices: ['roberta-large', 'small'],
+      default: 'roberta-large',
+      help: "the checkpoint's shape (small: the test config, in seconds)",
+    },
+    contexts: { type: 'ints', min: 1, default: [50, 200, 400], help: 'context lengths to time a step at' },
+    batches: { type: 'ints', min: 1, default: [1], help: 'steps per batch' },
+    repeats: { type: 'int', min: 1, default: 3, help: 'timed steps per configuration' },
+    providers: { type: 'string', arg: 'LIST', default: 'cpu', help: 'onnxruntime providers to try in order (cuda, webgpu, cpu)' },
+    fresh: { type: 'boolean', help: 'write and convert again even when the checkpoint and bundle exist' },
+    edge: {
+      type: 'boolean',
+      help: 'also serve the bundle through the local stack (s3rver, GPU worker, wrangler dev) and time one /v1/completions',
+    },
+    'edge-steps': { type: 'int', min: 1, default: 10, help: 'steps of that completion' },
+    out: { type: 'string', arg: 'PATH', help: 'report path (default bench/results/ssd-lm.md, ssd-lm-CONFIG.md for another config)' },
   },
 });
+providersArg(values.providers);
 const config = values.config!;
 const root = join('.cache/bench', `ssd-lm-${config}`);
 const checkpoint = join(root, 'checkpoint');
@@ -66,16 +75,13 @@ const checkpointBytes = ['pytorch_model.bin', 'embed_sum_layer.pt', 'timestep_la
 
 let model!: Awaited<ReturnType<typeof loadLocalModel>>;
 const loadS = await timed('loading the bundle (verify + onnxruntime sessions)', async () => {
-  model = await loadLocalModel(bundle, parseProviders(values.providers));
+  model = await loadLocalModel(bundle, providersArg(values.providers));
 });
 const info = model.denoiser.info;
-const repeats = Number(values.repeats);
+const repeats = values.repeats;
 const rows: Row[] = [];
-for (const batch of values.batches!.split(',').map(Number)) {
-  for (const context of values
-    .contexts!.split(',')
-    .map(Number)
-    .filter((c) => c <= info.maxContext)) {
+for (const batch of values.batches) {
+  for (const context of values.contexts.filter((c) => c <= info.maxContext)) {
     const steps: DenoiseStep[] = Array.from({ length: batch }, (_, i) => ({
       context: Array.from({ length: context }, (_, p) => 4 + ((p * 7919 + i) % (info.vocabSize - 5))),
       noise: { seed: 1 + i, block: 0, step: 3, steps: 10, estimate: null, blockLength: info.blockSize },
@@ -126,7 +132,7 @@ async function throughEdge(): Promise<{ rows: Row[]; note: string }> {
       model: manifest.name,
       prompt: 'The meaning of life is',
       max_tokens: info.blockSize,
-      steps: Number(values['edge-steps']),
+      steps: values['edge-steps'],
       seed: 1,
       early_stop: 0,
     };

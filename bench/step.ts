@@ -8,38 +8,46 @@
  * small random user model of the same vocabulary, and the bundled core + user.
  * Writes bench/results/step.md (+ .json). Not a test: compare ratios measured in one run.
  */
-import { parseArgs } from 'node:util';
 import { denseStepMath, generateAll, referenceStepMath, type Denoiser, type StepMath } from '../shared/ssd2';
 import { DEFAULT_TOP_K, wireView } from '../shared/protocol';
 import { graphClock } from '../shared/runtime/graph-clock';
 import { Admission, DynamicBatcher } from '../worker-gpu/src/engine/batcher';
 import { loadLocalModel, type LocalModel } from '../worker-gpu/src/runtime/local-model';
-import { parseProviders } from '../worker-gpu/src/runtime/providers';
+import { parseCli } from '../shared/cli/args';
+import { providersArg } from '../client/cli/common';
 import { realShapeBundle } from './lib/bundles';
 import { writeReport, type Row } from './lib/table';
 
-const { values } = parseArgs({
-  options: {
-    suites: { type: 'string', default: 'real-shape,bundled' },
-    batches: { type: 'string', default: '1,4,16' },
-    /** Batch sizes the TypeScript reference is also measured at (it is slow at the real vocabulary). */
-    'reference-batches': { type: 'string', default: '1' },
-    steps: { type: 'string', default: '6' },
-    /** Runs per configuration; the median step time is reported (the machine is shared). */
-    repeats: { type: 'string', default: '3' },
-    providers: { type: 'string', default: 'cpu' },
-    /** on: measure the step graphs at every size; auto: as served (TypeScript for small blocks). */
-    'step-graphs': { type: 'string', default: 'on' },
-    out: { type: 'string', default: 'bench/results/step.md' },
+const { values } = parseCli({
+  usage: 'npm run bench:step [-- options]',
+  flags: {
+    suites: { type: 'string', arg: 'LIST', default: 'real-shape,bundled', help: 'the suites to run (real-shape, bundled)' },
+    batches: { type: 'ints', min: 1, default: [1, 4, 16], help: 'concurrent generations (one dynamic batch per step)' },
+    'reference-batches': {
+      type: 'ints',
+      min: 1,
+      default: [1],
+      help: 'batch sizes the TypeScript reference is also measured at (slow at the real vocabulary)',
+    },
+    steps: { type: 'int', min: 1, default: 6, help: 'denoising steps per block' },
+    repeats: { type: 'int', min: 1, default: 3, help: 'runs per configuration; the median step time is reported' },
+    providers: { type: 'string', arg: 'LIST', default: 'cpu', help: 'onnxruntime providers to try in order (cuda, webgpu, cpu)' },
+    'step-graphs': {
+      type: 'string',
+      arg: 'MODE',
+      choices: ['on', 'auto'],
+      default: 'on',
+      help: 'on: the step graphs at every size; auto: as served (TypeScript for small blocks)',
+    },
+    out: { type: 'string', arg: 'PATH', default: 'bench/results/step.md', help: 'report path (.json beside it)' },
   },
 });
-const batches = values.batches!.split(',').map(Number);
-const referenceBatches = new Set(values['reference-batches']!.split(',').map(Number));
-const steps = Number(values.steps);
-const repeats = Number(values.repeats);
-const providers = parseProviders(values.providers);
+const batches = values.batches;
+const referenceBatches = new Set(values['reference-batches']);
+const steps = values.steps;
+const repeats = values.repeats;
+const providers = providersArg(values.providers);
 const stepGraphs = values['step-graphs'] as 'on' | 'auto';
-if (stepGraphs !== 'on' && stepGraphs !== 'auto') throw new Error(`--step-graphs: expected on or auto, got "${stepGraphs}"`);
 const load = (dir: string) => loadLocalModel(dir, providers, { stepGraphs });
 
 interface Suite {

@@ -7,12 +7,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { contextHash, PROTOCOL_VERSION, RemoteDenoiser, wireView } from '../shared/protocol';
 import { generateAll } from '../shared/ssd2';
 import { Admission, DynamicBatcher } from '../worker-gpu/src/engine/batcher';
 import { loadLocalModel } from '../worker-gpu/src/runtime/local-model';
-import { parseProviders } from '../worker-gpu/src/runtime/providers';
+import { parseCli } from '../shared/cli/args';
+import { providersArg } from '../client/cli/common';
 import { startChildWorker, type ChildWorker } from '../tests/worker-gpu/helpers/child-worker';
 import { startS3 } from '../tests/worker-gpu/helpers/s3';
 import { workerEnv, workerFetch } from '../tests/worker-gpu/helpers/worker';
@@ -20,27 +20,49 @@ import { graphClock } from '../shared/runtime/graph-clock';
 import { realShapeBundle } from './lib/bundles';
 import { writeReport, type Row } from './lib/table';
 
-const { values } = parseArgs({
-  options: {
-    model: { type: 'string', default: 'models/tiny-core' },
-    concurrency: { type: 'string', default: '1,4,16' },
-    steps: { type: 'string', default: '20' },
-    providers: { type: 'string', default: 'cpu' },
-    window: { type: 'string', default: '2' },
-    /** Throughput runs per level, interleaved (1, 4, 16, 1, 4, 16, ...); the best is reported (the machine is shared). */
-    rounds: { type: 'string', default: '2' },
-    /** Throughput modes: step (the block loop here, one HTTP call per step) and fused (the loop in the worker). */
-    modes: { type: 'string', default: 'step,fused' },
-    out: { type: 'string', default: 'bench/results/worker.md' },
-    /** A bundled worker (bench/gpu-check.sh); default: worker-gpu/src/main.ts through tsx. */
-    'worker-entry': { type: 'string' },
-    /** > 0 adds fused rows from a second worker with WORKER_GENERATION_THREADS at this value. */
-    'generation-threads': { type: 'string', default: '0' },
+const { values } = parseCli({
+  usage: 'npm run bench:worker [-- options]',
+  flags: {
+    model: {
+      type: 'string',
+      arg: 'DIR',
+      default: 'models/tiny-core',
+      help: 'the bundle the worker serves (real-shape: a random one of GPT-2 shape)',
+    },
+    concurrency: { type: 'ints', min: 1, default: [1, 4, 16], help: 'concurrent generations' },
+    steps: { type: 'int', min: 1, default: 20, help: 'denoising steps per block' },
+    providers: { type: 'string', arg: 'LIST', default: 'cpu', help: "the worker's SSD2_PROVIDERS (cuda, webgpu, cpu)" },
+    window: { type: 'int', arg: 'MS', min: 0, default: 2, help: "the worker's WORKER_BATCH_WINDOW_MS" },
+    rounds: {
+      type: 'int',
+      min: 1,
+      default: 2,
+      help: 'throughput runs per level, interleaved (1, 4, 16, 1, 4, 16, ...); the best is reported',
+    },
+    modes: {
+      type: 'string',
+      arg: 'LIST',
+      default: 'step,fused',
+      help: 'throughput modes: step (the block loop here, one HTTP call per step), fused (the loop in the worker)',
+    },
+    out: { type: 'string', arg: 'PATH', default: 'bench/results/worker.md', help: 'report path (.json beside it)' },
+    'worker-entry': {
+      type: 'string',
+      arg: 'PATH',
+      help: 'a bundled worker (bench/gpu-check.sh); default: worker-gpu/src/main.ts through tsx',
+    },
+    'generation-threads': {
+      type: 'int',
+      min: 0,
+      default: 0,
+      help: '> 0 adds fused rows from a second worker with WORKER_GENERATION_THREADS at this value',
+    },
   },
 });
-const levels = values.concurrency!.split(',').map(Number);
-const steps = Number(values.steps);
-const rounds = Number(values.rounds);
+providersArg(values.providers);
+const levels = values.concurrency;
+const steps = values.steps;
+const rounds = values.rounds;
 
 // 'real-shape': a randomly initialised model of GPT-2's vocabulary with blocks of 25 (made here once).
 const modelDir = values.model === 'real-shape' ? await realShapeBundle('core') : values.model!;
@@ -58,14 +80,14 @@ const startWorker = (extra: Record<string, string> = {}) =>
   startChildWorker(
     workerEnv(s3, {
       WORKER_DEFAULT_MODEL: `${MODEL.name}@${MODEL.version}`,
-      SSD2_PROVIDERS: values.providers!,
-      WORKER_BATCH_WINDOW_MS: values.window!,
+      SSD2_PROVIDERS: values.providers,
+      WORKER_BATCH_WINDOW_MS: String(values.window),
       ...extra,
     }),
     values['worker-entry'],
   );
 const worker = await startWorker();
-const generationThreads = Number(values['generation-threads']);
+const generationThreads = values['generation-threads'];
 const threadedWorker = generationThreads > 0 ? await startWorker({ WORKER_GENERATION_THREADS: String(generationThreads) }) : null;
 
 const percentile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
@@ -337,7 +359,7 @@ try {
     r[`x vs ${levels[0]} by worker CPU`] = Number(base(String(r.mode))['worker CPU ms/step']) / Number(r['worker CPU ms/step']);
   }
 
-  const local = await loadLocalModel(modelDir, parseProviders(values.providers));
+  const local = await loadLocalModel(modelDir, providersArg(values.providers));
   await breakdown(1, local); // warm-up
   const split: Row[] = [];
   for (const n of levels) split.push(await breakdown(n, local));
@@ -347,7 +369,7 @@ try {
     r[`onnx-only bound x vs ${levels[0]}`] = Number(b1['onnx ms/item']) / Number(r['onnx ms/item']);
   }
 
-  const rebuild = await loadLocalModel(modelDir, parseProviders(values.providers), { batchCacheBytes: 0 });
+  const rebuild = await loadLocalModel(modelDir, providersArg(values.providers), { batchCacheBytes: 0 });
   const batched: Row[] = [];
   for (const len of [32, Math.min(512, manifest.max_context)]) batched.push(await batchedContext(len, local, rebuild));
   for (const r of batched) r['reused vs 32'] = Number(r['ms/batch (padding reused)']) / Number(batched[0]['ms/batch (padding reused)']);
