@@ -12,7 +12,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseCli } from '../shared/cli/args';
+import { parseCli } from '../tools/cli/args';
 import { costMicroUsd, PriceTableSchema } from '../edge/src/billing/prices';
 import { BatchClient, outcomesPerLine, type BatchObject, type ErrorLine, type OutputLine } from '../tests/e2e/helpers/batch-client';
 import { LocalStack, readBundle, ROOT } from '../tools/stack';

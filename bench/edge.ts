@@ -6,7 +6,7 @@
  * step each way (edge <-> worker and edge <-> client model). Writes bench/results/edge.md (+ .json).
  * Not a test: numbers depend on the machine and on what else runs on it.
  */
-import { parseCli } from '../shared/cli/args';
+import { parseCli } from '../tools/cli/args';
 import { loadUserModel, streamClientCompletion } from '../client/sdk';
 import { contextHash, densifyLogits, workerAuthorization, type CompactLogits } from '../shared/protocol';
 import { generateAll, type Denoiser } from '../shared/ssd2';

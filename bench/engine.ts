@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { generateAll, type DenoiseStep } from '../shared/ssd2';
 import { runTrainingScript } from '../infra/training/python';
 import { loadLocalModel, type LocalModel } from '../worker-gpu/src/runtime/local-model';
-import { parseCli } from '../shared/cli/args';
+import { parseCli } from '../tools/cli/args';
 import { providersArg } from '../client/cli/common';
 import { writeReport, type Row } from './lib/table';
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { runTrainingScript } from '../infra/training/python';
 import type { DenoiseStep } from '../shared/ssd2';
 import { loadLocalModel } from '../worker-gpu/src/runtime/local-model';
-import { parseCli } from '../shared/cli/args';
+import { parseCli } from '../tools/cli/args';
 import { providersArg } from '../client/cli/common';
 import { LocalStack, readBundle } from '../tools/stack';
 import { writeReport, type Row } from './lib/table';

@@ -13,7 +13,7 @@ import { DEFAULT_TOP_K, wireView } from '../shared/protocol';
 import { graphClock } from '../shared/runtime/graph-clock';
 import { Admission, DynamicBatcher } from '../worker-gpu/src/engine/batcher';
 import { loadLocalModel, type LocalModel } from '../worker-gpu/src/runtime/local-model';
-import { parseCli } from '../shared/cli/args';
+import { parseCli } from '../tools/cli/args';
 import { providersArg } from '../client/cli/common';
 import { realShapeBundle } from './lib/bundles';
 import { writeReport, type Row } from './lib/table';

@@ -11,7 +11,7 @@ import { contextHash, PROTOCOL_VERSION, RemoteDenoiser, wireView } from '../shar
 import { generateAll } from '../shared/ssd2';
 import { Admission, DynamicBatcher } from '../worker-gpu/src/engine/batcher';
 import { loadLocalModel } from '../worker-gpu/src/runtime/local-model';
-import { parseCli } from '../shared/cli/args';
+import { parseCli } from '../tools/cli/args';
 import { providersArg } from '../client/cli/common';
 import { startChildWorker, type ChildWorker } from '../tests/worker-gpu/helpers/child-worker';
 import { startS3 } from '../tests/worker-gpu/helpers/s3';

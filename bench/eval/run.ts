@@ -4,7 +4,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseCli } from '../../shared/cli/args';
+import { parseCli } from '../../tools/cli/args';
 import { spawnSync } from 'node:child_process';
 import { defaultStepsFor, generateAll, logSoftmax, parseGenerateOptions, type Denoiser, type GenerationRequest } from '../../shared/ssd2';
 import { instructionPrompt, privateContextPrefix } from '../../shared/prompt/instruction';

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { usageError } from '../../shared/cli/args';
+import { usageError } from '../../tools/cli/args';
 import { InvalidArgumentError } from '../../shared/errors';
 import { loadLocalModel, type LocalModel } from '../../worker-gpu/src/runtime/local-model';
 import { parseProviders, type ProviderName } from '../../worker-gpu/src/runtime/providers';

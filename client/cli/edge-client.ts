@@ -6,7 +6,7 @@
  * mixes its logits with the core's at every step. The private context never leaves this process.
  * Streams each finished block to stdout; a summary goes to stderr.
  */
-import { parseCli, usageError, usageText } from '../../shared/cli/args';
+import { parseCli, usageError, usageText } from '../../tools/cli/args';
 import { EdgeError, streamClientCompletion } from '../sdk';
 import { bundleAt, openModel, providersArg, textArg } from './common';
 import { UPLOAD_CLI, uploadCommand } from './upload-user-model';

@@ -5,7 +5,7 @@
  * before a model loads.
  */
 import { existsSync, fstatSync } from 'node:fs';
-import { parseCli, usageError } from '../../shared/cli/args';
+import { parseCli, usageError } from '../../tools/cli/args';
 import { InvalidArgumentError, SSD2Error } from '../../shared/errors';
 import { instructionPrompt, privateContextPrefix } from '../../shared/prompt/instruction';
 import { defaultStepsFor, generate, parseGenerateOptions, type Denoiser, type GenerateOptionsInput } from '../../shared/ssd2';

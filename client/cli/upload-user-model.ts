@@ -3,7 +3,7 @@
  * Uploads a user-model bundle directory as a new version of NAME and waits for its validation.
  * Progress goes to stderr; the version id (`legal@3`) goes to stdout once it is ready.
  */
-import { parseCli, usageError } from '../../shared/cli/args';
+import { parseCli, usageError } from '../../tools/cli/args';
 import { uploadUserModel, type UploadProgress } from '../sdk/upload';
 
 export const UPLOAD_CLI = {

@@ -3,7 +3,7 @@
  * recorded by export.py), the stage definitions of train-models.ts and the data manifest.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { parseCli } from '../../shared/cli/args';
+import { parseCli } from '../../tools/cli/args';
 import { exportDir, initStageName, STAGES } from './train-models';
 
 parseCli({

@@ -15,7 +15,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseCli, usageError } from '../../shared/cli/args';
+import { parseCli, usageError } from '../../tools/cli/args';
 import { runTrainingScript } from './python';
 
 const DATA = '.cache/data';

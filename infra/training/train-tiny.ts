@@ -5,7 +5,7 @@
  */
 import { cpSync, existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseCli, usageError } from '../../shared/cli/args';
+import { parseCli, usageError } from '../../tools/cli/args';
 import { trainTinyModel } from './tiny';
 
 const { values } = parseCli({
