@@ -236,26 +236,26 @@ describe('POST /v1/completions', () => {
 });
 
 describe('POST /v1/chat/completions', () => {
-  it('sends the instruction template to the core model and answers a chat.completion', async () => {
-    const seed = uniqueSeed();
-    const res = await api('/v1/chat/completions', key, {
-      model: 'tiny-core',
-      seed,
-      max_tokens: 10,
-      steps: 8,
-      messages: [
-        { role: 'system', content: 'Be brief.' },
-        { role: 'user', content: 'Name a bird.' },
-      ],
-    });
-    expect(res.status).toBe(200);
-    const body = (await res.json()) as any;
-    expect(body).toMatchObject({ object: 'chat.completion', choices: [{ message: { role: 'assistant' }, finish_reason: 'length' }] });
-    expect(body.id).toMatch(/^chatcmpl-/);
-    const [generate] = await stubLog(seed);
-    const { codecOf } = await import('../../../test/codec');
-    expect(codecOf().decode(generate.body.prompt)).toBe('Instruction: Name a bird.\nContext: Be brief.\nResponse:');
-  });
+  const system = { role: 'system', content: 'Be brief.' };
+  const user = { role: 'user', content: 'Name a bird.' };
+  it.each([
+    ['before', [system, user]],
+    ['after', [user, system]],
+  ])(
+    'sends the instruction template to the core model (a system message %s the user message is context) and answers a chat.completion',
+    async (_where, messages) => {
+      const seed = uniqueSeed();
+      const res = await api('/v1/chat/completions', key, { model: 'tiny-core', seed, max_tokens: 10, steps: 8, messages });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as any;
+      expect(body).toMatchObject({ object: 'chat.completion', choices: [{ message: { role: 'assistant' }, finish_reason: 'length' }] });
+      expect(body.id).toMatch(/^chatcmpl-/);
+      expect(body.choices[0].message.content).not.toMatch(/^\s/);
+      const [generate] = await stubLog(seed);
+      const { codecOf } = await import('../../../test/codec');
+      expect(codecOf().decode(generate.body.prompt)).toBe('Instruction: Name a bird.\nContext: Be brief.\nResponse:');
+    },
+  );
 
   it('streams chat.completion.chunk deltas, the first with the assistant role', async () => {
     const res = await api('/v1/chat/completions', key, {
@@ -323,24 +323,6 @@ describe('POST /v1/chat/completions', () => {
       expect(res.status).toBe(400);
       expect(((await res.json()) as any).error.param).toBe(param);
     }
-  });
-
-  it('reads a system message after the last user message as context', async () => {
-    const seed = uniqueSeed();
-    const res = await api('/v1/chat/completions', key, {
-      model: 'tiny-core',
-      seed,
-      max_tokens: 5,
-      steps: 8,
-      messages: [
-        { role: 'user', content: 'Name a bird.' },
-        { role: 'system', content: 'Be brief.' },
-      ],
-    });
-    expect(res.status).toBe(200);
-    const [generate] = await stubLog(seed);
-    const { codecOf } = await import('../../../test/codec');
-    expect(codecOf().decode(generate.body.prompt)).toBe('Instruction: Name a bird.\nContext: Be brief.\nResponse:');
   });
 });
 
