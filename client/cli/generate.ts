@@ -10,6 +10,7 @@ import { InvalidArgumentError, SSD2Error } from '../../shared/errors';
 import { instructionPrompt, privateContextPrefix } from '../../shared/prompt/instruction';
 import { defaultStepsFor, generate, parseGenerateOptions, type Denoiser, type GenerateOptionsInput } from '../../shared/ssd2';
 import { TextAccumulator } from '../../shared/tokenizer/text-accumulator';
+import { DEFAULT_TOP_K, MAX_TOP_K, wireView } from '../../shared/protocol';
 import { bundleAt, openModel, providersArg, textArg } from './common';
 
 const DEFAULT_MODEL = existsSync('models/core/manifest.json') ? 'models/core' : 'models/tiny-core';
@@ -73,6 +74,15 @@ const CLI = {
     },
     'min-tokens': { type: 'int', help: 'suppress end-of-text until N tokens were generated (default 0)' },
     providers: { type: 'string', arg: 'LIST', default: 'cpu', help: 'onnxruntime providers to try in order (cuda, webgpu, cpu)' },
+    'top-k': {
+      type: 'int',
+      arg: 'K',
+      min: 0,
+      max: MAX_TOP_K,
+      default: DEFAULT_TOP_K,
+      help: `logits per position the block loop reads, the k largest, as the API's GPU workers send them
+(default ${DEFAULT_TOP_K}: the same seed gives the API's text); 0 reads every logit`,
+    },
     'step-math': {
       type: 'string',
       arg: 'WHERE',
@@ -189,11 +199,13 @@ async function main() {
   const blockSize = options.blockSize ?? core.bundle.manifest.block_size;
   const steps = options.steps ?? defaultStepsFor(blockSize, core.denoiser.info.blockSchedule);
   const totalBlocks = Math.ceil((options.maxTokens ?? 100) / blockSize);
+  // What the API's workers decode from: each step's top-k logits (wireView), unless --top-k 0.
+  const served = (d: Denoiser): Denoiser => (v['top-k'] > 0 ? wireView(d, v['top-k']) : d);
   const started = performance.now();
   const events = generate(
     {
-      core: [core.denoiser, ...variants.map((m) => m.denoiser)] as Denoiser[],
-      user: user?.denoiser,
+      core: [core.denoiser, ...variants.map((m) => m.denoiser)].map(served),
+      user: user && served(user.denoiser),
       math: v['step-math'] === 'graph' ? core.denoiser.stepMath : undefined,
     },
     {

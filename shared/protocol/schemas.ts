@@ -3,7 +3,7 @@ import { GenerateOptionsSchema } from '../ssd2/options';
 
 /** Bumped when a field's meaning changes; peers refuse versions they do not know. */
 export const PROTOCOL_VERSION = 1;
-const MAX_TOP_K = 256;
+export const MAX_TOP_K = 256;
 export const DEFAULT_TOP_K = 32;
 /** Upper bounds that do not depend on the model (the worker checks the model's own limits). */
 const MAX_BLOCK_LENGTH = 1024;

@@ -2,7 +2,14 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { loadBundle } from '../../shared/bundle';
+import { PROTOCOL_VERSION } from '../../shared/protocol';
+import { bundleCodec } from '../../shared/tokenizer';
+import { directorySource } from '../../worker-gpu/src/bundle/directory-source';
+import type { RunningWorker } from '../../worker-gpu/src/server';
+import { startS3WithTinyCore, type TestS3 } from '../worker-gpu/helpers/s3';
+import { postGenerate, startTestWorker } from '../worker-gpu/helpers/worker';
 import { ROOT } from '../helpers/paths';
 
 const CLI = ['--import', 'tsx', 'client/cli/generate.ts'];
@@ -187,5 +194,53 @@ describe('npm run generate', () => {
     expect(r.code).toBe(0);
     for (const flag of ['--prompt-file', '--private-context-file', '--variant', '--step-math']) expect(r.stdout).toContain(flag);
     expect(r.stdout).toMatch(/same terminal or file, nothing until the summary/);
+  });
+});
+
+describe('npm run generate and the API', () => {
+  let s3: TestS3;
+  let worker: RunningWorker;
+  beforeAll(async () => {
+    s3 = await startS3WithTinyCore();
+    worker = await startTestWorker(s3);
+  });
+  afterAll(async () => {
+    await worker?.close();
+    await s3?.close();
+  });
+
+  it("gives a GPU worker's sampled text for the same seed (both read each step's top-32 logits); --top-k 0 reads every logit", async () => {
+    const prompt = 'The cat sat on the';
+    const options = { seed: 11, steps: 8, maxTokens: 30, minTokens: 30 };
+    const codec = bundleCodec(await loadBundle(directorySource('models/tiny-core')));
+    const { status, events } = await postGenerate(worker.url, {
+      v: PROTOCOL_VERSION,
+      model: { name: 'tiny-core', version: '0.1.0' },
+      prompt: codec.encode(prompt),
+      options,
+    });
+    expect(status).toBe(200);
+    const done = events.at(-1) as { type: 'done'; tokens: number[] };
+    const served = codec.decode(done.tokens);
+    const flags = [
+      '--model',
+      'models/tiny-core',
+      '--prompt',
+      prompt,
+      '--seed',
+      '11',
+      '--steps',
+      '8',
+      '--max-tokens',
+      '30',
+      '--min-tokens',
+      '30',
+    ];
+    const local = cli(...flags);
+    expect(local.code, local.stderr).toBe(0);
+    expect(local.stdout).toBe(`${prompt}${served}\n`);
+    const full = cli(...flags, '--top-k', '0');
+    expect(full.code, full.stderr).toBe(0);
+    expect(full.stdout).not.toBe(local.stdout);
   });
 });
