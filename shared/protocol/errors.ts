@@ -27,6 +27,8 @@ export const WorkerErrorCode = {
   invalidArgument: 'invalid_argument',
   /** 400: the body is not JSON. */
   invalidJson: 'invalid_json',
+  /** 415: a JSON body sent without `Content-Type: application/json`. */
+  invalidContentType: 'invalid_content_type',
   /** 401: no valid edge credential. */
   unauthorized: 'unauthorized',
   /** 403: a user model outside the token's tenant. */

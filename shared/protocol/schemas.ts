@@ -104,7 +104,8 @@ export const GenerateRequestSchema = z.object({
   v: z.literal(PROTOCOL_VERSION),
   model: ModelRefSchema,
   prompt: z.array(tokenId).max(MAX_CONTEXT_TOKENS),
-  options: GenerateOptionsSchema.optional(),
+  /** Unknown keys are refused (a misspelt option would otherwise be ignored). */
+  options: GenerateOptionsSchema.strict().optional(),
   /** Logits pass through the compact wire form with this k, so a fused run gives the same tokens as the same run step by step. */
   topK: z.number().int().min(1).max(MAX_TOP_K).default(DEFAULT_TOP_K),
   user: UserModelRefSchema.extend({ context: z.array(tokenId).max(MAX_CONTEXT_TOKENS).default([]) }).optional(),

@@ -97,7 +97,9 @@ describe('stateless workers', () => {
       [{ ...base, prompt: Array(200).fill(1) }, 400, 'prompt'],
       [{ ...base, prompt: [1, 600] }, 400, 'prompt'],
       [{ ...base, options: { steps: 0 } }, 400, 'options.steps'],
-      [{ ...base, options: { blockSize: 30 } }, 400, 'blockSize'],
+      [{ ...base, options: { blockSize: 30 } }, 400, 'options.blockSize'],
+      [{ ...base, options: { steps: 4, lambda: [0.5, 0.5] } }, 400, 'options.lambda'],
+      [{ ...base, options: { stpes: 4 } }, 400, 'options.stpes'],
       [{ ...base, topK: 1000 }, 400, 'topK'],
       [{ ...base, model: { name: 'missing', version: '1' } }, 404, 'model'],
     ];

@@ -26,6 +26,8 @@ let w: RunningWorker;
 
 beforeAll(async () => {
   s3 = await startS3WithTinyCore();
+  // The bundled core: a shifted readout (a block's first token is read from the token before it).
+  await s3.upload(join(ROOT, 'models/core'), 'models/core/0.2.0/');
   w = await startTestWorker(s3);
 });
 afterAll(async () => {
@@ -151,8 +153,39 @@ describe('bad input: 4xx naming the field, never a 5xx', () => {
     ],
     ['a step past the schedule', request({ step: 20 }), 400, 'invalid_argument', 'step'],
     ['an unknown protocol version', { ...request(), v: 99 }, 400, 'invalid_argument', 'v'],
+    [
+      'no context for a shifted-readout model',
+      request({ model: { name: 'core', version: '0.2.0' }, blockLength: 8, context: [] }),
+      400,
+      'invalid_argument',
+      'context',
+    ],
   ])('%s', async (_what, body, status, code, field) => {
     expect(await bad(body)).toMatchObject({ status, code, field });
+  });
+
+  it('answers 415 naming the content type when a JSON body is not sent as application/json', async () => {
+    for (const [type, named] of [
+      ['text/plain', '(got "text/plain")'],
+      [undefined, '(none was sent)'],
+    ] as const) {
+      // A Blob without a type sends no Content-Type header.
+      const res = await workerFetch(`${w.url}/v1/step`, {
+        method: 'POST',
+        body: new Blob([JSON.stringify(request())]),
+        headers: type ? { 'content-type': type } : {},
+      });
+      const { error } = await res.json();
+      expect(res.status).toBe(415);
+      expect(error).toMatchObject({ code: 'invalid_content_type', field: 'content-type' });
+      expect(error.message).toContain(named);
+    }
+    const charset = await workerFetch(`${w.url}/v1/step`, {
+      method: 'POST',
+      headers: { 'content-type': 'Application/JSON; charset=utf-8' },
+      body: JSON.stringify(request()),
+    });
+    expect(charset.status).toBe(200);
   });
 
   it('answers 404 JSON for unknown routes and keeps serving afterwards', async () => {

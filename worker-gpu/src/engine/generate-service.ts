@@ -1,10 +1,24 @@
+import { InvalidArgumentError } from '../../../shared/errors';
 import { generate } from '../../../shared/ssd2';
+import { GenerateOptionsSchema } from '../../../shared/ssd2/options';
 import { wireEvent, wireView, type GenerateEvent, type GenerateRequest } from '../../../shared/protocol';
 import { withField } from '../http/errors';
 import type { WorkerMetrics } from '../metrics';
 import type { Models } from './models';
 import type { GenerationThreads } from './threads/generation-threads';
 import { checkTopK } from './validate';
+
+/**
+ * The engine names its own fields (`blockSize`, `userContext`); a reply names the request's dot
+ * path (`options.blockSize`, `user.context`).
+ */
+function inRequest(err: unknown): unknown {
+  if (!(err instanceof InvalidArgumentError)) return err;
+  const [head, ...rest] = err.field.split('.');
+  const path = head === 'userContext' ? 'user.context' : Object.hasOwn(GenerateOptionsSchema.shape, head) ? `options.${head}` : head;
+  if (path === head) return err;
+  return new InvalidArgumentError([path, ...rest].join('.'), err.message.slice(err.field.length + 2));
+}
 
 /**
  * POST /v1/generate: the shared block loop runs inside the worker (no client-side model takes
@@ -36,7 +50,7 @@ export class GenerateService {
           { core: wireView(core.batcher, req.topK), user: user && wireView(user.batcher, req.topK), math: core.denoiser.stepMath },
           request,
         );
-    const first = await events.next().catch((err) => Promise.reject(withField(err, 'user.bundle')));
+    const first = await events.next().catch((err) => Promise.reject(withField(inRequest(err), 'user.bundle')));
     const metrics = this.metrics;
     return (async function* () {
       let next = first;
@@ -48,7 +62,7 @@ export class GenerateService {
             if (event.type === 'block') metrics.steps.inc({ model: label, mode: 'fused' }, event.stepsRun);
             yield event;
           }
-          next = await events.next();
+          next = await events.next().catch((err) => Promise.reject(inRequest(err)));
         }
       } finally {
         // A client that went away stops its generation (on a thread it would run on otherwise).

@@ -12,6 +12,11 @@ function checkTokens(ids: readonly number[], info: DenoiserInfo, field: string):
 }
 
 export function checkContext(tokens: readonly number[], info: DenoiserInfo, field: string): void {
+  if (tokens.length === 0 && info.readout === 'shifted')
+    throw new InvalidArgumentError(
+      field,
+      `${info.name} reads a block's first token from the token before it: give at least one context token`,
+    );
   if (tokens.length > info.maxContext)
     throw new InvalidArgumentError(field, `${tokens.length} tokens exceed ${info.name}'s max_context of ${info.maxContext}`);
   checkTokens(tokens, info, field);

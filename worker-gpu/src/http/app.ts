@@ -1,4 +1,5 @@
-import { Hono } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
+import { every } from 'hono/combine';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { zValidator } from '@hono/zod-validator';
@@ -23,14 +24,33 @@ import { errorReply, forbidden, unauthorized, WorkerError } from './errors';
 
 const MAX_BODY_BYTES = 8 * 2 ** 20;
 
-/** Validation failures answer the protocol's error body naming the first bad field. */
-const json = <T extends ZodType>(schema: T) =>
-  zValidator('json', schema, (result, c) => {
+/**
+ * A JSON body must say so: without `Content-Type: application/json` Hono's validator reads no body,
+ * and the reply would name the first field as missing. The media type is the one Hono reads
+ * (application/json or application/<something>+json, parameters aside).
+ */
+const jsonContentType: MiddlewareHandler = async (c, next) => {
+  const type = c.req.header('content-type') ?? '';
+  if (!/^application\/([\w.-]+\+)?json$/.test(type.split(';')[0].trim().toLowerCase()))
+    throw new WorkerError(
+      415,
+      WorkerErrorCode.invalidContentType,
+      'content-type',
+      `the body must be JSON sent with "Content-Type: application/json"${type ? ` (got "${type}")` : ' (none was sent)'}`,
+    );
+  await next();
+};
+
+/** A JSON body checked against `schema`; failures answer the protocol's error body naming the first bad field. */
+const json = <T extends ZodType>(schema: T) => {
+  const validator = zValidator('json', schema, (result, c) => {
     if (!result.success) {
       const { status, body } = errorReply(result.error);
       return c.json(body, status as 400);
     }
   });
+  return every(jsonContentType, validator) as typeof validator;
+};
 
 type Vars = { Variables: { tenant: string } };
 

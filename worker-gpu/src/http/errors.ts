@@ -5,7 +5,7 @@ import { CONTEXT_UNKNOWN, UNAUTHORIZED, WorkerErrorCode, type ErrorBody } from '
 /** An error the worker answers with a chosen HTTP status; `field` names the request field. */
 export class WorkerError extends Error {
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 422 | 503,
+    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 503,
     readonly code: string,
     readonly field: string | null,
     message: string,
@@ -38,7 +38,10 @@ export function errorReply(err: unknown): { status: number; body: ErrorBody } {
   if (err instanceof WorkerError) return { status: err.status, body: body(err.code, err.message, err.field) };
   if (err instanceof ZodError) {
     const { field, text } = firstIssue(err);
-    return { status: 400, body: body(WorkerErrorCode.invalidArgument, text, field) };
+    // An unknown key is named by its own path (options.stpes), not its object's.
+    const issue = err.issues[0];
+    const key = issue?.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]].join('.') : null;
+    return { status: 400, body: body(WorkerErrorCode.invalidArgument, text, key ?? field) };
   }
   if (err instanceof InvalidArgumentError) return { status: 400, body: body(err.code, err.message, err.field) };
   if (err instanceof BundleError) return { status: 422, body: body(err.code, err.message, 'model') };
