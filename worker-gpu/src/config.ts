@@ -62,6 +62,11 @@ const EnvSchema = z.object({
   WORKER_CONTEXT_STORE_ENTRIES: int(1).default(10_000),
   WORKER_LOG: z.enum(['info', 'silent']).default('info'),
   /**
+   * On SIGTERM, how long requests in flight get to finish (new ones get 503 shutting_down); fused
+   * generations still streaming then end with an error line. Keep it below the pod's grace period.
+   */
+  WORKER_DRAIN_SECONDS: z.coerce.number().min(0).max(3600).default(30),
+  /**
    * Threads that run fused generations' block loops (noise, compaction, projection) beside the
    * model's batches; 0 runs them on the main thread. See docs/worker.md for when it pays.
    */
@@ -102,6 +107,8 @@ export interface WorkerConfig {
   maxQueue: number;
   contextStoreEntries: number;
   log: 'info' | 'silent';
+  /** WORKER_DRAIN_SECONDS in milliseconds. */
+  drainMs: number;
   threads: ThreadOptions;
   generationThreads: number;
   stepGraphs: 'auto' | 'on' | 'off';
@@ -160,6 +167,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxQueue: e.WORKER_MAX_QUEUE,
     contextStoreEntries: e.WORKER_CONTEXT_STORE_ENTRIES,
     log: e.WORKER_LOG,
+    drainMs: e.WORKER_DRAIN_SECONDS * 1000,
     threads: { intraOpThreads: e.SSD2_INTRA_OP_THREADS || undefined, spinning: e.SSD2_ORT_SPINNING },
     generationThreads: e.WORKER_GENERATION_THREADS,
     stepGraphs: e.WORKER_STEP_GRAPHS,

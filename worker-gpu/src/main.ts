@@ -1,24 +1,34 @@
 /** `npm run worker`: configuration from the environment (see docs/worker.md), then serve until SIGTERM/SIGINT. */
 import { ConfigError, loadConfig } from './config';
-import { startWorker } from './server';
+import { type RunningWorker, startWorker } from './server';
 
-let config: ReturnType<typeof loadConfig>;
-try {
-  config = loadConfig();
-} catch (err) {
+/** A configuration the worker cannot start with (a bad variable, a port in use): one JSON line naming the variable, exit 2. */
+function refuse(err: unknown): never {
   if (!(err instanceof ConfigError)) throw err;
   process.stderr.write(`${JSON.stringify({ level: 'error', msg: err.message, variable: err.variable })}\n`);
   process.exit(2);
 }
-const running = await startWorker(config);
+
+let running: RunningWorker;
+let config: ReturnType<typeof loadConfig>;
+try {
+  config = loadConfig();
+  running = await startWorker(config);
+} catch (err) {
+  refuse(err);
+}
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {
-    running.worker.log.info('shutting down: finishing in-flight steps', { signal });
-    const force = setTimeout(() => process.exit(1), 30_000);
+    running.worker.log.info('shutting down: refusing new requests, finishing those in flight', { signal, drainMs: config.drainMs });
+    // The drain ends the streams still running at its deadline; this is the backstop.
+    const force = setTimeout(() => process.exit(1), config.drainMs + 5000);
     force.unref();
     running.close().then(
       () => process.exit(0),
-      () => process.exit(1),
+      (err) => {
+        running.worker.log.error('shutdown failed', { error: (err as Error).message });
+        process.exit(1);
+      },
     );
   });
 }

@@ -1,8 +1,8 @@
 import { InvalidArgumentError } from '../../../shared/errors';
 import { generate } from '../../../shared/ssd2';
 import { GenerateOptionsSchema } from '../../../shared/ssd2/options';
-import { wireEvent, wireView, type GenerateEvent, type GenerateRequest } from '../../../shared/protocol';
-import { withField } from '../http/errors';
+import { wireEvent, wireView, WorkerErrorCode, type GenerateEvent, type GenerateRequest } from '../../../shared/protocol';
+import { withField, WorkerError } from '../http/errors';
 import type { WorkerMetrics } from '../metrics';
 import type { Models } from './models';
 import type { GenerationThreads } from './threads/generation-threads';
@@ -26,6 +26,9 @@ function inRequest(err: unknown): unknown {
  * generation driven step by step; their steps share the dynamic batcher with /v1/step traffic.
  */
 export class GenerateService {
+  /** Ends a generation in flight with an error (its stream's last line). */
+  private readonly running = new Set<(err: WorkerError) => void>();
+
   /**
    * Without threads the step math (mixing, projection, early-stopping statistics) runs in the step
    * graphs on the model's provider. With `threads`, block loops run on those threads
@@ -52,8 +55,19 @@ export class GenerateService {
         );
     const first = await events.next().catch((err) => Promise.reject(withField(inRequest(err), 'user.bundle')));
     const metrics = this.metrics;
+    const running = this.running;
     return (async function* () {
       let next = first;
+      let aborted = false;
+      let stop: (err: WorkerError) => void = () => {};
+      const stopped = new Promise<never>((_, reject) => {
+        stop = (err) => {
+          aborted = true;
+          reject(err);
+        };
+      });
+      stopped.catch(() => {});
+      running.add(stop);
       try {
         while (!next.done) {
           // Fused generation streams blocks and the end; step events stay inside.
@@ -62,13 +76,27 @@ export class GenerateService {
             if (event.type === 'block') metrics.steps.inc({ model: label, mode: 'fused' }, event.stepsRun);
             yield event;
           }
-          next = await events.next().catch((err) => Promise.reject(inRequest(err)));
+          next = await Promise.race([events.next().catch((err) => Promise.reject(inRequest(err))), stopped]);
         }
       } finally {
-        // A client that went away stops its generation (on a thread it would run on otherwise).
-        if (!next.done) await events.return(undefined);
+        running.delete(stop);
+        // A client that went away stops its generation (on a thread it would run on otherwise);
+        // an aborted one stops after the step it is running, without holding up its error line.
+        if (aborted) void events.return(undefined).catch(() => {});
+        else if (!next.done) await events.return(undefined);
       }
     })();
+  }
+
+  /** Ends every generation in flight with a 503 `shutting_down` error line (the drain's deadline has passed). */
+  abort(): void {
+    const err = new WorkerError(
+      503,
+      WorkerErrorCode.shuttingDown,
+      null,
+      'this worker shut down before the generation finished; run it again',
+    );
+    for (const stop of this.running) stop(err);
   }
 
   /** Threads running block loops (0: the main thread runs them). */

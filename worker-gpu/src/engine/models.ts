@@ -1,10 +1,11 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { graphFiles, type LoadedBundle } from '../../../shared/bundle';
+import { BundleError } from '../../../shared/errors';
 import type { ModelRef, UserModelRef } from '../../../shared/protocol';
 import { OnnxDenoiser } from '../../../shared/runtime/onnx-denoiser';
 import type { WorkerConfig } from '../config';
 import type { WorkerMetrics } from '../metrics';
-import { nodeRuntime, type NodeRuntime } from '../runtime/providers';
+import { asBundleError, nodeRuntime, type NodeRuntime } from '../runtime/providers';
 import { coreBundleKey, userBundleKey } from '../store/bundle-keys';
 import { ModelStore } from '../store/model-store';
 import { s3Client } from '../store/s3-source';
@@ -57,21 +58,44 @@ export class Models {
     return this.resolvedRuntime;
   }
 
-  private async open(bundle: LoadedBundle): Promise<OpenModel> {
-    // The provider is probed once, with the first graph this worker opens.
-    this.runtime ??= nodeRuntime(this.config.providers, graphFiles(bundle, bundle.manifest.graphs.denoiser), this.config.threads).then(
+  /**
+   * The provider is probed with the first graph this worker opens and kept once a probe succeeds.
+   * A failed probe is not kept: a graph that no provider opens is its bundle's fault (422 for that
+   * model alone), and the next model probes again.
+   */
+  private async runtimeFor(bundle: LoadedBundle): Promise<Runtime> {
+    for (;;) {
+      this.runtime ??= this.probe(bundle);
+      try {
+        return await this.runtime;
+      } catch (err) {
+        // Another bundle's graph failed the probe this one waited for: probe with this one.
+        if (!(err instanceof BundleError) || err.bundle === bundle.location) throw err;
+      }
+    }
+  }
+
+  private probe(bundle: LoadedBundle): Promise<Runtime> {
+    return nodeRuntime(this.config.providers, graphFiles(bundle, bundle.manifest.graphs.denoiser), this.config.threads).then(
       (rt) => {
         this.resolvedRuntime = rt;
         this.metrics.provider.set({ provider: rt.provider }, 1);
         return rt;
       },
+      (err) => {
+        this.runtime = null;
+        throw asBundleError(err, bundle);
+      },
     );
-    const rt = await this.runtime;
+  }
+
+  private async open(bundle: LoadedBundle): Promise<OpenModel> {
+    const rt = await this.runtimeFor(bundle);
     const denoiser = await OnnxDenoiser.create(bundle, rt.ort, rt.createSession, {
       provider: rt.provider,
       cacheBytes: this.config.kvCacheBytes,
       stepGraphs: this.config.stepGraphs,
-    });
+    }).catch((err) => Promise.reject(asBundleError(err, bundle)));
     const name = `${bundle.manifest.name}@${bundle.manifest.version}`;
     const batcher = new DynamicBatcher(denoiser, {
       windowMs: this.config.batchWindowMs,

@@ -1,8 +1,8 @@
 import * as ort from 'onnxruntime-node';
 import type { InferenceSession } from 'onnxruntime-common';
-import { InvalidArgumentError } from '../../../shared/errors';
+import { BundleError, InvalidArgumentError } from '../../../shared/errors';
 import type { SessionFactory } from '../../../shared/runtime/onnx-denoiser';
-import type { GraphFiles } from '../../../shared/bundle';
+import type { GraphFiles, LoadedBundle } from '../../../shared/bundle';
 
 export type ProviderName = 'cuda' | 'webgpu' | 'cpu';
 const DEFAULT_PROVIDERS: readonly ProviderName[] = ['cuda', 'webgpu', 'cpu'];
@@ -59,8 +59,61 @@ export function sessionOptions(provider: ProviderName, threads: ThreadOptions = 
 }
 
 /**
+ * A graph that no provider opened, the CPU provider included: the graph is at fault, not the
+ * providers. `file` names it where the session factory was told (undefined for a probe).
+ */
+export class GraphOpenError extends Error {
+  constructor(
+    readonly file: string | undefined,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'GraphOpenError';
+  }
+}
+
+/** No provider from the list opened the probe graph, which the CPU provider does open: the providers are at fault. */
+export class NoProviderError extends Error {
+  constructor(
+    readonly wanted: readonly ProviderName[],
+    readonly skipped: Record<string, string>,
+  ) {
+    super(`no execution provider from [${wanted.join(', ')}] works here: ${JSON.stringify(skipped)}`);
+    this.name = 'NoProviderError';
+  }
+}
+
+const firstLine = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0];
+
+function openSession(graph: GraphFiles, options: InferenceSession.SessionOptions): Promise<InferenceSession> {
+  return ort.InferenceSession.create(graph.bytes, graph.externalData ? { ...options, externalData: graph.externalData } : options);
+}
+
+/** Why the CPU provider (in every onnxruntime-node build) cannot open `graph`, or undefined when it can. */
+async function cpuOpenError(graph: GraphFiles, threads: ThreadOptions): Promise<string | undefined> {
+  try {
+    await (await openSession(graph, sessionOptions('cpu', threads))).release();
+    return undefined;
+  } catch (err) {
+    return firstLine(err);
+  }
+}
+
+/** A `GraphOpenError` as the bundle's fault, naming its file (the denoiser for a probe). */
+export function asBundleError(err: unknown, bundle: LoadedBundle): unknown {
+  if (!(err instanceof GraphOpenError)) return err;
+  return new BundleError(bundle.location, err.file ?? bundle.manifest.graphs.denoiser, `onnxruntime cannot open it: ${err.message}`, {
+    cause: err,
+  });
+}
+
+/**
  * Picks the first provider from `wanted` that can open a session here. A provider that is listed
- * but fails (no GPU, no CUDA library) is skipped, and the reason is kept for /healthz.
+ * but fails (no GPU, no CUDA library) is skipped, and the reason is kept for /healthz. When every
+ * provider fails on the probe, or a session later fails to open, the CPU provider tells whose
+ * fault it is: a graph the CPU provider cannot open either throws `GraphOpenError`; otherwise the
+ * provider's error (`NoProviderError` for the probe) is thrown.
  */
 export async function nodeRuntime(
   wanted: readonly ProviderName[] = DEFAULT_PROVIDERS,
@@ -70,14 +123,14 @@ export async function nodeRuntime(
   const skipped: Record<string, string> = {};
   const candidates = availableProviders(wanted);
   for (const p of wanted) if (!candidates.includes(p)) skipped[p] = 'not in this onnxruntime-node build';
+  const graph = probe instanceof Uint8Array ? { bytes: probe } : probe;
   for (const provider of candidates) {
     const options = sessionOptions(provider, threads);
-    if (probe) {
+    if (graph) {
       try {
-        const graph = probe instanceof Uint8Array ? { bytes: probe } : probe;
-        await ort.InferenceSession.create(graph.bytes, graph.externalData ? { ...options, externalData: graph.externalData } : options);
+        await openSession(graph, options);
       } catch (err) {
-        skipped[provider] = (err as Error).message.split('\n')[0];
+        skipped[provider] = firstLine(err);
         continue;
       }
     }
@@ -85,9 +138,18 @@ export async function nodeRuntime(
       provider,
       skipped,
       ort,
-      createSession: (bytes, _file, externalData) =>
-        ort.InferenceSession.create(bytes, externalData ? { ...options, externalData } : options),
+      createSession: async (bytes, file, externalData) => {
+        const graph = { bytes, externalData: externalData && [...externalData] };
+        try {
+          return await openSession(graph, options);
+        } catch (err) {
+          const cpu = provider === 'cpu' ? firstLine(err) : await cpuOpenError(graph, threads);
+          throw cpu === undefined ? err : new GraphOpenError(file, cpu, { cause: err });
+        }
+      },
     };
   }
-  throw new Error(`no execution provider from [${wanted.join(', ')}] works here: ${JSON.stringify(skipped)}`);
+  const cpu = graph && (candidates.includes('cpu') ? skipped.cpu : await cpuOpenError(graph, threads));
+  if (cpu !== undefined) throw new GraphOpenError(undefined, cpu);
+  throw new NoProviderError(wanted, skipped);
 }
