@@ -15,7 +15,7 @@ import type { RunningWorker } from '../../worker-gpu/src/server';
 import { ROOT } from '../helpers/paths';
 import { stepRequest, TINY_CORE } from '../helpers/step-request';
 import { startS3WithTinyCore, type TestS3 } from './helpers/s3';
-import { metric, postJson, signedFetch, startTestWorker, TEST_WORKER_SECRET, workerFetch } from './helpers/worker';
+import { metric, postGenerate, postJson, signedFetch, startTestWorker, TEST_WORKER_SECRET, workerFetch } from './helpers/worker';
 
 const TINY = join(ROOT, 'models/tiny-core');
 
@@ -108,7 +108,24 @@ describe('operations', () => {
     expect(metric(text, 'ssd2_worker_steps_total{model="tiny-core@0.1.0",mode="step"}')).toBeGreaterThan(0);
     expect(metric(text, 'ssd2_worker_kv_cache_hits{model="tiny-core@0.1.0"}')).toBeGreaterThan(0);
     expect(text).toContain('ssd2_worker_step_seconds_bucket');
-    expect(text).toContain('ssd2_worker_queue_wait_seconds_bucket');
+    expect(text).toContain('ssd2_worker_queue_wait_seconds_bucket{le="0.001",model="tiny-core@0.1.0"}');
+    for (const name of ['onnx_seconds_total', 'batch_prep_seconds_total', 'graph_busy_seconds_total'])
+      expect(text).toContain(`# TYPE ssd2_worker_${name} counter`);
+    expect(metric(text, 'ssd2_worker_onnx_seconds_total{model="tiny-core@0.1.0"}')).toBeGreaterThan(0);
+  });
+
+  it("records a fused generation's steps in the queue-wait histogram", async () => {
+    const waits = async () =>
+      metric(await (await workerFetch(`${w.url}/metrics`)).text(), 'ssd2_worker_queue_wait_seconds_count{model="tiny-core@0.1.0"}');
+    const before = await waits();
+    const { events } = await postGenerate(w.url, {
+      v: PROTOCOL_VERSION,
+      model: TINY_CORE,
+      prompt: [1, 2, 3],
+      options: { steps: 5, maxTokens: 25, earlyStopPatience: 0 },
+    });
+    expect(events.at(-1)).toMatchObject({ type: 'done', stepsRun: 5 });
+    expect((await waits()) - before).toBe(5);
   });
 
   it('describes a model for remote clients', async () => {

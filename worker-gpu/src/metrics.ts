@@ -1,5 +1,15 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
+/**
+ * A counter whose totals are kept elsewhere (per open model, cumulative): set to them at each
+ * scrape. A model dropped from memory and opened again starts from 0, which Prometheus reads as a
+ * counter reset.
+ */
+function totals<T extends { model: string }>(counter: Counter<'model'>, sources: readonly T[], seconds: (t: T) => number): void {
+  counter.reset();
+  for (const t of sources) counter.inc({ model: t.model }, seconds(t));
+}
+
 /** Prometheus metrics of one worker (own registry, so several workers can share a process in tests). */
 export class WorkerMetrics {
   readonly registry = new Registry();
@@ -25,7 +35,8 @@ export class WorkerMetrics {
   });
   readonly queueWait = new Histogram({
     name: 'ssd2_worker_queue_wait_seconds',
-    help: 'Time a step waited for its batch',
+    help: 'Time a step (of /v1/step, a fused generation or a user-model validation) waited for its batch to start',
+    labelNames: ['model'] as const,
     buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5],
     registers: [this.registry],
   });
@@ -57,9 +68,9 @@ export class WorkerMetrics {
   readonly queueDepth: Gauge;
   readonly kvHits: Gauge;
   readonly kvMisses: Gauge;
-  readonly onnxSeconds: Gauge;
-  readonly prepSeconds: Gauge;
-  readonly graphBusySeconds: Gauge;
+  readonly onnxSeconds: Counter;
+  readonly prepSeconds: Counter;
+  readonly graphBusySeconds: Counter;
 
   constructor(sources: {
     queueDepth: () => number;
@@ -93,32 +104,33 @@ export class WorkerMetrics {
         for (const c of sources.kvCache()) this.set({ model: c.model }, c.misses);
       },
     });
-    this.onnxSeconds = new Gauge({
+    this.onnxSeconds = new Counter({
       name: 'ssd2_worker_onnx_seconds_total',
       help: 'Time inside the denoiser graph (session.run), cumulative per open model',
       labelNames: ['model'] as const,
       registers: [this.registry],
       collect() {
-        for (const t of sources.timing?.() ?? []) this.set({ model: t.model }, t.runMs / 1000);
+        totals(this, sources.timing?.() ?? [], (t) => t.runMs / 1000);
       },
     });
-    this.prepSeconds = new Gauge({
+    this.prepSeconds = new Counter({
       name: 'ssd2_worker_batch_prep_seconds_total',
       help: 'Time building batched inputs (noise, self-conditioning, padded caches), cumulative per open model',
       labelNames: ['model'] as const,
       registers: [this.registry],
       collect() {
-        for (const t of sources.timing?.() ?? []) this.set({ model: t.model }, t.prepMs / 1000);
+        totals(this, sources.timing?.() ?? [], (t) => t.prepMs / 1000);
       },
     });
-    this.graphBusySeconds = new Gauge({
+    this.graphBusySeconds = new Counter({
       name: 'ssd2_worker_graph_busy_seconds_total',
       help:
         'Wall time during which any onnxruntime session ran (denoisers, context encoders, step graphs), cumulative; the rest of the ' +
         'wall time is host work and idle time',
       registers: [this.registry],
       collect() {
-        this.set((sources.graphBusyMs?.() ?? 0) / 1000);
+        this.reset();
+        this.inc((sources.graphBusyMs?.() ?? 0) / 1000);
       },
     });
   }

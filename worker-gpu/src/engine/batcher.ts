@@ -28,7 +28,8 @@ export interface BatcherOptions {
   windowMs: number;
   maxBatch: number;
   admission: Admission;
-  onBatch?: (size: number, runMs: number) => void;
+  /** After each batch: its size, its run time and how long each of its steps waited for it. */
+  onBatch?: (size: number, runMs: number, queueMs: readonly number[]) => void;
 }
 
 interface Waiting {
@@ -118,7 +119,11 @@ export class DynamicBatcher implements Denoiser {
     try {
       const out = await this.inner.denoise(batch.map((w) => w.step));
       const runMs = performance.now() - start;
-      this.opts.onBatch?.(batch.length, runMs);
+      this.opts.onBatch?.(
+        batch.length,
+        runMs,
+        batch.map((w) => start - w.since),
+      );
       batch.forEach((w, i) => w.resolve({ logits: out[i], queueMs: start - w.since, runMs, batchSize: batch.length }));
     } catch (err) {
       batch.forEach((w) => w.reject(err));

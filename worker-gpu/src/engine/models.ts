@@ -101,9 +101,10 @@ export class Models {
       windowMs: this.config.batchWindowMs,
       maxBatch: this.config.maxBatch,
       admission: this.admission,
-      onBatch: (size, runMs) => {
+      onBatch: (size, runMs, queueMs) => {
         this.metrics.batchSize.observe({ model: name }, size);
         this.metrics.batchSeconds.observe({ model: name }, runMs / 1000);
+        for (const ms of queueMs) this.metrics.queueWait.observe({ model: name }, ms / 1000);
       },
     });
     return { bundle, denoiser, batcher };

@@ -79,7 +79,6 @@ export class StepService {
           : compactLogits(mixLogits(coreWire, userWire, user.lambda), req.topK);
     }
     this.metrics.steps.inc({ model: `${req.model.name}@${req.model.version}`, mode: 'step' });
-    this.metrics.queueWait.observe(coreOut.queueMs / 1000);
     reply.timing.totalMs = performance.now() - t0;
     return reply;
   }
