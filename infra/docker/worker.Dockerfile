@@ -4,7 +4,8 @@
 # onnxruntime-node with its CUDA execution provider installed at build time. See docs/deploy.md.
 #
 #   docker build -f infra/docker/worker.Dockerfile -t ssd2-worker:dev .
-#   docker run --rm --gpus all -p 8080:8080 -e S3_BUCKET=ssd2-models -e WORKER_DEFAULT_MODEL=tiny-core@0.1.0 ssd2-worker:dev
+#   docker run --rm --gpus all -p 8080:8080 -e S3_BUCKET=ssd2-models -e WORKER_AUTH_SECRETS="$(openssl rand -hex 32)" \
+#     -e WORKER_DEFAULT_MODEL=core@0.2.0 ssd2-worker:dev
 #
 # Build arguments:
 #   ORT_CUDA=cuda13 (default)  onnxruntime-node pinned to 1.29.0 plus libonnxruntime_providers_cuda.so and
@@ -88,8 +89,9 @@ WORKDIR /app
 COPY --from=deps /app/package.json ./package.json
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=bundle /out/ ./dist/
-# Settings are environment variables (worker-gpu/src/config.ts): S3_BUCKET is required; S3_ENDPOINT,
-# S3_REGION, S3_PREFIX, S3_FORCE_PATH_STYLE, AWS_* (or the pod's IAM role), WORKER_DEFAULT_MODEL, ...
+# Settings are environment variables (worker-gpu/src/config.ts): S3_BUCKET and WORKER_AUTH_SECRETS are
+# required (without them the worker exits with status 2); S3_ENDPOINT, S3_REGION, S3_PREFIX,
+# S3_FORCE_PATH_STYLE, AWS_* (or the pod's IAM role), WORKER_DEFAULT_MODEL, ... (docs/deploy.md).
 # cuda first, cpu after it: a node without a usable GPU still serves (slowly) and /healthz says why.
 ENV NODE_ENV=production \
     WORKER_HOST=0.0.0.0 \
@@ -102,6 +104,7 @@ EXPOSE 8080
 VOLUME ["/var/cache/ssd2"]
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.WORKER_PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-# SIGTERM: the worker refuses new steps, finishes in-flight ones, then exits (30 s at most).
+# SIGTERM: the worker answers new requests 503 shutting_down while those in flight finish; fused
+# generations still running after WORKER_DRAIN_SECONDS (30) end with an error line; then it exits.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["node", "--enable-source-maps", "dist/worker.mjs"]
