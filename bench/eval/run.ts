@@ -475,7 +475,7 @@ blockRows.push({
 const staggeredFrom = (core.bundle.manifest.training?.staggered_from as { bundle?: string } | undefined)?.bundle;
 const trainedBlock = staggeredFrom ? trainedBlockSize(staggeredFrom.split('@')[0]) : lossBlock;
 const served = staggeredFrom
-  ? ` and is served with blocks of ${lossBlock} under a staggered schedule (${staggeredFrom}, the same weights)`
+  ? `, and is served with blocks of ${lossBlock} under a staggered schedule (${staggeredFrom}, the same weights)`
   : '';
 sections.push({
   heading: 'Quality against block size',

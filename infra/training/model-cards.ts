@@ -83,8 +83,8 @@ const cards = ['core', 'core-hi', 'user', 'core-ar', 'user-ar', 'tiny-core']
           `(${(bytes / 2 ** 20).toFixed(1)} MiB on disk).`,
       '',
       name === 'tiny-core'
-        ? `A placeholder that proves the pipeline: \`npm run train:tiny -- --steps ${t.step} --hidden ${a.hidden} --layers ${a.layers}\` on ` +
-          ` \`tests/fixtures/tiny-corpus.txt\` (20 lines), ${m.vocab_size}-token tokenizer.`
+        ? `A placeholder that proves the pipeline: \`npm run train:tiny -- --steps ${t.step} --hidden ${a.hidden} --layers ${a.layers}\` ` +
+          `(train:tiny's defaults) on \`tests/fixtures/tiny-corpus.txt\` (20 lines), ${m.vocab_size}-token tokenizer.`
         : `Stages ${chain.join(' → ')} (\`infra/training/train-models.ts\` lists every flag). Final stage: ${t.step ?? '?'} steps, ` +
           `${t.tokens_seen ?? '?'} tokens, ${((t.elapsed_s ?? 0) / 60).toFixed(1)} min, final training loss ` +
           `${t.final_loss?.toFixed?.(3) ?? '?'}${t.val_loss ? `, validation loss ${t.val_loss.toFixed(3)}` : ''}.`,
