@@ -47,7 +47,7 @@ const { values } = parseCli({
       min: 0,
       max: MAX_TOP_K,
       default: DEFAULT_TOP_K,
-      help: `logits per position the generations read, the k largest, as the API's GPU workers send them (default ${DEFAULT_TOP_K});\n0 reads every logit`,
+      help: `logits per position a core alone is decoded from, the k largest, as the API's GPU workers do (default ${DEFAULT_TOP_K});\na core with a user model mixes their full logits; 0 reads every logit`,
     },
   },
 });
@@ -143,10 +143,14 @@ const prompts = paragraphs.map((t) => t.split(' ').slice(0, 12).join(' '));
 const human = paragraphs.map((t) => t.split(' ').slice(12, 42).join(' '));
 // Denoising steps per block: two per token, at least 10 (50 for blocks of 25).
 const lossSchedule = core.denoiser.info.blockSchedule;
-// Generations decode as the API's GPU workers do, from each step's top-k logits (--top-k 0: every logit).
+// Generations decode as the API's GPU workers do (--top-k 0: every logit).
 const topK = values['top-k'];
-const view = (d: Denoiser): Denoiser => (topK > 0 ? wireView(d, topK) : d);
-const decoded = { core: view(core.denoiser), variant: view(variant.denoiser), user: view(user.denoiser) };
+/**
+ * The models as a GPU worker's fused loop decodes them (`fusedModels`): a core alone from each
+ * step's top-k logits, a core with a user model from both models' full logits.
+ */
+const asServed = (m: { core: Denoiser | Denoiser[]; user?: Denoiser }) =>
+  topK === 0 || m.user ? m : { core: Array.isArray(m.core) ? m.core.map((d) => wireView(d, topK)) : wireView(m.core, topK) };
 const defaultSteps = values.steps ?? defaultStepsFor(lossBlock, lossSchedule);
 const commitConfidence = values['commit-confidence'] ?? parseGenerateOptions({}).commitConfidence;
 const temperature = values.temperature ?? parseGenerateOptions({}).temperature;
@@ -167,7 +171,7 @@ async function continuations(models: { core: Denoiser | Denoiser[] }, n: number,
   let tokens = 0;
   const t0 = performance.now();
   for (let i = 0; i < n; i++) {
-    const r = await generateAll(models, { ...base, ...extra, prompt: codec.encode(prompts[i]), seed: i });
+    const r = await generateAll(asServed(models), { ...base, ...extra, prompt: codec.encode(prompts[i]), seed: i });
     texts.push(codec.decode(r.tokens).replace(/\s+/g, ' ').trim());
     stepsRun += r.stepsRun;
     stepsSaved += r.stepsSaved;
@@ -175,7 +179,7 @@ async function continuations(models: { core: Denoiser | Denoiser[] }, n: number,
   }
   return { texts, stepsRun, stepsSaved, tokens, seconds: (performance.now() - t0) / 1000 };
 }
-const gen = await continuations({ core: decoded.core }, N.fluency);
+const gen = await continuations({ core: core.denoiser }, N.fluency);
 results.samples = gen.texts.slice(0, 5).map((t, i) => ({ prompt: prompts[i], continuation: t }));
 const arTexts: string[] = [];
 const arSpeed = { tokens: 0, seconds: 0 };
@@ -230,12 +234,12 @@ sections.push({
     'models/baselines/core-ar (the standard measure of SSD-LM and block-diffusion papers). core-ar scores its own samples too, which ' +
     'flatters that row. ' +
     (topK > 0
-      ? `Every SSD-2 generation here reads each step's top-${topK} logits, as the API's GPU workers send them (the text the API gives for the same seed).`
+      ? `Every SSD-2 generation here decodes as the API's GPU workers do (the text the API gives for the same seed): the core alone from each step's top-${topK} logits, the core with a user model from both models' full logits.`
       : 'Every SSD-2 generation here reads every logit of each step (--top-k 0), not the top-k the API decodes from.'),
 });
 results.fluency = fluencyRows;
 // Speed of the same continuations on this runtime (onnxruntime-node, CPU, one generation at a time).
-const fullSchedule = await continuations({ core: decoded.core }, N.fluency, { earlyStopPatience: 0 });
+const fullSchedule = await continuations({ core: core.denoiser }, N.fluency, { earlyStopPatience: 0 });
 const speedRow = (setting: string, r: typeof gen): Row => ({
   model: `core (blocks of ${lossBlock}, ${defaultSteps} steps per block, ${setting})`,
   'tokens generated': r.tokens,
@@ -299,7 +303,7 @@ async function qa(
       lambda,
       seed: i,
     };
-    const r = await generateAll(models, request);
+    const r = await generateAll(asServed(models), request);
     const answer = codec.decode(r.tokens).split('\n')[0].trim();
     answers.push(answer);
     f1 += tokenF1(answer, row.response);
@@ -308,13 +312,13 @@ async function qa(
   return { f1: f1 / n, stepsRun, answers };
 }
 const qaRowsOut: Row[] = [];
-const coreAlone = await qa({ core: decoded.core }, 0);
+const coreAlone = await qa({ core: core.denoiser }, 0);
 qaRowsOut.push({ setting: 'core alone (no context)', λ: '-', F1: coreAlone.f1 });
-const userAlone = await qa({ core: decoded.user }, 0, {}, true);
+const userAlone = await qa({ core: user.denoiser }, 0, {}, true);
 qaRowsOut.push({ setting: 'user alone (with private context)', λ: '-', F1: userAlone.f1 });
 const f1ByLambda: { lambda: number; f1: number }[] = [{ lambda: 0, f1: coreAlone.f1 }];
 for (const lambda of [0.25, 0.5, 0.75]) {
-  const r = await qa({ core: decoded.core, user: decoded.user }, lambda);
+  const r = await qa({ core: core.denoiser, user: user.denoiser }, lambda);
   qaRowsOut.push({ setting: 'core + user (diffusion collaboration)', λ: lambda, F1: r.f1 });
   f1ByLambda.push({ lambda, f1: r.f1 });
   if (lambda === 0.5)
@@ -322,7 +326,7 @@ for (const lambda of [0.25, 0.5, 0.75]) {
       .slice(0, 3)
       .map((row, i) => ({ question: row.instruction, gold: row.response, core: coreAlone.answers[i], collaboration: r.answers[i] }));
 }
-f1ByLambda.push({ lambda: 1, f1: (await qa({ core: decoded.core, user: decoded.user }, 1)).f1 });
+f1ByLambda.push({ lambda: 1, f1: (await qa({ core: core.denoiser, user: user.denoiser }, 1)).f1 });
 
 /** The same questions decoded token by token by the autoregressive baselines (greedy, as above). */
 async function arQa(lambda: number | null, userAlone = false) {
@@ -378,7 +382,7 @@ log('QA done');
 const ablationRows: Row[] = [];
 const ablate = async (name: string, coreModels: Denoiser | Denoiser[], extra: Partial<GenerationRequest>) => {
   const flu = await continuations({ core: coreModels }, N.ablation, extra);
-  const q = await qa({ core: coreModels, user: decoded.user }, 0.5, extra, false, N.ablation);
+  const q = await qa({ core: coreModels, user: user.denoiser }, 0.5, extra, false, N.ablation);
   ablationRows.push({
     setting: name,
     'fluency ppl': trigram.perplexity(flu.texts),
@@ -388,10 +392,10 @@ const ablate = async (name: string, coreModels: Denoiser | Denoiser[], extra: Pa
   });
   return flu;
 };
-const defaultFluency = await ablate('default: early stop k=5, self-conditioning, core only', decoded.core, {});
-await ablate('no early stopping (k = 0)', decoded.core, { earlyStopPatience: 0 });
-await ablate('self-conditioning off', decoded.core, { selfConditioning: false });
-await ablate('with core-hi variant for t/T in (0.8,1]', [decoded.core, decoded.variant], {});
+const defaultFluency = await ablate('default: early stop k=5, self-conditioning, core only', core.denoiser, {});
+await ablate('no early stopping (k = 0)', core.denoiser, { earlyStopPatience: 0 });
+await ablate('self-conditioning off', core.denoiser, { selfConditioning: false });
+await ablate('with core-hi variant for t/T in (0.8,1]', [core.denoiser, variant.denoiser], {});
 // A shifted readout reads a block's first token from the context's last hidden state, so at block
 // size 1 nothing of the block's input (self-conditioning included) reaches the logits.
 const shiftedSingle = (m: LocalModel) => m.bundle.manifest.architecture.readout === 'shifted' && lossBlock === 1;
@@ -429,8 +433,8 @@ log('ablations done');
 const stepsRows: Row[] = [];
 const sweep = quick ? [Math.ceil(defaultSteps / 2)] : [0.2, 0.5].map((f) => Math.max(2, Math.round(f * defaultSteps)));
 for (const steps of sweep) {
-  const flu = await continuations({ core: decoded.core }, N.ablation, { steps });
-  const q = await qa({ core: decoded.core, user: decoded.user }, 0.5, { steps }, false, N.ablation);
+  const flu = await continuations({ core: core.denoiser }, N.ablation, { steps });
+  const q = await qa({ core: core.denoiser, user: user.denoiser }, 0.5, { steps }, false, N.ablation);
   stepsRows.push({
     steps,
     'fluency ppl': trigram.perplexity(flu.texts),
@@ -454,7 +458,7 @@ log('steps sweep done');
 // 6. Quality against block size: how many tokens the core denoises at once (the same prompts as 4 and 5).
 const blockRows: Row[] = [];
 for (const blockSize of (quick ? [1] : [1, 2, 4, 8, 16]).filter((b) => b < lossBlock)) {
-  const flu = await continuations({ core: decoded.core }, N.ablation, { blockSize, steps: defaultStepsFor(blockSize, lossSchedule) });
+  const flu = await continuations({ core: core.denoiser }, N.ablation, { blockSize, steps: defaultStepsFor(blockSize, lossSchedule) });
   blockRows.push({
     'block size': blockSize,
     'steps per block': defaultStepsFor(blockSize, lossSchedule),

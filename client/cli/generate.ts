@@ -80,8 +80,9 @@ const CLI = {
       min: 0,
       max: MAX_TOP_K,
       default: DEFAULT_TOP_K,
-      help: `logits per position the block loop reads, the k largest, as the API's GPU workers send them
-(default ${DEFAULT_TOP_K}: the same seed gives the API's text); 0 reads every logit`,
+      help: `logits per position a core alone is decoded from, the k largest, as the API's GPU workers do
+(default ${DEFAULT_TOP_K}: the same seed gives the API's text); with --user-model both models' full
+logits are mixed, as on the workers; 0 reads every logit`,
     },
     'step-math': {
       type: 'string',
@@ -199,13 +200,15 @@ async function main() {
   const blockSize = options.blockSize ?? core.bundle.manifest.block_size;
   const steps = options.steps ?? defaultStepsFor(blockSize, core.denoiser.info.blockSchedule);
   const totalBlocks = Math.ceil((options.maxTokens ?? 100) / blockSize);
-  // What the API's workers decode from: each step's top-k logits (wireView), unless --top-k 0.
-  const served = (d: Denoiser): Denoiser => (v['top-k'] > 0 ? wireView(d, v['top-k']) : d);
+  // As the API's GPU workers decode (fusedModels): a core alone from each step's top-k logits, a
+  // core with a user model from both models' full logits; --top-k 0 reads every logit.
+  const compact = v['top-k'] > 0 && !user;
+  const served = (d: Denoiser): Denoiser => (compact ? wireView(d, v['top-k']) : d);
   const started = performance.now();
   const events = generate(
     {
       core: [core.denoiser, ...variants.map((m) => m.denoiser)].map(served),
-      user: user && served(user.denoiser),
+      user: user?.denoiser,
       math: v['step-math'] === 'graph' ? core.denoiser.stepMath : undefined,
     },
     {

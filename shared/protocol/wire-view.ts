@@ -18,3 +18,13 @@ export function wireView(inner: Denoiser, k: number): Denoiser {
     },
   };
 }
+
+/**
+ * The models a worker's fused generation decodes from. The core alone: its wire view, so the
+ * generation gives exactly the text of the same one driven step by step. With a user model beside
+ * it on the worker: both models' full logits, mixed over the whole vocabulary as SSD-2's formula
+ * says (nothing crosses a wire; a top-k of each would lose the tokens only one model ranks high).
+ */
+export function fusedModels(core: Denoiser, user: Denoiser | undefined, k: number): { core: Denoiser; user?: Denoiser } {
+  return user ? { core, user } : { core: wireView(core, k) };
+}

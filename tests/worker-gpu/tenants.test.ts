@@ -1,14 +1,15 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compactLogits, compactTopIds, densifyLogits, PROTOCOL_VERSION, type StepRequestInput } from '../../shared/protocol';
-import { mixLogits } from '../../shared/ssd2';
+import { compactLogits, compactTopIds, densifyLogits, PROTOCOL_VERSION, wireView, type StepRequestInput } from '../../shared/protocol';
+import { generateAll, mixLogits } from '../../shared/ssd2';
+import { loadLocalModel } from '../../worker-gpu/src/runtime/local-model';
 import type { RunningWorker } from '../../worker-gpu/src/server';
 import { copyBundle, editManifest } from '../helpers/bundle-copy';
 import { maxAbsDiff } from '../helpers/tensors';
 import { ROOT } from '../helpers/paths';
 import { stepRequest, TINY_CORE } from '../helpers/step-request';
 import { startS3WithTinyCore, type TestS3 } from './helpers/s3';
-import { postJson, startTestWorker, workerFetch } from './helpers/worker';
+import { postGenerate, postJson, startTestWorker, workerFetch } from './helpers/worker';
 
 const TINY = join(ROOT, 'models/tiny-core');
 
@@ -120,6 +121,34 @@ describe('per-request user models', () => {
       const res = await postJson(`${w.url}/v1/generate`, { ...body, user: { ...body.user, bundle } });
       expect(res.status).toBe(status);
       expect(res.json.error).toMatchObject({ code, field: 'user.bundle' });
+    }
+  });
+
+  it("mixes the two models' full logits in a fused generation (SSD-2's formula over the whole vocabulary), in process and on generation threads", async () => {
+    const threaded = await startTestWorker(s3, { WORKER_GENERATION_THREADS: '2' });
+    try {
+      const options = { steps: 6, maxTokens: 20, minTokens: 20, lambda: 0.7, seed: 5, topP: 0.9 };
+      const body = {
+        v: PROTOCOL_VERSION,
+        model: TINY_CORE,
+        prompt: [10, 11, 12],
+        options,
+        user: { tenant: 'acme', bundle: 'adapters/legal', context: [99, 98] },
+      };
+      const tokens = async (url: string) => {
+        const { status, events } = await postGenerate(url, body);
+        expect(status).toBe(200);
+        return (events.at(-1) as { tokens: number[] }).tokens;
+      };
+      const [core, user] = await Promise.all([loadLocalModel(TINY), loadLocalModel(TINY)]);
+      const request = { ...options, prompt: body.prompt, userContext: body.user.context };
+      const full = (await generateAll({ core: core.denoiser, user: user.denoiser }, request)).tokens;
+      const eachTopK = (await generateAll({ core: wireView(core.denoiser, 32), user: wireView(user.denoiser, 32) }, request)).tokens;
+      expect(eachTopK).not.toEqual(full); // what mixing each model's top-32 would have given
+      expect(await tokens(w.url)).toEqual(full);
+      expect(await tokens(threaded.url)).toEqual(full);
+    } finally {
+      await threaded.close();
     }
   });
 });

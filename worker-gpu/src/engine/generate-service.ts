@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from '../../../shared/errors';
 import { generate } from '../../../shared/ssd2';
 import { GenerateOptionsSchema } from '../../../shared/ssd2/options';
-import { wireEvent, wireView, WorkerErrorCode, type GenerateEvent, type GenerateRequest } from '../../../shared/protocol';
+import { fusedModels, wireEvent, WorkerErrorCode, type GenerateEvent, type GenerateRequest } from '../../../shared/protocol';
 import { withField, WorkerError } from '../http/errors';
 import type { WorkerMetrics } from '../metrics';
 import type { Models } from './models';
@@ -22,8 +22,9 @@ function inRequest(err: unknown): unknown {
 
 /**
  * POST /v1/generate: the shared block loop runs inside the worker (no client-side model takes
- * part). Models are seen through the compact wire form, so the tokens equal those of the same
- * generation driven step by step; their steps share the dynamic batcher with /v1/step traffic.
+ * part). A core alone is seen through the compact wire form, so the tokens equal those of the same
+ * generation driven step by step; with a user model both models' full logits are mixed
+ * (`fusedModels`). Their steps share the dynamic batcher with /v1/step traffic.
  */
 export class GenerateService {
   /** Ends a generation in flight with an error (its stream's last line). */
@@ -49,10 +50,7 @@ export class GenerateService {
     const request = { ...req.options, prompt: req.prompt, userContext: req.user?.context };
     const events = this.threads
       ? this.threads.generate({ core: core.batcher, user: user?.batcher }, req.topK, request)
-      : generate(
-          { core: wireView(core.batcher, req.topK), user: user && wireView(user.batcher, req.topK), math: core.denoiser.stepMath },
-          request,
-        );
+      : generate({ ...fusedModels(core.batcher, user?.batcher, req.topK), math: core.denoiser.stepMath }, request);
     const first = await events.next().catch((err) => Promise.reject(withField(inRequest(err), 'user.bundle')));
     const metrics = this.metrics;
     const running = this.running;

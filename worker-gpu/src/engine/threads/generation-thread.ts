@@ -5,7 +5,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { blockLogits, generate, type BlockLogits, type DenoiseStep, type Denoiser, type DenoiserInfo } from '../../../../shared/ssd2';
-import { wireView } from '../../../../shared/protocol';
+import { fusedModels } from '../../../../shared/protocol';
 import type { FromThread, ToThread } from './messages';
 import { MainThreadError, errorToWire } from './wire-error';
 
@@ -33,10 +33,7 @@ function proxy(info: DenoiserInfo, gen: number, model: 'core' | 'user'): Denoise
 }
 
 async function run(m: Extract<ToThread, { type: 'start' }>): Promise<void> {
-  const models = {
-    core: wireView(proxy(m.core, m.gen, 'core'), m.topK),
-    user: m.user ? wireView(proxy(m.user, m.gen, 'user'), m.topK) : undefined,
-  };
+  const models = fusedModels(proxy(m.core, m.gen, 'core'), m.user ? proxy(m.user, m.gen, 'user') : undefined, m.topK);
   try {
     for await (const event of generate(models, m.request)) {
       if (cancelled.has(m.gen)) break;

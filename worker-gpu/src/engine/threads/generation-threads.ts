@@ -71,7 +71,7 @@ export class GenerationThreads {
     }
   }
 
-  /** Like `generate` from shared/ssd2 with `wireView(model, topK)` models, on the least busy thread. */
+  /** Like `generate` from shared/ssd2 with `fusedModels(core, user, topK)`, on the least busy thread. */
   async *generate(
     models: { core: BatchedModel; user?: BatchedModel },
     topK: number,
