@@ -187,4 +187,33 @@ describe('client-side user model over the WebSocket', () => {
     });
     expect(fresh).toEqual([false, true]);
   });
+
+  it('keeps how a run ended in storage: an instance started again reports it and refuses to run it twice', async () => {
+    const { key, tenantId } = await newTenant();
+    const res = await api('/v1/completions', key, { ...base, seed: uniqueSeed() });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as any;
+    const id = res.headers.get('x-ssd2-generation-id')!;
+    const stub = env.GENERATIONS.get(env.GENERATIONS.idFromString(id)) as DurableObjectStub;
+    const fresh = await runInDurableObject(stub, async (_instance: unknown, state: DurableObjectState) => {
+      const again = new Generation(state, env);
+      const status = await again.status(tenantId);
+      const cancelled = await again.cancel(tenantId);
+      const spec = {
+        tenantId,
+        keyId: 'k',
+        modelId: 'tiny-core',
+        model: { name: 'tiny-core', version: '0.1.0' },
+        prompt: [1, 2, 3],
+        options: {},
+        mode: 'fused',
+        progress: false,
+      };
+      const rerun = await again.fetch(new Request('https://generation/run', { method: 'POST', body: JSON.stringify(spec) }));
+      return { status, cancelled, rerun: await rerun.json() };
+    });
+    expect(fresh.status).toMatchObject({ phase: 'done', mode: 'fused', model: 'tiny-core', blocks_done: body.ssd2.blocks, step: null });
+    expect(fresh.cancelled).toBe('done'); // ended: nothing to cancel (the route answers 409 generation_ended)
+    expect(fresh.rerun).toMatchObject({ status: 409, error: { code: 'generation_already_started' } });
+  });
 });

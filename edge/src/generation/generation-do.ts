@@ -29,28 +29,44 @@ export interface GenerationStatus {
 /** How long a generation's owner is kept in storage (then an alarm deletes it). */
 const OWNER_TTL_MS = 24 * 3_600_000;
 
+/** What storage keeps of a generation that started: it runs once, and its status outlives the instance. */
+interface StoredRun {
+  mode: GenerationSpec['mode'];
+  model: string;
+  /** Set when it ended. */
+  phase?: 'done' | 'failed' | 'cancelled';
+  progress?: { blocksDone: number; block: number; step: number; tokens: number };
+}
+
 /**
  * One instance per generation. It owns the generation's state while it runs (the engine loop's
  * seed, block, step, estimates and early-stop counters live in the shared generator it drives)
- * and answers only to the tenant that started it. Only the owner is written to storage, so an
- * instance evicted and started again still refuses every other tenant; an alarm deletes it a day
+ * and answers only to the tenant that started it. Storage keeps the owner, and, once it starts,
+ * the run (its mode and model, then how it ended and its progress): an instance evicted and
+ * started again still refuses every other tenant, refuses to run twice, and reports how the run
+ * ended (one evicted mid-run, whose stream is gone, as failed). An alarm deletes it all a day
  * later. A client-side user model that disconnects may join again while the generation runs.
  */
 export class Generation extends DurableObject<Env> {
   private owner: { tenantId: string; keyId: string } | null = null;
-  private spec: GenerationSpec | null = null;
   private phase: GenerationPhase = 'reserved';
   private progress = { blocksDone: 0, block: 0, step: 0, tokens: 0 };
   private readonly abort = new AbortController();
   private client: ClientSession | null = null;
+  private stored: StoredRun | null = null;
 
-  /** The owner read back from storage; no event is served before it (blockConcurrencyWhile). */
+  /** The owner and the run read back from storage; no event is served before them (blockConcurrencyWhile). */
   private readonly loaded: Promise<void>;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.loaded = ctx.blockConcurrencyWhile(async () => {
       this.owner = (await ctx.storage.get<{ tenantId: string; keyId: string }>('owner')) ?? null;
+      this.stored = (await ctx.storage.get<StoredRun>('run')) ?? null;
+      if (this.stored) {
+        this.phase = this.stored.phase ?? 'failed';
+        if (this.stored.progress) this.progress = this.stored.progress;
+      }
     });
   }
 
@@ -69,17 +85,19 @@ export class Generation extends DurableObject<Env> {
   }
 
   /** Status for its own tenant; null (looks like "no such generation") for anyone else. */
-  status(tenantId: string): GenerationStatus | null {
+  async status(tenantId: string): Promise<GenerationStatus | null> {
+    await this.loaded;
     if (!this.owner || this.owner.tenantId !== tenantId) return null;
     const { blocksDone, block, step, tokens } = this.progress;
+    const mode = this.stored?.mode ?? null;
     return {
       id: this.ctx.id.toString(),
       phase: this.phase,
-      mode: this.spec?.mode ?? null,
-      model: this.spec?.modelId ?? null,
+      mode,
+      model: this.stored?.model ?? null,
       blocks_done: blocksDone,
-      block: this.spec?.mode === 'fused' ? blocksDone : block,
-      step: this.spec?.mode === 'fused' ? null : step,
+      block: mode === 'fused' ? blocksDone : block,
+      step: mode === 'fused' ? null : step,
       tokens,
       client_connected: this.client?.connected ?? false,
     };
@@ -89,7 +107,8 @@ export class Generation extends DurableObject<Env> {
    * Cancels a generation of this tenant that has not ended. Null when it is not theirs; otherwise
    * its phase when asked (`done`, `failed` or `cancelled`: nothing was cancelled).
    */
-  cancel(tenantId: string): GenerationPhase | null {
+  async cancel(tenantId: string): Promise<GenerationPhase | null> {
+    await this.loaded;
     if (!this.owner || this.owner.tenantId !== tenantId) return null;
     const phase = this.phase;
     if (phase === 'done' || phase === 'failed' || phase === 'cancelled') return phase;
@@ -147,7 +166,7 @@ export class Generation extends DurableObject<Env> {
     const spec = parsed.data;
     if (!(await this.reserve(spec.tenantId, spec.keyId)))
       return errorResponse(new ApiError(404, 'not_found_error', 'generation_not_found', 'no such generation', 'generation_id'));
-    if (this.spec)
+    if (this.stored)
       return errorResponse(
         new ApiError(
           409,
@@ -158,7 +177,8 @@ export class Generation extends DurableObject<Env> {
           'generation_id',
         ),
       );
-    this.spec = spec;
+    this.stored = { mode: spec.mode, model: spec.modelId };
+    await this.ctx.storage.put('run', this.stored);
     this.phase = spec.client ? 'waiting_for_client' : 'running';
     const events = this.events(spec);
     const stream = ndjsonStream(
@@ -197,7 +217,7 @@ export class Generation extends DurableObject<Env> {
       } else if (event.type === 'step') {
         this.progress.block = event.block;
         this.progress.step = event.step;
-        yield event;
+        if (spec.progress) yield event;
       } else if (event.type === 'done') {
         yield event;
         this.finish('done');
@@ -215,13 +235,19 @@ export class Generation extends DurableObject<Env> {
       ({ core, user } = await this.client.denoiser(core, spec.client, this.abort.signal));
       this.phase = 'running';
     }
-    const loop = generate({ core, user }, { ...spec.options, prompt: spec.prompt, stepEvents: spec.progress });
+    // Step events keep the status's block and step current; the stream carries them when asked (progress).
+    const loop = generate({ core, user }, { ...spec.options, prompt: spec.prompt, stepEvents: true });
     for await (const e of loop as AsyncIterable<GenerationEvent>) yield wireEvent(e);
   }
 
   private finish(phase: 'done' | 'failed' | 'cancelled'): void {
     if (this.phase === 'done' || this.phase === 'failed' || this.phase === 'cancelled') return;
     this.phase = phase;
+    if (this.stored) {
+      this.stored = { ...this.stored, phase, progress: { ...this.progress } };
+      // Storage orders this write before anything the instance sends next (its output gate).
+      void this.ctx.storage.put('run', this.stored);
+    }
     if (phase !== 'done') this.abort.abort();
     this.client?.close(phase === 'done' ? 1000 : 1011, `generation ${phase}`);
   }
