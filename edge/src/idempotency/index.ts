@@ -15,9 +15,10 @@ const KeySchema = z.string().regex(/^[\x21-\x7e]{1,255}$/, 'must be 1..255 visib
  * kept; a retry with the same key and the same request gets that response again
  * (`idempotent-replayed: true`) without running or charging anything. The same key with another
  * request is 422 `idempotency_key_reused`; a retry while the first call still runs is 409
- * `idempotency_key_in_progress`. 402/409/429 and 5xx responses and streams that failed are not kept: the claim is
- * released and a retry runs again (a failed call cost nothing). Streams are kept whole (SSE text)
- * once they end. A kept response expires after IDEMPOTENCY_TTL_HOURS (default 24), and a claim
+ * `idempotency_key_in_progress`. 402/409/429 and 5xx responses and streams that failed or that the
+ * caller left are not kept: the claim is released and a retry runs again (a failed call cost
+ * nothing; a left one was charged for what it was sent). Streams are kept whole (SSE text) once
+ * they end. A kept response expires after IDEMPOTENCY_TTL_HOURS (default 24), and a claim
  * left pending by a call that never finished is released after 30 minutes.
  */
 export const idempotency = () =>
@@ -85,14 +86,51 @@ export const idempotency = () =>
       await store.complete(tenantId, key, res.status, contentType, await res.clone().text());
       return;
     }
-    // A stream: the client reads one branch, the other is kept once the stream ends.
-    const [toClient, toStore] = res.body.tee();
-    c.res = new Response(toClient, res);
+    // A stream: kept once it has ended whole; the client's cancel still reaches the generation.
     const meter = c.var.meter;
+    const recorded = recordStream(res.body);
+    c.res = new Response(recorded.body, res);
     c.executionCtx.waitUntil(
-      new Response(toStore).text().then(async (text) => {
-        if (meter?.record && meter.record.status !== 'ok') await store.release(tenantId, key);
+      recorded.ended.then(async (text) => {
+        if (text === null || (meter?.record && meter.record.status !== 'ok')) await store.release(tenantId, key);
         else await store.complete(tenantId, key, res.status, contentType, text);
       }),
     );
   });
+
+/**
+ * A stream passed through as it is read, its text collected on the way. Unlike a tee, a reader
+ * that cancels cancels the source (a caller that hangs up ends its generation). `ended` resolves
+ * to the whole text once the source has ended, or to null if it was cancelled or failed.
+ */
+function recordStream(source: ReadableStream<Uint8Array>): { body: ReadableStream<Uint8Array>; ended: Promise<string | null> } {
+  const reader = source.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  let settle!: (text: string | null) => void;
+  const ended = new Promise<string | null>((resolve) => {
+    settle = resolve;
+  });
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) {
+          controller.close();
+          settle(text + decoder.decode());
+          return;
+        }
+        text += decoder.decode(value, { stream: true });
+        controller.enqueue(value);
+      } catch (err) {
+        settle(null);
+        controller.error(err);
+      }
+    },
+    async cancel(reason) {
+      settle(null);
+      await reader.cancel(reason);
+    },
+  });
+  return { body, ended };
+}

@@ -95,9 +95,12 @@ describe('metering: one usage record per call', () => {
     expect(row.cost_micro_usd).toBeGreaterThan(0);
   });
 
-  it('charges a stream the caller drops for the blocks it was sent (status partial, client_disconnected)', async () => {
+  it.each([
+    ['', {}],
+    [' (with an Idempotency-Key, whose claim is then released)', { 'idempotency-key': 'dropped-1' }],
+  ])('charges a stream the caller drops for the blocks it was sent (status partial, client_disconnected)%s', async (_name, headers) => {
     const { tenantId, key } = await newTenant();
-    const res = await api('/v1/completions', key, { ...longRun, seed: uniqueSeed() });
+    const res = await api('/v1/completions', key, { ...longRun, seed: uniqueSeed() }, { headers });
     const { reader, steps } = await firstBlock(res);
     await reader.cancel();
     let row: any;
@@ -109,6 +112,16 @@ describe('metering: one usage record per call', () => {
     expect(row.steps_run).toBeGreaterThanOrEqual(steps);
     expect(row.cost_micro_usd).toBe(price(row));
     expect(row.cost_micro_usd).toBeGreaterThan(0);
+    if ('idempotency-key' in headers) {
+      // Nothing was kept for the key: a retry runs again rather than replaying a cut-off stream.
+      let retry: Response | undefined;
+      for (let i = 0; i < 50 && (!retry || retry.status === 409); i++) {
+        if (retry) await new Promise((r) => setTimeout(r, 100));
+        retry = await api('/v1/completions', key, { ...base, seed: 1 }, { headers });
+      }
+      expect(retry!.status).toBe(200); // a key kept for the first call would refuse another body (422)
+      expect(retry!.headers.get('idempotent-replayed')).toBeNull();
+    }
   });
 
   it('records blocked and failed calls at no cost', async () => {
