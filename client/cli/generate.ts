@@ -19,8 +19,8 @@ const PROGRESS = `Output: the prompt and the text of each finished block go to s
 Progress on stderr: when stdout and stderr are the same terminal or file, nothing until the summary (the
 text stays readable); else a live line (block, step, t/T, the checkpoint serving it, positions changed,
 steps saved by early stopping) when stderr is a terminal, one line per block when it is not.
-Sampled text can differ from the same request served through the edge with the same seed: this
-reads every logit, the serving path each step's top-k logits (greedy decoding gives the same tokens).`;
+The text is the API's for the same model, prompt, seed and options: this decodes as its GPU workers do
+(--top-k).`;
 
 const CLI = {
   usage: 'npm run generate -- --prompt TEXT [options]',

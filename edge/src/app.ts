@@ -70,6 +70,8 @@ export function createApp(): Hono<AppEnv> {
         'x-ratelimit-remaining-requests',
         'retry-after',
         'x-request-id',
+        'idempotent-replayed',
+        'x-original-request-id',
       ],
       maxAge: 86_400,
     }),

@@ -10,7 +10,7 @@ export function outputLine(batchId: string, line: number, customId: string, requ
 
 /**
  * The JSONL line of a request that did not produce a completion: a malformed line (no
- * response, `error` says why, `line` is its 0-based index), or a request the API refused or the
+ * response, `error` says why, `line` is its 0-based position among the requests), or a request the API refused or the
  * GPU pool failed (`response` carries the HTTP status and the OpenAI error body).
  */
 export function errorLine(

@@ -55,4 +55,11 @@ describe('toApiError', () => {
       expect(toApiError(err).message).not.toMatch(/acme|40[34]/);
     }
   });
+
+  it('names private_context for a private context the user model cannot read, without the worker field path', () => {
+    const e = toApiError(
+      new ProtocolError(400, 'invalid_argument', 'user.context: private context + prompt (2006 tokens) exceed 376', 'user.context'),
+    );
+    expect(e.toBody().error).toMatchObject({ param: 'private_context', message: 'private context + prompt (2006 tokens) exceed 376' });
+  });
 });

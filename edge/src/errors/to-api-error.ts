@@ -61,8 +61,11 @@ export function toApiError(err: unknown): ApiError {
           "the tenant's prefix",
         'user_model_not_found',
       );
-    if (err.field?.startsWith('user') && err.status < 500)
-      return new ApiError(400, 'invalid_request_error', err.code, withoutStorageKeys(err.detail).trim(), 'user_model');
+    if (err.field?.startsWith('user') && err.status < 500) {
+      const detail = err.detail.startsWith(`${err.field}: `) ? err.detail.slice(err.field.length + 2) : err.detail;
+      const param = err.field === 'user.context' ? 'private_context' : 'user_model';
+      return new ApiError(400, 'invalid_request_error', err.code, withoutStorageKeys(detail).trim(), param);
+    }
     return new ApiError(502, 'api_error', 'upstream_error', `the GPU worker could not serve this request (${err.code})`);
   }
   if (err instanceof WorkerPoolError)

@@ -158,10 +158,10 @@ describe('metering: one usage record per call', () => {
     expect(csv).not.toContain(b.tenantId);
     expect((await api(`/v1/usage?tenant_id=${b.tenantId}`, a.key)).status).toBe(400);
     for (const [query, param, message] of [
-      ['group_by=tenant', 'group_by', /day or key/],
+      ['group_by=tenant', 'group_by', /^group_by: day or key/],
       ['from=2026-13-01', 'from', /YYYY-MM-DD/],
       ['to=2026-02-30', 'to', /YYYY-MM-DD/],
-      ['from=2026-03-02&to=2026-03-01', 'from', /after/],
+      ['from=2026-03-02&to=2026-03-01', 'from', /^from: must not be after to \(2026-03-01\)$/],
     ] as const) {
       const res = await api(`/v1/usage?${query}`, a.key);
       expect(res.status, query).toBe(400);

@@ -11,7 +11,7 @@ const usageQuery = {
 };
 
 const fromNotAfterTo = (q: { from?: string; to?: string }, ctx: z.RefinementCtx) => {
-  if (q.from && q.to && q.from > q.to) ctx.addIssue({ code: 'custom', path: ['from'], message: `from ${q.from} is after to ${q.to}` });
+  if (q.from && q.to && q.from > q.to) ctx.addIssue({ code: 'custom', path: ['from'], message: `must not be after to (${q.to})` });
 };
 
 /** Query of GET /admin/usage (every tenant, or one). */
@@ -20,7 +20,7 @@ export const UsageQuerySchema = z.object(usageQuery).strict().superRefine(fromNo
 export const TenantUsageQuerySchema = z
   .object({
     ...usageQuery,
-    group_by: z.enum(['day', 'key'], { error: "group_by: day or key (a key reads its own tenant's usage only)" }).default('day'),
+    group_by: z.enum(['day', 'key'], { error: "day or key (a key reads its own tenant's usage only)" }).default('day'),
     tenant_id: z.never({ error: "a key reads its own tenant's usage only" }).optional(),
   })
   .strict()

@@ -70,7 +70,13 @@ export function completionBody(a: {
     completion_tokens: a.done.tokens.length,
     total_tokens: a.promptTokens + a.done.tokens.length,
   };
-  const ssd2 = { ...a.ssd2, blocks: a.done.blocks, steps_run: a.done.stepsRun, steps_saved: a.done.stepsSaved };
+  const ssd2 = {
+    ...a.ssd2,
+    blocks: a.done.blocks,
+    steps_run: a.done.stepsRun,
+    steps_saved: a.done.stepsSaved,
+    finish_reason: a.done.finishReason,
+  };
   const { id, created, model } = a;
   if (a.kind === 'chat') {
     const message = { role: 'assistant' as const, content: a.text, refusal: null };

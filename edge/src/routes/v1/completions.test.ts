@@ -105,7 +105,7 @@ describe('POST /v1/completions', () => {
     expect(body.choices[0].text.length).toBeGreaterThan(0);
     expect(body.usage.completion_tokens).toBe(30);
     expect(body.usage.total_tokens).toBe(body.usage.prompt_tokens + 30);
-    expect(body.ssd2).toMatchObject({ seed, mode: 'fused', blocks: 2 });
+    expect(body.ssd2).toMatchObject({ seed, mode: 'fused', blocks: 2, finish_reason: 'length' });
     // Fused by default: one /v1/generate request reached a GPU worker.
     expect((await stubLog(seed)).map((r) => r.path)).toEqual(['/v1/generate']);
   });
@@ -119,7 +119,7 @@ describe('POST /v1/completions', () => {
     const blocks = events.filter((e) => e.ssd2?.block !== undefined);
     expect(blocks.map((e) => e.ssd2.block)).toEqual([0, 1]);
     expect(blocks.every((e) => e.object === 'text_completion' && e.choices[0].finish_reason === null)).toBe(true);
-    expect(events.at(-3).choices[0].finish_reason).toBe('length');
+    expect(events.at(-3)).toMatchObject({ choices: [{ finish_reason: 'length' }], ssd2: { finish_reason: 'length', blocks: 2 } });
     expect(events.at(-2)).toMatchObject({ choices: [], usage: { completion_tokens: 30 } });
   });
 

@@ -293,7 +293,14 @@ class GenerationAnswer {
             await stream.writeSSE({
               data: JSON.stringify(
                 this.chunk(null, finishReasonOf(e), {
-                  ssd2: { ...ssd2Base, blocks: e.blocks, steps_run: e.stepsRun, steps_saved: e.stepsSaved, ...cost },
+                  ssd2: {
+                    ...ssd2Base,
+                    blocks: e.blocks,
+                    steps_run: e.stepsRun,
+                    steps_saved: e.stepsSaved,
+                    finish_reason: e.finishReason,
+                    ...cost,
+                  },
                 }),
               ),
             });
