@@ -91,7 +91,7 @@ async function measure(
   projection: 'greedy' | 'sample' | 'multihot',
   withUser: boolean,
   math: StepMath,
-  /** Logits in the wire form (top k + floor), as the edge's per-step loop and a worker's fused loop see them. */
+  /** Logits in the wire form (top k + floor), as the edge's per-step loop (and a worker's fused loop for a core alone) sees them. */
   wire = false,
 ): Promise<{ stepMs: number; graphMs: number }> {
   const view = (d: Denoiser) => (wire ? wireView(d, DEFAULT_TOP_K) : d);
