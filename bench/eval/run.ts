@@ -6,7 +6,16 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { parseCli } from '../../tools/cli/args';
 import { spawnSync } from 'node:child_process';
-import { defaultStepsFor, generateAll, logSoftmax, parseGenerateOptions, type Denoiser, type GenerationRequest } from '../../shared/ssd2';
+import {
+  defaultStepsFor,
+  generateAll,
+  lambdaAlwaysZero,
+  logSoftmax,
+  parseGenerateOptions,
+  type Denoiser,
+  type GenerationRequest,
+  type LambdaSchedule,
+} from '../../shared/ssd2';
 import { instructionPrompt, privateContextPrefix } from '../../shared/prompt/instruction';
 import { loadLocalModel, type LocalModel } from '../../worker-gpu/src/runtime/local-model';
 import { pythonExecutable } from '../../infra/training/python';
@@ -147,10 +156,13 @@ const lossSchedule = core.denoiser.info.blockSchedule;
 const topK = values['top-k'];
 /**
  * The models as a GPU worker's fused loop decodes them (`fusedModels`): a core alone from each
- * step's top-k logits, a core with a user model from both models' full logits.
+ * step's top-k logits, a core with a user model (λ not 0 throughout) from both models' full logits.
  */
-const asServed = (m: { core: Denoiser | Denoiser[]; user?: Denoiser }) =>
-  topK === 0 || m.user ? m : { core: Array.isArray(m.core) ? m.core.map((d) => wireView(d, topK)) : wireView(m.core, topK) };
+const asServed = (m: { core: Denoiser | Denoiser[]; user?: Denoiser }, lambda?: LambdaSchedule) => {
+  if (topK === 0 || (m.user && !lambdaAlwaysZero(lambda))) return m;
+  const view = (d: Denoiser) => wireView(d, topK);
+  return { core: Array.isArray(m.core) ? m.core.map(view) : view(m.core), user: m.user && view(m.user) };
+};
 const defaultSteps = values.steps ?? defaultStepsFor(lossBlock, lossSchedule);
 const commitConfidence = values['commit-confidence'] ?? parseGenerateOptions({}).commitConfidence;
 const temperature = values.temperature ?? parseGenerateOptions({}).temperature;
@@ -303,7 +315,7 @@ async function qa(
       lambda,
       seed: i,
     };
-    const r = await generateAll(asServed(models), request);
+    const r = await generateAll(asServed(models, request.lambda), request);
     const answer = codec.decode(r.tokens).split('\n')[0].trim();
     answers.push(answer);
     f1 += tokenF1(answer, row.response);

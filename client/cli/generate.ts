@@ -8,7 +8,14 @@ import { existsSync, fstatSync } from 'node:fs';
 import { parseCli, usageError } from '../../tools/cli/args';
 import { InvalidArgumentError, SSD2Error } from '../../shared/errors';
 import { instructionPrompt, privateContextPrefix } from '../../shared/prompt/instruction';
-import { defaultStepsFor, generate, parseGenerateOptions, type Denoiser, type GenerateOptionsInput } from '../../shared/ssd2';
+import {
+  defaultStepsFor,
+  generate,
+  lambdaAlwaysZero,
+  parseGenerateOptions,
+  type Denoiser,
+  type GenerateOptionsInput,
+} from '../../shared/ssd2';
 import { TextAccumulator } from '../../shared/tokenizer/text-accumulator';
 import { DEFAULT_TOP_K, MAX_TOP_K, wireView } from '../../shared/protocol';
 import { bundleAt, openModel, providersArg, textArg } from './common';
@@ -202,13 +209,13 @@ async function main() {
   const totalBlocks = Math.ceil((options.maxTokens ?? 100) / blockSize);
   // As the API's GPU workers decode (fusedModels): a core alone from each step's top-k logits, a
   // core with a user model from both models' full logits; --top-k 0 reads every logit.
-  const compact = v['top-k'] > 0 && !user;
+  const compact = v['top-k'] > 0 && (!user || lambdaAlwaysZero(options.lambda));
   const served = (d: Denoiser): Denoiser => (compact ? wireView(d, v['top-k']) : d);
   const started = performance.now();
   const events = generate(
     {
       core: [core.denoiser, ...variants.map((m) => m.denoiser)].map(served),
-      user: user?.denoiser,
+      user: user && (compact ? wireView(user.denoiser, v['top-k']) : user.denoiser),
       math: v['step-math'] === 'graph' ? core.denoiser.stepMath : undefined,
     },
     {
@@ -224,15 +231,16 @@ async function main() {
   const quiet = sameDestination();
   const live = !quiet && process.stderr.isTTY;
   const progress = (s: string) => process.stderr.write(`\r\x1b[2K${s}`);
-  // A character split across blocks is printed once it is whole.
-  const accumulator = new TextAccumulator((ids) => codec.decode(ids), []);
+  // A character split across blocks is printed once it is whole; a chat answer, as the API gives it,
+  // without the whitespace it starts with (one space after the template's cue instead).
+  const accumulator = new TextAccumulator((ids) => codec.decode(ids), [], v.chat);
   let saved = 0;
   let printed = false;
   try {
     for await (const ev of events) {
       // The engine checks the request when it starts: nothing is printed before that.
       if (!printed) {
-        process.stdout.write(text);
+        process.stdout.write(v.chat ? `${text} ` : text);
         printed = true;
       }
       if (ev.type === 'step' && live)

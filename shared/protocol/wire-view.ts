@@ -1,5 +1,6 @@
 import type { DenoiseStep, Denoiser } from '../ssd2/denoiser';
 import type { BlockLogits } from '../ssd2/types';
+import { lambdaAlwaysZero, type LambdaSchedule } from '../ssd2/mixing';
 import { roundTripLogits } from './compact-logits';
 
 /**
@@ -23,8 +24,15 @@ export function wireView(inner: Denoiser, k: number): Denoiser {
  * The models a worker's fused generation decodes from. The core alone: its wire view, so the
  * generation gives exactly the text of the same one driven step by step. With a user model beside
  * it on the worker: both models' full logits, mixed over the whole vocabulary as SSD-2's formula
- * says (nothing crosses a wire; a top-k of each would lose the tokens only one model ranks high).
+ * says (nothing crosses a wire; a top-k of each would lose the tokens only one model ranks high);
+ * at λ 0 throughout, the wire views, so the text is the core's alone to the bit.
  */
-export function fusedModels(core: Denoiser, user: Denoiser | undefined, k: number): { core: Denoiser; user?: Denoiser } {
-  return user ? { core, user } : { core: wireView(core, k) };
+export function fusedModels(
+  core: Denoiser,
+  user: Denoiser | undefined,
+  k: number,
+  lambda: LambdaSchedule | undefined,
+): { core: Denoiser; user?: Denoiser } {
+  if (user && !lambdaAlwaysZero(lambda)) return { core, user };
+  return user ? { core: wireView(core, k), user: wireView(user, k) } : { core: wireView(core, k) };
 }

@@ -55,3 +55,12 @@ export function lambdaAt(schedule: LambdaSchedule, step: number, steps: number):
   const { start, end } = schedule as { start: number; end: number };
   return steps <= 1 ? start : start + ((end - start) * step) / (steps - 1);
 }
+
+/** Whether a λ schedule is 0 at every step: the user model changes nothing (absent: the default, 0.5). */
+export function lambdaAlwaysZero(schedule: LambdaSchedule | undefined): boolean {
+  if (schedule === undefined) return false;
+  if (typeof schedule === 'number') return schedule === 0;
+  if (Array.isArray(schedule)) return schedule.every((l) => l === 0);
+  const { start, end } = schedule as { start: number; end: number };
+  return start === 0 && end === 0;
+}

@@ -147,6 +147,11 @@ describe('per-request user models', () => {
       expect(eachTopK).not.toEqual(full); // what mixing each model's top-32 would have given
       expect(await tokens(w.url)).toEqual(full);
       expect(await tokens(threaded.url)).toEqual(full);
+      // λ 0 throughout: the core's own text, to the bit (as without the user model).
+      const { user: _user, ...coreOnly } = body;
+      const alone = await postGenerate(w.url, coreOnly);
+      const atZero = await postGenerate(w.url, { ...body, options: { ...options, lambda: 0 } });
+      expect(atZero.events.at(-1)).toEqual(alone.events.at(-1));
     } finally {
       await threaded.close();
     }

@@ -18,4 +18,10 @@ describe('parseBatchFile', () => {
     expect(parsed[3]).toMatchObject({ code: 'invalid_argument' });
     expect((parsed[3] as { message: string }).message).toMatch(/^line 7: body\.prompt/);
   });
+
+  it('refuses progress events in a batch line when the file is read', () => {
+    const [parsed] = parseBatchFile(line('p', { model: 'tiny-core', prompt: 'Hi', progress: true }), '/v1/completions');
+    expect(parsed).toMatchObject({ ok: false, code: 'invalid_argument' });
+    expect((parsed as { message: string }).message).toMatch(/progress events are not part of a batch line/);
+  });
 });

@@ -216,4 +216,19 @@ describe('client-side user model over the WebSocket', () => {
     expect(fresh.cancelled).toBe('done'); // ended: nothing to cancel (the route answers 409 generation_ended)
     expect(fresh.rerun).toMatchObject({ status: 409, error: { code: 'generation_already_started' } });
   });
+
+  it('refuses to run a reserved generation its owner cancelled (409), before and after an eviction', async () => {
+    const { key, tenantId } = await newTenant();
+    const id = await newGeneration(key);
+    expect((await api(`/v1/generations/${id}`, key, undefined, { method: 'DELETE' })).status).toBe(200);
+    const run = await api('/v1/completions', key, { ...base, generation_id: id, client_model: { join_timeout_ms: 100 } });
+    expect(run.status).toBe(409);
+    expect(((await run.json()) as any).error).toMatchObject({ code: 'generation_already_started', param: 'generation_id' });
+    const stub = env.GENERATIONS.get(env.GENERATIONS.idFromString(id)) as DurableObjectStub;
+    const phase = await runInDurableObject(
+      stub,
+      async (_instance: unknown, state: DurableObjectState) => (await new Generation(state, env).status(tenantId))?.phase,
+    );
+    expect(phase).toBe('cancelled');
+  });
 });

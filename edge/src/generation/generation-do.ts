@@ -31,8 +31,9 @@ const OWNER_TTL_MS = 24 * 3_600_000;
 
 /** What storage keeps of a generation that started: it runs once, and its status outlives the instance. */
 interface StoredRun {
-  mode: GenerationSpec['mode'];
-  model: string;
+  /** Absent for a generation cancelled before it ran. */
+  mode?: GenerationSpec['mode'];
+  model?: string;
   /** Set when it ended. */
   phase?: 'done' | 'failed' | 'cancelled';
   progress?: { blocksDone: number; block: number; step: number; tokens: number };
@@ -166,7 +167,7 @@ export class Generation extends DurableObject<Env> {
     const spec = parsed.data;
     if (!(await this.reserve(spec.tenantId, spec.keyId)))
       return errorResponse(new ApiError(404, 'not_found_error', 'generation_not_found', 'no such generation', 'generation_id'));
-    if (this.stored)
+    if (this.stored || this.phase !== 'reserved')
       return errorResponse(
         new ApiError(
           409,
@@ -219,8 +220,9 @@ export class Generation extends DurableObject<Env> {
         this.progress.step = event.step;
         if (spec.progress) yield event;
       } else if (event.type === 'done') {
-        yield event;
+        // Done before it is handed on: a reader that stops after it does not make it cancelled.
         this.finish('done');
+        yield event;
         return;
       }
     }
@@ -243,11 +245,10 @@ export class Generation extends DurableObject<Env> {
   private finish(phase: 'done' | 'failed' | 'cancelled'): void {
     if (this.phase === 'done' || this.phase === 'failed' || this.phase === 'cancelled') return;
     this.phase = phase;
-    if (this.stored) {
-      this.stored = { ...this.stored, phase, progress: { ...this.progress } };
-      // Storage orders this write before anything the instance sends next (its output gate).
-      void this.ctx.storage.put('run', this.stored);
-    }
+    // Kept whether it ran or was cancelled while reserved. Storage orders this write before
+    // anything the instance sends next (its output gate).
+    this.stored = { ...this.stored, phase, progress: { ...this.progress } };
+    void this.ctx.storage.put('run', this.stored);
     if (phase !== 'done') this.abort.abort();
     this.client?.close(phase === 'done' ? 1000 : 1011, `generation ${phase}`);
   }

@@ -50,7 +50,7 @@ export class GenerateService {
     const request = { ...req.options, prompt: req.prompt, userContext: req.user?.context };
     const events = this.threads
       ? this.threads.generate({ core: core.batcher, user: user?.batcher }, req.topK, request)
-      : generate({ ...fusedModels(core.batcher, user?.batcher, req.topK), math: core.denoiser.stepMath }, request);
+      : generate({ ...fusedModels(core.batcher, user?.batcher, req.topK, req.options?.lambda), math: core.denoiser.stepMath }, request);
     const first = await events.next().catch((err) => Promise.reject(withField(inRequest(err), 'user.bundle')));
     const metrics = this.metrics;
     const running = this.running;

@@ -102,8 +102,9 @@ export async function prepareGeneration(
     steps: body.steps,
     maxTokens: body.max_tokens ?? defaultMaxTokens,
     blockSize: body.block_size,
-    projection: body.projection,
-    topP: body.top_p ?? undefined,
+    // top_p 0 keeps only the most probable token: greedy (sent as such, which every worker reads).
+    projection: body.top_p === 0 ? 'greedy' : body.projection,
+    topP: body.top_p === 0 ? undefined : (body.top_p ?? undefined),
     temperature: body.temperature ?? undefined,
     seed: body.seed ?? randomSeed(),
     lambda: body.lambda,

@@ -121,11 +121,14 @@ async function startGeneration(
       (async () => {
         await meter?.partial(delivered, 'client_disconnected', Date.now() - startedAt);
         await stub.cancel(spec.tenantId);
+        await release();
       })(),
     );
   signal.addEventListener('abort', disconnected, { once: true });
   try {
     const res = await stub.fetch('https://generation/run', { method: 'POST', body: JSON.stringify(spec) });
+    // A caller gone before the generation was claimed: that cancel found nothing to end; this one does.
+    if (signal.aborted) await stub.cancel(spec.tenantId);
     if (!res.ok) throw errorFrom((await res.json()) as Extract<GenerationStreamEvent, { type: 'error' }>);
     const events = ndjsonLines(res.body!) as AsyncGenerator<GenerationStreamEvent>;
     const first = await events.next();

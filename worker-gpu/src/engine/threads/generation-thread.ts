@@ -33,7 +33,8 @@ function proxy(info: DenoiserInfo, gen: number, model: 'core' | 'user'): Denoise
 }
 
 async function run(m: Extract<ToThread, { type: 'start' }>): Promise<void> {
-  const models = fusedModels(proxy(m.core, m.gen, 'core'), m.user ? proxy(m.user, m.gen, 'user') : undefined, m.topK);
+  const user = m.user ? proxy(m.user, m.gen, 'user') : undefined;
+  const models = fusedModels(proxy(m.core, m.gen, 'core'), user, m.topK, m.request.lambda);
   try {
     for await (const event of generate(models, m.request)) {
       if (cancelled.has(m.gen)) break;
