@@ -66,6 +66,11 @@ describe('npm-script flags', () => {
       stderr: 'error: --step-graphs: expected on or auto, got "off"\n',
     });
     expect(run(SCRIPTS.eval, '--temperature', '3')).toMatchObject({ code: 2, stderr: 'error: --temperature: at most 2, got 3\n' });
+    // A flag's value that looks like -h is not a call for the usage.
+    expect(run(SCRIPTS['bench:engine'], '--contexts', '-h')).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/^error: --contexts: a value that starts with - is given as --contexts=VALUE/),
+    });
     expect(run(SCRIPTS['train:models'], '--only', 'nope')).toMatchObject({
       code: 2,
       stderr: expect.stringMatching(/^error: --only: unknown stage nope/),

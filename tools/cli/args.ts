@@ -127,11 +127,10 @@ function convert(name: string, f: Flag, raw: string): unknown {
  */
 export function parseCli<const T extends Flags>(cli: Cli<T>, args = process.argv.slice(2)) {
   exitQuietlyOnEpipe();
-  if (args.includes('--help') || args.includes('-h')) {
-    console.log(usageText(cli));
-    process.exit(0);
-  }
-  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {};
+  // --help is a flag like the others, so `--prompt -h` is a prompt, not a call for the usage.
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {
+    help: { type: 'boolean', short: 'h' },
+  };
   for (const [name, f] of Object.entries(cli.flags)) {
     options[name] = { type: f.type === 'boolean' ? 'boolean' : 'string' };
     if (f.type === 'string' && f.multiple) options[name].multiple = true;
@@ -142,6 +141,10 @@ export function parseCli<const T extends Flags>(cli: Cli<T>, args = process.argv
     parsed = parseArgs({ args, options, allowPositionals: cli.positionals ?? false, strict: true });
   } catch (err) {
     usageError(parseErrorMessage(err as { code?: string; message: string }));
+  }
+  if (parsed.values.help === true) {
+    console.log(usageText(cli));
+    process.exit(0);
   }
   const values: Record<string, unknown> = {};
   for (const [name, f] of Object.entries(cli.flags)) {
