@@ -4,6 +4,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { topKFlag } from '../../tools/cli/top-k-flag';
 import { parseCli } from '../../tools/cli/args';
 import { spawnSync } from 'node:child_process';
 import {
@@ -23,7 +24,7 @@ import { trainedBlockSize } from '../../infra/training/train-models';
 import { distinctN, shuffleWords, tokenF1, TrigramModel } from './metrics';
 import { CausalLm, generateCausal, type CausalRequest } from './causal-lm';
 import { markdownTable, type Row } from '../lib/table';
-import { DEFAULT_TOP_K, MAX_TOP_K, wireView } from '../../shared/protocol';
+import { wireView } from '../../shared/protocol';
 
 const { values } = parseCli({
   usage: 'npm run eval [-- options]',
@@ -50,14 +51,7 @@ const { values } = parseCli({
       help: "the commit_confidence of every generation (default: the engine's)",
     },
     temperature: { type: 'number', arg: 'T', min: 0, max: 2, help: "the temperature of every SSD-2 generation (default: the engine's, 1)" },
-    'top-k': {
-      type: 'int',
-      arg: 'K',
-      min: 0,
-      max: MAX_TOP_K,
-      default: DEFAULT_TOP_K,
-      help: `logits per position a core alone is decoded from, the k largest, as the API's GPU workers do (default ${DEFAULT_TOP_K});\na core with a user model mixes their full logits; 0 reads every logit`,
-    },
+    'top-k': topKFlag(),
   },
 });
 const quick = values.quick!;

@@ -5,6 +5,7 @@
  * before a model loads.
  */
 import { existsSync, fstatSync } from 'node:fs';
+import { topKFlag } from '../../tools/cli/top-k-flag';
 import { parseCli, usageError } from '../../tools/cli/args';
 import { InvalidArgumentError, SSD2Error } from '../../shared/errors';
 import { instructionPrompt, privateContextPrefix } from '../../shared/prompt/instruction';
@@ -17,7 +18,7 @@ import {
   type GenerateOptionsInput,
 } from '../../shared/ssd2';
 import { TextAccumulator } from '../../shared/tokenizer/text-accumulator';
-import { DEFAULT_TOP_K, MAX_TOP_K, wireView } from '../../shared/protocol';
+import { wireView } from '../../shared/protocol';
 import { bundleAt, openModel, providersArg, textArg } from './common';
 
 const DEFAULT_MODEL = existsSync('models/core/manifest.json') ? 'models/core' : 'models/tiny-core';
@@ -81,16 +82,7 @@ const CLI = {
     },
     'min-tokens': { type: 'int', help: 'suppress end-of-text until N tokens were generated (default 0)' },
     providers: { type: 'string', arg: 'LIST', default: 'cpu', help: 'onnxruntime providers to try in order (cuda, webgpu, cpu)' },
-    'top-k': {
-      type: 'int',
-      arg: 'K',
-      min: 0,
-      max: MAX_TOP_K,
-      default: DEFAULT_TOP_K,
-      help: `logits per position a core alone is decoded from, the k largest, as the API's GPU workers do
-(default ${DEFAULT_TOP_K}: the same seed gives the API's text); with --user-model both models' full
-logits are mixed, as on the workers; 0 reads every logit`,
-    },
+    'top-k': topKFlag("\nthe default gives the API's text for the same seed"),
     'step-math': {
       type: 'string',
       arg: 'WHERE',
