@@ -61,7 +61,7 @@ describe('the official openai SDK', () => {
     const err = await client.completions.create({ model: 'nope', prompt: 'x' }).catch((e) => e);
     expect(err).toBeInstanceOf(OpenAI.NotFoundError);
     expect(err.code).toBe('model_not_found');
-    const bad = await client.completions.create({ model: 'tiny-core', prompt: 'x', n: 3 }).catch((e) => e);
+    const bad = await client.completions.create({ model: 'tiny-core', prompt: 'x', n: 9 }).catch((e) => e);
     expect(bad).toBeInstanceOf(OpenAI.BadRequestError);
     expect(bad.param).toBe('n');
   });

@@ -26,6 +26,7 @@ function batchRefusal(body: Record<string, unknown>): string | null {
   if (body.stream) return 'stream is not supported in a batch';
   if (body.mode === 'per_step') return 'batches run in fused mode (mode: per_step is not supported)';
   if (body.client_model !== undefined || body.generation_id !== undefined) return 'client models cannot join batch lines';
+  if (typeof body.n === 'number' && body.n > 1) return 'a batch line has one choice (n = 1): give each its own line';
   if (body.progress) return 'progress events are not part of a batch line (its answer is one JSON body)';
   return null;
 }

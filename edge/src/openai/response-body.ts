@@ -25,11 +25,14 @@ export function chunkBody(a: {
   /** New text; null for a chat chunk without content (the last one). */
   delta: string | null;
   finishReason: FinishReason | null;
-  /** The first chat chunk also says who speaks. */
+  /** The choice the chunk belongs to (default 0). */
+  index?: number;
+  /** The first chat chunk of a choice also says who speaks. */
   first?: boolean;
   extra?: Record<string, unknown>;
 }): CompletionChunk | ChatCompletionChunk {
   const { id, created, model } = a;
+  const index = a.index ?? 0;
   if (a.kind === 'chat') {
     const delta = a.delta === null ? {} : { ...(a.first ? { role: 'assistant' as const } : {}), content: a.delta };
     return {
@@ -37,7 +40,7 @@ export function chunkBody(a: {
       object: 'chat.completion.chunk',
       created,
       model,
-      choices: [{ index: 0, delta, logprobs: null, finish_reason: a.finishReason }],
+      choices: [{ index, delta, logprobs: null, finish_reason: a.finishReason }],
       ...a.extra,
     };
   }
@@ -46,7 +49,7 @@ export function chunkBody(a: {
     object: 'text_completion',
     created,
     model,
-    choices: [{ index: 0, text: a.delta ?? '', logprobs: null, finish_reason: a.finishReason }],
+    choices: [{ index, text: a.delta ?? '', logprobs: null, finish_reason: a.finishReason }],
     ...a.extra,
   };
 }
@@ -59,9 +62,10 @@ export function completionBody(a: {
   id: string;
   created: number;
   model: string;
-  text: string;
-  finishReason: FinishReason;
+  /** One per choice, in order. */
+  choices: { text: string; finishReason: FinishReason }[];
   promptTokens: number;
+  /** The whole call: every choice's tokens and steps. */
   done: DoneEvent;
   ssd2: Record<string, unknown>;
 }): CompletionBody {
@@ -79,13 +83,17 @@ export function completionBody(a: {
   };
   const { id, created, model } = a;
   if (a.kind === 'chat') {
-    const message = { role: 'assistant' as const, content: a.text, refusal: null };
     return {
       id,
       object: 'chat.completion',
       created,
       model,
-      choices: [{ index: 0, message, logprobs: null, finish_reason: a.finishReason }],
+      choices: a.choices.map((ch, index) => ({
+        index,
+        message: { role: 'assistant' as const, content: ch.text, refusal: null },
+        logprobs: null,
+        finish_reason: ch.finishReason,
+      })),
       usage,
       ssd2,
     };
@@ -95,7 +103,7 @@ export function completionBody(a: {
     object: 'text_completion',
     created,
     model,
-    choices: [{ index: 0, text: a.text, logprobs: null, finish_reason: a.finishReason }],
+    choices: a.choices.map((ch, index) => ({ index, text: ch.text, logprobs: null, finish_reason: ch.finishReason })),
     usage,
     ssd2,
   };

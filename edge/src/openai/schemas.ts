@@ -7,6 +7,7 @@ const LIMITS = {
   promptChars: 100_000,
   privateContextChars: 100_000,
   clientDeadlineMs: 60_000,
+  choices: 8,
 } as const;
 
 const lambdaValue = z.number().min(0).max(1);
@@ -63,7 +64,8 @@ const ssd2Fields = {
 const openAIFields = {
   model: z.string().min(1).max(256),
   max_tokens: z.number().int().min(1).max(LIMITS.maxTokens).nullish(),
-  n: z.number().int().min(1).max(1, 'only n = 1 is supported').nullish(),
+  /** Choices: generations of the same request with seeds seed, seed + 1, … */
+  n: z.number().int().min(1).max(LIMITS.choices).nullish(),
   stream: z.boolean().nullish(),
   stream_options: z.object({ include_usage: z.boolean().optional() }).nullish(),
   seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullish(),

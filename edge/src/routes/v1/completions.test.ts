@@ -1,3 +1,4 @@
+import { env } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { api, newTenant, sseEvents, stubLog, uniqueSeed } from '../../../test/helpers';
 import coreManifest from '../../../../models/core/manifest.json';
@@ -158,7 +159,8 @@ describe('POST /v1/completions', () => {
   it.each([
     ['bad JSON', '{"model": "tiny-core", "prompt": ', 400, null, 'invalid_json'],
     ['wrong type', { ...base, max_tokens: 'ten' }, 400, 'max_tokens', 'invalid_argument'],
-    ['n > 1', { ...base, n: 2 }, 400, 'n', 'invalid_argument'],
+    ['n above 8', { ...base, n: 9 }, 400, 'n', 'invalid_argument'],
+    ['n > 1 with a client model', { ...base, n: 2, client_model: {} }, 400, 'n', 'invalid_argument'],
     ['steps out of range', { ...base, steps: 0 }, 400, 'steps', 'invalid_argument'],
     ['early_stop_confidence above 1', { ...base, early_stop_confidence: 1.5 }, 400, 'early_stop_confidence', 'invalid_argument'],
     ['commit_confidence below 0', { ...base, commit_confidence: -0.1 }, 400, 'commit_confidence', 'invalid_argument'],
@@ -219,6 +221,51 @@ describe('POST /v1/completions', () => {
       texts.set(name, ((await res.json()) as any).choices[0].text);
     }
     expect(new Set(texts.values()).size).toBe(1);
+  });
+
+  it('answers n choices: the generations of seeds seed, seed + 1, …, one usage record for all', async () => {
+    const { key: own, tenantId } = await newTenant();
+    const seed = uniqueSeed();
+    const one = async (s: number) =>
+      ((await (await api('/v1/completions', own, { ...base, seed: s, max_tokens: 20 })).json()) as any).choices[0].text;
+    const res = await api('/v1/completions', own, { ...base, seed, max_tokens: 20, n: 3 });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as any;
+    expect(body.choices.map((ch: any) => ch.index)).toEqual([0, 1, 2]);
+    expect(body.choices.map((ch: any) => ch.text)).toEqual([await one(seed), await one(seed + 1), await one(seed + 2)]);
+    expect(body.usage.completion_tokens).toBe(60);
+    expect(body.ssd2.choices.map((ch: any) => ch.seed)).toEqual([seed, seed + 1, seed + 2]);
+    expect(new Set(body.ssd2.choices.map((ch: any) => ch.generation_id)).size).toBe(3);
+    const { results } = await env.DB.prepare('SELECT completion_tokens, status FROM usage WHERE tenant_id = ? ORDER BY rowid')
+      .bind(tenantId)
+      .all<any>();
+    expect(results.map((r) => [r.status, r.completion_tokens])).toEqual([
+      ['ok', 60],
+      ['ok', 20],
+      ['ok', 20],
+      ['ok', 20],
+    ]);
+  });
+
+  it('streams n choices: chunks of each choice by its index, a finish chunk for each, one usage chunk', async () => {
+    const seed = uniqueSeed();
+    const res = await api('/v1/completions', key, { ...base, seed, n: 2, stream: true, stream_options: { include_usage: true } });
+    const events = (await sseEvents(res)) as any[];
+    expect(events.at(-1)).toBe('[DONE]');
+    const usage = events.at(-2);
+    expect(usage).toMatchObject({ choices: [], usage: { completion_tokens: 60 } });
+    const chunks = events.slice(0, -2);
+    const finishes = chunks.filter((e) => e.choices[0].finish_reason !== null);
+    expect(finishes.map((e) => e.choices[0].index).sort()).toEqual([0, 1]);
+    expect(finishes.filter((e) => e.ssd2.cost_usd !== undefined)).toHaveLength(1); // the call's cost, with its last finish chunk
+    const texts = [0, 1].map((i) =>
+      chunks
+        .filter((e) => e.choices[0].index === i)
+        .map((e) => e.choices[0].text)
+        .join(''),
+    );
+    const json = (await (await api('/v1/completions', key, { ...base, seed, n: 2 })).json()) as any;
+    expect(texts).toEqual(json.choices.map((ch: any) => ch.text));
   });
 
   it('decodes top_p 0 greedily: the same text as the greedy projection', async () => {

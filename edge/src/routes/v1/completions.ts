@@ -24,6 +24,7 @@ export const completions = new Hono<AppEnv>().post(
       stream: body.stream ?? false,
       includeUsage: body.stream_options?.include_usage ?? false,
       generationId: body.generation_id,
+      n: body.n ?? 1,
     });
   },
 );

@@ -13,6 +13,7 @@ import { resolveUserModel } from '../../user-models/resolve';
 export interface GenerationFields extends SSD2Fields {
   model: string;
   max_tokens?: number | null;
+  n?: number | null;
   seed?: number | null;
   top_p?: number | null;
   temperature?: number | null;
@@ -72,6 +73,8 @@ export async function prepareGeneration(
     );
   if (body.block_size !== undefined && body.block_size > model.blockSize)
     throw invalidRequest('block_size', `block_size ${body.block_size} exceeds ${model.id}'s block size ${model.blockSize}`);
+  const n = body.n ?? 1;
+  if (n > 1 && body.client_model) throw invalidRequest('n', 'a client model joins one generation: n must be 1 with client_model');
   if (body.client_model && body.user_model)
     throw invalidRequest('user_model', 'give either user_model (run on the GPU worker) or client_model (run by the caller), not both');
   if (body.client_model && body.mode === 'fused')
@@ -121,11 +124,11 @@ export async function prepareGeneration(
   // The most GPU work the call can ask for, bounded before any of it runs.
   const blocks = Math.ceil(options.maxTokens / (options.blockSize ?? model.blockSize));
   const ceiling = tenant?.policy.max_steps_per_call ?? (Number(env.MAX_STEPS_PER_CALL) || DEFAULT_MAX_STEPS_PER_CALL);
-  if (options.steps * blocks > ceiling) {
+  if (options.steps * blocks * n > ceiling) {
     throw invalidRequest(
       body.max_tokens ? 'max_tokens' : 'steps',
-      `${options.steps} steps x ${blocks} blocks of ${options.blockSize ?? model.blockSize} tokens = ${options.steps * blocks} denoising ` +
-        `steps, above this tenant's limit of ${ceiling} per call; ask for fewer steps or tokens`,
+      `${options.steps} steps x ${blocks} blocks of ${options.blockSize ?? model.blockSize} tokens${n > 1 ? ` x ${n} choices` : ''} = ` +
+        `${options.steps * blocks * n} denoising steps, above this tenant's limit of ${ceiling} per call; ask for fewer steps or tokens`,
       'work_limit_exceeded',
     );
   }
