@@ -280,6 +280,23 @@ describe('batch API', () => {
     }
   }, 120_000);
 
+  it("lists a tenant's batches newest first, a page at a time (after, has_more)", async () => {
+    const { key } = await newTenant();
+    const input = await upload(key, line('b1', uniqueSeed()) + '\n');
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await createBatch(key, input.id)).id);
+    const list = async (query: string) => (await (await api(`/v1/batches${query}`, key)).json()) as any;
+    const first = await list('?limit=2');
+    expect(first).toMatchObject({ object: 'list', has_more: true });
+    const second = await list(`?limit=2&after=${first.last_id}`);
+    expect(second).toMatchObject({ has_more: false });
+    expect([...first.data, ...second.data].map((b: any) => b.id).sort()).toEqual([...ids].sort());
+    const unknown = await api('/v1/batches?after=batch_nope', key);
+    expect(unknown.status).toBe(404);
+    expect(((await unknown.json()) as any).error.param).toBe('after');
+    for (const id of ids) await done(key, id);
+  });
+
   it("lists a tenant's files newest first, a page at a time (OpenAI's files.list)", async () => {
     const a = await newTenant();
     const b = await newTenant();

@@ -22,7 +22,10 @@ const CreateBatchSchema = z
   })
   .strict();
 const BatchIdSchema = z.object({ id: z.string().regex(/^batch_[A-Za-z0-9_-]{1,64}$/, 'not a batch id') });
-const ListSchema = z.object({ limit: z.coerce.number().int().min(1).max(100).default(20) });
+const ListSchema = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  after: BatchIdSchema.shape.id.optional(),
+});
 
 const noSuchBatch = (id: string) => notFound('batch_id', `no batch ${id}`, 'batch_not_found');
 
@@ -49,9 +52,12 @@ export const batches = new Hono<AppEnv>()
   })
   .get('/', validate('query', ListSchema), async (c) => {
     const store = new BatchStore(c.env.DB);
-    const rows = await store.listBatches(c.var.principal.tenantId, c.req.valid('query').limit);
+    const { limit, after } = c.req.valid('query');
+    const cursor = after ? await store.getBatch(c.var.principal.tenantId, after) : undefined;
+    if (cursor === null) throw notFound('after', `no batch ${after}`, 'batch_not_found');
+    const { rows, hasMore } = await store.listBatches(c.var.principal.tenantId, { limit, after: cursor });
     const data = await Promise.all(rows.map(async (b) => batchObject(b, await store.counts(b.id))));
-    return c.json({ object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: false });
+    return c.json({ object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: hasMore });
   })
   .get('/:id', validate('param', BatchIdSchema), async (c) => {
     const store = new BatchStore(c.env.DB);

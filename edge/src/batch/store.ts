@@ -81,13 +81,15 @@ export class BatchStore {
       : this.db.prepare('SELECT * FROM batches WHERE id = ? AND tenant_id = ?').bind(id, tenantId).first<BatchRow>();
   }
 
-  async listBatches(tenantId: string, limit: number): Promise<BatchRow[]> {
-    return (
-      await this.db
-        .prepare('SELECT * FROM batches WHERE tenant_id = ? ORDER BY created_at DESC LIMIT ?')
-        .bind(tenantId, limit)
-        .all<BatchRow>()
-    ).results;
+  /** A page of the tenant's batches, newest first, after the batch `after`; one more row than `limit` tells whether there are more. */
+  async listBatches(tenantId: string, q: { limit: number; after?: BatchRow }): Promise<{ rows: BatchRow[]; hasMore: boolean }> {
+    const { results } = await this.db
+      .prepare(
+        'SELECT * FROM batches WHERE tenant_id = ?1 AND (?2 IS NULL OR (created_at, id) < (?2, ?3)) ORDER BY created_at DESC, id DESC LIMIT ?4',
+      )
+      .bind(tenantId, q.after?.created_at ?? null, q.after?.id ?? null, q.limit + 1)
+      .all<BatchRow>();
+    return { rows: results.slice(0, q.limit), hasMore: results.length > q.limit };
   }
 
   async counts(batchId: string): Promise<LineCounts> {
