@@ -156,4 +156,11 @@ describe('per-request user models', () => {
       await threaded.close();
     }
   });
+
+  it("counts tenants' open user models in /healthz (which needs no token) without naming them", async () => {
+    const health = await (await fetch(`${w.url}/healthz`)).json();
+    expect(health.tenantModels).toBeGreaterThan(0);
+    expect(JSON.stringify(health)).not.toMatch(/tenants\/|acme|adapters/);
+    expect(health.models.map((m: { name: string }) => m.name)).toContain('tiny-core');
+  });
 });

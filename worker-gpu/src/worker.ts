@@ -20,6 +20,9 @@ export interface RetryPolicy {
 }
 export const DEFAULT_MODEL_RETRY: RetryPolicy = { firstMs: 1000, maxMs: 30_000 };
 
+/** A bundle under a tenant's prefix of the model bucket (a user model). */
+const TENANT_LOCATION = /(^|\/)tenants\//;
+
 /** Where the default model's load stands (GET /healthz). */
 export interface DefaultModelState {
   model: string;
@@ -122,18 +125,23 @@ export class Worker {
 
   health() {
     const rt = this.models.provider;
+    const open = this.models.store.open();
     return {
       status: this.draining ? 'draining' : 'ok',
       provider: rt?.provider ?? null,
       providersWanted: this.config.providers,
       providersSkipped: rt?.skipped ?? {},
       defaultModel: this.defaultModel,
-      models: this.models.store.open().map((m) => ({
-        name: m.bundle.manifest.name,
-        version: m.bundle.manifest.version,
-        location: m.bundle.location,
-        kvCacheBytes: m.denoiser.cache.bytesUsed,
-      })),
+      // Open to anyone who reaches the port: tenants' user models are counted, never named.
+      models: open
+        .filter((m) => !TENANT_LOCATION.test(m.bundle.location))
+        .map((m) => ({
+          name: m.bundle.manifest.name,
+          version: m.bundle.manifest.version,
+          location: m.bundle.location,
+          kvCacheBytes: m.denoiser.cache.bytesUsed,
+        })),
+      tenantModels: open.filter((m) => TENANT_LOCATION.test(m.bundle.location)).length,
       queue: { pending: this.admission.pending, max: this.admission.max },
       generationThreads: this.generations.threadCount,
     };
