@@ -89,7 +89,10 @@ async function main() {
     `[${r.finishReason}] generation ${r.generationId}, seed ${r.seed}, ${r.usage?.completion_tokens ?? '?'} tokens in ` +
       `${secs.toFixed(2)}s; ` +
       `local model answered ${r.client.stepsAnswered} steps (${r.client.modelMs.toFixed(0)} ms), ${r.client.bytesReceived} B in / ` +
-      `${r.client.bytesSent} B out over the WebSocket`,
+      `${r.client.bytesSent} B out over the WebSocket; session: ${r.client.reason || 'open'}` +
+      (r.client.errors.length > 0
+        ? `; ${r.client.errors.length} error(s) from the edge, first ${r.client.errors[0].code}: ${r.client.errors[0].message}`
+        : ''),
   );
 }
 

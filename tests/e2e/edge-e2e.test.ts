@@ -282,5 +282,6 @@ describe('edge end to end (wrangler dev + GPU worker + s3rver)', () => {
     });
     expect(stdout).toBe(`${PROMPT}${collaboration}\n`);
     expect(stderr).toMatch(/local model answered [1-9]\d* steps/);
+    expect(stderr).toMatch(/session: generation done/);
   });
 });
