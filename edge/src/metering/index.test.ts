@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { adminFetch, api, newTenant, sseEvents, uniqueSeed } from '../../test/helpers';
+import { adminFetch, api, newTenant, sseEvents, stubOutage, uniqueSeed } from '../../test/helpers';
 import { costMicroUsd, priceTable } from '../billing/prices';
 import { ANONYMOUS } from '.';
 
@@ -122,6 +122,25 @@ describe('metering: one usage record per call', () => {
       expect(retry!.status).toBe(200); // a key kept for the first call would refuse another body (422)
       expect(retry!.headers.get('idempotent-replayed')).toBeNull();
     }
+  });
+
+  it('records what a generation the platform failed had delivered, at no cost', async () => {
+    const { tenantId, key } = await newTenant();
+    const seed = uniqueSeed();
+    const res = await api('/v1/completions', key, { ...longRun, seed });
+    const { reader, steps } = await firstBlock(res);
+    await stubOutage([seed], 60_000); // every GPU worker refuses this generation's next steps
+    let rest = '';
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      rest += new TextDecoder().decode(value);
+    }
+    expect(rest).toContain('upstream_unavailable');
+    const [row] = await rows(tenantId);
+    expect(row).toMatchObject({ status: 'failed', error_code: 'upstream_unavailable', cost_micro_usd: 0 });
+    expect(row.steps_run).toBeGreaterThanOrEqual(steps);
+    expect(row.completion_tokens).toBeGreaterThan(0);
   });
 
   it('records blocked and failed calls at no cost', async () => {

@@ -121,9 +121,15 @@ export class UsageMeter {
     });
   }
 
-  /** A blocked, refused or failed call: recorded, free. */
-  fail(status: Exclude<UsageStatus, 'ok' | 'partial'>, errorCode: string | null, workerMs = 0): Promise<UsageRecord> {
-    return this.write(status, errorCode, { workerMs });
+  /**
+   * A blocked, refused or failed call: recorded, free. `work`: what a generation the platform
+   * failed had delivered (kept in the record, not charged).
+   */
+  fail(status: Exclude<UsageStatus, 'ok' | 'partial'>, errorCode: string | null, workerMs = 0, work?: Delivered): Promise<UsageRecord> {
+    return this.write(status, errorCode, {
+      workerMs,
+      ...(work ? { completionTokens: work.tokens, stepsRun: work.stepsRun, stepsSaved: work.stepsSaved } : {}),
+    });
   }
 
   private async write(status: UsageStatus, errorCode: string | null, outcome: Partial<UsageRecord>): Promise<UsageRecord> {

@@ -291,7 +291,7 @@ class GenerationAnswer {
   private ended(error: { code?: string | null; param?: string | null }) {
     return callerCaused(error)
       ? this.meter?.partial(this.delivered, error.code ?? 'error', this.elapsed())
-      : this.meter?.fail('failed', error.code ?? null, this.elapsed());
+      : this.meter?.fail('failed', error.code ?? null, this.elapsed(), this.delivered);
   }
 
   private chunk(
@@ -409,9 +409,9 @@ class GenerationAnswer {
             return;
           }
         }
-        await meter?.fail('failed', 'generation_incomplete', this.elapsed());
+        await meter?.fail('failed', 'generation_incomplete', this.elapsed(), this.delivered);
       } catch (err) {
-        await meter?.fail('failed', err instanceof ApiError ? err.code : 'internal', this.elapsed());
+        await meter?.fail('failed', err instanceof ApiError ? err.code : 'internal', this.elapsed(), this.delivered);
         throw err;
       } finally {
         await release();
