@@ -139,6 +139,7 @@ export class LocalStack {
         this.workers.map(async (w) => {
           await w.ready(readyMs);
           log(`${w.name} ready on ${w.url} (pid ${w.child.pid})`);
+          this.reportExit(w, log);
         }),
       );
 
@@ -202,6 +203,17 @@ export class LocalStack {
     this.workers[i] = worker;
     await worker.ready(readyTimeoutMs);
     return worker;
+  }
+
+  /** Says when a ready worker exits while the stack runs: the edge's requests then go to the others, or fail (502). */
+  private reportExit(w: WorkerProcess, log: (line: string) => void): void {
+    void w.exited.then((code) => {
+      if (this.stopping || !this.workers.includes(w)) return;
+      const left = this.workers.filter((o) => o !== w && o.child.exitCode === null).length;
+      log(
+        `${w.name} exited (code ${code}); ${left > 0 ? `${left} GPU worker(s) left` : 'no GPU worker left: generation requests get 502 until a restart'}`,
+      );
+    });
   }
 
   /** Every child process, then the in-process servers; idempotent. */
