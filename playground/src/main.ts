@@ -22,18 +22,20 @@ let loading: Promise<BrowserModel | undefined> | undefined;
 let controller: AbortController | undefined;
 
 function showError(e: ShownError, where?: HTMLElement): void {
+  // Stopping a run is the user's choice, not a failure: shown as a notice.
+  const kind = e.code === 'aborted' ? 'notice' : 'error';
   const box = document.createElement('div');
-  box.className = 'error';
+  box.className = kind;
   box.dataset.code = e.code;
   const title = document.createElement('strong');
   title.textContent = e.title;
   box.append(title, document.createTextNode(e.detail));
   errorsEl.append(box);
   if (where) {
-    where.dataset.state = 'error';
+    where.dataset.state = e.code === 'aborted' ? 'stopped' : 'error';
     where
       .querySelector('[data-role=output]')!
-      .append(Object.assign(document.createElement('div'), { className: 'error', textContent: `${e.title}: ${e.detail}` }));
+      .append(Object.assign(document.createElement('div'), { className: kind, textContent: `${e.title}: ${e.detail}` }));
   }
 }
 
