@@ -1,4 +1,4 @@
-import { env } from 'cloudflare:test';
+import { env, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { api, newTenant, sseEvents, stubLog, uniqueSeed } from '../../test/helpers';
 
@@ -42,6 +42,30 @@ describe('Idempotency-Key', () => {
     const theirs = await api('/v1/completions', other.key, { ...req, stream: false }, { headers: { 'idempotency-key': 's-1' } });
     expect(theirs.headers.get('idempotent-replayed')).toBeNull();
     expect((await stubLog(seed)).filter((r) => r.path === '/v1/generate')).toHaveLength(2);
+  });
+
+  it("replays a batch creation naming the original call's request id", async () => {
+    const { key } = await newTenant();
+    const form = new FormData();
+    form.append('purpose', 'batch');
+    const line = {
+      custom_id: 'a',
+      method: 'POST',
+      url: '/v1/completions',
+      body: { model: 'tiny-core', prompt: 'Hi', max_tokens: 4, steps: 3 },
+    };
+    form.append('file', new File([`${JSON.stringify(line)}\n`], 'in.jsonl'));
+    const file = (await (
+      await SELF.fetch('https://edge.test/v1/files', { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: form })
+    ).json()) as any;
+    const body = { input_file_id: file.id, endpoint: '/v1/completions', completion_window: '24h' };
+    const first = await api('/v1/batches', key, body, { headers: { 'idempotency-key': 'b-1' } });
+    expect(first.status).toBe(200);
+    const id = first.headers.get('x-request-id');
+    expect(id).toMatch(/^req/);
+    const again = await api('/v1/batches', key, body, { headers: { 'idempotency-key': 'b-1' } });
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.headers.get('x-original-request-id')).toBe(id);
   });
 
   it('expires a kept response after the TTL and releases a claim left pending past its deadline', async () => {

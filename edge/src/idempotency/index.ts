@@ -1,6 +1,6 @@
 import { createMiddleware } from 'hono/factory';
 import { z } from 'zod';
-import { hashKey } from '../auth/keys';
+import { hashKey, newId } from '../auth/keys';
 import type { AppEnv } from '../env';
 import { ApiError, invalidRequest } from '../errors/api-error';
 import { IdempotencyStore } from './store';
@@ -33,7 +33,13 @@ export const idempotency = () =>
     const store = new IdempotencyStore(c.env.DB, Number.isFinite(ttlHours) && ttlHours > 0 ? ttlHours * 3_600_000 : undefined);
     const requestHash = await hashKey(`${c.req.method} ${c.req.path}\n${await c.req.text()}`);
 
-    if (!(await store.claim(tenantId, key, requestHash, c.var.meter?.requestId ?? null))) {
+    // A metered route's request id; any other (a batch creation) gets one here, so a replay can name the original.
+    let requestId = c.var.meter?.requestId;
+    if (!requestId) {
+      requestId = newId('req');
+      c.header('x-request-id', requestId);
+    }
+    if (!(await store.claim(tenantId, key, requestHash, requestId))) {
       const row = await store.get(tenantId, key);
       if (!row)
         throw new ApiError(
