@@ -73,5 +73,9 @@ describe('bounded work per call and per key', () => {
     );
     while (!(await reader.read()).done);
     expect((await api('/v1/completions', key, { ...base, max_tokens: 25, seed: uniqueSeed() })).status).toBe(200);
+    // More choices than the key may run at once can never run: a 400, not a 429 to retry.
+    const many = await api('/v1/completions', key, { ...base, max_tokens: 25, n: 2 });
+    expect(many.status).toBe(400);
+    expect(((await many.json()) as any).error).toMatchObject({ param: 'n' });
   });
 });

@@ -33,6 +33,10 @@ export const rateLimit = () =>
 
 /** MAX_CONCURRENT_GENERATIONS_PER_KEY's default. */
 export const DEFAULT_CONCURRENT_GENERATIONS = 16;
+/** A key's concurrent generations: its tenant policy's max_concurrent_generations, else MAX_CONCURRENT_GENERATIONS_PER_KEY. */
+export const concurrencyLimit = (env: Env, policyLimit: number | undefined): number =>
+  policyLimit ?? (Number(env.MAX_CONCURRENT_GENERATIONS_PER_KEY) || DEFAULT_CONCURRENT_GENERATIONS);
+
 /** How long a generation slot is held at most without a release. */
 const SLOT_TTL_MS = 30 * 60_000;
 
@@ -47,7 +51,7 @@ export async function takeGenerationSlot(
   policyLimit: number | undefined,
   id: string,
 ): Promise<() => Promise<void>> {
-  const limit = policyLimit ?? (Number(env.MAX_CONCURRENT_GENERATIONS_PER_KEY) || DEFAULT_CONCURRENT_GENERATIONS);
+  const limit = concurrencyLimit(env, policyLimit);
   const limiter = env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(principal.keyId));
   const slot = await limiter.acquire(id, limit, SLOT_TTL_MS);
   if (!slot.allowed) {

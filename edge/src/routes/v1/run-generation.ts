@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { maxCostMicroUsd, priceTable } from '../../billing/prices';
 import type { AppEnv, Env } from '../../env';
-import { ApiError, notFound } from '../../errors/api-error';
+import { ApiError, invalidRequest, notFound } from '../../errors/api-error';
 import { ndjsonLines } from '../../../../shared/streams';
 import type { GenerationStreamEvent } from '../../generation/spec';
 import { chunkBody, completionBody, finishReasonOf, type FinishReason, type ResponseKind } from '../../openai/response-body';
@@ -11,7 +11,7 @@ import type { DoneEvent } from '../../../../shared/protocol';
 import { TextAccumulator } from '../../../../shared/tokenizer/text-accumulator';
 import { budgetHeaders, reserveBudget } from '../../quota';
 import { callerCaused, type Delivered } from '../../metering/meter';
-import { takeGenerationSlot } from '../../rate-limit';
+import { concurrencyLimit, takeGenerationSlot } from '../../rate-limit';
 import { newId } from '../../auth/keys';
 import type { PreparedGeneration } from './generation-request';
 import { stepsFor } from '../../../../shared/ssd2/options';
@@ -73,6 +73,12 @@ export async function runGeneration(
 ): Promise<Response> {
   // One of the key's concurrent-generation slots per choice (429 when they are taken), held until
   // the generation ends, however it ends.
+  const limit = concurrencyLimit(c.env, prepared.concurrencyLimit);
+  if (opts.n > limit)
+    throw invalidRequest(
+      'n',
+      `n ${opts.n} is above this API key's ${limit} concurrent generations (one per choice); ask for fewer choices`,
+    );
   const requestId = c.var.meter?.requestId ?? newId('gen');
   const releases: (() => Promise<void>)[] = [];
   const release = async () => {
