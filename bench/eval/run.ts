@@ -10,7 +10,6 @@ import { spawnSync } from 'node:child_process';
 import {
   defaultStepsFor,
   generateAll,
-  lambdaAlwaysZero,
   logSoftmax,
   parseGenerateOptions,
   type Denoiser,
@@ -24,7 +23,7 @@ import { trainedBlockSize } from '../../infra/training/train-models';
 import { distinctN, shuffleWords, tokenF1, TrigramModel } from './metrics';
 import { CausalLm, generateCausal, type CausalRequest } from './causal-lm';
 import { markdownTable, type Row } from '../lib/table';
-import { wireView } from '../../shared/protocol';
+import { fusedModels } from '../../shared/protocol';
 
 const { values } = parseCli({
   usage: 'npm run eval [-- options]',
@@ -152,11 +151,8 @@ const topK = values['top-k'];
  * The models as a GPU worker's fused loop decodes them (`fusedModels`): a core alone from each
  * step's top-k logits, a core with a user model (λ not 0 throughout) from both models' full logits.
  */
-const asServed = (m: { core: Denoiser | Denoiser[]; user?: Denoiser }, lambda?: LambdaSchedule) => {
-  if (topK === 0 || (m.user && !lambdaAlwaysZero(lambda))) return m;
-  const view = (d: Denoiser) => wireView(d, topK);
-  return { core: Array.isArray(m.core) ? m.core.map(view) : view(m.core), user: m.user && view(m.user) };
-};
+const asServed = (m: { core: Denoiser | Denoiser[]; user?: Denoiser }, lambda?: LambdaSchedule) =>
+  topK === 0 ? m : fusedModels(m.core, m.user, topK, lambda);
 const defaultSteps = values.steps ?? defaultStepsFor(lossBlock, lossSchedule);
 const commitConfidence = values['commit-confidence'] ?? parseGenerateOptions({}).commitConfidence;
 const temperature = values.temperature ?? parseGenerateOptions({}).temperature;

@@ -9,16 +9,9 @@ import { topKFlag } from '../../tools/cli/top-k-flag';
 import { parseCli, usageError } from '../../tools/cli/args';
 import { InvalidArgumentError, SSD2Error } from '../../shared/errors';
 import { instructionPrompt, privateContextPrefix } from '../../shared/prompt/instruction';
-import {
-  defaultStepsFor,
-  generate,
-  lambdaAlwaysZero,
-  parseGenerateOptions,
-  type Denoiser,
-  type GenerateOptionsInput,
-} from '../../shared/ssd2';
+import { defaultStepsFor, generate, parseGenerateOptions, type Denoiser, type GenerateOptionsInput } from '../../shared/ssd2';
 import { TextAccumulator } from '../../shared/tokenizer/text-accumulator';
-import { wireView } from '../../shared/protocol';
+import { fusedModels } from '../../shared/protocol';
 import { bundleAt, openModel, providersArg, textArg } from './common';
 
 const DEFAULT_MODEL = existsSync('models/core/manifest.json') ? 'models/core' : 'models/tiny-core';
@@ -199,17 +192,12 @@ async function main() {
   const blockSize = options.blockSize ?? core.bundle.manifest.block_size;
   const steps = options.steps ?? defaultStepsFor(blockSize, core.denoiser.info.blockSchedule);
   const totalBlocks = Math.ceil((options.maxTokens ?? 100) / blockSize);
-  // As the API's GPU workers decode (fusedModels): a core alone from each step's top-k logits, a
-  // core with a user model from both models' full logits; --top-k 0 reads every logit.
-  const compact = v['top-k'] > 0 && (!user || lambdaAlwaysZero(options.lambda));
-  const served = (d: Denoiser): Denoiser => (compact ? wireView(d, v['top-k']) : d);
+  // As the API's GPU workers decode (fusedModels); --top-k 0 reads every logit.
+  const cores: Denoiser[] = [core.denoiser, ...variants.map((m) => m.denoiser)];
+  const models = v['top-k'] > 0 ? fusedModels(cores, user?.denoiser, v['top-k'], options.lambda) : { core: cores, user: user?.denoiser };
   const started = performance.now();
   const events = generate(
-    {
-      core: [core.denoiser, ...variants.map((m) => m.denoiser)].map(served),
-      user: user && (compact ? wireView(user.denoiser, v['top-k']) : user.denoiser),
-      math: v['step-math'] === 'graph' ? core.denoiser.stepMath : undefined,
-    },
+    { ...models, math: v['step-math'] === 'graph' ? core.denoiser.stepMath : undefined },
     {
       ...options,
       prompt,

@@ -25,14 +25,17 @@ export function wireView(inner: Denoiser, k: number): Denoiser {
  * generation gives exactly the text of the same one driven step by step. With a user model beside
  * it on the worker: both models' full logits, mixed over the whole vocabulary as SSD-2's formula
  * says (nothing crosses a wire; a top-k of each would lose the tokens only one model ranks high);
- * at λ 0 throughout, the wire views, so the text is the core's alone to the bit.
+ * at λ 0 throughout, the wire views, so the text is the core's alone to the bit. `core` may be
+ * the checkpoints timestep routing picks from.
  */
-export function fusedModels(
-  core: Denoiser,
+export function fusedModels<C extends Denoiser | readonly Denoiser[]>(
+  core: C,
   user: Denoiser | undefined,
   k: number,
   lambda: LambdaSchedule | undefined,
-): { core: Denoiser; user?: Denoiser } {
+): { core: C; user?: Denoiser } {
   if (user && !lambdaAlwaysZero(lambda)) return { core, user };
-  return user ? { core: wireView(core, k), user: wireView(user, k) } : { core: wireView(core, k) };
+  const view = (d: Denoiser) => wireView(d, k);
+  const cores = (Array.isArray(core) ? core.map(view) : view(core as Denoiser)) as unknown as C;
+  return user ? { core: cores, user: view(user) } : { core: cores };
 }
