@@ -62,10 +62,7 @@ export async function uploadCommand(args: string[]): Promise<number> {
   });
   if (version.status !== 'ready') {
     const e = version.error;
-    const message = e?.message ?? 'no reason given';
-    // The message may already name the file it is about.
-    const named = e?.param && !message.startsWith(`${e.param}: `) ? `${e.param}: ` : '';
-    console.error(`${version.id} failed validation: ${named}${message}`);
+    console.error(`${version.id} failed validation: ${e?.param ? `${e.param}: ` : ''}${e?.message ?? 'no reason given'}`);
     return 1;
   }
   console.error(`${version.id} is ready; use it as "user_model": "${version.name}" with ${version.compatible_models.join(', ')}`);

@@ -58,6 +58,17 @@ export async function stubControl(what: 'fail-once' | 'abort-once' | 'hang-once'
   await fetch(`http://stub.control/${what}?seed=${seed}`, { method: 'POST' });
 }
 
+/** What is left of a stream, read to its end, as text. */
+export async function readRest(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<string> {
+  const decoder = new TextDecoder();
+  let rest = '';
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return rest + decoder.decode();
+    rest += decoder.decode(value, { stream: true });
+  }
+}
+
 /** The JSON payloads of an SSE body, `[DONE]` as the string. */
 export async function sseEvents(res: Response): Promise<unknown[]> {
   const out: unknown[] = [];

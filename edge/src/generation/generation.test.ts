@@ -1,6 +1,6 @@
 import { SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { api, newTenant, sseEvents, stubControl, stubLog, uniqueSeed } from '../../test/helpers';
+import { api, newTenant, readRest, sseEvents, stubControl, stubLog, uniqueSeed } from '../../test/helpers';
 import { codecOf } from '../../test/codec';
 import { privateContextPrefix } from '../../../shared/prompt/instruction';
 
@@ -130,12 +130,7 @@ describe('generations belong to their tenant', () => {
     await reader.read();
     const cancel = await api(`/v1/generations/${id}`, key, undefined, { method: 'DELETE' });
     expect(cancel.status).toBe(200);
-    let rest = '';
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      rest += new TextDecoder().decode(value);
-    }
+    const rest = await readRest(reader);
     expect(rest).toContain('generation_cancelled');
     const status = (await (await api(`/v1/generations/${id}`, key)).json()) as any;
     expect(status).toMatchObject({ phase: 'cancelled', mode: 'per_step', client_connected: false });

@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { adminFetch, api, newTenant, sseEvents, stubOutage, uniqueSeed } from '../../test/helpers';
+import { adminFetch, api, newTenant, readRest, sseEvents, stubOutage, uniqueSeed } from '../../test/helpers';
 import { costMicroUsd, priceTable } from '../billing/prices';
 import { ANONYMOUS } from '.';
 
@@ -130,12 +130,7 @@ describe('metering: one usage record per call', () => {
     const res = await api('/v1/completions', key, { ...longRun, seed });
     const { reader, steps } = await firstBlock(res);
     await stubOutage([seed], 60_000); // every GPU worker refuses this generation's next steps
-    let rest = '';
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      rest += new TextDecoder().decode(value);
-    }
+    const rest = await readRest(reader);
     expect(rest).toContain('upstream_unavailable');
     const [row] = await rows(tenantId);
     expect(row).toMatchObject({ status: 'failed', error_code: 'upstream_unavailable', cost_micro_usd: 0 });

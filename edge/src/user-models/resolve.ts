@@ -45,7 +45,7 @@ export async function resolveUserModel(db: D1Database, tenantId: string, request
   if (row.status === 'failed')
     throw invalidRequest(
       'user_model',
-      `user model ${name} failed validation (${row.error_param && !row.error_message?.startsWith(`${row.error_param}: `) ? `${row.error_param}: ` : ''}${row.error_message}); upload a corrected ` +
+      `user model ${name} failed validation (${row.error_param ? `${row.error_param}: ` : ''}${row.error_message}); upload a corrected ` +
         `version`,
       'user_model_failed',
     );

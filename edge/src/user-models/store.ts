@@ -156,14 +156,19 @@ export class UserModelStore {
       .run();
   }
 
-  /** A failed version's files are removed from the bucket (by the worker, or the sweep). */
+  /**
+   * A failed version's files are removed from the bucket (by the worker, or the sweep). The message
+   * is kept without the file it names in front (`error_param` holds that).
+   */
   async markFailed(tenantId: string, name: string, version: number, error: UserModelFailure, now = Date.now()): Promise<void> {
+    const prefix = error.param ? `${error.param}: ` : '';
+    const message = prefix && error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
     await this.db
       .prepare(
         "UPDATE user_models SET status = 'failed', error_code = ?, error_param = ?, error_message = ?, updated_at = ? WHERE tenant_id = " +
           "? AND name = ? AND version = ? AND status IN ('uploading', 'validating')",
       )
-      .bind(error.code, error.param, error.message, now, tenantId, name, version)
+      .bind(error.code, error.param, message, now, tenantId, name, version)
       .run();
   }
 

@@ -5,6 +5,7 @@ import tinyManifest from '../../../models/tiny-core/manifest.json';
 import tinyTokenizer from '../../../models/tiny-core/tokenizer.json?raw';
 import { api, eventually, newTenant, stubLog, uniqueSeed } from '../../test/helpers';
 import { sweepUserModels, VALIDATION_RETRY_AFTER_MS } from './lifecycle';
+import { UserModelStore } from './store';
 
 const BASE = 'https://edge.test';
 
@@ -247,6 +248,20 @@ describe('user models: upload, validate, use, delete (edge routes in workerd, st
     );
     const again = (await (await api('/v1/user_models', a.key, { name: 'secret', manifest: b.manifest })).json()) as any;
     expect(again.id).toBe('secret@2');
+  });
+
+  it('keeps a failed validation message without the file it names in front (error.param holds it)', async () => {
+    const { key, tenantId } = await newTenant();
+    const created = (await (
+      await api('/v1/user_models', key, { name: 'broken', manifest: (await bundle('broken')).manifest })
+    ).json()) as any;
+    await new UserModelStore(env.DB).markFailed(tenantId, 'broken', 1, {
+      code: 'invalid_bundle',
+      param: 'denoiser.onnx',
+      message: 'denoiser.onnx: onnxruntime cannot load the graph',
+    });
+    const got = (await (await api(`/v1/user_models/${created.id}`, key)).json()) as any;
+    expect(got.error).toEqual({ code: 'invalid_bundle', param: 'denoiser.onnx', message: 'onnxruntime cannot load the graph' });
   });
 
   it('a validation no worker answered stays validating and the sweep finishes it', async () => {
